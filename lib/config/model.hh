@@ -1,0 +1,178 @@
+#pragma once
+/// The validated, immutable configuration model. Produced by load_config(); everything
+/// downstream (geo, gslb, io, apps) reads only this, never YAML.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "util/addr.hh"
+
+namespace gslbd::config {
+
+using Millis = std::chrono::milliseconds;
+
+/// Where a value came from, for error messages: "zone.yml:12:7".
+struct SourcePos {
+    std::string file;
+    int line = 0;    ///< 1-based; 0 = unknown
+    int column = 0;  ///< 1-based
+    std::string to_string() const;
+};
+
+/// Every config problem. what() reads "FILE:LINE:COL: FIELD: PROBLEM" so an operator can
+/// jump straight to it.
+class ConfigError : public std::runtime_error {
+public:
+    ConfigError(const SourcePos& pos, const std::string& field, const std::string& problem);
+    const SourcePos& pos() const noexcept { return pos_; }
+    const std::string& field() const noexcept { return field_; }
+
+private:
+    SourcePos pos_;
+    std::string field_;
+};
+
+/// An inclusive range of acceptable HTTP status codes.
+struct CodeRange {
+    int lo = 200, hi = 200;
+};
+
+/// One health check, CoreDNS-GSLB `healthchecks` entry (inline or from a profile).
+/// Parsed and validated now; probing is lib/health's job.
+struct HealthCheck {
+    std::string type;  ///< http, https, tcp, dns, icmp; others are kept with supported=false
+    bool supported = true;
+    SourcePos pos;
+    // common
+    Millis timeout{5000};
+    std::optional<int> rise, fall;
+    // http / https
+    int port = 0;  ///< 0 = protocol default (80/443/53)
+    std::string uri = "/";
+    std::string method = "GET";
+    std::string host;  ///< Host header and TLS SNI
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::vector<CodeRange> expected_codes;  ///< empty = 200
+    std::string expected_body;              ///< regular expression; empty = no body check
+    bool enable_tls = false;
+    bool skip_tls_verify = false;
+    std::string tls_cert, tls_key, tls_ca;
+    // dns
+    std::string query_name;
+    std::uint16_t query_type = 1;
+    int expected_rcode = 0;
+    std::optional<util::IpAddr> expected_address;
+    // icmp
+    int count = 1;
+};
+
+struct Backend {
+    util::IpAddr address;
+    std::string address_text;
+    int priority = 0;           ///< lower = preferred
+    int weight = 1;             ///< as configured; <= 0 treated as 1 by weighted mode
+    bool enable = true;
+    std::string description;
+    std::vector<std::string> tags;
+    std::vector<std::string> countries;  ///< ISO 3166 alpha-2, upper case
+    std::vector<std::string> cities;     ///< as in the MaxMind English name
+    std::vector<std::uint32_t> asns;     ///< "AS12345" or "12345" accepted
+    std::vector<std::string> locations;  ///< names from the location map
+    std::vector<std::string> continents; ///< two-letter codes (EU, NA, ...)
+    std::vector<HealthCheck> healthchecks;
+    std::optional<int> rise, fall;
+    bool assume_healthy = false;
+    SourcePos pos;
+};
+
+enum class FallbackMode : std::uint8_t {
+    FailOpen,  ///< serve the enabled backends as if healthy (default; Route 53 / gdnsd)
+    Rcode,     ///< answer with a fixed rcode (SERVFAIL by default)
+    Ips,       ///< serve fixed fallback addresses
+    Cname,     ///< answer with a CNAME to a fixed name
+};
+
+struct Fallback {
+    FallbackMode mode = FallbackMode::FailOpen;
+    std::uint16_t rcode = 2;  ///< SERVFAIL
+    std::vector<util::IpAddr> ips;
+    std::string cname;  ///< absolute, lower case, trailing dot
+};
+
+struct Record {
+    std::string name;  ///< absolute, lower case, with trailing dot
+    std::string mode = "failover";  ///< normalized: "round-robin" -> "roundrobin"
+    std::uint32_t ttl = 30;
+    Millis scrape_interval{10000};
+    Millis scrape_timeout{5000};
+    int scrape_retries = 1;
+    std::optional<int> rise, fall;
+    std::string owner, description;
+    std::vector<Backend> backends;
+    Fallback fallback;
+    SourcePos pos;
+};
+
+struct NameServer {
+    std::string name;  ///< absolute, lower case
+    std::vector<util::IpAddr> addresses;  ///< glue, served when the name is inside the zone
+};
+
+struct Soa {
+    std::string mname, rname;  ///< absolute, lower case
+    std::uint32_t serial = 1, refresh = 3600, retry = 600, expire = 604800, minimum = 60;
+    std::uint32_t ttl = 3600;
+};
+
+struct Zone {
+    std::string name;  ///< absolute, lower case, with trailing dot
+    Soa soa;
+    std::vector<NameServer> ns;
+    std::uint32_t ns_ttl = 3600;
+    std::string policy_file;  ///< resolved against the main file's directory
+    std::vector<Record> records;  ///< from the policy file; every name is inside the zone
+    SourcePos pos;
+};
+
+struct Listener {
+    util::IpAddr addr;
+    std::uint16_t port = 53;
+};
+
+struct LocationEntry {
+    util::IpPrefix prefix;
+    std::string location;
+    SourcePos pos;
+};
+
+struct Config {
+    std::string file;  ///< main config path as given
+    std::vector<Listener> udp;
+    std::vector<Listener> tcp;
+    unsigned workers = 1;
+    Millis tcp_idle_timeout{10000};
+    unsigned tcp_max_connections = 1024;
+    std::uint16_t edns_udp_size = 1232;  ///< what we advertise and the most we send over UDP
+    bool ecs_enabled = true;             ///< use ECS when present and trusted
+    std::vector<util::IpPrefix> ecs_trust;  ///< empty = trust everyone
+    std::string country_db, city_db, asn_db;  ///< MaxMind paths, "" = none
+    std::string location_map;                 ///< path, "" = none
+    std::vector<LocationEntry> locations;     ///< parsed location map
+    bool debug_txt = false;
+    std::string log_level = "info";
+    std::vector<Zone> zones;
+};
+
+/// Loads the main YAML at `path`, every zone's policy file and the location map.
+/// Throws ConfigError naming file, line, column and field on the first problem.
+Config load_config(const std::string& path);
+
+/// Normalizes a domain name from config text: lower case, trailing dot added; throws
+/// ConfigError (at `pos`, `field`) when it is not a valid name.
+std::string normalize_name(const std::string& text, const SourcePos& pos, const std::string& field);
+
+}  // namespace gslbd::config

@@ -1,0 +1,95 @@
+#pragma once
+/// Client address -> location facts: subnet location maps and MaxMind databases.
+/// Loaded on the control side (may throw); lookups are noexcept and allocation free.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/model.hh"
+#include "util/addr.hh"
+
+struct MMDB_s;
+
+namespace gslbd::geo {
+
+/// Two ASCII letters packed big-endian ("FR" -> 'F' << 8 | 'R'); 0 = unknown.
+constexpr std::uint16_t pack_code(char a, char b) noexcept {
+    return static_cast<std::uint16_t>((static_cast<unsigned char>(a) << 8) | static_cast<unsigned char>(b));
+}
+std::uint16_t pack_code(std::string_view two_letters) noexcept;
+
+/// Longest-prefix match over subnet -> location entries (IPv4 and IPv6 kept apart).
+/// Overlaps are resolved by prefix length alone, never by file order.
+class LocationMap {
+public:
+    struct Match {
+        std::int32_t id = -1;     ///< location id, -1 = no match
+        std::uint8_t prefix = 0;  ///< length of the matched subnet
+    };
+    /// Throws config::ConfigError when the same subnet is listed twice with different
+    /// locations (naming both places).
+    explicit LocationMap(const std::vector<config::LocationEntry>& entries);
+    ~LocationMap();
+    LocationMap(const LocationMap&) = delete;
+    LocationMap& operator=(const LocationMap&) = delete;
+
+    Match lookup(const util::IpAddr& addr) const noexcept;
+    /// Location name -> id; -1 when the map never mentions it.
+    std::int32_t id_of(std::string_view name) const noexcept;
+    const std::string& name_of(std::int32_t id) const;
+    std::size_t size() const noexcept;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+/// One opened .mmdb (GeoIP2/GeoLite2 Country, City or ASN layout), memory-mapped.
+class MaxMindDb {
+public:
+    /// Throws std::runtime_error("PATH: reason") when the file cannot be opened.
+    explicit MaxMindDb(const std::string& path);
+    ~MaxMindDb();
+    MaxMindDb(const MaxMindDb&) = delete;
+    MaxMindDb& operator=(const MaxMindDb&) = delete;
+
+    struct CountryResult {
+        bool found = false;
+        std::uint16_t country = 0;    ///< pack_code of country.iso_code
+        std::uint16_t continent = 0;  ///< pack_code of continent.code
+        std::uint8_t prefix = 0;      ///< network the lookup matched, in the address's family
+    };
+    struct CityResult {
+        bool found = false;
+        std::string_view name;  ///< city.names.en, points into the mapped file
+        std::uint8_t prefix = 0;
+    };
+    struct AsnResult {
+        bool found = false;
+        std::uint32_t asn = 0;  ///< autonomous_system_number
+        std::uint8_t prefix = 0;
+    };
+    CountryResult country(const util::IpAddr& a) const noexcept;
+    CityResult city(const util::IpAddr& a) const noexcept;
+    AsnResult asn(const util::IpAddr& a) const noexcept;
+    const std::string& path() const noexcept { return path_; }
+    /// database_type from the metadata, e.g. "GeoLite2-Country".
+    std::string type() const;
+
+private:
+    std::string path_;
+    MMDB_s* db_;
+};
+
+/// Every geo source the config names. Immutable once built; shared by snapshots.
+struct GeoDbs {
+    std::unique_ptr<LocationMap> locations;  ///< null when no location map
+    std::unique_ptr<MaxMindDb> country_db, city_db, asn_db;  ///< null when not configured
+};
+
+/// Opens what `cfg` names. Throws config::ConfigError (main file, field country_db etc.).
+std::shared_ptr<const GeoDbs> load_geo(const config::Config& cfg);
+
+}  // namespace gslbd::geo

@@ -1,0 +1,125 @@
+#pragma once
+/// The immutable world a worker answers from: zones, records, backends (Topology) plus
+/// the health verdicts (Health), stamped with a generation. Built on the control side,
+/// published over RCU (gslb/publish.hh), read by workers without locks.
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "config/model.hh"
+#include "dns/types.hh"
+#include "geo/geo.hh"
+#include "util/addr.hh"
+
+namespace gslbd::gslb {
+
+class Policy;
+
+/// A domain name in lower-case wire format.
+struct WireName {
+    std::array<std::uint8_t, dns::kMaxNameWire> bytes{};
+    std::uint8_t len = 0;
+    std::span<const std::uint8_t> span() const noexcept { return {bytes.data(), len}; }
+    std::string_view view() const noexcept {
+        return {reinterpret_cast<const char*>(bytes.data()), len};
+    }
+    /// From config text ("www.example.com."); throws config::ConfigError on a bad name.
+    static WireName from_text(const std::string& text, const config::SourcePos& pos,
+                              const std::string& field);
+};
+
+struct BackendRt {
+    util::IpAddr addr;
+    std::uint32_t id = 0;  ///< index into Health::up, unique across the topology
+    std::int32_t priority = 0;
+    std::uint32_t weight = 1;  ///< effective weight, >= 1
+    bool enabled = true;
+    // geo keys, resolved at build time
+    std::vector<std::int32_t> locations;   ///< LocationMap ids
+    std::vector<std::uint16_t> countries;  ///< geo::pack_code
+    std::vector<std::uint16_t> continents; ///< geo::pack_code
+    std::vector<std::string> cities;
+    std::vector<std::uint32_t> asns;
+    const config::Backend* cfg = nullptr;  ///< points into Topology::config
+};
+
+struct FallbackRt {
+    config::FallbackMode mode = config::FallbackMode::FailOpen;
+    dns::Rcode rcode = dns::Rcode::ServFail;
+    std::vector<util::IpAddr> v4, v6;
+    WireName cname;
+};
+
+struct RecordRt {
+    std::uint32_t id = 0;  ///< index into Topology::records
+    WireName name;
+    std::uint32_t ttl = 30;
+    const Policy* policy = nullptr;
+    std::vector<BackendRt> v4, v6;  ///< A and AAAA candidates, in config order
+    FallbackRt fallback;
+    const config::Record* cfg = nullptr;
+};
+
+struct NsRt {
+    WireName name;
+    std::vector<util::IpAddr> glue;  ///< only when the name is inside the zone
+};
+
+struct ZoneRt {
+    WireName name;
+    std::uint8_t labels = 0;
+    WireName soa_mname, soa_rname;
+    config::Soa soa;
+    std::vector<NsRt> ns;
+    std::uint32_t ns_ttl = 3600;
+    /// lower-case wire name -> record id (into Topology::records)
+    std::unordered_map<std::string_view, std::uint32_t> records;
+    /// empty non-terminals (names with records below them but none of their own): NODATA
+    std::unordered_map<std::string_view, bool> ents;
+    /// in-zone NS names with glue -> index into ns
+    std::unordered_map<std::string_view, std::uint32_t> ns_names;
+};
+
+/// Zones, records and backends. Immutable; shared between snapshots of one config.
+struct Topology {
+    std::shared_ptr<const config::Config> config;
+    std::shared_ptr<const geo::GeoDbs> geo;
+    std::vector<ZoneRt> zones;
+    std::vector<RecordRt> records;
+    std::uint32_t backend_count = 0;
+    // options copied from config for the hot path
+    std::uint16_t edns_udp_size = 1232;
+    bool ecs_enabled = true;
+    std::vector<util::IpPrefix> ecs_trust;  ///< empty = all
+    bool debug_txt = false;
+
+    /// Longest zone that contains `lname` (lower-case wire), or nullptr.
+    const ZoneRt* find_zone(const std::uint8_t* lname, std::size_t len) const noexcept;
+};
+
+/// Up/down verdict per backend id (1 = up). All up until lib/health publishes otherwise.
+struct Health {
+    std::vector<std::uint8_t> up;
+};
+
+struct Snapshot {
+    std::uint64_t generation = 0;
+    std::shared_ptr<const Topology> topo;
+    std::shared_ptr<const Health> health;
+    bool is_up(const BackendRt& b) const noexcept { return health->up[b.id] != 0; }
+};
+
+/// Builds a topology from a loaded config: resolves every record's policy by name
+/// (unknown mode -> ConfigError at the record's `mode`), converts names, resolves geo
+/// keys (a `location` the map never mentions -> ConfigError), assigns backend ids.
+std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Config> cfg,
+                                               std::shared_ptr<const geo::GeoDbs> geo);
+
+/// Health with every backend up.
+std::shared_ptr<const Health> all_up(const Topology& topo);
+
+}  // namespace gslbd::gslb

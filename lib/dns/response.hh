@@ -6,7 +6,8 @@
 /// truncation and returns the final length.
 ///
 /// Truncation: the writer is given `limit`, the largest message the client accepts
-/// (its UDP size, or 65535 over TCP). The OPT record's size is reserved up front, so an
+/// (its UDP size, or 65535 over TCP). begin() reserves the size of the OPT record the
+/// query calls for (q.has_edns, plus the ECS option when q.ecs.present), so an
 /// RR that does not fit marks the response truncated; finish() then drops every
 /// answer/authority/additional RR, sets TC=1 and keeps header, question and OPT.
 #include <cstdint>
@@ -65,7 +66,8 @@ public:
 
     /// Requests an OPT record in finish(): our UDP size, DO echoed, version 0, and when the
     /// query carried ECS the option echoed with `ecs_scope` as SCOPE PREFIX-LENGTH
-    /// (clamped to the source prefix). Call at most once, before finish().
+    /// (clamped to the source prefix). Call at most once, any time before finish(); its
+    /// space was reserved by begin().
     void set_opt(std::uint16_t our_udp_size, bool do_bit, const Ecs* ecs,
                  std::uint8_t ecs_scope) noexcept;
 

@@ -10,6 +10,8 @@ inline constexpr std::size_t kMaxNameWire = 255;  ///< RFC 1035 limit, incl. the
 inline constexpr std::size_t kMaxLabel = 63;
 inline constexpr std::size_t kMinUdpSize = 512;   ///< without EDNS
 inline constexpr std::size_t kMaxMessage = 65535;
+/// UDP payload size we advertise in OPT unless told otherwise (DNS flag day 2020).
+inline constexpr std::uint16_t kDefaultEdnsUdpSize = 1232;
 
 /// RCODE including the EDNS extended bits (BADVERS = 16 needs OPT).
 enum class Rcode : std::uint16_t {

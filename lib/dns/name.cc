@@ -9,42 +9,30 @@ std::size_t name_from_text(std::string_view text, std::uint8_t out[kMaxNameWire]
         out[0] = 0;
         return 1;
     }
-    std::size_t len = 0;        // bytes written to out
-    std::size_t label_at = 0;   // where the current label's length byte goes
+    const auto digit = [&](std::size_t k) { return text[k] >= '0' && text[k] <= '9'; };
+    std::size_t label_at = 0;  // where the current label's length byte goes
+    std::size_t len = 1;       // bytes used in out, the current length byte included
     std::size_t label_len = 0;
-    bool ended = false;         // a trailing dot closed the last label
-    auto close_label = [&]() noexcept -> bool {
-        if (label_len == 0) return false;
-        out[label_at] = static_cast<std::uint8_t>(label_len);
-        label_len = 0;
-        return true;
-    };
-    for (std::size_t i = 0; i < text.size();) {
-        if (ended) return 0;  // text after the final dot: only possible via ".." handled below
-        if (label_len == 0) {
-            // Reserve the length byte of a new label; keep room for the root byte too.
-            if (len + 2 > kMaxNameWire) return 0;
-            label_at = len++;
-        }
+    std::size_t i = 0;
+    while (i < text.size()) {
         std::uint8_t c = static_cast<std::uint8_t>(text[i]);
         if (c == '.') {
-            if (!close_label()) return 0;  // empty label
-            --len;                         // the reservation made above was not used
-            len += 0;
-            ++i;
-            if (i == text.size()) ended = true;
-            // Undo: the length byte stays at label_at; `len` already counts it.
-            ++len;
+            if (label_len == 0) return 0;  // empty label (leading dot or "..")
+            out[label_at] = static_cast<std::uint8_t>(label_len);
+            if (++i == text.size()) {
+                out[len] = 0;  // trailing dot: the root label
+                return len + 1;
+            }
+            label_at = len++;
+            label_len = 0;
             continue;
         }
         if (c == '\\') {
             if (i + 1 >= text.size()) return 0;
-            const auto d = [&](std::size_t k) { return text[k] >= '0' && text[k] <= '9'; };
-            if (d(i + 1)) {
-                if (i + 3 >= text.size() + 0 && i + 3 > text.size() - 0) {
-                }
-                if (i + 3 >= text.size() + 1 || !d(i + 2) || !d(i + 3)) return 0;
-                const unsigned v = (text[i + 1] - '0') * 100u + (text[i + 2] - '0') * 10u +
+            if (digit(i + 1)) {
+                if (i + 3 >= text.size() || !digit(i + 2) || !digit(i + 3)) return 0;
+                const unsigned v = static_cast<unsigned>(text[i + 1] - '0') * 100u +
+                                   static_cast<unsigned>(text[i + 2] - '0') * 10u +
                                    static_cast<unsigned>(text[i + 3] - '0');
                 if (v > 255) return 0;
                 c = static_cast<std::uint8_t>(v);
@@ -57,13 +45,13 @@ std::size_t name_from_text(std::string_view text, std::uint8_t out[kMaxNameWire]
             ++i;
         }
         if (label_len == kMaxLabel) return 0;
-        if (len + 2 > kMaxNameWire) return 0;  // this byte plus the root byte
+        if (len + 2 > kMaxNameWire) return 0;  // this byte, then at least the root byte
         out[len++] = (c >= 'A' && c <= 'Z') ? static_cast<std::uint8_t>(c + 32) : c;
         ++label_len;
     }
-    if (!ended && !close_label()) return 0;
-    out[len++] = 0;
-    return len;
+    out[label_at] = static_cast<std::uint8_t>(label_len);  // label_len > 0: text ends in a byte
+    out[len] = 0;
+    return len + 1;
 }
 
 std::size_t name_to_text(const std::uint8_t* wire, std::size_t len, char* out,

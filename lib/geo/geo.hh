@@ -18,6 +18,7 @@ namespace gslbd::geo {
 constexpr std::uint16_t pack_code(char a, char b) noexcept {
     return static_cast<std::uint16_t>((static_cast<unsigned char>(a) << 8) | static_cast<unsigned char>(b));
 }
+/// Upper-cases; 0 unless `two_letters` is exactly two ASCII letters.
 std::uint16_t pack_code(std::string_view two_letters) noexcept;
 
 /// Longest-prefix match over subnet -> location entries (IPv4 and IPv6 kept apart).
@@ -25,8 +26,11 @@ std::uint16_t pack_code(std::string_view two_letters) noexcept;
 class LocationMap {
 public:
     struct Match {
-        std::int32_t id = -1;     ///< location id, -1 = no match
-        std::uint8_t prefix = 0;  ///< length of the matched subnet
+        std::int32_t id = -1;  ///< location id, -1 = no match
+        /// ECS scope (RFC 7871): length of a block around the address in which every address
+        /// gets this same answer (also when id == -1); never shorter than `matched`.
+        std::uint8_t prefix = 0;
+        std::uint8_t matched = 0;  ///< length of the matched subnet (0 when id == -1)
     };
     /// Throws config::ConfigError when the same subnet is listed twice with different
     /// locations (naming both places).
@@ -35,6 +39,8 @@ public:
     LocationMap(const LocationMap&) = delete;
     LocationMap& operator=(const LocationMap&) = delete;
 
+    /// IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) are looked up in the IPv4 entries; their
+    /// scope is then given in IPv6 terms (96 + IPv4 scope). Family 0 -> {-1, 0, 0}.
     Match lookup(const util::IpAddr& addr) const noexcept;
     /// Location name -> id; -1 when the map never mentions it.
     std::int32_t id_of(std::string_view name) const noexcept;
@@ -71,6 +77,9 @@ public:
         std::uint32_t asn = 0;  ///< autonomous_system_number
         std::uint8_t prefix = 0;
     };
+    /// `found` means the database has that fact for the address (country: country.iso_code,
+    /// else registered_country.iso_code). `prefix` is set also when nothing is found: the
+    /// empty network around the address (an honest ECS scope either way).
     CountryResult country(const util::IpAddr& a) const noexcept;
     CityResult city(const util::IpAddr& a) const noexcept;
     AsnResult asn(const util::IpAddr& a) const noexcept;

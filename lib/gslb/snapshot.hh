@@ -19,6 +19,10 @@ namespace gslbd::gslb {
 
 class Policy;
 
+/// Most A (or AAAA) backends one record may list: the engine keeps its eligible set on
+/// the stack. build_topology rejects records with more.
+inline constexpr std::size_t kMaxFamilyBackends = 1024;
+
 /// A domain name in lower-case wire format.
 struct WireName {
     std::array<std::uint8_t, dns::kMaxNameWire> bytes{};
@@ -96,6 +100,8 @@ struct Topology {
     bool ecs_enabled = true;
     std::vector<util::IpPrefix> ecs_trust;  ///< empty = all
     bool debug_txt = false;
+    /// lower-case wire zone name (view into zones[i].name) -> index into zones
+    std::unordered_map<std::string_view, std::uint32_t> zone_index;
 
     /// Longest zone that contains `lname` (lower-case wire), or nullptr.
     const ZoneRt* find_zone(const std::uint8_t* lname, std::size_t len) const noexcept;

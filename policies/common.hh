@@ -1,0 +1,46 @@
+#pragma once
+/// Small pieces shared by the selection modes. Hot path: noexcept, no allocation.
+/// Register a mode inside namespace gslbd::policies with its unqualified class name:
+/// GSLBD_REGISTER_POLICY pastes CLASS into an identifier.
+#include <cstdint>
+#include <limits>
+
+#include "gslb/policy.hh"
+
+namespace gslbd::policies {
+
+/// Starts a fresh selection that does not depend on the client.
+inline void reset(gslb::Selection& out) noexcept {
+    out.count = 0;
+    out.scope = 0;
+    out.decision_class = 0;
+}
+
+/// Failover semantics over the eligible backends for which `match(backend)` holds: every
+/// one sharing the best (lowest) priority, in the order of ctx.eligible (config order).
+/// Returns false (adding nothing) when none matches.
+template <class Match>
+bool add_best_priority(const gslb::SelectContext& ctx, gslb::Selection& out,
+                       Match&& match) noexcept {
+    std::int32_t best = std::numeric_limits<std::int32_t>::max();
+    bool any = false;
+    for (std::uint16_t i : ctx.eligible) {
+        const auto& b = ctx.family[i];
+        if (!match(b)) continue;
+        if (!any || b.priority < best) best = b.priority;
+        any = true;
+    }
+    if (!any) return false;
+    for (std::uint16_t i : ctx.eligible) {
+        const auto& b = ctx.family[i];
+        if (b.priority == best && match(b)) out.add(i);
+    }
+    return true;
+}
+
+/// Every eligible backend of the best priority.
+inline void add_best_priority(const gslb::SelectContext& ctx, gslb::Selection& out) noexcept {
+    add_best_priority(ctx, out, [](const gslb::BackendRt&) noexcept { return true; });
+}
+
+}  // namespace gslbd::policies

@@ -6,7 +6,7 @@ namespace gslbd::policies {
 namespace {
 
 class Failover final : public gslb::Policy {
-public:
+  public:
     std::string_view name() const noexcept override { return "failover"; }
     void select(const gslb::SelectContext& ctx, gslb::Selection& out) const noexcept override {
         reset(out);

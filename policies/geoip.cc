@@ -1,1 +1,205 @@
-// placeholder: being written
+// geoip: answer with the backends that match where the client is.
+//
+// The client (ECS address or packet source; its family may differ from the query's, e.g.
+// an IPv4 client asking AAAA) is classified dimension by dimension, most specific first:
+//
+//   1. location   custom subnet map (geoip.location_map)     backend `location`
+//   2. asn        ASN database (geoip.asn_db)                 backend `asn`
+//   3. city       city database (geoip.city_db), exact name   backend `city`
+//   4. country    country database, else the city database    backend `country`
+//   5. continent  the same database as country                backend `continent`
+//
+// Most specific operator intent first: a subnet the operator mapped by hand says more
+// than an ASN, an ASN (one network) more than a city, a city more than a country. Only
+// dimensions that some eligible backend uses are looked up. The first dimension where at
+// least one eligible backend matches decides; among the matching backends failover
+// semantics apply (best priority, config order). When nothing matches: failover over all
+// eligible backends.
+//
+// ECS scope: the largest prefix among the lookups consulted, since each of them
+// influenced the answer (a miss in an earlier dimension is why a later one decided). The
+// geo lookups report an honest block for misses too. No lookup consulted -> scope 0,
+// decision class 0 (the same answer for everyone).
+//
+// Decision class: dimension in the top 4 bits, below it what matched: the location id,
+// the packed country/continent code, or, for ASN and city (which do not fit 28 bits
+// exactly), the position of the first backend of the family listing that value with the
+// index in its list -- exact, so two clients share a class only if they share an answer.
+#include <algorithm>
+#include <string>
+
+#include "common.hh"
+#include "geo/geo.hh"
+
+namespace gslbd::policies {
+namespace {
+
+enum Dimension : std::uint32_t {
+    kLocation = 1,
+    kAsn = 2,
+    kCity = 3,
+    kCountry = 4,
+    kContinent = 5,
+    kNoMatch = 15,  ///< a lookup was consulted but no eligible backend matched
+};
+
+constexpr std::uint32_t decision_class(Dimension d, std::uint32_t value) noexcept {
+    return (static_cast<std::uint32_t>(d) << 28) | (value & 0x0fffffffu);
+}
+
+template <class T>
+bool has(const std::vector<T>& list, const auto& value) noexcept {
+    return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+/// (first backend in `family` listing `value`) << 12 | its index in that backend's list.
+template <class T>
+std::uint32_t position(std::span<const gslb::BackendRt> family,
+                       const std::vector<T> gslb::BackendRt::*list, const auto& value) noexcept {
+    for (std::size_t b = 0; b < family.size(); ++b) {
+        const auto& l = family[b].*list;
+        auto it = std::find(l.begin(), l.end(), value);
+        if (it != l.end()) {
+            auto k = static_cast<std::uint32_t>(std::min<std::ptrdiff_t>(it - l.begin(), 0xfff));
+            return static_cast<std::uint32_t>(b) << 12 | k;
+        }
+    }
+    return 0;
+}
+
+struct Uses {
+    bool locations = false, asns = false, cities = false, countries = false, continents = false;
+};
+
+class GeoIp final : public gslb::Policy {
+  public:
+    std::string_view name() const noexcept override { return "geoip"; }
+
+    void validate(const config::Record& rec, const config::Config& cfg,
+                  const geo::GeoDbs* geo) const override {
+        // Without loaded databases (e.g. a config check), trust the paths the config names.
+        const bool have_map =
+            geo ? geo->locations != nullptr : !cfg.location_map.empty() || !cfg.locations.empty();
+        const bool have_asn = geo ? geo->asn_db != nullptr : !cfg.asn_db.empty();
+        const bool have_city = geo ? geo->city_db != nullptr : !cfg.city_db.empty();
+        const bool have_country =
+            have_city || (geo ? geo->country_db != nullptr : !cfg.country_db.empty());
+
+        std::string problems;
+        auto need = [&](bool have, bool uses, const config::Backend* b, const char* field,
+                        const char* what, const char* key) {
+            if (have || !uses) return;
+            if (!problems.empty()) problems += "; ";
+            problems += "backend " + b->address_text + " (" + b->pos.to_string() + ") uses `" +
+                        field + "` but no " + what + " is configured: set " + key +
+                        " in the main config";
+        };
+        auto first_using = [&](auto member) -> const config::Backend* {
+            for (const auto& b : rec.backends)
+                if (!(b.*member).empty()) return &b;
+            return nullptr;
+        };
+        const config::Backend* b = nullptr;
+        b = first_using(&config::Backend::locations);
+        need(have_map, b != nullptr, b, "location", "location map", "geoip.location_map");
+        b = first_using(&config::Backend::asns);
+        need(have_asn, b != nullptr, b, "asn", "ASN database", "geoip.asn_db");
+        b = first_using(&config::Backend::cities);
+        need(have_city, b != nullptr, b, "city", "city database", "geoip.city_db");
+        b = first_using(&config::Backend::countries);
+        need(have_country, b != nullptr, b, "country", "country database",
+             "geoip.country_db (or geoip.city_db)");
+        b = first_using(&config::Backend::continents);
+        need(have_country, b != nullptr, b, "continent", "country database",
+             "geoip.country_db (or geoip.city_db)");
+        if (!problems.empty()) throw config::ConfigError(rec.pos, "mode", "geoip: " + problems);
+    }
+
+    void select(const gslb::SelectContext& ctx, gslb::Selection& out) const noexcept override {
+        reset(out);
+        const geo::GeoDbs* geo = ctx.snap.topo ? ctx.snap.topo->geo.get() : nullptr;
+        const util::IpAddr& addr = ctx.client.addr;
+        if (geo == nullptr || addr.family == 0) {
+            add_best_priority(ctx, out);
+            return;
+        }
+
+        Uses u;
+        for (std::uint16_t i : ctx.eligible) {
+            const auto& b = ctx.family[i];
+            u.locations |= !b.locations.empty();
+            u.asns |= !b.asns.empty();
+            u.cities |= !b.cities.empty();
+            u.countries |= !b.countries.empty();
+            u.continents |= !b.continents.empty();
+        }
+
+        bool consulted = false;
+        std::uint8_t scope = 0;
+        auto note = [&](std::uint8_t prefix) noexcept {
+            consulted = true;
+            scope = std::max(scope, prefix);
+        };
+        auto decide = [&](Dimension d, std::uint32_t value, auto&& match) noexcept {
+            if (!add_best_priority(ctx, out, match)) return false;
+            out.scope = scope;
+            out.decision_class = decision_class(d, value);
+            return true;
+        };
+
+        if (u.locations && geo->locations) {
+            const auto m = geo->locations->lookup(addr);
+            note(m.prefix);
+            if (m.id >= 0 &&
+                decide(kLocation, static_cast<std::uint32_t>(m.id),
+                       [&](const gslb::BackendRt& b) noexcept { return has(b.locations, m.id); }))
+                return;
+        }
+        if (u.asns && geo->asn_db) {
+            const auto r = geo->asn_db->asn(addr);
+            note(r.prefix);
+            if (r.found &&
+                decide(kAsn, position(ctx.family, &gslb::BackendRt::asns, r.asn),
+                       [&](const gslb::BackendRt& b) noexcept { return has(b.asns, r.asn); }))
+                return;
+        }
+        if (u.cities && geo->city_db) {
+            const auto r = geo->city_db->city(addr);
+            const bool found = r.found && !r.name.empty();
+            note(r.prefix);
+            if (found &&
+                decide(kCity, position(ctx.family, &gslb::BackendRt::cities, r.name),
+                       [&](const gslb::BackendRt& b) noexcept { return has(b.cities, r.name); }))
+                return;
+        }
+        if (u.countries || u.continents) {
+            const geo::MaxMindDb* db = geo->country_db ? geo->country_db.get() : geo->city_db.get();
+            if (db != nullptr) {
+                const auto r = db->country(addr);
+                note(r.prefix);
+                if (r.found && u.countries && r.country != 0 &&
+                    decide(kCountry, r.country, [&](const gslb::BackendRt& b) noexcept {
+                        return has(b.countries, r.country);
+                    }))
+                    return;
+                if (r.found && u.continents && r.continent != 0 &&
+                    decide(kContinent, r.continent, [&](const gslb::BackendRt& b) noexcept {
+                        return has(b.continents, r.continent);
+                    }))
+                    return;
+            }
+        }
+
+        add_best_priority(ctx, out);
+        if (consulted) {
+            out.scope = scope;
+            out.decision_class = decision_class(kNoMatch, 0);
+        }
+    }
+};
+
+}  // namespace
+
+GSLBD_REGISTER_POLICY("geoip", GeoIp)
+
+}  // namespace gslbd::policies

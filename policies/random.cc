@@ -5,7 +5,7 @@ namespace gslbd::policies {
 namespace {
 
 class Random final : public gslb::Policy {
-public:
+  public:
     std::string_view name() const noexcept override { return "random"; }
     void select(const gslb::SelectContext& ctx, gslb::Selection& out) const noexcept override {
         reset(out);

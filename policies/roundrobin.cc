@@ -7,7 +7,7 @@ namespace gslbd::policies {
 namespace {
 
 class RoundRobin final : public gslb::Policy {
-public:
+  public:
     std::string_view name() const noexcept override { return "roundrobin"; }
     void select(const gslb::SelectContext& ctx, gslb::Selection& out) const noexcept override {
         reset(out);

@@ -9,12 +9,13 @@ namespace gslbd::policies {
 namespace {
 
 class Weighted final : public gslb::Policy {
-public:
+  public:
     std::string_view name() const noexcept override { return "weighted"; }
     void select(const gslb::SelectContext& ctx, gslb::Selection& out) const noexcept override {
         reset(out);
         std::uint64_t total = 0;
-        for (std::uint16_t i : ctx.eligible) total += std::max<std::uint32_t>(ctx.family[i].weight, 1);
+        for (std::uint16_t i : ctx.eligible)
+            total += std::max<std::uint32_t>(ctx.family[i].weight, 1);
         std::uint64_t r = ctx.ws.rng.uniform64(total);
         for (std::uint16_t i : ctx.eligible) {
             const std::uint64_t w = std::max<std::uint32_t>(ctx.family[i].weight, 1);

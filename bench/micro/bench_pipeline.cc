@@ -22,7 +22,7 @@ namespace {
 /// Builds a wire query for `name`/`qtype`, optionally with EDNS and an IPv4 ECS option.
 std::vector<std::uint8_t> make_query(const std::string& name, std::uint16_t qtype, bool edns,
                                      const char* ecs_v4 = nullptr, std::uint8_t ecs_len = 24) {
-    std::vector<std::uint8_t> q = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, edns ? 1 : 0};
+    std::vector<std::uint8_t> q = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, static_cast<std::uint8_t>(edns ? 1 : 0)};
     std::uint8_t wire[dns::kMaxNameWire];
     std::size_t n = dns::name_from_text(name, wire);
     q.insert(q.end(), wire, wire + n);

@@ -1,1 +1,239 @@
-// placeholder: being written
+// The main configuration file; zone policy files and the location map are read from here.
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <thread>
+
+#include "config/yaml_util.hh"
+#include "util/log.hh"
+
+namespace gslbd::config {
+
+namespace {
+
+namespace fs = std::filesystem;
+using detail::MapReader;
+using detail::Val;
+
+constexpr long long kMaxTtl = 2147483647;  // RFC 2181 section 8
+
+// Relative paths in the main file are relative to the main file's directory.
+std::string resolve(const std::string& main_file, const std::string& p) {
+    fs::path path(p);
+    if (path.is_absolute()) return path.lexically_normal().string();
+    return (fs::path(main_file).parent_path() / path).lexically_normal().string();
+}
+
+void parse_listen(const Val& v, Config& cfg) {
+    auto items = v.items();
+    if (items.empty()) v.fail("at least one listener is required");
+    auto add = [](std::vector<Listener>& list, const Listener& l, const Val& at) {
+        for (const auto& o : list)
+            if (o.addr == l.addr && o.port == l.port) at.fail("listener repeated");
+        list.push_back(l);
+    };
+    for (const auto& item : items) {
+        const char* kHelp = ": expected ADDRESS, ADDRESS:PORT or [IPv6]:PORT (port 1..65535)";
+        auto parse_addr = [&](const Val& at) {
+            std::string text = at.nonempty_str();
+            auto sa = util::SockAddrText::parse(text, 53);
+            if (!sa) at.fail("bad listen address '" + text + "'" + kHelp);
+            return Listener{sa->addr, sa->port};
+        };
+        if (item.is_scalar()) {
+            Listener l = parse_addr(item);
+            add(cfg.udp, l, item);
+            add(cfg.tcp, l, item);
+            continue;
+        }
+        MapReader m(item, {"address", "port", "udp", "tcp"});
+        Val av = m.require("address");
+        Listener l = parse_addr(av);
+        if (auto x = m.get("port")) l.port = static_cast<std::uint16_t>(x->integer(1, 65535));
+        bool udp = true, tcp = true;
+        if (auto x = m.get("udp")) udp = x->boolean();
+        if (auto x = m.get("tcp")) tcp = x->boolean();
+        if (!udp && !tcp) item.fail("udp and tcp are both false: the listener would do nothing");
+        if (udp) add(cfg.udp, l, item);
+        if (tcp) add(cfg.tcp, l, item);
+    }
+}
+
+void parse_ecs(const Val& v, Config& cfg) {
+    MapReader m(v, {"enabled", "trust"});
+    if (auto x = m.get("enabled")) cfg.ecs_enabled = x->boolean();
+    if (auto x = m.get("trust")) {
+        for (const auto& item : x->items()) {
+            std::string text = item.nonempty_str();
+            auto p = util::IpPrefix::parse(text, true);
+            if (!p) {
+                if (auto loose = util::IpPrefix::parse(text, false))
+                    item.fail("'" + text +
+                              "' has host bits set after the prefix length (did you "
+                              "mean " +
+                              loose->to_string() + "?)");
+                item.fail("'" + text + "' is not a prefix (192.0.2.0/24, 2001:db8::/32)");
+            }
+            cfg.ecs_trust.push_back(*p);
+        }
+    }
+}
+
+// A file named by the main config must exist; the error points at the key naming it.
+std::string existing_file(const Config& cfg, const Val& v) {
+    std::string path = resolve(cfg.file, v.nonempty_str());
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) v.fail("file not found: '" + path + "'");
+    return path;
+}
+
+void parse_geoip(const Val& v, Config& cfg) {
+    MapReader m(v, {"country_db", "city_db", "asn_db", "location_map"});
+    if (auto x = m.get("country_db")) cfg.country_db = existing_file(cfg, *x);
+    if (auto x = m.get("city_db")) cfg.city_db = existing_file(cfg, *x);
+    if (auto x = m.get("asn_db")) cfg.asn_db = existing_file(cfg, *x);
+    if (auto x = m.get("location_map")) {
+        cfg.location_map = existing_file(cfg, *x);
+        cfg.locations = detail::load_location_map(cfg.location_map, x->pos(), x->path());
+    }
+}
+
+std::uint32_t u32(const Val& v, long long hi = 4294967295ll) {
+    return static_cast<std::uint32_t>(v.integer(0, hi));
+}
+
+Zone parse_zone(const Val& v, const Config& cfg) {
+    MapReader m(v, {"name", "policy", "soa", "ns_ttl", "ns"});
+    Zone z;
+    z.pos = v.pos();
+    Val name = m.require("name");
+    z.name = normalize_name(name.nonempty_str(), name.pos(), name.path());
+    z.pos = name.pos();
+
+    Val ns = m.require("ns");
+    auto ns_items = ns.items();
+    if (ns_items.empty()) ns.fail("at least one name server is required");
+    for (const auto& item : ns_items) {
+        MapReader nm(item, {"name", "addresses"});
+        Val nv = nm.require("name");
+        NameServer server;
+        server.name = normalize_name(nv.nonempty_str(), nv.pos(), nv.path());
+        if (auto a = nm.get("addresses")) {
+            for (const auto& av : a->one_or_many())
+                server.addresses.push_back(detail::parse_ip(av));
+        }
+        if (detail::in_zone(server.name, z.name) && server.addresses.empty()) {
+            item.fail("name server " + server.name +
+                      " is inside the zone, so it needs addresses (glue)");
+        }
+        z.ns.push_back(std::move(server));
+    }
+    if (auto x = m.get("ns_ttl")) z.ns_ttl = u32(*x, kMaxTtl);
+
+    z.soa.mname = z.ns.front().name;
+    z.soa.rname = "hostmaster." + (z.name == "." ? std::string() : z.name);
+    if (auto s = m.get("soa"); s && !s->is_null()) {
+        MapReader sm(*s,
+                     {"mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl"});
+        if (auto x = sm.get("mname"))
+            z.soa.mname = normalize_name(x->nonempty_str(), x->pos(), x->path());
+        if (auto x = sm.get("rname"))
+            z.soa.rname = normalize_name(x->nonempty_str(), x->pos(), x->path());
+        if (auto x = sm.get("serial")) z.soa.serial = u32(*x);
+        if (auto x = sm.get("refresh")) z.soa.refresh = u32(*x, kMaxTtl);
+        if (auto x = sm.get("retry")) z.soa.retry = u32(*x, kMaxTtl);
+        if (auto x = sm.get("expire")) z.soa.expire = u32(*x, kMaxTtl);
+        if (auto x = sm.get("minimum")) z.soa.minimum = u32(*x, kMaxTtl);
+        if (auto x = sm.get("ttl")) z.soa.ttl = u32(*x, kMaxTtl);
+    }
+
+    if (auto p = m.get("policy"); p && !p->is_null()) {
+        z.policy_file = resolve(cfg.file, p->nonempty_str());
+        z.records = detail::load_policy_file(z.policy_file, z.name, p->pos(), p->path());
+    }
+    return z;
+}
+
+// A record lying in a more specific zone that is also served here would never be answered
+// from this file; it belongs in that zone's policy file.
+void check_nested_zones(const Config& cfg) {
+    for (const auto& z : cfg.zones) {
+        for (const auto& r : z.records) {
+            for (const auto& other : cfg.zones) {
+                if (other.name.size() > z.name.size() && detail::in_zone(other.name, z.name) &&
+                    detail::in_zone(r.name, other.name)) {
+                    throw ConfigError(r.pos, detail::join_key("records", r.name),
+                                      "record '" + r.name + "' lies in zone '" + other.name +
+                                          "', which is served too; move it to that zone's "
+                                          "policy file");
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
+
+Config load_config(const std::string& path) {
+    Config cfg;
+    cfg.file = path;
+    YAML::Node doc = detail::load_yaml_file(path, SourcePos{path, 0, 0}, "");
+    Val root(cfg.file, doc, "", SourcePos{path, 1, 1});
+    if (root.is_null()) root.fail("the configuration is empty: 'listen' and 'zones' are required");
+    MapReader top(root, {"listen", "workers", "log_level", "edns", "ecs", "tcp", "geoip",
+                         "debug_txt", "zones"});
+
+    parse_listen(top.require("listen"), cfg);
+    if (auto x = top.get("workers")) {
+        if (x->is_scalar() && x->node().Scalar() == "auto") {
+            cfg.workers = std::clamp(std::thread::hardware_concurrency(), 1u, 256u);
+        } else if (x->is_scalar() && !x->node().Scalar().empty() &&
+                   !std::isdigit(static_cast<unsigned char>(x->node().Scalar()[0])) &&
+                   x->node().Scalar()[0] != '-') {
+            x->fail("expected an integer in 1..256 or \"auto\", got '" + x->node().Scalar() + "'");
+        } else {
+            cfg.workers = static_cast<unsigned>(x->integer(1, 256));
+        }
+    }
+    if (auto x = top.get("log_level")) {
+        util::LogLevel level;
+        std::string text = x->nonempty_str();
+        if (!util::parse_log_level(text, level))
+            x->fail("unknown log level '" + text + "': use debug, info, warn, error or off");
+        static const char* const kNames[] = {"debug", "info", "warn", "error", "off"};
+        cfg.log_level = kNames[static_cast<int>(level)];
+    }
+    if (auto e = top.get("edns")) {
+        MapReader m(*e, {"udp_size"});
+        if (auto x = m.get("udp_size"))
+            cfg.edns_udp_size = static_cast<std::uint16_t>(x->integer(512, 4096));
+    }
+    if (auto x = top.get("ecs")) parse_ecs(*x, cfg);
+    if (auto t = top.get("tcp")) {
+        MapReader m(*t, {"idle_timeout", "max_connections"});
+        if (auto x = m.get("idle_timeout")) cfg.tcp_idle_timeout = x->duration();
+        if (auto x = m.get("max_connections"))
+            cfg.tcp_max_connections = static_cast<unsigned>(x->integer(1, 1'000'000));
+    }
+    if (auto x = top.get("geoip")) parse_geoip(*x, cfg);
+    if (auto x = top.get("debug_txt")) cfg.debug_txt = x->boolean();
+
+    Val zones = top.require("zones");
+    auto items = zones.items();
+    if (items.empty()) zones.fail("at least one zone is required");
+    for (const auto& item : items) {
+        Zone z = parse_zone(item, cfg);
+        for (const auto& other : cfg.zones) {
+            if (other.name == z.name) {
+                throw ConfigError(z.pos, detail::join_index("zones", cfg.zones.size()) + ".name",
+                                  "zone '" + z.name + "' is already defined at line " +
+                                      std::to_string(other.pos.line));
+            }
+        }
+        cfg.zones.push_back(std::move(z));
+    }
+    check_nested_zones(cfg);
+    return cfg;
+}
+
+}  // namespace gslbd::config

@@ -86,6 +86,8 @@ struct Backend {
     std::vector<HealthCheck> healthchecks;
     std::optional<int> rise, fall;
     bool assume_healthy = false;
+    int port = 0;                   ///< service port; default port of its health checks (0 = none)
+    std::optional<Millis> timeout;  ///< overrides the timeout of its health checks (already applied)
     SourcePos pos;
 };
 

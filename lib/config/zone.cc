@@ -1,1 +1,268 @@
-// placeholder: being written
+// CoreDNS-GSLB zone policy files, read unchanged.
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+#include "config/yaml_util.hh"
+
+namespace gslbd::config::detail {
+
+namespace {
+
+constexpr long long kMaxTtl = 2147483647;  // RFC 2181 section 8
+
+// Record settings that `defaults` may set and every record inherits.
+struct Defaults {
+    std::string owner, description;
+    std::uint32_t ttl = 30;
+    Millis scrape_interval{10000};
+    Millis scrape_timeout{5000};
+    int scrape_retries = 1;
+    std::optional<int> rise, fall;
+};
+
+std::string upper(std::string s) {
+    for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+}
+
+// Settings shared by `defaults` and a record.
+void common_setting(const MapReader& m, Defaults& d) {
+    if (auto x = m.get("owner"); x && !x->is_null()) d.owner = x->str();
+    if (auto x = m.get("description"); x && !x->is_null()) d.description = x->str();
+    if (auto x = m.get("record_ttl")) d.ttl = static_cast<std::uint32_t>(x->integer(0, kMaxTtl));
+    if (auto x = m.get("scrape_interval")) d.scrape_interval = x->duration();
+    if (auto x = m.get("scrape_timeout")) d.scrape_timeout = x->duration();
+    if (auto x = m.get("scrape_retries")) d.scrape_retries = static_cast<int>(x->integer(0, 100));
+    if (auto x = m.get("rise")) d.rise = static_cast<int>(x->integer(1, 100));
+    if (auto x = m.get("fall")) d.fall = static_cast<int>(x->integer(1, 100));
+}
+
+void add_countries(const Val& v, std::vector<std::string>& out) {
+    for (const auto& item : v.one_or_many()) {
+        std::string s = item.str();
+        if (s.empty()) continue;
+        std::string u = upper(s);
+        if (u.size() != 2 || !std::isalpha(static_cast<unsigned char>(u[0])) ||
+            !std::isalpha(static_cast<unsigned char>(u[1])))
+            item.fail("'" + s + "' is not a two-letter ISO 3166 country code (FR, US, ...)");
+        out.push_back(u);
+    }
+}
+
+void add_continents(const Val& v, std::vector<std::string>& out) {
+    static const char* const kCodes[] = {"AF", "AN", "AS", "EU", "NA", "OC", "SA"};
+    for (const auto& item : v.one_or_many()) {
+        std::string s = item.str();
+        if (s.empty()) continue;
+        std::string u = upper(s);
+        if (std::none_of(std::begin(kCodes), std::end(kCodes),
+                         [&](const char* c) { return u == c; }))
+            item.fail("'" + s + "' is not a continent code (AF, AN, AS, EU, NA, OC, SA)");
+        out.push_back(u);
+    }
+}
+
+void add_strings(const Val& v, std::vector<std::string>& out) {
+    for (const auto& item : v.one_or_many()) {
+        std::string s = item.str();
+        if (!s.empty()) out.push_back(s);
+    }
+}
+
+void add_asns(const Val& v, std::vector<std::uint32_t>& out) {
+    for (const auto& item : v.one_or_many()) {
+        std::string s = item.str();
+        if (s.empty()) continue;
+        std::string_view t = s;
+        if (t.size() > 2 && (t[0] == 'A' || t[0] == 'a') && (t[1] == 'S' || t[1] == 's'))
+            t.remove_prefix(2);
+        std::uint64_t n = 0;
+        auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
+        if (t.empty() || ec != std::errc{} || end != t.data() + t.size() || n == 0 ||
+            n > 4294967295ull)
+            item.fail("'" + s + "' is not an AS number (AS12345 or 12345, 1..4294967295)");
+        out.push_back(static_cast<std::uint32_t>(n));
+    }
+}
+
+Backend parse_backend(const Val& v, const Profiles& profiles) {
+    MapReader m(v,
+                {"address",
+                 "priority",
+                 "weight",
+                 "enable",
+                 "description",
+                 "tags",
+                 "port",
+                 "timeout",
+                 "rise",
+                 "fall",
+                 "assume_healthy",
+                 "country",
+                 "city",
+                 "asn",
+                 "location",
+                 "continent",
+                 "location_countries",
+                 "location_cities",
+                 "location_asns",
+                 "location_custom",
+                 "healthchecks"},
+                // CoreDNS-GSLB features we do not implement: accepted, not recorded.
+                {"passive", "subdivision", "latitude", "longitude", "location_subdivisions"});
+    Backend b;
+    b.pos = v.pos();
+    Val addr = m.require("address");
+    b.address_text = addr.nonempty_str();
+    auto ip = util::IpAddr::parse(b.address_text);
+    if (!ip) {
+        addr.fail("'" + b.address_text +
+                  "' is not an IPv4 or IPv6 address (host names are not supported yet)");
+    }
+    b.address = *ip;
+    if (auto x = m.get("priority")) b.priority = static_cast<int>(x->integer(0, 1'000'000));
+    if (auto x = m.get("weight")) b.weight = static_cast<int>(x->integer(0, 1'000'000));
+    if (auto x = m.get("enable")) b.enable = x->boolean();
+    if (auto x = m.get("description"); x && !x->is_null()) b.description = x->str();
+    if (auto x = m.get("tags")) add_strings(*x, b.tags);
+    if (auto x = m.get("port")) b.port = static_cast<int>(x->integer(1, 65535));
+    if (auto x = m.get("timeout")) b.timeout = x->duration();
+    if (auto x = m.get("rise")) b.rise = static_cast<int>(x->integer(1, 100));
+    if (auto x = m.get("fall")) b.fall = static_cast<int>(x->integer(1, 100));
+    if (auto x = m.get("assume_healthy")) b.assume_healthy = x->boolean();
+    // Current spellings and the older location_* lists fill the same fields.
+    for (const char* k : {"country", "location_countries"})
+        if (auto x = m.get(k)) add_countries(*x, b.countries);
+    for (const char* k : {"city", "location_cities"})
+        if (auto x = m.get(k)) add_strings(*x, b.cities);
+    for (const char* k : {"asn", "location_asns"})
+        if (auto x = m.get(k)) add_asns(*x, b.asns);
+    for (const char* k : {"location", "location_custom"})
+        if (auto x = m.get(k)) add_strings(*x, b.locations);
+    if (auto x = m.get("continent")) add_continents(*x, b.continents);
+    if (auto x = m.get("healthchecks")) {
+        for (const auto& item : x->items()) {
+            HealthCheck hc = parse_healthcheck_item(item, profiles);
+            // The backend's port and timeout are the probe's defaults / override, as in
+            // CoreDNS-GSLB.
+            if (hc.port == 0 && b.port != 0) hc.port = b.port;
+            if (b.timeout) hc.timeout = *b.timeout;
+            b.healthchecks.push_back(std::move(hc));
+        }
+    }
+    return b;
+}
+
+Fallback parse_fallback(const Val& v) {
+    MapReader m(v, {"mode", "fallback_ips", "fallback_cname", "rcode"});
+    Fallback f;
+    f.mode = FallbackMode::Rcode;  // CoreDNS-GSLB's default once the block is present
+    if (auto x = m.get("mode")) {
+        std::string mode = x->nonempty_str();
+        if (mode == "rcode")
+            f.mode = FallbackMode::Rcode;
+        else if (mode == "fallback_ips")
+            f.mode = FallbackMode::Ips;
+        else if (mode == "fallback_cname")
+            f.mode = FallbackMode::Cname;
+        else if (mode == "fail_open")
+            f.mode = FallbackMode::FailOpen;
+        else
+            x->fail("unknown fallback mode '" + mode +
+                    "': use fallback_ips, fallback_cname, rcode or fail_open");
+    }
+    if (auto x = m.get("fallback_ips")) {
+        for (const auto& item : x->one_or_many()) f.ips.push_back(parse_ip(item));
+    }
+    if (auto x = m.get("fallback_cname"); x && !x->is_null() && !x->str().empty())
+        f.cname = normalize_name(x->str(), x->pos(), x->path());
+    if (auto x = m.get("rcode"); x && !x->is_null()) f.rcode = parse_rcode(*x);
+    if (f.mode == FallbackMode::Ips && f.ips.empty())
+        v.fail("mode fallback_ips needs a non-empty fallback_ips list");
+    if (f.mode == FallbackMode::Cname && f.cname.empty())
+        v.fail("mode fallback_cname needs fallback_cname");
+    return f;
+}
+
+// Known modes are matched without regard to case; any other name is kept as written for the
+// gslb module, which rejects modes it has no plug-in for.
+std::string normalize_mode(const std::string& mode) {
+    std::string m = mode;
+    for (char& c : m) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (m == "round-robin" || m == "round_robin") return "roundrobin";
+    for (const char* known : {"failover", "roundrobin", "random", "weighted", "geoip"})
+        if (m == known) return m;
+    return mode;
+}
+
+}  // namespace
+
+std::vector<Record> load_policy_file(const std::string& path, const std::string& zone_name,
+                                     const SourcePos& blame, const std::string& field) {
+    YAML::Node doc = load_yaml_file(path, blame, field);
+    Val root(path, doc, "", SourcePos{path, 1, 1});
+    if (root.is_null()) root.fail("the policy file is empty: it needs a 'records' mapping");
+    MapReader top(root, {"defaults", "healthcheck_profiles", "records"});
+
+    Defaults defaults;
+    if (auto d = top.get("defaults")) {
+        MapReader m(*d,
+                    {"owner", "description", "record_ttl", "scrape_interval", "scrape_timeout",
+                     "scrape_retries", "rise", "fall"},
+                    {"alpn"});
+        common_setting(m, defaults);
+    }
+
+    Profiles profiles;
+    if (auto p = top.get("healthcheck_profiles")) {
+        for (const auto& e : p->entries()) profiles.emplace(e.key, parse_healthcheck_def(e.value));
+    }
+
+    std::vector<Record> out;
+    Val records = top.require("records");
+    if (!records.is_map()) records.fail("expected a mapping of record names to records");
+    for (const auto& e : records.entries()) {
+        const Val& rv = e.value;
+        if (e.key.empty() || e.key.back() != '.') {
+            throw ConfigError(e.key_pos, rv.path(),
+                              "record name '" + e.key + "' must be absolute (end with a dot)");
+        }
+        Record r;
+        r.pos = e.key_pos;
+        r.name = normalize_name(e.key, e.key_pos, rv.path());
+        if (!in_zone(r.name, zone_name)) {
+            throw ConfigError(e.key_pos, rv.path(),
+                              "record '" + r.name + "' is outside zone '" + zone_name +
+                                  "' whose policy file this is");
+        }
+        if (rv.is_null()) rv.fail("the record is empty: it needs backends");
+        MapReader m(rv,
+                    {"mode", "record_ttl", "scrape_interval", "scrape_timeout", "scrape_retries",
+                     "rise", "fall", "owner", "description", "backends", "fallback_policy"},
+                    {"alpn", "discovery"});
+        Defaults d = defaults;
+        common_setting(m, d);
+        r.owner = d.owner;
+        r.description = d.description;
+        r.ttl = d.ttl;
+        r.scrape_interval = d.scrape_interval;
+        r.scrape_timeout = d.scrape_timeout;
+        r.scrape_retries = d.scrape_retries;
+        r.rise = d.rise;
+        r.fall = d.fall;
+        if (auto x = m.get("mode")) r.mode = normalize_mode(x->nonempty_str());
+        if (auto x = m.get("fallback_policy"); x && !x->is_null()) r.fallback = parse_fallback(*x);
+        auto backends = m.get("backends");
+        if (!backends || backends->is_null() || backends->items().empty()) {
+            throw ConfigError(backends ? backends->pos() : rv.pos(),
+                              join_key(rv.path(), "backends"),
+                              "a record needs at least one backend");
+        }
+        for (const auto& bv : backends->items()) r.backends.push_back(parse_backend(bv, profiles));
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+}  // namespace gslbd::config::detail

@@ -184,8 +184,7 @@ bool ResponseWriter::add_cname(Section s, NameRef owner, std::uint32_t ttl,
     return rr_end();
 }
 
-bool ResponseWriter::add_ns(Section s, NameRef owner, std::uint32_t ttl,
-                            NameRef target) noexcept {
+bool ResponseWriter::add_ns(Section s, NameRef owner, std::uint32_t ttl, NameRef target) noexcept {
     const std::size_t tlen = name_size(target);
     if (tlen == 0 || !prepare_rr(s, owner, tlen)) return false;
     rr_header(s, owner, qtype::NS, ttl);

@@ -66,7 +66,8 @@ public:
     void set_rcode(Rcode rcode) noexcept;
 
     bool add_a(Section s, NameRef owner, std::uint32_t ttl, const std::uint8_t addr[4]) noexcept;
-    bool add_aaaa(Section s, NameRef owner, std::uint32_t ttl, const std::uint8_t addr[16]) noexcept;
+    bool add_aaaa(Section s, NameRef owner, std::uint32_t ttl,
+                  const std::uint8_t addr[16]) noexcept;
     bool add_cname(Section s, NameRef owner, std::uint32_t ttl, NameRef target) noexcept;
     bool add_ns(Section s, NameRef owner, std::uint32_t ttl, NameRef target) noexcept;
     bool add_soa(Section s, NameRef owner, std::uint32_t ttl, const SoaData& soa) noexcept;

@@ -16,7 +16,8 @@ namespace gslbd::geo {
 
 /// Two ASCII letters packed big-endian ("FR" -> 'F' << 8 | 'R'); 0 = unknown.
 constexpr std::uint16_t pack_code(char a, char b) noexcept {
-    return static_cast<std::uint16_t>((static_cast<unsigned char>(a) << 8) | static_cast<unsigned char>(b));
+    return static_cast<std::uint16_t>((static_cast<unsigned char>(a) << 8) |
+                                      static_cast<unsigned char>(b));
 }
 /// Upper-cases; 0 unless `two_letters` is exactly two ASCII letters.
 std::uint16_t pack_code(std::string_view two_letters) noexcept;

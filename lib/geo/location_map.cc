@@ -57,7 +57,7 @@ bool is_v4_mapped(const util::IpAddr& a) noexcept {
 
 struct LocationMap::Impl {
     Trie v4, v6;
-    std::vector<std::string> names;                              ///< id -> name
+    std::vector<std::string> names;                             ///< id -> name
     std::vector<std::pair<std::string, std::int32_t>> by_name;  ///< sorted, for id_of
 };
 
@@ -88,11 +88,11 @@ LocationMap::LocationMap(const std::vector<config::LocationEntry>& entries)
         Node& node = t.nodes[n];
         if (node.id >= 0 && node.id != id) {
             const auto& first = entries[static_cast<std::size_t>(node.entry)];
-            throw config::ConfigError(
-                e.pos, "subnet",
-                e.prefix.to_string() + " is mapped to '" + e.location + "' here but to '" +
-                    first.location + "' at line " + std::to_string(first.pos.line) +
-                    "; a subnet may name one location only");
+            throw config::ConfigError(e.pos, "subnet",
+                                      e.prefix.to_string() + " is mapped to '" + e.location +
+                                          "' here but to '" + first.location + "' at line " +
+                                          std::to_string(first.pos.line) +
+                                          "; a subnet may name one location only");
         }
         if (node.id < 0) {
             node.id = id;
@@ -137,6 +137,8 @@ const std::string& LocationMap::name_of(std::int32_t id) const {
     return impl_->names.at(static_cast<std::size_t>(id));
 }
 
-std::size_t LocationMap::size() const noexcept { return impl_->names.size(); }
+std::size_t LocationMap::size() const noexcept {
+    return impl_->names.size();
+}
 
 }  // namespace gslbd::geo

@@ -1,1 +1,231 @@
-// placeholder: being written
+#include "gslb/snapshot.hh"
+
+#include <string>
+
+#include "dns/response.hh"
+#include "gslb/policy.hh"
+
+namespace gslbd::gslb {
+
+namespace {
+
+using config::ConfigError;
+
+std::string_view view_of(const std::uint8_t* p, std::size_t len) noexcept {
+    return {reinterpret_cast<const char*>(p), len};
+}
+
+std::uint8_t count_labels(const WireName& n) noexcept {
+    std::uint8_t labels = 0;
+    for (std::size_t o = 0; o < n.len && n.bytes[o] != 0; o += n.bytes[o] + 1u) ++labels;
+    return labels;
+}
+
+/// True when `name` equals `zone` or lies below it (both lower-case wire).
+bool in_zone(const WireName& name, const WireName& zone) noexcept {
+    for (std::size_t o = 0; o < name.len; o += name.bytes[o] + 1u) {
+        if (name.len - o == zone.len && view_of(&name.bytes[o], zone.len) == zone.view()) {
+            return true;
+        }
+        if (name.bytes[o] == 0) break;
+    }
+    return false;
+}
+
+std::string join(const std::vector<std::string>& items) {
+    std::string s;
+    for (const auto& i : items) {
+        if (!s.empty()) s += ", ";
+        s += i;
+    }
+    return s;
+}
+
+std::string known_locations(const geo::LocationMap& map) {
+    constexpr std::size_t kListAtMost = 20;
+    if (map.size() == 0) return " (the location map is empty)";
+    if (map.size() > kListAtMost) return "";
+    std::vector<std::string> names;
+    for (std::size_t i = 0; i < map.size(); ++i) {
+        names.push_back(map.name_of(static_cast<std::int32_t>(i)));
+    }
+    return " (known: " + join(names) + ")";
+}
+
+std::uint16_t code_of(const std::string& text, const config::Backend& b, const char* field) {
+    std::uint16_t c = text.size() == 2 ? geo::pack_code(text) : 0;
+    if (c == 0) throw ConfigError(b.pos, field, "'" + text + "' is not a two-letter code");
+    return c;
+}
+
+BackendRt make_backend(const config::Backend& b, const geo::GeoDbs* geo, std::uint32_t id) {
+    BackendRt rt;
+    rt.addr = b.address;
+    rt.id = id;
+    rt.priority = b.priority;
+    rt.weight = b.weight <= 0 ? 1u : static_cast<std::uint32_t>(b.weight);
+    rt.enabled = b.enable;
+    rt.cfg = &b;
+    for (const auto& loc : b.locations) {
+        if (geo == nullptr || !geo->locations) {
+            throw ConfigError(b.pos, "location",
+                              "location '" + loc + "' is used but no location map is configured");
+        }
+        std::int32_t lid = geo->locations->id_of(loc);
+        if (lid < 0) {
+            throw ConfigError(b.pos, "location",
+                              "unknown location '" + loc + "'" + known_locations(*geo->locations));
+        }
+        rt.locations.push_back(lid);
+    }
+    for (const auto& c : b.countries) rt.countries.push_back(code_of(c, b, "country"));
+    for (const auto& c : b.continents) rt.continents.push_back(code_of(c, b, "continent"));
+    rt.cities = b.cities;
+    rt.asns = b.asns;
+    return rt;
+}
+
+void build_record(RecordRt& rr, const config::Record& r, const config::Config& cfg,
+                  const geo::GeoDbs* geo, std::uint32_t& next_backend) {
+    rr.ttl = r.ttl;
+    rr.cfg = &r;
+    rr.policy = find_policy(r.mode);
+    if (rr.policy == nullptr) {
+        throw ConfigError(r.pos, "mode",
+                          "unknown mode '" + r.mode + "' (known: " + join(policy_names()) + ")");
+    }
+    for (const auto& b : r.backends) {
+        if (b.address.family != 4 && b.address.family != 6) {
+            throw ConfigError(b.pos, "address", "backend has no address");
+        }
+        auto& family = b.address.family == 4 ? rr.v4 : rr.v6;
+        if (family.size() >= kMaxFamilyBackends) {
+            throw ConfigError(b.pos, "backends",
+                              "more than " + std::to_string(kMaxFamilyBackends) +
+                                  " backends of one address family in record " + r.name);
+        }
+        family.push_back(make_backend(b, geo, next_backend++));
+    }
+    rr.policy->validate(r, cfg, geo);
+
+    rr.fallback.mode = r.fallback.mode;
+    rr.fallback.rcode = static_cast<dns::Rcode>(r.fallback.rcode);
+    for (const auto& ip : r.fallback.ips) {
+        if (ip.family == 4) rr.fallback.v4.push_back(ip);
+        if (ip.family == 6) rr.fallback.v6.push_back(ip);
+    }
+    if (r.fallback.mode == config::FallbackMode::Cname) {
+        if (r.fallback.cname.empty()) {
+            throw ConfigError(r.pos, "fallback", "cname fallback needs a target name");
+        }
+        rr.fallback.cname = WireName::from_text(r.fallback.cname, r.pos, "fallback");
+    }
+}
+
+/// Every proper ancestor (below the apex) of the names that exist in `z` and is not
+/// itself one of them. The views are suffixes of the record/NS wire names, which are
+/// themselves wire names.
+void collect_ents(ZoneRt& z) {
+    auto add_ancestors = [&z](std::string_view name) {
+        for (std::size_t o = static_cast<std::uint8_t>(name[0]) + 1u;
+             o < name.size() && name.size() - o > z.name.len;
+             o += static_cast<std::uint8_t>(name[o]) + 1u) {
+            std::string_view anc = name.substr(o);
+            if (z.records.count(anc) == 0 && z.ns_names.count(anc) == 0) z.ents.emplace(anc, true);
+        }
+    };
+    for (const auto& [name, id] : z.records) add_ancestors(name);
+    for (const auto& [name, idx] : z.ns_names) add_ancestors(name);
+}
+
+}  // namespace
+
+WireName WireName::from_text(const std::string& text, const config::SourcePos& pos,
+                             const std::string& field) {
+    WireName n;
+    std::size_t len = dns::name_from_text(text, n.bytes.data());
+    if (len == 0 || len > dns::kMaxNameWire) {
+        throw ConfigError(pos, field, "'" + text + "' is not a valid domain name");
+    }
+    n.len = static_cast<std::uint8_t>(len);
+    return n;
+}
+
+const ZoneRt* Topology::find_zone(const std::uint8_t* lname, std::size_t len) const noexcept {
+    // Walking the labels from the left finds the longest (most specific) zone first.
+    for (std::size_t o = 0; o < len; o += lname[o] + 1u) {
+        auto it = zone_index.find(view_of(lname + o, len - o));
+        if (it != zone_index.end()) return &zones[it->second];
+        if (lname[o] == 0) break;
+    }
+    return nullptr;
+}
+
+std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Config> cfg,
+                                               std::shared_ptr<const geo::GeoDbs> geo) {
+    if (!cfg) throw ConfigError({}, "", "no configuration to build from");
+    auto topo = std::make_shared<Topology>();
+    topo->config = cfg;
+    topo->geo = geo;
+    topo->edns_udp_size = cfg->edns_udp_size;
+    topo->ecs_enabled = cfg->ecs_enabled;
+    topo->ecs_trust = cfg->ecs_trust;
+    topo->debug_txt = cfg->debug_txt;
+
+    // The maps below hold string_views into WireNames stored in these vectors: reserve
+    // up front so no element ever moves.
+    std::size_t nrec = 0;
+    for (const auto& z : cfg->zones) nrec += z.records.size();
+    topo->records.reserve(nrec);
+    topo->zones.reserve(cfg->zones.size());
+
+    std::uint32_t next_backend = 0;
+    for (const auto& z : cfg->zones) {
+        auto zid = static_cast<std::uint32_t>(topo->zones.size());
+        ZoneRt& zr = topo->zones.emplace_back();
+        zr.name = WireName::from_text(z.name, z.pos, "zone");
+        zr.labels = count_labels(zr.name);
+        if (!topo->zone_index.emplace(zr.name.view(), zid).second) {
+            throw ConfigError(z.pos, "zone", "zone '" + z.name + "' is listed twice");
+        }
+        zr.soa = z.soa;
+        zr.soa_mname = WireName::from_text(z.soa.mname, z.pos, "soa.mname");
+        zr.soa_rname = WireName::from_text(z.soa.rname, z.pos, "soa.rname");
+        zr.ns_ttl = z.ns_ttl;
+
+        zr.ns.reserve(z.ns.size());
+        for (const auto& ns : z.ns) {
+            auto idx = static_cast<std::uint32_t>(zr.ns.size());
+            NsRt& n = zr.ns.emplace_back();
+            n.name = WireName::from_text(ns.name, z.pos, "ns");
+            if (in_zone(n.name, zr.name)) n.glue = ns.addresses;
+            if (!n.glue.empty()) zr.ns_names.emplace(n.name.view(), idx);
+        }
+
+        for (const auto& r : z.records) {
+            auto rid = static_cast<std::uint32_t>(topo->records.size());
+            RecordRt& rr = topo->records.emplace_back();
+            rr.id = rid;
+            rr.name = WireName::from_text(r.name, r.pos, "name");
+            if (!in_zone(rr.name, zr.name)) {
+                throw ConfigError(r.pos, "name",
+                                  "'" + r.name + "' is not inside zone '" + z.name + "'");
+            }
+            if (!zr.records.emplace(rr.name.view(), rid).second) {
+                throw ConfigError(r.pos, "name", "record '" + r.name + "' is defined twice");
+            }
+            build_record(rr, r, *cfg, geo.get(), next_backend);
+        }
+        collect_ents(zr);
+    }
+    topo->backend_count = next_backend;
+    return topo;
+}
+
+std::shared_ptr<const Health> all_up(const Topology& topo) {
+    auto h = std::make_shared<Health>();
+    h->up.assign(topo.backend_count, 1);
+    return h;
+}
+
+}  // namespace gslbd::gslb

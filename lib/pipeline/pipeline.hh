@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <span>
 
+#include "dns/query.hh"
+#include "dns/response.hh"
 #include "gslb/policy.hh"
 #include "gslb/publish.hh"
 #include "util/addr.hh"
@@ -16,12 +18,12 @@ namespace gslbd::pipeline {
 struct alignas(64) Counters {
     std::uint64_t queries = 0;     ///< messages handed in
     std::uint64_t responses = 0;   ///< responses produced
-    std::uint64_t dropped = 0;     ///< QR=1 or too short
-    std::uint64_t noerror = 0;
-    std::uint64_t nodata = 0;
+    std::uint64_t dropped = 0;     ///< QR=1, too short, or `out` smaller than required
+    std::uint64_t noerror = 0;     ///< RCODE NOERROR answers from the engine (NODATA included)
+    std::uint64_t nodata = 0;      ///< the NODATA part of `noerror`
     std::uint64_t nxdomain = 0;
     std::uint64_t refused = 0;
-    std::uint64_t servfail = 0;
+    std::uint64_t servfail = 0;    ///< incl. fixed-rcode fallbacks and "no snapshot yet"
     std::uint64_t formerr = 0;
     std::uint64_t notimp = 0;
     std::uint64_t badvers = 0;
@@ -45,6 +47,10 @@ public:
     const Counters& counters() const noexcept { return counters_; }
 
 private:
+    /// The Ok-parse path; false when no answer could be made (then the caller SERVFAILs).
+    bool answer(const gslb::Snapshot* snap, const dns::Query& q, const util::IpAddr& source,
+                dns::ResponseWriter& w) noexcept;
+
     const gslb::SnapshotHolder& holder_;
     gslb::WorkerState ws_;
     Counters counters_;

@@ -1,0 +1,124 @@
+#pragma once
+/// Private to lib/config: reading YAML values with their position and dotted field path, so
+/// that every problem becomes a ConfigError "FILE:LINE:COL: FIELD: PROBLEM".
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/model.hh"
+
+namespace gslbd::config::detail {
+
+/// Position of a yaml-cpp mark (0-based) as a 1-based SourcePos; `fallback` when the mark is null.
+SourcePos pos_of(const std::string& file, const YAML::Mark& mark, const SourcePos& fallback = {});
+
+/// Reads and parses a YAML file. An unreadable file is blamed on `blame`/`field` (the key that
+/// named it); a syntax error is reported at its own line and column in `path`.
+YAML::Node load_yaml_file(const std::string& path, const SourcePos& blame,
+                          const std::string& field);
+
+/// "parent.key"; keys that are not plain identifiers are quoted: records."www.example.".
+std::string join_key(const std::string& parent, std::string_view key);
+/// "parent[i]".
+std::string join_index(const std::string& parent, std::size_t i);
+
+struct KeyVal;
+
+/// One YAML value with the file it came from, its dotted path and its position.
+class Val {
+  public:
+    Val(const std::string& file, YAML::Node node, std::string path, SourcePos fallback);
+
+    const YAML::Node& node() const noexcept { return node_; }
+    const std::string& path() const noexcept { return path_; }
+    const std::string& file() const noexcept { return *file_; }
+    const SourcePos& pos() const noexcept { return pos_; }
+
+    [[noreturn]] void fail(const std::string& problem) const;
+
+    bool is_null() const { return !node_.IsDefined() || node_.IsNull(); }
+    bool is_map() const { return node_.IsMap(); }
+    bool is_seq() const { return node_.IsSequence(); }
+    bool is_scalar() const { return node_.IsScalar(); }
+
+    /// A scalar as text (quoted or not). Maps, lists and null are errors.
+    std::string str() const;
+    /// Like str() but the empty string is an error too.
+    std::string nonempty_str() const;
+    /// A decimal integer within [lo, hi]; the error names the range.
+    long long integer(long long lo, long long hi) const;
+    /// true/false (also yes/no, on/off).
+    bool boolean() const;
+    /// "500ms", "10s", "1m", "1h", "1m30s", "1.5s" or an integer number of seconds; >= `min`.
+    Millis duration(Millis min = Millis{1}) const;
+    /// Items of a sequence; null is an empty list; anything else is an error.
+    std::vector<Val> items() const;
+    /// A scalar as a one-item list, a sequence as its items, null as nothing.
+    std::vector<Val> one_or_many() const;
+    /// Entries of a mapping in file order; null is empty; duplicated keys are errors.
+    std::vector<KeyVal> entries() const;
+
+  private:
+    const std::string* file_;
+    YAML::Node node_;
+    std::string path_;
+    SourcePos pos_;
+};
+
+/// One entry of a mapping: the key, where the key is, and the value.
+struct KeyVal {
+    std::string key;
+    SourcePos key_pos;
+    Val value;
+};
+
+/// A mapping whose keys are checked at construction: a key neither `known` nor `ignored` is an
+/// error ("unknown key 'x'"), ignored keys are accepted and then never looked at.
+class MapReader {
+  public:
+    MapReader(const Val& v, std::initializer_list<std::string_view> known,
+              std::initializer_list<std::string_view> ignored = {});
+    std::optional<Val> get(std::string_view key) const;
+    /// Missing key (or null value) is an error at the mapping.
+    Val require(std::string_view key) const;
+    const Val& self() const noexcept { return self_; }
+
+  private:
+    Val self_;
+    std::vector<KeyVal> entries_;
+};
+
+/// "NOERROR", "SERVFAIL", ... or a number 0..15.
+std::uint16_t parse_rcode(const Val& v);
+/// "A", "AAAA", "TYPE65", ... or a number 1..65535.
+std::uint16_t parse_qtype(const Val& v);
+/// An IPv4 or IPv6 literal.
+util::IpAddr parse_ip(const Val& v);
+
+// Internal entry points of the other files of this module.
+
+/// Health check profiles by name, in the order they appear.
+using Profiles = std::map<std::string, HealthCheck, std::less<>>;
+/// One `healthchecks` item: a profile name or an inline {type, params, rise, fall} map.
+HealthCheck parse_healthcheck_item(const Val& v, const Profiles& profiles);
+/// A definition {type, params, rise, fall} (profile body or inline item).
+HealthCheck parse_healthcheck_def(const Val& v);
+
+/// Reads a CoreDNS-GSLB zone policy file. Records are checked to lie inside `zone_name`.
+std::vector<Record> load_policy_file(const std::string& path, const std::string& zone_name,
+                                     const SourcePos& blame, const std::string& field);
+
+/// Reads a location map (`subnets: [{subnet, location}]`).
+std::vector<LocationEntry> load_location_map(const std::string& path, const SourcePos& blame,
+                                             const std::string& field);
+
+/// True when `name` equals `zone` or lies below it (both normalized).
+bool in_zone(std::string_view name, std::string_view zone) noexcept;
+
+}  // namespace gslbd::config::detail

@@ -1,0 +1,347 @@
+// Loading good configurations: the shipped example, an unchanged CoreDNS-GSLB zone file, and
+// the accepted spellings of durations, codes, ASNs and aliases.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <thread>
+
+#include "config/model.hh"
+#include "test_util.hh"
+
+using namespace gslbd;
+using namespace gslbd::config;
+
+namespace {
+
+const Record& record(const Zone& z, const std::string& name) {
+    for (const auto& r : z.records)
+        if (r.name == name) return r;
+    FAIL("record " << name << " not found");
+    throw 0;
+}
+
+util::IpAddr ip(const char* text) {
+    return *util::IpAddr::parse(text);
+}
+
+}  // namespace
+
+TEST_CASE("examples/gslbd.yml loads into the expected model", "[config]") {
+    const std::string path = test::source_root() + "/examples/gslbd.yml";
+    Config cfg = load_config(path);
+
+    CHECK(cfg.file == path);
+    REQUIRE(cfg.udp.size() == 2);
+    REQUIRE(cfg.tcp.size() == 2);
+    CHECK(cfg.udp[0].addr == ip("127.0.0.1"));
+    CHECK(cfg.udp[0].port == 5353);
+    CHECK(cfg.udp[1].addr == ip("::1"));
+    CHECK(cfg.tcp[1].port == 5353);
+    CHECK(cfg.workers == 2);
+    CHECK(cfg.log_level == "info");
+    CHECK(cfg.edns_udp_size == 1232);
+    CHECK(cfg.ecs_enabled);
+    CHECK(cfg.ecs_trust.empty());
+    CHECK(cfg.tcp_idle_timeout == Millis{10000});
+    CHECK(cfg.tcp_max_connections == 1024);
+    CHECK_FALSE(cfg.debug_txt);
+    CHECK(cfg.country_db.empty());
+
+    CHECK(cfg.location_map == test::source_root() + "/examples/location_map.yml");
+    REQUIRE(cfg.locations.size() == 5);
+    CHECK(cfg.locations[0].prefix == *util::IpPrefix::parse("127.0.0.0/8"));
+    CHECK(cfg.locations[0].location == "eu-fra");
+    CHECK(cfg.locations[2].prefix == *util::IpPrefix::parse("198.51.100.128/25"));
+    CHECK(cfg.locations[2].location == "eu-fra");
+    CHECK(cfg.locations[3].prefix == *util::IpPrefix::parse("2001:db8:100::/48"));
+    CHECK(cfg.locations[3].pos.line == 9);
+    CHECK(cfg.locations[4].location == "eu-ams");
+
+    REQUIRE(cfg.zones.size() == 1);
+    const Zone& z = cfg.zones[0];
+    CHECK(z.name == "gslb.example.");
+    CHECK(z.policy_file == test::source_root() + "/examples/gslb.example.yml");
+    CHECK(z.soa.mname == "ns1.gslb.example.");
+    CHECK(z.soa.rname == "hostmaster.gslb.example.");
+    CHECK(z.soa.serial == 2026112201u);
+    CHECK(z.soa.refresh == 3600);
+    CHECK(z.soa.retry == 600);
+    CHECK(z.soa.expire == 604800);
+    CHECK(z.soa.minimum == 60);
+    CHECK(z.soa.ttl == 3600);
+    CHECK(z.ns_ttl == 3600);
+    REQUIRE(z.ns.size() == 1);
+    CHECK(z.ns[0].name == "ns1.gslb.example.");
+    REQUIRE(z.ns[0].addresses.size() == 2);
+    CHECK(z.ns[0].addresses[1] == ip("::1"));
+
+    REQUIRE(z.records.size() == 5);
+    const Record& www = record(z, "www.gslb.example.");
+    CHECK(www.mode == "failover");
+    CHECK(www.ttl == 30);
+    CHECK(www.owner == "edge-team");  // inherited from defaults
+    CHECK(www.description == "primary in fra, standby in ams");
+    CHECK(www.scrape_interval == Millis{10000});
+    CHECK(www.fallback.mode == FallbackMode::FailOpen);
+    REQUIRE(www.backends.size() == 3);
+    CHECK(www.backends[0].address == ip("192.0.2.10"));
+    CHECK(www.backends[0].priority == 1);
+    CHECK(www.backends[0].locations == std::vector<std::string>{"eu-fra"});
+    CHECK(www.backends[1].priority == 2);
+    CHECK(www.backends[2].address == ip("2001:db8::10"));
+    CHECK(www.backends[2].address_text == "2001:db8::10");
+    CHECK(www.backends[2].healthchecks.empty());
+    CHECK(www.pos.file == z.policy_file);
+    CHECK(www.pos.line == 10);
+
+    CHECK(record(z, "rr.gslb.example.").mode == "roundrobin");
+    CHECK(record(z, "shuffle.gslb.example.").mode == "random");
+    const Record& w = record(z, "weighted.gslb.example.");
+    CHECK(w.mode == "weighted");
+    CHECK(w.backends[0].weight == 8);
+    CHECK(w.backends[1].weight == 2);
+    const Record& geo = record(z, "geo.gslb.example.");
+    CHECK(geo.mode == "geoip");
+    CHECK(geo.backends[1].locations == std::vector<std::string>{"us-east"});
+}
+
+TEST_CASE("a CoreDNS-GSLB zone file is accepted unchanged", "[config]") {
+    Config cfg = load_config(test::source_root() + "/tests/data/config/coredns-main.yml");
+
+    // Main-file shapes: bare address (port 53, UDP+TCP) and a map with udp only.
+    REQUIRE(cfg.udp.size() == 2);
+    REQUIRE(cfg.tcp.size() == 1);
+    CHECK(cfg.udp[0].port == 53);
+    CHECK(cfg.udp[1].addr == ip("::1"));
+    CHECK(cfg.udp[1].port == 5354);
+    CHECK(cfg.tcp[0].addr == ip("127.0.0.1"));
+    unsigned hw = std::thread::hardware_concurrency();
+    CHECK(cfg.workers == std::clamp(hw, 1u, 256u));
+    CHECK(cfg.log_level == "warn");
+
+    REQUIRE(cfg.zones.size() == 1);
+    const Zone& z = cfg.zones[0];
+    CHECK(z.name == "gslb.example.com.");
+    CHECK(z.soa.mname == "ns1.gslb.example.com.");  // first NS
+    CHECK(z.soa.rname == "hostmaster.gslb.example.com.");
+    CHECK(z.soa.serial == 1);
+    REQUIRE(z.ns.size() == 2);
+    CHECK(z.ns[1].addresses.empty());  // outside the zone: no glue needed
+    REQUIRE(z.records.size() == 5);
+
+    const Record& web = record(z, "webapp.gslb.example.com.");
+    CHECK(web.mode == "failover");
+    CHECK(web.owner == "admin");
+    CHECK(web.ttl == 30);
+    CHECK(web.scrape_interval == Millis{10000});
+    CHECK(web.scrape_retries == 1);
+    REQUIRE(web.backends.size() == 2);
+    const Backend& b10 = web.backends[0];
+    CHECK(b10.description == "webapp10");
+    CHECK(b10.locations == std::vector<std::string>{"eu-west-1"});
+    REQUIRE(b10.healthchecks.size() == 1);
+    const HealthCheck& h = b10.healthchecks[0];
+    CHECK(h.type == "http");
+    CHECK(h.supported);
+    CHECK(h.port == 443);
+    CHECK(h.host == "localhost");
+    CHECK(h.headers.empty());
+    CHECK(h.enable_tls);
+    CHECK(h.skip_tls_verify);
+    CHECK(h.expected_body.empty());
+    REQUIRE(h.expected_codes.size() == 1);
+    CHECK(h.expected_codes[0].lo == 200);
+    CHECK(h.expected_codes[0].hi == 200);
+    const Backend& b11 = web.backends[1];
+    REQUIRE(b11.healthchecks.size() == 3);
+    CHECK(b11.healthchecks[1].type == "icmp");
+    CHECK(b11.healthchecks[1].count == 3);
+    CHECK(b11.healthchecks[1].timeout == Millis{2000});
+    CHECK(b11.healthchecks[2].type == "custom");
+    CHECK_FALSE(b11.healthchecks[2].supported);
+
+    const Record& region = record(z, "webapp-geoip-region.gslb.example.com.");
+    CHECK(region.mode == "geoip");
+    CHECK(region.ttl == 30);
+    CHECK(region.scrape_interval == Millis{15000});  // from defaults
+    CHECK(region.scrape_retries == 2);
+    CHECK(region.description == "edge records");
+    CHECK(region.backends[0].locations == std::vector<std::string>{"eu-west-1"});
+    CHECK(region.backends[0].countries.empty());
+    CHECK(region.backends[1].countries == std::vector<std::string>{"FR"});
+    CHECK(region.backends[1].cities == std::vector<std::string>{"Paris"});
+    CHECK(region.backends[1].asns == std::vector<std::uint32_t>{12322, 3215});
+    // Profiles by name, with the profile's rise/fall.
+    const HealthCheck& prof = region.backends[1].healthchecks.at(0);
+    CHECK(prof.port == 8080);
+    CHECK(prof.uri == "/health");
+    CHECK(prof.rise == 2);
+    CHECK(prof.fall == 3);
+    CHECK(region.backends[0].healthchecks.at(0).enable_tls);
+
+    const Record& grpc = record(z, "webapp-grpc.gslb.example.com.");
+    const Backend& g = grpc.backends.at(0);
+    CHECK(g.continents == std::vector<std::string>{"EU"});
+    CHECK(g.countries == std::vector<std::string>{"FR"});
+    CHECK(g.asns == std::vector<std::uint32_t>{12345});
+    CHECK(g.assume_healthy);
+    REQUIRE(g.healthchecks.size() == 1);
+    CHECK(g.healthchecks[0].type == "grpc");
+    CHECK_FALSE(g.healthchecks[0].supported);
+    CHECK(grpc.ttl == 60);  // defaults.record_ttl
+
+    const Record& app = record(z, "app.gslb.example.com.");
+    CHECK(app.mode == "roundrobin");
+    CHECK(app.fallback.mode == FallbackMode::Ips);
+    REQUIRE(app.fallback.ips.size() == 1);
+    CHECK(app.fallback.ips[0] == ip("192.0.2.1"));
+    CHECK(app.fallback.cname == "status.example.org.");
+    CHECK(app.fallback.rcode == 2);
+    CHECK(app.backends[0].port == 8080);
+    CHECK(app.backends[0].weight == 50);
+    CHECK(app.backends[0].rise == 2);
+    CHECK(app.backends[0].tags == std::vector<std::string>{"blue", "canary"});
+
+    const Record& status = record(z, "status.gslb.example.com.");
+    CHECK(status.fallback.mode == FallbackMode::Rcode);  // block present, no mode
+    CHECK(status.fallback.rcode == 3);
+}
+
+TEST_CASE("accepted spellings of durations, codes, headers and aliases", "[config]") {
+    test::TempDir dir;
+    dir.write("main.yml", R"(listen: ["[::1]:8053"]
+tcp:
+  idle_timeout: 1m30s
+  max_connections: 1000000
+ecs:
+  enabled: no
+  trust: [10.0.0.0/8, "2001:db8::/32"]
+edns: {udp_size: 4096}
+debug_txt: yes
+zones:
+  - name: example.
+    policy: sub/policy.yml
+    soa: {rname: admin.example.net, serial: 4294967295}
+    ns:
+      - name: ns1.example.
+        addresses: 127.0.0.1
+)");
+    dir.write("sub/policy.yml", R"(healthcheck_profiles:
+  dnsprobe:
+    type: DNS
+    params: {query_name: probe.example, query_type: AAAA, expected_rcode: nxdomain,
+             expected_address: "::1", port: 5300}
+records:
+  a.example.:
+    mode: Round-Robin
+    scrape_interval: 500ms
+    scrape_timeout: 2
+    backends:
+      - address: 127.0.0.1
+        port: 8443
+        timeout: 1.5s
+        country: de
+        continent: [NA, sa]
+        asn: as64500
+        city: [Berlin, Bonn]
+        healthchecks:
+          - type: https
+            params:
+              expected_code: [200, "300-399", 2xx]
+              expected_body: "^ok( [0-9]+)?$"
+              headers: ["X-Probe: gslbd", "Accept:text/plain"]
+              client_cert: /etc/c.pem
+              ca_file: /etc/ca.pem
+              method: head
+          - type: tcp
+            params: {port: 22}
+          - dnsprobe
+          - type: lua
+            params: {script: "return true", anything: [1, 2]}
+  example.:
+    mode: something-new
+    fallback_policy: {mode: fallback_cname, fallback_cname: Status.Example.Net}
+    backends:
+      - address: "::1"
+        healthchecks:
+          - type: http
+            params: {headers: {Host: a.example, X-A: b}, expected_code: "204"}
+)");
+    Config cfg = load_config(dir.path() + "/main.yml");
+    CHECK(cfg.udp.at(0).port == 8053);
+    CHECK(cfg.tcp_idle_timeout == Millis{90000});
+    CHECK(cfg.tcp_max_connections == 1000000);
+    CHECK_FALSE(cfg.ecs_enabled);
+    REQUIRE(cfg.ecs_trust.size() == 2);
+    CHECK(cfg.ecs_trust[1] == *util::IpPrefix::parse("2001:db8::/32"));
+    CHECK(cfg.edns_udp_size == 4096);
+    CHECK(cfg.debug_txt);
+    const Zone& z = cfg.zones.at(0);
+    CHECK(z.soa.rname == "admin.example.net.");
+    CHECK(z.soa.serial == 4294967295u);
+    CHECK(z.policy_file == dir.path() + "/sub/policy.yml");
+
+    const Record& a = record(z, "a.example.");
+    CHECK(a.mode == "roundrobin");
+    CHECK(a.scrape_interval == Millis{500});
+    CHECK(a.scrape_timeout == Millis{2000});
+    const Backend& b = a.backends.at(0);
+    CHECK(b.countries == std::vector<std::string>{"DE"});
+    CHECK(b.continents == std::vector<std::string>{"NA", "SA"});
+    CHECK(b.asns == std::vector<std::uint32_t>{64500});
+    CHECK(b.cities == std::vector<std::string>{"Berlin", "Bonn"});
+    CHECK(b.timeout == Millis{1500});
+    REQUIRE(b.healthchecks.size() == 4);
+    const HealthCheck& https = b.healthchecks[0];
+    CHECK(https.type == "https");
+    CHECK(https.enable_tls);
+    CHECK(https.port == 8443);             // from the backend's port
+    CHECK(https.timeout == Millis{1500});  // the backend's timeout overrides
+    CHECK(https.method == "HEAD");
+    REQUIRE(https.expected_codes.size() == 3);
+    CHECK(https.expected_codes[1].lo == 300);
+    CHECK(https.expected_codes[1].hi == 399);
+    CHECK(https.expected_codes[2].lo == 200);
+    CHECK(https.expected_codes[2].hi == 299);
+    CHECK(https.expected_body == "^ok( [0-9]+)?$");
+    REQUIRE(https.headers.size() == 2);
+    CHECK(https.headers[1].first == "Accept");
+    CHECK(https.headers[1].second == "text/plain");
+    CHECK(https.tls_cert == "/etc/c.pem");
+    CHECK(https.tls_ca == "/etc/ca.pem");
+    CHECK(b.healthchecks[1].port == 22);  // its own port wins
+    const HealthCheck& dns = b.healthchecks[2];
+    CHECK(dns.type == "dns");
+    CHECK(dns.query_name == "probe.example.");
+    CHECK(dns.query_type == 28);
+    CHECK(dns.expected_rcode == 3);
+    CHECK(dns.expected_address == ip("::1"));
+    CHECK(dns.port == 5300);
+    CHECK_FALSE(b.healthchecks[3].supported);
+
+    const Record& apex = record(z, "example.");
+    CHECK(apex.mode == "something-new");  // kept; the gslb module decides
+    CHECK(apex.fallback.mode == FallbackMode::Cname);
+    CHECK(apex.fallback.cname == "status.example.net.");
+    const HealthCheck& h = apex.backends.at(0).healthchecks.at(0);
+    REQUIRE(h.headers.size() == 2);
+    CHECK(h.headers[0] == std::pair<std::string, std::string>{"Host", "a.example"});
+    CHECK(h.expected_codes.at(0).lo == 204);
+}
+
+TEST_CASE("normalize_name lower-cases, adds the root dot and rejects bad names", "[config]") {
+    SourcePos pos{"f.yml", 3, 5};
+    CHECK(normalize_name("WWW.Example.COM", pos, "x") == "www.example.com.");
+    CHECK(normalize_name("a-b_c.example.", pos, "x") == "a-b_c.example.");
+    CHECK(normalize_name(".", pos, "x") == ".");
+    CHECK_THROWS_WITH(normalize_name("a..b", pos, "zones[0].name"),
+                      "f.yml:3:5: zones[0].name: 'a..b' is not a valid domain name: empty label");
+    CHECK_THROWS_AS(normalize_name("", pos, "x"), ConfigError);
+    CHECK_THROWS_AS(normalize_name("sp ace.example", pos, "x"), ConfigError);
+    CHECK_THROWS_AS(normalize_name(std::string(64, 'a') + ".example", pos, "x"), ConfigError);
+    CHECK_NOTHROW(normalize_name(std::string(63, 'a') + ".example", pos, "x"));
+    std::string long_name;
+    for (int i = 0; i < 5; ++i) long_name += std::string(50, 'a') + ".";
+    CHECK_THROWS_AS(normalize_name(long_name + "example", pos, "x"), ConfigError);
+}

@@ -1,0 +1,558 @@
+#include <algorithm>
+#include <array>
+#include <catch2/catch.hpp>
+
+#include "dns/response.hh"
+#include "fixture.hh"
+#include "geo/geo.hh"
+#include "gslb/engine.hh"
+
+using namespace gslbd;
+using fixture::backend;
+using fixture::ip;
+using fixture::record;
+using testdns::Msg;
+
+namespace {
+
+std::shared_ptr<config::Config> make_config() {
+    auto cfg = std::make_shared<config::Config>();
+    cfg->file = "gslbd.yml";
+
+    auto z = fixture::zone("example.com.");
+    z.ns.push_back({"ns1.example.com.", {ip("192.0.2.53"), ip("2001:db8::53")}});
+    z.ns.push_back({"ns.other.net.", {ip("198.51.100.53")}});  // out of zone: no glue
+    z.records.push_back(
+        record("www.example.com.", kTestAll,
+               {backend("192.0.2.10", 1), backend("192.0.2.11", 2), backend("2001:db8::10", 1)}));
+    z.records.push_back(record("v4only.example.com.", kTestAll, {backend("192.0.2.20")}, 45));
+    z.records.push_back(record("a.b.c.example.com.", kTestAll, {backend("192.0.2.30")}));
+    z.records.push_back(
+        record("mix.example.com.", kTestAll,
+               {backend("192.0.2.40"), backend("192.0.2.41", 0, false), backend("192.0.2.42")}));
+    z.records.push_back(record("fb-open.example.com.", kTestAll,
+                               {backend("192.0.2.50"), backend("192.0.2.51", 0, false)}));
+    z.records.push_back(record("fb-off.example.com.", kTestAll, {backend("192.0.2.55", 0, false)}));
+    auto servfail = record("fb-servfail.example.com.", kTestAll, {backend("192.0.2.60")});
+    servfail.fallback.mode = config::FallbackMode::Rcode;
+    servfail.fallback.rcode = 2;
+    z.records.push_back(servfail);
+    auto refused = record("fb-refused.example.com.", kTestAll, {backend("192.0.2.61")});
+    refused.fallback.mode = config::FallbackMode::Rcode;
+    refused.fallback.rcode = 5;
+    z.records.push_back(refused);
+    auto ips =
+        record("fb-ips.example.com.", kTestAll, {backend("192.0.2.70"), backend("2001:db8::70")});
+    ips.fallback.mode = config::FallbackMode::Ips;
+    ips.fallback.ips = {ip("198.51.100.1"), ip("2001:db8::99")};
+    z.records.push_back(ips);
+    auto ips4 = record("fb-ips4.example.com.", kTestAll, {backend("2001:db8::71")});
+    ips4.fallback.mode = config::FallbackMode::Ips;
+    ips4.fallback.ips = {ip("198.51.100.2")};
+    z.records.push_back(ips4);
+    auto cname = record("fb-cname.example.com.", kTestAll, {backend("192.0.2.80")}, 20);
+    cname.fallback.mode = config::FallbackMode::Cname;
+    cname.fallback.cname = "backup.example.net.";
+    z.records.push_back(cname);
+    z.records.push_back(record("client.example.com.", kTestByClient,
+                               {backend("192.0.2.90", 10), backend("192.0.2.91", 127)}));
+    cfg->zones.push_back(z);
+
+    auto sub = fixture::zone("sub.example.com.");
+    sub.ns.push_back({"ns1.sub.example.com.", {ip("192.0.2.54")}});
+    sub.records.push_back(record("www.sub.example.com.", kTestAll, {backend("192.0.2.100")}));
+    cfg->zones.push_back(sub);
+
+    auto apex = fixture::zone("apex.test.");
+    apex.ns.push_back({"ns.apex.test.", {ip("192.0.2.120")}});
+    apex.records.push_back(record("apex.test.", kTestAll, {backend("192.0.2.110")}));
+    cfg->zones.push_back(apex);
+    return cfg;
+}
+
+const gslb::RecordRt& rec_of(const gslb::Topology& t, const std::string& name) {
+    for (const auto& r : t.records) {
+        if (r.cfg->name == name) return r;
+    }
+    throw std::runtime_error("no record " + name);
+}
+
+struct Env {
+    std::shared_ptr<const gslb::Topology> topo;
+    gslb::Snapshot snap;
+    gslb::WorkerState ws{42};
+    gslb::AnswerInfo info;
+
+    explicit Env(std::shared_ptr<config::Config> cfg = make_config()) {
+        topo = gslb::build_topology(cfg, nullptr);
+        snap.topo = topo;
+        snap.health = gslb::all_up(*topo);
+        ws.prepare(*topo);
+    }
+    void set_down(const gslb::BackendRt& b) {
+        auto h = std::make_shared<gslb::Health>(*snap.health);
+        h->up.at(b.id) = 0;
+        snap.health = h;
+    }
+    Msg ask(const std::string& name, std::uint16_t qtype, std::uint16_t qclass = dns::kClassIN,
+            const gslb::ClientInfo& client = {}) {
+        auto q = fixture::query(name, qtype, qclass);
+        std::array<std::uint8_t, 4096> buf{};
+        dns::ResponseWriter w(buf, buf.size());
+        info = gslb::answer(snap, q, client, ws, w);
+        std::size_t n = w.finish();
+        Msg m = testdns::decode({buf.data(), n});
+        REQUIRE(m.id == 0x1234);
+        REQUIRE(m.qr());
+        REQUIRE(m.qdcount == 1);
+        REQUIRE(m.qname == name);  // question echoed with the client's letter case
+        REQUIRE(m.qtype == qtype);
+        return m;
+    }
+};
+
+std::vector<std::string> addrs(const std::vector<testdns::Rr>& rrs) {
+    std::vector<std::string> out;
+    for (const auto& r : rrs) out.push_back(r.addr);
+    return out;
+}
+
+void check_negative(const Msg& m, unsigned rcode, const std::string& apex) {
+    CHECK(m.rcode() == rcode);
+    CHECK(m.aa());
+    CHECK(m.answer.empty());
+    REQUIRE(m.authority.size() == 1);
+    CHECK(m.authority[0].type == dns::qtype::SOA);
+    CHECK(m.authority[0].name == apex);
+    CHECK(m.authority[0].ttl == 60);  // min(SOA TTL 3600, MINIMUM 60)
+    CHECK(m.authority[0].mname == "ns1." + apex);
+}
+
+}  // namespace
+
+TEST_CASE("build_topology converts zones, records and backends") {
+    auto cfg = make_config();
+    cfg->zones[0].records[0].backends[0].weight = 0;
+    cfg->zones[0].records[0].backends[1].weight = 5;
+    cfg->zones[0].records[0].backends[2].weight = -3;
+    cfg->zones[0].records[0].backends[1].countries = {"FR", "DE"};
+    cfg->zones[0].records[0].backends[1].continents = {"EU"};
+    cfg->zones[0].records[0].backends[1].asns = {64500};
+    cfg->zones[0].records[0].backends[1].cities = {"Paris"};
+    auto topo = gslb::build_topology(cfg, nullptr);
+
+    REQUIRE(topo->zones.size() == 3);
+    CHECK(topo->zones[0].labels == 2);
+    CHECK(topo->zones[1].labels == 3);
+    std::size_t nrec = 0;
+    for (const auto& z : cfg->zones) nrec += z.records.size();
+    REQUIRE(topo->records.size() == nrec);
+
+    std::vector<std::uint32_t> ids;
+    for (std::size_t i = 0; i < topo->records.size(); ++i) {
+        const auto& r = topo->records[i];
+        CHECK(r.id == i);
+        CHECK(r.policy != nullptr);
+        for (const auto* fam : {&r.v4, &r.v6}) {
+            for (const auto& b : *fam) ids.push_back(b.id);
+        }
+    }
+    std::sort(ids.begin(), ids.end());
+    REQUIRE(ids.size() == topo->backend_count);
+    for (std::size_t i = 0; i < ids.size(); ++i) CHECK(ids[i] == i);  // dense and unique
+
+    const auto& www = rec_of(*topo, "www.example.com.");
+    REQUIRE(www.v4.size() == 2);
+    REQUIRE(www.v6.size() == 1);
+    CHECK(www.v4[0].addr == ip("192.0.2.10"));
+    CHECK(www.v4[1].addr == ip("192.0.2.11"));
+    CHECK(www.v6[0].addr == ip("2001:db8::10"));
+    CHECK(www.v4[0].weight == 1);
+    CHECK(www.v4[1].weight == 5);
+    CHECK(www.v6[0].weight == 1);
+    CHECK(www.v4[1].priority == 2);
+    CHECK(www.v4[1].countries ==
+          std::vector<std::uint16_t>{geo::pack_code('F', 'R'), geo::pack_code('D', 'E')});
+    CHECK(www.v4[1].continents == std::vector<std::uint16_t>{geo::pack_code('E', 'U')});
+    CHECK(www.v4[1].asns == std::vector<std::uint32_t>{64500});
+    CHECK(www.v4[1].cities == std::vector<std::string>{"Paris"});
+    CHECK(www.v4[1].cfg == &cfg->zones[0].records[0].backends[1]);
+    CHECK(www.policy->name() == kTestAll);
+
+    const auto& mix = rec_of(*topo, "mix.example.com.");
+    CHECK(mix.v4[0].enabled);
+    CHECK_FALSE(mix.v4[1].enabled);
+
+    auto key = [](const char* text) {
+        auto w = testdns::encode_name(text);
+        return std::string(w.begin(), w.end());
+    };
+    const auto& cn = rec_of(*topo, "fb-cname.example.com.");
+    CHECK(cn.fallback.mode == config::FallbackMode::Cname);
+    CHECK(std::string(cn.fallback.cname.view()) == key("backup.example.net."));
+    const auto& fips = rec_of(*topo, "fb-ips.example.com.");
+    REQUIRE(fips.fallback.v4.size() == 1);
+    REQUIRE(fips.fallback.v6.size() == 1);
+    CHECK(fips.fallback.v6[0] == ip("2001:db8::99"));
+
+    const auto& z = topo->zones[0];
+    CHECK(z.records.size() == cfg->zones[0].records.size());
+    CHECK(z.ents.count(key("b.c.example.com.")) == 1);
+    CHECK(z.ents.count(key("c.example.com.")) == 1);
+    CHECK(z.ents.count(key("example.com.")) == 0);      // the apex
+    CHECK(z.ents.count(key("www.example.com.")) == 0);  // a record
+    CHECK(z.ents.size() == 2);
+    REQUIRE(z.ns.size() == 2);
+    CHECK(z.ns[0].glue.size() == 2);
+    CHECK(z.ns[1].glue.empty());
+    CHECK(z.ns_names.size() == 1);
+    CHECK(z.ns_names.count(z.ns[0].name.view()) == 1);
+
+    auto h = gslb::all_up(*topo);
+    CHECK(h->up.size() == topo->backend_count);
+    CHECK(std::all_of(h->up.begin(), h->up.end(), [](auto u) { return u == 1; }));
+}
+
+TEST_CASE("find_zone picks the longest suffix on label boundaries") {
+    Env env;
+    const auto& t = *env.topo;
+    auto find = [&](const std::string& n) {
+        auto w = testdns::encode_name(n);
+        return t.find_zone(w.data(), w.size());
+    };
+    CHECK(find("example.com.") == &t.zones[0]);
+    CHECK(find("www.example.com.") == &t.zones[0]);
+    CHECK(find("sub.example.com.") == &t.zones[1]);
+    CHECK(find("a.www.sub.example.com.") == &t.zones[1]);
+    CHECK(find("apex.test.") == &t.zones[2]);
+    CHECK(find("xexample.com.") == nullptr);
+    CHECK(find("com.") == nullptr);
+    CHECK(find(".") == nullptr);
+    CHECK(find("example.org.") == nullptr);
+}
+
+TEST_CASE("build_topology rejects bad records with positioned errors") {
+    SECTION("unknown mode") {
+        auto cfg = make_config();
+        cfg->zones[0].records[1].mode = "bogus";
+        cfg->zones[0].records[1].pos = {"zone.yml", 42, 5};
+        try {
+            gslb::build_topology(cfg, nullptr);
+            FAIL("no error");
+        } catch (const config::ConfigError& e) {
+            CHECK(e.field() == "mode");
+            CHECK(e.pos().line == 42);
+            std::string what = e.what();
+            CHECK(what.find("bogus") != std::string::npos);
+            CHECK(what.find(std::string(kTestAll)) != std::string::npos);  // lists known modes
+        }
+    }
+    SECTION("unknown location lists the known ones") {
+        std::vector<config::LocationEntry> entries{
+            {*util::IpPrefix::parse("10.0.0.0/8"), "eu-fra", {"map.yml", 1, 1}},
+            {*util::IpPrefix::parse("10.1.0.0/16"), "us-east", {"map.yml", 2, 1}}};
+        auto geo = std::make_shared<geo::GeoDbs>();
+        geo->locations = std::make_unique<geo::LocationMap>(entries);
+
+        auto cfg = make_config();
+        cfg->zones[0].records[0].backends[1].locations = {"us-east"};
+        auto topo = gslb::build_topology(cfg, geo);
+        const auto& www = rec_of(*topo, "www.example.com.");
+        REQUIRE(www.v4[1].locations.size() == 1);
+        CHECK(www.v4[1].locations[0] == geo->locations->id_of("us-east"));
+        CHECK(www.v4[1].locations[0] >= 0);
+
+        cfg->zones[0].records[0].backends[1].locations = {"mars"};
+        cfg->zones[0].records[0].backends[1].pos = {"zone.yml", 77, 9};
+        try {
+            gslb::build_topology(cfg, geo);
+            FAIL("no error");
+        } catch (const config::ConfigError& e) {
+            CHECK(e.field() == "location");
+            CHECK(e.pos().line == 77);
+            std::string what = e.what();
+            CHECK(what.find("mars") != std::string::npos);
+            CHECK(what.find("eu-fra") != std::string::npos);
+            CHECK(what.find("us-east") != std::string::npos);
+        }
+        // A location without any location map configured.
+        CHECK_THROWS_AS(gslb::build_topology(cfg, nullptr), config::ConfigError);
+    }
+    SECTION("the policy's own validation runs") {
+        auto cfg = make_config();
+        cfg->zones[0].records.push_back(record("empty.example.com.", kTestPicky, {}, 30, 99));
+        try {
+            gslb::build_topology(cfg, nullptr);
+            FAIL("no error");
+        } catch (const config::ConfigError& e) {
+            CHECK(e.field() == "backends");
+            CHECK(e.pos().line == 99);
+        }
+    }
+    SECTION("record outside its zone, duplicates, bad names") {
+        auto cfg = make_config();
+        cfg->zones[0].records.push_back(record("www.example.org.", kTestAll, {}));
+        CHECK_THROWS_AS(gslb::build_topology(cfg, nullptr), config::ConfigError);
+        cfg = make_config();
+        cfg->zones[0].records.push_back(record("WWW.example.com.", kTestAll, {}));
+        CHECK_THROWS_AS(gslb::build_topology(cfg, nullptr), config::ConfigError);
+        cfg = make_config();
+        cfg->zones[0].records.push_back(record("bad..example.com.", kTestAll, {}));
+        CHECK_THROWS_AS(gslb::build_topology(cfg, nullptr), config::ConfigError);
+        CHECK_THROWS_AS(gslb::WireName::from_text(std::string(64, 'a') + ".com.", {}, "name"),
+                        config::ConfigError);
+    }
+}
+
+TEST_CASE("apex SOA and NS with glue") {
+    Env env;
+    Msg m = env.ask("Example.COM.", dns::qtype::SOA);
+    CHECK(m.rcode() == 0);
+    CHECK(m.aa());
+    REQUIRE(m.answer.size() == 1);
+    const auto& soa = m.answer[0];
+    CHECK(soa.type == dns::qtype::SOA);
+    CHECK(soa.name == "Example.COM.");
+    CHECK(soa.ttl == 3600);
+    CHECK(soa.mname == "ns1.example.com.");
+    CHECK(soa.rname == "hostmaster.example.com.");
+    CHECK(soa.serial == 2024010101);
+    CHECK(soa.minimum == 60);
+    CHECK(env.info.kind == gslb::AnswerKind::Answer);
+
+    m = env.ask("example.com.", dns::qtype::NS);
+    REQUIRE(m.answer.size() == 2);
+    CHECK(m.answer[0].target == "ns1.example.com.");
+    CHECK(m.answer[1].target == "ns.other.net.");
+    CHECK(m.answer[0].ttl == 7200);
+    REQUIRE(m.additional.size() == 2);  // glue for the in-zone name only
+    CHECK(m.additional[0].name == "ns1.example.com.");
+    CHECK(m.additional[0].type == dns::qtype::A);
+    CHECK(m.additional[0].addr == "192.0.2.53");
+    CHECK(m.additional[1].type == dns::qtype::AAAA);
+    CHECK(m.additional[1].addr == "2001:db8::53");
+    CHECK(m.additional[1].ttl == 7200);
+
+    // A at the apex without a record there
+    check_negative(env.ask("example.com.", dns::qtype::A), 0, "example.com.");
+    CHECK(env.info.kind == gslb::AnswerKind::NoData);
+}
+
+TEST_CASE("GSLB record answers per family, mixed case, qclass ANY") {
+    Env env;
+    Msg m = env.ask("WwW.ExAmPle.CoM.", dns::qtype::A);
+    CHECK(m.rcode() == 0);
+    CHECK(m.aa());
+    CHECK(addrs(m.answer) == std::vector<std::string>{"192.0.2.10", "192.0.2.11"});
+    for (const auto& rr : m.answer) {
+        CHECK(rr.name == "WwW.ExAmPle.CoM.");
+        CHECK(rr.ttl == 30);
+        CHECK(rr.type == dns::qtype::A);
+    }
+    CHECK(m.authority.empty());
+    CHECK(env.info.kind == gslb::AnswerKind::Answer);
+    CHECK(env.info.record_id == static_cast<int>(rec_of(*env.topo, "www.example.com.").id));
+    CHECK_FALSE(env.info.fallback);
+
+    m = env.ask("www.example.com.", dns::qtype::AAAA);
+    CHECK(addrs(m.answer) == std::vector<std::string>{"2001:db8::10"});
+    CHECK(m.answer[0].type == dns::qtype::AAAA);
+
+    m = env.ask("www.example.com.", dns::qtype::A, dns::kClassANY);
+    CHECK(m.answer.size() == 2);
+
+    m = env.ask("v4only.example.com.", dns::qtype::A);
+    REQUIRE(m.answer.size() == 1);
+    CHECK(m.answer[0].ttl == 45);
+    check_negative(env.ask("v4only.example.com.", dns::qtype::AAAA), 0, "example.com.");
+
+    // Disabled backends never answer while others are up.
+    m = env.ask("mix.example.com.", dns::qtype::A);
+    CHECK(addrs(m.answer) == std::vector<std::string>{"192.0.2.40", "192.0.2.42"});
+}
+
+TEST_CASE("down backends are not eligible") {
+    Env env;
+    env.set_down(rec_of(*env.topo, "www.example.com.").v4[0]);
+    Msg m = env.ask("www.example.com.", dns::qtype::A);
+    CHECK(addrs(m.answer) == std::vector<std::string>{"192.0.2.11"});
+    CHECK_FALSE(env.info.fallback);
+}
+
+TEST_CASE("other types, ENTs, NXDOMAIN, ANY") {
+    Env env;
+    for (std::uint16_t t : {dns::qtype::HTTPS, dns::qtype::SVCB, std::uint16_t{15}, dns::qtype::NS,
+                            dns::qtype::SOA, dns::qtype::CNAME}) {
+        INFO("qtype " << t);
+        check_negative(env.ask("www.example.com.", t), 0, "example.com.");
+        CHECK(env.info.kind == gslb::AnswerKind::NoData);
+    }
+    check_negative(env.ask("b.c.example.com.", dns::qtype::A), 0, "example.com.");
+    CHECK(env.info.kind == gslb::AnswerKind::NoData);
+    check_negative(env.ask("C.example.com.", dns::qtype::AAAA), 0, "example.com.");
+    check_negative(env.ask("C.example.com.", dns::qtype::ANY), 0, "example.com.");
+    check_negative(env.ask("x.c.example.com.", dns::qtype::A), 3, "example.com.");
+    CHECK(env.info.kind == gslb::AnswerKind::NxDomain);
+    check_negative(env.ask("nope.example.com.", dns::qtype::TXT), 3, "example.com.");
+    check_negative(env.ask("nope.sub.example.com.", dns::qtype::A), 3, "sub.example.com.");
+
+    Msg m = env.ask("www.Example.com.", dns::qtype::ANY);
+    CHECK(m.rcode() == 0);
+    REQUIRE(m.answer.size() == 1);
+    CHECK(m.answer[0].type == dns::qtype::HINFO);
+    CHECK(m.answer[0].strings == std::vector<std::string>{"RFC8482", ""});
+    m = env.ask("example.com.", dns::qtype::ANY);
+    REQUIRE(m.answer.size() == 1);
+    CHECK(m.answer[0].type == dns::qtype::HINFO);
+}
+
+TEST_CASE("names outside the zones, other classes and zone transfers are refused") {
+    Env env;
+    auto refused = [](const Msg& m) {
+        CHECK(m.rcode() == 5);
+        CHECK_FALSE(m.aa());
+        CHECK(m.answer.empty());
+        CHECK(m.authority.empty());
+        CHECK(m.additional.empty());
+    };
+    refused(env.ask("www.example.org.", dns::qtype::A));
+    CHECK(env.info.kind == gslb::AnswerKind::Refused);
+    refused(env.ask("xexample.com.", dns::qtype::A));
+    refused(env.ask("www.example.com.", dns::qtype::A, 3));  // CH
+    refused(env.ask("example.com.", dns::qtype::AXFR));
+    refused(env.ask("example.com.", dns::qtype::IXFR));
+}
+
+TEST_CASE("in-zone NS names answer with their glue; nested zones and apex records") {
+    Env env;
+    Msg m = env.ask("NS1.example.com.", dns::qtype::A);
+    CHECK(m.rcode() == 0);
+    CHECK(addrs(m.answer) == std::vector<std::string>{"192.0.2.53"});
+    CHECK(m.answer[0].ttl == 7200);
+    m = env.ask("ns1.example.com.", dns::qtype::AAAA);
+    CHECK(addrs(m.answer) == std::vector<std::string>{"2001:db8::53"});
+    check_negative(env.ask("ns1.example.com.", dns::qtype::TXT), 0, "example.com.");
+
+    m = env.ask("www.sub.example.com.", dns::qtype::A);
+    CHECK(addrs(m.answer) == std::vector<std::string>{"192.0.2.100"});
+    m = env.ask("sub.example.com.", dns::qtype::SOA);
+    REQUIRE(m.answer.size() == 1);
+    CHECK(m.answer[0].mname == "ns1.sub.example.com.");
+
+    m = env.ask("apex.test.", dns::qtype::A);
+    CHECK(addrs(m.answer) == std::vector<std::string>{"192.0.2.110"});
+    m = env.ask("apex.test.", dns::qtype::SOA);
+    CHECK(m.answer.size() == 1);
+    check_negative(env.ask("apex.test.", dns::qtype::AAAA), 0, "apex.test.");
+}
+
+TEST_CASE("TXT debug lists every backend when enabled") {
+    auto cfg = make_config();
+    SECTION("off") {
+        Env env(cfg);
+        check_negative(env.ask("www.example.com.", dns::qtype::TXT), 0, "example.com.");
+    }
+    SECTION("on") {
+        cfg->debug_txt = true;
+        Env env(cfg);
+        env.set_down(rec_of(*env.topo, "www.example.com.").v4[1]);
+        Msg m = env.ask("www.example.com.", dns::qtype::TXT);
+        REQUIRE(m.answer.size() == 3);
+        std::vector<std::string> txt;
+        for (const auto& rr : m.answer) {
+            CHECK(rr.type == dns::qtype::TXT);
+            CHECK(rr.ttl == 30);
+            REQUIRE(rr.strings.size() == 1);
+            txt.push_back(rr.strings[0]);
+        }
+        CHECK(txt == std::vector<std::string>{
+                         "Backend: 192.0.2.10 | Priority: 1 | Status: healthy | Enabled: true",
+                         "Backend: 192.0.2.11 | Priority: 2 | Status: unhealthy | Enabled: true",
+                         "Backend: 2001:db8::10 | Priority: 1 | Status: healthy | Enabled: true"});
+        m = env.ask("mix.example.com.", dns::qtype::TXT);
+        REQUIRE(m.answer.size() == 3);
+        CHECK(m.answer[1].strings.at(0) ==
+              "Backend: 192.0.2.41 | Priority: 0 | Status: healthy | Enabled: false");
+    }
+}
+
+TEST_CASE("fallback modes apply when no backend is eligible") {
+    Env env;
+    auto down_all = [&](const std::string& name) {
+        const auto& r = rec_of(*env.topo, name);
+        for (const auto* fam : {&r.v4, &r.v6}) {
+            for (const auto& b : *fam) env.set_down(b);
+        }
+    };
+
+    SECTION("fail open serves the enabled backends") {
+        down_all("fb-open.example.com.");
+        Msg m = env.ask("fb-open.example.com.", dns::qtype::A);
+        CHECK(addrs(m.answer) == std::vector<std::string>{"192.0.2.50"});
+        CHECK(env.info.fallback);
+        CHECK(env.info.kind == gslb::AnswerKind::Answer);
+        // Nothing enabled at all: NODATA even though the backend is up.
+        check_negative(env.ask("fb-off.example.com.", dns::qtype::A), 0, "example.com.");
+        CHECK(env.info.fallback);
+    }
+    SECTION("fixed rcode") {
+        down_all("fb-servfail.example.com.");
+        Msg m = env.ask("fb-servfail.example.com.", dns::qtype::A);
+        CHECK(m.rcode() == 2);
+        CHECK(m.answer.empty());
+        CHECK(m.authority.empty());
+        CHECK(env.info.kind == gslb::AnswerKind::ServFail);
+        CHECK(env.info.fallback);
+        down_all("fb-refused.example.com.");
+        m = env.ask("fb-refused.example.com.", dns::qtype::A);
+        CHECK(m.rcode() == 5);
+        CHECK(m.answer.empty());
+        CHECK(env.info.rcode == dns::Rcode::Refused);
+    }
+    SECTION("fixed addresses per family") {
+        down_all("fb-ips.example.com.");
+        Msg m = env.ask("fb-ips.example.com.", dns::qtype::A);
+        CHECK(addrs(m.answer) == std::vector<std::string>{"198.51.100.1"});
+        CHECK(m.answer[0].ttl == 30);
+        m = env.ask("fb-ips.example.com.", dns::qtype::AAAA);
+        CHECK(addrs(m.answer) == std::vector<std::string>{"2001:db8::99"});
+        CHECK(env.info.fallback);
+        down_all("fb-ips4.example.com.");
+        check_negative(env.ask("fb-ips4.example.com.", dns::qtype::AAAA), 0, "example.com.");
+        // No backend of the family at all: NODATA, not the fallback.
+        check_negative(env.ask("fb-ips4.example.com.", dns::qtype::A), 0, "example.com.");
+        CHECK_FALSE(env.info.fallback);
+    }
+    SECTION("cname") {
+        down_all("fb-cname.example.com.");
+        Msg m = env.ask("fb-Cname.example.com.", dns::qtype::A);
+        REQUIRE(m.answer.size() == 1);
+        CHECK(m.answer[0].type == dns::qtype::CNAME);
+        CHECK(m.answer[0].name == "fb-Cname.example.com.");
+        CHECK(m.answer[0].target == "backup.example.net.");
+        CHECK(m.answer[0].ttl == 20);
+        CHECK(env.info.fallback);
+    }
+    SECTION("a healthy record is unaffected") {
+        down_all("fb-cname.example.com.");
+        Msg m = env.ask("fb-open.example.com.", dns::qtype::A);
+        CHECK(addrs(m.answer) == std::vector<std::string>{"192.0.2.50"});
+        CHECK_FALSE(env.info.fallback);
+    }
+}
+
+TEST_CASE("the selection's scope and decision class reach AnswerInfo") {
+    Env env;
+    gslb::ClientInfo c;
+    c.addr = ip("10.9.8.7");
+    c.source_prefix = 24;
+    c.from_ecs = true;
+    Msg m = env.ask("client.example.com.", dns::qtype::A, dns::kClassIN, c);
+    CHECK(addrs(m.answer) == std::vector<std::string>{"192.0.2.90"});
+    CHECK(env.info.ecs_scope == 8);
+    CHECK(env.info.decision_class == 1010);
+    c.addr = ip("127.0.0.1");
+    m = env.ask("client.example.com.", dns::qtype::A, dns::kClassIN, c);
+    CHECK(addrs(m.answer) == std::vector<std::string>{"192.0.2.91"});
+    CHECK(env.info.decision_class == 1127);
+}

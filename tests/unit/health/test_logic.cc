@@ -1,0 +1,330 @@
+// Pure logic of lib/health: rise/fall, plan building (dedup, precedence, validation), start-up
+// state, stagger, DNS wire helpers. Nothing here opens a socket to a backend.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+#include "health/dnsprobe.hh"
+#include "health/monitor.hh"
+#include "health/plan.hh"
+#include "health/state.hh"
+#include "helpers.hh"
+
+using namespace gslbd;
+using namespace gslbd::health;
+using testh::check;
+using testh::TopoBuilder;
+
+TEST_CASE("rise/fall: down after fall failures, up after rise successes") {
+    RiseFall rf(Verdict::Up, 2, 3);
+    CHECK_FALSE(rf.feed(false));
+    CHECK_FALSE(rf.feed(false));
+    CHECK(rf.verdict() == Verdict::Up);
+    CHECK(rf.feed(false));
+    CHECK(rf.verdict() == Verdict::Down);
+    CHECK_FALSE(rf.feed(false));
+    CHECK_FALSE(rf.feed(true));
+    CHECK(rf.verdict() == Verdict::Down);
+    CHECK(rf.feed(true));
+    CHECK(rf.verdict() == Verdict::Up);
+}
+
+TEST_CASE("rise/fall: a flapping backend does not flap") {
+    RiseFall rf(Verdict::Up, 2, 3);
+    for (int i = 0; i < 100; ++i) CHECK_FALSE(rf.feed(i % 2 == 0));
+    CHECK(rf.verdict() == Verdict::Up);
+    // two failures, one success, two failures: never three in a row
+    RiseFall rf2(Verdict::Up, 2, 3);
+    for (int i = 0; i < 30; ++i) CHECK_FALSE(rf2.feed(i % 3 == 2));
+    CHECK(rf2.verdict() == Verdict::Up);
+    RiseFall down(Verdict::Down, 2, 3);
+    for (int i = 0; i < 100; ++i) CHECK_FALSE(down.feed(i % 2 == 0));
+    CHECK(down.verdict() == Verdict::Down);
+}
+
+TEST_CASE("rise/fall: unknown is decided by the first result") {
+    RiseFall a(Verdict::Unknown, 5, 5), b(Verdict::Unknown, 5, 5);
+    CHECK(a.feed(true));
+    CHECK(a.verdict() == Verdict::Up);
+    CHECK(b.feed(false));
+    CHECK(b.verdict() == Verdict::Down);
+}
+
+TEST_CASE("combine: all checks must pass") {
+    auto id = [](Verdict v) { return v; };
+    std::vector<Verdict> v = {Verdict::Up, Verdict::Up};
+    CHECK(combine(v.begin(), v.end(), id) == Verdict::Up);
+    v.push_back(Verdict::Unknown);
+    CHECK(combine(v.begin(), v.end(), id) == Verdict::Unknown);
+    v.push_back(Verdict::Down);
+    CHECK(combine(v.begin(), v.end(), id) == Verdict::Down);
+    v.clear();
+    CHECK(combine(v.begin(), v.end(), id) == Verdict::Up);
+}
+
+TEST_CASE("plan: identical (address, check) pairs are probed once") {
+    TopoBuilder tb;
+    auto http = check("http", 8080);
+    for (int i = 0; i < 5; ++i) {
+        auto& r = tb.record("r" + std::to_string(i) + ".example.com.", 1000 + i * 100, 700, i);
+        tb.backend(r, "127.0.0.2", {http});
+        tb.backend(r, "127.0.0.3", {http, check("tcp", 22)});
+    }
+    auto& other = tb.record("other.example.com.");
+    auto http2 = http;
+    http2.uri = "/other";
+    tb.backend(other, "127.0.0.2", {http2});
+    auto topo = tb.build();
+    Plan p = build_plan(*topo, 2, 3);
+    REQUIRE(p.backends.size() == 11);
+    REQUIRE(p.targets.size() == 4);  // .2 http, .3 http, .3 tcp, .2 http /other
+    std::size_t shared = p.backends[0].checks[0].target;
+    CHECK(p.targets[shared].users == 5);
+    // smallest interval, smallest timeout, largest retries among the sharing records
+    CHECK(p.targets[shared].interval == Millis(1000));
+    CHECK(p.targets[shared].timeout == Millis(700));
+    CHECK(p.targets[shared].retries == 4);
+    CHECK(p.backends[2].checks[0].target == shared);
+    CHECK(p.backends[1].checks[0].target != shared);
+    CHECK(p.backends[10].checks[0].target != shared);
+}
+
+TEST_CASE("plan: timeout is the smaller of check timeout, scrape_timeout and interval") {
+    TopoBuilder tb;
+    auto hc = check("tcp", 80);
+    hc.timeout = Millis(300);
+    tb.backend(tb.record("a.example.com.", 1000, 800), "127.0.0.2", {hc});
+    hc.port = 81;
+    hc.timeout = Millis(5000);
+    tb.backend(tb.record("b.example.com.", 1000, 800), "127.0.0.2", {hc});
+    tb.backend(tb.record("c.example.com.", 100, 800), "127.0.0.3", {hc});
+    Plan p = build_plan(*tb.build(), 2, 3);
+    REQUIRE(p.targets.size() == 3);
+    CHECK(p.targets[0].timeout == Millis(300));
+    CHECK(p.targets[1].timeout == Millis(800));
+    CHECK(p.targets[2].timeout == Millis(100));
+}
+
+TEST_CASE("plan: rise/fall precedence backend > record > check > default") {
+    TopoBuilder tb;
+    auto hc = check("tcp", 80);
+    hc.rise = 4;
+    hc.fall = 5;
+    auto& r1 = tb.record("a.example.com.");
+    tb.backend(r1, "127.0.0.2", {hc});  // check
+    auto& r2 = tb.record("b.example.com.");
+    r2.rise = 6;
+    tb.backend(r2, "127.0.0.3", {hc});  // record rise, check fall
+    auto& b = tb.backend(r2, "127.0.0.4", {hc});
+    b.rise = 7;
+    b.fall = 8;                                       // backend
+    tb.backend(r1, "127.0.0.5", {check("tcp", 80)});  // defaults
+    Plan p = build_plan(*tb.build(), 9, 10);
+    REQUIRE(p.backends.size() == 4);
+    auto of = [&](const std::string& addr) {
+        for (const auto& b : p.backends) {
+            if (b.address == addr) return b.checks.at(0);
+        }
+        FAIL("no backend " << addr);
+        return CheckPlan{};
+    };
+    CHECK(of("127.0.0.2").rise == 4);
+    CHECK(of("127.0.0.2").fall == 5);
+    CHECK(of("127.0.0.3").rise == 6);
+    CHECK(of("127.0.0.3").fall == 5);
+    CHECK(of("127.0.0.4").rise == 7);
+    CHECK(of("127.0.0.4").fall == 8);
+    CHECK(of("127.0.0.5").rise == 9);
+    CHECK(of("127.0.0.5").fall == 10);
+}
+
+TEST_CASE("plan: unsupported check types are refused with place and advice") {
+    for (std::string type : {"grpc", "lua", "mysql", "custom"}) {
+        TopoBuilder tb;
+        auto hc = check(type, 80);
+        hc.supported = false;
+        hc.pos = {"zones/app.yml", 42, 9};
+        tb.backend(tb.record("www.example.com."), "127.0.0.7", {check("tcp", 80), hc});
+        auto topo = tb.build();
+        Monitor m({}, {});
+        try {
+            m.set_topology(topo);
+            FAIL("no error for " << type);
+        } catch (const config::ConfigError& e) {
+            std::string w = e.what();
+            CHECK(w.find("zones/app.yml:42:9") == 0);
+            CHECK(w.find("www.example.com.") != std::string::npos);
+            CHECK(w.find("127.0.0.7") != std::string::npos);
+            CHECK(w.find("'" + type + "'") != std::string::npos);
+            CHECK(w.find("remove") != std::string::npos);
+            CHECK(w.find("http, https, tcp, dns, icmp") != std::string::npos);
+        }
+        CHECK(m.counters().targets == 0);  // nothing was installed
+    }
+}
+
+TEST_CASE("plan: bad check values are refused") {
+    auto refuses = [](config::HealthCheck hc, const std::string& field) {
+        TopoBuilder tb;
+        tb.backend(tb.record("www.example.com."), "127.0.0.7", {hc});
+        try {
+            build_plan(*tb.build(), 2, 3);
+        } catch (const config::ConfigError& e) {
+            return e.field() == field;
+        }
+        return false;
+    };
+    CHECK(refuses(check("tcp"), "port"));  // tcp without a port
+    auto body = check("http");
+    body.expected_body = "([unclosed";
+    CHECK(refuses(body, "expected_body"));
+    auto dns = check("dns");
+    dns.query_name = std::string(70, 'a') + ".example.";
+    CHECK(refuses(dns, "query_name"));
+    auto mtls = check("https");
+    mtls.tls_cert = "/etc/cert.pem";
+    CHECK(refuses(mtls, "tls_cert"));
+}
+
+TEST_CASE("monitor: start-up state and backends that are never probed") {
+    TopoBuilder tb;
+    auto& r = tb.record("www.example.com.");
+    tb.backend(r, "127.0.0.2", {check("tcp", 80)});  // probed
+    tb.backend(r, "127.0.0.3");                      // no checks
+    tb.backend(r, "127.0.0.4", {check("tcp", 80)}).enable = false;
+    auto& assumed = tb.backend(r, "127.0.0.5", {check("tcp", 80)});
+    assumed.assume_healthy = true;
+    auto topo = tb.build();
+    {
+        Monitor m({}, {});
+        auto h = m.set_topology(topo);
+        CHECK(h->up == std::vector<std::uint8_t>{1, 1, 0, 1});
+        CHECK(m.counters().targets == 2);  // the disabled backend is not probed
+        CHECK(m.counters().backends_probed == 2);
+    }
+    {
+        Options o;
+        o.assume_healthy_at_start = false;
+        Monitor m(o, {});
+        auto h = m.set_topology(topo);
+        CHECK(h->up == std::vector<std::uint8_t>{0, 1, 0, 1});
+        auto st = m.status();
+        REQUIRE(st.size() == 4);
+        CHECK(st[0].verdict == Verdict::Unknown);
+        CHECK_FALSE(st[1].probed);
+        CHECK(st[2].verdict == Verdict::Down);
+        CHECK_FALSE(st[2].probed);
+    }
+}
+
+TEST_CASE("monitor: set_topology publishes the health with its topology") {
+    TopoBuilder tb;
+    tb.backend(tb.record("www.example.com."), "127.0.0.2", {check("tcp", 80)});
+    auto topo = tb.build();
+    std::shared_ptr<const gslb::Topology> seen_topo;
+    std::shared_ptr<const gslb::Health> seen_health;
+    int calls = 0;
+    Monitor m({}, [&](auto t, auto h) {
+        ++calls;
+        seen_topo = t;
+        seen_health = h;
+    });
+    auto h = m.set_topology(topo);
+    CHECK(calls == 1);
+    CHECK(seen_topo == topo);
+    CHECK(seen_health == h);
+    CHECK(h->up.size() == topo->backend_count);
+}
+
+TEST_CASE("monitor: first probes are staggered over the first interval") {
+    TopoBuilder tb;
+    auto& r = tb.record("www.example.com.", 1000, 500);
+    for (int i = 0; i < 2000; ++i) {
+        tb.backend(r, fmt::format("127.0.{}.{}", i / 200 + 1, i % 200 + 1), {check("tcp", 80)});
+    }
+    Options o;
+    o.seed = 12345;
+    Monitor m(o, {});
+    auto before = std::chrono::steady_clock::now();
+    m.set_topology(tb.build());
+    auto after = std::chrono::steady_clock::now();
+    auto ts = m.targets();
+    REQUIRE(ts.size() == 2000);
+    std::array<int, 10> buckets{};
+    for (const auto& t : ts) {
+        REQUIRE(t.next_due >= before);
+        REQUIRE(t.next_due < after + std::chrono::milliseconds(1000));
+        auto off = std::chrono::duration_cast<std::chrono::milliseconds>(t.next_due - before);
+        ++buckets[static_cast<std::size_t>(std::min<std::int64_t>(9, off.count() / 100))];
+    }
+    // uniform: 200 expected per 100 ms slice; a burst would put most of them in one
+    for (int b : buckets) {
+        CHECK(b > 120);
+        CHECK(b < 280);
+    }
+}
+
+TEST_CASE("dns probe wire: query and reply checks") {
+    auto qn = encode_qname("WWW.Example.com.", {});
+    CHECK(qn == std::vector<std::uint8_t>{3, 'w', 'w', 'w', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3,
+                                          'c', 'o', 'm', 0});
+    CHECK(encode_qname("www.example.com", {}) == qn);
+    auto q = build_dns_query(0xBEEF, qn, 1);
+    REQUIRE(q.size() == 12 + qn.size() + 4);
+    CHECK(q[0] == 0xBE);
+    CHECK(q[1] == 0xEF);
+    CHECK(q[5] == 1);
+
+    // reply: header + question + one A answer with a compressed owner name
+    auto reply = [&](std::uint16_t id, int rcode, std::vector<std::uint8_t> a) {
+        std::vector<std::uint8_t> m = q;
+        m[0] = static_cast<std::uint8_t>(id >> 8);
+        m[1] = static_cast<std::uint8_t>(id);
+        m[2] = 0x84;
+        m[3] = static_cast<std::uint8_t>(rcode);
+        if (!a.empty()) {
+            m[7] = 1;
+            std::vector<std::uint8_t> rr = {0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4};
+            rr.insert(rr.end(), a.begin(), a.end());
+            m.insert(m.end(), rr.begin(), rr.end());
+        }
+        return m;
+    };
+    auto want = util::IpAddr::parse("127.0.0.9");
+    int rc = -1;
+    CHECK(check_dns_reply(reply(0xBEEF, 0, {127, 0, 0, 9}), 0xBEEF, qn, 1, 0, want, rc) ==
+          DnsReply::Ok);
+    CHECK(check_dns_reply(reply(0xBEEF, 0, {127, 0, 0, 8}), 0xBEEF, qn, 1, 0, want, rc) ==
+          DnsReply::NoAddress);
+    CHECK(check_dns_reply(reply(0xBEEF, 0, {}), 0xBEEF, qn, 1, 0, std::nullopt, rc) ==
+          DnsReply::Ok);
+    CHECK(check_dns_reply(reply(0xBEEF, 2, {}), 0xBEEF, qn, 1, 0, std::nullopt, rc) ==
+          DnsReply::Rcode);
+    CHECK(rc == 2);
+    CHECK(check_dns_reply(reply(0xBEEF, 3, {}), 0xBEEF, qn, 1, 3, std::nullopt, rc) ==
+          DnsReply::Ok);
+    CHECK(check_dns_reply(reply(0x1234, 0, {}), 0xBEEF, qn, 1, 0, std::nullopt, rc) ==
+          DnsReply::NotOurs);
+    CHECK(check_dns_reply(q, 0xBEEF, qn, 1, 0, std::nullopt, rc) == DnsReply::NotOurs);  // QR=0
+    // every truncation of a good reply is handled without reading out of bounds
+    auto good = reply(0xBEEF, 0, {127, 0, 0, 9});
+    for (std::size_t n = 0; n < good.size(); ++n) {
+        std::vector<std::uint8_t> cut(good.begin(), good.begin() + static_cast<long>(n));
+        CHECK(check_dns_reply(cut, 0xBEEF, qn, 1, 0, want, rc) != DnsReply::Ok);
+    }
+    // a compression loop in the answer terminates
+    auto loop = reply(0xBEEF, 0, {127, 0, 0, 8});
+    loop[q.size() + 1] = static_cast<std::uint8_t>(q.size());
+    CHECK(check_dns_reply(loop, 0xBEEF, qn, 1, 0, want, rc) != DnsReply::Ok);
+}
+
+TEST_CASE("body regex: POSIX extended, bounded body, NUL bytes") {
+    BodyRegex re("\"status\":\\s*\"(ok|up)\"", {});
+    CHECK(re.search(R"({"status": "up"})"));
+    CHECK_FALSE(re.search(R"({"status": "down"})"));
+    std::string big(kMaxBody - 20, 'x');
+    big += "\"status\":\"ok\"";
+    CHECK(re.search(big));  // no stack overflow on a 64 KiB body (std::regex would crash)
+    std::string nul = std::string("abc\0", 4) + "\"status\":\"ok\"";
+    CHECK(re.search(nul));
+}

@@ -1,0 +1,384 @@
+// geoip: location map, MaxMind databases, scope and decision class, validation.
+#include <algorithm>
+#include <set>
+
+#include "config/model.hh"
+#include "fixture.hh"
+#include "geo/geo.hh"
+
+using namespace gslbd;
+using test::backend;
+using test::ip;
+using test::picked;
+
+namespace {
+
+constexpr std::uint32_t kNoMatchClass = 15u << 28;
+
+config::LocationEntry entry(const char* prefix, const char* location) {
+    auto p = util::IpPrefix::parse(prefix);
+    REQUIRE(p.has_value());
+    config::LocationEntry e;
+    e.prefix = *p;
+    e.location = location;
+    e.pos.file = "location_map.yml";
+    return e;
+}
+
+gslb::ClientInfo client(const char* addr, std::uint8_t prefix = 24) {
+    return {ip(addr), prefix, true};
+}
+
+std::uint32_t dim(const gslb::Selection& s) {
+    return s.decision_class >> 28;
+}
+
+/// Record 0, v4: eu (prio 0), us (prio 0), us (prio 1), no geo keys (prio 0);
+/// v6: eu, us.
+struct LocationWorld : test::World {
+    std::shared_ptr<geo::GeoDbs> geo = std::make_shared<geo::GeoDbs>();
+    std::int32_t eu = -1, us = -1;
+
+    LocationWorld() {
+        geo->locations = std::make_unique<geo::LocationMap>(std::vector<config::LocationEntry>{
+            entry("10.0.0.0/8", "eu"), entry("10.1.0.0/16", "us"), entry("2001:db8:100::/48", "us"),
+            entry("2001:db8::/32", "eu")});
+        eu = geo->locations->id_of("eu");
+        us = geo->locations->id_of("us");
+        REQUIRE(eu >= 0);
+        REQUIRE(us >= 0);
+        REQUIRE(eu != us);
+        auto b0 = backend("192.0.2.1", 0, 0);
+        b0.locations = {eu};
+        auto b1 = backend("192.0.2.2", 1, 0);
+        b1.locations = {us};
+        auto b2 = backend("192.0.2.3", 2, 1);
+        b2.locations = {us, eu};
+        auto b3 = backend("192.0.2.4", 3, 0);
+        auto v6a = backend("2001:db8::a", 4, 0);
+        v6a.locations = {eu};
+        auto v6b = backend("2001:db8::b", 5, 0);
+        v6b.locations = {us};
+        add_record({b0, b1, b2, b3}, {v6a, v6b});
+        topo->geo = geo;
+        finish();
+    }
+    /// The honest ECS block the map reports for `addr` (hit or miss).
+    std::uint8_t map_scope(const char* addr) const {
+        return geo->locations->lookup(ip(addr)).prefix;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("geoip picks the backends of the client's location, longest prefix first", "[geoip]") {
+    LocationWorld w;
+    const auto& p = test::policy("geoip");
+    const std::vector<std::uint16_t> all{0, 1, 2, 3};
+
+    auto s = w.select(p, 0, false, all, client("10.2.3.4"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{0});
+    // 10.0.0.0/15 holds no more specific entry: the answer is the same in all of it
+    CHECK(s.scope == w.map_scope("10.2.3.4"));
+    CHECK(s.scope == 15);
+    CHECK(dim(s) == 1);
+    CHECK((s.decision_class & 0x0fffffff) == static_cast<std::uint32_t>(w.eu));
+
+    // 10.1.0.0/16 (us) is longer than 10.0.0.0/8 (eu); among us backends the best priority
+    s = w.select(p, 0, false, all, client("10.1.2.3"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{1});
+    CHECK(s.scope == 16);  // the matched subnet, nothing more specific inside it
+    CHECK((s.decision_class & 0x0fffffff) == static_cast<std::uint32_t>(w.us));
+
+    // same location, different address: same class; different location: different class
+    auto s2 = w.select(p, 0, false, all, client("10.200.0.1"));
+    auto s3 = w.select(p, 0, false, all, client("10.1.99.1"));
+    CHECK(s2.decision_class == w.select(p, 0, false, all, client("10.2.3.4")).decision_class);
+    CHECK(s3.decision_class == s.decision_class);
+    CHECK(s2.decision_class != s3.decision_class);
+    CHECK(s2.decision_class != 0);
+
+    // the us backend of priority 0 is down: failover within the location
+    s = w.select(p, 0, false, {0, 2, 3}, client("10.1.2.3"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{2});
+    CHECK(s.scope == 16);
+}
+
+TEST_CASE("geoip works across families and falls through to failover", "[geoip]") {
+    LocationWorld w;
+    const auto& p = test::policy("geoip");
+    const std::vector<std::uint16_t> all{0, 1, 2, 3};
+
+    // IPv6 client asking A
+    auto s = w.select(p, 0, false, all, client("2001:db8:100::7", 56));
+    CHECK(picked(s) == std::vector<std::uint16_t>{1});
+    CHECK(s.scope == 48);
+    // IPv4 client asking AAAA
+    s = w.select(p, 0, true, {0, 1}, client("10.9.9.9"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{0});
+    CHECK(s.scope == w.map_scope("10.9.9.9"));
+    CHECK(s.scope >= 8);
+    s = w.select(p, 0, true, {0, 1}, client("2001:db8:7::1", 56));
+    CHECK(picked(s) == std::vector<std::uint16_t>{0});
+    CHECK(s.scope == w.map_scope("2001:db8:7::1"));
+    CHECK(s.scope >= 32);
+
+    // no location: failover over all eligible (best priority), still client dependent
+    s = w.select(p, 0, false, all, client("172.16.0.1"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{0, 1, 3});
+    CHECK(s.decision_class == kNoMatchClass);
+    // a miss depends on the client too: 128.0.0.0/1 holds no entry at all
+    CHECK(s.scope == w.map_scope("172.16.0.1"));
+    CHECK(s.scope == 1);
+
+    // a location no eligible backend serves: fall through
+    s = w.select(p, 0, false, {1, 3}, client("10.2.3.4"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{1, 3});
+    CHECK(s.decision_class == kNoMatchClass);
+    CHECK(s.scope == w.map_scope("10.2.3.4"));
+}
+
+TEST_CASE("geoip does not depend on the client when nothing is looked up", "[geoip]") {
+    LocationWorld w;
+    const auto& p = test::policy("geoip");
+
+    // only the backend without geo keys is eligible: no lookup at all
+    auto s = w.select(p, 0, false, {3}, client("10.1.2.3"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{3});
+    CHECK(s.scope == 0);
+    CHECK(s.decision_class == 0);
+
+    // no client address
+    s = w.select(p, 0, false, {0, 1, 2, 3}, gslb::ClientInfo{});
+    CHECK(picked(s) == std::vector<std::uint16_t>{0, 1, 3});
+    CHECK(s.scope == 0);
+    CHECK(s.decision_class == 0);
+
+    // no geo sources in the topology at all
+    w.topo->geo = nullptr;
+    s = w.select(p, 0, false, {0, 1, 2, 3}, client("10.1.2.3"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{0, 1, 3});
+    CHECK(s.scope == 0);
+    CHECK(s.decision_class == 0);
+}
+
+namespace {
+
+/// Record 0, v4 backends, one geo key each (see make_mmdb.pl for the networks):
+/// 0 asn 64503 (DE), 1 city Paris, 2 country FR, 3 country US, 4 continent EU,
+/// 5 continent AS, 6 nothing (priority 5).
+struct MaxMindWorld : test::World {
+    std::shared_ptr<geo::GeoDbs> geo = std::make_shared<geo::GeoDbs>();
+
+    explicit MaxMindWorld(bool with_country_db = true) {
+        if (with_country_db)
+            geo->country_db =
+                std::make_unique<geo::MaxMindDb>(test::env_path("GSLBD_TEST_COUNTRY_MMDB"));
+        geo->city_db = std::make_unique<geo::MaxMindDb>(test::env_path("GSLBD_TEST_CITY_MMDB"));
+        geo->asn_db = std::make_unique<geo::MaxMindDb>(test::env_path("GSLBD_TEST_ASN_MMDB"));
+        std::vector<gslb::BackendRt> bs;
+        for (std::uint32_t i = 0; i < 7; ++i) {
+            auto b = backend("192.0.2.1", i, i == 6 ? 5 : 0);
+            b.addr.bytes[3] = static_cast<std::uint8_t>(i + 1);
+            bs.push_back(b);
+        }
+        bs[0].asns = {64503};
+        bs[1].cities = {"Paris"};
+        bs[2].countries = {geo::pack_code('F', 'R')};
+        bs[3].countries = {geo::pack_code('U', 'S')};
+        bs[4].continents = {geo::pack_code('E', 'U')};
+        bs[5].continents = {geo::pack_code('A', 'S')};
+        add_record(bs);
+        topo->geo = geo;
+        finish();
+    }
+};
+
+}  // namespace
+
+TEST_CASE("geoip with MaxMind: asn, then city, then country, then continent", "[geoip][mmdb]") {
+    MaxMindWorld w;
+    const auto& p = test::policy("geoip");
+    const std::vector<std::uint16_t> all{0, 1, 2, 3, 4, 5, 6};
+
+    // 192.0.2.0/25: DE, Berlin, EU, AS64503 -> the ASN decides before continent EU
+    auto s = w.select(p, 0, false, all, client("192.0.2.5"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{0});
+    CHECK(dim(s) == 2);
+    CHECK(s.scope == 25);
+
+    // 198.51.100.0/24: FR, Paris, AS64501 (no backend) -> city before country
+    s = w.select(p, 0, false, all, client("198.51.100.7"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{1});
+    CHECK(dim(s) == 3);
+    CHECK(s.scope == 24);
+    // Paris backend down -> country FR
+    s = w.select(p, 0, false, {0, 2, 3, 4, 5, 6}, client("198.51.100.7"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{2});
+    CHECK(s.decision_class == ((4u << 28) | geo::pack_code('F', 'R')));
+    // and country FR down too -> continent EU
+    s = w.select(p, 0, false, {0, 3, 4, 5, 6}, client("198.51.100.7"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{4});
+    CHECK(s.decision_class == ((5u << 28) | geo::pack_code('E', 'U')));
+
+    // 203.0.113.0/24: US, New York, NA
+    s = w.select(p, 0, false, all, client("203.0.113.9"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{3});
+    CHECK(s.scope == 24);
+    // 198.18.0.0/15: GB, London, EU -> continent
+    s = w.select(p, 0, false, all, client("198.18.7.7"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{4});
+    CHECK(s.scope == 15);
+    // 192.0.2.128/25: JP, Tokyo, AS, AS64504
+    s = w.select(p, 0, false, all, client("192.0.2.200"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{5});
+    CHECK(s.scope == 25);
+    // IPv6 client asking A: 2001:db8:1::/48 is Paris
+    s = w.select(p, 0, false, all, client("2001:db8:1::1", 56));
+    CHECK(picked(s) == std::vector<std::uint16_t>{1});
+    CHECK(s.scope == 48);
+
+    // not in any database: failover over everything eligible (priority 0 group)
+    s = w.select(p, 0, false, all, client("10.0.0.1"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{0, 1, 2, 3, 4, 5});
+    CHECK(s.decision_class == kNoMatchClass);
+    CHECK(s.scope > 0);
+}
+
+TEST_CASE("geoip with MaxMind: classes are exact and country falls back to the city db",
+          "[geoip][mmdb]") {
+    MaxMindWorld w(false);  // no country database: country/continent come from city_db
+    const auto& p = test::policy("geoip");
+    const std::vector<std::uint16_t> all{0, 1, 2, 3, 4, 5, 6};
+
+    auto s = w.select(p, 0, false, all, client("203.0.113.9"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{3});
+    CHECK(s.decision_class == ((4u << 28) | geo::pack_code('U', 'S')));
+    s = w.select(p, 0, false, all, client("198.18.0.1"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{4});
+
+    // Paris over IPv4 and IPv6 is the same decision
+    auto v4 = w.select(p, 0, false, all, client("198.51.100.7"));
+    auto v6 = w.select(p, 0, false, all, client("2001:db8:1::1", 56));
+    CHECK(v4.decision_class == v6.decision_class);
+    CHECK(v4.decision_class != 0);
+    CHECK(v4.scope == 24);
+    CHECK(v6.scope == 48);
+
+    std::set<std::uint32_t> classes;
+    for (const char* a :
+         {"192.0.2.5", "198.51.100.7", "203.0.113.9", "198.18.0.1", "192.0.2.200", "10.0.0.1"})
+        classes.insert(w.select(p, 0, false, all, client(a)).decision_class);
+    CHECK(classes.size() == 6);
+}
+
+TEST_CASE("geoip scope is the largest prefix among the lookups consulted", "[geoip][mmdb]") {
+    MaxMindWorld w;
+    // a hand-made location for part of 203.0.113.0/24, served by a new backend 7
+    w.geo->locations = std::make_unique<geo::LocationMap>(
+        std::vector<config::LocationEntry>{entry("203.0.113.0/28", "nyc-small")});
+    auto b7 = backend("192.0.2.99", 7, 0);
+    b7.locations = {w.geo->locations->id_of("nyc-small")};
+    w.topo->records[0].v4.push_back(b7);
+    const auto& p = test::policy("geoip");
+    const std::vector<std::uint16_t> all{0, 1, 2, 3, 4, 5, 6, 7};
+
+    auto s = w.select(p, 0, false, all, client("203.0.113.9"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{7});
+    CHECK(dim(s) == 1);
+    CHECK(s.scope == 28);
+
+    // outside the /28: the map misses, then the country (US, /24) decides; the miss block
+    // from the map (203.0.113.128/25) is longer than the country's network and wins
+    const auto a = ip("203.0.113.200");
+    s = w.select(p, 0, false, all, client("203.0.113.200"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{3});
+    CHECK(dim(s) == 4);
+    const std::uint8_t expected =
+        std::max({w.geo->locations->lookup(a).prefix, w.geo->asn_db->asn(a).prefix,
+                  w.geo->city_db->city(a).prefix, w.geo->country_db->country(a).prefix});
+    CHECK(s.scope == expected);
+    CHECK(s.scope == 25);
+}
+
+namespace {
+config::Record geo_record() {
+    config::Record r;
+    r.name = "www.example.";
+    r.mode = "geoip";
+    r.pos = {"zone.yml", 12, 5};
+    config::Backend b;
+    b.address = ip("192.0.2.1");
+    b.address_text = "192.0.2.1";
+    b.pos = {"zone.yml", 15, 9};
+    r.backends.push_back(b);
+    return r;
+}
+
+void expect_error(const config::Record& rec, const config::Config& cfg, const geo::GeoDbs* geo,
+                  const std::string& mentions) {
+    try {
+        test::policy("geoip").validate(rec, cfg, geo);
+        FAIL("no ConfigError; expected one mentioning " << mentions);
+    } catch (const config::ConfigError& e) {
+        INFO(e.what());
+        CHECK(e.field() == "mode");
+        CHECK(e.pos().line == 12);
+        CHECK(e.pos().file == "zone.yml");
+        CHECK(std::string(e.what()).find(mentions) != std::string::npos);
+        CHECK(std::string(e.what()).find("192.0.2.1") != std::string::npos);
+    }
+}
+}  // namespace
+
+TEST_CASE("geoip validate names the missing database and its config key", "[geoip][validate]") {
+    config::Config cfg;
+    geo::GeoDbs none;
+
+    auto rec = geo_record();
+    CHECK_NOTHROW(test::policy("geoip").validate(rec, cfg, &none));  // no geo keys: failover
+
+    rec.backends[0].countries = {"FR"};
+    expect_error(rec, cfg, &none, "geoip.country_db");
+    expect_error(rec, cfg, nullptr, "geoip.country_db");
+    rec = geo_record();
+    rec.backends[0].continents = {"EU"};
+    expect_error(rec, cfg, &none, "geoip.country_db");
+    rec = geo_record();
+    rec.backends[0].cities = {"Paris"};
+    expect_error(rec, cfg, &none, "geoip.city_db");
+    rec = geo_record();
+    rec.backends[0].asns = {64501};
+    expect_error(rec, cfg, &none, "geoip.asn_db");
+    rec = geo_record();
+    rec.backends[0].locations = {"eu"};
+    expect_error(rec, cfg, &none, "geoip.location_map");
+
+    // configured by path but not loaded (geo == nullptr): accepted
+    rec = geo_record();
+    rec.backends[0].countries = {"FR"};
+    rec.backends[0].asns = {64501};
+    cfg.country_db = "/x/country.mmdb";
+    cfg.asn_db = "/x/asn.mmdb";
+    CHECK_NOTHROW(test::policy("geoip").validate(rec, cfg, nullptr));
+    // ... but the loaded set is what counts when there is one
+    expect_error(rec, cfg, &none, "geoip.asn_db");
+
+    // the other modes accept any geo keys
+    for (const char* m : {"failover", "roundrobin", "random", "weighted"})
+        CHECK_NOTHROW(test::policy(m).validate(rec, config::Config{}, &none));
+}
+
+TEST_CASE("geoip validate accepts the city db for countries and continents",
+          "[geoip][validate][mmdb]") {
+    config::Config cfg;
+    geo::GeoDbs geo;
+    geo.city_db = std::make_unique<geo::MaxMindDb>(test::env_path("GSLBD_TEST_CITY_MMDB"));
+    auto rec = geo_record();
+    rec.backends[0].countries = {"FR"};
+    rec.backends[0].continents = {"EU"};
+    rec.backends[0].cities = {"Paris"};
+    CHECK_NOTHROW(test::policy("geoip").validate(rec, cfg, &geo));
+    rec.backends[0].asns = {64501};
+    expect_error(rec, cfg, &geo, "geoip.asn_db");
+}

@@ -1,0 +1,398 @@
+#include "health/monitor.hh"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <system_error>
+#include <unordered_map>
+
+#include "util/log.hh"
+
+namespace gslbd::health {
+
+struct Monitor::Target {
+    TargetPlan plan;
+    bool retired = false;
+    bool in_flight = false;
+    int attempts = 0;  ///< in the current round
+    SteadyClock::time_point round_start{}, due{};
+    std::vector<std::pair<std::size_t, std::size_t>> users;  ///< (backend index, check index)
+    // observability
+    std::uint64_t probes = 0, rounds = 0;
+    std::array<std::uint64_t, kErrorKinds> failures{};
+    bool has_result = false, last_ok = false;
+    ErrorKind last_error = ErrorKind::None;
+    std::string last_error_text;
+    WallClock::time_point last_error_at{}, last_at{};
+    std::chrono::microseconds last_latency{0};
+};
+
+struct Monitor::BackendState {
+    BackendPlan plan;
+    Verdict verdict = Verdict::Up;
+    WallClock::time_point since{};
+    std::string reason;
+    std::vector<RiseFall> checks;
+    std::vector<std::shared_ptr<Target>> targets;  ///< parallel to checks
+};
+
+namespace {
+bool published_up(Verdict v) {
+    return v == Verdict::Up;
+}
+}  // namespace
+
+Monitor::Monitor(Options opts, PublishFn publish)
+    : opts_(opts),
+      publish_(std::move(publish)),
+      rng_(opts.seed != 0 ? opts.seed : util::random_seed()) {}
+
+Monitor::~Monitor() {
+    stop();
+}
+
+std::shared_ptr<const gslb::Health> Monitor::set_topology(
+    std::shared_ptr<const gslb::Topology> topo) {
+    Plan plan = build_plan(*topo, opts_.default_rise, opts_.default_fall);
+    std::shared_ptr<const gslb::Health> health;
+    std::lock_guard pl(publish_mu_);
+    {
+        std::lock_guard lk(mu_);
+        try {
+            if (plan.icmp4) prober_.open_icmp(4);
+            if (plan.icmp6) prober_.open_icmp(6);
+        } catch (const std::system_error& e) {
+            throw config::ConfigError(plan.icmp_pos, "type", e.what());
+        }
+        const auto now = SteadyClock::now();
+        const auto wall = WallClock::now();
+
+        std::unordered_map<std::string, std::shared_ptr<Target>> old_targets;
+        for (auto& t : targets_) old_targets.emplace(t->plan.key, t);
+        std::vector<std::shared_ptr<Target>> targets;
+        targets.reserve(plan.targets.size());
+        for (auto& tp : plan.targets) {
+            std::shared_ptr<Target> t;
+            if (auto it = old_targets.find(tp.key); it != old_targets.end()) {
+                t = it->second;
+                old_targets.erase(it);
+                t->due = std::min(t->due, now + tp.interval);
+            } else {
+                t = std::make_shared<Target>();
+                t->due = now + std::chrono::milliseconds(
+                                   rng_.uniform(static_cast<std::uint32_t>(tp.interval.count())));
+            }
+            t->plan = std::move(tp);
+            t->users.clear();
+            targets.push_back(std::move(t));
+        }
+        for (auto& [key, t] : old_targets) t->retired = true;
+
+        std::unordered_map<std::string, std::size_t> by_key, by_loose;
+        for (std::size_t i = 0; i < backends_.size(); ++i) {
+            by_key.emplace(backends_[i].plan.key, i);
+            by_loose.emplace(backends_[i].plan.loose_key, i);
+        }
+        std::vector<bool> taken(backends_.size(), false);
+        std::vector<BackendState> backends;
+        backends.reserve(plan.backends.size());
+        std::vector<std::uint8_t> up(plan.backend_count, 1);
+        for (auto& bp : plan.backends) {
+            BackendState b;
+            const BackendState* old = nullptr;
+            for (auto* m : {&by_key, &by_loose}) {
+                auto it = m->find(m == &by_key ? bp.key : bp.loose_key);
+                if (old == nullptr && it != m->end() && !taken[it->second]) {
+                    taken[it->second] = true;
+                    old = &backends_[it->second];
+                }
+            }
+            bool carry = old != nullptr && old->checks.size() == bp.checks.size() &&
+                         old->plan.enabled == bp.enabled;
+            if (carry) {
+                b.verdict = old->verdict;
+                b.since = old->since;
+                b.reason = old->reason;
+                b.checks = old->checks;
+            } else {
+                Verdict init = (opts_.assume_healthy_at_start || bp.assume_healthy)
+                                   ? Verdict::Up
+                                   : Verdict::Unknown;
+                for (std::size_t c = 0; c < bp.checks.size(); ++c)
+                    b.checks.emplace_back(init, 2, 3);
+                b.since = wall;
+                if (!bp.enabled) {
+                    b.verdict = Verdict::Down;
+                    b.reason = "enable: false";
+                } else if (bp.checks.empty()) {
+                    b.verdict = Verdict::Up;
+                    b.reason = "no health checks";
+                } else {
+                    b.verdict = init;
+                    b.reason = init == Verdict::Up ? "assumed healthy at start"
+                                                   : "waiting for the first probe";
+                }
+            }
+            for (std::size_t c = 0; c < bp.checks.size(); ++c) {
+                b.checks[c].set_thresholds(bp.checks[c].rise, bp.checks[c].fall);
+                targets[bp.checks[c].target]->users.emplace_back(backends.size(), c);
+                b.targets.push_back(targets[bp.checks[c].target]);
+            }
+            if (bp.id < up.size()) up[bp.id] = bp.enabled && published_up(b.verdict) ? 1 : 0;
+            b.plan = std::move(bp);
+            backends.push_back(std::move(b));
+        }
+
+        topo_ = topo;
+        targets_ = std::move(targets);
+        backends_ = std::move(backends);
+        up_ = up;
+        published_ = up;
+        due_ = {};
+        for (auto& t : targets_) {
+            if (!t->in_flight) due_.push(Due{t->due, t});
+        }
+        health = std::make_shared<const gslb::Health>(gslb::Health{std::move(up)});
+        ++counters_.publishes;
+    }
+    if (publish_) publish_(topo, health);
+    prober_.wakeup();
+    return health;
+}
+
+void Monitor::reschedule_all(SteadyClock::time_point now) {
+    due_ = {};
+    for (auto& t : targets_) {
+        t->due = now + std::chrono::milliseconds(
+                           rng_.uniform(static_cast<std::uint32_t>(t->plan.interval.count())));
+        due_.push(Due{t->due, t});
+    }
+}
+
+void Monitor::start() {
+    if (thread_.joinable()) return;
+    {
+        std::lock_guard lk(mu_);
+        reschedule_all(SteadyClock::now());
+    }
+    stop_.store(false);
+    thread_ = std::thread([this] { run(); });
+}
+
+void Monitor::stop() {
+    if (!thread_.joinable()) return;
+    stop_.store(true);
+    prober_.wakeup();
+    thread_.join();
+    std::lock_guard lk(mu_);
+    prober_.cancel_all();
+    inflight_.clear();
+    for (auto& t : targets_) {
+        t->in_flight = false;
+        t->attempts = 0;
+    }
+}
+
+void Monitor::start_attempt(const std::shared_ptr<Target>& t, SteadyClock::time_point now) {
+    if (t->attempts == 0) t->round_start = now;
+    ++t->attempts;
+    t->in_flight = true;
+    std::uint64_t token = next_token_++;
+    inflight_.emplace(token, t);
+    prober_.start(token, t->plan.spec, t->plan.addr, t->plan.timeout);
+}
+
+bool Monitor::feed_backend(BackendState& b, std::size_t check, const Target& t, bool ok) {
+    RiseFall& rf = b.checks[check];
+    if (!rf.feed(ok)) return false;
+    Verdict next =
+        combine(b.checks.begin(), b.checks.end(), [](const RiseFall& r) { return r.verdict(); });
+    if (next == b.verdict) return false;
+    const std::string what =
+        fmt::format("{} check on port {}", t.plan.spec->type_name(), t.plan.spec->port);
+    std::string reason;
+    if (!ok) {
+        reason = fmt::format("{}: {}: {} ({} failed round(s) in a row)", what,
+                             to_string(t.last_error), t.last_error_text, rf.fail_run());
+    } else {
+        reason = fmt::format("{}: {} good round(s) in a row", what, rf.ok_run());
+    }
+    util::log_info("health: record {} backend {}: {} -> {}: {}", b.plan.record, b.plan.address,
+                   to_string(b.verdict), to_string(next), reason);
+    b.verdict = next;
+    b.since = WallClock::now();
+    b.reason = std::move(reason);
+    ++counters_.verdict_changes;
+    std::uint8_t bit = published_up(next) ? 1 : 0;
+    if (b.plan.id < up_.size() && up_[b.plan.id] != bit) {
+        up_[b.plan.id] = bit;
+        return true;
+    }
+    return false;
+}
+
+bool Monitor::apply(ProbeResult& r, SteadyClock::time_point now) {
+    auto it = inflight_.find(r.token);
+    if (it == inflight_.end()) return false;
+    std::shared_ptr<Target> t = std::move(it->second);
+    inflight_.erase(it);
+    t->in_flight = false;
+    if (t->retired) return false;
+    const bool ok = r.ok();
+    const auto wall = WallClock::now();
+    ++t->probes;
+    ++counters_.probes;
+    t->has_result = true;
+    t->last_ok = ok;
+    t->last_at = wall;
+    t->last_latency = r.latency;
+    if (!ok) {
+        ++t->failures[static_cast<std::size_t>(r.kind)];
+        ++counters_.failures[static_cast<std::size_t>(r.kind)];
+        ++counters_.probe_failures;
+        t->last_error = r.kind;
+        t->last_error_text = std::move(r.detail);
+        t->last_error_at = wall;
+        if (t->attempts <= t->plan.retries && !stop_.load()) {
+            start_attempt(t, now);
+            return false;
+        }
+    }
+    // the round is over
+    t->attempts = 0;
+    ++t->rounds;
+    ++counters_.rounds;
+    if (!ok) ++counters_.rounds_failed;
+    t->due = std::max(t->round_start + t->plan.interval, now);
+    due_.push(Due{t->due, t});
+    bool changed = false;
+    for (auto [bi, ci] : t->users) changed |= feed_backend(backends_[bi], ci, *t, ok);
+    return changed;
+}
+
+void Monitor::publish_current() {
+    std::lock_guard pl(publish_mu_);
+    std::shared_ptr<const gslb::Topology> topo;
+    std::shared_ptr<const gslb::Health> health;
+    {
+        std::lock_guard lk(mu_);
+        if (up_ == published_) return;  // changed and changed back within one batch
+        published_ = up_;
+        topo = topo_;
+        health = std::make_shared<const gslb::Health>(gslb::Health{up_});
+        ++counters_.publishes;
+    }
+    if (publish_) publish_(std::move(topo), std::move(health));
+}
+
+void Monitor::run() {
+    std::vector<ProbeResult> results;
+    while (!stop_.load()) {
+        std::chrono::milliseconds wait{1000};
+        {
+            std::lock_guard lk(mu_);
+            auto now = SteadyClock::now();
+            auto next = prober_.next_deadline();
+            if (!due_.empty() && (!next || due_.top().at < *next)) next = due_.top().at;
+            if (next) {
+                auto d = std::chrono::ceil<std::chrono::milliseconds>(*next - now);
+                wait = std::clamp(d, std::chrono::milliseconds(0), wait);
+            }
+        }
+        prober_.wait(wait);
+        bool changed = false;
+        {
+            std::lock_guard lk(mu_);
+            results.clear();
+            prober_.process(results);
+            auto now = SteadyClock::now();
+            for (auto& r : results) changed |= apply(r, now);
+            while (!stop_.load() && !due_.empty() && due_.top().at <= now) {
+                std::shared_ptr<Target> t = due_.top().target;
+                due_.pop();
+                if (t->retired || t->in_flight) continue;
+                start_attempt(t, now);
+            }
+        }
+        if (changed) publish_current();
+    }
+}
+
+std::vector<BackendStatus> Monitor::status() const {
+    std::lock_guard lk(mu_);
+    std::vector<BackendStatus> out;
+    out.reserve(backends_.size());
+    std::unordered_map<const Target*, std::size_t> index;
+    for (std::size_t i = 0; i < targets_.size(); ++i) index.emplace(targets_[i].get(), i);
+    for (const auto& b : backends_) {
+        BackendStatus s;
+        s.id = b.plan.id;
+        s.record = b.plan.record;
+        s.address = b.plan.address;
+        s.enabled = b.plan.enabled;
+        s.probed = b.plan.enabled && !b.checks.empty();
+        s.verdict = b.verdict;
+        s.up = b.plan.id < up_.size() && up_[b.plan.id] != 0;
+        s.since = b.since;
+        s.reason = b.reason;
+        for (std::size_t c = 0; c < b.checks.size(); ++c) {
+            const Target& t = *b.targets[c];
+            const RiseFall& rf = b.checks[c];
+            s.checks.push_back(CheckStatus{t.plan.spec->type_name(), rf.verdict(), rf.rise(),
+                                           rf.fall(), rf.ok_run(), rf.fail_run(), index[&t]});
+            s.probes += t.probes;
+            for (std::size_t k = 0; k < kErrorKinds; ++k) s.failures[k] += t.failures[k];
+            if (t.has_result && (!s.has_result || t.last_at > s.last_probe_at)) {
+                s.has_result = true;
+                s.last_ok = t.last_ok;
+                s.last_probe_at = t.last_at;
+                s.last_latency = t.last_latency;
+            }
+            if (t.last_error != ErrorKind::None && t.last_error_at >= s.last_error_at) {
+                s.last_error = t.last_error;
+                s.last_error_text = t.last_error_text;
+                s.last_error_at = t.last_error_at;
+            }
+        }
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+std::vector<TargetStatus> Monitor::targets() const {
+    std::lock_guard lk(mu_);
+    std::vector<TargetStatus> out;
+    out.reserve(targets_.size());
+    for (const auto& t : targets_) {
+        TargetStatus s;
+        s.address = t->plan.addr.to_string();
+        s.type = t->plan.spec->type_name();
+        s.port = t->plan.spec->port;
+        s.interval = t->plan.interval;
+        s.timeout = t->plan.timeout;
+        s.retries = t->plan.retries;
+        s.users = t->plan.users;
+        s.next_due = t->due;
+        s.in_flight = t->in_flight;
+        s.probes = t->probes;
+        s.rounds = t->rounds;
+        s.failures = t->failures;
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+Counters Monitor::counters() const {
+    std::lock_guard lk(mu_);
+    Counters c = counters_;
+    c.targets = targets_.size();
+    c.backends = backends_.size();
+    c.in_flight = prober_.in_flight();
+    for (const auto& b : backends_) {
+        if (b.plan.enabled && !b.checks.empty()) ++c.backends_probed;
+        if (b.plan.id < up_.size() && up_[b.plan.id] != 0) ++c.backends_up;
+    }
+    return c;
+}
+
+}  // namespace gslbd::health

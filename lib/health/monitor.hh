@@ -1,0 +1,180 @@
+#pragma once
+/// Health monitor: probes every backend that has `healthchecks`, applies rise/fall and hands
+/// the verdicts to the workers as immutable gslb::Health values (published with the topology
+/// they belong to, through a callback the daemon wires to gslb::SnapshotHolder).
+///
+/// Rules an operator can rely on:
+/// * A backend without `healthchecks` is never probed and is always up.
+/// * A backend with `enable: false` is never probed and is published down (the engine never
+///   selects it either).
+/// * Several checks on one backend: it is up only while every check is up.
+/// * rise / fall (defaults 2 / 3): the most specific setting wins: backend > record > check >
+///   Options. Up -> down after `fall` failed rounds in a row, down -> up after `rise` good ones.
+/// * A round is one attempt plus up to `scrape_retries` immediate retries; the round fails only
+///   when every attempt failed. Rounds start every `scrape_interval` (never two at once).
+/// * Per-attempt timeout: min(check `timeout`, record `scrape_timeout`, `scrape_interval`).
+/// * Start-up: with Options::assume_healthy_at_start (default true) or a backend's
+///   `assume_healthy`, a backend starts up and needs `fall` failed rounds to go down. Without,
+///   it starts "unknown" (published down) and its first round result decides at once.
+/// * First probes are spread uniformly at random over the first interval.
+/// * The same address with the same check is probed once, however many records or backends
+///   use it; a target shared by records with different timing uses the smallest interval, the
+///   smallest timeout and the largest retry count.
+/// * Unsupported check types (grpc, lua, mysql, ...) are refused at load (set_topology).
+/// * Every verdict change is logged (info): record, backend, old -> new, reason.
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <queue>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "gslb/snapshot.hh"
+#include "health/plan.hh"
+#include "health/prober.hh"
+#include "health/state.hh"
+
+namespace gslbd::health {
+
+struct Options {
+    bool assume_healthy_at_start = true;
+    int default_rise = 2, default_fall = 3;
+    std::uint64_t seed = 0;  ///< stagger jitter; 0 = from the OS
+};
+
+using WallClock = std::chrono::system_clock;
+
+/// One check of one backend.
+struct CheckStatus {
+    std::string type;  ///< http, https, tcp, dns, icmp
+    Verdict verdict = Verdict::Unknown;
+    int rise = 2, fall = 3;
+    int ok_run = 0, fail_run = 0;  ///< consecutive good / failed rounds
+    std::size_t target = 0;        ///< index into Monitor::targets()
+};
+
+struct BackendStatus {
+    std::uint32_t id = 0;  ///< gslb::BackendRt::id, index into Health::up
+    std::string record, address;
+    bool enabled = true;
+    bool probed = false;  ///< has checks and is enabled
+    Verdict verdict = Verdict::Up;
+    bool up = true;                 ///< what is published
+    WallClock::time_point since{};  ///< of the current verdict (start-up / load time at first)
+    std::string reason;             ///< of the last change
+    // the most recent completed attempt over all of its checks
+    bool has_result = false;
+    bool last_ok = false;
+    ErrorKind last_error = ErrorKind::None;  ///< of the last failed attempt
+    std::string last_error_text;
+    WallClock::time_point last_error_at{};
+    std::chrono::microseconds last_latency{0};
+    WallClock::time_point last_probe_at{};
+    /// attempts and failed attempts by ErrorKind, summed over its checks' targets (a target
+    /// shared with other backends counts for each of them)
+    std::uint64_t probes = 0;
+    std::array<std::uint64_t, kErrorKinds> failures{};
+    std::vector<CheckStatus> checks;
+};
+
+/// One deduplicated probe target.
+struct TargetStatus {
+    std::string address, type;
+    std::uint16_t port = 0;
+    std::chrono::milliseconds interval{0}, timeout{0};
+    int retries = 0;
+    std::size_t users = 0;               ///< backends using it
+    SteadyClock::time_point next_due{};  ///< meaningful while not in flight
+    bool in_flight = false;
+    std::uint64_t probes = 0, rounds = 0;
+    std::array<std::uint64_t, kErrorKinds> failures{};
+};
+
+struct Counters {
+    std::uint64_t probes = 0;  ///< attempts finished
+    std::uint64_t probe_failures = 0;
+    std::array<std::uint64_t, kErrorKinds> failures{};  ///< by ErrorKind
+    std::uint64_t rounds = 0, rounds_failed = 0;
+    std::uint64_t verdict_changes = 0;  ///< per backend
+    std::uint64_t publishes = 0;        ///< calls of the PublishFn
+    std::size_t targets = 0;            ///< deduplicated (address, check) pairs
+    std::size_t backends = 0, backends_probed = 0, backends_up = 0;
+    std::size_t in_flight = 0;
+};
+
+class Monitor {
+  public:
+    /// Receives the topology and the verdicts that belong to it (Health::up has
+    /// topo->backend_count entries). Calls are serialized and in order: the last call always
+    /// carries the newest state. Called from set_topology (caller's thread) and from the
+    /// monitor thread when a published verdict changes. Must not call back into set_topology
+    /// or stop(); status() and counters() are fine.
+    using PublishFn = std::function<void(std::shared_ptr<const gslb::Topology>,
+                                         std::shared_ptr<const gslb::Health>)>;
+
+    /// Throws std::system_error when the event loop cannot be created.
+    Monitor(Options opts, PublishFn publish);
+    ~Monitor();  ///< stops the thread
+    Monitor(const Monitor&) = delete;
+    Monitor& operator=(const Monitor&) = delete;
+
+    /// Control side: (re)loads the targets from `topo`. Backends that still exist (same record,
+    /// address and checks; or same address and checks under a renamed record) keep their
+    /// verdict and counters: no fresh start-up period on reload. Publishes (topo, health)
+    /// through the PublishFn before returning, and returns that Health.
+    /// Throws config::ConfigError (nothing changes then) for unsupported check types or bad
+    /// check values, and when icmp checks need a raw socket the process may not open.
+    std::shared_ptr<const gslb::Health> set_topology(std::shared_ptr<const gslb::Topology> topo);
+
+    /// Starts the monitor thread (probes begin, staggered over one interval). Idempotent.
+    void start();
+    /// Stops the thread and abandons probes in flight. Verdicts are kept. Idempotent.
+    void stop();
+
+    /// Copies for the control API / metrics (take a mutex; never call from a worker).
+    std::vector<BackendStatus> status() const;
+    std::vector<TargetStatus> targets() const;
+    Counters counters() const;
+
+  private:
+    struct Target;
+    struct BackendState;
+    struct Due {
+        SteadyClock::time_point at;
+        std::shared_ptr<Target> target;
+        bool operator>(const Due& o) const noexcept { return at > o.at; }
+    };
+
+    void run();
+    void start_attempt(const std::shared_ptr<Target>& t, SteadyClock::time_point now);
+    bool apply(ProbeResult& r, SteadyClock::time_point now);  ///< true: a published bit changed
+    bool feed_backend(BackendState& b, std::size_t check, const Target& t, bool ok);
+    void publish_current();
+    void reschedule_all(SteadyClock::time_point now);
+
+    Options opts_;
+    PublishFn publish_;
+    Prober prober_;
+    mutable std::mutex publish_mu_;  ///< serializes PublishFn calls; taken before mu_
+    mutable std::mutex mu_;          ///< everything below
+    std::shared_ptr<const gslb::Topology> topo_;
+    std::vector<std::shared_ptr<Target>> targets_;
+    std::vector<BackendState> backends_;
+    std::vector<std::uint8_t> up_;  ///< verdict bits by backend id
+    std::vector<std::uint8_t> published_;
+    std::unordered_map<std::uint64_t, std::shared_ptr<Target>> inflight_;  ///< token -> target
+    std::priority_queue<Due, std::vector<Due>, std::greater<>> due_;
+    std::uint64_t next_token_ = 1;
+    Counters counters_;
+    util::Rng rng_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+}  // namespace gslbd::health

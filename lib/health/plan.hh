@@ -1,0 +1,100 @@
+#pragma once
+/// Turning a gslb::Topology into what the prober needs: deduplicated probe targets
+/// (address + normalized check) and, per backend id, which targets decide its verdict with
+/// which rise/fall thresholds. Pure (no I/O); validation errors are config::ConfigError.
+///
+/// Rules (documented for operators in monitor.hh):
+/// * rise/fall: backend > record > check > Options defaults (most specific wins).
+/// * per-probe timeout: min(check `timeout`, record `scrape_timeout`), never above the interval.
+/// * a target shared by several records uses the smallest interval, the smallest timeout and
+///   the largest `scrape_retries` among them.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>  // gslb/snapshot.hh uses std::span without including it
+#include <string>
+#include <vector>
+
+#include <regex.h>
+
+#include "config/model.hh"
+#include "gslb/snapshot.hh"
+#include "util/addr.hh"
+
+namespace gslbd::health {
+
+using Millis = std::chrono::milliseconds;
+
+/// Compiled POSIX extended regular expression (GNU flavour: \s \w \b work). std::regex is not
+/// used because libstdc++'s recursive matcher overflows the stack on 64 KiB bodies.
+class BodyRegex {
+  public:
+    /// Throws config::ConfigError at `pos` when `pattern` does not compile.
+    BodyRegex(const std::string& pattern, const config::SourcePos& pos);
+    ~BodyRegex();
+    BodyRegex(const BodyRegex&) = delete;
+    BodyRegex& operator=(const BodyRegex&) = delete;
+    /// Searches `text` (may contain NUL bytes) for a match anywhere.
+    bool search(std::string_view text) const noexcept;
+
+  private:
+    regex_t re_;
+};
+
+/// One health check with every default resolved; what a probe needs besides the address.
+struct ProbeSpec {
+    enum class Kind : std::uint8_t { Http, Tcp, Dns, Icmp };
+    Kind kind = Kind::Tcp;
+    bool tls = false;         ///< http only: https scheme (type https or enable_tls)
+    std::uint16_t port = 0;   ///< resolved (80 / 443 / 53); 0 for icmp
+    config::HealthCheck cfg;  ///< the original check (uri, headers, codes, tls files, ...)
+    std::shared_ptr<const BodyRegex> body;  ///< null = no body check
+    std::vector<std::uint8_t> qname_wire;   ///< dns: query name in wire format
+    std::string key;                        ///< identity of the check (everything but the timeout)
+    std::string type_name() const;          ///< "http", "https", "tcp", "dns", "icmp"
+};
+
+/// One thing to probe: an address with a check. Shared by every backend that has both.
+struct TargetPlan {
+    std::string key;  ///< address + "|" + spec key
+    util::IpAddr addr;
+    std::shared_ptr<const ProbeSpec> spec;
+    Millis interval{10000};
+    Millis timeout{5000};
+    int retries = 1;        ///< extra attempts in one round before the round counts as failed
+    std::size_t users = 0;  ///< backends using it
+};
+
+struct CheckPlan {
+    std::size_t target = 0;  ///< index into Plan::targets
+    int rise = 2, fall = 3;
+};
+
+struct BackendPlan {
+    std::uint32_t id = 0;
+    std::string record;             ///< record name, for logs
+    std::string address;            ///< text, for logs
+    bool enabled = true;            ///< enable: false -> never probed, published down
+    bool assume_healthy = false;    ///< config::Backend::assume_healthy
+    std::vector<CheckPlan> checks;  ///< empty -> never probed, always up
+    std::string key;                ///< record + address + check keys: carry-over identity
+    std::string loose_key;  ///< address + check keys: carry-over when the record was renamed
+};
+
+struct Plan {
+    std::vector<TargetPlan> targets;
+    std::vector<BackendPlan> backends;  ///< one per backend id that occurs in the topology
+    std::uint32_t backend_count = 0;    ///< Topology::backend_count (size of Health::up)
+    bool icmp4 = false, icmp6 = false;  ///< raw sockets needed
+    config::SourcePos icmp_pos;         ///< first icmp check, for the privilege error
+};
+
+/// Normalizes one check of `backend` in `record`. Throws config::ConfigError at the check's
+/// position for unsupported types (naming record, backend, type and the fix) and bad values.
+ProbeSpec resolve_check(const config::HealthCheck& hc, const config::Record& record,
+                        const config::Backend& backend);
+
+/// Builds the plan for every backend of every record in `topo`.
+Plan build_plan(const gslb::Topology& topo, int default_rise, int default_fall);
+
+}  // namespace gslbd::health

@@ -1,0 +1,103 @@
+#pragma once
+/// The probe engine: one epoll instance drives every probe of the process. HTTP(S) runs on
+/// libcurl's multi interface in socket-action mode (curl's sockets live in the same epoll);
+/// TCP connects, DNS queries over UDP and ICMP echoes are non-blocking sockets of our own.
+/// No thread per probe. Not thread-safe except wakeup(): the owner serializes the other calls.
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <sys/epoll.h>
+
+#include "health/plan.hh"
+#include "health/state.hh"
+#include "util/addr.hh"
+#include "util/random.hh"
+
+namespace gslbd::health {
+
+using SteadyClock = std::chrono::steady_clock;
+
+/// One finished attempt.
+struct ProbeResult {
+    std::uint64_t token = 0;  ///< as given to Prober::start
+    ErrorKind kind = ErrorKind::None;
+    std::string detail;  ///< human text for failures ("HTTP 503", "connect: refused", ...)
+    std::chrono::microseconds latency{0};
+    bool ok() const noexcept { return kind == ErrorKind::None; }
+};
+
+/// The bytes of an HTTP body we look at for `expected_body`.
+inline constexpr std::size_t kMaxBody = 64 * 1024;
+
+class Prober {
+  public:
+    /// Throws std::system_error when epoll/eventfd/curl cannot be set up.
+    Prober();
+    ~Prober();
+    Prober(const Prober&) = delete;
+    Prober& operator=(const Prober&) = delete;
+
+    /// Opens the raw ICMP socket for `family` (4 or 6) unless open. Throws std::system_error
+    /// (EPERM without CAP_NET_RAW) so a missing privilege is reported at load time.
+    void open_icmp(int family);
+    /// Starts one attempt against `addr`; its result comes out of process() later (also for
+    /// failures found at once, such as a refused local connect).
+    void start(std::uint64_t token, std::shared_ptr<const ProbeSpec> spec, const util::IpAddr& addr,
+               std::chrono::milliseconds timeout);
+    /// Waits up to `max_wait` for socket events (or wakeup()). Call without holding locks.
+    void wait(std::chrono::milliseconds max_wait);
+    /// Handles what wait() saw plus expired deadlines; appends finished attempts to `out`.
+    void process(std::vector<ProbeResult>& out);
+    /// Earliest moment process() has work without any socket event (timeouts, queued results).
+    std::optional<SteadyClock::time_point> next_deadline() const;
+    /// Drops every attempt in flight (no results are produced for them).
+    void cancel_all();
+    /// Makes a concurrent or the next wait() return at once. Thread-safe.
+    void wakeup() noexcept;
+    std::size_t in_flight() const noexcept { return own_.size() + http_.size(); }
+
+  private:
+    struct Own;
+    struct Http;
+    static int curl_socket_cb(void* easy, int s, int what, void* userp, void* socketp);
+    static int curl_timer_cb(void* multi, long timeout_ms, void* userp);
+    static std::size_t body_cb(char* data, std::size_t size, std::size_t n, void* userp);
+    void start_http(std::uint64_t token, std::shared_ptr<const ProbeSpec> spec,
+                    const util::IpAddr& addr, std::chrono::milliseconds timeout);
+    void start_own(std::uint64_t token, std::shared_ptr<const ProbeSpec> spec,
+                   const util::IpAddr& addr, std::chrono::milliseconds timeout);
+    void on_own_event(std::uint64_t serial, std::uint32_t events);
+    void on_icmp_readable(int family);
+    void finish_own(std::uint64_t serial, ErrorKind kind, std::string detail);
+    void drain_curl();
+    void finish_http(Http* h, int curl_code);
+    void fail_now(std::uint64_t token, ErrorKind kind, std::string detail);
+
+    int ep_ = -1;
+    int wake_fd_ = -1;
+    int icmp_fd_[2] = {-1, -1};  ///< [0] IPv4, [1] IPv6
+    std::uint16_t icmp_ident_ = 0;
+    std::uint16_t icmp_seq_ = 0;
+    std::unordered_map<std::uint32_t, std::uint64_t> icmp_wait_;  ///< family<<16|seq -> serial
+    void* multi_ = nullptr;                                       ///< CURLM*
+    std::optional<SteadyClock::time_point> curl_deadline_;
+    std::unordered_map<Http*, std::unique_ptr<Http>> http_;
+    std::uint64_t next_serial_ = 1;
+    std::unordered_map<std::uint64_t, std::unique_ptr<Own>> own_;
+    using Deadline = std::pair<SteadyClock::time_point, std::uint64_t>;
+    std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines_;
+    std::vector<ProbeResult> ready_;
+    std::array<epoll_event, 256> events_{};
+    int nevents_ = 0;
+    util::Rng rng_;
+};
+
+}  // namespace gslbd::health

@@ -1,0 +1,85 @@
+#!/usr/bin/python3
+"""Tiny HTTP(S) health-check target for tests.
+
+Behaviour is read from a state file on every request (so a test flips it by rewriting the file):
+    status=200        HTTP status to answer with
+    delay=0           seconds to sleep before answering
+    body=ok           response body
+Every request appends "<method> <path> host=<Host header> sni=<server name>" to <state>.log.
+Prints "PORT <n>" on stdout once listening (port 0 = pick a free one).
+usage: http_backend.py ADDR PORT STATE [CERT KEY]
+"""
+import http.server
+import socket
+import socketserver
+import ssl
+import sys
+import time
+
+addr, port, state = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+tls = len(sys.argv) > 5
+last_sni = {}
+
+
+def read_state():
+    st = {"status": "200", "delay": "0", "body": "ok"}
+    try:
+        with open(state) as f:
+            for line in f:
+                if "=" in line:
+                    k, v = line.rstrip("\n").split("=", 1)
+                    st[k] = v
+    except FileNotFoundError:
+        pass
+    return st
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def answer(self, with_body):
+        st = read_state()
+        sni = last_sni.get(self.connection.fileno(), "")
+        with open(state + ".log", "a") as f:
+            f.write(f"{self.command} {self.path} host={self.headers.get('Host', '')} sni={sni} "
+                    f"x-probe={self.headers.get('X-Probe', '')}\n")
+        time.sleep(float(st["delay"]))
+        body = st["body"].encode()
+        self.send_response(int(st["status"]))
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if with_body:
+            self.wfile.write(body)
+
+    def do_GET(self):
+        self.answer(True)
+
+    def do_POST(self):
+        self.answer(True)
+
+    def do_HEAD(self):
+        self.answer(False)
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    address_family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
+srv = Server((addr, port), Handler)
+if tls:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[4], sys.argv[5])
+
+    def remember_sni(sock, name, _ctx):
+        last_sni[sock.fileno()] = name or ""
+
+    ctx.sni_callback = remember_sni
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print(f"PORT {srv.server_address[1]}", flush=True)
+srv.serve_forever()

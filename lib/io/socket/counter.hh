@@ -3,6 +3,7 @@
 /// instruction), any thread reads with a relaxed load. Never locked.
 #include <atomic>
 #include <cstdint>
+#include <span>
 
 #include "pipeline/pipeline.hh"
 

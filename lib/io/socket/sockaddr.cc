@@ -10,7 +10,8 @@
 
 namespace gslbd::io {
 
-socklen_t to_sockaddr(const util::IpAddr& addr, std::uint16_t port, sockaddr_storage& out) noexcept {
+socklen_t to_sockaddr(const util::IpAddr& addr, std::uint16_t port,
+                      sockaddr_storage& out) noexcept {
     std::memset(&out, 0, sizeof out);
     if (addr.family == 4) {
         auto* s = reinterpret_cast<sockaddr_in*>(&out);

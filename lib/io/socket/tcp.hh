@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -33,7 +34,7 @@ struct TcpStats {
 };
 
 class TcpServer {
-public:
+  public:
     /// Opens, binds and listens on every listener now. Throws std::runtime_error naming
     /// the address on failure. `holder` must outlive the server.
     TcpServer(const gslb::SnapshotHolder& holder, const std::vector<config::Listener>& listeners,
@@ -47,7 +48,7 @@ public:
     void stop();
     TcpStats stats() const noexcept;
 
-private:
+  private:
     struct Conn;
     struct State;
     void run() noexcept;

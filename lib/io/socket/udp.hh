@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -16,15 +17,15 @@ namespace gslbd::io {
 
 /// Totals over every UDP worker.
 struct UdpStats {
-    std::uint64_t rx_packets = 0;   ///< datagrams received
-    std::uint64_t tx_packets = 0;   ///< responses handed to the kernel
-    std::uint64_t tx_errors = 0;    ///< responses the kernel refused (dropped)
-    std::uint64_t rx_truncated = 0; ///< datagrams larger than our receive buffer (dropped)
-    pipeline::Counters dns;         ///< summed pipeline counters
+    std::uint64_t rx_packets = 0;    ///< datagrams received
+    std::uint64_t tx_packets = 0;    ///< responses handed to the kernel
+    std::uint64_t tx_errors = 0;     ///< responses the kernel refused (dropped)
+    std::uint64_t rx_truncated = 0;  ///< datagrams larger than our receive buffer (dropped)
+    pipeline::Counters dns;          ///< summed pipeline counters
 };
 
 class UdpServer {
-public:
+  public:
     /// Datagrams per recvmmsg/sendmmsg call.
     static constexpr unsigned kBurst = 32;
 
@@ -46,7 +47,7 @@ public:
     /// Sums per-worker counters without locking (values may be a few packets stale).
     UdpStats stats() const noexcept;
 
-private:
+  private:
     struct Worker;
     void run(Worker& w) noexcept;
 

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The whole test run (CI runs exactly this):
+#   1. `build`: every suite (unit, fuzz corpus replay, integration with the real daemon)
+#   2. `build-asan`: the unit and integration suites under AddressSanitizer + UBSan
+# Exits non-zero when any step fails; prints a summary at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/setup.sh
+
+declare -a results=()
+failed=0
+passed_tests=0
+failed_tests=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+# meson test with its per-suite counts added to the totals printed at the end
+mtest() {
+  local rc=0
+  meson test "$@" 2>&1 | tee "$log" || rc=$?
+  local ok fail
+  ok=$(awk '/^Ok:/ {print $2}' "$log" | tail -1)
+  fail=$(awk '/^(Fail|Timeout|Unexpected Pass):/ {n += $NF} END {print n + 0}' "$log")
+  passed_tests=$((passed_tests + ${ok:-0}))
+  failed_tests=$((failed_tests + fail))
+  return "$rc"
+}
+step() {
+  local name=$1
+  shift
+  echo "=== $name"
+  local start=$SECONDS
+  if "$@"; then
+    results+=("ok    $name ($((SECONDS - start)) s)")
+  else
+    results+=("FAIL  $name ($((SECONDS - start)) s)")
+    failed=1
+  fi
+}
+
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+
+step "build (debugoptimized)" ./scripts/build.sh build
+if [[ $failed -eq 0 ]]; then
+  step "meson test: all suites" mtest -C build --print-errorlogs --num-processes 2
+fi
+step "build (asan+ubsan)" ./scripts/build.sh build-asan \
+  -Db_sanitize=address,undefined -Db_lundef=false -Dbench=disabled
+if [[ ${results[-1]} == ok* ]]; then
+  step "meson test: unit + integration suites under sanitizers" \
+    mtest -C build-asan --suite unit --suite integration --print-errorlogs --num-processes 2
+fi
+
+echo
+echo "=== summary"
+printf '%s\n' "${results[@]}"
+echo "tests: ${passed_tests} passed, ${failed_tests} failed"
+if [[ $failed -ne 0 ]]; then
+  echo "test.sh: FAILED"
+  exit 1
+fi
+echo "test.sh: all steps passed"

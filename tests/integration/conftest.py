@@ -1,0 +1,34 @@
+"""Fixtures: a gslbd started once per test module with the standard test configuration
+(gslbd_test.ZONE_FILE, LOCATION_MAP, the geo test databases), and a factory for tests
+that need their own daemon."""
+import pytest
+
+import gslbd_test
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = gslbd_test.free_port()
+    path = gslbd_test.write_config(tmp_path_factory.mktemp("gslbd"), port)
+    d = gslbd_test.Daemon(path, port)
+    yield d
+    d.stop()
+
+
+@pytest.fixture
+def start_gslbd(tmp_path):
+    """start_gslbd(**main_config_kwargs) -> Daemon; every daemon is stopped (and its clean
+    exit checked) after the test."""
+    started = []
+
+    def start(name="gslbd", **kw):
+        port = gslbd_test.free_port()
+        path = gslbd_test.write_config(tmp_path / name, port, **kw)
+        d = gslbd_test.Daemon(path, port)
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        if d.proc.returncode is None:
+            d.stop()

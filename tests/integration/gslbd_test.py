@@ -1,0 +1,355 @@
+"""Helpers for the integration tests: write a configuration, run the real gslbd, query it.
+
+Everything runs on loopback. The configuration written here is the reference for what the
+tests expect; each test file states the answers it relies on.
+"""
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import dns.edns
+import dns.exception
+import dns.flags
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+
+ZONE = "gslb.test."
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "ThreadSanitizer", "UndefinedBehaviorSanitizer")
+
+
+def env_path(name):
+    value = os.environ.get(name)
+    assert value, f"{name} is not set: run the integration tests through `meson test`"
+    return value
+
+
+def gslbd_bin():
+    return env_path("GSLBD_BIN")
+
+
+def free_port():
+    """A port free for UDP and TCP on 127.0.0.1 and ::1 (checked, then released)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        try:
+            socks = []
+            for fam, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+                for typ in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                    s = socket.socket(fam, typ)
+                    socks.append(s)
+                    s.bind((addr, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port pair found")
+
+
+# --- configuration ---------------------------------------------------------------------
+
+LOCATION_MAP = """\
+# subnet -> location (CoreDNS-GSLB location map format)
+subnets:
+  - subnet: "127.0.0.0/8"
+    location: eu-fra
+  - subnet: "198.51.100.0/24"
+    location: us-east
+  - subnet: "198.51.100.128/25"
+    location: eu-fra
+  - subnet: "2001:db8:100::/48"
+    location: us-east
+"""
+
+
+def big_backends(n=40):
+    return "".join(f'      - address: "192.0.2.{100 + i}"\n        priority: 1\n'
+                   for i in range(n))
+
+
+ZONE_FILE = """\
+# CoreDNS-GSLB zone file used by the integration tests
+defaults:
+  owner: tests
+  record_ttl: 30
+  scrape_interval: 10s
+
+records:
+  fo.gslb.test.:
+    mode: failover
+    backends:
+      - address: "192.0.2.1"
+        priority: 1
+      - address: "192.0.2.2"
+        priority: 1
+      - address: "192.0.2.3"
+        priority: 2
+      - address: "2001:db8::1"
+        priority: 1
+      - address: "2001:db8::2"
+        priority: 2
+  fo-disabled.gslb.test.:
+    mode: failover
+    backends:
+      - address: "192.0.2.11"
+        priority: 1
+        enable: false
+      - address: "192.0.2.12"
+        priority: 2
+      - address: "192.0.2.13"
+        priority: 3
+  rr.gslb.test.:
+    mode: round-robin
+    backends:
+      - address: "192.0.2.21"
+      - address: "192.0.2.22"
+      - address: "192.0.2.23"
+  rand.gslb.test.:
+    mode: random
+    backends:
+      - address: "192.0.2.31"
+      - address: "192.0.2.32"
+      - address: "192.0.2.33"
+      - address: "192.0.2.34"
+  w.gslb.test.:
+    mode: weighted
+    backends:
+      - address: "192.0.2.41"
+        weight: 8
+      - address: "192.0.2.42"
+        weight: 2
+  geo.gslb.test.:
+    mode: geoip
+    backends:
+      - address: "192.0.2.51"
+        location: eu-fra
+        priority: 1
+      - address: "192.0.2.52"
+        location: us-east
+        priority: 2
+      - address: "2001:db8::51"
+        location: eu-fra
+        priority: 1
+      - address: "2001:db8::52"
+        location: us-east
+        priority: 2
+  geo-country.gslb.test.:
+    mode: geoip
+    backends:
+      - address: "192.0.2.61"
+        country: FR
+        priority: 1
+      - address: "192.0.2.62"
+        country: [US, CA]
+        priority: 2
+  geo-asn.gslb.test.:
+    mode: geoip
+    backends:
+      - address: "192.0.2.71"
+        asn: 64501
+        priority: 1
+      - address: "192.0.2.72"
+        asn: "AS64502"
+        priority: 2
+  host.deep.gslb.test.:
+    mode: failover
+    backends:
+      - address: "192.0.2.81"
+  big.gslb.test.:
+    mode: failover
+    backends:
+""" + big_backends()
+
+
+def main_config(port, *, workers=2, idle_timeout="10s", max_connections=64, extra="",
+                listen=("127.0.0.1:{port}", '"[::1]:{port}"')):
+    listen_lines = "".join(f"  - {item.format(port=port)}\n" for item in listen)
+    return f"""\
+# gslbd main configuration written by tests/integration/gslbd_test.py
+listen:
+{listen_lines}workers: {workers}
+log_level: info
+
+edns:
+  udp_size: 1232
+
+ecs:
+  enabled: true
+  trust: []
+
+tcp:
+  idle_timeout: {idle_timeout}
+  max_connections: {max_connections}
+
+geoip:
+  location_map: locations.yml
+  country_db: {env_path("GSLBD_TEST_COUNTRY_MMDB")}
+  asn_db: {env_path("GSLBD_TEST_ASN_MMDB")}
+{extra}
+zones:
+  - name: gslb.test.
+    policy: zone.yml
+    soa:
+      mname: ns1.gslb.test.
+      rname: hostmaster.gslb.test.
+      serial: 2026010101
+      refresh: 3600
+      retry: 600
+      expire: 604800
+      minimum: 60
+      ttl: 3600
+    ns_ttl: 3600
+    ns:
+      - name: ns1.gslb.test.
+        addresses: [127.0.0.1, "::1"]
+"""
+
+
+def write_config(directory, port, zone=ZONE_FILE, locations=LOCATION_MAP, **kw):
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "zone.yml").write_text(zone)
+    (directory / "locations.yml").write_text(locations)
+    path = directory / "gslbd.yml"
+    path.write_text(main_config(port, **kw))
+    return path
+
+
+# --- the daemon --------------------------------------------------------------------------
+
+class Daemon:
+    """One running gslbd. stop() sends SIGTERM and checks a clean exit."""
+
+    def __init__(self, config_path, port):
+        self.config = Path(config_path)
+        self.port = port
+        self.log_path = self.config.parent / "gslbd.log"
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([gslbd_bin(), "--config", str(self.config)],
+                                     stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=subprocess.STDOUT)
+        self.wait_ready()
+
+    def log(self):
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout=15.0):
+        deadline = time.monotonic() + timeout
+        q = dns.message.make_query(ZONE, "SOA")
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"gslbd exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                dns.query.udp(q, "127.0.0.1", port=self.port, timeout=0.2)
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except (dns.exception.Timeout, OSError):
+                time.sleep(0.05)
+        raise AssertionError(f"gslbd did not answer within {timeout} s:\n{self.log()}")
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("gslbd did not exit within 10 s of SIGTERM:\n" + self.log())
+        finally:
+            self._log.close()
+        log = self.log()
+        assert rc == 0, f"gslbd exited with {rc}:\n{log}"
+        for marker in SANITIZER_MARKERS:
+            assert marker not in log, f"sanitizer report in gslbd output:\n{log}"
+        return log
+
+
+def run_gslbd(*args, timeout=30):
+    """Runs gslbd to completion (flags, --check-config, failing starts)."""
+    return subprocess.run([gslbd_bin(), *args], stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+# --- queries -------------------------------------------------------------------------------
+
+def make_query(name, rdtype="A", *, edns=0, ecs=None, payload=1232, want_dnssec=False):
+    """ecs: ("198.51.100.7", 24) adds an EDNS Client Subnet option."""
+    options = []
+    if ecs is not None:
+        options.append(dns.edns.ECSOption(ecs[0], ecs[1]))
+    q = dns.message.make_query(name, rdtype, use_edns=False)
+    if edns is not None:
+        # set explicitly: make_query(use_edns=1) would still send version 0
+        q.use_edns(edns=edns, payload=payload, options=options,
+                   ednsflags=dns.flags.DO if want_dnssec else 0)
+    return q
+
+
+def udp(daemon_or_port, q, host="127.0.0.1", sock=None, timeout=3.0):
+    port = daemon_or_port if isinstance(daemon_or_port, int) else daemon_or_port.port
+    return dns.query.udp(q, host, port=port, timeout=timeout, sock=sock)
+
+
+def tcp(daemon_or_port, q, host="127.0.0.1", timeout=3.0):
+    port = daemon_or_port if isinstance(daemon_or_port, int) else daemon_or_port.port
+    return dns.query.tcp(q, host, port=port, timeout=timeout)
+
+
+def addresses(response, rdtype=dns.rdatatype.A):
+    """Addresses in the answer section, in order."""
+    out = []
+    for rrset in response.answer:
+        if rrset.rdtype == rdtype:
+            out.extend(rd.address for rd in rrset)
+    return out
+
+
+def ecs_option(response):
+    for opt in response.options:
+        if isinstance(opt, dns.edns.ECSOption):
+            return opt
+    return None
+
+
+def dig(port, *args, host="127.0.0.1"):
+    r = subprocess.run(["dig", f"@{host}", "-p", str(port), "+tries=1", "+time=3", *args],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, f"dig failed ({r.returncode}): {r.stdout}{r.stderr}"
+    return r.stdout
+
+
+def kdig(port, *args, host="127.0.0.1"):
+    r = subprocess.run(["kdig", f"@{host}", "-p", str(port), "+retry=0", "+timeout=3", *args],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, f"kdig failed ({r.returncode}): {r.stdout}{r.stderr}"
+    return r.stdout
+
+
+def dig_status(output):
+    m = re.search(r"status: ([A-Z]+)", output)
+    assert m, output
+    return m.group(1)
+
+
+def dig_answers(output, rdtype="A"):
+    """Addresses in dig/kdig's ANSWER SECTION lines."""
+    out = []
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and not line.startswith(";") and parts[3] == rdtype:
+            out.append(parts[4])
+    return out

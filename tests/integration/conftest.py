@@ -21,8 +21,10 @@ def start_gslbd(tmp_path):
     exit checked) after the test."""
     started = []
 
-    def start(name="gslbd", **kw):
+    def start(name="gslbd", zone_override=None, **kw):
         port = gslbd_test.free_port()
+        if zone_override is not None:
+            kw["zone"] = zone_override
         path = gslbd_test.write_config(tmp_path / name, port, **kw)
         d = gslbd_test.Daemon(path, port)
         started.append(d)

@@ -1,0 +1,231 @@
+"""Health probing end to end (issue 3): real HTTP, TCP and DNS backends on loopback are
+probed by the real gslbd; breaking a backend changes the DNS answers after `fall` failed
+rounds, repairing it brings it back after `rise`, in every mode; all-down behaviour follows
+each record's fallback policy.
+
+Backends: A = 127.0.0.11 (priority 1, location eu-fra), B = 127.0.0.12 (priority 2,
+location us-east), each with its own HTTP server (tests/data/health/http_backend.py)
+answering GET /health. Probes every 300 ms, rise 2, fall 2.
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dns.rcode
+import pytest
+
+import gslbd_test
+from gslbd_test import addresses, make_query, udp
+
+INTERVAL = 0.3
+BACKEND = Path(os.environ.get("GSLBD_SOURCE_ROOT", ".")) / "tests/data/health/http_backend.py"
+MODES = ["failover", "roundrobin", "random", "weighted", "geoip"]
+
+
+class HttpBackend:
+    def __init__(self, addr, tmp):
+        self.addr = addr
+        self.state = tmp / f"state-{addr}"
+        self.set(status=200, body="ok")
+        self.proc = subprocess.Popen(["/usr/bin/python3", str(BACKEND), addr, "0", str(self.state)],
+                                     stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        assert line.startswith("PORT "), f"backend on {addr} did not start: {line!r}"
+        self.port = int(line.split()[1])
+
+    def set(self, **kv):
+        self.state.write_text("".join(f"{k}={v}\n" for k, v in kv.items()))
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def check(port, kind="http"):
+    if kind == "http":
+        return f"""        healthchecks:
+          - type: http
+            params: {{port: {port}, uri: /health, timeout: 250ms, expected_code: 200}}
+"""
+    return f"""        healthchecks:
+          - type: tcp
+            params: {{port: {port}, timeout: 250ms}}
+"""
+
+
+def zone(a, b, tcp_port, dns_port):
+    head = f"""defaults:
+  record_ttl: 5
+  scrape_interval: 300ms
+  scrape_timeout: 250ms
+  rise: 2
+  fall: 2
+records:
+"""
+    body = ""
+    for mode in MODES:
+        body += f"""  {mode}.gslb.test.:
+    mode: {mode}
+    backends:
+      - address: "{a.addr}"
+        priority: 1
+        weight: 5
+        location: eu-fra
+{check(a.port)}      - address: "{b.addr}"
+        priority: 2
+        weight: 5
+        location: us-east
+{check(b.port)}"""
+    for name, policy in (("failopen", ""),
+                         ("servfail", "    fallback_policy: {mode: rcode, rcode: SERVFAIL}\n"),
+                         ("fixed", "    fallback_policy: {mode: fallback_ips, fallback_ips: [192.0.2.99]}\n")):
+        body += f"""  {name}.gslb.test.:
+    mode: failover
+{policy}    backends:
+      - address: "{a.addr}"
+        priority: 1
+{check(a.port)}      - address: "{b.addr}"
+        priority: 1
+{check(b.port)}"""
+    body += f"""  tcp.gslb.test.:
+    mode: failover
+    backends:
+      - address: "127.0.0.13"
+        priority: 1
+{check(tcp_port, "tcp")}      - address: "192.0.2.14"
+        priority: 2
+  dns.gslb.test.:
+    mode: failover
+    backends:
+      - address: "127.0.0.1"
+        priority: 1
+        healthchecks:
+          - type: dns
+            params: {{port: {dns_port}, query_name: fo.gslb.test., query_type: A, expected_rcode: NOERROR, timeout: 250ms}}
+      - address: "192.0.2.15"
+        priority: 2
+"""
+    return head + body
+
+
+def answers(d, name, n=1):
+    seen = set()
+    for _ in range(n):
+        seen.update(addresses(udp(d, make_query(name))))
+    return seen
+
+
+def wait_for(fn, expect, timeout, what):
+    deadline = time.monotonic() + timeout
+    got = None
+    while time.monotonic() < deadline:
+        got = fn()
+        if got == expect:
+            return time.monotonic()
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: expected {expect}, still {got} after {timeout} s")
+
+
+@pytest.fixture
+def world(tmp_path, start_gslbd):
+    a = HttpBackend("127.0.0.11", tmp_path)
+    b = HttpBackend("127.0.0.12", tmp_path)
+    tcp_listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp_listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    tcp_listener.bind(("127.0.0.13", 0))
+    tcp_listener.listen(64)
+    # the DNS backend is another real gslbd serving the standard test zone
+    dns_backend = start_gslbd("dns-backend")
+    d = start_gslbd("gslbd", zone_override=zone(a, b, tcp_listener.getsockname()[1], dns_backend.port))
+    yield d, a, b, tcp_listener, dns_backend
+    a.stop()
+    b.stop()
+    tcp_listener.close()
+
+
+LIMIT = 2 * 2 * INTERVAL + 3.0  # fall (or rise) rounds, plus generous slack for a loaded CI box
+
+
+def test_http_down_and_up_in_every_mode(world):
+    d, a, b, _, _ = world
+    for mode in MODES:
+        wait_for(lambda m=mode: answers(d, f"{m}.gslb.test.", 12) >= {a.addr} and
+                 (m != "failover" and m != "geoip" or answers(d, f"{m}.gslb.test.") == {a.addr}),
+                 True, LIMIT, f"{mode} serves A while all are up")
+    a.set(status=503)
+    t0 = time.monotonic()
+    for mode in MODES:
+        wait_for(lambda m=mode: answers(d, f"{m}.gslb.test.", 12), {b.addr}, LIMIT,
+                 f"{mode} drops A after it fails")
+    # the change needs `fall` failed rounds: it cannot come faster than one interval
+    assert time.monotonic() - t0 >= INTERVAL
+    a.set(status=200)
+    for mode in MODES:
+        wait_for(lambda m=mode: a.addr in answers(d, f"{m}.gslb.test.", 12), True, LIMIT,
+                 f"{mode} serves A again after it recovers")
+    assert answers(d, "failover.gslb.test.") == {a.addr}
+    log = d.log()
+    assert "127.0.0.11" in log and "down" in log.lower(), log
+
+
+@pytest.mark.parametrize("broken", ["status", "body-timeout", "killed"])
+def test_failure_kinds_take_backend_out(world, broken):
+    d, a, b, _, _ = world
+    wait_for(lambda: answers(d, "failover.gslb.test."), {a.addr}, LIMIT, "A up first")
+    if broken == "status":
+        a.set(status=500)
+    elif broken == "body-timeout":
+        a.set(status=200, delay=2)  # slower than the 250 ms timeout
+    else:
+        a.stop()
+    wait_for(lambda: answers(d, "failover.gslb.test."), {b.addr}, LIMIT, f"A out after {broken}")
+
+
+def test_all_down_follows_fallback_policy(world):
+    d, a, b, _, _ = world
+    wait_for(lambda: answers(d, "failopen.gslb.test."), {a.addr, b.addr}, LIMIT, "both up")
+    a.set(status=503)
+    b.set(status=503)
+    wait_for(lambda: udp(d, make_query("servfail.gslb.test.")).rcode(), dns.rcode.SERVFAIL,
+             LIMIT, "rcode fallback")
+    # fail-open (the default): every enabled backend, as Route 53 and gdnsd do
+    assert answers(d, "failopen.gslb.test.") == {a.addr, b.addr}
+    assert answers(d, "fixed.gslb.test.") == {"192.0.2.99"}
+    b.set(status=200)
+    wait_for(lambda: answers(d, "servfail.gslb.test."), {b.addr}, LIMIT, "B back")
+    assert answers(d, "fixed.gslb.test.") == {b.addr}
+
+
+def test_tcp_check(world):
+    d, _, _, listener, _ = world
+    wait_for(lambda: answers(d, "tcp.gslb.test."), {"127.0.0.13"}, LIMIT, "tcp backend up")
+    listener.close()
+    wait_for(lambda: answers(d, "tcp.gslb.test."), {"192.0.2.14"}, LIMIT, "tcp backend down")
+
+
+def test_dns_check_against_real_gslbd(world):
+    d, _, _, _, dns_backend = world
+    wait_for(lambda: answers(d, "dns.gslb.test."), {"127.0.0.1"}, LIMIT, "dns backend up")
+    dns_backend.stop()
+    wait_for(lambda: answers(d, "dns.gslb.test."), {"192.0.2.15"}, LIMIT, "dns backend down")
+
+
+def test_unsupported_check_refused_at_load(tmp_path):
+    port = gslbd_test.free_port()
+    z = """records:
+  x.gslb.test.:
+    mode: failover
+    backends:
+      - address: "127.0.0.1"
+        healthchecks:
+          - type: grpc
+            params: {port: 9090}
+"""
+    path = gslbd_test.write_config(tmp_path, port, zone=z)
+    r = gslbd_test.run_gslbd("--check-config", str(path))
+    assert r.returncode == 1
+    assert "grpc" in r.stderr and "x.gslb.test." in r.stderr, r.stderr

@@ -129,7 +129,7 @@ int run(const Options& opts) {
 
     gslb::SnapshotHolder holder;
     Publisher publisher(holder);
-    health::Monitor monitor({}, [&publisher](auto topo, auto h) { publisher(topo, h); });
+    std::unique_ptr<health::Monitor> monitor;
     std::shared_ptr<const gslb::Topology> topo;
     std::unique_ptr<io::UdpServer> udp;
 #ifdef GSLBD_HAVE_DPDK
@@ -147,7 +147,13 @@ int run(const Options& opts) {
         }
         util::set_log_level(level);
         log_topology(*topo, 1);
-        monitor.set_topology(topo);  // publishes generation 1
+        health::Options hopts;
+        hopts.assume_healthy_at_start = cfg.health_assume_healthy;
+        hopts.default_rise = cfg.health_rise;
+        hopts.default_fall = cfg.health_fall;
+        monitor = std::make_unique<health::Monitor>(
+            hopts, [&publisher](auto t, auto h) { publisher(std::move(t), std::move(h)); });
+        monitor->set_topology(topo);  // publishes generation 1
         if (cfg.io == config::IoMode::Dpdk) {
             // UDP is served by DPDK worker lcores; the ports' exception devices get their
             // kernel addresses here, before the TCP listeners bind to them.
@@ -172,7 +178,7 @@ int run(const Options& opts) {
         std::fprintf(stderr, "gslbd: %s\n", e.what());
         return 1;
     }
-    monitor.start();
+    monitor->start();
     if (udp) udp->start();
 #ifdef GSLBD_HAVE_DPDK
     if (dpdk) dpdk->start();
@@ -185,13 +191,13 @@ int run(const Options& opts) {
         if (sigwait(&set, &sig) != 0) continue;
         if (sig == SIGHUP) {
             util::log_info("SIGHUP: reloading {}", opts.config_path);
-            reload(opts.config_path, *holder.current_for_writer()->topo, monitor, publisher);
+            reload(opts.config_path, *holder.current_for_writer()->topo, *monitor, publisher);
             continue;
         }
         util::log_info("signal {}: shutting down", sig);
         break;
     }
-    monitor.stop();
+    monitor->stop();
     if (udp) udp->stop();
     tcp->stop();
 #ifdef GSLBD_HAVE_DPDK

@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <thread>
 
+#include <unistd.h>
+
 #include "config/yaml_util.hh"
 #include "util/log.hh"
 
@@ -154,6 +156,133 @@ Zone parse_zone(const Val& v, const Config& cfg) {
     return z;
 }
 
+// `dpdk:` block. Devices are not probed here (that needs the EAL); only their shape.
+DpdkConfig parse_dpdk(const Val& v) {
+    DpdkConfig d;
+    d.pos = v.pos();
+    MapReader m(v, {"eal_args", "ports", "udp_port", "mbufs"});
+    if (auto x = m.get("eal_args")) {
+        for (const auto& item : x->items()) d.eal_args.push_back(item.nonempty_str());
+    }
+    if (auto x = m.get("udp_port")) d.udp_port = static_cast<std::uint16_t>(x->integer(1, 65535));
+    if (auto x = m.get("mbufs")) d.mbufs = static_cast<unsigned>(x->integer(1023, 1 << 24));
+    Val ports = m.require("ports");
+    auto items = ports.items();
+    if (items.empty()) ports.fail("at least one port is required");
+    for (const auto& item : items) {
+        MapReader pm(item, {"device", "addresses", "queues", "exception"});
+        DpdkPort p;
+        p.pos = item.pos();
+        Val dev = pm.require("device");
+        p.device = dev.nonempty_str();
+        if (p.device.find(' ') != std::string::npos)
+            dev.fail("'" + p.device + "' contains a space: use a PCI address (0000:03:00.0) or a "
+                     "vdev string (net_af_packet0,iface=veth0)");
+        for (const auto& o : d.ports)
+            if (o.device == p.device) dev.fail("device '" + p.device + "' is listed twice");
+        Val addrs = pm.require("addresses");
+        for (const auto& av : addrs.one_or_many()) {
+            std::string text = av.nonempty_str();
+            std::string_view addr_text = text;
+            std::optional<long> len;
+            if (auto slash = text.find('/'); slash != std::string::npos) {
+                addr_text = std::string_view(text).substr(0, slash);
+                std::string l = text.substr(slash + 1);
+                if (l.empty() || l.size() > 3 ||
+                    !std::all_of(l.begin(), l.end(), [](char c) { return c >= '0' && c <= '9'; }))
+                    av.fail("bad prefix length in '" + text + "' (198.18.0.1/24, 2001:db8::1/64)");
+                len = std::stol(l);
+            }
+            auto a = util::IpAddr::parse(addr_text);
+            if (!a) av.fail("'" + text + "' is not an IPv4 or IPv6 address (with optional /LEN)");
+            DpdkAddress da{*a, static_cast<std::uint8_t>(a->max_prefix())};
+            if (len) {
+                if (*len < 1 || *len > static_cast<long>(a->max_prefix()))
+                    av.fail("prefix length of '" + text + "' must be 1.." +
+                            std::to_string(a->max_prefix()));
+                da.prefix_len = static_cast<std::uint8_t>(*len);
+            }
+            for (const auto& op : d.ports)
+                for (const auto& oa : op.addresses)
+                    if (oa.addr == da.addr) av.fail("address " + text + " is on two ports");
+            for (const auto& oa : p.addresses)
+                if (oa.addr == da.addr) av.fail("address " + text + " is listed twice");
+            p.addresses.push_back(da);
+        }
+        if (p.addresses.empty()) addrs.fail("at least one address is required");
+        if (auto x = pm.get("queues")) p.queues = static_cast<unsigned>(x->integer(1, 64));
+        if (auto x = pm.get("exception"); x && !x->is_null()) {
+            p.exception = x->nonempty_str();
+            if (p.exception.rfind("net_", 0) != 0 && p.exception.rfind("virtio_user", 0) != 0)
+                x->fail("'" + p.exception + "' is not a vdev string: use e.g. "
+                        "net_tap0,iface=gslbd0 or virtio_user0,path=/dev/vhost-net,iface=gslbd0");
+            for (const auto& o : d.ports)
+                if (o.exception == p.exception)
+                    x->fail("exception device '" + p.exception + "' is used by two ports");
+        }
+        d.ports.push_back(std::move(p));
+    }
+    return d;
+}
+
+// "16MiB", "512k", "1G" (binary units, optional "iB"/"B") or a plain number of bytes.
+std::size_t parse_bytes(const Val& v) {
+    const std::string text = v.nonempty_str();
+    std::size_t i = 0;
+    unsigned long long n = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+        if (n > (1ull << 50)) v.fail("'" + text + "' is too large");
+        n = n * 10 + static_cast<unsigned>(text[i++] - '0');
+    }
+    std::string unit = text.substr(i);
+    while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
+    for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    unsigned shift = 0;
+    if (unit == "" || unit == "b") shift = 0;
+    else if (unit == "k" || unit == "kb" || unit == "kib") shift = 10;
+    else if (unit == "m" || unit == "mb" || unit == "mib") shift = 20;
+    else if (unit == "g" || unit == "gb" || unit == "gib") shift = 30;
+    else shift = 64;
+    if (i == 0 || shift == 64)
+        v.fail("expected a size such as 16MiB, 512k, 1G or a number of bytes, got '" + text + "'");
+    return static_cast<std::size_t>(n) << shift;
+}
+
+// `cache:` block. Checked here, not at first use, so that a size that cannot work stops
+// the daemon at start (and a reload keeps the old config) with the place to fix it.
+void parse_cache(const Val& v, Config& cfg) {
+    MapReader m(v, {"entries", "max_bytes"});
+    if (auto x = m.get("entries")) cfg.cache_entries = static_cast<std::size_t>(x->integer(0, 1 << 28));
+    std::optional<Val> bytes_val = m.get("max_bytes");
+    if (bytes_val) cfg.cache_bytes = parse_bytes(*bytes_val);
+    if (cfg.cache_entries == 0) return;
+    const Val& blame = bytes_val ? *bytes_val : v;
+    const std::size_t per = cfg.cache_bytes / cfg.cache_entries;
+    if (per < kCacheMinEntryBytes) {
+        blame.fail("max_bytes " + std::to_string(cfg.cache_bytes) + " leaves " +
+                   std::to_string(per) + " bytes per entry for " +
+                   std::to_string(cfg.cache_entries) + " entries; each entry needs at least " +
+                   std::to_string(kCacheMinEntryBytes) + ": raise max_bytes to at least " +
+                   std::to_string(cfg.cache_entries * kCacheMinEntryBytes) +
+                   " or lower entries");
+    }
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0) {
+        const unsigned long long mem = static_cast<unsigned long long>(pages) *
+                                       static_cast<unsigned long long>(page);
+        // One cache per worker (the TCP server has one more); the whole must fit in half
+        // of the machine's memory, the rest being the kernel's and everyone else's.
+        const unsigned long long used =
+            static_cast<unsigned long long>(cache_entry_bytes(cfg)) * cfg.cache_entries *
+            (cfg.workers + 1ull);
+        if (used > mem / 2)
+            blame.fail("the caches would take " + std::to_string(used >> 20) + " MiB (" +
+                       std::to_string(cfg.workers + 1) + " x entries x entry size) but this "
+                       "machine has " + std::to_string(mem >> 20) +
+                       " MiB: lower cache.entries or cache.max_bytes");
+    }
+}
+
 // A record lying in a more specific zone that is also served here would never be answered
 // from this file; it belongs in that zone's policy file.
 void check_nested_zones(const Config& cfg) {
@@ -181,7 +310,7 @@ Config load_config(const std::string& path) {
     Val root(cfg.file, doc, "", SourcePos{path, 1, 1});
     if (root.is_null()) root.fail("the configuration is empty: 'listen' and 'zones' are required");
     MapReader top(root, {"listen", "workers", "log_level", "edns", "ecs", "tcp", "geoip",
-                         "debug_txt", "zones"});
+                         "debug_txt", "zones", "io", "dpdk", "cache", "health"});
 
     parse_listen(top.require("listen"), cfg);
     if (auto x = top.get("workers")) {
@@ -217,6 +346,28 @@ Config load_config(const std::string& path) {
     }
     if (auto x = top.get("geoip")) parse_geoip(*x, cfg);
     if (auto x = top.get("debug_txt")) cfg.debug_txt = x->boolean();
+    if (auto h = top.get("health")) {
+        MapReader m(*h, {"start", "rise", "fall"});
+        if (auto x = m.get("start")) {
+            std::string start = x->nonempty_str();
+            if (start == "wait") cfg.health_assume_healthy = false;
+            else if (start != "healthy")
+                x->fail("unknown start state '" + start + "': use healthy or wait");
+        }
+        if (auto x = m.get("rise")) cfg.health_rise = static_cast<int>(x->integer(1, 100));
+        if (auto x = m.get("fall")) cfg.health_fall = static_cast<int>(x->integer(1, 100));
+    }
+    if (auto x = top.get("cache")) parse_cache(*x, cfg);
+    if (auto x = top.get("io")) {
+        std::string mode = x->nonempty_str();
+        if (mode == "dpdk") cfg.io = IoMode::Dpdk;
+        else if (mode != "socket") x->fail("unknown io mode '" + mode + "': use socket or dpdk");
+    }
+    if (auto x = top.get("dpdk"); x && !x->is_null()) {
+        cfg.dpdk = parse_dpdk(*x);
+    } else if (cfg.io == IoMode::Dpdk) {
+        top.self().fail("io is dpdk but there is no 'dpdk' block (eal_args, ports)");
+    }
 
     Val zones = top.require("zones");
     auto items = zones.items();

@@ -151,7 +151,48 @@ struct LocationEntry {
     SourcePos pos;
 };
 
+/// How UDP DNS reaches the pipeline.
+enum class IoMode : std::uint8_t {
+    Socket,  ///< kernel sockets (recvmmsg/sendmmsg), the default
+    Dpdk,    ///< DPDK poll-mode ports (lib/io/dpdk); TCP stays on kernel sockets
+};
+
+/// An address a DPDK port answers for, with the prefix length the kernel side of the
+/// exception path is given (so the kernel can route its own replies back out).
+struct DpdkAddress {
+    util::IpAddr addr;
+    std::uint8_t prefix_len = 32;  ///< 32 / 128 when written without "/LEN"
+};
+
+/// One DPDK port (`dpdk.ports[]`).
+struct DpdkPort {
+    /// A PCI address ("0000:03:00.0", passed to the EAL as `-a`) or a vdev string
+    /// ("net_af_packet0,iface=veth-gslb", passed as `--vdev`).
+    std::string device;
+    std::vector<DpdkAddress> addresses;  ///< what ARP/ND/ICMP/DNS are answered for
+    unsigned queues = 1;                 ///< RX/TX queue pairs = worker lcores for this port
+    /// vdev of the exception path to the kernel ("net_tap0,iface=gslbd0"); "" = none
+    /// (then everything that is not answered here is dropped and counted).
+    std::string exception;
+    SourcePos pos;
+};
+
+/// The `dpdk:` block; read only when `io: dpdk`.
+struct DpdkConfig {
+    std::vector<std::string> eal_args;  ///< as on a DPDK command line, without argv[0]
+    std::vector<DpdkPort> ports;
+    std::uint16_t udp_port = 53;        ///< DNS port answered on the ports' addresses
+    unsigned mbufs = 16383;             ///< mbufs per port pool
+    SourcePos pos;
+};
+
 struct Config {
+    /// `health:` defaults for every probed backend (zone files can override rise/fall).
+    /// health_assume_healthy: start-up state; true = up until `fall` failed rounds
+    /// (`start: healthy`, the default), false = down until the first verdict (`start: wait`).
+    bool health_assume_healthy = true;
+    int health_rise = 2;
+    int health_fall = 3;
     std::string file;  ///< main config path as given
     std::vector<Listener> udp;
     std::vector<Listener> tcp;
@@ -165,9 +206,26 @@ struct Config {
     std::string location_map;                 ///< path, "" = none
     std::vector<LocationEntry> locations;     ///< parsed location map
     bool debug_txt = false;
+    /// Response cache per worker (`cache:`): at most `cache_entries` entries (0 = off) in at
+    /// most `cache_bytes` bytes; each entry gets cache_bytes / cache_entries bytes, rounded
+    /// down to 64 and capped at kCacheMaxEntryBytes (answers larger than that bypass it).
+    std::size_t cache_entries = 65536;
+    std::size_t cache_bytes = 16u << 20;
     std::string log_level = "info";
     std::vector<Zone> zones;
+    IoMode io = IoMode::Socket;
+    DpdkConfig dpdk;
 };
+
+/// Smallest and largest response cache entry (see Config::cache_bytes).
+inline constexpr std::size_t kCacheMinEntryBytes = 128;
+inline constexpr std::size_t kCacheMaxEntryBytes = 4096;
+/// The entry size a cache sized by `cfg` uses (0 when the cache is off).
+inline std::size_t cache_entry_bytes(const Config& cfg) noexcept {
+    if (cfg.cache_entries == 0) return 0;
+    const std::size_t per = cfg.cache_bytes / cfg.cache_entries / 64 * 64;
+    return per < kCacheMaxEntryBytes ? per : kCacheMaxEntryBytes;
+}
 
 /// Loads the main YAML at `path`, every zone's policy file and the location map.
 /// Throws ConfigError naming file, line, column and field on the first problem.

@@ -229,3 +229,27 @@ def test_unsupported_check_refused_at_load(tmp_path):
     r = gslbd_test.run_gslbd("--check-config", str(path))
     assert r.returncode == 1
     assert "grpc" in r.stderr and "x.gslb.test." in r.stderr, r.stderr
+
+
+START_ZONE = """records:
+  start.gslb.test.:
+    mode: failover
+    backends:
+      - address: "127.0.0.1"
+        priority: 1
+        healthchecks:
+          - type: tcp
+            params: {port: PORT, timeout: 250ms}
+      - address: "192.0.2.16"
+        priority: 2
+"""
+
+
+@pytest.mark.parametrize("start,expect", [("healthy", "127.0.0.1"), ("wait", "192.0.2.16")])
+def test_start_state(start_gslbd, start, expect):
+    # a TCP port nobody listens on: the probe will fail, but only after the first round
+    closed = gslbd_test.free_port()
+    d = start_gslbd(zone_override=START_ZONE.replace("PORT", str(closed)),
+                    extra=f"health:\n  start: {start}\n  fall: 3\n")
+    # the very first answer shows the configured start-up state
+    assert answers(d, "start.gslb.test.") == {expect}

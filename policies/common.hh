@@ -43,4 +43,25 @@ inline void add_best_priority(const gslb::SelectContext& ctx, gslb::Selection& o
     add_best_priority(ctx, out, [](const gslb::BackendRt&) noexcept { return true; });
 }
 
+/// Base of the cacheable modes: select() is classify -> variant -> select_decided, so a
+/// query answered from the response cache (which runs the first two and keys on their
+/// result) gets exactly what select() would have given it.
+class DecidedPolicy : public gslb::Policy {
+  public:
+    bool cacheable() const noexcept final { return true; }
+    void select(const gslb::SelectContext& ctx, gslb::Selection& out) const noexcept final {
+        gslb::Decision d;
+        classify(ctx, d);
+        d.variant = variant(ctx, d);
+        select_decided(ctx, d, out);
+    }
+};
+
+/// Starts a selection for decision `d` (class and scope copied).
+inline void reset(gslb::Selection& out, const gslb::Decision& d) noexcept {
+    out.count = 0;
+    out.scope = d.scope;
+    out.decision_class = d.decision_class;
+}
+
 }  // namespace gslbd::policies

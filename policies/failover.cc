@@ -1,15 +1,16 @@
 // failover: every eligible backend sharing the best (lowest) priority, in config order.
-// The same answer for every client: scope 0, decision class 0.
+// The same answer for every client: scope 0, decision class 0, one variant.
 #include "common.hh"
 
 namespace gslbd::policies {
 namespace {
 
-class Failover final : public gslb::Policy {
+class Failover final : public DecidedPolicy {
   public:
     std::string_view name() const noexcept override { return "failover"; }
-    void select(const gslb::SelectContext& ctx, gslb::Selection& out) const noexcept override {
-        reset(out);
+    void select_decided(const gslb::SelectContext& ctx, const gslb::Decision& d,
+                        gslb::Selection& out) const noexcept override {
+        reset(out, d);
         add_best_priority(ctx, out);
     }
 };

@@ -67,11 +67,18 @@ std::uint32_t position(std::span<const gslb::BackendRt> family,
     return 0;
 }
 
+template <class Match>
+bool any_eligible(const gslb::SelectContext& ctx, Match&& match) noexcept {
+    for (std::uint16_t i : ctx.eligible)
+        if (match(ctx.family[i])) return true;
+    return false;
+}
+
 struct Uses {
     bool locations = false, asns = false, cities = false, countries = false, continents = false;
 };
 
-class GeoIp final : public gslb::Policy {
+class GeoIp final : public DecidedPolicy {
   public:
     std::string_view name() const noexcept override { return "geoip"; }
 
@@ -115,14 +122,14 @@ class GeoIp final : public gslb::Policy {
         if (!problems.empty()) throw config::ConfigError(rec.pos, "mode", "geoip: " + problems);
     }
 
-    void select(const gslb::SelectContext& ctx, gslb::Selection& out) const noexcept override {
-        reset(out);
+    // Lookups happen here; the class alone then fixes the answer (select_decided), so the
+    // response cache can serve every client of a class from one entry.
+    void classify(const gslb::SelectContext& ctx, gslb::Decision& d) const noexcept override {
+        d.decision_class = 0;
+        d.scope = 0;
         const geo::GeoDbs* geo = ctx.snap.topo ? ctx.snap.topo->geo.get() : nullptr;
         const util::IpAddr& addr = ctx.client.addr;
-        if (geo == nullptr || addr.family == 0) {
-            add_best_priority(ctx, out);
-            return;
-        }
+        if (geo == nullptr || addr.family == 0) return;
 
         Uses u;
         for (std::uint16_t i : ctx.eligible) {
@@ -140,10 +147,10 @@ class GeoIp final : public gslb::Policy {
             consulted = true;
             scope = std::max(scope, prefix);
         };
-        auto decide = [&](Dimension d, std::uint32_t value, auto&& match) noexcept {
-            if (!add_best_priority(ctx, out, match)) return false;
-            out.scope = scope;
-            out.decision_class = decision_class(d, value);
+        auto decide = [&](Dimension dim, std::uint32_t value, auto&& match) noexcept {
+            if (!any_eligible(ctx, match)) return false;
+            d.scope = scope;
+            d.decision_class = decision_class(dim, value);
             return true;
         };
 
@@ -189,12 +196,58 @@ class GeoIp final : public gslb::Policy {
                     return;
             }
         }
-
-        add_best_priority(ctx, out);
         if (consulted) {
-            out.scope = scope;
-            out.decision_class = decision_class(kNoMatch, 0);
+            d.scope = scope;
+            d.decision_class = decision_class(kNoMatch, 0);
         }
+    }
+
+    // The class names the dimension and the matched value exactly (see the top of the
+    // file), so the matching set is rebuilt from it without another lookup.
+    void select_decided(const gslb::SelectContext& ctx, const gslb::Decision& d,
+                        gslb::Selection& out) const noexcept override {
+        reset(out, d);
+        const std::uint32_t dim = d.decision_class >> 28;
+        const std::uint32_t value = d.decision_class & 0x0fffffffu;
+        const std::size_t b = value >> 12, k = value & 0xfffu;
+        bool done = false;
+        switch (dim) {
+            case kLocation: {
+                const auto id = static_cast<std::int32_t>(value);
+                done = add_best_priority(ctx, out, [&](const gslb::BackendRt& x) noexcept {
+                    return has(x.locations, id);
+                });
+                break;
+            }
+            case kAsn:
+                if (b < ctx.family.size() && k < ctx.family[b].asns.size()) {
+                    const std::uint32_t asn = ctx.family[b].asns[k];
+                    done = add_best_priority(ctx, out, [&](const gslb::BackendRt& x) noexcept {
+                        return has(x.asns, asn);
+                    });
+                }
+                break;
+            case kCity:
+                if (b < ctx.family.size() && k < ctx.family[b].cities.size()) {
+                    const std::string& city = ctx.family[b].cities[k];
+                    done = add_best_priority(ctx, out, [&](const gslb::BackendRt& x) noexcept {
+                        return has(x.cities, city);
+                    });
+                }
+                break;
+            case kCountry:
+            case kContinent: {
+                const auto code = static_cast<std::uint16_t>(value);
+                const bool country = dim == kCountry;
+                done = add_best_priority(ctx, out, [&](const gslb::BackendRt& x) noexcept {
+                    return has(country ? x.countries : x.continents, code);
+                });
+                break;
+            }
+            default:
+                break;
+        }
+        if (!done) add_best_priority(ctx, out);
     }
 };
 

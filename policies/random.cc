@@ -1,16 +1,22 @@
-// random: one eligible backend, uniformly, from the worker's own generator.
+// random: one eligible backend, uniformly, from the worker's own generator. The variant is
+// the position in the eligible set, drawn per query (also on a cache hit), so a cached
+// answer never freezes the choice.
 #include "common.hh"
 
 namespace gslbd::policies {
 namespace {
 
-class Random final : public gslb::Policy {
+class Random final : public DecidedPolicy {
   public:
     std::string_view name() const noexcept override { return "random"; }
-    void select(const gslb::SelectContext& ctx, gslb::Selection& out) const noexcept override {
-        reset(out);
-        const auto n = static_cast<std::uint32_t>(ctx.eligible.size());
-        out.add(ctx.eligible[ctx.ws.rng.uniform(n)]);
+    std::uint32_t variant(const gslb::SelectContext& ctx,
+                          const gslb::Decision&) const noexcept override {
+        return ctx.ws.rng.uniform(static_cast<std::uint32_t>(ctx.eligible.size()));
+    }
+    void select_decided(const gslb::SelectContext& ctx, const gslb::Decision& d,
+                        gslb::Selection& out) const noexcept override {
+        reset(out, d);
+        out.add(ctx.eligible[d.variant % ctx.eligible.size()]);
     }
 };
 

@@ -1,6 +1,7 @@
 // weighted: one backend with probability weight / sum(eligible weights). Weights are
 // already >= 1 (the topology maps the config's <= 0 or missing to 1); the sum is 64-bit
-// so that many large weights cannot overflow.
+// so that many large weights cannot overflow. The weighted draw is the variant (the
+// position in the eligible set), made per query, so the cache keeps the proportions.
 #include <algorithm>
 
 #include "common.hh"
@@ -8,24 +9,26 @@
 namespace gslbd::policies {
 namespace {
 
-class Weighted final : public gslb::Policy {
+class Weighted final : public DecidedPolicy {
   public:
     std::string_view name() const noexcept override { return "weighted"; }
-    void select(const gslb::SelectContext& ctx, gslb::Selection& out) const noexcept override {
-        reset(out);
+    std::uint32_t variant(const gslb::SelectContext& ctx,
+                          const gslb::Decision&) const noexcept override {
         std::uint64_t total = 0;
         for (std::uint16_t i : ctx.eligible)
             total += std::max<std::uint32_t>(ctx.family[i].weight, 1);
         std::uint64_t r = ctx.ws.rng.uniform64(total);
-        for (std::uint16_t i : ctx.eligible) {
-            const std::uint64_t w = std::max<std::uint32_t>(ctx.family[i].weight, 1);
-            if (r < w) {
-                out.add(i);
-                return;
-            }
+        for (std::size_t k = 0; k < ctx.eligible.size(); ++k) {
+            const std::uint64_t w = std::max<std::uint32_t>(ctx.family[ctx.eligible[k]].weight, 1);
+            if (r < w) return static_cast<std::uint32_t>(k);
             r -= w;
         }
-        out.add(ctx.eligible.back());  // unreachable: r < total
+        return static_cast<std::uint32_t>(ctx.eligible.size() - 1);  // unreachable: r < total
+    }
+    void select_decided(const gslb::SelectContext& ctx, const gslb::Decision& d,
+                        gslb::Selection& out) const noexcept override {
+        reset(out, d);
+        out.add(ctx.eligible[d.variant % ctx.eligible.size()]);
     }
 };
 

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <unistd.h>
@@ -252,7 +253,8 @@ std::size_t parse_bytes(const Val& v) {
 // the daemon at start (and a reload keeps the old config) with the place to fix it.
 void parse_cache(const Val& v, Config& cfg) {
     MapReader m(v, {"entries", "max_bytes"});
-    if (auto x = m.get("entries")) cfg.cache_entries = static_cast<std::size_t>(x->integer(0, 1 << 28));
+    if (auto x = m.get("entries"))
+        cfg.cache_entries = static_cast<std::size_t>(x->integer(0, 1 << 28));
     std::optional<Val> bytes_val = m.get("max_bytes");
     if (bytes_val) cfg.cache_bytes = parse_bytes(*bytes_val);
     if (cfg.cache_entries == 0) return;
@@ -283,6 +285,53 @@ void parse_cache(const Val& v, Config& cfg) {
     }
 }
 
+void parse_api(const Val& v, Config& cfg) {
+    MapReader m(v, {"listen", "token_file", "read_requires_token", "tls_cert", "tls_key",
+                    "state_file", "watch"});
+    ApiConfig& api = cfg.api;
+    api.pos = v.pos();
+    if (auto x = m.get("listen")) {
+        const std::string text = x->nonempty_str();
+        if (text == "off" || text == "false" || text == "no") {
+            api.enabled = false;
+        } else {
+            auto sa = util::SockAddrText::parse(text, 8053);
+            if (!sa)
+                x->fail("bad listen address '" + text +
+                        "': expected ADDRESS, ADDRESS:PORT or [IPv6]:PORT (port 1..65535), "
+                        "or off");
+            api.addr = sa->addr;
+            api.port = sa->port;
+            api.listen_explicit = true;
+        }
+    }
+    if (auto x = m.get("token_file")) {
+        api.token_file = existing_file(cfg, *x);
+        std::ifstream in(api.token_file);
+        std::string token;
+        std::getline(in, token);
+        while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
+            token.pop_back();
+        if (token.empty())
+            x->fail("token file '" + api.token_file + "' is empty (or unreadable): put the "
+                    "bearer token on its first line");
+    }
+    if (auto x = m.get("read_requires_token")) api.read_requires_token = x->boolean();
+    if (auto x = m.get("tls_cert")) api.tls_cert = existing_file(cfg, *x);
+    if (auto x = m.get("tls_key")) api.tls_key = existing_file(cfg, *x);
+    if (api.tls_cert.empty() != api.tls_key.empty())
+        v.fail(api.tls_cert.empty() ? "tls_key is set but tls_cert is not: HTTPS needs both"
+                                    : "tls_cert is set but tls_key is not: HTTPS needs both");
+    if (auto x = m.get("state_file")) {
+        api.state_file = resolve(cfg.file, x->nonempty_str());
+        std::error_code ec;
+        const fs::path dir = fs::path(api.state_file).parent_path();
+        if (!dir.empty() && !fs::is_directory(dir, ec))
+            x->fail("directory '" + dir.string() + "' of the state file does not exist");
+    }
+    if (auto x = m.get("watch")) api.watch = x->boolean();
+}
+
 // A record lying in a more specific zone that is also served here would never be answered
 // from this file; it belongs in that zone's policy file.
 void check_nested_zones(const Config& cfg) {
@@ -310,7 +359,7 @@ Config load_config(const std::string& path) {
     Val root(cfg.file, doc, "", SourcePos{path, 1, 1});
     if (root.is_null()) root.fail("the configuration is empty: 'listen' and 'zones' are required");
     MapReader top(root, {"listen", "workers", "log_level", "edns", "ecs", "tcp", "geoip",
-                         "debug_txt", "zones", "io", "dpdk", "cache", "health"});
+                         "debug_txt", "zones", "io", "dpdk", "cache", "health", "api"});
 
     parse_listen(top.require("listen"), cfg);
     if (auto x = top.get("workers")) {
@@ -358,6 +407,8 @@ Config load_config(const std::string& path) {
         if (auto x = m.get("fall")) cfg.health_fall = static_cast<int>(x->integer(1, 100));
     }
     if (auto x = top.get("cache")) parse_cache(*x, cfg);
+    cfg.api.addr = *util::IpAddr::parse("127.0.0.1");
+    if (auto x = top.get("api"); x && !x->is_null()) parse_api(*x, cfg);
     if (auto x = top.get("io")) {
         std::string mode = x->nonempty_str();
         if (mode == "dpdk") cfg.io = IoMode::Dpdk;

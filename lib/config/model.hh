@@ -186,6 +186,21 @@ struct DpdkConfig {
     SourcePos pos;
 };
 
+/// The `api:` block: the control API and metrics (lib/ctl). Paths are resolved against the
+/// main file's directory; the token file is read by lib/ctl at start (not kept here).
+struct ApiConfig {
+    bool enabled = true;           ///< `listen: off` turns the API off
+    bool listen_explicit = false;  ///< false: the default address (a busy port is a warning)
+    util::IpAddr addr;             ///< default 127.0.0.1
+    std::uint16_t port = 8053;
+    std::string token_file;        ///< "" = no token: mutating calls are refused (403)
+    bool read_requires_token = true;
+    std::string tls_cert, tls_key;  ///< both or neither; HTTPS when set
+    std::string state_file;         ///< admin overrides (enable/disable/drain/weight); "" = none
+    bool watch = false;             ///< reload when a config file changes (inotify)
+    SourcePos pos;
+};
+
 struct Config {
     /// `health:` defaults for every probed backend (zone files can override rise/fall).
     /// health_assume_healthy: start-up state; true = up until `fall` failed rounds
@@ -215,6 +230,7 @@ struct Config {
     std::vector<Zone> zones;
     IoMode io = IoMode::Socket;
     DpdkConfig dpdk;
+    ApiConfig api;
 };
 
 /// Smallest and largest response cache entry (see Config::cache_bytes).

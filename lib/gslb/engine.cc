@@ -63,28 +63,16 @@ AnswerKind kind_of(dns::Rcode r) noexcept {
 
 AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt& rec,
                            const dns::Query& q, const ClientInfo& client, WorkerState& ws,
-                           dns::ResponseWriter& w, AnswerInfo& info) noexcept {
+                           const Plan& p, dns::ResponseWriter& w, AnswerInfo& info) noexcept {
     const bool v4 = q.qtype == dns::qtype::A;
     std::span<const BackendRt> family = v4 ? rec.v4 : rec.v6;
     if (family.empty()) return negative(w, z, AnswerKind::NoData, info);
-
-    std::array<std::uint16_t, kMaxFamilyBackends> eligible;
-    std::size_t n = 0;
-    for (std::size_t i = 0; i < family.size() && n < eligible.size(); ++i) {
-        if (family[i].enabled && backend_up(snap, family[i])) {
-            eligible[n++] = static_cast<std::uint16_t>(i);
-        }
-    }
-    if (n == 0) {
-        info.fallback = true;
+    info.fallback = p.fallback;
+    if (p.fallback) {
         const FallbackRt& fb = rec.fallback;
         switch (fb.mode) {
             case config::FallbackMode::FailOpen:
-                for (std::size_t i = 0; i < family.size() && n < eligible.size(); ++i) {
-                    if (family[i].enabled) eligible[n++] = static_cast<std::uint16_t>(i);
-                }
-                if (n == 0) return negative(w, z, AnswerKind::NoData, info);
-                break;
+                break;  // plan() put the enabled backends in p.eligible
             case config::FallbackMode::Rcode:
                 info.kind = kind_of(fb.rcode);
                 info.rcode = fb.rcode;
@@ -103,11 +91,15 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
                 return info;
         }
     }
-    if (n == 0) return negative(w, z, AnswerKind::NoData, info);  // unknown fallback mode
+    if (p.eligible_count == 0) return negative(w, z, AnswerKind::NoData, info);
 
     Selection sel;
-    const SelectContext ctx{snap, rec, family, {eligible.data(), n}, client, ws};
-    rec.policy->select(ctx, sel);
+    const SelectContext ctx{snap, rec, family, {p.eligible.data(), p.eligible_count}, client, ws};
+    if (rec.policy->cacheable()) {
+        rec.policy->select_decided(ctx, p.decision, sel);
+    } else {
+        rec.policy->select(ctx, sel);
+    }
     std::size_t written = 0;
     for (std::size_t k = 0; k < sel.count; ++k) {
         if (sel.idx[k] >= family.size()) continue;
@@ -118,6 +110,36 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
     info.decision_class = sel.decision_class;
     if (written == 0) return negative(w, z, AnswerKind::NoData, info);
     return info;
+}
+
+/// The eligible set for an address query, and the policy's decision when it has one.
+void plan_address(const Snapshot& snap, const RecordRt& rec, bool v4, const ClientInfo& client,
+                  WorkerState& ws, Plan& p) noexcept {
+    std::span<const BackendRt> family = v4 ? rec.v4 : rec.v6;
+    if (family.empty()) return;
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < family.size() && n < p.eligible.size(); ++i) {
+        if (family[i].enabled && backend_up(snap, family[i])) {
+            p.eligible[n++] = static_cast<std::uint16_t>(i);
+        }
+    }
+    if (n == 0) {
+        p.fallback = true;
+        if (rec.fallback.mode != config::FallbackMode::FailOpen) return;
+        for (std::size_t i = 0; i < family.size() && n < p.eligible.size(); ++i) {
+            if (family[i].enabled) p.eligible[n++] = static_cast<std::uint16_t>(i);
+        }
+    }
+    p.eligible_count = static_cast<std::uint16_t>(n);
+    if (n == 0) return;
+    p.address = true;
+    if (rec.policy == nullptr || !rec.policy->cacheable()) {
+        p.cacheable = false;
+        return;
+    }
+    const SelectContext ctx{snap, rec, family, {p.eligible.data(), n}, client, ws};
+    rec.policy->classify(ctx, p.decision);
+    p.decision.variant = rec.policy->variant(ctx, p.decision);
 }
 
 void add_debug_txt(const Snapshot& snap, std::span<const BackendRt> family, std::uint32_t ttl,
@@ -141,14 +163,38 @@ void add_debug_txt(const Snapshot& snap, std::span<const BackendRt> family, std:
 
 }  // namespace
 
-AnswerInfo answer(const Snapshot& snap, const dns::Query& q, const ClientInfo& client,
-                  WorkerState& ws, dns::ResponseWriter& w) noexcept {
-    AnswerInfo info;  // Refused until we know the name is ours
+void plan(const Snapshot& snap, const dns::Query& q, const ClientInfo& client, WorkerState& ws,
+          Plan& p) noexcept {
+    p.zone = nullptr;
+    p.rec = nullptr;
+    p.ns = nullptr;
+    p.cacheable = true;
+    p.address = false;
+    p.fallback = false;
+    p.decision = Decision{};
+    p.eligible_count = 0;
     const bool class_ok = q.qclass == dns::kClassIN || q.qclass == dns::kClassANY;
     const bool xfr = q.qtype == dns::qtype::AXFR || q.qtype == dns::qtype::IXFR;
-    const ZoneRt* z = class_ok && !xfr && snap.topo != nullptr
-                          ? snap.topo->find_zone(q.qname_lower.data(), q.qname_len)
-                          : nullptr;
+    p.zone = class_ok && !xfr && snap.topo != nullptr
+                 ? snap.topo->find_zone(q.qname_lower.data(), q.qname_len)
+                 : nullptr;
+    if (p.zone == nullptr) return;
+    const std::string_view name = view_of(q.qname_lower.data(), q.qname_len);
+    if (auto it = p.zone->records.find(name); it != p.zone->records.end()) {
+        p.rec = &snap.topo->records[it->second];
+    }
+    if (auto it = p.zone->ns_names.find(name); it != p.zone->ns_names.end()) {
+        p.ns = &p.zone->ns[it->second];
+    }
+    if (p.rec != nullptr && (q.qtype == dns::qtype::A || q.qtype == dns::qtype::AAAA)) {
+        plan_address(snap, *p.rec, q.qtype == dns::qtype::A, client, ws, p);
+    }
+}
+
+AnswerInfo build(const Snapshot& snap, const dns::Query& q, const ClientInfo& client,
+                 WorkerState& ws, const Plan& p, dns::ResponseWriter& w) noexcept {
+    AnswerInfo info;  // Refused until we know the name is ours
+    const ZoneRt* z = p.zone;
     if (z == nullptr) {
         w.begin(q, dns::Rcode::Refused, false);
         return info;
@@ -160,18 +206,13 @@ AnswerInfo answer(const Snapshot& snap, const dns::Query& q, const ClientInfo& c
 
     const std::string_view name = view_of(q.qname_lower.data(), q.qname_len);
     const bool apex = q.qname_len == z->name.len;
-    const RecordRt* rec = nullptr;
-    if (auto it = z->records.find(name); it != z->records.end()) {
-        rec = &snap.topo->records[it->second];
-    }
-    const NsRt* ns = nullptr;
-    if (auto it = z->ns_names.find(name); it != z->ns_names.end()) ns = &z->ns[it->second];
+    const RecordRt* rec = p.rec;
+    const NsRt* ns = p.ns;
 
     if (!apex && rec == nullptr && ns == nullptr) {
         const bool ent = z->ents.find(name) != z->ents.end();
         return negative(w, *z, ent ? AnswerKind::NoData : AnswerKind::NxDomain, info);
     }
-
     const bool addr_type = q.qtype == dns::qtype::A || q.qtype == dns::qtype::AAAA;
     if (q.qtype == dns::qtype::ANY) {
         const std::uint32_t ttl = rec ? rec->ttl : (apex ? z->soa.ttl : z->ns_ttl);
@@ -195,7 +236,7 @@ AnswerInfo answer(const Snapshot& snap, const dns::Query& q, const ClientInfo& c
     }
     if (rec != nullptr && addr_type) {
         info.record_id = static_cast<std::int32_t>(rec->id);
-        return answer_address(snap, *z, *rec, q, client, ws, w, info);
+        return answer_address(snap, *z, *rec, q, client, ws, p, w, info);
     }
     if (rec != nullptr && q.qtype == dns::qtype::TXT && snap.topo->debug_txt &&
         !(rec->v4.empty() && rec->v6.empty())) {
@@ -215,6 +256,13 @@ AnswerInfo answer(const Snapshot& snap, const dns::Query& q, const ClientInfo& c
         if (written > 0) return info;
     }
     return negative(w, *z, AnswerKind::NoData, info);
+}
+
+AnswerInfo answer(const Snapshot& snap, const dns::Query& q, const ClientInfo& client,
+                  WorkerState& ws, dns::ResponseWriter& w) noexcept {
+    Plan p;
+    plan(snap, q, client, ws, p);
+    return build(snap, q, client, ws, p, w);
 }
 
 }  // namespace gslbd::gslb

@@ -1,5 +1,6 @@
 #pragma once
 /// The answer engine: one parsed query + snapshot + client -> records in a ResponseWriter.
+#include <array>
 #include <cstdint>
 
 #include "dns/query.hh"
@@ -26,6 +27,36 @@ struct AnswerInfo {
     bool fallback = false;            ///< no healthy backend: fallback policy applied
 };
 
+/// The cheap first half of answer(): zone and record lookup, the eligible backends and,
+/// for cacheable modes, the policy's classification and variant. Everything the response
+/// cache keys on is known after plan(); build() then writes the answer. plan() advances
+/// per-worker policy state (roundrobin cursor, RNG) exactly once per query, so it must be
+/// called once per query, whether the answer then comes from the cache or from build().
+struct Plan {
+    const ZoneRt* zone = nullptr;  ///< nullptr: REFUSED
+    const RecordRt* rec = nullptr;
+    const NsRt* ns = nullptr;
+    /// True when the whole answer is a function of (snapshot, lower-case qname, qtype,
+    /// qclass, DO, decision.decision_class, decision.variant): the response cache may keep
+    /// it. False for modes that only implement Policy::select().
+    bool cacheable = true;
+    bool address = false;   ///< GSLB A/AAAA through the record's policy
+    bool fallback = false;  ///< no healthy backend: the fallback decided `eligible`
+    Decision decision;      ///< class, scope, variant (all 0 without a policy)
+    std::uint16_t eligible_count = 0;
+    std::array<std::uint16_t, kMaxFamilyBackends> eligible;  ///< left uninitialised past count
+};
+
+/// Fills `p` for `q` (see Plan). Never allocates.
+void plan(const Snapshot& snap, const dns::Query& q, const ClientInfo& client, WorkerState& ws,
+          Plan& p) noexcept;
+
+/// Writes the answer `p` (from plan() for the same snap, q and client) into `w`; the
+/// contract is answer()'s.
+AnswerInfo build(const Snapshot& snap, const dns::Query& q, const ClientInfo& client,
+                 WorkerState& ws, const Plan& p, dns::ResponseWriter& w) noexcept;
+
+/// plan() then build().
 /// Calls w.begin() and adds answer/authority/additional records. Does not add OPT or
 /// finish: the pipeline does that. AA is set for every name inside our zones.
 /// Behaviour: apex SOA/NS (+ glue), GSLB records A/AAAA via the record's policy, TXT debug

@@ -56,9 +56,43 @@ struct SelectContext {
     WorkerState& ws;
 };
 
+/// A selection split in three so the response cache can key on what the answer depends on
+/// (see Policy). `decision_class` and `scope` come from classify(), `variant` from variant().
+struct Decision {
+    std::uint32_t decision_class = 0;  ///< 0 = the same for every client
+    std::uint8_t scope = 0;            ///< ECS scope of the classification
+    std::uint32_t variant = 0;         ///< which of the mode's deterministic answers
+};
+
+/// Cacheable modes (cacheable() == true) implement the three steps
+///   classify(ctx, d)      -> d.decision_class, d.scope  (client lookups happen here)
+///   variant(ctx, d)       -> which answer this query gets (may advance per-worker state:
+///                            roundrobin cursor, RNG); called once per query, hit or miss
+///   select_decided(ctx,d) -> the selection; deterministic: the same snapshot, eligible set,
+///                            class and variant always give the same selection
+/// so that a cache keyed on (name, type, class, variant) serves exactly what select() would
+/// have, with the same distribution. Modes that only implement select() are never cached.
 class Policy {
 public:
     virtual ~Policy() = default;
+    /// True when classify/variant/select_decided are implemented (see above).
+    virtual bool cacheable() const noexcept { return false; }
+    /// Step 1: fills d.decision_class and d.scope (defaults: 0, 0).
+    virtual void classify(const SelectContext& ctx, Decision& d) const noexcept {
+        (void)ctx, (void)d;
+    }
+    /// Step 2: the variant for this query, in [0, number of variants).
+    virtual std::uint32_t variant(const SelectContext& ctx, const Decision& d) const noexcept {
+        (void)ctx, (void)d;
+        return 0;
+    }
+    /// Step 3: the deterministic selection for `d`; sets out.scope/decision_class from `d`.
+    /// The default (for modes that are not cacheable) is select().
+    virtual void select_decided(const SelectContext& ctx, const Decision& d,
+                                Selection& out) const noexcept {
+        (void)d;
+        select(ctx, out);
+    }
     virtual std::string_view name() const noexcept = 0;
     /// Rejects record settings this mode cannot serve (throw config::ConfigError).
     virtual void validate(const config::Record& rec, const config::Config& cfg,

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include "gslb/engine.hh"
-
 namespace gslbd::pipeline {
 
 namespace {
@@ -17,10 +15,34 @@ bool ecs_trusted(const gslb::Topology& topo, const util::IpAddr& source) noexcep
                        [&](const util::IpPrefix& p) { return p.contains(source); });
 }
 
+const config::Config& sizing_config(const gslb::SnapshotHolder& holder) {
+    static const config::Config defaults;
+    const gslb::Snapshot* s = holder.current_for_writer();
+    if (s != nullptr && s->topo != nullptr && s->topo->config != nullptr) return *s->topo->config;
+    return defaults;
+}
+
+// The cache keeps answers as kinds, so a hit updates the same counters a build would.
+constexpr std::uint16_t tag_of(gslb::AnswerKind kind, bool fallback) noexcept {
+    return static_cast<std::uint16_t>(static_cast<unsigned>(kind) | (fallback ? 0x100u : 0u));
+}
+
 }  // namespace
 
 Pipeline::Pipeline(const gslb::SnapshotHolder& holder, std::uint64_t seed)
-    : holder_(holder), ws_(seed) {}
+    : Pipeline(holder, seed, sizing_config(holder).cache_entries,
+               config::cache_entry_bytes(sizing_config(holder))) {}
+
+Pipeline::Pipeline(const gslb::SnapshotHolder& holder, std::uint64_t seed,
+                   std::size_t cache_entries, std::size_t entry_bytes)
+    // The cache seed is derived from, but not equal to, the policy RNG's.
+    : holder_(holder),
+      ws_(seed),
+      cache_(cache_entries, entry_bytes, seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull),
+      scratch_(cache_entries != 0 ? std::make_unique<std::uint8_t[]>(dns::kMaxMessage)
+                                  : nullptr) {}
+
+Pipeline::~Pipeline() = default;
 
 std::size_t Pipeline::handle(std::span<const std::uint8_t> query, const util::IpAddr& source,
                              std::span<std::uint8_t> out, bool tcp) noexcept {
@@ -43,8 +65,38 @@ std::size_t Pipeline::handle(std::span<const std::uint8_t> query, const util::Ip
         tcp ? dns::kMaxMessage
             : std::max(dns::kMinUdpSize,
                        std::min(q.max_udp_response(), static_cast<std::size_t>(our_udp)));
-    dns::ResponseWriter w(out, limit);
 
+    if (pr.status == dns::ParseStatus::Ok) {
+        gslb::ClientInfo client;
+        if (prepare(snap, q, source, client)) {
+            gslb::plan(*snap, q, client, ws_, plan_);
+            if (plan_.cacheable && cache_.enabled()) {
+                bool tc = false;
+                const std::size_t n = answer_cached(*snap, q, client, out, limit, tc);
+                if (n != 0) {
+                    ++counters_.responses;
+                    if (tc) ++counters_.truncated;
+                    return n;
+                }
+            } else if (cache_.enabled()) {
+                cache_.note_uncacheable();
+            }
+            dns::ResponseWriter w(out, limit);
+            const gslb::AnswerInfo info = gslb::build(*snap, q, client, ws_, plan_, w);
+            if (q.has_edns) {
+                const std::uint8_t scope =
+                    client.from_ecs ? std::min(info.ecs_scope, client.source_prefix) : 0;
+                w.set_opt(our_udp, q.do_bit, q.ecs.present ? &q.ecs : nullptr, scope);
+            }
+            count(info.kind, info.fallback);
+            const std::size_t len = w.finish();
+            ++counters_.responses;
+            if (w.truncated()) ++counters_.truncated;
+            return len;
+        }
+    }
+
+    dns::ResponseWriter w(out, limit);
     auto begin_error = [&](dns::Rcode rcode) noexcept {
         if (pr.question_ok) {
             w.begin(q, rcode, false, true);
@@ -72,12 +124,10 @@ std::size_t Pipeline::handle(std::span<const std::uint8_t> query, const util::Ip
             begin_error(dns::Rcode::BadVers);
             w.set_opt(our_udp, q.do_bit, nullptr, 0);
             break;
-        case dns::ParseStatus::Ok:
-            if (!answer(snap, q, source, w)) {
-                ++counters_.servfail;
-                w.begin(q, dns::Rcode::ServFail, false);
-                if (q.has_edns) w.set_opt(our_udp, q.do_bit, nullptr, 0);
-            }
+        case dns::ParseStatus::Ok:  // no snapshot (or no memory for the worker state)
+            ++counters_.servfail;
+            w.begin(q, dns::Rcode::ServFail, false);
+            if (q.has_edns) w.set_opt(our_udp, q.do_bit, nullptr, 0);
             break;
     }
 
@@ -87,8 +137,8 @@ std::size_t Pipeline::handle(std::span<const std::uint8_t> query, const util::Ip
     return len;
 }
 
-bool Pipeline::answer(const gslb::Snapshot* snap, const dns::Query& q, const util::IpAddr& source,
-                      dns::ResponseWriter& w) noexcept {
+bool Pipeline::prepare(const gslb::Snapshot* snap, const dns::Query& q,
+                       const util::IpAddr& source, gslb::ClientInfo& client) noexcept {
     if (snap == nullptr || snap->topo == nullptr) return false;
     const gslb::Topology& topo = *snap->topo;
     // A no-op unless the topology changed; then it is the one place the per-packet path
@@ -100,9 +150,9 @@ bool Pipeline::answer(const gslb::Snapshot* snap, const dns::Query& q, const uti
         return false;
     }
 
-    gslb::ClientInfo client;
     client.addr = source;
     client.source_prefix = static_cast<std::uint8_t>(source.family == 4 ? 32 : 128);
+    client.from_ecs = false;
     if (q.ecs.present) {
         if (topo.ecs_enabled && ecs_trusted(topo, source)) {
             // Source prefix 0 asks for an answer that suits everyone: decide on the packet
@@ -119,15 +169,50 @@ bool Pipeline::answer(const gslb::Snapshot* snap, const dns::Query& q, const uti
             ++counters_.ecs_ignored;
         }
     }
+    return true;
+}
 
-    const gslb::AnswerInfo info = gslb::answer(*snap, q, client, ws_, w);
-    if (q.has_edns) {
-        const std::uint8_t scope =
-            client.from_ecs ? std::min(info.ecs_scope, client.source_prefix) : 0;
-        w.set_opt(topo.edns_udp_size, q.do_bit, q.ecs.present ? &q.ecs : nullptr, scope);
+std::size_t Pipeline::answer_cached(const gslb::Snapshot& snap, const dns::Query& q,
+                                    const gslb::ClientInfo& client, std::span<std::uint8_t> out,
+                                    std::size_t limit, bool& truncated) noexcept {
+    const gslb::Topology& topo = *snap.topo;
+    if (!external_clock_) now_ = cache::coarse_now();
+    if (&snap != seen_snap_ || snap.generation != seen_gen_) {
+        seen_snap_ = &snap;
+        seen_gen_ = snap.generation;
+        ++cache_gen_;
     }
+    const cache::Key key{q.qname_lower.data(), q.qname_len, q.qtype, q.qclass, q.do_bit,
+                         plan_.decision.decision_class, plan_.decision.variant};
+    // The scope is this query's classification, not the one the entry was built for:
+    // clients of one class may sit in blocks of different lengths.
+    const std::uint8_t scope =
+        client.from_ecs ? std::min(plan_.decision.scope, client.source_prefix) : 0;
+    const dns::Ecs* ecs = q.ecs.present ? &q.ecs : nullptr;
 
-    switch (info.kind) {
+    cache::Answer a;
+    if (!cache_.lookup(key, cache_gen_, now_, a)) {
+        // Built without EDNS so that the stored bytes hold no OPT; write_response adds this
+        // query's own.
+        dns::Query bare = q;
+        bare.has_edns = false;
+        bare.ecs.present = false;
+        dns::ResponseWriter w({scratch_.get(), dns::kMaxMessage}, dns::kMaxMessage);
+        const gslb::AnswerInfo info = gslb::build(snap, bare, client, ws_, plan_, w);
+        const std::size_t len = w.finish();
+        if (w.truncated() || !cache::split_response({scratch_.get(), len}, q.question_end, a))
+            return 0;
+        a.tag = tag_of(info.kind, info.fallback);
+        cache_.insert(key, cache_gen_, now_, a);
+    }
+    const std::size_t n =
+        cache::write_response(a, q, topo.edns_udp_size, ecs, scope, out, limit, truncated);
+    if (n != 0) count(static_cast<gslb::AnswerKind>(a.tag & 0xff), (a.tag & 0x100) != 0);
+    return n;
+}
+
+void Pipeline::count(gslb::AnswerKind kind, bool fallback) noexcept {
+    switch (kind) {
         case gslb::AnswerKind::Answer:
             ++counters_.noerror;
             break;
@@ -145,8 +230,7 @@ bool Pipeline::answer(const gslb::Snapshot* snap, const dns::Query& q, const uti
             ++counters_.servfail;
             break;
     }
-    if (info.fallback) ++counters_.fallback;
-    return true;
+    if (fallback) ++counters_.fallback;
 }
 
 }  // namespace gslbd::pipeline

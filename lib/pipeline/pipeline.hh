@@ -3,10 +3,13 @@
 /// Both I/O backends (socket, DPDK) call this; it is the whole per-packet work.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 
+#include "cache/cache.hh"
 #include "dns/query.hh"
 #include "dns/response.hh"
+#include "gslb/engine.hh"
 #include "gslb/policy.hh"
 #include "gslb/publish.hh"
 #include "util/addr.hh"
@@ -33,9 +36,29 @@ struct alignas(64) Counters {
     std::uint64_t fallback = 0;     ///< answers from a record's fallback policy
 };
 
+/// The response cache (lib/cache) sits between the engine's plan (zone, record, eligible
+/// backends, the policy's decision class and variant) and the answer build: a hit is a
+/// patched copy, a miss builds, stores and patches the same way, so both give the same
+/// bytes. Modes that are not cacheable (Policy::cacheable() == false) always build.
 class Pipeline {
 public:
+    /// The cache is sized from the config of the snapshot current now (cache.entries,
+    /// cache.max_bytes), or the defaults when none is published yet; a reload does not
+    /// resize it. Call on the publishing (control) thread. Allocates the whole cache.
     Pipeline(const gslb::SnapshotHolder& holder, std::uint64_t seed);
+    /// Same, with the cache sized explicitly (`cache_entries` 0 = no cache; `entry_bytes`
+    /// a multiple of 64 in 128..4096). Throws std::invalid_argument on bad sizes.
+    Pipeline(const gslb::SnapshotHolder& holder, std::uint64_t seed, std::size_t cache_entries,
+             std::size_t entry_bytes);
+    ~Pipeline();
+
+    /// The cache clock, in seconds of any monotonic origin. An I/O loop may call this once
+    /// per burst; from the first call on the pipeline stops reading the clock itself (it
+    /// otherwise reads CLOCK_MONOTONIC_COARSE per cacheable query, a vDSO call).
+    void tick(std::uint32_t now_seconds) noexcept {
+        now_ = now_seconds;
+        external_clock_ = true;
+    }
 
     /// Answers `query` received from `source`. Returns the response length written into
     /// `out` (at least 512 bytes; 65535 for TCP), or 0 to send nothing.
@@ -45,15 +68,37 @@ public:
                        std::span<std::uint8_t> out, bool tcp) noexcept;
 
     const Counters& counters() const noexcept { return counters_; }
+    /// Response cache counters of this worker (all 0 when the cache is off).
+    const cache::Counters& cache_counters() const noexcept { return cache_.counters(); }
+    const cache::Cache& response_cache() const noexcept { return cache_; }
 
 private:
-    /// The Ok-parse path; false when no answer could be made (then the caller SERVFAILs).
-    bool answer(const gslb::Snapshot* snap, const dns::Query& q, const util::IpAddr& source,
-                dns::ResponseWriter& w) noexcept;
+    /// Picks the client (ECS when present, trusted and enabled, else `source`) and
+    /// prepares the worker state; false when there is no snapshot to answer from.
+    bool prepare(const gslb::Snapshot* snap, const dns::Query& q, const util::IpAddr& source,
+                 gslb::ClientInfo& client) noexcept;
+    /// The cached path for a cacheable plan: a hit is patched into `out`, a miss is built
+    /// into the scratch buffer, stored and patched the same way. Returns the length, 0 when
+    /// it could not be done (the caller then builds with a ResponseWriter).
+    std::size_t answer_cached(const gslb::Snapshot& snap, const dns::Query& q,
+                              const gslb::ClientInfo& client, std::span<std::uint8_t> out,
+                              std::size_t limit, bool& truncated) noexcept;
+    void count(gslb::AnswerKind kind, bool fallback) noexcept;
 
     const gslb::SnapshotHolder& holder_;
     gslb::WorkerState ws_;
     Counters counters_;
+    cache::Cache cache_;
+    std::unique_ptr<std::uint8_t[]> scratch_;  ///< a miss is built here before it is stored
+    gslb::Plan plan_;
+    std::uint32_t now_ = 0;
+    bool external_clock_ = false;
+    /// The cache's generation: bumped whenever the snapshot pointer or its generation
+    /// changes, so that even a publisher that forgot to bump the generation cannot make
+    /// the cache serve an answer built from an older snapshot.
+    const gslb::Snapshot* seen_snap_ = nullptr;
+    std::uint64_t seen_gen_ = 0;
+    std::uint64_t cache_gen_ = 0;
 };
 
 }  // namespace gslbd::pipeline

@@ -1,0 +1,348 @@
+#include "cache/cache.hh"
+
+#include <time.h>
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+namespace gslbd::cache {
+
+namespace {
+
+constexpr std::size_t kOptFixed = 11;  // root owner, TYPE, CLASS, TTL, RDLENGTH
+
+inline std::uint16_t load16(const std::uint8_t* p) noexcept {
+    return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
+}
+inline void store16(std::uint8_t* p, std::uint16_t v) noexcept {
+    p[0] = static_cast<std::uint8_t>(v >> 8);
+    p[1] = static_cast<std::uint8_t>(v);
+}
+
+inline std::uint64_t mix(std::uint64_t a, std::uint64_t b) noexcept {
+    const __uint128_t r = static_cast<__uint128_t>(a) * b;
+    return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64);
+}
+
+constexpr std::uint64_t kK0 = 0xa0761d6478bd642full, kK1 = 0xe7037ed1a0b428dbull,
+                        kK2 = 0x8ebc6af09c88c6e3ull, kK3 = 0x589965cc75374cc3ull;
+
+std::size_t ecs_addr_len(const dns::Ecs& e) noexcept {
+    return std::min<std::size_t>((e.source_prefix + 7u) / 8u, e.addr.size());
+}
+
+}  // namespace
+
+struct alignas(64) Cache::Bucket {
+    std::uint32_t tag[kWays];  // 0 = empty way
+    std::uint8_t ref;          // CLOCK reference bit per way
+    std::uint8_t hand;
+};
+
+struct Cache::Slot {
+    std::uint64_t generation;
+    std::uint32_t expires;
+    std::uint32_t decision_class;
+    std::uint32_t variant;
+    std::uint16_t qtype, qclass;
+    std::uint16_t flags;
+    std::uint16_t counts[3];
+    std::uint16_t rr_len;
+    std::uint16_t tag;
+    std::uint8_t qname_len;
+    std::uint8_t do_bit;
+    // then qname_len bytes of name, then rr_len bytes of RRs
+    std::uint8_t* data() noexcept { return reinterpret_cast<std::uint8_t*>(this) + kSlotHeader; }
+    const std::uint8_t* data() const noexcept {
+        return reinterpret_cast<const std::uint8_t*>(this) + kSlotHeader;
+    }
+};
+
+Cache::Cache(std::size_t entries, std::size_t entry_bytes, std::uint64_t seed)
+    : entry_bytes_(entry_bytes), seed_(seed) {
+    static_assert(sizeof(Bucket) == 64, "one cache line per bucket");
+    static_assert(sizeof(Slot) <= kSlotHeader);
+    if (entries == 0) return;
+    if (entry_bytes % 64 != 0 || entry_bytes < kSlotHeader + 64 || entry_bytes > 65536) {
+        throw std::invalid_argument("cache entry size " + std::to_string(entry_bytes) +
+                                    " must be a multiple of 64 in 128..65536");
+    }
+    const std::size_t nb = (entries + kWays - 1) / kWays;
+    if (nb > (std::size_t{1} << 32) || nb * kWays > SIZE_MAX / entry_bytes) {
+        throw std::invalid_argument("cache of " + std::to_string(entries) +
+                                    " entries is too large");
+    }
+    buckets_ = static_cast<Bucket*>(::operator new(nb * sizeof(Bucket), std::align_val_t{64}));
+    try {
+        slots_ = static_cast<std::uint8_t*>(
+            ::operator new(nb * kWays * entry_bytes, std::align_val_t{64}));
+    } catch (...) {
+        ::operator delete(buckets_, std::align_val_t{64});
+        buckets_ = nullptr;
+        throw;
+    }
+    // Touch everything now: page faults belong to start-up, not to the first queries.
+    std::memset(static_cast<void*>(buckets_), 0, nb * sizeof(Bucket));
+    std::memset(slots_, 0, nb * kWays * entry_bytes);
+    nbuckets_ = nb;
+}
+
+Cache::~Cache() {
+    if (buckets_ != nullptr) ::operator delete(buckets_, std::align_val_t{64});
+    if (slots_ != nullptr) ::operator delete(slots_, std::align_val_t{64});
+}
+
+std::size_t Cache::bytes() const noexcept {
+    return nbuckets_ * (sizeof(Bucket) + kWays * entry_bytes_);
+}
+
+Cache::Slot* Cache::slot(std::size_t bucket, std::size_t way) const noexcept {
+    return reinterpret_cast<Slot*>(slots_ + (bucket * kWays + way) * entry_bytes_);
+}
+
+std::uint64_t Cache::hash(const Key& k) const noexcept {
+    // wyhash-style: 8 bytes at a time through a 64x64->128 multiply, keyed by the seed, so
+    // that nobody outside can aim names at one bucket.
+    std::uint64_t h = seed_ ^ (k.qname_len * kK0);
+    const std::uint8_t* p = k.qname;
+    std::size_t n = k.qname_len;
+    while (n >= 8) {
+        std::uint64_t v;
+        std::memcpy(&v, p, 8);
+        h = mix(h ^ v ^ kK1, kK2 ^ seed_);
+        p += 8;
+        n -= 8;
+    }
+    std::uint64_t tail = 0;
+    if (n) std::memcpy(&tail, p, n);
+    h = mix(h ^ tail ^ kK3, kK0 ^ seed_);
+    const std::uint64_t shape = std::uint64_t{k.qtype} | std::uint64_t{k.qclass} << 16 |
+                                std::uint64_t{k.do_bit} << 32;
+    h = mix(h ^ shape ^ kK2, kK1);
+    h = mix(h ^ (std::uint64_t{k.decision_class} | std::uint64_t{k.variant} << 32), kK3 ^ seed_);
+    return h;
+}
+
+bool Cache::same_key(const Slot& s, const Key& k) noexcept {
+    return s.qname_len == k.qname_len && s.qtype == k.qtype && s.qclass == k.qclass &&
+           s.do_bit == static_cast<std::uint8_t>(k.do_bit) &&
+           s.decision_class == k.decision_class && s.variant == k.variant &&
+           std::memcmp(s.data(), k.qname, k.qname_len) == 0;
+}
+
+namespace {
+inline std::uint32_t tag_of(std::uint64_t h) noexcept {
+    const auto t = static_cast<std::uint32_t>(h >> 32);
+    return t != 0 ? t : 1;
+}
+inline std::size_t bucket_of(std::uint64_t h, std::size_t nb) noexcept {
+    return static_cast<std::size_t>((static_cast<std::uint64_t>(static_cast<std::uint32_t>(h)) *
+                                     nb) >> 32);
+}
+}  // namespace
+
+bool Cache::lookup(const Key& k, std::uint64_t generation, std::uint32_t now,
+                   Answer& out) noexcept {
+    if (nbuckets_ == 0) return false;
+    const std::uint64_t h = hash(k);
+    const std::uint32_t t = tag_of(h);
+    Bucket& b = buckets_[bucket_of(h, nbuckets_)];
+    for (std::size_t w = 0; w < kWays; ++w) {
+        if (b.tag[w] != t) continue;
+        const Slot& s = *slot(static_cast<std::size_t>(&b - buckets_), w);
+        if (!same_key(s, k)) continue;
+        if (s.generation != generation || static_cast<std::int32_t>(now - s.expires) >= 0) {
+            if (s.generation != generation) {
+                ++counters_.generation_misses;
+            } else {
+                ++counters_.expired;
+            }
+            b.tag[w] = 0;
+            b.ref = static_cast<std::uint8_t>(b.ref & ~(1u << w));
+            break;
+        }
+        b.ref = static_cast<std::uint8_t>(b.ref | (1u << w));
+        out.flags = s.flags;
+        out.counts[0] = s.counts[0];
+        out.counts[1] = s.counts[1];
+        out.counts[2] = s.counts[2];
+        out.rrs = {s.data() + s.qname_len, s.rr_len};
+        out.tag = s.tag;
+        ++counters_.hits;
+        return true;
+    }
+    ++counters_.misses;
+    return false;
+}
+
+bool Cache::insert(const Key& k, std::uint64_t generation, std::uint32_t now,
+                   const Answer& a) noexcept {
+    if (nbuckets_ == 0) return false;
+    const std::uint32_t ttl =
+        min_ttl(a.rrs, std::size_t{a.counts[0]} + a.counts[1] + a.counts[2], kNoRecordTtl);
+    if (ttl == 0 || k.qname_len + a.rrs.size() > entry_bytes_ - kSlotHeader) {
+        ++counters_.uncacheable;
+        return false;
+    }
+    const std::uint64_t h = hash(k);
+    const std::uint32_t t = tag_of(h);
+    const std::size_t bi = bucket_of(h, nbuckets_);
+    Bucket& b = buckets_[bi];
+
+    std::size_t way = kWays;
+    for (std::size_t w = 0; w < kWays && way == kWays; ++w) {
+        if (b.tag[w] == t && same_key(*slot(bi, w), k)) way = w;
+    }
+    for (std::size_t w = 0; w < kWays && way == kWays; ++w) {
+        if (b.tag[w] == 0) way = w;
+    }
+    for (std::size_t w = 0; w < kWays && way == kWays; ++w) {
+        const Slot& s = *slot(bi, w);
+        if (s.generation != generation || static_cast<std::int32_t>(now - s.expires) >= 0) way = w;
+    }
+    if (way == kWays) {
+        // CLOCK: at most one full sweep clears every bit, so this ends within 2 * kWays.
+        for (;;) {
+            const std::size_t w = b.hand;
+            b.hand = static_cast<std::uint8_t>((w + 1) % kWays);
+            if ((b.ref & (1u << w)) == 0) {
+                way = w;
+                break;
+            }
+            b.ref = static_cast<std::uint8_t>(b.ref & ~(1u << w));
+        }
+        ++counters_.evictions;
+    }
+
+    Slot& s = *slot(bi, way);
+    s.generation = generation;
+    // Saturating: a TTL beyond 2^31 s would wrap the signed comparison in lookup().
+    s.expires = now + std::min<std::uint32_t>(ttl, 0x7fffffffu);
+    s.decision_class = k.decision_class;
+    s.variant = k.variant;
+    s.qtype = k.qtype;
+    s.qclass = k.qclass;
+    s.flags = a.flags;
+    s.counts[0] = a.counts[0];
+    s.counts[1] = a.counts[1];
+    s.counts[2] = a.counts[2];
+    s.rr_len = static_cast<std::uint16_t>(a.rrs.size());
+    s.tag = a.tag;
+    s.qname_len = k.qname_len;
+    s.do_bit = k.do_bit ? 1 : 0;
+    std::memcpy(s.data(), k.qname, k.qname_len);
+    if (!a.rrs.empty()) std::memcpy(s.data() + k.qname_len, a.rrs.data(), a.rrs.size());
+    b.tag[way] = t;
+    b.ref = static_cast<std::uint8_t>(b.ref & ~(1u << way));
+    ++counters_.inserts;
+    return true;
+}
+
+bool split_response(std::span<const std::uint8_t> msg, std::size_t question_end,
+                    Answer& out) noexcept {
+    if (msg.size() < question_end || question_end < dns::kHeaderSize) return false;
+    out.flags = load16(msg.data() + 2);
+    out.counts[0] = load16(msg.data() + 6);
+    out.counts[1] = load16(msg.data() + 8);
+    out.counts[2] = load16(msg.data() + 10);
+    out.rrs = msg.subspan(question_end);
+    return true;
+}
+
+std::uint32_t min_ttl(std::span<const std::uint8_t> rrs, std::size_t count,
+                      std::uint32_t none) noexcept {
+    std::uint32_t best = none;
+    std::size_t pos = 0;
+    const std::size_t n = rrs.size();
+    for (std::size_t i = 0; i < count; ++i) {
+        // owner: labels, ending in a root label or a compression pointer
+        for (;;) {
+            if (pos >= n) return 0;
+            const std::uint8_t l = rrs[pos];
+            if ((l & 0xC0) == 0xC0) {
+                pos += 2;
+                break;
+            }
+            if (l > dns::kMaxLabel) return 0;
+            pos += 1u + l;
+            if (l == 0) break;
+        }
+        if (pos + 10 > n) return 0;
+        const std::uint32_t ttl = std::uint32_t{load16(rrs.data() + pos + 4)} << 16 |
+                                  load16(rrs.data() + pos + 6);
+        const std::size_t rdlen = load16(rrs.data() + pos + 8);
+        pos += 10 + rdlen;
+        if (pos > n) return 0;
+        best = i == 0 ? ttl : std::min(best, ttl);
+    }
+    return pos == n ? best : 0;
+}
+
+std::size_t write_response(const Answer& a, const dns::Query& q, std::uint16_t our_udp_size,
+                           const dns::Ecs* ecs, std::uint8_t scope, std::span<std::uint8_t> out,
+                           std::size_t limit, bool& truncated) noexcept {
+    const std::size_t cap = out.size();
+    limit = std::min(std::max(limit, dns::kMinUdpSize), cap);
+    const bool with_ecs = q.has_edns && ecs != nullptr && ecs->present;
+    const std::size_t alen = with_ecs ? ecs_addr_len(*ecs) : 0;
+    const std::size_t opt_len = q.has_edns ? kOptFixed + (with_ecs ? 8 + alen : 0) : 0;
+    const std::size_t question_end = dns::kHeaderSize + q.qname_len + 4u;
+    truncated = question_end + a.rrs.size() + opt_len > limit;
+    if (question_end + opt_len > cap) return 0;
+
+    std::uint8_t* p = out.data();
+    std::uint16_t flags = static_cast<std::uint16_t>(
+        (a.flags & ~(dns::flag::RD | dns::flag::CD | dns::flag::TC)) | dns::flag::QR |
+        (q.flags & (dns::flag::RD | dns::flag::CD)));
+    if (truncated) flags |= dns::flag::TC;
+    store16(p, q.id);
+    store16(p + 2, flags);
+    store16(p + 4, 1);
+    store16(p + 6, truncated ? 0 : a.counts[0]);
+    store16(p + 8, truncated ? 0 : a.counts[1]);
+    store16(p + 10,
+            static_cast<std::uint16_t>((truncated ? 0 : a.counts[2]) + (q.has_edns ? 1 : 0)));
+    std::memcpy(p + dns::kHeaderSize, q.qname.data(), q.qname_len);
+    std::size_t pos = dns::kHeaderSize + q.qname_len;
+    store16(p + pos, q.qtype);
+    store16(p + pos + 2, q.qclass);
+    pos += 4;
+    if (!truncated && !a.rrs.empty()) {
+        std::memcpy(p + pos, a.rrs.data(), a.rrs.size());
+        pos += a.rrs.size();
+    }
+    if (q.has_edns) {
+        p[pos++] = 0;  // root owner
+        store16(p + pos, dns::qtype::OPT);
+        store16(p + pos + 2, std::max<std::uint16_t>(our_udp_size, dns::kMinUdpSize));
+        // TTL: extended RCODE 0 (cached answers carry RCODEs below 16), version 0, DO.
+        store16(p + pos + 4, 0);
+        store16(p + pos + 6, q.do_bit ? 0x8000 : 0);
+        pos += 8;
+        if (with_ecs) {
+            store16(p + pos, static_cast<std::uint16_t>(4 + 4 + alen));
+            store16(p + pos + 2, dns::kOptionEcs);
+            store16(p + pos + 4, static_cast<std::uint16_t>(4 + alen));
+            store16(p + pos + 6, ecs->family);
+            p[pos + 8] = ecs->source_prefix;
+            p[pos + 9] = std::min(scope, ecs->source_prefix);
+            std::memcpy(p + pos + 10, ecs->addr.data(), alen);
+            pos += 10 + alen;
+        } else {
+            store16(p + pos, 0);
+            pos += 2;
+        }
+    }
+    return pos;
+}
+
+std::uint32_t coarse_now() noexcept {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return static_cast<std::uint32_t>(ts.tv_sec);
+}
+
+}  // namespace gslbd::cache

@@ -2,6 +2,7 @@
 // already >= 1 (the topology maps the config's <= 0 or missing to 1); the sum is 64-bit
 // so that many large weights cannot overflow. The weighted draw is the variant (the
 // position in the eligible set), made per query, so the cache keeps the proportions.
+// An operator's weight override (control API, Health::weight) replaces the configured one.
 #include <algorithm>
 
 #include "common.hh"
@@ -16,10 +17,11 @@ class Weighted final : public DecidedPolicy {
                           const gslb::Decision&) const noexcept override {
         std::uint64_t total = 0;
         for (std::uint16_t i : ctx.eligible)
-            total += std::max<std::uint32_t>(ctx.family[i].weight, 1);
+            total += std::max<std::uint32_t>(ctx.snap.weight_of(ctx.family[i]), 1);
         std::uint64_t r = ctx.ws.rng.uniform64(total);
         for (std::size_t k = 0; k < ctx.eligible.size(); ++k) {
-            const std::uint64_t w = std::max<std::uint32_t>(ctx.family[ctx.eligible[k]].weight, 1);
+            const std::uint64_t w =
+                std::max<std::uint32_t>(ctx.snap.weight_of(ctx.family[ctx.eligible[k]]), 1);
             if (r < w) return static_cast<std::uint32_t>(k);
             r -= w;
         }

@@ -6,12 +6,12 @@ set -euo pipefail
 packages=(
   # build
   meson ninja-build pkg-config g++ libdpdk-dev dpdk libyaml-cpp-dev libmaxminddb-dev
-  libfmt-dev liburcu-dev libcurl4-openssl-dev
+  libfmt-dev liburcu-dev libcurl4-openssl-dev libcpp-httplib-dev nlohmann-json3-dev
   # tests
   catch2 mmdb-bin libmaxmind-db-writer-perl dnsutils knot-dnsutils python3 python3-dnspython
-  python3-pytest
+  python3-pytest prometheus curl
   # benchmarks and testbed
-  libbenchmark-dev dnsperf iproute2
+  libbenchmark-dev dnsperf iproute2 ethtool
 )
 
 missing=()

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <array>
 #include <cstdio>
 #include <exception>
 #include <memory>
@@ -10,6 +11,9 @@
 #include <mutex>
 
 #include "config/model.hh"
+#include "ctl/api.hh"
+#include "ctl/control.hh"
+#include "ctl/watch.hh"
 #include "geo/geo.hh"
 #include "gslb/publish.hh"
 #include "gslb/snapshot.hh"
@@ -32,29 +36,6 @@ std::shared_ptr<const gslb::Topology> load_topology(const std::string& path) {
     return gslb::build_topology(cfg, std::move(geo));
 }
 
-/// Publishes {topology, health} pairs as snapshots with increasing generations. The health
-/// monitor calls it from its thread on every verdict change and from set_topology() on
-/// (re)load; either way workers see one immutable snapshot and its generation.
-class Publisher {
-public:
-    explicit Publisher(gslb::SnapshotHolder& holder) : holder_(holder) {}
-    void operator()(std::shared_ptr<const gslb::Topology> topo,
-                    std::shared_ptr<const gslb::Health> health) {
-        std::lock_guard lock(mu_);
-        holder_.publish(std::make_unique<const gslb::Snapshot>(
-            gslb::Snapshot{++generation_, std::move(topo), std::move(health)}));
-    }
-    std::uint64_t generation() const {
-        std::lock_guard lock(mu_);
-        return generation_;
-    }
-
-private:
-    gslb::SnapshotHolder& holder_;
-    mutable std::mutex mu_;
-    std::uint64_t generation_ = 0;
-};
-
 std::string listeners_text(const std::vector<config::Listener>& ls) {
     std::string s;
     for (const auto& l : ls) s += (s.empty() ? "" : ", ") + io::listener_text(l);
@@ -66,38 +47,6 @@ void log_topology(const gslb::Topology& t, std::uint64_t generation) {
         util::log_info("zone {}: {} records (from {})", z.name, z.records.size(), z.policy_file);
     util::log_info("generation {}: {} zones, {} records, {} backends", generation, t.zones.size(),
                    t.records.size(), t.backend_count);
-}
-
-// Settings a running daemon cannot change: they are bound to sockets and threads.
-void warn_static_changes(const config::Config& old_cfg, const config::Config& cfg) {
-    auto same = [](const std::vector<config::Listener>& a, const std::vector<config::Listener>& b) {
-        if (a.size() != b.size()) return false;
-        for (std::size_t i = 0; i < a.size(); ++i)
-            if (!(a[i].addr == b[i].addr) || a[i].port != b[i].port) return false;
-        return true;
-    };
-    if (!same(old_cfg.udp, cfg.udp) || !same(old_cfg.tcp, cfg.tcp) ||
-        old_cfg.workers != cfg.workers || old_cfg.tcp_idle_timeout != cfg.tcp_idle_timeout ||
-        old_cfg.tcp_max_connections != cfg.tcp_max_connections || old_cfg.io != cfg.io)
-        util::log_warn(
-            "reload: listeners, workers and tcp settings changed; they take effect "
-            "only after a restart");
-}
-
-void reload(const std::string& path, const gslb::Topology& current, health::Monitor& monitor,
-            const Publisher& pub) {
-    try {
-        auto topo = load_topology(path);
-        warn_static_changes(*current.config, *topo->config);
-        log_topology(*topo, pub.generation() + 1);
-        // Validates the checks, carries over the state of backends that still exist and
-        // publishes the new topology with their verdicts (no fresh "unknown" period).
-        monitor.set_topology(std::move(topo));
-        util::log_info("reload: serving generation {}", pub.generation());
-    } catch (const std::exception& e) {
-        util::log_error("reload failed, still serving generation {}: {}", pub.generation(),
-                        e.what());
-    }
 }
 
 }  // namespace
@@ -128,7 +77,10 @@ int run(const Options& opts) {
     signal(SIGPIPE, SIG_IGN);
 
     gslb::SnapshotHolder holder;
-    Publisher publisher(holder);
+    // Publishes health verdicts with the operator's overrides, reloads, serves the API.
+    std::unique_ptr<ctl::Control> control;
+    std::unique_ptr<ctl::ApiServer> api;
+    std::unique_ptr<ctl::ConfigWatcher> watcher;
     std::unique_ptr<health::Monitor> monitor;
     std::shared_ptr<const gslb::Topology> topo;
     std::unique_ptr<io::UdpServer> udp;
@@ -151,8 +103,10 @@ int run(const Options& opts) {
         hopts.assume_healthy_at_start = cfg.health_assume_healthy;
         hopts.default_rise = cfg.health_rise;
         hopts.default_fall = cfg.health_fall;
+        control = std::make_unique<ctl::Control>(opts.config_path, holder, cfg.api.state_file);
         monitor = std::make_unique<health::Monitor>(
-            hopts, [&publisher](auto t, auto h) { publisher(std::move(t), std::move(h)); });
+            hopts, [c = control.get()](auto t, auto h) { c->publish(std::move(t), std::move(h)); });
+        control->attach(*monitor);
         monitor->set_topology(topo);  // publishes generation 1
         if (cfg.io == config::IoMode::Dpdk) {
             // UDP is served by DPDK worker lcores; the ports' exception devices get their
@@ -174,6 +128,58 @@ int run(const Options& opts) {
                            udp->workers(), listeners_text(cfg.tcp));
         else
             util::log_info("listening: UDP through DPDK, TCP {}", listeners_text(cfg.tcp));
+        if (cfg.api.enabled) {
+            // Read at scrape time, without locks: each backend sums its workers' counters.
+            auto stats = [&] {
+                ctl::DataPlaneStats s;
+                if (udp) {
+                    const auto u = udp->stats();
+                    s.udp = u.dns;
+                    s.udp_rx = u.rx_packets;
+                    s.udp_tx = u.tx_packets;
+                    s.drops.emplace_back("udp_send_error", u.tx_errors);
+                    s.drops.emplace_back("udp_oversize", u.rx_truncated);
+                }
+#ifdef GSLBD_HAVE_DPDK
+                if (dpdk) {
+                    unsigned i = 0;
+                    std::array<std::uint64_t, io::dpdk::kDropReasons> drops{};
+                    for (const auto& w : dpdk->worker_stats()) {
+                        io::add_counters(s.udp, w.pipeline);
+                        s.udp_rx += w.dns;
+                        s.udp_tx += w.dns_replies;
+                        for (std::size_t k = 0; k < drops.size(); ++k) drops[k] += w.drops[k];
+                        s.workers.push_back({"dpdk", i++, w.rx, true, w.busy_cycles,
+                                             w.idle_cycles});
+                    }
+                    for (std::size_t k = 0; k < drops.size(); ++k)
+                        s.drops.emplace_back(
+                            std::string("dpdk_") +
+                                io::dpdk::drop_reason_name(static_cast<io::dpdk::DropReason>(k)),
+                            drops[k]);
+                }
+#endif
+                const auto t = tcp->stats();
+                s.tcp = t.dns;
+                s.tcp_accepted = t.accepted;
+                s.tcp_rejected = t.rejected;
+                s.tcp_timed_out = t.timed_out;
+                s.tcp_closed = t.closed;
+                s.tcp_active = t.active;
+                ctl::add_pipeline_totals(s);
+                return s;
+            };
+            try {
+                api = std::make_unique<ctl::ApiServer>(*control, cfg.api, stats, GSLBD_VERSION);
+                util::log_info("control API: {}", api->url());
+            } catch (const ctl::BindError& e) {
+                // The default address is a convenience: a second daemon on this machine must
+                // still start when the first one holds it. An explicit api.listen must work.
+                if (cfg.api.listen_explicit) throw;
+                util::log_warn("{}: the control API is off", e.what());
+            }
+        }
+        if (cfg.api.watch) watcher = std::make_unique<ctl::ConfigWatcher>(*control);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "gslbd: %s\n", e.what());
         return 1;
@@ -184,6 +190,8 @@ int run(const Options& opts) {
     if (dpdk) dpdk->start();
 #endif
     tcp->start();
+    if (api) api->start();
+    if (watcher) watcher->start();
     util::log_info("gslbd ready");
 
     for (;;) {
@@ -191,12 +199,14 @@ int run(const Options& opts) {
         if (sigwait(&set, &sig) != 0) continue;
         if (sig == SIGHUP) {
             util::log_info("SIGHUP: reloading {}", opts.config_path);
-            reload(opts.config_path, *holder.current_for_writer()->topo, *monitor, publisher);
+            control->reload("SIGHUP");
             continue;
         }
         util::log_info("signal {}: shutting down", sig);
         break;
     }
+    watcher.reset();
+    if (api) api->stop();  // before the servers whose counters it reads go away
     monitor->stop();
     if (udp) udp->stop();
     tcp->stop();

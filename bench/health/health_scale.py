@@ -2,26 +2,27 @@
 """Probe-scale and failover-delay benchmark for gslbd's health monitor (issue 3).
 
 1. Scale: N records x 3 backends, each backend with an HTTP check every INTERVAL against
-   local servers (one asyncio HTTP server bound to 0.0.0.0, reached at 127.x.y.z: every
-   backend is a distinct probe target). Reports gslbd's CPU % (whole process: the idle
-   workers cost nearly nothing, the health thread dominates) and resident memory after the
-   first rounds, and the probe rate the HTTP server saw.
+   local servers (bench/health/http_responder, a one-thread epoll C++ responder bound to
+   0.0.0.0 and reached at 127.x.y.z: every backend is a distinct probe target). Reports
+   gslbd's CPU % (whole process, and the health thread alone) and resident memory in steady
+   state after the first interval, the probe rate the responder saw, the start-up time and
+   main-thread CPU until the first DNS answer, and how long SIGTERM takes.
 2. Failover delay: one failover record whose primary's HTTP server is stopped; reports
    the time from the stop to the first DNS answer without it, against interval x fall.
 
 Usage: health_scale.py GSLBD_BIN [--records N] [--interval S] [--seconds S] [--json OUT]
+                       [--responder PATH]  (default: <build>/bench/health/http_responder)
 All traffic stays on 127.0.0.0/8.
 """
 import argparse
-import asyncio
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -35,42 +36,42 @@ def free_port(kind=socket.SOCK_STREAM):
         return s.getsockname()[1]
 
 
+RESPONDER = None  # path of bench/health/http_responder, set in main()
+
+
+def raise_nofile():
+    """Soft RLIMIT_NOFILE -> hard limit (inherited by the responder and gslbd)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
 class HttpCounter:
-    """Minimal HTTP/1.1 responder (200 "ok", Connection: close) in its own thread."""
+    """The C++ responder (200 "ok", Connection: close) as a child process."""
 
     def __init__(self, port, host="0.0.0.0"):
-        self.port, self.host, self.requests, self.stopped = port, host, 0, False
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.ready = threading.Event()
-        self.thread.start()
-        self.ready.wait(5)
+        self.port, self.host, self.stopped = port, host, False
+        self.proc = subprocess.Popen([RESPONDER, host, str(port)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise SystemExit(f"http_responder did not start on {host}:{port}")
 
-    async def _handle(self, reader, writer):
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            self.requests += 1
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
-            await writer.drain()
-        except Exception:
-            pass
-        finally:
-            writer.close()
+    @property
+    def requests(self):
+        self.proc.stdin.write("count\n")
+        self.proc.stdin.flush()
+        return int(self.proc.stdout.readline())
 
-    def _run(self):
-        asyncio.set_event_loop(self.loop)
-        self.server = self.loop.run_until_complete(
-            asyncio.start_server(self._handle, self.host, self.port, backlog=4096, reuse_address=True))
-        self.ready.set()
-        self.loop.run_forever()
+    def cpu_seconds(self):
+        return proc_cpu_seconds(self.proc.pid)
 
     def stop(self):
-        def _close():
-            self.server.close()
-            self.loop.stop()
-        self.loop.call_soon_threadsafe(_close)
-        self.thread.join(5)
-        self.stopped = True
+        """SIGKILL: the listening socket disappears at once, new connects are refused."""
+        if not self.stopped:
+            self.proc.kill()
+            self.proc.wait(5)
+            self.stopped = True
 
 
 def main_config(port, zone_file):
@@ -112,22 +113,43 @@ def proc_rss_mb(pid):
     return 0.0
 
 
+def thread_cpu(pid):
+    """{thread name: CPU seconds} (threads of one name summed)."""
+    out = {}
+    tck = os.sysconf("SC_CLK_TCK")
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        name = st[st.index("(") + 1:st.rindex(")")]
+        if int(tid) == pid:
+            name = "main"
+        parts = st.rsplit(")", 1)[1].split()
+        out[name] = out.get(name, 0.0) + (int(parts[11]) + int(parts[12])) / tck
+    return out
+
+
 def start_gslbd(binary, directory, zone_text):
     port = free_port(socket.SOCK_DGRAM)
     (directory / "zone.yml").write_text(zone_text)
     cfg = directory / "gslbd.yml"
     cfg.write_text(main_config(port, "zone.yml"))
     log = open(directory / "gslbd.log", "wb")
+    t0 = time.monotonic()
     proc = subprocess.Popen([binary, "--config", str(cfg)], stdout=log, stderr=subprocess.STDOUT)
     q = dns.message.make_query("ns1.scale.test.", "A")
-    for _ in range(600):
+    for _ in range(6000):
         if proc.poll() is not None:
             raise SystemExit(f"gslbd exited: {(directory / 'gslbd.log').read_text()}")
         try:
             dns.query.udp(q, "127.0.0.1", port=port, timeout=0.2)
+            proc.startup_s = time.monotonic() - t0
+            proc.startup_cpu = thread_cpu(proc.pid).get("main", 0.0)
             return proc, port
         except Exception:
-            time.sleep(0.1)
+            time.sleep(0.02)
     raise SystemExit("gslbd did not start")
 
 
@@ -145,22 +167,37 @@ def scale(binary, records, interval, seconds):
         proc, _ = start_gslbd(binary, Path(d), "".join(lines))
         # the first interval staggers the first probes: measure in steady state after it
         time.sleep(interval + 2)
+        load0 = os.getloadavg()
         c0, r0, t0 = proc_cpu_seconds(proc.pid), srv.requests, time.monotonic()
-        time.sleep(seconds)
+        th0, s0 = thread_cpu(proc.pid), srv.cpu_seconds()
+        rss_samples = []
+        while time.monotonic() - t0 < seconds:
+            time.sleep(min(1.0, seconds - (time.monotonic() - t0)))
+            rss_samples.append(proc_rss_mb(proc.pid))
         c1, r1, t1 = proc_cpu_seconds(proc.pid), srv.requests, time.monotonic()
-        rss = proc_rss_mb(proc.pid)
+        th1, s1 = thread_cpu(proc.pid), srv.cpu_seconds()
+        load1 = os.getloadavg()
         ts = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
         shutdown = time.monotonic() - ts
+        # the busiest non-main thread during the window is the health thread
+        threads = {k: round(100 * (th1.get(k, 0) - th0.get(k, 0)) / (t1 - t0), 2) for k in th1}
     srv.stop()
     return {
         "records": records, "backends": records * 3, "interval_s": interval,
+        "measured_s": round(t1 - t0, 1),
         "cpu_percent": round(100 * (c1 - c0) / (t1 - t0), 2),
-        "rss_mb": round(rss, 1),
+        "cpu_percent_by_thread": threads,
+        "rss_mb": round(rss_samples[-1], 1),
+        "rss_mb_max": round(max(rss_samples), 1),
         "probes_per_s": round((r1 - r0) / (t1 - t0), 1),
         "expected_probes_per_s": round(records * 3 / interval, 1),
+        "responder_cpu_percent": round(100 * (s1 - s0) / (t1 - t0), 2),
+        "startup_s": round(proc.startup_s, 2),
+        "startup_main_thread_cpu_s": round(proc.startup_cpu, 2),
         "shutdown_s": round(shutdown, 2),
+        "loadavg_during": [round(x, 2) for x in load0 + load1],
     }
 
 
@@ -168,17 +205,13 @@ def failover_delay(binary, interval, fall, repeats=5):
     results = []
     for _ in range(repeats):
         port_a, port_b = free_port(), free_port()
-        a, b = HttpCounter(port_a, "127.0.0.1"), HttpCounter(port_b, "127.0.0.1")
+        a, b = HttpCounter(port_a, "127.0.0.1"), HttpCounter(port_b, "127.0.0.2")
+        t = f"timeout: {interval}s"
         zone = (f"defaults:\n  scrape_interval: {interval}s\n  scrape_timeout: {interval}s\n"
                 f"  fall: {fall}\n  rise: 2\nrecords:\n  fo.scale.test.:\n    mode: failover\n"
                 f"    record_ttl: 1\n    backends:\n"
-                + backend("127.0.0.1", port_a, 1, interval).replace("timeout: 2s", f"timeout: {interval}s")
-                + backend("127.0.0.2", port_b, 2, interval).replace("timeout: 2s", f"timeout: {interval}s")
-                .replace(f"port: {port_b}", f"port: {port_b}"))
-        # backend B's server listens on 127.0.0.1 but the probe goes to 127.0.0.2:port_b —
-        # give B its own server on 127.0.0.2
-        b.stop()
-        b = HttpCounter(port_b, "127.0.0.2")
+                + backend("127.0.0.1", port_a, 1, interval).replace("timeout: 2s", t)
+                + backend("127.0.0.2", port_b, 2, interval).replace("timeout: 2s", t))
         with tempfile.TemporaryDirectory() as d:
             proc, port = start_gslbd(binary, Path(d), zone)
             q = dns.message.make_query("fo.scale.test.", "A")
@@ -212,13 +245,21 @@ def main():
     ap.add_argument("--failover-interval", type=float, default=1.0)
     ap.add_argument("--fall", type=int, default=3)
     ap.add_argument("--json")
+    ap.add_argument("--responder")
+    ap.add_argument("--skip-failover", action="store_true")
     args = ap.parse_args()
+    global RESPONDER
+    RESPONDER = args.responder or str(
+        Path(args.gslbd).resolve().parents[2] / "bench" / "health" / "http_responder")
+    nofile = raise_nofile()
     out = {"machine": {"cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?"),
                        "cores": os.cpu_count(), "kernel": os.uname().release,
                        "loadavg": open("/proc/loadavg").read().split()[:3],
+                       "rlimit_nofile": list(nofile),
                        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")},
            "scale": scale(args.gslbd, args.records, args.interval, args.seconds),
-           "failover": failover_delay(args.gslbd, args.failover_interval, args.fall)}
+           "failover": None if args.skip_failover
+                       else failover_delay(args.gslbd, args.failover_interval, args.fall)}
     text = json.dumps(out, indent=2)
     print(text)
     if args.json:

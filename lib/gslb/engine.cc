@@ -119,7 +119,7 @@ void plan_address(const Snapshot& snap, const RecordRt& rec, bool v4, const Clie
     if (family.empty()) return;
     std::size_t n = 0;
     for (std::size_t i = 0; i < family.size() && n < p.eligible.size(); ++i) {
-        if (family[i].enabled && backend_up(snap, family[i])) {
+        if (family[i].enabled && backend_up(snap, family[i]) && snap.admin_of(family[i]) == 0) {
             p.eligible[n++] = static_cast<std::uint16_t>(i);
         }
     }
@@ -127,7 +127,9 @@ void plan_address(const Snapshot& snap, const RecordRt& rec, bool v4, const Clie
         p.fallback = true;
         if (rec.fallback.mode != config::FallbackMode::FailOpen) return;
         for (std::size_t i = 0; i < family.size() && n < p.eligible.size(); ++i) {
-            if (family[i].enabled) p.eligible[n++] = static_cast<std::uint16_t>(i);
+            // admin-disabled (1) stays out even here; drained (2) is a last resort
+            if (family[i].enabled && snap.admin_of(family[i]) != 1)
+                p.eligible[n++] = static_cast<std::uint16_t>(i);
         }
     }
     p.eligible_count = static_cast<std::uint16_t>(n);

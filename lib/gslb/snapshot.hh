@@ -111,6 +111,12 @@ struct Topology {
 /// Up/down verdict per backend id (1 = up). All up until lib/health publishes otherwise.
 struct Health {
     std::vector<std::uint8_t> up;
+    /// Operator overrides by backend id (lib/ctl; empty = none): 0 = none, 1 = disabled
+    /// (never selected, not even by a fail-open fallback), 2 = drained (not eligible; a
+    /// fail-open fallback may still serve it).
+    std::vector<std::uint8_t> admin;
+    /// Weight overrides by backend id (empty or 0 = the configured BackendRt::weight).
+    std::vector<std::uint32_t> weight;
 };
 
 struct Snapshot {
@@ -118,6 +124,16 @@ struct Snapshot {
     std::shared_ptr<const Topology> topo;
     std::shared_ptr<const Health> health;
     bool is_up(const BackendRt& b) const noexcept { return health->up[b.id] != 0; }
+    /// Health::admin of `b` (0 when there is no override).
+    std::uint8_t admin_of(const BackendRt& b) const noexcept {
+        return health != nullptr && b.id < health->admin.size() ? health->admin[b.id] : 0;
+    }
+    /// The weight selection uses: the override when set, else the configured weight (>= 1).
+    std::uint32_t weight_of(const BackendRt& b) const noexcept {
+        const std::uint32_t w =
+            health != nullptr && b.id < health->weight.size() ? health->weight[b.id] : 0;
+        return w != 0 ? w : b.weight;
+    }
 };
 
 /// Builds a topology from a loaded config: resolves every record's policy by name

@@ -1,6 +1,12 @@
 #include "health/monitor.hh"
 
 #include <fmt/format.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+#include <pthread.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <system_error>
@@ -45,7 +51,18 @@ bool published_up(Verdict v) {
 Monitor::Monitor(Options opts, PublishFn publish)
     : opts_(opts),
       publish_(std::move(publish)),
-      rng_(opts.seed != 0 ? opts.seed : util::random_seed()) {}
+      rng_(opts.seed != 0 ? opts.seed : util::random_seed()) {
+    // Prober() has raised the soft limit as far as it goes; keep headroom for the rest of
+    // the process (listeners, API connections, files).
+    std::size_t limit = opts_.max_in_flight;
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        const auto room = rl.rlim_cur > 512 ? static_cast<std::size_t>(rl.rlim_cur) - 256
+                                            : static_cast<std::size_t>(rl.rlim_cur) / 2;
+        limit = std::min(limit, room);
+    }
+    max_in_flight_ = std::max<std::size_t>(limit, 1);
+}
 
 Monitor::~Monitor() {
     stop();
@@ -157,6 +174,11 @@ std::shared_ptr<const gslb::Health> Monitor::set_topology(
     }
     if (publish_) publish_(topo, health);
     prober_.wakeup();
+#ifdef __GLIBC__
+    // A (re)load frees the YAML parser's node tree (hundreds of MB for 10,000 records) in
+    // small chunks that glibc keeps; hand the free pages back to the OS.
+    malloc_trim(0);
+#endif
     return health;
 }
 
@@ -242,6 +264,13 @@ bool Monitor::apply(ProbeResult& r, SteadyClock::time_point now) {
     const auto wall = WallClock::now();
     ++t->probes;
     ++counters_.probes;
+    {
+        const double secs = static_cast<double>(r.latency.count()) / 1e6;
+        std::size_t b = 0;
+        while (b < kDurationBuckets.size() && secs > kDurationBuckets[b]) ++b;
+        ++counters_.duration[b];
+        counters_.duration_sum_us += static_cast<std::uint64_t>(r.latency.count());
+    }
     t->has_result = true;
     t->last_ok = ok;
     t->last_at = wall;
@@ -286,6 +315,7 @@ void Monitor::publish_current() {
 }
 
 void Monitor::run() {
+    pthread_setname_np(pthread_self(), "gslbd-health");  // for top -H and the benchmark
     std::vector<ProbeResult> results;
     while (!stop_.load()) {
         std::chrono::milliseconds wait{1000};
@@ -293,7 +323,11 @@ void Monitor::run() {
             std::lock_guard lk(mu_);
             auto now = SteadyClock::now();
             auto next = prober_.next_deadline();
-            if (!due_.empty() && (!next || due_.top().at < *next)) next = due_.top().at;
+            // at the in-flight cap only a finished attempt (an event or a deadline) frees a slot
+            if (!due_.empty() && inflight_.size() < max_in_flight_ &&
+                (!next || due_.top().at < *next)) {
+                next = due_.top().at;
+            }
             if (next) {
                 auto d = std::chrono::ceil<std::chrono::milliseconds>(*next - now);
                 wait = std::clamp(d, std::chrono::milliseconds(0), wait);
@@ -307,7 +341,8 @@ void Monitor::run() {
             prober_.process(results);
             auto now = SteadyClock::now();
             for (auto& r : results) changed |= apply(r, now);
-            while (!stop_.load() && !due_.empty() && due_.top().at <= now) {
+            while (!stop_.load() && !due_.empty() && due_.top().at <= now &&
+                   inflight_.size() < max_in_flight_) {
                 std::shared_ptr<Target> t = due_.top().target;
                 due_.pop();
                 if (t->retired || t->in_flight) continue;

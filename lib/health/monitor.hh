@@ -17,6 +17,7 @@
 ///   `assume_healthy`, a backend starts up and needs `fall` failed rounds to go down. Without,
 ///   it starts "unknown" (published down) and its first round result decides at once.
 /// * First probes are spread uniformly at random over the first interval.
+/// * At most Options::max_in_flight attempts run at once; due probes beyond it start late.
 /// * The same address with the same check is probed once, however many records or backends
 ///   use it; a target shared by records with different timing uses the smallest interval, the
 ///   smallest timeout and the largest retry count.
@@ -46,6 +47,10 @@ struct Options {
     bool assume_healthy_at_start = true;
     int default_rise = 2, default_fall = 3;
     std::uint64_t seed = 0;  ///< stagger jitter; 0 = from the OS
+    /// Most attempts in flight at once (each holds a socket). Due probes beyond it wait for a
+    /// free slot, so a fleet of black-holed backends stretches the rounds instead of piling up
+    /// sockets and memory. Also kept below the process's RLIMIT_NOFILE.
+    std::size_t max_in_flight = 2048;
 };
 
 using WallClock = std::chrono::system_clock;
@@ -96,6 +101,10 @@ struct TargetStatus {
     std::array<std::uint64_t, kErrorKinds> failures{};
 };
 
+/// Upper bounds (seconds) of the probe duration histogram buckets (Counters::duration).
+inline constexpr std::array<double, 12> kDurationBuckets = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0};
+
 struct Counters {
     std::uint64_t probes = 0;  ///< attempts finished
     std::uint64_t probe_failures = 0;
@@ -106,6 +115,10 @@ struct Counters {
     std::size_t targets = 0;            ///< deduplicated (address, check) pairs
     std::size_t backends = 0, backends_probed = 0, backends_up = 0;
     std::size_t in_flight = 0;
+    /// Attempts by duration: duration[i] counts attempts that took at most
+    /// kDurationBuckets[i] (and more than the bound before); the last slot counts the rest.
+    std::array<std::uint64_t, kDurationBuckets.size() + 1> duration{};
+    std::uint64_t duration_sum_us = 0;  ///< sum of every attempt's duration
 };
 
 class Monitor {
@@ -171,6 +184,7 @@ class Monitor {
     std::unordered_map<std::uint64_t, std::shared_ptr<Target>> inflight_;  ///< token -> target
     std::priority_queue<Due, std::vector<Due>, std::greater<>> due_;
     std::uint64_t next_token_ = 1;
+    std::size_t max_in_flight_ = 1;
     Counters counters_;
     util::Rng rng_;
     std::atomic<bool> stop_{false};

@@ -146,6 +146,8 @@ Plan build_plan(const gslb::Topology& topo, int default_rise, int default_fall) 
     Plan plan;
     plan.backend_count = topo.backend_count;
     std::unordered_map<std::string, std::size_t> by_key;
+    // one ProbeSpec per distinct check: 30,000 targets usually share a handful of them
+    std::unordered_map<std::string, std::shared_ptr<const ProbeSpec>> specs;
     for (const auto& rec : topo.records) {
         if (rec.cfg == nullptr) continue;
         const config::Record& rcfg = *rec.cfg;
@@ -180,7 +182,11 @@ Plan build_plan(const gslb::Topology& topo, int default_rise, int default_fall) 
                             if (!plan.icmp4 && !plan.icmp6) plan.icmp_pos = hc.pos;
                             (b.addr.family == 4 ? plan.icmp4 : plan.icmp6) = true;
                         }
-                        tp.spec = std::make_shared<const ProbeSpec>(std::move(spec));
+                        auto [sit, new_spec] = specs.try_emplace(spec.key);
+                        if (new_spec) {
+                            sit->second = std::make_shared<const ProbeSpec>(std::move(spec));
+                        }
+                        tp.spec = sit->second;
                         tp.interval = interval;
                         tp.timeout = timeout;
                         tp.retries = std::max(0, rcfg.scrape_retries);

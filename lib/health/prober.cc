@@ -8,6 +8,7 @@
 #include <netinet/ip.h>
 #include <netinet/ip_icmp.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -73,8 +74,21 @@ bool code_ok(const config::HealthCheck& hc, long code) {
 }
 
 struct CurlGlobal {
-    CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
+    CurlGlobal() {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        // Thousands of probes in flight need thousands of sockets; the soft limit is often
+        // 1024 while the hard limit is far higher. Raise it once for the process.
+        rlimit rl{};
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
 };
+
+/// Idle easy handles kept for reuse: enough for the usual number of probes in flight; the
+/// rest are freed when their probe ends, so memory follows concurrency, not target count.
+constexpr std::size_t kMaxIdleHandles = 256;
 
 }  // namespace
 
@@ -91,7 +105,7 @@ struct Prober::Own {
 
 struct Prober::Http {
     std::uint64_t token = 0;
-    CURL* easy = nullptr;
+    CURL* easy = nullptr;  ///< kept across probes (pooled), reset before each use
     curl_slist* headers = nullptr;
     curl_slist* connect_to = nullptr;
     std::shared_ptr<const ProbeSpec> spec;
@@ -101,8 +115,22 @@ struct Prober::Http {
     char errbuf[CURL_ERROR_SIZE] = {};
     ~Http() {
         if (easy != nullptr) curl_easy_cleanup(easy);
+        release();
+    }
+    /// Drops what belongs to one probe; keeps the easy handle.
+    void release() {
         curl_slist_free_all(headers);
         curl_slist_free_all(connect_to);
+        headers = connect_to = nullptr;
+        spec.reset();
+        // a body check may have grown the buffer to kMaxBody: do not park that in the pool
+        if (body.capacity() > 4096) {
+            std::string().swap(body);
+        } else {
+            body.clear();
+        }
+        stopped = false;
+        errbuf[0] = '\0';
     }
 };
 
@@ -184,17 +212,25 @@ void Prober::start(std::uint64_t token, std::shared_ptr<const ProbeSpec> spec,
 
 // ---- HTTP(S) over curl multi -------------------------------------------------------------
 
-int Prober::curl_socket_cb(void* /*easy*/, int s, int what, void* userp, void* /*socketp*/) {
+int Prober::curl_socket_cb(void* /*easy*/, int s, int what, void* userp, void* socketp) {
     auto* self = static_cast<Prober*>(userp);
     if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(self->ep_, EPOLL_CTL_DEL, s, nullptr);  // may already be closed: fine
+        // curl forgets the socket's assigned pointer itself; the fd may already be closed
+        epoll_ctl(self->ep_, EPOLL_CTL_DEL, s, nullptr);
         return 0;
     }
     epoll_event ev{};
     ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
     ev.data.u64 = kCurlTag | static_cast<std::uint32_t>(s);
-    if (epoll_ctl(self->ep_, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT) {
-        epoll_ctl(self->ep_, EPOLL_CTL_ADD, s, &ev);
+    // socketp (set through curl_multi_assign) tells a new socket from a known one: one
+    // epoll_ctl per change instead of a failing MOD before every ADD
+    if (socketp == nullptr) {
+        if (epoll_ctl(self->ep_, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST) {
+            epoll_ctl(self->ep_, EPOLL_CTL_MOD, s, &ev);
+        }
+        curl_multi_assign(self->multi_, s, self);
+    } else {
+        epoll_ctl(self->ep_, EPOLL_CTL_MOD, s, &ev);
     }
     return 0;
 }
@@ -211,12 +247,21 @@ int Prober::curl_timer_cb(void* /*multi*/, long timeout_ms, void* userp) {
 
 void Prober::start_http(std::uint64_t token, std::shared_ptr<const ProbeSpec> spec,
                         const util::IpAddr& addr, std::chrono::milliseconds timeout) {
-    auto h = std::make_unique<Http>();
+    std::unique_ptr<Http> h;
+    if (!idle_http_.empty()) {
+        h = std::move(idle_http_.back());
+        idle_http_.pop_back();
+        curl_easy_reset(h->easy);  // keeps the handle's buffers; forgets every option
+    } else {
+        h = std::make_unique<Http>();
+        h->easy = curl_easy_init();
+        if (h->easy == nullptr) {
+            return fail_now(token, ErrorKind::Internal, "curl_easy_init failed");
+        }
+    }
     h->token = token;
     h->spec = spec;
     h->start = SteadyClock::now();
-    h->easy = curl_easy_init();
-    if (h->easy == nullptr) return fail_now(token, ErrorKind::Internal, "curl_easy_init failed");
     const config::HealthCheck& hc = spec->cfg;
     const std::string ip = addr.family == 6 ? "[" + addr.to_string() + "]" : addr.to_string();
     const std::string& host = hc.host.empty() ? ip : hc.host;
@@ -249,6 +294,11 @@ void Prober::start_http(std::uint64_t token, std::shared_ptr<const ProbeSpec> sp
     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "gslbd-health/0.1");
+    // Targets are IP literals: a cache entry per target only costs memory, and curl prunes
+    // its DNS cache by walking every entry on each transfer (O(targets) per probe).
+    curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, 0L);
+    // the request goes out in one write: Nagle never delays it, and this saves a syscall
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 0L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Prober::body_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, h.get());
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
@@ -262,6 +312,7 @@ void Prober::start_http(std::uint64_t token, std::shared_ptr<const ProbeSpec> sp
     }
     CURLMcode mc = curl_multi_add_handle(multi_, e);
     if (mc != CURLM_OK) {
+        recycle(std::move(h));
         return fail_now(token, ErrorKind::Internal,
                         std::string("curl_multi_add_handle: ") + curl_multi_strerror(mc));
     }
@@ -338,17 +389,32 @@ void Prober::finish_http(Http* h, int code) {
     }
     curl_multi_remove_handle(multi_, h->easy);
     ready_.push_back(std::move(r));
-    http_.erase(h);
+    auto it = http_.find(h);
+    if (it != http_.end()) {
+        recycle(std::move(it->second));
+        http_.erase(it);
+    }
+}
+
+void Prober::recycle(std::unique_ptr<Http> h) {
+    h->release();
+    if (idle_http_.size() < kMaxIdleHandles) idle_http_.push_back(std::move(h));
 }
 
 void Prober::drain_curl() {
+    // Read every message before removing any handle: curl_multi_remove_handle walks the
+    // multi's message queue, so removing while messages are queued is quadratic when
+    // thousands of probes finish together (a mass timeout).
+    done_.clear();
     int left = 0;
     while (CURLMsg* m = curl_multi_info_read(multi_, &left)) {
         if (m->msg != CURLMSG_DONE) continue;
         Http* h = nullptr;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&h));
-        if (h != nullptr) finish_http(h, m->data.result);
+        if (h != nullptr) done_.emplace_back(h, static_cast<int>(m->data.result));
     }
+    for (auto [h, code] : done_) finish_http(h, code);
+    done_.clear();
 }
 
 // ---- TCP, DNS, ICMP on our own sockets ------------------------------------------------------
@@ -590,6 +656,7 @@ void Prober::process(std::vector<ProbeResult>& out) {
 void Prober::cancel_all() {
     for (auto& [h, owned] : http_) curl_multi_remove_handle(multi_, h->easy);
     http_.clear();
+    idle_http_.clear();
     for (auto& [serial, o] : own_) {
         if (o->fd >= 0) ::close(o->fd);
     }

@@ -3,6 +3,10 @@
 /// libcurl's multi interface in socket-action mode (curl's sockets live in the same epoll);
 /// TCP connects, DNS queries over UDP and ICMP echoes are non-blocking sockets of our own.
 /// No thread per probe. Not thread-safe except wakeup(): the owner serializes the other calls.
+/// Memory follows the number of probes in flight, not the number of targets: curl easy handles
+/// come from a small pool and go back to it when their probe ends.
+/// The first Prober raises the process's soft RLIMIT_NOFILE to its hard limit (thousands of
+/// probes in flight need thousands of sockets).
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -79,6 +83,7 @@ class Prober {
     void finish_own(std::uint64_t serial, ErrorKind kind, std::string detail);
     void drain_curl();
     void finish_http(Http* h, int curl_code);
+    void recycle(std::unique_ptr<Http> h);  ///< back to the idle pool (or freed when full)
     void fail_now(std::uint64_t token, ErrorKind kind, std::string detail);
 
     int ep_ = -1;
@@ -89,7 +94,9 @@ class Prober {
     std::unordered_map<std::uint32_t, std::uint64_t> icmp_wait_;  ///< family<<16|seq -> serial
     void* multi_ = nullptr;                                       ///< CURLM*
     std::optional<SteadyClock::time_point> curl_deadline_;
-    std::unordered_map<Http*, std::unique_ptr<Http>> http_;
+    std::unordered_map<Http*, std::unique_ptr<Http>> http_;  ///< in flight
+    std::vector<std::unique_ptr<Http>> idle_http_;           ///< reusable easy handles
+    std::vector<std::pair<Http*, int>> done_;                ///< drain_curl scratch
     std::uint64_t next_serial_ = 1;
     std::unordered_map<std::uint64_t, std::unique_ptr<Own>> own_;
     using Deadline = std::pair<SteadyClock::time_point, std::uint64_t>;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
+#include <vector>
 
 namespace gslbd::pipeline {
 
@@ -29,6 +31,35 @@ constexpr std::uint16_t tag_of(gslb::AnswerKind kind, bool fallback) noexcept {
 
 }  // namespace
 
+namespace {
+
+std::mutex& registry_mu() {
+    static std::mutex mu;
+    return mu;
+}
+std::vector<const Pipeline*>& registry() {
+    static std::vector<const Pipeline*> r;
+    return r;
+}
+
+void register_pipeline(const Pipeline* p) {
+    std::lock_guard lock(registry_mu());
+    registry().push_back(p);
+}
+
+void unregister_pipeline(const Pipeline* p) {
+    std::lock_guard lock(registry_mu());
+    auto& r = registry();
+    r.erase(std::remove(r.begin(), r.end(), p), r.end());
+}
+
+// The owner writes plain uint64_t fields; an aligned 64-bit relaxed load never tears.
+void add(std::uint64_t& dst, const std::uint64_t& src) noexcept {
+    dst += __atomic_load_n(&src, __ATOMIC_RELAXED);
+}
+
+}  // namespace
+
 Pipeline::Pipeline(const gslb::SnapshotHolder& holder, std::uint64_t seed)
     : Pipeline(holder, seed, sizing_config(holder).cache_entries,
                config::cache_entry_bytes(sizing_config(holder))) {}
@@ -40,9 +71,48 @@ Pipeline::Pipeline(const gslb::SnapshotHolder& holder, std::uint64_t seed,
       ws_(seed),
       cache_(cache_entries, entry_bytes, seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull),
       scratch_(cache_entries != 0 ? std::make_unique<std::uint8_t[]>(dns::kMaxMessage)
-                                  : nullptr) {}
+                                  : nullptr) {
+    register_pipeline(this);
+}
 
-Pipeline::~Pipeline() = default;
+Pipeline::~Pipeline() { unregister_pipeline(this); }
+
+void Pipeline::exclude_from_totals() { unregister_pipeline(this); }
+
+Totals sum_all_pipelines() {
+    Totals t;
+    std::lock_guard lock(registry_mu());
+    for (const Pipeline* p : registry()) {
+        const Counters& c = p->counters();
+        Counters& o = t.counters;
+        add(o.queries, c.queries);
+        add(o.responses, c.responses);
+        add(o.dropped, c.dropped);
+        add(o.noerror, c.noerror);
+        add(o.nodata, c.nodata);
+        add(o.nxdomain, c.nxdomain);
+        add(o.refused, c.refused);
+        add(o.servfail, c.servfail);
+        add(o.formerr, c.formerr);
+        add(o.notimp, c.notimp);
+        add(o.badvers, c.badvers);
+        add(o.truncated, c.truncated);
+        add(o.ecs_used, c.ecs_used);
+        add(o.ecs_ignored, c.ecs_ignored);
+        add(o.fallback, c.fallback);
+        for (std::size_t i = 0; i < kQtypeSlots; ++i) add(o.by_qtype[i], c.by_qtype[i]);
+        const cache::Counters& k = p->cache_counters();
+        add(t.cache.hits, k.hits);
+        add(t.cache.misses, k.misses);
+        add(t.cache.generation_misses, k.generation_misses);
+        add(t.cache.expired, k.expired);
+        add(t.cache.inserts, k.inserts);
+        add(t.cache.evictions, k.evictions);
+        add(t.cache.uncacheable, k.uncacheable);
+        ++t.pipelines;
+    }
+    return t;
+}
 
 std::size_t Pipeline::handle(std::span<const std::uint8_t> query, const util::IpAddr& source,
                              std::span<std::uint8_t> out, bool tcp) noexcept {
@@ -58,6 +128,7 @@ std::size_t Pipeline::handle(std::span<const std::uint8_t> query, const util::Ip
         ++counters_.dropped;
         return 0;
     }
+    if (pr.question_ok) ++counters_.by_qtype[qtype_slot(q.qtype)];
 
     const gslb::Snapshot* snap = holder_.current();
     const std::uint16_t our_udp = snap != nullptr ? snap->topo->edns_udp_size : kDefaultUdpSize;

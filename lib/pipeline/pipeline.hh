@@ -1,6 +1,7 @@
 #pragma once
 /// One DNS message in, one response out: parse -> client (ECS) -> gslb -> build.
 /// Both I/O backends (socket, DPDK) call this; it is the whole per-packet work.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -15,6 +16,18 @@
 #include "util/addr.hh"
 
 namespace gslbd::pipeline {
+
+/// Query types counted one by one in Counters::by_qtype (A, AAAA, ANY, SOA, NS, CNAME, MX,
+/// TXT, PTR, SRV, SVCB, HTTPS, CAA); every other type shares the last slot.
+inline constexpr std::array<std::uint16_t, 13> kCountedQtypes = {1,  28, 255, 6,  2,  5,  15,
+                                                                 16, 12, 33,  64, 65, 257};
+inline constexpr std::size_t kQtypeSlots = kCountedQtypes.size() + 1;
+/// Index into Counters::by_qtype for `qtype`.
+constexpr std::size_t qtype_slot(std::uint16_t qtype) noexcept {
+    for (std::size_t i = 0; i < kCountedQtypes.size(); ++i)
+        if (kCountedQtypes[i] == qtype) return i;
+    return kCountedQtypes.size();
+}
 
 /// Per-worker counters; written only by the owning worker, read (racily, as relaxed
 /// 64-bit loads) by the control side and summed there.
@@ -34,7 +47,21 @@ struct alignas(64) Counters {
     std::uint64_t ecs_used = 0;     ///< decided on a trusted ECS address
     std::uint64_t ecs_ignored = 0;  ///< ECS present but untrusted or disabled
     std::uint64_t fallback = 0;     ///< answers from a record's fallback policy
+    /// Parsed questions by type (slots: qtype_slot()); FORMERR with a readable question too.
+    std::array<std::uint64_t, kQtypeSlots> by_qtype{};
 };
+
+/// Sums over every live Pipeline (see sum_all_pipelines()).
+struct Totals {
+    Counters counters;
+    cache::Counters cache;
+    std::size_t pipelines = 0;
+};
+
+/// Sums the counters of every live Pipeline (each registers itself at construction and
+/// leaves at destruction) with relaxed loads. Takes a mutex that only construction,
+/// destruction and this function take: never the per-packet path. Control side.
+Totals sum_all_pipelines();
 
 /// The response cache (lib/cache) sits between the engine's plan (zone, record, eligible
 /// backends, the policy's decision class and variant) and the answer build: a hit is a
@@ -71,6 +98,9 @@ public:
     /// Response cache counters of this worker (all 0 when the cache is off).
     const cache::Counters& cache_counters() const noexcept { return cache_.counters(); }
     const cache::Cache& response_cache() const noexcept { return cache_; }
+    /// Leaves the set sum_all_pipelines() reads (a private pipeline, e.g. the control API's
+    /// explain, whose queries are not traffic). Control side.
+    void exclude_from_totals();
 
 private:
     /// Picks the client (ECS when present, trusted and enabled, else `source`) and

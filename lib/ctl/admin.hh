@@ -1,0 +1,86 @@
+#pragma once
+/// Operator overrides of backends (enable / disable / drain / weight), set through the
+/// control API, kept in a state file (never in the zone YAML) and laid over the health
+/// verdicts when a snapshot is published.
+///
+/// An override belongs to one backend of one record, named by (record name, address), so it
+/// survives reloads that keep that pair and is inert while the pair is absent. Selectors
+/// (address, tags, location, record) are resolved against the topology current when the
+/// call is made; a later reload does not widen them to backends that gained the tag.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gslb/snapshot.hh"
+
+namespace gslbd::ctl {
+
+enum class AdminState : std::uint8_t {
+    Enabled = 0,   ///< no override: health decides
+    Disabled = 1,  ///< never answered, not even by a fail-open fallback
+    Drained = 2,   ///< out of normal answers (still probed); a fail-open last resort only
+};
+
+std::string_view to_string(AdminState s) noexcept;
+
+struct Override {
+    AdminState state = AdminState::Enabled;
+    std::uint32_t weight = 0;  ///< 0 = the configured weight
+    bool empty() const noexcept { return state == AdminState::Enabled && weight == 0; }
+};
+
+/// What an API call names. At least one of address, tags, location, record must be set.
+struct Selector {
+    std::optional<util::IpAddr> address;
+    std::vector<std::string> tags;  ///< the backend must carry every one
+    std::optional<std::string> location;
+    std::optional<std::string> record;  ///< absolute, lower case
+    std::string describe() const;
+};
+
+/// Thrown for requests that cannot be applied; the API maps it to a 4xx status.
+class RequestError : public std::runtime_error {
+  public:
+    RequestError(int status, const std::string& what) : std::runtime_error(what), status_(status) {}
+    int status() const noexcept { return status_; }
+
+  private:
+    int status_;
+};
+
+using BackendKey = std::pair<std::string, std::string>;  ///< (record name, address text)
+
+/// Overrides by backend. A plain value: copy, change, save, then swap (nothing half-applied).
+class AdminStore {
+  public:
+    const std::map<BackendKey, Override>& overrides() const noexcept { return map_; }
+    Override get(const std::string& record, const std::string& address) const;
+    void set(const BackendKey& key, const Override& o);
+
+    /// Backends of `topo` that `sel` names, as (record, backend) pointers. Throws RequestError
+    /// 404 when none matches.
+    static std::vector<std::pair<const gslb::RecordRt*, const gslb::BackendRt*>> select(
+        const gslb::Topology& topo, const Selector& sel);
+
+    /// Fills admin state and weight override by backend id for `topo`.
+    void overlay(const gslb::Topology& topo, std::vector<std::uint8_t>& admin,
+                 std::vector<std::uint32_t>& weight) const;
+
+    /// JSON text of the state file.
+    std::string to_json() const;
+    /// Reads a state file; a missing file is an empty store. Throws std::runtime_error naming
+    /// the file and the problem.
+    static AdminStore load(const std::string& path);
+    /// Writes the state atomically (temporary file in the same directory, fsync, rename).
+    /// Throws std::runtime_error naming the file.
+    void save(const std::string& path) const;
+
+  private:
+    std::map<BackendKey, Override> map_;
+};
+
+}  // namespace gslbd::ctl

@@ -1,0 +1,434 @@
+#include "ctl/api.hh"
+
+#include <httplib.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "ctl/explain.hh"
+#include "health/state.hh"
+#include "util/log.hh"
+
+namespace gslbd::ctl {
+
+using nlohmann::json;
+
+std::string read_token_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw std::runtime_error("api.token_file " + path + ": cannot read");
+    std::string token;
+    std::getline(in, token);
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
+        token.pop_back();
+    if (token.empty()) throw std::runtime_error("api.token_file " + path + ": empty");
+    return token;
+}
+
+namespace {
+
+std::string iso_time(std::chrono::system_clock::time_point t) {
+    if (t.time_since_epoch().count() == 0) return "";
+    const std::time_t s = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&s, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+void send_json(httplib::Response& res, int status, const json& body) {
+    res.status = status;
+    res.set_content(body.dump(2) + "\n", "application/json");
+}
+
+void send_error(httplib::Response& res, int status, const std::string& msg) {
+    send_json(res, status, json{{"error", msg}, {"status", status}});
+}
+
+// Compares without an early exit, so the time taken does not tell how much of a guess matched.
+bool same_secret(const std::string& a, const std::string& b) {
+    unsigned diff = a.size() == b.size() ? 0u : 1u;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        diff |= static_cast<unsigned>(a[i] ^ (i < b.size() ? b[i] : 0));
+    return diff == 0;
+}
+
+std::string normalize_record(std::string r) {
+    for (auto& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (r.empty() || r.back() != '.') r += '.';
+    return r;
+}
+
+/// Selector from a JSON body; unknown keys and wrong types are errors (nothing applied).
+Selector parse_selector(const json& body, bool weight_call) {
+    if (!body.is_object()) throw RequestError(400, "expected a JSON object");
+    static const std::set<std::string> known = {"address",  "tags",   "tag",
+                                                "location", "record", "weight"};
+    for (const auto& [k, v] : body.items()) {
+        if (!known.count(k)) throw RequestError(400, "unknown field '" + k + "'");
+        if (k == "weight" && !weight_call)
+            throw RequestError(400, "field 'weight' belongs to /api/v1/backends/weight");
+    }
+    Selector s;
+    auto str = [&](const char* key) -> std::optional<std::string> {
+        if (!body.contains(key)) return std::nullopt;
+        if (!body[key].is_string() || body[key].get<std::string>().empty())
+            throw RequestError(400, std::string("field '") + key + "' must be a non-empty string");
+        return body[key].get<std::string>();
+    };
+    if (auto a = str("address")) {
+        auto ip = util::IpAddr::parse(*a);
+        if (!ip)
+            throw RequestError(400, "bad address '" + *a + "': expected an IPv4 or IPv6 literal");
+        s.address = *ip;
+    }
+    if (auto t = str("tag")) s.tags.push_back(*t);
+    if (body.contains("tags")) {
+        const json& t = body["tags"];
+        if (t.is_string()) {
+            s.tags.push_back(t.get<std::string>());
+        } else if (t.is_array()) {
+            for (const auto& x : t) {
+                if (!x.is_string()) throw RequestError(400, "field 'tags' must list strings");
+                s.tags.push_back(x.get<std::string>());
+            }
+        } else {
+            throw RequestError(400, "field 'tags' must be a string or a list of strings");
+        }
+    }
+    if (auto l = str("location")) s.location = *l;
+    if (auto r = str("record")) s.record = normalize_record(*r);
+    return s;
+}
+
+json parse_body(const httplib::Request& req) {
+    if (req.body.empty()) return json::object();
+    try {
+        return json::parse(req.body);
+    } catch (const json::exception& e) {
+        throw RequestError(400, std::string("bad JSON: ") + e.what());
+    }
+}
+
+json status_json(const Control& ctl) {
+    const View view = ctl.current();
+    const ReloadCounters rc = ctl.reload_counters();
+    json out = {{"generation", view.generation},
+                {"ready", ctl.ready()},
+                {"config", ctl.config_path()},
+                {"state_file", ctl.state_file()},
+                {"reloads",
+                 {{"ok", rc.ok},
+                  {"failed", rc.failed},
+                  {"last_ok", rc.last_ok},
+                  {"last_at", iso_time(rc.last_at)},
+                  {"last_error", rc.last_error}}}};
+    if (view.topo == nullptr) {
+        out["zones"] = json::array();
+        return out;
+    }
+    std::map<std::uint32_t, health::BackendStatus> by_id;
+    if (ctl.monitor() != nullptr)
+        for (auto& b : ctl.monitor()->status()) by_id.emplace(b.id, std::move(b));
+    const gslb::Health& h = *view.health;
+    json zones = json::array();
+    for (const auto& z : view.topo->config->zones) {
+        json records = json::array();
+        for (const auto& rec : view.topo->records) {
+            if (rec.cfg == nullptr) continue;
+            // a record belongs to the zone whose policy file listed it
+            bool mine = false;
+            for (const auto& r : z.records) mine |= &r == rec.cfg;
+            if (!mine) continue;
+            json backends = json::array();
+            for (const auto* fam : {&rec.v4, &rec.v6}) {
+                for (const auto& b : *fam) {
+                    const std::uint8_t adm = b.id < h.admin.size() ? h.admin[b.id] : 0;
+                    const std::uint32_t wo = b.id < h.weight.size() ? h.weight[b.id] : 0;
+                    const bool up = b.id >= h.up.size() || h.up[b.id] != 0;
+                    json j = {{"address", b.addr.to_string()},
+                              {"priority", b.priority},
+                              {"weight", b.weight},
+                              {"effective_weight", wo != 0 ? wo : b.weight},
+                              {"enabled", b.enabled},
+                              {"admin", to_string(static_cast<AdminState>(adm))},
+                              {"up", up},
+                              {"tags", b.cfg->tags},
+                              {"location", b.cfg->locations}};
+                    auto it = by_id.find(b.id);
+                    if (it != by_id.end()) {
+                        const auto& s = it->second;
+                        j["verdict"] = std::string(health::to_string(s.verdict));
+                        j["probed"] = s.probed;
+                        j["since"] = iso_time(s.since);
+                        j["reason"] = s.reason;
+                        if (s.has_result) {
+                            json last = {{"at", iso_time(s.last_probe_at)},
+                                         {"ok", s.last_ok},
+                                         {"latency_ms",
+                                          static_cast<double>(s.last_latency.count()) / 1000.0}};
+                            if (s.last_error != health::ErrorKind::None) {
+                                last["error"] = std::string(health::to_string(s.last_error));
+                                last["error_text"] = s.last_error_text;
+                                last["error_at"] = iso_time(s.last_error_at);
+                            }
+                            j["last_probe"] = std::move(last);
+                        }
+                        json checks = json::array();
+                        for (const auto& c : s.checks)
+                            checks.push_back(
+                                {{"type", c.type},
+                                 {"verdict", std::string(health::to_string(c.verdict))}});
+                        j["checks"] = std::move(checks);
+                    } else {
+                        j["verdict"] = up ? "up" : "down";
+                        j["probed"] = false;
+                    }
+                    backends.push_back(std::move(j));
+                }
+            }
+            records.push_back({{"name", rec.cfg->name},
+                               {"mode", rec.cfg->mode},
+                               {"ttl", rec.ttl},
+                               {"backends", std::move(backends)}});
+        }
+        zones.push_back(
+            {{"name", z.name}, {"policy", z.policy_file}, {"records", std::move(records)}});
+    }
+    out["zones"] = std::move(zones);
+    return out;
+}
+
+}  // namespace
+
+ApiServer::ApiServer(Control& control, const config::ApiConfig& cfg, StatsFn stats,
+                     std::string version)
+    : control_(control), cfg_(cfg), stats_(std::move(stats)), version_(std::move(version)) {
+    if (!cfg_.token_file.empty()) {
+        token_ = read_token_file(cfg_.token_file);
+    } else {
+        util::log_warn(
+            "api: no token_file configured: mutating calls (enable, disable, drain, weight, "
+            "reload) are disabled and answer 403");
+    }
+    if (!cfg_.tls_cert.empty()) {
+        auto s = std::make_unique<httplib::SSLServer>(cfg_.tls_cert.c_str(), cfg_.tls_key.c_str());
+        if (!s->is_valid())
+            throw std::runtime_error("api: cannot load tls_cert " + cfg_.tls_cert + " / tls_key " +
+                                     cfg_.tls_key);
+        server_ = std::move(s);
+    } else {
+        server_ = std::make_unique<httplib::Server>();
+    }
+    // No SO_REUSEPORT (httplib's default): a second daemon must fail to bind, not share the
+    // port and get half of our requests.
+    server_->set_socket_options([](int fd) {
+        int yes = 1;
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
+    server_->new_task_queue = [] { return new httplib::ThreadPool(4); };
+    server_->set_payload_max_length(64 * 1024);
+    routes();
+    const std::string host = cfg_.addr.to_string();
+    if (!server_->bind_to_port(host, cfg_.port))
+        throw BindError("api " + url() + ": cannot listen (" + std::string(std::strerror(errno)) +
+                        "); set api.listen to a free address or 'off'");
+}
+
+ApiServer::~ApiServer() {
+    stop();
+}
+
+std::string ApiServer::url() const {
+    const std::string host =
+        cfg_.addr.family == 6 ? "[" + cfg_.addr.to_string() + "]" : cfg_.addr.to_string();
+    return (cfg_.tls_cert.empty() ? "http://" : "https://") + host + ":" +
+           std::to_string(cfg_.port);
+}
+
+void ApiServer::start() {
+    if (thread_.joinable()) return;
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
+}
+
+void ApiServer::stop() {
+    if (server_) server_->stop();
+    if (thread_.joinable()) thread_.join();
+}
+
+void ApiServer::routes() {
+    httplib::Server& s = *server_;
+    // Access control for one request; false when the response (401/403) is already set.
+    auto allowed = [this](const httplib::Request& req, httplib::Response& res, bool mutating) {
+        if (token_.empty()) {
+            if (!mutating) return true;
+            send_error(res, 403, "mutating calls are disabled: no api.token_file is configured");
+            return false;
+        }
+        if (!mutating && !cfg_.read_requires_token) return true;
+        const std::string h = req.get_header_value("Authorization");
+        const std::string prefix = "Bearer ";
+        if (h.rfind(prefix, 0) != 0 || !same_secret(h.substr(prefix.size()), token_)) {
+            res.set_header("WWW-Authenticate", "Bearer realm=\"gslbd\"");
+            send_error(res, 401,
+                       h.empty() ? "missing bearer token (Authorization: Bearer ...)"
+                                 : "wrong bearer token");
+            return false;
+        }
+        return true;
+    };
+    // Runs `fn`, mapping RequestError and other exceptions to JSON errors.
+    auto guarded = [](httplib::Response& res, auto&& fn) {
+        try {
+            fn();
+        } catch (const RequestError& e) {
+            send_error(res, e.status(), e.what());
+        } catch (const std::exception& e) {
+            send_error(res, 500, e.what());
+        }
+    };
+
+    auto ready = [this](const httplib::Request&, httplib::Response& res) {
+        const View v = control_.current();
+        const bool ok = control_.ready();
+        send_json(res, ok ? 200 : 503,
+                  {{"ready", ok},
+                   {"generation", v.generation},
+                   {"config_loaded", v.topo != nullptr},
+                   {"why", ok                  ? ""
+                           : v.topo == nullptr ? "configuration not loaded"
+                                               : "first health round not finished"}});
+    };
+    s.Get("/healthz", ready);
+    s.Get("/api/v1/ready", ready);
+
+    s.Get("/api/v1/status",
+          [this, allowed, guarded](const httplib::Request& req, httplib::Response& res) {
+              if (!allowed(req, res, false)) return;
+              guarded(res, [&] { send_json(res, 200, status_json(control_)); });
+          });
+
+    s.Get("/metrics",
+          [this, allowed, guarded](const httplib::Request& req, httplib::Response& res) {
+              if (!allowed(req, res, false)) return;
+              guarded(res, [&] {
+                  const DataPlaneStats dp = stats_ ? stats_() : DataPlaneStats{};
+                  res.status = 200;
+                  res.set_content(render_metrics(control_, dp, version_),
+                                  "text/plain; version=0.0.4; charset=utf-8");
+              });
+          });
+
+    s.Post("/api/v1/reload",
+           [this, allowed, guarded](const httplib::Request& req, httplib::Response& res) {
+               if (!allowed(req, res, true)) return;
+               guarded(res, [&] {
+                   const ReloadResult r = control_.reload("API");
+                   if (r.ok) {
+                       send_json(res, 200, {{"ok", true}, {"generation", r.generation}});
+                   } else {
+                       send_json(res, 422,
+                                 {{"ok", false},
+                                  {"error", r.error},
+                                  {"status", 422},
+                                  {"generation", r.generation}});
+                   }
+               });
+           });
+
+    s.Post(R"(/api/v1/backends/(enable|disable|drain|weight))",
+           [this, allowed, guarded](const httplib::Request& req, httplib::Response& res) {
+               if (!allowed(req, res, true)) return;
+               guarded(res, [&] {
+                   const std::string verb = req.matches[1];
+                   const json body = parse_body(req);
+                   const bool weight_call = verb == "weight";
+                   const Selector sel = parse_selector(body, weight_call);
+                   std::uint32_t weight = 0;
+                   AdminAction action = AdminAction::Enable;
+                   if (verb == "disable") action = AdminAction::Disable;
+                   if (verb == "drain") action = AdminAction::Drain;
+                   if (weight_call) {
+                       action = AdminAction::Weight;
+                       if (!body.contains("weight") || !body["weight"].is_number_integer() ||
+                           body["weight"].get<long long>() < 0 ||
+                           body["weight"].get<long long>() > 1000000)
+                           throw RequestError(400,
+                                              "field 'weight' must be an integer in "
+                                              "0..1000000 (0 restores the configured weight)");
+                       weight = body["weight"].get<std::uint32_t>();
+                   }
+                   const auto keys = control_.apply(sel, action, weight);
+                   json changed = json::array();
+                   for (const auto& [rec, addr] : keys)
+                       changed.push_back({{"record", rec}, {"address", addr}});
+                   util::log_info("api: {} {} ({} backend(s)){}", verb, sel.describe(), keys.size(),
+                                  weight_call ? " weight " + std::to_string(weight) : "");
+                   send_json(res, 200,
+                             {{"ok", true},
+                              {"action", verb},
+                              {"generation", control_.current().generation},
+                              {"backends", std::move(changed)}});
+               });
+           });
+
+    auto explain_handler = [this, allowed, guarded](const httplib::Request& req,
+                                                    httplib::Response& res) {
+        if (!allowed(req, res, false)) return;
+        guarded(res, [&] {
+            json in = json::object();
+            if (req.method == "POST") {
+                in = parse_body(req);
+                if (!in.is_object()) throw RequestError(400, "expected a JSON object");
+            } else {
+                for (const auto& [k, v] : req.params) in[k] = v;
+            }
+            static const std::set<std::string> known = {"name", "qtype", "type", "client", "ecs"};
+            for (const auto& [k, v] : in.items()) {
+                if (!known.count(k)) throw RequestError(400, "unknown parameter '" + k + "'");
+                if (!v.is_string())
+                    throw RequestError(400, "parameter '" + k + "' must be a string");
+            }
+            ExplainRequest er;
+            er.name = in.value("name", std::string());
+            if (er.name.empty()) throw RequestError(400, "parameter 'name' is required");
+            er.qtype = in.value("qtype", in.value("type", std::string("A")));
+            const std::string client = in.value("client", std::string());
+            if (client.empty()) throw RequestError(400, "parameter 'client' is required");
+            auto ip = util::IpAddr::parse(client);
+            if (!ip) throw RequestError(400, "bad client address '" + client + "'");
+            er.client = *ip;
+            const std::string ecs = in.value("ecs", std::string());
+            if (!ecs.empty()) {
+                auto p = util::IpPrefix::parse(ecs, false);
+                if (!p || ecs.find('/') == std::string::npos)
+                    throw RequestError(400, "bad ecs subnet '" + ecs + "': expected ADDRESS/LEN");
+                // As a resolver sends it: the address truncated to the source prefix.
+                util::IpPrefix t = *p;
+                const unsigned bits = t.addr.family == 4 ? 32 : 128;
+                for (unsigned i = t.len; i < bits; ++i)
+                    t.addr.bytes[i / 8] &= static_cast<std::uint8_t>(~(0x80u >> (i % 8)));
+                er.ecs = t;
+            }
+            send_json(res, 200, explain(control_.current(), er));
+        });
+    };
+    s.Get("/api/v1/explain", explain_handler);
+    s.Post("/api/v1/explain", explain_handler);
+
+    s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return;
+        if (res.status == 404)
+            send_error(res, 404, "no such endpoint: " + req.method + " " + req.path);
+        else
+            send_error(res, res.status, std::string("HTTP ") + std::to_string(res.status));
+    });
+}
+
+}  // namespace gslbd::ctl

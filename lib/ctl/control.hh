@@ -1,0 +1,106 @@
+#pragma once
+/// The control side's centre: publishes snapshots (health verdicts from lib/health with the
+/// operator's overrides laid over them), reloads the configuration, and answers what the
+/// API and /metrics ask. Workers never touch it; they only see the snapshots it publishes.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "ctl/admin.hh"
+#include "gslb/publish.hh"
+#include "gslb/snapshot.hh"
+#include "health/monitor.hh"
+
+namespace gslbd::ctl {
+
+/// Main config file -> topology (config, geo databases, policies); throws with a message
+/// naming file, line and field.
+std::shared_ptr<const gslb::Topology> load_topology(const std::string& path);
+
+/// A snapshot as the control side keeps it: owned, safe to read on any thread.
+struct View {
+    std::uint64_t generation = 0;
+    std::shared_ptr<const gslb::Topology> topo;
+    std::shared_ptr<const gslb::Health> health;
+    /// The same snapshot, as the engine takes it.
+    gslb::Snapshot snapshot() const { return gslb::Snapshot{generation, topo, health}; }
+};
+
+struct ReloadResult {
+    bool ok = false;
+    std::uint64_t generation = 0;  ///< serving now
+    std::string error;
+};
+
+struct ReloadCounters {
+    std::uint64_t ok = 0, failed = 0;
+    std::string last_error;
+    std::chrono::system_clock::time_point last_at{};
+    bool last_ok = true;
+};
+
+enum class AdminAction : std::uint8_t { Enable, Disable, Drain, Weight };
+
+class Control {
+  public:
+    /// `state_file` ("" = none) is read now: throws std::runtime_error when it is unreadable
+    /// or malformed (a missing file is an empty state).
+    Control(std::string config_path, gslb::SnapshotHolder& holder, std::string state_file);
+    Control(const Control&) = delete;
+    Control& operator=(const Control&) = delete;
+
+    /// The health monitor's PublishFn: stores the verdicts and publishes them with the
+    /// overrides laid over them, as a new generation.
+    void publish(std::shared_ptr<const gslb::Topology> topo,
+                 std::shared_ptr<const gslb::Health> health);
+    /// The monitor whose topology reload() replaces and whose status the API shows. Set once,
+    /// before the first reload or API request.
+    void attach(health::Monitor& monitor) noexcept { monitor_ = &monitor; }
+    health::Monitor* monitor() const noexcept { return monitor_; }
+
+    /// Loads the config file again, off to the side; on success the monitor gets the new
+    /// topology (verdicts of backends that still exist carry over) and publishes it. On
+    /// failure the old generation keeps serving and the error is logged, counted and
+    /// returned. Serialized: concurrent callers wait. `trigger` is for the log (SIGHUP, API).
+    ReloadResult reload(const std::string& trigger);
+    ReloadCounters reload_counters() const;
+
+    /// Applies `action` to every backend `sel` names: all of them or none (the state file is
+    /// written first; a failure to write it changes nothing). Returns the backends changed
+    /// as (record, address). Throws RequestError.
+    std::vector<BackendKey> apply(const Selector& sel, AdminAction action,
+                                  std::uint32_t weight = 0);
+    AdminStore admin() const;
+
+    /// The snapshot published last (generation 0 and null pointers before the first).
+    View current() const;
+    /// Config loaded and every probe target has finished one round (latched: a reload that
+    /// adds targets does not make a ready daemon unready).
+    bool ready() const;
+    const std::string& config_path() const noexcept { return config_path_; }
+    const std::string& state_file() const noexcept { return state_file_; }
+
+  private:
+    void publish_locked();
+
+    std::string config_path_;
+    gslb::SnapshotHolder& holder_;
+    std::string state_file_;
+    health::Monitor* monitor_ = nullptr;
+
+    mutable std::mutex mu_;  ///< everything below; never held while calling into the monitor
+    std::uint64_t generation_ = 0;
+    std::shared_ptr<const gslb::Topology> topo_;
+    std::shared_ptr<const gslb::Health> verdicts_;  ///< from the monitor, without overrides
+    std::shared_ptr<const gslb::Health> published_;
+    AdminStore admin_;
+    ReloadCounters reloads_;
+    mutable std::atomic<bool> ready_{false};
+
+    std::mutex reload_mu_;  ///< serializes reload(); taken before the monitor's locks
+};
+
+}  // namespace gslbd::ctl

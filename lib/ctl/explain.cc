@@ -1,0 +1,475 @@
+#include "ctl/explain.hh"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "dns/query.hh"
+#include "gslb/engine.hh"
+#include "gslb/policy.hh"
+#include "pipeline/pipeline.hh"
+
+namespace gslbd::ctl {
+
+using nlohmann::json;
+
+namespace {
+
+struct TypeName {
+    std::uint16_t type;
+    const char* name;
+};
+constexpr std::array<TypeName, 16> kTypes = {{{1, "A"},
+                                              {2, "NS"},
+                                              {5, "CNAME"},
+                                              {6, "SOA"},
+                                              {12, "PTR"},
+                                              {13, "HINFO"},
+                                              {15, "MX"},
+                                              {16, "TXT"},
+                                              {28, "AAAA"},
+                                              {33, "SRV"},
+                                              {41, "OPT"},
+                                              {64, "SVCB"},
+                                              {65, "HTTPS"},
+                                              {252, "AXFR"},
+                                              {255, "ANY"},
+                                              {257, "CAA"}}};
+
+std::string upper(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+}
+
+std::string prefix_text(const util::IpAddr& a, unsigned len) {
+    util::IpPrefix p;
+    p.addr = a;
+    const unsigned bits = a.family == 4 ? 32 : 128;
+    p.len = static_cast<std::uint8_t>(std::min(len, bits));
+    for (unsigned i = p.len; i < bits; ++i)
+        p.addr.bytes[i / 8] &= static_cast<std::uint8_t>(~(0x80u >> (i % 8)));
+    return p.to_string();
+}
+
+std::string code_text(std::uint16_t packed) {
+    if (packed == 0) return "";
+    return std::string{static_cast<char>(packed >> 8), static_cast<char>(packed & 0xff)};
+}
+
+/// A query in wire format: header, question, OPT (DO=0, 1232) with ECS when given.
+std::vector<std::uint8_t> build_query(const gslb::WireName& name, std::uint16_t qtype,
+                                      const std::optional<util::IpPrefix>& ecs) {
+    std::vector<std::uint8_t> q = {0x4a, 0x11, 0x00, 0x00, 0, 1, 0, 0, 0, 0, 0, 1};
+    q.insert(q.end(), name.bytes.begin(), name.bytes.begin() + name.len);
+    q.insert(q.end(),
+             {static_cast<std::uint8_t>(qtype >> 8), static_cast<std::uint8_t>(qtype), 0, 1});
+    std::vector<std::uint8_t> opt;
+    if (ecs) {
+        const std::size_t alen = (ecs->len + 7u) / 8u;
+        const std::uint16_t olen = static_cast<std::uint16_t>(4 + alen);
+        opt = {0,
+               8,
+               static_cast<std::uint8_t>(olen >> 8),
+               static_cast<std::uint8_t>(olen),
+               0,
+               static_cast<std::uint8_t>(ecs->addr.family == 4 ? 1 : 2),
+               ecs->len,
+               0};
+        opt.insert(opt.end(), ecs->addr.bytes.begin(), ecs->addr.bytes.begin() + alen);
+    }
+    q.insert(q.end(), {0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, static_cast<std::uint8_t>(opt.size() >> 8),
+                       static_cast<std::uint8_t>(opt.size())});
+    q.insert(q.end(), opt.begin(), opt.end());
+    return q;
+}
+
+/// Reads a (possibly compressed) name at `off` as text; advances `off` past it in place.
+std::string read_name(std::span<const std::uint8_t> m, std::size_t& off) {
+    std::string out;
+    std::size_t p = off;
+    bool jumped = false;
+    for (int guard = 0; guard < 128 && p < m.size(); ++guard) {
+        const std::uint8_t len = m[p];
+        if ((len & 0xc0) == 0xc0) {
+            if (p + 1 >= m.size()) break;
+            if (!jumped) off = p + 2;
+            jumped = true;
+            p = static_cast<std::size_t>((len & 0x3f) << 8 | m[p + 1]);
+            continue;
+        }
+        if (len == 0) {
+            if (!jumped) off = p + 1;
+            return out.empty() ? "." : out;
+        }
+        if (p + 1 + len > m.size()) break;
+        out.append(reinterpret_cast<const char*>(&m[p + 1]), len);
+        out += '.';
+        p += 1 + len;
+    }
+    throw RequestError(500, "internal: cannot read the response built for the explanation");
+}
+
+std::uint16_t u16(std::span<const std::uint8_t> m, std::size_t o) {
+    return static_cast<std::uint16_t>(m[o] << 8 | m[o + 1]);
+}
+
+/// The answer as a resolver sees it: rcode, flags, records, ECS scope.
+json decode_response(std::span<const std::uint8_t> m) {
+    if (m.size() < 12) return json{{"rcode", "none (dropped)"}};
+    const unsigned rcode = m[3] & 0x0f;
+    json out = {{"aa", (m[2] & 0x04) != 0}, {"tc", (m[2] & 0x02) != 0}};
+    std::size_t off = 12;
+    for (unsigned i = 0; i < u16(m, 4); ++i) {
+        read_name(m, off);
+        off += 4;
+    }
+    json answer = json::array(), authority = json::array();
+    unsigned ext_rcode = 0;
+    const unsigned counts[3] = {u16(m, 6), u16(m, 8), u16(m, 10)};
+    for (int section = 0; section < 3; ++section) {
+        for (unsigned i = 0; i < counts[section]; ++i) {
+            const std::string owner = read_name(m, off);
+            if (off + 10 > m.size()) throw RequestError(500, "internal: short response");
+            const std::uint16_t type = u16(m, off);
+            const std::uint32_t ttl =
+                static_cast<std::uint32_t>(u16(m, off + 4)) << 16 | u16(m, off + 6);
+            const std::uint16_t rdlen = u16(m, off + 8);
+            const std::size_t rd = off + 10;
+            off = rd + rdlen;
+            if (off > m.size()) throw RequestError(500, "internal: short response");
+            if (type == 41) {
+                ext_rcode = (ttl >> 24) & 0xff;
+                for (std::size_t o = rd; o + 4 <= off;) {
+                    const std::uint16_t code = u16(m, o), len = u16(m, o + 2);
+                    if (code == 8 && len >= 4 && o + 4 + len <= off) {
+                        out["ecs_scope"] = m[o + 7];
+                        out["ecs_source"] = m[o + 6];
+                    }
+                    o += 4 + len;
+                }
+                continue;
+            }
+            json rr = {{"name", owner}, {"type", qtype_name(type)}, {"ttl", ttl}};
+            char buf[INET6_ADDRSTRLEN];
+            if (type == 1 && rdlen == 4) {
+                rr["data"] = inet_ntop(AF_INET, &m[rd], buf, sizeof buf);
+            } else if (type == 28 && rdlen == 16) {
+                rr["data"] = inet_ntop(AF_INET6, &m[rd], buf, sizeof buf);
+            } else if (type == 5 || type == 2) {
+                std::size_t p = rd;
+                rr["data"] = read_name(m, p);
+            } else if (type == 6) {
+                std::size_t p = rd;
+                rr["data"] = read_name(m, p);
+            } else if (type == 16 && rdlen > 0) {
+                rr["data"] = std::string(reinterpret_cast<const char*>(&m[rd + 1]),
+                                         std::min<std::size_t>(m[rd], rdlen - 1));
+            }
+            if (section == 0) answer.push_back(std::move(rr));
+            if (section == 1) authority.push_back(std::move(rr));
+        }
+    }
+    out["rcode"] = rcode_name(ext_rcode << 4 | rcode);
+    out["answer"] = std::move(answer);
+    out["authority"] = std::move(authority);
+    return out;
+}
+
+/// What every configured geo source says about `a` (the same lookups geoip makes).
+json geo_facts(const gslb::Topology& topo, const util::IpAddr& a) {
+    json g = json::object();
+    const geo::GeoDbs* geo = topo.geo.get();
+    if (geo == nullptr) return g;
+    const config::Config& cfg = *topo.config;
+    if (geo->locations) {
+        const auto m = geo->locations->lookup(a);
+        json e = {{"source", cfg.location_map}, {"scope", m.prefix}, {"matched", m.id >= 0}};
+        if (m.id >= 0) {
+            e["location"] = geo->locations->name_of(m.id);
+            const std::string net = prefix_text(a, m.matched);
+            e["network"] = net;
+            for (const auto& le : cfg.locations) {
+                if (le.prefix.to_string() == net && le.location == geo->locations->name_of(m.id)) {
+                    e["entry"] = le.pos.to_string() + ": " + net + " -> " + le.location;
+                    break;
+                }
+            }
+        } else {
+            e["network"] = prefix_text(a, m.prefix);
+        }
+        g["location_map"] = std::move(e);
+    }
+    if (geo->asn_db) {
+        const auto r = geo->asn_db->asn(a);
+        json e = {{"database", geo->asn_db->path()},
+                  {"found", r.found},
+                  {"network", prefix_text(a, r.prefix)},
+                  {"scope", r.prefix}};
+        if (r.found) e["asn"] = r.asn;
+        g["asn"] = std::move(e);
+    }
+    if (geo->city_db) {
+        const auto r = geo->city_db->city(a);
+        json e = {{"database", geo->city_db->path()},
+                  {"found", r.found},
+                  {"network", prefix_text(a, r.prefix)},
+                  {"scope", r.prefix}};
+        if (r.found) e["city"] = std::string(r.name);
+        g["city"] = std::move(e);
+    }
+    const geo::MaxMindDb* cdb = geo->country_db ? geo->country_db.get() : geo->city_db.get();
+    if (cdb != nullptr) {
+        const auto r = cdb->country(a);
+        json e = {{"database", cdb->path()},
+                  {"found", r.found},
+                  {"network", prefix_text(a, r.prefix)},
+                  {"scope", r.prefix}};
+        if (r.found) {
+            e["country"] = code_text(r.country);
+            e["continent"] = code_text(r.continent);
+        }
+        g["country"] = std::move(e);
+    }
+    return g;
+}
+
+std::string fallback_mode_name(config::FallbackMode m) {
+    switch (m) {
+        case config::FallbackMode::Rcode:
+            return "rcode";
+        case config::FallbackMode::Ips:
+            return "fallback_ips";
+        case config::FallbackMode::Cname:
+            return "fallback_cname";
+        default:
+            return "fail_open";
+    }
+}
+
+}  // namespace
+
+std::optional<std::uint16_t> qtype_from_text(const std::string& text) {
+    const std::string t = upper(text);
+    for (const auto& e : kTypes)
+        if (t == e.name) return e.type;
+    std::string digits = t.rfind("TYPE", 0) == 0 ? t.substr(4) : t;
+    if (digits.empty() || digits.size() > 5 ||
+        !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return std::nullopt;
+    const unsigned long v = std::stoul(digits);
+    if (v == 0 || v > 65535) return std::nullopt;
+    return static_cast<std::uint16_t>(v);
+}
+
+std::string qtype_name(std::uint16_t t) {
+    for (const auto& e : kTypes)
+        if (e.type == t) return e.name;
+    return "TYPE" + std::to_string(t);
+}
+
+std::string rcode_name(unsigned rcode) {
+    static const char* const names[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+                                        "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
+                                        "NXRRSET", "NOTAUTH", "NOTZONE"};
+    if (rcode < std::size(names)) return names[rcode];
+    if (rcode == 16) return "BADVERS";
+    return "RCODE" + std::to_string(rcode);
+}
+
+json explain(const View& view, const ExplainRequest& req) {
+    if (view.topo == nullptr) throw RequestError(503, "no configuration loaded yet");
+    const auto qt = qtype_from_text(req.qtype);
+    if (!qt) throw RequestError(400, "unknown qtype '" + req.qtype + "'");
+    if (req.client.family == 0) throw RequestError(400, "client address missing");
+    std::string text = req.name;
+    if (text.empty()) throw RequestError(400, "name missing");
+    gslb::WireName wire;
+    try {
+        wire = gslb::WireName::from_text(text, config::SourcePos{"request", 0, 0}, "name");
+    } catch (const std::exception& e) {
+        throw RequestError(400, "bad name '" + text + "'");
+    }
+    const std::vector<std::uint8_t> packet = build_query(wire, *qt, req.ecs);
+    dns::Query q;
+    if (dns::parse_query(packet, q).status != dns::ParseStatus::Ok)
+        throw RequestError(400, "cannot build a valid query from these parameters");
+
+    const gslb::Snapshot snap = view.snapshot();
+    const gslb::Topology& topo = *view.topo;
+
+    // The client, chosen as Pipeline::prepare chooses it.
+    gslb::ClientInfo client;
+    client.addr = req.client;
+    client.source_prefix = static_cast<std::uint8_t>(req.client.family == 4 ? 32 : 128);
+    std::string client_note = "packet source (no ECS in the query)";
+    if (req.ecs) {
+        const bool trusted =
+            topo.ecs_trust.empty() ||
+            std::any_of(topo.ecs_trust.begin(), topo.ecs_trust.end(),
+                        [&](const util::IpPrefix& p) { return p.contains(req.client); });
+        if (!topo.ecs_enabled) {
+            client_note = "packet source: ECS is disabled (ecs.enabled: false)";
+        } else if (!trusted) {
+            client_note = "packet source: " + req.client.to_string() + " is not in ecs.trust";
+        } else if (req.ecs->len == 0) {
+            client_note = "packet source: ECS source prefix 0 asks for an answer for everyone";
+        } else {
+            client.addr = req.ecs->addr;
+            client.source_prefix = req.ecs->len;
+            client.from_ecs = true;
+            client_note = "ECS subnet " + req.ecs->to_string();
+        }
+    }
+
+    json out = {
+        {"generation", view.generation},
+        {"query", {{"name", text}, {"qtype", qtype_name(*qt)}, {"client", req.client.to_string()}}},
+        {"client",
+         {{"address", client.addr.to_string()},
+          {"source_prefix", client.source_prefix},
+          {"from_ecs", client.from_ecs},
+          {"why", client_note}}}};
+    if (req.ecs) out["query"]["ecs"] = req.ecs->to_string();
+
+    // The engine's plan on the same snapshot: zone, record, eligible set, decision.
+    gslb::WorkerState ws(0x5eed);
+    ws.prepare(topo);
+    auto plan = std::make_unique<gslb::Plan>();
+    gslb::plan(snap, q, client, ws, *plan);
+
+    // The answer, from a cache-less pipeline on the same snapshot: the bytes dig gets.
+    json answer;
+    {
+        gslb::SnapshotHolder holder;
+        holder.publish(std::make_unique<const gslb::Snapshot>(snap));
+        pipeline::Pipeline pipe(holder, 0x5eed, 0, 256);
+        pipe.exclude_from_totals();  // an explanation is not traffic
+        std::vector<std::uint8_t> buf(dns::kMaxMessage);
+        std::size_t n = 0;
+        {
+            gslb::RcuThread reader;
+            n = pipe.handle(packet, req.client, buf, false);
+            gslb::RcuThread::quiescent();
+        }
+        answer = decode_response({buf.data(), n});
+    }
+
+    if (plan->zone == nullptr) {
+        out["zone"] = nullptr;
+        out["result"] = "REFUSED: the name is in none of our zones (or the class/type is refused)";
+        out["answer"] = std::move(answer);
+        return out;
+    }
+    for (const auto& z : topo.config->zones) {
+        gslb::WireName zn = gslb::WireName::from_text(z.name, z.pos, "name");
+        if (zn.view() == plan->zone->name.view()) out["zone"] = z.name;
+    }
+    if (plan->rec == nullptr) {
+        out["record"] = nullptr;
+        out["result"] = "not a GSLB record: answered from the zone itself (" +
+                        answer.value("rcode", std::string()) + ")";
+        out["answer"] = std::move(answer);
+        return out;
+    }
+    const gslb::RecordRt& rec = *plan->rec;
+    out["record"] = rec.cfg->name;
+    out["mode"] = rec.cfg->mode;
+    out["ttl"] = rec.ttl;
+
+    const bool v4 = *qt == dns::qtype::A;
+    const bool address = *qt == dns::qtype::A || *qt == dns::qtype::AAAA;
+    std::vector<std::string> answered;
+    for (const auto& rr : answer["answer"])
+        if (rr.contains("data")) answered.push_back(rr["data"].get<std::string>());
+
+    json cands = json::array();
+    if (address) {
+        const auto& family = v4 ? rec.v4 : rec.v6;
+        for (std::size_t i = 0; i < family.size(); ++i) {
+            const auto& b = family[i];
+            const bool up = snap.health == nullptr || b.id >= snap.health->up.size() ||
+                            snap.health->up[b.id] != 0;
+            const std::uint8_t adm =
+                snap.health && b.id < snap.health->admin.size() ? snap.health->admin[b.id] : 0;
+            const std::uint32_t wo =
+                snap.health && b.id < snap.health->weight.size() ? snap.health->weight[b.id] : 0;
+            const bool eligible =
+                std::find(plan->eligible.begin(), plan->eligible.begin() + plan->eligible_count,
+                          static_cast<std::uint16_t>(i)) !=
+                plan->eligible.begin() + plan->eligible_count;
+            const std::string addr = b.addr.to_string();
+            json c = {
+                {"address", addr},
+                {"priority", b.priority},
+                {"weight", wo != 0 ? wo : b.weight},
+                {"configured_weight", b.weight},
+                {"enabled", b.enabled},
+                {"health", up ? "up" : "down"},
+                {"admin", to_string(static_cast<AdminState>(adm))},
+                {"eligible", eligible},
+                {"selected", std::find(answered.begin(), answered.end(), addr) != answered.end()}};
+            std::string why;
+            if (!b.enabled)
+                why = "enable: false in the zone file";
+            else if (adm == 1)
+                why = "disabled through the API";
+            else if (adm == 2 && !eligible)
+                why = "drained through the API";
+            else if (!up && !eligible)
+                why = "health: down";
+            else if (!up)
+                why = "health: down, served by fail-open";
+            else if (adm == 2)
+                why = "drained, served by fail-open";
+            if (!why.empty()) c["why"] = why;
+            if (!b.locations.empty() && topo.geo && topo.geo->locations) {
+                json l = json::array();
+                for (auto id : b.locations) l.push_back(topo.geo->locations->name_of(id));
+                c["location"] = std::move(l);
+            }
+            if (!b.cfg->countries.empty()) c["country"] = b.cfg->countries;
+            if (!b.cfg->continents.empty()) c["continent"] = b.cfg->continents;
+            if (!b.cfg->cities.empty()) c["city"] = b.cfg->cities;
+            if (!b.cfg->asns.empty()) c["asn"] = b.cfg->asns;
+            cands.push_back(std::move(c));
+        }
+    }
+    out["candidates"] = std::move(cands);
+    out["fallback"] = {{"taken", plan->fallback},
+                       {"policy", fallback_mode_name(rec.fallback.mode)}};
+    char cls[16];
+    std::snprintf(cls, sizeof cls, "0x%08x", plan->decision.decision_class);
+    out["decision"] = {{"class", cls},
+                       {"scope", plan->decision.scope},
+                       {"variant", plan->decision.variant},
+                       {"cacheable", plan->cacheable}};
+    if (rec.cfg->mode == "geoip") {
+        json g = geo_facts(topo, client.addr);
+        out["geo"] = std::move(g);
+    }
+    std::string result;
+    if (!address) {
+        result = qtype_name(*qt) + " at a GSLB record: " + answer.value("rcode", std::string()) +
+                 (answer["answer"].empty() ? " without data" : "");
+    } else if ((v4 ? rec.v4 : rec.v6).empty()) {
+        result = "NODATA: the record has no " + qtype_name(*qt) + " backends";
+    } else if (plan->fallback) {
+        result = "no eligible backend: fallback policy " + fallback_mode_name(rec.fallback.mode);
+    } else {
+        result = std::to_string(plan->eligible_count) + " eligible backend(s); " + rec.cfg->mode +
+                 " selected " + std::to_string(answered.size());
+    }
+    if (rec.cfg->mode == "roundrobin" || rec.cfg->mode == "random" || rec.cfg->mode == "weighted")
+        result += " (" + rec.cfg->mode +
+                  " picks per query: another query may get another "
+                  "eligible backend)";
+    out["result"] = result;
+    out["answer"] = std::move(answer);
+    return out;
+}
+
+}  // namespace gslbd::ctl

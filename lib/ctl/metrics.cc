@@ -1,0 +1,350 @@
+#include "ctl/metrics.hh"
+
+#include <fmt/format.h>
+
+#include <map>
+
+#include "ctl/explain.hh"
+#include "health/state.hh"
+
+namespace gslbd::ctl {
+
+std::string escape_label(const std::string& v) {
+    std::string out;
+    out.reserve(v.size());
+    for (char c : v) {
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == '"')
+            out += "\\\"";
+        else if (c == '\n')
+            out += "\\n";
+        else
+            out += c;
+    }
+    return out;
+}
+
+namespace {
+
+/// Writes families: HELP and TYPE once, then samples.
+class Writer {
+  public:
+    void family(const char* name, const char* type, const char* help) {
+        out_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+    }
+    /// `labels` is a list of (name, value) pairs.
+    void sample(const std::string& name,
+                std::initializer_list<std::pair<const char*, std::string>> labels, double v) {
+        sample_raw(name, labels, fmt::format("{}", v));
+    }
+    void sample(const std::string& name,
+                std::initializer_list<std::pair<const char*, std::string>> labels,
+                std::uint64_t v) {
+        sample_raw(name, labels, std::to_string(v));
+    }
+    void sample_raw(const std::string& name,
+                    std::initializer_list<std::pair<const char*, std::string>> labels,
+                    const std::string& value) {
+        out_ += name;
+        if (labels.size() != 0) {
+            out_ += '{';
+            bool first = true;
+            for (const auto& [k, v] : labels) {
+                if (!first) out_ += ',';
+                first = false;
+                out_ += fmt::format("{}=\"{}\"", k, escape_label(v));
+            }
+            out_ += '}';
+        }
+        out_ += ' ';
+        out_ += value;
+        out_ += '\n';
+    }
+    std::string take() { return std::move(out_); }
+
+  private:
+    std::string out_;
+};
+
+using U = std::uint64_t;
+
+}  // namespace
+
+void add_pipeline_totals(DataPlaneStats& s) {
+    const pipeline::Totals t = pipeline::sum_all_pipelines();
+    s.cache = t.cache;
+    s.by_qtype = t.counters.by_qtype;
+}
+
+std::string render_metrics(const Control& ctl, const DataPlaneStats& dp,
+                           const std::string& version) {
+    Writer w;
+    const View view = ctl.current();
+    const ReloadCounters rc = ctl.reload_counters();
+
+    // --- DNS ---------------------------------------------------------------------------
+    w.family("gslbd_queries_total", "counter",
+             "DNS messages handed to the pipeline, by transport.");
+    w.sample("gslbd_queries_total", {{"transport", "udp"}}, U{dp.udp.queries});
+    w.sample("gslbd_queries_total", {{"transport", "tcp"}}, U{dp.tcp.queries});
+    w.family("gslbd_queries_by_type_total", "counter",
+             "Parsed queries by question type, all transports (other = any type not listed).");
+    for (std::size_t i = 0; i < pipeline::kQtypeSlots; ++i)
+        w.sample(
+            "gslbd_queries_by_type_total",
+            {{"qtype", i < pipeline::kCountedQtypes.size() ? qtype_name(pipeline::kCountedQtypes[i])
+                                                           : std::string("other")}},
+            U{dp.by_qtype[i]});
+    w.family("gslbd_responses_total", "counter", "DNS responses sent, by transport and rcode.");
+    for (const auto& [tr, c] :
+         {std::pair<const char*, const pipeline::Counters*>{"udp", &dp.udp}, {"tcp", &dp.tcp}}) {
+        const std::pair<const char*, U> rcodes[] = {
+            {"NOERROR", c->noerror},   {"NXDOMAIN", c->nxdomain}, {"REFUSED", c->refused},
+            {"SERVFAIL", c->servfail}, {"FORMERR", c->formerr},   {"NOTIMP", c->notimp},
+            {"BADVERS", c->badvers}};
+        for (const auto& [name, v] : rcodes)
+            w.sample("gslbd_responses_total", {{"transport", tr}, {"rcode", name}}, v);
+    }
+    w.family("gslbd_nodata_responses_total", "counter",
+             "NOERROR responses without data (part of rcode NOERROR).");
+    w.sample("gslbd_nodata_responses_total", {}, U{dp.udp.nodata + dp.tcp.nodata});
+    w.family("gslbd_truncated_responses_total", "counter",
+             "UDP responses sent with TC=1 because the answer did not fit.");
+    w.sample("gslbd_truncated_responses_total", {}, U{dp.udp.truncated + dp.tcp.truncated});
+    w.family("gslbd_fallback_answers_total", "counter",
+             "Answers decided by a record's fallback policy (no eligible backend).");
+    w.sample("gslbd_fallback_answers_total", {}, U{dp.udp.fallback + dp.tcp.fallback});
+    w.family("gslbd_ecs_queries_total", "counter",
+             "Queries with EDNS Client Subnet: used for the decision, or ignored.");
+    w.sample("gslbd_ecs_queries_total", {{"result", "used"}}, U{dp.udp.ecs_used + dp.tcp.ecs_used});
+    w.sample("gslbd_ecs_queries_total", {{"result", "ignored"}},
+             U{dp.udp.ecs_ignored + dp.tcp.ecs_ignored});
+    w.family("gslbd_dropped_total", "counter", "Messages or packets dropped, by reason.");
+    w.sample("gslbd_dropped_total", {{"reason", "not_a_query"}},
+             U{dp.udp.dropped + dp.tcp.dropped});
+    for (const auto& [reason, v] : dp.drops)
+        w.sample("gslbd_dropped_total", {{"reason", reason}}, v);
+
+    // --- cache ---------------------------------------------------------------------------
+    w.family("gslbd_cache_hits_total", "counter", "Response cache hits (all workers).");
+    w.sample("gslbd_cache_hits_total", {}, U{dp.cache.hits});
+    w.family("gslbd_cache_misses_total", "counter",
+             "Response cache lookups that did not hit, by why.");
+    w.sample("gslbd_cache_misses_total", {{"reason", "absent"}},
+             U{dp.cache.misses -
+               std::min(dp.cache.misses, dp.cache.generation_misses + dp.cache.expired)});
+    w.sample("gslbd_cache_misses_total", {{"reason", "generation"}}, U{dp.cache.generation_misses});
+    w.sample("gslbd_cache_misses_total", {{"reason", "expired"}}, U{dp.cache.expired});
+    w.family("gslbd_cache_inserts_total", "counter", "Answers stored in the response cache.");
+    w.sample("gslbd_cache_inserts_total", {}, U{dp.cache.inserts});
+    w.family("gslbd_cache_evictions_total", "counter",
+             "Live cache entries pushed out to make room.");
+    w.sample("gslbd_cache_evictions_total", {}, U{dp.cache.evictions});
+    w.family("gslbd_cache_uncacheable_total", "counter",
+             "Answers not stored: too large, TTL 0, or from a mode that is not cacheable.");
+    w.sample("gslbd_cache_uncacheable_total", {}, U{dp.cache.uncacheable});
+
+    // --- I/O -----------------------------------------------------------------------------
+    w.family("gslbd_udp_packets_total", "counter", "UDP datagrams received and sent.");
+    w.sample("gslbd_udp_packets_total", {{"direction", "rx"}}, dp.udp_rx);
+    w.sample("gslbd_udp_packets_total", {{"direction", "tx"}}, dp.udp_tx);
+    w.family("gslbd_tcp_connections_total", "counter", "DNS-over-TCP connection events.");
+    w.sample("gslbd_tcp_connections_total", {{"event", "accepted"}}, dp.tcp_accepted);
+    w.sample("gslbd_tcp_connections_total", {{"event", "rejected"}}, dp.tcp_rejected);
+    w.sample("gslbd_tcp_connections_total", {{"event", "timed_out"}}, dp.tcp_timed_out);
+    w.sample("gslbd_tcp_connections_total", {{"event", "closed"}}, dp.tcp_closed);
+    w.family("gslbd_tcp_connections_active", "gauge", "DNS-over-TCP connections open now.");
+    w.sample("gslbd_tcp_connections_active", {}, dp.tcp_active);
+    if (!dp.workers.empty()) {
+        w.family("gslbd_worker_packets_total", "counter",
+                 "Packets received, per data plane worker.");
+        for (const auto& s : dp.workers)
+            w.sample("gslbd_worker_packets_total",
+                     {{"kind", s.kind}, {"worker", std::to_string(s.index)}}, s.packets);
+        bool cycles = false;
+        for (const auto& s : dp.workers) cycles |= s.has_cycles;
+        if (cycles) {
+            w.family(
+                "gslbd_worker_cycles_total", "counter",
+                "TSC cycles per DPDK worker in polls that found packets (busy) or none (idle).");
+            for (const auto& s : dp.workers) {
+                if (!s.has_cycles) continue;
+                const std::string idx = std::to_string(s.index);
+                w.sample("gslbd_worker_cycles_total",
+                         {{"kind", s.kind}, {"worker", idx}, {"state", "busy"}}, s.busy_cycles);
+                w.sample("gslbd_worker_cycles_total",
+                         {{"kind", s.kind}, {"worker", idx}, {"state", "idle"}}, s.idle_cycles);
+            }
+        }
+    }
+
+    // --- health ----------------------------------------------------------------------------
+    health::Monitor* mon = ctl.monitor();
+    std::vector<health::BackendStatus> status;
+    std::vector<health::TargetStatus> targets;
+    health::Counters hc;
+    if (mon != nullptr) {
+        status = mon->status();
+        targets = mon->targets();
+        hc = mon->counters();
+    }
+    w.family("gslbd_probes_total", "counter", "Health probe attempts finished (all targets).");
+    w.sample("gslbd_probes_total", {}, U{hc.probes});
+    w.family("gslbd_probe_failures_total", "counter", "Failed health probe attempts, by reason.");
+    for (std::size_t k = 1; k < health::kErrorKinds; ++k)
+        w.sample("gslbd_probe_failures_total",
+                 {{"reason", std::string(health::to_string(static_cast<health::ErrorKind>(k)))}},
+                 U{hc.failures[k]});
+    w.family("gslbd_probe_rounds_total", "counter",
+             "Health probe rounds (an attempt plus retries), by result.");
+    w.sample("gslbd_probe_rounds_total", {{"result", "success"}}, U{hc.rounds - hc.rounds_failed});
+    w.sample("gslbd_probe_rounds_total", {{"result", "failure"}}, U{hc.rounds_failed});
+    w.family("gslbd_probe_duration_seconds", "histogram", "Duration of health probe attempts.");
+    {
+        U cum = 0;
+        for (std::size_t b = 0; b < health::kDurationBuckets.size(); ++b) {
+            cum += hc.duration[b];
+            w.sample("gslbd_probe_duration_seconds_bucket",
+                     {{"le", fmt::format("{}", health::kDurationBuckets[b])}}, cum);
+        }
+        cum += hc.duration[health::kDurationBuckets.size()];
+        w.sample("gslbd_probe_duration_seconds_bucket", {{"le", "+Inf"}}, cum);
+        w.sample("gslbd_probe_duration_seconds_sum", {},
+                 static_cast<double>(hc.duration_sum_us) / 1e6);
+        w.sample("gslbd_probe_duration_seconds_count", {}, cum);
+    }
+    w.family("gslbd_health_verdict_changes_total", "counter",
+             "Backend verdict changes (up <-> down) made by the health monitor.");
+    w.sample("gslbd_health_verdict_changes_total", {}, U{hc.verdict_changes});
+
+    // CoreDNS-GSLB compatible families (same names, labels and values).
+    w.family("gslb_healthcheck_total", "counter",
+             "Health checks performed, per record, check type, backend and result "
+             "(CoreDNS-GSLB).");
+    for (const auto& b : status) {
+        for (const auto& c : b.checks) {
+            if (c.target >= targets.size()) continue;
+            const auto& t = targets[c.target];
+            U failed = 0;
+            for (auto f : t.failures) failed += f;
+            w.sample("gslb_healthcheck_total",
+                     {{"name", b.record},
+                      {"type", c.type},
+                      {"address", b.address},
+                      {"result", "success"}},
+                     t.probes - std::min(t.probes, failed));
+            w.sample("gslb_healthcheck_total",
+                     {{"name", b.record},
+                      {"type", c.type},
+                      {"address", b.address},
+                      {"result", "failure"}},
+                     failed);
+        }
+    }
+    w.family("gslb_healthcheck_failures_total", "counter",
+             "Failed health checks per check type, address and reason (CoreDNS-GSLB; reasons "
+             "are gslbd's, see docs/metrics.md).");
+    for (const auto& t : targets) {
+        for (std::size_t k = 1; k < health::kErrorKinds; ++k) {
+            if (t.failures[k] == 0) continue;
+            w.sample(
+                "gslb_healthcheck_failures_total",
+                {{"type", t.type},
+                 {"address", t.address},
+                 {"reason", std::string(health::to_string(static_cast<health::ErrorKind>(k)))}},
+                U{t.failures[k]});
+        }
+    }
+
+    // backend / record gauges from the published snapshot (what the workers answer from)
+    w.family("gslb_backend_health_status", "gauge",
+             "Per backend: 2 = disabled (zone file or API), 1 = healthy, 0 = unhealthy "
+             "(CoreDNS-GSLB).");
+    std::map<std::string, std::pair<U, bool>> active;  // record -> (healthy count, any)
+    std::vector<std::tuple<std::string, std::string, std::uint8_t, std::uint32_t>> admin;
+    if (view.topo != nullptr) {
+        for (const auto& rec : view.topo->records) {
+            auto& a = active[rec.cfg->name];
+            for (const auto* fam : {&rec.v4, &rec.v6}) {
+                for (const auto& b : *fam) {
+                    const auto& h = *view.health;
+                    const bool up = b.id >= h.up.size() || h.up[b.id] != 0;
+                    const std::uint8_t adm = b.id < h.admin.size() ? h.admin[b.id] : 0;
+                    const std::uint32_t wo = b.id < h.weight.size() ? h.weight[b.id] : 0;
+                    const bool disabled = !b.enabled || adm == 1;
+                    const U v = disabled ? 2 : (up ? 1 : 0);
+                    w.sample("gslb_backend_health_status",
+                             {{"name", rec.cfg->name}, {"address", b.addr.to_string()}}, v);
+                    if (!disabled && adm != 2 && up) ++a.first;
+                    admin.emplace_back(rec.cfg->name, b.addr.to_string(), adm,
+                                       wo != 0 ? wo : b.weight);
+                }
+            }
+        }
+    }
+    w.family("gslb_backend_active", "gauge",
+             "Per record: backends healthy and in service (not disabled or drained) "
+             "(CoreDNS-GSLB).");
+    for (const auto& [name, a] : active) w.sample("gslb_backend_active", {{"name", name}}, a.first);
+    w.family("gslb_record_health_status", "gauge",
+             "Per record: 1 when at least one backend is healthy and in service (CoreDNS-GSLB).");
+    for (const auto& [name, a] : active)
+        w.sample("gslb_record_health_status", {{"name", name}}, U{a.first > 0 ? 1u : 0u});
+    w.family("gslbd_backend_admin_state", "gauge",
+             "Operator override per backend: 1 for its current state (enabled, disabled, "
+             "drained), 0 for the others.");
+    for (const auto& [rec, addr, adm, weight] : admin)
+        for (std::uint8_t s = 0; s < 3; ++s)
+            w.sample("gslbd_backend_admin_state",
+                     {{"name", rec},
+                      {"address", addr},
+                      {"state", std::string(to_string(static_cast<AdminState>(s)))}},
+                     U{adm == s ? 1u : 0u});
+    w.family("gslbd_backend_weight", "gauge",
+             "Effective weight per backend (the API override, else the configured weight).");
+    for (const auto& [rec, addr, adm, weight] : admin)
+        w.sample("gslbd_backend_weight", {{"name", rec}, {"address", addr}}, U{weight});
+
+    // --- configuration --------------------------------------------------------------------
+    w.family("gslbd_config_generation", "gauge",
+             "Generation of the published snapshot (bumps on reloads, health and admin changes).");
+    w.sample("gslbd_config_generation", {}, U{view.generation});
+    w.family("gslb_config_reload_total", "counter",
+             "Configuration reloads by result (CoreDNS-GSLB).");
+    w.sample("gslb_config_reload_total", {{"result", "success"}}, U{rc.ok});
+    w.sample("gslb_config_reload_total", {{"result", "failure"}}, U{rc.failed});
+    w.family("gslbd_config_last_reload_successful", "gauge",
+             "1 when the last reload succeeded (or none happened yet), else 0.");
+    w.sample("gslbd_config_last_reload_successful", {}, U{rc.last_ok ? 1u : 0u});
+    if (view.topo != nullptr) {
+        std::size_t backends = 0, checks = 0;
+        for (const auto& rec : view.topo->records)
+            for (const auto& b : rec.cfg->backends) {
+                ++backends;
+                checks += b.healthchecks.size();
+            }
+        w.family("gslbd_zones", "gauge", "Zones configured (CoreDNS-GSLB: gslb_zones_total).");
+        w.sample("gslbd_zones", {}, U{view.topo->zones.size()});
+        w.family("gslbd_records", "gauge",
+                 "GSLB records configured (CoreDNS-GSLB: gslb_records_total).");
+        w.sample("gslbd_records", {}, U{view.topo->records.size()});
+        w.family("gslbd_backends", "gauge",
+                 "Backends configured, all records (CoreDNS-GSLB: gslb_backends_total).");
+        w.sample("gslbd_backends", {}, U{backends});
+        w.family("gslbd_healthchecks", "gauge",
+                 "Health checks configured, all records and backends (CoreDNS-GSLB: "
+                 "gslb_healthchecks_total).");
+        w.sample("gslbd_healthchecks", {}, U{checks});
+    }
+    w.family("gslbd_ready", "gauge",
+             "1 when the configuration is loaded and the first health round has finished.");
+    w.sample("gslbd_ready", {}, U{ctl.ready() ? 1u : 0u});
+    w.family("gslb_version_info", "gauge", "Build version, always 1 (CoreDNS-GSLB).");
+    w.sample("gslb_version_info", {{"version", version}}, U{1});
+    w.family("gslbd_build_info", "gauge", "Build information, always 1.");
+    w.sample("gslbd_build_info", {{"version", version}, {"compiler", __VERSION__}}, U{1});
+    return w.take();
+}
+
+}  // namespace gslbd::ctl

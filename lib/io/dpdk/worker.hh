@@ -1,0 +1,62 @@
+#pragma once
+/// One DPDK worker: one RX/TX queue pair of a port (plus the matching queue pair of the
+/// port's exception device), its own Pipeline, its own counters. Run to completion:
+/// rx burst -> FrameProcessor -> tx burst, then kernel frames from the exception device
+/// out through the port. No allocation, lock or syscall per packet.
+#include <atomic>
+#include <cstdint>
+
+#include "gslb/publish.hh"
+#include "io/dpdk/packet.hh"
+#include "pipeline/pipeline.hh"
+
+struct rte_mbuf;
+
+namespace gslbd::io::dpdk {
+
+inline constexpr std::uint16_t kNoPort = 0xffff;
+
+/// Which queues a worker owns and how the port behaves.
+struct QueueBinding {
+    std::uint16_t port = 0, queue = 0;
+    std::uint16_t exc_port = kNoPort;  ///< exception device, kNoPort = none
+    std::uint16_t exc_queue = 0;
+    std::uint16_t mtu = 1500;
+    bool cksum_offload = false;  ///< the port does IPv4 + UDP checksums on TX
+};
+
+class Worker {
+  public:
+    static constexpr unsigned kBurst = 32;
+    /// TX attempts for a burst before the rest is dropped (counted), so a stuck queue
+    /// can never stall the worker.
+    static constexpr unsigned kTxRetries = 4;
+
+    /// `addrs` and `holder` must outlive the worker.
+    Worker(const gslb::SnapshotHolder& holder, const PortAddresses& addrs, const QueueBinding& q,
+           std::uint64_t seed);
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    /// One loop iteration (no RCU bookkeeping): returns frames handled (0 = idle poll).
+    /// The calling thread must be an online RCU reader.
+    unsigned poll() noexcept;
+    /// The lcore loop: registers as RCU reader, polls until `stop`, reports a quiescent
+    /// state every iteration and accounts busy/idle polls and TSC cycles.
+    void run(const std::atomic<bool>& stop) noexcept;
+
+    const QueueBinding& binding() const noexcept { return q_; }
+    /// Racy but tear-free copy of the counters (any thread).
+    WorkerStats stats() const noexcept;
+
+  private:
+    void send(std::uint16_t port, std::uint16_t queue, rte_mbuf** pkts, unsigned n,
+              DropReason on_full) noexcept;
+
+    QueueBinding q_;
+    pipeline::Pipeline pipe_;
+    WorkerCounters counters_;
+    FrameProcessor proc_;
+};
+
+}  // namespace gslbd::io::dpdk

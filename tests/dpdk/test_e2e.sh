@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# End to end through DPDK: testbed up (scripts/testbed.sh), gslbd in DPDK mode on the
+# veth end, queried from the client namespace:
+#   * UDP with dig and kdig (IPv4 and IPv6), answered by the DPDK worker: the worker's
+#     telemetry counters (/gslbd/stats) must move by at least the queries sent
+#   * TCP with dig and kdig, through the TAP exception path to the kernel TCP listener
+#   * ICMP and ICMPv6 echo answered by the worker
+#   * dnsperf, 5 s at 2000 qps: zero lost queries
+# then SIGTERM (clean exit) and testbed down. Needs root. Never skips: when the testbed
+# cannot be built, the test fails and says why.
+set -euo pipefail
+
+SRC=${GSLBD_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+BIN=${GSLBD_BIN:?GSLBD_BIN must point to the gslbd binary}
+TESTBED="$SRC/scripts/testbed.sh"
+TOOLS="$SRC/tests/dpdk/e2e_tools.py"
+NS=gslbd-client
+PREFIX="gslbd-e2e-$$"
+TEL="/var/run/dpdk/$PREFIX/dpdk_telemetry.v2"
+PY=/usr/bin/python3
+[[ -x $PY ]] || PY=python3
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+in_ns() { ip netns exec "$NS" "$@"; }
+
+[[ $(id -u) -eq 0 ]] || fail "must run as root: the DPDK testbed needs hugepages, a netns and a veth pair"
+for tool in dig kdig dnsperf ip; do
+  command -v "$tool" >/dev/null || fail "'$tool' not installed (scripts/setup.sh)"
+done
+[[ -x $BIN ]] || fail "gslbd binary not found at $BIN"
+
+work=$(mktemp -d /tmp/gslbd-e2e.XXXXXX)
+pid=""
+cleanup() {
+  local rc=$?
+  if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  if [[ $rc -ne 0 && -f $work/gslbd.log ]]; then
+    echo "--- gslbd log" >&2
+    tail -50 "$work/gslbd.log" >&2
+  fi
+  "$TESTBED" down >/dev/null 2>&1 || true
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT
+
+"$TESTBED" up || fail "could not build the testbed (see the message above)"
+
+cat >"$work/gslbd.yml" <<EOF
+io: dpdk
+dpdk:
+  eal_args: [-l, "0,1", --no-pci, --file-prefix=$PREFIX, --huge-dir=/dev/hugepages, -m, "256"]
+  ports:
+    - device: net_af_packet0,iface=veth-gslb
+      addresses: [198.18.0.1/24, "2001:2::1/64"]
+      exception: net_tap0,iface=gslbd-e2e
+listen:
+  - {address: 198.18.0.1, port: 53, udp: false}
+  - {address: "2001:2::1", port: 53, udp: false}
+geoip:
+  location_map: $SRC/examples/location_map.yml
+zones:
+  - name: gslb.example.
+    policy: $SRC/examples/gslb.example.yml
+    ns:
+      - name: ns1.gslb.example.
+        addresses: [198.18.0.1]
+EOF
+
+"$BIN" --config "$work/gslbd.yml" >"$work/gslbd.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do
+  grep -q "gslbd ready" "$work/gslbd.log" && break
+  kill -0 "$pid" 2>/dev/null || fail "gslbd exited during start-up"
+  sleep 0.2
+done
+grep -q "gslbd ready" "$work/gslbd.log" || fail "gslbd not ready after 20 s"
+grep "DPDK:" "$work/gslbd.log"
+
+# stat NAME: one counter from /gslbd/stats
+stat() {
+  "$PY" "$TOOLS" telemetry "$TEL" /gslbd/stats |
+    "$PY" -c "import json,sys; print(json.load(sys.stdin)['/gslbd/stats']['$1'])"
+}
+expect_answer() {  # WANT CMD...
+  local want=$1 got
+  shift
+  got=$(in_ns "$@" 2>"$work/stderr") || fail "'$*' failed: $got $(cat "$work/stderr")"
+  [[ $got == "$want" ]] || fail "'$*' answered '$got', expected '$want'"
+  echo "ok: $* -> $got"
+}
+
+rx0=$(stat rx)
+replies0=$(stat dns_replies)
+kernel0=$(stat to_kernel)
+
+# UDP through the DPDK worker
+expect_answer 192.0.2.10 dig +short +time=2 +tries=2 @198.18.0.1 www.gslb.example A
+expect_answer 2001:db8::10 dig +short +time=2 +tries=2 @2001:2::1 www.gslb.example AAAA
+expect_answer 192.0.2.10 kdig +short +timeout=2 @198.18.0.1 www.gslb.example A
+expect_answer 2001:db8::10 kdig +short +timeout=2 @2001:2::1 www.gslb.example AAAA
+out=$(in_ns dig +time=2 +tries=2 @198.18.0.1 nope.gslb.example A 2>&1) || true
+[[ $out == *"status: NXDOMAIN"* ]] || fail "nope.gslb.example: no NXDOMAIN answer: $out"
+echo "ok: NXDOMAIN over UDP"
+replies1=$(stat dns_replies)
+((replies1 - replies0 >= 5)) || fail "DPDK dns_replies moved by $((replies1 - replies0)), expected >= 5"
+(($(stat rx) - rx0 >= 5)) || fail "DPDK rx counter did not move"
+echo "ok: DPDK counters: rx $rx0 -> $(stat rx), dns_replies $replies0 -> $replies1"
+
+# TCP through the exception path and the kernel-socket TCP server
+expect_answer 192.0.2.10 dig +short +tcp +time=3 +tries=1 @198.18.0.1 www.gslb.example A
+expect_answer 2001:db8::10 kdig +short +tcp +timeout=3 @2001:2::1 www.gslb.example AAAA
+(($(stat to_kernel) > kernel0)) || fail "TCP did not go through the exception path (to_kernel unchanged)"
+(($(stat dns_replies) == replies1)) || fail "TCP queries were answered by the DPDK worker?"
+echo "ok: TCP via the exception path (to_kernel $kernel0 -> $(stat to_kernel))"
+
+# echo
+echo0=$(stat echo_replies)
+in_ns "$PY" "$TOOLS" ping 198.18.0.1 3 || fail "ICMP echo to 198.18.0.1 lost"
+in_ns "$PY" "$TOOLS" ping 2001:2::1 3 || fail "ICMPv6 echo to 2001:2::1 lost"
+(($(stat echo_replies) - echo0 == 6)) || fail "echo_replies moved by $(($(stat echo_replies) - echo0)), expected 6"
+
+# load: dnsperf, 5 s at 2000 qps, nothing lost
+printf 'www.gslb.example A\nrr.gslb.example A\nwww.gslb.example AAAA\nnope.gslb.example A\n' >"$work/queries"
+before=$(stat dns_replies)
+in_ns dnsperf -s 198.18.0.1 -d "$work/queries" -l 5 -Q 2000 -c 4 -t 2 >"$work/dnsperf.txt" 2>&1 ||
+  { cat "$work/dnsperf.txt"; fail "dnsperf failed"; }
+grep -E "Queries (sent|completed|lost)|Queries per second" "$work/dnsperf.txt"
+sent=$(awk '/Queries sent:/ {print $3}' "$work/dnsperf.txt")
+lost=$(awk '/Queries lost:/ {print $3}' "$work/dnsperf.txt")
+[[ -n $sent && $sent -ge 9000 ]] || fail "dnsperf sent only '$sent' queries"
+[[ $lost == 0 ]] || fail "dnsperf lost $lost of $sent queries"
+after=$(stat dns_replies)
+((after - before >= sent)) || fail "DPDK answered $((after - before)) of $sent dnsperf queries"
+for reason in tx_full exception_full kernel_tx_full l4_checksum ipv4_checksum; do
+  [[ $(stat "drop_$reason") == 0 ]] || fail "drops counted for $reason: $(stat "drop_$reason")"
+done
+"$PY" "$TOOLS" telemetry "$TEL" /gslbd/lcores
+
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+pid=""
+[[ $rc -eq 0 ]] || fail "gslbd exited with $rc after SIGTERM"
+grep "DPDK: .* received" "$work/gslbd.log" || fail "no DPDK totals in the shutdown log"
+echo "PASS: DPDK end to end"

@@ -1,0 +1,165 @@
+"""Hot reload under load: no query lost, no wrong answer (SIGHUP and the API, many times),
+a bad config keeps the old one serving, and the optional file watch (api.watch).
+
+While reloading, the config alternates between two versions that differ only in a record
+the load does not ask for (so every answer of the load stays the same and is checkable):
+fo.gslb.test. A must always be exactly {192.0.2.1, 192.0.2.2}."""
+import re
+import signal
+import subprocess
+import threading
+import time
+
+import dns.message
+import dns.query
+import dns.rdatatype
+
+import gslbd_test
+from gslbd_test import addresses, make_query, udp
+from test_ctl import TOKEN, Api, api_block, wait_api
+
+EXPECTED = ["192.0.2.1", "192.0.2.2"]
+RELOADS = 24
+
+
+def start(start_gslbd, tmp_path, name, extra_api=""):
+    directory = tmp_path / name
+    directory.mkdir(parents=True, exist_ok=True)
+    api_port = gslbd_test.free_port()
+    d = start_gslbd(name=name, extra=api_block(api_port, directory, extra=extra_api))
+    api = Api(api_port)
+    wait_api(api)
+    return d, api
+
+
+class Checker(threading.Thread):
+    """Sends fo.gslb.test. A in a loop on its own socket and checks every answer."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.port = port
+        self.stop = threading.Event()
+        self.sent = self.ok = 0
+        self.bad = []
+
+    def run(self):
+        q = make_query("fo.gslb.test.")
+        while not self.stop.is_set():
+            self.sent += 1
+            try:
+                r = udp(self.port, q, timeout=2.0)
+            except Exception as e:  # a timeout is a lost query
+                self.bad.append(repr(e))
+                continue
+            got = sorted(addresses(r))
+            if r.rcode() == 0 and got == EXPECTED:
+                self.ok += 1
+            else:
+                self.bad.append(f"rcode {r.rcode()} {got}")
+
+
+def flip(zone_path, original, i):
+    # change the TTL of a record the load never asks for: a real new config every time
+    zone_path.write_text(original.replace("  rr.gslb.test.:\n",
+                                          f"  rr.gslb.test.:\n    record_ttl: {100 + i}\n", 1))
+
+
+def test_zero_lost_queries_while_reloading(start_gslbd, tmp_path):
+    d, api = start(start_gslbd, tmp_path, "load")
+    zone = tmp_path / "load" / "zone.yml"
+    original = zone.read_text()
+    qfile = tmp_path / "queries.txt"
+    qfile.write_text("fo.gslb.test. A\nrr.gslb.test. A\ngeo.gslb.test. A\nnothing.gslb.test. A\n")
+    gen0 = api.get("/api/v1/status")[1]["generation"]
+
+    checker = Checker(d.port)
+    checker.start()
+    perf = subprocess.Popen(["dnsperf", "-s", "127.0.0.1", "-p", str(d.port), "-d", str(qfile),
+                             "-l", "6", "-Q", "8000", "-c", "4", "-t", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(0.5)
+    for i in range(RELOADS):
+        flip(zone, original, i)
+        if i % 2 == 0:
+            d.signal(signal.SIGHUP)
+        else:
+            status, body = api.post("/api/v1/reload")
+            assert status == 200, body
+        time.sleep(0.2)
+    out, _ = perf.communicate(timeout=60)
+    checker.stop.set()
+    checker.join(timeout=10)
+
+    assert perf.returncode == 0, out
+    m = re.search(r"Queries sent:\s+(\d+)", out)
+    assert m and int(m.group(1)) > 10000, out
+    assert re.search(r"Queries lost:\s+0 \(", out), out
+    # every dnsperf answer was NOERROR or the NXDOMAIN of nothing.gslb.test. (1 in 4)
+    codes = re.search(r"Response codes:\s+(.*)", out).group(1)
+    assert set(re.findall(r"([A-Z]+) \d+", codes)) <= {"NOERROR", "NXDOMAIN"}, codes
+    sent = int(m.group(1))
+    nx = int(re.search(r"NXDOMAIN (\d+)", codes).group(1))
+    assert abs(nx - sent / 4) <= 2, codes
+    assert checker.bad == [], checker.bad[:10]
+    assert checker.ok > 500 and checker.ok == checker.sent
+    # every reload landed: generation moved at least once per reload, none failed
+    _, s = api.get("/api/v1/status")
+    assert s["reloads"]["ok"] >= RELOADS // 2 and s["reloads"]["failed"] == 0
+    assert s["generation"] >= gen0 + RELOADS
+    log = d.log()
+    assert log.count("reload (SIGHUP): serving generation") + \
+        log.count("reload (API): serving generation") == RELOADS
+
+
+def test_bad_config_keeps_serving_and_is_counted(start_gslbd, tmp_path):
+    d, api = start(start_gslbd, tmp_path, "bad")
+    zone = tmp_path / "bad" / "zone.yml"
+    good = zone.read_text()
+    zone.write_text(good.replace("    mode: failover\n", "    mode: nonsense\n", 1))
+    checker = Checker(d.port)
+    checker.start()
+    d.signal(signal.SIGHUP)
+    status, body = api.post("/api/v1/reload")
+    time.sleep(0.5)
+    checker.stop.set()
+    checker.join(timeout=10)
+    assert status == 422 and "nonsense" in body["error"]
+    assert checker.bad == [] and checker.ok > 10
+    _, s = api.get("/api/v1/status")
+    assert s["reloads"]["failed"] == 2 and s["reloads"]["last_ok"] is False
+    assert "nonsense" in s["reloads"]["last_error"]
+    assert "reload failed (SIGHUP), still serving generation" in d.log()
+
+
+def test_reload_keeps_health_and_admin_state(start_gslbd, tmp_path):
+    d, api = start(start_gslbd, tmp_path, "keep")
+    api.post("/api/v1/backends/disable", {"address": "192.0.2.1"})
+    assert sorted(addresses(udp(d, make_query("fo.gslb.test.")))) == ["192.0.2.2"]
+    status, _ = api.post("/api/v1/reload")
+    assert status == 200
+    # the override is part of what is published: it survives the new topology
+    assert sorted(addresses(udp(d, make_query("fo.gslb.test.")))) == ["192.0.2.2"]
+
+
+def test_file_watch_reloads_on_change(start_gslbd, tmp_path):
+    d, api = start(start_gslbd, tmp_path, "watch", extra_api="  watch: true\n")
+    zone = tmp_path / "watch" / "zone.yml"
+    text = zone.read_text()
+    # editors write a new file and rename it over the old one: watch the directory
+    tmp = zone.with_suffix(".new")
+    tmp.write_text(text.replace('- address: "192.0.2.1"', '- address: "192.0.2.7"', 1))
+    tmp.rename(zone)
+    deadline = time.monotonic() + 10
+    got = None
+    while time.monotonic() < deadline:
+        got = sorted(addresses(udp(d, make_query("fo.gslb.test."))))
+        if got == ["192.0.2.2", "192.0.2.7"]:
+            break
+        time.sleep(0.1)
+    assert got == ["192.0.2.2", "192.0.2.7"], d.log()
+    assert "reload (file change): serving generation" in d.log()
+    # a broken save is refused, the old config serves
+    zone.write_text("records: [\n")
+    time.sleep(1.5)
+    assert sorted(addresses(udp(d, make_query("fo.gslb.test.")))) == ["192.0.2.2", "192.0.2.7"]
+    assert "reload failed (file change)" in d.log()

@@ -179,6 +179,15 @@ json decode_response(std::span<const std::uint8_t> m) {
     return out;
 }
 
+// The part every MaxMind lookup's facts share: which database, and what it matched.
+template <typename Result>
+json db_fact(const geo::MaxMindDb& db, const util::IpAddr& a, const Result& r) {
+    return {{"database", db.path()},
+            {"found", r.found},
+            {"network", prefix_text(a, r.prefix)},
+            {"scope", r.prefix}};
+}
+
 /// What every configured geo source says about `a` (the same lookups geoip makes).
 json geo_facts(const gslb::Topology& topo, const util::IpAddr& a) {
     json g = json::object();
@@ -205,29 +214,20 @@ json geo_facts(const gslb::Topology& topo, const util::IpAddr& a) {
     }
     if (geo->asn_db) {
         const auto r = geo->asn_db->asn(a);
-        json e = {{"database", geo->asn_db->path()},
-                  {"found", r.found},
-                  {"network", prefix_text(a, r.prefix)},
-                  {"scope", r.prefix}};
+        json e = db_fact(*geo->asn_db, a, r);
         if (r.found) e["asn"] = r.asn;
         g["asn"] = std::move(e);
     }
     if (geo->city_db) {
         const auto r = geo->city_db->city(a);
-        json e = {{"database", geo->city_db->path()},
-                  {"found", r.found},
-                  {"network", prefix_text(a, r.prefix)},
-                  {"scope", r.prefix}};
+        json e = db_fact(*geo->city_db, a, r);
         if (r.found) e["city"] = std::string(r.name);
         g["city"] = std::move(e);
     }
     const geo::MaxMindDb* cdb = geo->country_db ? geo->country_db.get() : geo->city_db.get();
     if (cdb != nullptr) {
         const auto r = cdb->country(a);
-        json e = {{"database", cdb->path()},
-                  {"found", r.found},
-                  {"network", prefix_text(a, r.prefix)},
-                  {"scope", r.prefix}};
+        json e = db_fact(*cdb, a, r);
         if (r.found) {
             e["country"] = code_text(r.country);
             e["continent"] = code_text(r.continent);

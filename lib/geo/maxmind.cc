@@ -1,12 +1,12 @@
 #include <maxminddb.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
 
 #include "geo/geo.hh"
+#include "util/sockaddr.hh"
 
 namespace gslbd::geo {
 
@@ -38,40 +38,65 @@ struct Lookup {
 
 Lookup lookup(const MMDB_s* db, const util::IpAddr& a) noexcept {
     Lookup l;
+    if (a.family != 4 && a.family != 6) return l;
+    sockaddr_storage sa;
+    util::to_sockaddr(a, 0, sa);
     int err = MMDB_SUCCESS;
-    if (a.family == 4) {
-        sockaddr_in sa{};
-        sa.sin_family = AF_INET;
-        std::memcpy(&sa.sin_addr, a.bytes.data(), 4);
-        l.res = MMDB_lookup_sockaddr(db, reinterpret_cast<const sockaddr*>(&sa), &err);
-        // An IPv6 database keeps IPv4 under ::/96 and reports the IPv6 netmask; a shorter
-        // netmask means the whole IPv4 space shares one record (or none).
-        unsigned nm = l.res.netmask;
-        if (db->metadata.ip_version == 6) nm = nm >= 96 ? nm - 96 : 0;
-        l.prefix = static_cast<std::uint8_t>(nm > 32 ? 32 : nm);
-    } else if (a.family == 6) {
-        sockaddr_in6 sa{};
-        sa.sin6_family = AF_INET6;
-        std::memcpy(&sa.sin6_addr, a.bytes.data(), 16);
-        l.res = MMDB_lookup_sockaddr(db, reinterpret_cast<const sockaddr*>(&sa), &err);
-        unsigned nm = l.res.netmask;
-        l.prefix = static_cast<std::uint8_t>(nm > 128 ? 128 : nm);
-    }
+    l.res = MMDB_lookup_sockaddr(db, reinterpret_cast<const sockaddr*>(&sa), &err);
     if (err != MMDB_SUCCESS) {
         l.res.found_entry = false;
-        l.prefix = 0;
+        return l;
     }
+    unsigned nm = l.res.netmask;
+    // An IPv6 database keeps IPv4 under ::/96 and reports the IPv6 netmask; a shorter
+    // netmask means the whole IPv4 space shares one record (or none).
+    if (a.family == 4 && db->metadata.ip_version == 6) nm = nm >= 96 ? nm - 96 : 0;
+    l.prefix = static_cast<std::uint8_t>(std::min(nm, a.max_prefix()));
     return l;
+}
+
+// Looks `a` up; when the database has an entry for it, `fill(entry, result)` reads the
+// facts. The matched prefix is set either way (it scopes negative answers too).
+template <typename Result, typename Fill>
+Result lookup_into(const MMDB_s* db, const util::IpAddr& a, Fill&& fill) noexcept {
+    Result r;
+    Lookup l = lookup(db, a);
+    r.prefix = l.prefix;
+    if (l.res.found_entry) fill(l.res.entry, r);
+    return r;
 }
 
 bool get(MMDB_entry_s& entry, const char* const* path, MMDB_entry_data_s& out) noexcept {
     return MMDB_aget_value(&entry, &out, path) == MMDB_SUCCESS && out.has_data;
 }
 
-std::uint16_t code_at(MMDB_entry_s& entry, const char* const* path) noexcept {
+// The UTF-8 string at `path`; empty when absent or not a string.
+std::string_view string_at(MMDB_entry_s& entry, const char* const* path) noexcept {
     MMDB_entry_data_s d{};
-    if (!get(entry, path, d) || d.type != MMDB_DATA_TYPE_UTF8_STRING) return 0;
-    return pack_code(std::string_view(d.utf8_string, d.data_size));
+    if (!get(entry, path, d) || d.type != MMDB_DATA_TYPE_UTF8_STRING) return {};
+    return std::string_view(d.utf8_string, d.data_size);
+}
+
+std::uint16_t code_at(MMDB_entry_s& entry, const char* const* path) noexcept {
+    return pack_code(string_at(entry, path));
+}
+
+// The integer at `path` as 32 bits; 0 when absent, not an integer, or a uint64 above 32 bits.
+std::uint32_t uint32_at(MMDB_entry_s& entry, const char* const* path) noexcept {
+    MMDB_entry_data_s d{};
+    if (!get(entry, path, d)) return 0;
+    switch (d.type) {
+        case MMDB_DATA_TYPE_UINT16:
+            return d.uint16;
+        case MMDB_DATA_TYPE_UINT32:
+            return d.uint32;
+        case MMDB_DATA_TYPE_INT32:
+            return static_cast<std::uint32_t>(d.int32);
+        case MMDB_DATA_TYPE_UINT64:
+            return d.uint64 > 0xffffffffu ? 0 : static_cast<std::uint32_t>(d.uint64);
+        default:
+            return 0;
+    }
 }
 
 }  // namespace
@@ -95,55 +120,26 @@ MaxMindDb::~MaxMindDb() {
 }
 
 MaxMindDb::CountryResult MaxMindDb::country(const util::IpAddr& a) const noexcept {
-    CountryResult r;
-    Lookup l = lookup(db_, a);
-    r.prefix = l.prefix;
-    if (!l.res.found_entry) return r;
-    r.country = code_at(l.res.entry, kCountry);
-    if (r.country == 0) r.country = code_at(l.res.entry, kRegistered);
-    r.continent = code_at(l.res.entry, kContinent);
-    r.found = r.country != 0;
-    return r;
+    return lookup_into<CountryResult>(db_, a, [](MMDB_entry_s& e, CountryResult& r) {
+        r.country = code_at(e, kCountry);
+        if (r.country == 0) r.country = code_at(e, kRegistered);
+        r.continent = code_at(e, kContinent);
+        r.found = r.country != 0;
+    });
 }
 
 MaxMindDb::CityResult MaxMindDb::city(const util::IpAddr& a) const noexcept {
-    CityResult r;
-    Lookup l = lookup(db_, a);
-    r.prefix = l.prefix;
-    if (!l.res.found_entry) return r;
-    MMDB_entry_data_s d{};
-    if (get(l.res.entry, kCity, d) && d.type == MMDB_DATA_TYPE_UTF8_STRING && d.data_size > 0) {
-        r.name = std::string_view(d.utf8_string, d.data_size);
-        r.found = true;
-    }
-    return r;
+    return lookup_into<CityResult>(db_, a, [](MMDB_entry_s& e, CityResult& r) {
+        r.name = string_at(e, kCity);
+        r.found = !r.name.empty();
+    });
 }
 
 MaxMindDb::AsnResult MaxMindDb::asn(const util::IpAddr& a) const noexcept {
-    AsnResult r;
-    Lookup l = lookup(db_, a);
-    r.prefix = l.prefix;
-    if (!l.res.found_entry) return r;
-    MMDB_entry_data_s d{};
-    if (!get(l.res.entry, kAsn, d)) return r;
-    switch (d.type) {
-        case MMDB_DATA_TYPE_UINT16:
-            r.asn = d.uint16;
-            break;
-        case MMDB_DATA_TYPE_UINT32:
-            r.asn = d.uint32;
-            break;
-        case MMDB_DATA_TYPE_INT32:
-            r.asn = static_cast<std::uint32_t>(d.int32);
-            break;
-        case MMDB_DATA_TYPE_UINT64:
-            r.asn = d.uint64 > 0xffffffffu ? 0 : static_cast<std::uint32_t>(d.uint64);
-            break;
-        default:
-            return r;
-    }
-    r.found = r.asn != 0;
-    return r;
+    return lookup_into<AsnResult>(db_, a, [](MMDB_entry_s& e, AsnResult& r) {
+        r.asn = uint32_at(e, kAsn);
+        r.found = r.asn != 0;
+    });
 }
 
 std::string MaxMindDb::type() const {

@@ -102,8 +102,8 @@ struct TargetStatus {
 };
 
 /// Upper bounds (seconds) of the probe duration histogram buckets (Counters::duration).
-inline constexpr std::array<double, 12> kDurationBuckets = {
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0};
+inline constexpr std::array<double, 12> kDurationBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                            0.1,   0.25,   0.5,   1.0,  2.5,   5.0};
 
 struct Counters {
     std::uint64_t probes = 0;  ///< attempts finished

@@ -19,6 +19,7 @@
 #include <system_error>
 
 #include "health/dnsprobe.hh"
+#include "util/sockaddr.hh"
 
 namespace gslbd::health {
 
@@ -32,22 +33,6 @@ constexpr std::uint64_t kIcmp6Tag = kSpecialTag | 2;
 
 std::system_error sys_error(const std::string& what) {
     return std::system_error(errno, std::generic_category(), what);
-}
-
-socklen_t to_sockaddr(const util::IpAddr& a, std::uint16_t port, sockaddr_storage& ss) {
-    std::memset(&ss, 0, sizeof ss);
-    if (a.family == 4) {
-        auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons(port);
-        std::memcpy(&s4->sin_addr, a.bytes.data(), 4);
-        return sizeof(sockaddr_in);
-    }
-    auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons(port);
-    std::memcpy(&s6->sin6_addr, a.bytes.data(), 16);
-    return sizeof(sockaddr_in6);
 }
 
 ErrorKind errno_kind(int e) {
@@ -429,7 +414,7 @@ void Prober::start_own(std::uint64_t token, std::shared_ptr<const ProbeSpec> spe
     const int af = addr.family == 4 ? AF_INET : AF_INET6;
     std::uint64_t serial = next_serial_++;
     sockaddr_storage ss;
-    socklen_t sl = to_sockaddr(addr, spec->port, ss);
+    socklen_t sl = util::to_sockaddr(addr, spec->port, ss);
     std::uint32_t want = 0;
     if (spec->kind == ProbeSpec::Kind::Tcp || spec->kind == ProbeSpec::Kind::Dns) {
         const bool tcp = spec->kind == ProbeSpec::Kind::Tcp;
@@ -493,7 +478,7 @@ void Prober::start_own(std::uint64_t token, std::shared_ptr<const ProbeSpec> spe
                 pkt[3] = static_cast<std::uint8_t>(c);
             }
             sockaddr_storage dst;
-            socklen_t dl = to_sockaddr(addr, 0, dst);
+            socklen_t dl = util::to_sockaddr(addr, 0, dst);
             if (::sendto(fd, pkt, sizeof pkt, 0, reinterpret_cast<sockaddr*>(&dst), dl) < 0) {
                 int e = errno;
                 for (auto k : o->icmp_keys) icmp_wait_.erase(k);

@@ -1,6 +1,6 @@
 """Fixtures: a gslbd started once per test module with the standard test configuration
-(gslbd_test.ZONE_FILE, LOCATION_MAP, the geo test databases), and a factory for tests
-that need their own daemon."""
+(gslbd_test.ZONE_FILE, LOCATION_MAP, the geo test databases), a factory for tests that need
+their own daemon, and one for daemons with the control API."""
 import pytest
 
 import gslbd_test
@@ -34,3 +34,20 @@ def start_gslbd(tmp_path):
     for d in started:
         if d.proc.returncode is None:
             d.stop()
+
+
+@pytest.fixture
+def ctl_daemon(start_gslbd, tmp_path):
+    """start(name, **api_block_kwargs) -> (Daemon, Api): gslbd with the control API on a free
+    port, its files in tmp_path / name."""
+
+    def start(name="ctl", **kw):
+        directory = tmp_path / name
+        directory.mkdir(parents=True, exist_ok=True)
+        api_port = gslbd_test.free_port()
+        d = start_gslbd(name=name, extra=gslbd_test.api_block(api_port, directory, **kw))
+        api = gslbd_test.Api(api_port)
+        gslbd_test.wait_api(api)
+        return d, api
+
+    return start

@@ -1,14 +1,18 @@
-"""Helpers for the integration tests: write a configuration, run the real gslbd, query it.
+"""Helpers for the integration tests: write a configuration, run the real gslbd, query it,
+wait for a condition, run health-check backends, call the control API and gslbctl.
 
 Everything runs on loopback. The configuration written here is the reference for what the
-tests expect; each test file states the answers it relies on.
+tests expect; each test file states the answers it relies on. Fixtures are in conftest.py.
 """
+import json
 import os
 import re
 import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import dns.edns
@@ -32,6 +36,21 @@ def env_path(name):
 
 def gslbd_bin():
     return env_path("GSLBD_BIN")
+
+
+def wait_for(fn, expect=True, timeout=5.0, what="condition"):
+    """Polls fn() every 50 ms until it returns `expect`; returns the time.monotonic() when it
+    did. After `timeout` seconds raises AssertionError naming `what` (a string, or a callable
+    asked only then, e.g. for a daemon's log) and the last value."""
+    deadline = time.monotonic() + timeout
+    got = None
+    while time.monotonic() < deadline:
+        got = fn()
+        if got == expect:
+            return time.monotonic()
+        time.sleep(0.05)
+    what = what() if callable(what) else what
+    raise AssertionError(f"{what}: expected {expect!r}, still {got!r} after {timeout} s")
 
 
 def free_port():
@@ -353,3 +372,127 @@ def dig_answers(output, rdtype="A"):
         if len(parts) >= 5 and not line.startswith(";") and parts[3] == rdtype:
             out.append(parts[4])
     return out
+
+
+# --- health-check backends ----------------------------------------------------------------
+
+HEALTH_BACKEND = Path(os.environ.get("GSLBD_SOURCE_ROOT", ".")) / "tests/data/health/http_backend.py"
+HEALTH_INTERVAL = 0.3  # scrape_interval of health_defaults()
+# fall (or rise) rounds, plus generous slack for a loaded CI box
+HEALTH_LIMIT = 2 * 2 * HEALTH_INTERVAL + 3.0
+
+
+def health_defaults(record_ttl):
+    """The head of a zone file whose records are probed every HEALTH_INTERVAL, rise 2, fall 2."""
+    return f"""defaults:
+  record_ttl: {record_ttl}
+  scrape_interval: 300ms
+  scrape_timeout: 250ms
+  rise: 2
+  fall: 2
+records:
+"""
+
+
+class HttpBackend:
+    """tests/data/health/http_backend.py on `addr` (a free port); set() rewrites its state."""
+
+    def __init__(self, addr, tmp):
+        self.addr = addr
+        self.state = tmp / f"state-{addr}"
+        self.set(status=200, body="ok")
+        self.proc = subprocess.Popen(["/usr/bin/python3", str(HEALTH_BACKEND), addr, "0",
+                                      str(self.state)], stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        assert line.startswith("PORT "), f"backend on {addr} did not start: {line!r}"
+        self.port = int(line.split()[1])
+
+    def set(self, **kv):
+        self.state.write_text("".join(f"{k}={v}\n" for k, v in kv.items()))
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def check(port, kind="http"):
+    """A backend's `healthchecks:` block (zone file, backend indentation)."""
+    if kind == "http":
+        return f"""        healthchecks:
+          - type: http
+            params: {{port: {port}, uri: /health, timeout: 250ms, expected_code: 200}}
+"""
+    return f"""        healthchecks:
+          - type: tcp
+            params: {{port: {port}, timeout: 250ms}}
+"""
+
+
+# --- control API and gslbctl ----------------------------------------------------------------
+
+TOKEN = "s3cr3t-token-for-tests"
+
+
+def gslbctl_bin():
+    return env_path("GSLBCTL_BIN")
+
+
+class Api:
+    """The control API on 127.0.0.1:`port`; call() returns (status, JSON or text)."""
+
+    def __init__(self, port, token=TOKEN):
+        self.base = f"http://127.0.0.1:{port}"
+        self.port = port
+        self.token = token
+
+    def call(self, method, path, body=None, token="default", raw=None):
+        token = self.token if token == "default" else token
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                text = r.read().decode()
+                status = r.status
+                ctype = r.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as e:
+            text = e.read().decode()
+            status = e.code
+            ctype = e.headers.get("Content-Type", "")
+        if ctype.startswith("application/json"):
+            return status, json.loads(text)
+        return status, text
+
+    def get(self, path, **kw):
+        return self.call("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.call("POST", path, body if body is not None else {}, **kw)
+
+
+def api_block(api_port, directory, *, token=True, read_requires_token=True, state=True,
+              extra=""):
+    """The main config's `api:` block; writes the token file into `directory`."""
+    lines = [f"api:\n  listen: 127.0.0.1:{api_port}\n"]
+    if token:
+        (directory / "token").write_text(TOKEN + "\n")
+        lines.append(f"  token_file: {directory / 'token'}\n")
+    if not read_requires_token:
+        lines.append("  read_requires_token: false\n")
+    if state:
+        lines.append(f"  state_file: {directory / 'state.json'}\n")
+    lines.append(extra)
+    return "".join(lines)
+
+
+def wait_api(api, timeout=10):
+    def answering():
+        try:
+            return api.get("/healthz")[0] in (200, 503)
+        except OSError:
+            return False
+
+    wait_for(answering, True, timeout, "API did not come up")

@@ -11,23 +11,15 @@ import time
 
 import pytest
 
-import gslbd_test
 from gslbd_test import addresses, dig, dig_answers, ecs_option, make_query, udp
-from test_health import INTERVAL, HttpBackend, check, wait_for
+from gslbd_test import HEALTH_LIMIT as LIMIT
+from gslbd_test import HttpBackend, check, health_defaults, wait_for
 
 CACHE = "cache:\n  entries: 4096\n  max_bytes: 4MiB\n"
-LIMIT = 2 * 2 * INTERVAL + 3.0
 
 
 def zone(a, b):
-    body = """defaults:
-  record_ttl: 300
-  scrape_interval: 300ms
-  scrape_timeout: 250ms
-  rise: 2
-  fall: 2
-records:
-"""
+    body = health_defaults(record_ttl=300)
     for name, mode in (("fo", "failover"), ("geo", "geoip")):
         body += f"""  {name}.gslb.test.:
     mode: {mode}

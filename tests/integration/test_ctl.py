@@ -8,101 +8,14 @@ geo-country.gslb.test. by the test country database (198.51.100.0/24 FR -> .61,
 import json
 import os
 import re
-import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
 import gslbd_test
-from gslbd_test import addresses, dig, dig_answers, make_query, udp
-
-TOKEN = "s3cr3t-token-for-tests"
-
-
-def gslbctl_bin():
-    return gslbd_test.env_path("GSLBCTL_BIN")
-
-
-class Api:
-    def __init__(self, port, token=TOKEN):
-        self.base = f"http://127.0.0.1:{port}"
-        self.port = port
-        self.token = token
-
-    def call(self, method, path, body=None, token="default", raw=None):
-        token = self.token if token == "default" else token
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        if token:
-            req.add_header("Authorization", f"Bearer {token}")
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                text = r.read().decode()
-                status = r.status
-                ctype = r.headers.get("Content-Type", "")
-        except urllib.error.HTTPError as e:
-            text = e.read().decode()
-            status = e.code
-            ctype = e.headers.get("Content-Type", "")
-        if ctype.startswith("application/json"):
-            return status, json.loads(text)
-        return status, text
-
-    def get(self, path, **kw):
-        return self.call("GET", path, **kw)
-
-    def post(self, path, body=None, **kw):
-        return self.call("POST", path, body if body is not None else {}, **kw)
-
-
-def api_block(api_port, directory, *, token=True, read_requires_token=True, state=True,
-              extra=""):
-    lines = [f"api:\n  listen: 127.0.0.1:{api_port}\n"]
-    if token:
-        (directory / "token").write_text(TOKEN + "\n")
-        lines.append(f"  token_file: {directory / 'token'}\n")
-    if not read_requires_token:
-        lines.append("  read_requires_token: false\n")
-    if state:
-        lines.append(f"  state_file: {directory / 'state.json'}\n")
-    lines.append(extra)
-    return "".join(lines)
-
-
-@pytest.fixture
-def ctl_daemon(start_gslbd, tmp_path):
-    """start(**kw) -> (daemon, Api): gslbd with the API on a free port."""
-
-    def start(name="ctl", **kw):
-        directory = tmp_path / name
-        directory.mkdir(parents=True, exist_ok=True)
-        api_port = gslbd_test.free_port()
-        block = api_block(api_port, directory, **kw)
-        d = start_gslbd(name=name, extra=block)
-        api = Api(api_port)
-        wait_api(api)
-        return d, api
-
-    return start
-
-
-def wait_api(api, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            status, _ = api.get("/healthz")
-            if status in (200, 503):
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError("API did not come up")
-
+from gslbd_test import (TOKEN, Api, addresses, api_block, dig, dig_answers, gslbctl_bin,
+                        make_query, udp, wait_api)
 
 def a_records(port, name, **kw):
     return sorted(addresses(udp(port, make_query(name, **kw))))

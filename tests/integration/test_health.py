@@ -7,65 +7,22 @@ Backends: A = 127.0.0.11 (priority 1, location eu-fra), B = 127.0.0.12 (priority
 location us-east), each with its own HTTP server (tests/data/health/http_backend.py)
 answering GET /health. Probes every 300 ms, rise 2, fall 2.
 """
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import dns.rcode
 import pytest
 
 import gslbd_test
-from gslbd_test import addresses, make_query, udp
+from gslbd_test import HEALTH_INTERVAL as INTERVAL
+from gslbd_test import HEALTH_LIMIT as LIMIT
+from gslbd_test import HttpBackend, addresses, check, health_defaults, make_query, udp, wait_for
 
-INTERVAL = 0.3
-BACKEND = Path(os.environ.get("GSLBD_SOURCE_ROOT", ".")) / "tests/data/health/http_backend.py"
 MODES = ["failover", "roundrobin", "random", "weighted", "geoip"]
 
 
-class HttpBackend:
-    def __init__(self, addr, tmp):
-        self.addr = addr
-        self.state = tmp / f"state-{addr}"
-        self.set(status=200, body="ok")
-        self.proc = subprocess.Popen(["/usr/bin/python3", str(BACKEND), addr, "0", str(self.state)],
-                                     stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        assert line.startswith("PORT "), f"backend on {addr} did not start: {line!r}"
-        self.port = int(line.split()[1])
-
-    def set(self, **kv):
-        self.state.write_text("".join(f"{k}={v}\n" for k, v in kv.items()))
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait()
-
-
-def check(port, kind="http"):
-    if kind == "http":
-        return f"""        healthchecks:
-          - type: http
-            params: {{port: {port}, uri: /health, timeout: 250ms, expected_code: 200}}
-"""
-    return f"""        healthchecks:
-          - type: tcp
-            params: {{port: {port}, timeout: 250ms}}
-"""
-
-
 def zone(a, b, tcp_port, dns_port):
-    head = f"""defaults:
-  record_ttl: 5
-  scrape_interval: 300ms
-  scrape_timeout: 250ms
-  rise: 2
-  fall: 2
-records:
-"""
+    head = health_defaults(record_ttl=5)
     body = ""
     for mode in MODES:
         body += f"""  {mode}.gslb.test.:
@@ -119,17 +76,6 @@ def answers(d, name, n=1):
     return seen
 
 
-def wait_for(fn, expect, timeout, what):
-    deadline = time.monotonic() + timeout
-    got = None
-    while time.monotonic() < deadline:
-        got = fn()
-        if got == expect:
-            return time.monotonic()
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: expected {expect}, still {got} after {timeout} s")
-
-
 @pytest.fixture
 def world(tmp_path, start_gslbd):
     a = HttpBackend("127.0.0.11", tmp_path)
@@ -145,9 +91,6 @@ def world(tmp_path, start_gslbd):
     a.stop()
     b.stop()
     tcp_listener.close()
-
-
-LIMIT = 2 * 2 * INTERVAL + 3.0  # fall (or rise) rounds, plus generous slack for a loaded CI box
 
 
 def test_http_down_and_up_in_every_mode(world):

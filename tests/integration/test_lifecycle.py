@@ -3,12 +3,11 @@ with file:line:col, bind errors, SIGHUP reload (good and bad), SIGTERM."""
 import re
 import signal
 import socket
-import time
 
 import dns.rcode
 
 import gslbd_test
-from gslbd_test import ZONE_FILE, addresses, make_query, run_gslbd, udp, write_config
+from gslbd_test import ZONE_FILE, addresses, make_query, run_gslbd, udp, wait_for, write_config
 
 LOCATION = re.compile(r"\S+\.yml:\d+:\d+")
 
@@ -110,15 +109,6 @@ def test_second_daemon_on_the_same_port_is_refused(start_gslbd, tmp_path):
     assert udp(first, make_query("fo.gslb.test.")).rcode() == dns.rcode.NOERROR
 
 
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_sighup_reload_changes_answers_and_survives_a_bad_config(start_gslbd):
     d = start_gslbd()
     zone_path = d.config.parent / "zone.yml"
@@ -136,13 +126,13 @@ def test_sighup_reload_changes_answers_and_survives_a_bad_config(start_gslbd):
     assert new_zone != ZONE_FILE
     zone_path.write_text(new_zone)
     d.signal(signal.SIGHUP)
-    assert wait_for(lambda: fo() == ["192.0.2.3"]), d.log()
+    wait_for(fo, ["192.0.2.3"], what=d.log)
     assert "generation 2" in d.log()
 
     # a broken file: the reload fails, the daemon keeps serving generation 2
     zone_path.write_text(new_zone.replace("mode: weighted", "mode: nonsense"))
     d.signal(signal.SIGHUP)
-    assert wait_for(lambda: "reload failed" in d.log()), d.log()
+    wait_for(lambda: "reload failed" in d.log(), what=d.log)
     assert fo() == ["192.0.2.3"]
     assert d.proc.poll() is None
     assert LOCATION.search(d.log().split("reload failed", 1)[1])

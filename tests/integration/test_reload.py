@@ -10,26 +10,10 @@ import subprocess
 import threading
 import time
 
-import dns.message
-import dns.query
-import dns.rdatatype
-
-import gslbd_test
-from gslbd_test import addresses, make_query, udp
-from test_ctl import TOKEN, Api, api_block, wait_api
+from gslbd_test import addresses, make_query, udp, wait_for
 
 EXPECTED = ["192.0.2.1", "192.0.2.2"]
 RELOADS = 24
-
-
-def start(start_gslbd, tmp_path, name, extra_api=""):
-    directory = tmp_path / name
-    directory.mkdir(parents=True, exist_ok=True)
-    api_port = gslbd_test.free_port()
-    d = start_gslbd(name=name, extra=api_block(api_port, directory, extra=extra_api))
-    api = Api(api_port)
-    wait_api(api)
-    return d, api
 
 
 class Checker(threading.Thread):
@@ -64,8 +48,8 @@ def flip(zone_path, original, i):
                                           f"  rr.gslb.test.:\n    record_ttl: {100 + i}\n", 1))
 
 
-def test_zero_lost_queries_while_reloading(start_gslbd, tmp_path):
-    d, api = start(start_gslbd, tmp_path, "load")
+def test_zero_lost_queries_while_reloading(ctl_daemon, tmp_path):
+    d, api = ctl_daemon("load")
     zone = tmp_path / "load" / "zone.yml"
     original = zone.read_text()
     qfile = tmp_path / "queries.txt"
@@ -111,8 +95,8 @@ def test_zero_lost_queries_while_reloading(start_gslbd, tmp_path):
         log.count("reload (API): serving generation") == RELOADS
 
 
-def test_bad_config_keeps_serving_and_is_counted(start_gslbd, tmp_path):
-    d, api = start(start_gslbd, tmp_path, "bad")
+def test_bad_config_keeps_serving_and_is_counted(ctl_daemon, tmp_path):
+    d, api = ctl_daemon("bad")
     zone = tmp_path / "bad" / "zone.yml"
     good = zone.read_text()
     zone.write_text(good.replace("    mode: failover\n", "    mode: nonsense\n", 1))
@@ -131,8 +115,8 @@ def test_bad_config_keeps_serving_and_is_counted(start_gslbd, tmp_path):
     assert "reload failed (SIGHUP), still serving generation" in d.log()
 
 
-def test_reload_keeps_health_and_admin_state(start_gslbd, tmp_path):
-    d, api = start(start_gslbd, tmp_path, "keep")
+def test_reload_keeps_health_and_admin_state(ctl_daemon, tmp_path):
+    d, api = ctl_daemon("keep")
     api.post("/api/v1/backends/disable", {"address": "192.0.2.1"})
     assert sorted(addresses(udp(d, make_query("fo.gslb.test.")))) == ["192.0.2.2"]
     status, _ = api.post("/api/v1/reload")
@@ -141,22 +125,16 @@ def test_reload_keeps_health_and_admin_state(start_gslbd, tmp_path):
     assert sorted(addresses(udp(d, make_query("fo.gslb.test.")))) == ["192.0.2.2"]
 
 
-def test_file_watch_reloads_on_change(start_gslbd, tmp_path):
-    d, api = start(start_gslbd, tmp_path, "watch", extra_api="  watch: true\n")
+def test_file_watch_reloads_on_change(ctl_daemon, tmp_path):
+    d, api = ctl_daemon("watch", extra="  watch: true\n")
     zone = tmp_path / "watch" / "zone.yml"
     text = zone.read_text()
     # editors write a new file and rename it over the old one: watch the directory
     tmp = zone.with_suffix(".new")
     tmp.write_text(text.replace('- address: "192.0.2.1"', '- address: "192.0.2.7"', 1))
     tmp.rename(zone)
-    deadline = time.monotonic() + 10
-    got = None
-    while time.monotonic() < deadline:
-        got = sorted(addresses(udp(d, make_query("fo.gslb.test."))))
-        if got == ["192.0.2.2", "192.0.2.7"]:
-            break
-        time.sleep(0.1)
-    assert got == ["192.0.2.2", "192.0.2.7"], d.log()
+    wait_for(lambda: sorted(addresses(udp(d, make_query("fo.gslb.test.")))),
+             ["192.0.2.2", "192.0.2.7"], 10, d.log)
     assert "reload (file change): serving generation" in d.log()
     # a broken save is refused, the old config serves
     zone.write_text("records: [\n")

@@ -7,11 +7,12 @@
 
 #include "config/model.hh"
 #include "util/addr.hh"
+#include "util/sockaddr.hh"
 
 namespace gslbd::io {
 
-/// Fills `out` for `addr`:`port`; returns the length to pass to bind/sendto.
-socklen_t to_sockaddr(const util::IpAddr& addr, std::uint16_t port, sockaddr_storage& out) noexcept;
+/// Fills `out` for `addr`:`port`; returns the length to pass to bind/sendto (util/sockaddr.hh).
+using util::to_sockaddr;
 /// The address part of a received sockaddr (AF_INET or AF_INET6); family 0 otherwise.
 util::IpAddr from_sockaddr(const sockaddr_storage& sa) noexcept;
 /// "127.0.0.1:53" / "[::1]:53".

@@ -12,20 +12,14 @@ import socket
 import struct
 import sys
 
+sys.dont_write_bytecode = True
+import backend_state  # noqa: E402  (tests/data/health, next to this script)
+
 addr, port, state = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 
 
 def read_state():
-    st = {"rcode": "0", "address": "", "drop": "0"}
-    try:
-        with open(state) as f:
-            for line in f:
-                if "=" in line:
-                    k, v = line.rstrip("\n").split("=", 1)
-                    st[k] = v
-    except FileNotFoundError:
-        pass
-    return st
+    return backend_state.read_state(state, {"rcode": "0", "address": "", "drop": "0"})
 
 
 s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_DGRAM)

@@ -14,6 +14,9 @@ import socket
 import socketserver
 import ssl
 import sys
+
+sys.dont_write_bytecode = True
+import backend_state  # noqa: E402  (tests/data/health, next to this script)
 import time
 
 addr, port, state = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -22,16 +25,7 @@ last_sni = {}
 
 
 def read_state():
-    st = {"status": "200", "delay": "0", "body": "ok"}
-    try:
-        with open(state) as f:
-            for line in f:
-                if "=" in line:
-                    k, v = line.rstrip("\n").split("=", 1)
-                    st[k] = v
-    except FileNotFoundError:
-        pass
-    return st
+    return backend_state.read_state(state, {"status": "200", "delay": "0", "body": "ok"})
 
 
 class Handler(http.server.BaseHTTPRequestHandler):

@@ -5,24 +5,14 @@
 #include <cstdlib>
 #include <string>
 
-#include "geo/geo.hh"
+#include "geo_test.hh"
 #include "util/log.hh"
 
+using namespace geo_test;
 using gslbd::config::Config;
-using gslbd::config::ConfigError;
-using gslbd::config::LocationEntry;
 using gslbd::geo::load_geo;
-using gslbd::util::IpAddr;
-using gslbd::util::IpPrefix;
 
 namespace {
-
-std::string env(const char* name) {
-    const char* v = std::getenv(name);
-    INFO("environment variable " << name << " (set by meson test)");
-    REQUIRE(v != nullptr);
-    return v;
-}
 
 // Runs `f` with stderr sent to a temporary file; returns what was written.
 template <typename F>

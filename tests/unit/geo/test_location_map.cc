@@ -6,13 +6,10 @@
 #include <string>
 #include <vector>
 
-#include "geo/geo.hh"
+#include "geo_test.hh"
 
-using gslbd::config::ConfigError;
-using gslbd::config::LocationEntry;
+using namespace geo_test;
 using gslbd::geo::LocationMap;
-using gslbd::util::IpAddr;
-using gslbd::util::IpPrefix;
 
 namespace {
 
@@ -20,22 +17,6 @@ LocationEntry entry(const char* subnet, const char* loc, int line = 1) {
     auto p = IpPrefix::parse(subnet);
     REQUIRE(p.has_value());
     return LocationEntry{*p, loc, {"map.yml", line, 5}};
-}
-
-IpAddr ip(const char* text) {
-    auto a = IpAddr::parse(text);
-    REQUIRE(a.has_value());
-    return *a;
-}
-
-bool intersects(const IpPrefix& a, const IpPrefix& b) {
-    if (a.addr.family != b.addr.family) return false;
-    unsigned m = std::min(a.len, b.len);
-    return a.addr.masked(m) == b.addr.masked(m);
-}
-
-IpPrefix block(const IpAddr& a, unsigned len) {
-    return IpPrefix{a.masked(len), static_cast<std::uint8_t>(len)};
 }
 
 }  // namespace

@@ -7,28 +7,13 @@
 #include <fstream>
 #include <string>
 
-#include "geo/geo.hh"
+#include "geo_test.hh"
 
+using namespace geo_test;
 using gslbd::geo::MaxMindDb;
 using gslbd::geo::pack_code;
-using gslbd::util::IpAddr;
-using gslbd::util::IpPrefix;
 
 namespace {
-
-std::string env(const char* name) {
-    const char* v = std::getenv(name);
-    INFO("environment variable " << name << " (set by meson test)");
-    REQUIRE(v != nullptr);
-    REQUIRE(*v != '\0');
-    return v;
-}
-
-IpAddr ip(const char* text) {
-    auto a = IpAddr::parse(text);
-    REQUIRE(a.has_value());
-    return *a;
-}
 
 // Networks of tests/data/geo/make_mmdb.pl
 const char* const kV4Nets[] = {"198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/25",
@@ -36,12 +21,8 @@ const char* const kV4Nets[] = {"198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/2
 const char* const kV6Nets[] = {"2001:db8:1::/48", "2001:db8:2::/48", "2001:db8:3::/48"};
 
 bool block_touches_table(const IpAddr& a, unsigned len) {
-    IpPrefix b{a.masked(len), static_cast<std::uint8_t>(len)};
-    auto touches = [&](const char* net) {
-        auto p = *IpPrefix::parse(net);
-        unsigned m = std::min<unsigned>(p.len, b.len);
-        return p.addr.masked(m) == b.addr.masked(m);
-    };
+    const IpPrefix b = block(a, len);
+    auto touches = [&](const char* net) { return intersects(*IpPrefix::parse(net), b); };
     if (a.family == 4) {
         for (const char* n : kV4Nets)
             if (touches(n)) return true;

@@ -182,4 +182,25 @@ inline std::unique_ptr<Child> dns_backend(const std::string& addr, const std::st
         "/usr/bin/python3", source_root() + "/tests/data/health/dns_backend.py", addr, "0", state});
 }
 
+/// tests/data/health/{http,dns}_backend.py on `addr` with a state file of its own, written
+/// with `initial` before the script starts; set() rewrites it (the script re-reads it per
+/// request).
+struct ScriptBackend {
+    enum class Kind { Http, Dns };
+    TempDir dir;
+    std::string state;
+    std::unique_ptr<Child> proc;
+
+    ScriptBackend(Kind kind, const std::string& addr, const std::string& initial)
+        : state(dir.file("state")) {
+        write_file(state, initial);
+        proc = kind == Kind::Http ? http_backend(addr, state) : dns_backend(addr, state);
+    }
+    ScriptBackend(const ScriptBackend&) = delete;
+    ScriptBackend& operator=(const ScriptBackend&) = delete;
+
+    int port() const { return proc->port; }
+    void set(const std::string& text) const { write_file(state, text); }
+};
+
 }  // namespace testh

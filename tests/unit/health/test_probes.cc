@@ -90,12 +90,9 @@ int count_lines(const std::string& text) {
 }  // namespace
 
 TEST_CASE("http: down after `fall` failed rounds, up after `rise` good ones, publish on change") {
-    testh::TempDir dir;
-    const auto state = dir.file("state");
-    testh::write_file(state, "status=200\n");
-    auto srv = testh::http_backend("127.0.0.11", state);
+    const testh::ScriptBackend srv(testh::ScriptBackend::Kind::Http, "127.0.0.11", "status=200\n");
     TopoBuilder tb;
-    auto hc = check("http", srv->port);
+    auto hc = check("http", srv.port());
     hc.uri = "/health";
     tb.backend(tb.record("www.example.com.", 100, 500), "127.0.0.11", {hc});
     tb.backend(tb.record("static.example.com."), "192.0.2.1");  // no checks: never probed
@@ -111,7 +108,7 @@ TEST_CASE("http: down after `fall` failed rounds, up after `rise` good ones, pub
     CHECK(h.st(0).probes >= 5);
     CHECK(h.mon.counters().probe_failures == 0);
 
-    testh::write_file(state, "status=503\n");
+    srv.set("status=503\n");
     REQUIRE(wait_for([&] { return h.published() == 2; }));
     auto down = h.last();
     CHECK(down.up == std::vector<std::uint8_t>{0, 1});
@@ -123,7 +120,7 @@ TEST_CASE("http: down after `fall` failed rounds, up after `rise` good ones, pub
     CHECK(down.status[0].verdict == Verdict::Down);
     CHECK(down.status[0].reason.find("status") != std::string::npos);
 
-    testh::write_file(state, "status=200\n");
+    srv.set("status=200\n");
     REQUIRE(wait_for([&] { return h.published() == 3; }));
     auto up = h.last();
     CHECK(up.up == std::vector<std::uint8_t>{1, 1});
@@ -226,12 +223,9 @@ TEST_CASE("tcp: connect succeeds while listening, refused once closed") {
 }
 
 TEST_CASE("dns: rcode, expected address, no answer") {
-    testh::TempDir dir;
-    const auto state = dir.file("state");
-    testh::write_file(state, "address=127.0.0.9\n");
-    auto srv = testh::dns_backend("127.0.0.31", state);
+    testh::ScriptBackend srv(testh::ScriptBackend::Kind::Dns, "127.0.0.31", "address=127.0.0.9\n");
     TopoBuilder tb;
-    auto hc = check("dns", srv->port);
+    auto hc = check("dns", srv.port());
     hc.query_name = "probe.example.com";
     hc.expected_address = util::IpAddr::parse("127.0.0.9");
     tb.backend(tb.record("dns.example.com.", 100, 300), "127.0.0.31", {hc});
@@ -239,15 +233,15 @@ TEST_CASE("dns: rcode, expected address, no answer") {
     h.mon.set_topology(tb.build());
     h.mon.start();
     CHECK(wait_for([&] { return h.up(0); }));
-    testh::write_file(state, "address=127.0.0.8\n");
+    srv.set("address=127.0.0.8\n");
     CHECK(wait_for([&] { return h.down_with(0, ErrorKind::DnsAnswer); }));
-    testh::write_file(state, "address=127.0.0.9\n");
+    srv.set("address=127.0.0.9\n");
     CHECK(wait_for([&] { return h.up(0); }));
-    testh::write_file(state, "address=127.0.0.9\nrcode=2\n");
+    srv.set("address=127.0.0.9\nrcode=2\n");
     CHECK(wait_for([&] { return h.down_with(0, ErrorKind::DnsRcode); }));
-    testh::write_file(state, "drop=1\n");
+    srv.set("drop=1\n");
     CHECK(wait_for([&] { return h.st(0).last_error == ErrorKind::Timeout; }));
-    srv->kill();  // closed port: ICMP port unreachable on the connected UDP socket
+    srv.proc->kill();  // closed port: ICMP port unreachable on the connected UDP socket
     CHECK(wait_for([&] { return h.st(0).last_error == ErrorKind::Refused; }));
 }
 
@@ -285,13 +279,11 @@ TEST_CASE("several checks on one backend: up only while all pass") {
 }
 
 TEST_CASE("a target shared by several records is probed once per round") {
-    testh::TempDir dir;
-    const auto state = dir.file("state");
-    auto srv = testh::http_backend("127.0.0.17", state);
+    const testh::ScriptBackend srv(testh::ScriptBackend::Kind::Http, "127.0.0.17", "");
     TopoBuilder tb;
     for (int i = 0; i < 4; ++i) {
         tb.backend(tb.record(fmt::format("r{}.example.com.", i), 100, 300), "127.0.0.17",
-                   {check("http", srv->port)});
+                   {check("http", srv.port())});
     }
     Harness h(opts(true, 2, 3));
     h.mon.set_topology(tb.build());
@@ -302,7 +294,7 @@ TEST_CASE("a target shared by several records is probed once per round") {
     h.mon.stop();
     auto t = h.mon.targets()[0];
     // every probe is one request at the server: four records did not make four probes
-    CHECK(count_lines(testh::read_file(state + ".log")) == static_cast<int>(t.probes));
+    CHECK(count_lines(testh::read_file(srv.state + ".log")) == static_cast<int>(t.probes));
     for (std::size_t i = 0; i < 4; ++i) CHECK(h.st(i).probes == t.probes);
 }
 

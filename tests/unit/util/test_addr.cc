@@ -27,7 +27,7 @@ TEST_CASE("IpPrefix parsing, strictness and containment") {
     CHECK(p->contains(*IpAddr::parse("10.1.200.3")));
     CHECK_FALSE(p->contains(*IpAddr::parse("10.2.0.1")));
     CHECK_FALSE(p->contains(*IpAddr::parse("::1")));
-    CHECK_FALSE(IpPrefix::parse("10.1.0.1/16"));         // host bits set
+    CHECK_FALSE(IpPrefix::parse("10.1.0.1/16"));  // host bits set
     CHECK(IpPrefix::parse("10.1.0.1/16", false)->to_string() == "10.1.0.0/16");
     CHECK_FALSE(IpPrefix::parse("10.0.0.0/33"));
     CHECK(IpPrefix::parse("2001:db8::/32")->contains(*IpAddr::parse("2001:db8:ffff::1")));

@@ -1,0 +1,412 @@
+#include "ctl/client.hh"
+
+#include <httplib.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <ostream>
+
+namespace gslbd::ctl::client {
+
+using nlohmann::json;
+
+const char* const kUsage =
+    "usage: gslbctl [OPTIONS] COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  status                          records, backends, verdicts, admin state (table)\n"
+    "  enable  SELECTOR                clear disable/drain overrides\n"
+    "  disable SELECTOR                never answer with these backends\n"
+    "  drain   SELECTOR                no new answers with these backends (still probed)\n"
+    "  weight  N SELECTOR              weighted mode uses N (0 = the configured weight)\n"
+    "  reload                          load the configuration files again\n"
+    "  explain NAME [QTYPE] --client ADDR [--ecs SUBNET]\n"
+    "                                  the decision trace for one query\n"
+    "  ready                           exit 0 when ready, 5 when not\n"
+    "  metrics                         print the Prometheus metrics\n"
+    "\n"
+    "SELECTOR: any of --address ADDR, --tag TAG (repeatable), --location LOC, --record NAME\n"
+    "\n"
+    "options:\n"
+    "  --api URL          http://127.0.0.1:8053 (env GSLBCTL_API, else from --config)\n"
+    "  --token TOKEN      bearer token (env GSLBCTL_TOKEN, else api.token_file of --config)\n"
+    "  --token-file FILE  read the token from FILE\n"
+    "  --config FILE      the daemon's main config: api.listen, api.token_file, TLS\n"
+    "  --json             print the API's JSON instead of tables\n"
+    "  --insecure         do not verify the server's TLS certificate\n"
+    "  --cacert FILE      CA certificate to verify the server with\n"
+    "  --timeout SECONDS  per request (default 10)\n"
+    "\n"
+    "exit codes: 0 ok, 1 the API refused or failed the request, 2 usage error,\n"
+    "            3 API unreachable, 4 authentication failed (401/403), 5 not ready\n";
+
+namespace {
+
+std::string first_line(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw std::runtime_error("cannot read " + path);
+    std::string s;
+    std::getline(in, s);
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+    return s;
+}
+
+// Only the `api:` block is read, so gslbctl still works while a zone file is broken.
+void from_config(Options& o) {
+    YAML::Node doc = YAML::LoadFile(o.config);
+    YAML::Node api = doc["api"];
+    const auto dir = std::filesystem::path(o.config).parent_path();
+    auto resolve = [&](const std::string& p) {
+        return std::filesystem::path(p).is_absolute() ? p : (dir / p).string();
+    };
+    std::string listen = "127.0.0.1:8053";
+    bool tls = false;
+    std::string token_file;
+    if (api && api.IsMap()) {
+        if (api["listen"]) listen = api["listen"].as<std::string>();
+        if (api["tls_cert"]) tls = true;
+        if (api["token_file"]) token_file = resolve(api["token_file"].as<std::string>());
+    }
+    if (listen == "off" || listen == "false")
+        throw std::runtime_error(o.config + ": the API is off (api.listen: off)");
+    if (listen.find(':') == std::string::npos) listen += ":8053";  // bare IPv4
+    if (listen.find("::") != std::string::npos && listen.front() != '[')
+        listen = "[" + listen + "]:8053";  // bare IPv6
+    if (o.api.empty()) o.api = (tls ? "https://" : "http://") + listen;
+    if (o.token.empty() && o.token_file.empty() && !token_file.empty()) o.token_file = token_file;
+}
+
+std::string cell(const json& j, const char* key) {
+    if (!j.contains(key) || j[key].is_null()) return "-";
+    if (j[key].is_string())
+        return j[key].get<std::string>().empty() ? "-" : j[key].get<std::string>();
+    return j[key].dump();
+}
+
+// Exit code for a reply; prints the API's error for failures.
+int check(const Reply& r, bool json_out, std::ostream& out, std::ostream& err) {
+    if (r.status >= 200 && r.status < 300) return kOk;
+    if (json_out && r.body.is_object()) {
+        out << r.body.dump(2) << "\n";
+    } else {
+        const std::string msg = r.body.is_object() && r.body.contains("error")
+                                    ? r.body["error"].get<std::string>()
+                                    : r.text;
+        err << "gslbctl: HTTP " << r.status << ": " << msg << "\n";
+    }
+    return r.status == 401 || r.status == 403 ? kAuth : kApiError;
+}
+
+bool is_backend_change(Command c) {
+    return c == Command::kEnable || c == Command::kDisable || c == Command::kDrain ||
+           c == Command::kWeight;
+}
+
+}  // namespace
+
+CommandLine parse_command_line(int argc, const char* const* argv) {
+    CommandLine cl;
+    Options& o = cl.options;
+    json& selector = cl.selector;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "-h" || a == "--help") {
+            cl.help = true;
+            return cl;
+        }
+        const std::string name = a.substr(0, a.find('='));
+        if (name == "--json") {
+            o.json_out = true;
+            continue;
+        }
+        if (name == "--insecure") {
+            o.insecure = true;
+            continue;
+        }
+        if (name.rfind("--", 0) != 0) {
+            cl.args.push_back(a);
+            continue;
+        }
+        std::string v;
+        if (const auto eq = a.find('='); eq != std::string::npos)
+            v = a.substr(eq + 1);
+        else if (i + 1 < argc)
+            v = argv[++i];
+        else
+            throw UsageError(name + " needs a value");
+        if (name == "--api")
+            o.api = v;
+        else if (name == "--token")
+            o.token = v;
+        else if (name == "--token-file")
+            o.token_file = v;
+        else if (name == "--config")
+            o.config = v;
+        else if (name == "--cacert")
+            o.cacert = v;
+        else if (name == "--timeout")
+            o.timeout = std::atoi(v.c_str());
+        else if (name == "--address")
+            selector["address"] = v;
+        else if (name == "--tag") {
+            if (!selector.contains("tags")) selector["tags"] = json::array();
+            selector["tags"].push_back(v);
+        } else if (name == "--location")
+            selector["location"] = v;
+        else if (name == "--record")
+            selector["record"] = v;
+        else if (name == "--client")
+            cl.client = v;
+        else if (name == "--ecs")
+            cl.ecs = v;
+        else
+            throw UsageError("unknown option '" + name + "'");
+    }
+    if (cl.args.empty()) throw UsageError("no command");
+    if (o.timeout <= 0) throw UsageError("--timeout must be a positive number of seconds");
+    return cl;
+}
+
+void resolve_endpoint(Options& o, const EnvFn& env) {
+    if (o.api.empty()) {
+        if (const char* e = env("GSLBCTL_API"); e && *e) o.api = e;
+    }
+    if (o.token.empty() && o.token_file.empty()) {
+        if (const char* e = env("GSLBCTL_TOKEN"); e && *e) o.token = e;
+    }
+    if (!o.config.empty()) from_config(o);
+    if (o.api.empty()) o.api = "http://127.0.0.1:8053";
+    if (o.token.empty() && !o.token_file.empty()) o.token = first_line(o.token_file);
+    while (!o.api.empty() && o.api.back() == '/') o.api.pop_back();
+}
+
+Request make_request(const CommandLine& cl) {
+    const auto& args = cl.args;
+    const std::string& cmd = args.at(0);
+    auto need_args = [&](std::size_t lo, std::size_t hi) {
+        return args.size() >= lo && args.size() <= hi;
+    };
+    if (cmd == "status") {
+        if (!need_args(1, 1)) throw UsageError("status takes no arguments");
+        return {Command::kStatus, cmd, false, "/api/v1/status", {}};
+    }
+    if (cmd == "enable" || cmd == "disable" || cmd == "drain" || cmd == "weight") {
+        json body = cl.selector;
+        if (cmd == "weight") {
+            if (!need_args(2, 2)) throw UsageError("weight needs N and a selector");
+            char* end = nullptr;
+            const long w = std::strtol(args[1].c_str(), &end, 10);
+            if (args[1].empty() || *end != '\0' || w < 0 || w > 1000000)
+                throw UsageError("weight N must be 0..1000000");
+            body["weight"] = w;
+        } else if (!need_args(1, 1)) {
+            throw UsageError(cmd + " takes a selector (--address, --tag, --location, --record)");
+        }
+        if (cl.selector.empty())
+            throw UsageError(cmd + " needs a selector: --address, --tag, --location or --record");
+        const Command c = cmd == "enable"    ? Command::kEnable
+                          : cmd == "disable" ? Command::kDisable
+                          : cmd == "drain"   ? Command::kDrain
+                                             : Command::kWeight;
+        return {c, cmd, true, "/api/v1/backends/" + cmd, std::move(body)};
+    }
+    if (cmd == "reload") {
+        if (!need_args(1, 1)) throw UsageError("reload takes no arguments");
+        return {Command::kReload, cmd, true, "/api/v1/reload", json::object()};
+    }
+    if (cmd == "explain") {
+        if (!need_args(2, 3)) throw UsageError("explain NAME [QTYPE] --client ADDR [--ecs SUBNET]");
+        if (cl.client.empty()) throw UsageError("explain needs --client ADDR");
+        json body = {
+            {"name", args[1]}, {"qtype", args.size() > 2 ? args[2] : "A"}, {"client", cl.client}};
+        if (!cl.ecs.empty()) body["ecs"] = cl.ecs;
+        return {Command::kExplain, cmd, true, "/api/v1/explain", std::move(body)};
+    }
+    // ready and metrics have always ignored extra words; scripts may rely on that.
+    if (cmd == "ready") return {Command::kReady, cmd, false, "/api/v1/ready", {}};
+    if (cmd == "metrics") return {Command::kMetrics, cmd, false, "/metrics", {}};
+    throw UsageError("unknown command '" + cmd + "'");
+}
+
+Transport::Transport(const Options& o) : api_(o.api) {
+    try {
+        cli_ = std::make_unique<httplib::Client>(o.api);
+    } catch (const std::invalid_argument& e) {
+        throw UsageError("--api " + o.api + ": " + e.what());
+    }
+    cli_->set_connection_timeout(o.timeout, 0);
+    cli_->set_read_timeout(o.timeout, 0);
+    cli_->set_write_timeout(o.timeout, 0);
+    if (o.insecure) cli_->enable_server_certificate_verification(false);
+    if (!o.cacert.empty()) cli_->set_ca_cert_path(o.cacert.c_str());
+    if (!o.token.empty()) cli_->set_bearer_token_auth(o.token.c_str());
+}
+
+Transport::~Transport() = default;
+
+Reply Transport::send(const Request& req) {
+    const httplib::Result r =
+        req.post ? cli_->Post(req.path, req.body.dump(), "application/json") : cli_->Get(req.path);
+    if (!r)
+        throw Unreachable("cannot reach the API at " + api_ + ": " + httplib::to_string(r.error()));
+    Reply out;
+    out.status = r->status;
+    out.text = r->body;
+    out.body = json::parse(r->body, nullptr, /*allow_exceptions=*/false);
+    if (out.body.is_discarded()) out.body = nullptr;
+    return out;
+}
+
+void print_table(const std::vector<std::vector<std::string>>& rows, std::ostream& out) {
+    std::vector<std::size_t> width;
+    for (const auto& r : rows)
+        for (std::size_t i = 0; i < r.size(); ++i) {
+            if (width.size() <= i) width.push_back(0);
+            width[i] = std::max(width[i], r[i].size());
+        }
+    for (const auto& r : rows) {
+        std::string line;
+        for (std::size_t i = 0; i < r.size(); ++i) {
+            line += r[i];
+            if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
+        }
+        out << line << "\n";
+    }
+}
+
+void print_status(const json& s, std::ostream& out) {
+    out << "generation " << s.value("generation", 0) << ", "
+        << (s.value("ready", false) ? "ready" : "NOT READY") << ", config "
+        << s.value("config", std::string()) << "\n";
+    const json& rl = s["reloads"];
+    out << "reloads: " << rl.value("ok", 0) << " ok, " << rl.value("failed", 0) << " failed";
+    if (!rl.value("last_ok", true)) out << " (last error: " << cell(rl, "last_error") << ")";
+    out << "\n\n";
+    std::vector<std::vector<std::string>> rows = {
+        {"RECORD", "MODE", "BACKEND", "VERDICT", "ADMIN", "WEIGHT", "PRIO", "SINCE", "LAST ERROR"}};
+    for (const auto& z : s["zones"]) {
+        for (const auto& r : z["records"]) {
+            for (const auto& b : r["backends"]) {
+                std::string verdict = cell(b, "verdict");
+                if (!b.value("enabled", true)) verdict = "off(config)";
+                std::string err = "-";
+                if (b.contains("last_probe") && b["last_probe"].contains("error"))
+                    err = b["last_probe"].value("error", std::string()) + ": " +
+                          b["last_probe"].value("error_text", std::string());
+                rows.push_back({r.value("name", std::string()), r.value("mode", std::string()),
+                                cell(b, "address"), verdict, cell(b, "admin"),
+                                cell(b, "effective_weight"), cell(b, "priority"), cell(b, "since"),
+                                err});
+            }
+        }
+    }
+    print_table(rows, out);
+}
+
+void print_explain(const json& e, std::ostream& out) {
+    out << "generation " << e.value("generation", 0) << "\n";
+    const json& q = e["query"];
+    out << "query:    " << cell(q, "name") << " " << cell(q, "qtype") << " from "
+        << cell(q, "client");
+    if (q.contains("ecs")) out << " ECS " << cell(q, "ecs");
+    out << "\nclient:   " << cell(e["client"], "address") << " (" << cell(e["client"], "why")
+        << ")\n";
+    out << "zone:     " << cell(e, "zone") << "\nrecord:   " << cell(e, "record");
+    if (e.contains("mode")) out << " (mode " << cell(e, "mode") << ")";
+    out << "\n";
+    if (e.contains("candidates") && !e["candidates"].empty()) {
+        std::vector<std::vector<std::string>> rows = {
+            {"  CANDIDATE", "PRIO", "WEIGHT", "HEALTH", "ADMIN", "ELIGIBLE", "SELECTED", "WHY"}};
+        for (const auto& c : e["candidates"])
+            rows.push_back({"  " + cell(c, "address"), cell(c, "priority"), cell(c, "weight"),
+                            cell(c, "health"), cell(c, "admin"), cell(c, "eligible"),
+                            cell(c, "selected"), cell(c, "why")});
+        print_table(rows, out);
+    }
+    if (e.contains("geo")) {
+        for (const auto& [src, g] : e["geo"].items()) {
+            out << "geo " << src << ": ";
+            for (const auto& [k, v] : g.items())
+                out << k << "=" << (v.is_string() ? v.get<std::string>() : v.dump()) << " ";
+            out << "\n";
+        }
+    }
+    if (e.contains("decision"))
+        out << "decision: class " << cell(e["decision"], "class") << ", scope /"
+            << cell(e["decision"], "scope") << "\n";
+    if (e.contains("fallback"))
+        out << "fallback: " << (e["fallback"].value("taken", false) ? "TAKEN" : "not taken")
+            << " (policy " << cell(e["fallback"], "policy") << ")\n";
+    out << "result:   " << cell(e, "result") << "\n";
+    const json& a = e["answer"];
+    out << "answer:   " << cell(a, "rcode");
+    if (a.contains("ecs_scope")) out << ", ECS scope /" << a["ecs_scope"].dump();
+    out << "\n";
+    for (const auto& rr : a["answer"])
+        out << "  " << cell(rr, "name") << " " << cell(rr, "ttl") << " " << cell(rr, "type") << " "
+            << cell(rr, "data") << "\n";
+}
+
+int render(const Request& req, const Reply& r, bool json_out, std::ostream& out,
+           std::ostream& err) {
+    if (req.command == Command::kReady) {
+        // --json prints the reply whatever it says; the exit code still tells ready or not.
+        if (json_out)
+            out << r.body.dump(2) << "\n";
+        else
+            out << (r.status == 200 ? "ready" : "not ready: " + cell(r.body, "why")) << "\n";
+        if (r.status == 200) return kOk;
+        return r.status == 503 ? kNotReady : check(r, false, out, err);
+    }
+    if (req.command == Command::kMetrics) {
+        if (int rc = check(r, false, out, err); rc != kOk) return rc;
+        out << r.text;
+        return kOk;
+    }
+    if (int rc = check(r, json_out, out, err); rc != kOk) return rc;
+    if (json_out) {
+        out << r.body.dump(2) << "\n";
+    } else if (req.command == Command::kStatus) {
+        print_status(r.body, out);
+    } else if (req.command == Command::kExplain) {
+        print_explain(r.body, out);
+    } else if (req.command == Command::kReload) {
+        out << "reloaded: serving generation " << r.body.value("generation", 0) << "\n";
+    } else if (is_backend_change(req.command)) {
+        for (const auto& b : r.body["backends"])
+            out << req.name << ": " << cell(b, "record") << " " << cell(b, "address") << "\n";
+        out << "generation " << r.body.value("generation", 0) << "\n";
+    }
+    return kOk;
+}
+
+int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err, const EnvFn& env) {
+    try {
+        CommandLine cl = parse_command_line(argc, argv);
+        if (cl.help) {
+            out << kUsage;
+            return kOk;
+        }
+        try {
+            resolve_endpoint(cl.options, env);
+        } catch (const std::exception& e) {
+            err << "gslbctl: " << e.what() << "\n";
+            return kBadUsage;
+        }
+        const Request req = make_request(cl);
+        Transport transport(cl.options);
+        return render(req, transport.send(req), cl.options.json_out, out, err);
+    } catch (const UsageError& e) {
+        err << "gslbctl: " << e.what() << "\n\n" << kUsage;
+        return kBadUsage;
+    } catch (const Unreachable& e) {
+        err << "gslbctl: " << e.what() << "\n";
+        return kUnreachable;
+    }
+}
+
+}  // namespace gslbd::ctl::client

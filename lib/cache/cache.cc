@@ -1,6 +1,9 @@
 #include "cache/cache.hh"
 
 #include <time.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <algorithm>
 #include <cstring>
@@ -18,8 +21,8 @@ inline std::uint16_t load16(const std::uint8_t* p) noexcept {
     return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
 }
 inline void store16(std::uint8_t* p, std::uint16_t v) noexcept {
-    p[0] = static_cast<std::uint8_t>(v >> 8);
-    p[1] = static_cast<std::uint8_t>(v);
+    const std::uint16_t be = __builtin_bswap16(v);  // one store, not two byte stores
+    std::memcpy(p, &be, 2);
 }
 
 inline std::uint64_t mix(std::uint64_t a, std::uint64_t b) noexcept {
@@ -28,7 +31,31 @@ inline std::uint64_t mix(std::uint64_t a, std::uint64_t b) noexcept {
 }
 
 constexpr std::uint64_t kK0 = 0xa0761d6478bd642full, kK1 = 0xe7037ed1a0b428dbull,
-                        kK2 = 0x8ebc6af09c88c6e3ull, kK3 = 0x589965cc75374cc3ull;
+                        kK3 = 0x589965cc75374cc3ull;
+
+/// memcpy for the few dozen bytes of a name or a small answer, without a call: words, the
+/// last one overlapping the one before. Writes and reads only inside `n`.
+inline void copy_bytes(std::uint8_t* dst, const std::uint8_t* src, std::size_t n) noexcept {
+    if (n > 128) {
+        std::memcpy(dst, src, n);
+    } else if (n >= 8) {
+        std::uint64_t v;
+        for (std::size_t o = 0; o + 8 < n; o += 8) {
+            std::memcpy(&v, src + o, 8);
+            std::memcpy(dst + o, &v, 8);
+        }
+        std::memcpy(&v, src + n - 8, 8);
+        std::memcpy(dst + n - 8, &v, 8);
+    } else if (n >= 4) {
+        std::uint32_t lo, hi;
+        std::memcpy(&lo, src, 4);
+        std::memcpy(&hi, src + n - 4, 4);
+        std::memcpy(dst, &lo, 4);
+        std::memcpy(dst + n - 4, &hi, 4);
+    } else {
+        for (std::size_t i = 0; i < n; ++i) dst[i] = src[i];
+    }
+}
 
 std::size_t ecs_addr_len(const dns::Ecs& e) noexcept {
     return std::min<std::size_t>((e.source_prefix + 7u) / 8u, e.addr.size());
@@ -75,12 +102,12 @@ Cache::Cache(std::size_t entries, std::size_t entry_bytes, std::uint64_t seed)
         throw std::invalid_argument("cache of " + std::to_string(entries) +
                                     " entries is too large");
     }
-    buckets_ = static_cast<Bucket*>(::operator new(nb * sizeof(Bucket), std::align_val_t{64}));
+    buckets_ = static_cast<Bucket*>(::operator new (nb * sizeof(Bucket), std::align_val_t{64}));
     try {
         slots_ = static_cast<std::uint8_t*>(
-            ::operator new(nb * kWays * entry_bytes, std::align_val_t{64}));
+            ::operator new (nb* kWays* entry_bytes, std::align_val_t{64}));
     } catch (...) {
-        ::operator delete(buckets_, std::align_val_t{64});
+        ::operator delete (buckets_, std::align_val_t{64});
         buckets_ = nullptr;
         throw;
     }
@@ -91,46 +118,37 @@ Cache::Cache(std::size_t entries, std::size_t entry_bytes, std::uint64_t seed)
 }
 
 Cache::~Cache() {
-    if (buckets_ != nullptr) ::operator delete(buckets_, std::align_val_t{64});
-    if (slots_ != nullptr) ::operator delete(slots_, std::align_val_t{64});
+    if (buckets_ != nullptr) ::operator delete (buckets_, std::align_val_t{64});
+    if (slots_ != nullptr) ::operator delete (slots_, std::align_val_t{64});
 }
 
 std::size_t Cache::bytes() const noexcept {
     return nbuckets_ * (sizeof(Bucket) + kWays * entry_bytes_);
 }
 
-Cache::Slot* Cache::slot(std::size_t bucket, std::size_t way) const noexcept {
+// `inline` on the helpers below: under -fPIC an external function may be interposed, so
+// GCC would call them out of line on the hit path.
+inline Cache::Slot* Cache::slot(std::size_t bucket, std::size_t way) const noexcept {
     return reinterpret_cast<Slot*>(slots_ + (bucket * kWays + way) * entry_bytes_);
 }
 
-std::uint64_t Cache::hash(const Key& k) const noexcept {
-    // wyhash-style: 8 bytes at a time through a 64x64->128 multiply, keyed by the seed, so
-    // that nobody outside can aim names at one bucket.
-    std::uint64_t h = seed_ ^ (k.qname_len * kK0);
-    const std::uint8_t* p = k.qname;
-    std::size_t n = k.qname_len;
-    while (n >= 8) {
-        std::uint64_t v;
-        std::memcpy(&v, p, 8);
-        h = mix(h ^ v ^ kK1, kK2 ^ seed_);
-        p += 8;
-        n -= 8;
-    }
-    std::uint64_t tail = 0;
-    if (n) std::memcpy(&tail, p, n);
-    h = mix(h ^ tail ^ kK3, kK0 ^ seed_);
-    const std::uint64_t shape = std::uint64_t{k.qtype} | std::uint64_t{k.qclass} << 16 |
-                                std::uint64_t{k.do_bit} << 32;
-    h = mix(h ^ shape ^ kK2, kK1);
+inline std::uint64_t Cache::hash(const Key& k) const noexcept {
+    // The name's own hash (seeded per process) mixed with this cache's seed and the rest
+    // of the key, so that nobody outside can aim names at one bucket.
+    const std::uint64_t name =
+        k.qname_hash != 0 ? k.qname_hash : dns::name_hash(k.qname, k.qname_len);
+    const std::uint64_t shape =
+        std::uint64_t{k.qtype} | std::uint64_t{k.qclass} << 16 | std::uint64_t{k.do_bit} << 32;
+    std::uint64_t h = mix(name ^ seed_ ^ kK0, shape ^ kK1);
     h = mix(h ^ (std::uint64_t{k.decision_class} | std::uint64_t{k.variant} << 32), kK3 ^ seed_);
     return h;
 }
 
-bool Cache::same_key(const Slot& s, const Key& k) noexcept {
+inline bool Cache::same_key(const Slot& s, const Key& k) noexcept {
     return s.qname_len == k.qname_len && s.qtype == k.qtype && s.qclass == k.qclass &&
            s.do_bit == static_cast<std::uint8_t>(k.do_bit) &&
            s.decision_class == k.decision_class && s.variant == k.variant &&
-           std::memcmp(s.data(), k.qname, k.qname_len) == 0;
+           dns::same_bytes(s.data(), k.qname, k.qname_len);
 }
 
 namespace {
@@ -138,21 +156,44 @@ inline std::uint32_t tag_of(std::uint64_t h) noexcept {
     const auto t = static_cast<std::uint32_t>(h >> 32);
     return t != 0 ? t : 1;
 }
+/// The ways of `b` whose tag is `t`, one bit per way.
+inline unsigned ways_with(const std::uint32_t (&tags)[Cache::kWays], std::uint32_t t) noexcept {
+#if defined(__SSE2__)
+    static_assert(Cache::kWays == 8);
+    const __m128i want = _mm_set1_epi32(static_cast<int>(t));
+    const __m128i lo =
+        _mm_cmpeq_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tags)), want);
+    const __m128i hi =
+        _mm_cmpeq_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tags + 4)), want);
+    return static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(lo))) |
+           static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(hi))) << 4;
+#else
+    unsigned m = 0;
+    for (std::size_t w = 0; w < Cache::kWays; ++w) m |= (tags[w] == t ? 1u : 0u) << w;
+    return m;
+#endif
+}
+
 inline std::size_t bucket_of(std::uint64_t h, std::size_t nb) noexcept {
-    return static_cast<std::size_t>((static_cast<std::uint64_t>(static_cast<std::uint32_t>(h)) *
-                                     nb) >> 32);
+    return static_cast<std::size_t>(
+        (static_cast<std::uint64_t>(static_cast<std::uint32_t>(h)) * nb) >> 32);
 }
 }  // namespace
+
+std::uint64_t Cache::hash_of(const Key& k) const noexcept {
+    return hash(k);
+}
 
 bool Cache::lookup(const Key& k, std::uint64_t generation, std::uint32_t now,
                    Answer& out) noexcept {
     if (nbuckets_ == 0) return false;
     const std::uint64_t h = hash(k);
     const std::uint32_t t = tag_of(h);
-    Bucket& b = buckets_[bucket_of(h, nbuckets_)];
-    for (std::size_t w = 0; w < kWays; ++w) {
-        if (b.tag[w] != t) continue;
-        const Slot& s = *slot(static_cast<std::size_t>(&b - buckets_), w);
+    const std::size_t bi = bucket_of(h, nbuckets_);
+    Bucket& b = buckets_[bi];
+    for (unsigned m = ways_with(b.tag, t); m != 0; m &= m - 1) {
+        const auto w = static_cast<std::size_t>(__builtin_ctz(m));
+        const Slot& s = *slot(bi, w);
         if (!same_key(s, k)) continue;
         if (s.generation != generation || static_cast<std::int32_t>(now - s.expires) >= 0) {
             if (s.generation != generation) {
@@ -271,8 +312,8 @@ std::uint32_t min_ttl(std::span<const std::uint8_t> rrs, std::size_t count,
             if (l == 0) break;
         }
         if (pos + 10 > n) return 0;
-        const std::uint32_t ttl = std::uint32_t{load16(rrs.data() + pos + 4)} << 16 |
-                                  load16(rrs.data() + pos + 6);
+        const std::uint32_t ttl =
+            std::uint32_t{load16(rrs.data() + pos + 4)} << 16 | load16(rrs.data() + pos + 6);
         const std::size_t rdlen = load16(rrs.data() + pos + 8);
         pos += 10 + rdlen;
         if (pos > n) return 0;
@@ -294,9 +335,9 @@ std::size_t write_response(const Answer& a, const dns::Query& q, std::uint16_t o
     if (question_end + opt_len > cap) return 0;
 
     std::uint8_t* p = out.data();
-    std::uint16_t flags = static_cast<std::uint16_t>(
-        (a.flags & ~(dns::flag::RD | dns::flag::CD | dns::flag::TC)) | dns::flag::QR |
-        (q.flags & (dns::flag::RD | dns::flag::CD)));
+    std::uint16_t flags =
+        static_cast<std::uint16_t>((a.flags & ~(dns::flag::RD | dns::flag::CD | dns::flag::TC)) |
+                                   dns::flag::QR | (q.flags & (dns::flag::RD | dns::flag::CD)));
     if (truncated) flags |= dns::flag::TC;
     store16(p, q.id);
     store16(p + 2, flags);
@@ -305,13 +346,13 @@ std::size_t write_response(const Answer& a, const dns::Query& q, std::uint16_t o
     store16(p + 8, truncated ? 0 : a.counts[1]);
     store16(p + 10,
             static_cast<std::uint16_t>((truncated ? 0 : a.counts[2]) + (q.has_edns ? 1 : 0)));
-    std::memcpy(p + dns::kHeaderSize, q.qname.data(), q.qname_len);
+    copy_bytes(p + dns::kHeaderSize, q.qname.data(), q.qname_len);
     std::size_t pos = dns::kHeaderSize + q.qname_len;
     store16(p + pos, q.qtype);
     store16(p + pos + 2, q.qclass);
     pos += 4;
     if (!truncated && !a.rrs.empty()) {
-        std::memcpy(p + pos, a.rrs.data(), a.rrs.size());
+        copy_bytes(p + pos, a.rrs.data(), a.rrs.size());
         pos += a.rrs.size();
     }
     if (q.has_edns) {
@@ -329,7 +370,7 @@ std::size_t write_response(const Answer& a, const dns::Query& q, std::uint16_t o
             store16(p + pos + 6, ecs->family);
             p[pos + 8] = ecs->source_prefix;
             p[pos + 9] = std::min(scope, ecs->source_prefix);
-            std::memcpy(p + pos + 10, ecs->addr.data(), alen);
+            copy_bytes(p + pos + 10, ecs->addr.data(), alen);
             pos += 10 + alen;
         } else {
             store16(p + pos, 0);

@@ -51,11 +51,14 @@ struct Key {
     bool do_bit = false;
     std::uint32_t decision_class = 0;
     std::uint32_t variant = 0;
+    /// dns::name_hash(qname, qname_len) when the caller has it (the parser computes it),
+    /// else 0 and the cache computes it.
+    std::uint64_t qname_hash = 0;
 };
 
 /// A stored answer (or one about to be stored), as write_response() consumes it.
 struct Answer {
-    std::uint16_t flags = 0;  ///< response header flags; RD, CD and TC are ignored
+    std::uint16_t flags = 0;              ///< response header flags; RD, CD and TC are ignored
     std::uint16_t counts[3] = {0, 0, 0};  ///< answer, authority, additional (no OPT)
     std::span<const std::uint8_t> rrs;    ///< RR bytes; names may point only at offset 12
     std::uint16_t tag = 0;  ///< opaque to the cache: the caller's note (e.g. answer kind)
@@ -83,7 +86,7 @@ std::size_t write_response(const Answer& a, const dns::Query& q, std::uint16_t o
                            std::size_t limit, bool& truncated) noexcept;
 
 class Cache {
-public:
+  public:
     static constexpr std::size_t kWays = 8;
     /// Bytes of an entry's fixed part; the rest of a slot holds qname and RR bytes.
     static constexpr std::size_t kSlotHeader = 40;
@@ -117,11 +120,11 @@ public:
     const Counters& counters() const noexcept { return counters_; }
     /// The seeded key hash: the low 32 bits pick the bucket, the high 32 bits are the tag.
     /// Public for tests and diagnostics.
-    std::uint64_t hash_of(const Key& k) const noexcept { return hash(k); }
+    std::uint64_t hash_of(const Key& k) const noexcept;
     /// Counts an answer the caller chose not to store (e.g. from a mode that is not cacheable).
     void note_uncacheable() noexcept { ++counters_.uncacheable; }
 
-private:
+  private:
     struct Bucket;
     struct Slot;
     std::uint64_t hash(const Key& k) const noexcept;

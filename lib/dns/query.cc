@@ -1,5 +1,7 @@
 #include "dns/query.hh"
 
+#include <sys/random.h>
+
 #include <cstring>
 
 namespace gslbd::dns {
@@ -9,7 +11,7 @@ namespace {
 /// Bounds-checked cursor in the style of Knot's wire_ctx: the first failure sticks, every
 /// later read yields 0 and moves nothing, so callers check `ok()` once per step.
 class Reader {
-public:
+  public:
     explicit Reader(std::span<const std::uint8_t> p) noexcept : p_(p.data()), len_(p.size()) {}
 
     bool ok() const noexcept { return !err_; }
@@ -48,7 +50,7 @@ public:
         if (!err_) pos_ = pos;
     }
 
-private:
+  private:
     const std::uint8_t* p_;
     std::size_t len_;
     std::size_t pos_ = 0;
@@ -150,6 +152,67 @@ bool parse_opt_options(Reader& r, std::size_t rdlen, Query& q) noexcept {
     return r.ok() && r.pos() == end;
 }
 
+inline std::uint64_t load64(const std::uint8_t* p) noexcept {
+    std::uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+}
+inline void store64(std::uint8_t* p, std::uint64_t v) noexcept {
+    std::memcpy(p, &v, 8);
+}
+
+/// Eight bytes lower-cased at once: a byte changes when its low seven bits are in A..Z
+/// and its top bit is clear; no addition carries into the next byte.
+inline std::uint64_t lower8(std::uint64_t v) noexcept {
+    constexpr std::uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
+    const std::uint64_t t = v & ~kHigh;
+    const std::uint64_t ge_a = t + (0x80 - 'A') * kOnes;
+    const std::uint64_t gt_z = t + (0x80 - 'Z' - 1) * kOnes;
+    return v | ((ge_a & ~gt_z & ~v & kHigh) >> 2);
+}
+
+inline std::uint64_t mix(std::uint64_t a, std::uint64_t b) noexcept {
+    const __uint128_t r = static_cast<__uint128_t>(a) * b;
+    return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64);
+}
+
+constexpr std::uint64_t kK0 = 0xa0761d6478bd642full, kK1 = 0xe7037ed1a0b428dbull,
+                        kK2 = 0x8ebc6af09c88c6e3ull, kK3 = 0x589965cc75374cc3ull;
+
+struct HashSeed {
+    std::uint64_t s0, s1, s2;
+};
+
+HashSeed draw_seed() noexcept {
+    std::uint64_t s = 0;
+    if (getrandom(&s, sizeof s, 0) != static_cast<ssize_t>(sizeof s)) {
+        s = reinterpret_cast<std::uintptr_t>(&s) * kK1;  // ASLR at least
+    }
+    return {s, kK2 ^ s, kK0 ^ s};
+}
+
+const HashSeed& seed() noexcept {
+    static const HashSeed s = draw_seed();
+    return s;
+}
+
+/// wyhash-style: 8 bytes at a time through a 64x64->128 multiply; the last word is
+/// zero-padded.
+struct Hasher {
+    const HashSeed& k;
+    std::uint64_t h;
+    explicit Hasher(std::size_t len) noexcept : k(seed()), h(k.s0 ^ (len * kK0)) {}
+    void word(std::uint64_t v) noexcept { h = mix(h ^ v ^ kK1, k.s1); }
+    std::uint64_t last(std::uint64_t tail) noexcept {
+        const std::uint64_t r = mix(h ^ tail ^ kK3, k.s2);
+        return r != 0 ? r : 1;
+    }
+};
+
+inline std::uint64_t tail_mask(std::size_t n) noexcept {
+    return n == 0 ? 0 : ~std::uint64_t{0} >> (64 - 8 * n);
+}
+
 void reset(Query& q) noexcept {
     // The name arrays are left alone: only the first qname_len bytes are meaningful.
     q.id = 0;
@@ -158,6 +221,7 @@ void reset(Query& q) noexcept {
     q.qtype = 0;
     q.qclass = 0;
     q.qname_len = 0;
+    q.qname_hash = 0;
     q.qname_labels = 0;
     q.question_end = 0;
     q.has_edns = false;
@@ -181,7 +245,101 @@ void lower_name(const std::uint8_t* in, std::uint8_t* out, std::size_t len) noex
     }
 }
 
-ParseResult parse_query(std::span<const std::uint8_t> packet, Query& q) noexcept {
+std::uint64_t name_hash(const std::uint8_t* lname, std::size_t len) noexcept {
+    Hasher h(len);
+    std::size_t n = len;
+    for (; n >= 8; n -= 8, lname += 8) h.word(load64(lname));
+    std::uint64_t tail = 0;
+    if (n != 0) std::memcpy(&tail, lname, n);
+    return h.last(tail);
+}
+
+std::uint64_t lower_and_hash(const std::uint8_t* in, std::uint8_t* out, std::size_t len) noexcept {
+    Hasher h(len);
+    std::size_t n = len;
+    for (; n >= 8; n -= 8, in += 8, out += 8) {
+        const std::uint64_t v = lower8(load64(in));
+        store64(out, v);
+        h.word(v);
+    }
+    if (n == 0) return h.last(0);
+    std::uint64_t tail;
+    if (len - n + 8 <= kMaxNameWire) {
+        // The whole word lies inside the arrays: one load and one store; the bytes past
+        // `len` are masked out of the hash.
+        tail = lower8(load64(in));
+        store64(out, tail);
+    } else {
+        tail = 0;
+        std::memcpy(&tail, in, n);
+        tail = lower8(tail);
+        std::memcpy(out, &tail, n);
+    }
+    return h.last(tail & tail_mask(n));
+}
+
+namespace {
+
+/// The question name when it is a plain run of labels (no compression pointer, as every
+/// real resolver sends it): its wire length and label count, or 0 when the general reader
+/// must look at it (pointers, reserved label types, too long, out of bounds).
+[[gnu::always_inline]] inline std::size_t plain_name(const std::uint8_t* p, std::size_t size,
+                                                     std::size_t pos,
+                                                     std::uint8_t& labels) noexcept {
+    const std::size_t start = pos;
+    std::uint8_t n = 0;
+    for (;;) {
+        if (pos >= size) return 0;
+        const std::uint8_t b = p[pos];
+        if (b == 0) break;
+        if (b > kMaxLabel) return 0;
+        pos += 1u + b;
+        ++n;
+    }
+    const std::size_t len = pos + 1 - start;
+    if (len > kMaxNameWire) return 0;
+    labels = n;
+    return len;
+}
+
+/// Copies a plain name of `len` bytes from the packet into q.qname and q.qname_lower and
+/// hashes it, a word at a time. `avail` is how many packet bytes follow `in` (>= len).
+[[gnu::always_inline]] inline std::uint64_t copy_lower_hash(const std::uint8_t* in,
+                                                            std::size_t avail, std::size_t len,
+                                                            Query& q) noexcept {
+    std::uint8_t* orig = q.qname.data();
+    std::uint8_t* low = q.qname_lower.data();
+    Hasher h(len);
+    std::size_t o = 0;
+    for (; o + 8 <= len; o += 8) {
+        const std::uint64_t v = load64(in + o);
+        store64(orig + o, v);
+        const std::uint64_t l = lower8(v);
+        store64(low + o, l);
+        h.word(l);
+    }
+    const std::size_t n = len - o;
+    if (n == 0) return h.last(0);
+    std::uint64_t v = 0;
+    if (avail - o >= 8 && o + 8 <= kMaxNameWire) {
+        v = load64(in + o);
+        store64(orig + o, v);
+        v = lower8(v);
+        store64(low + o, v);
+    } else {
+        std::memcpy(&v, in + o, n);
+        std::memcpy(orig + o, &v, n);
+        v = lower8(v);
+        std::memcpy(low + o, &v, n);
+    }
+    return h.last(v & tail_mask(n));
+}
+
+}  // namespace
+
+namespace detail {
+
+ParseResult parse_query_general(std::span<const std::uint8_t> packet, Query& q) noexcept {
     ParseResult res;
     reset(q);
     if (packet.size() < kHeaderSize) return res;  // Drop
@@ -198,14 +356,22 @@ ParseResult parse_query(std::span<const std::uint8_t> packet, Query& q) noexcept
 
     if (qdcount == 1) {
         std::uint8_t labels = 0;
-        const std::size_t n = read_name(r, q.qname.data(), &labels);
+        const std::uint8_t* p = packet.data();
+        std::size_t n = plain_name(p, packet.size(), kHeaderSize, labels);
+        if (n != 0 && kHeaderSize + n + 4 <= packet.size()) {
+            q.qname_hash = copy_lower_hash(p + kHeaderSize, packet.size() - kHeaderSize, n, q);
+            r.seek(kHeaderSize + n);
+        } else {
+            n = read_name(r, q.qname.data(), &labels);
+        }
         q.qtype = r.u16();
         q.qclass = r.u16();
         if (n != 0 && r.ok()) {
             q.qname_len = static_cast<std::uint8_t>(n);
             q.qname_labels = labels;
             q.question_end = static_cast<std::uint16_t>(r.pos());
-            lower_name(q.qname.data(), q.qname_lower.data(), n);
+            if (q.qname_hash == 0)
+                q.qname_hash = lower_and_hash(q.qname.data(), q.qname_lower.data(), n);
             res.question_ok = true;
         }
     }
@@ -219,7 +385,13 @@ ParseResult parse_query(std::span<const std::uint8_t> packet, Query& q) noexcept
     bool version_unsupported = false;
     for (unsigned i = 0; i < arcount; ++i) {
         std::uint8_t owner[kMaxNameWire];
-        const std::size_t owner_len = read_name(r, owner, nullptr);
+        std::size_t owner_len = 0;
+        if (r.left() != 0 && packet[r.pos()] == 0) {
+            r.skip(1);  // the root, as every OPT is owned
+            owner_len = 1;
+        } else {
+            owner_len = read_name(r, owner, nullptr);
+        }
         const std::uint16_t type = r.u16();
         const std::uint16_t rclass = r.u16();
         const std::uint32_t ttl = r.u32();
@@ -245,6 +417,79 @@ ParseResult parse_query(std::span<const std::uint8_t> packet, Query& q) noexcept
     if (!r.ok() || r.pos() != packet.size()) return res;
     res.status = version_unsupported ? ParseStatus::BadVers : ParseStatus::Ok;
     return res;
+}
+
+}  // namespace detail
+
+namespace {
+
+inline std::uint16_t load16(const std::uint8_t* p) noexcept {
+    return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
+}
+
+/// The shape nearly every query has: QUERY, one question with a plain name, nothing in
+/// answer/authority, at most one additional record which is an OPT of version 0 owned by
+/// the root, nothing after it. Fills `q` exactly as parse_query_general() would and returns
+/// true, or returns false (leaving `q` half-written) for anything else.
+[[gnu::always_inline]] inline bool parse_common(std::span<const std::uint8_t> packet,
+                                                Query& q) noexcept {
+    const std::uint8_t* p = packet.data();
+    const std::size_t size = packet.size();
+    if (size < kHeaderSize + 1 + 4) return false;
+    const std::uint16_t flags = load16(p + 2);
+    if ((flags & (flag::QR | 0x7800)) != 0) return false;  // a response, or opcode != QUERY
+    if (load16(p + 4) != 1 || load16(p + 6) != 0 || load16(p + 8) != 0) return false;
+    const std::uint16_t arcount = load16(p + 10);
+    if (arcount > 1) return false;
+    std::uint8_t labels = 0;
+    const std::size_t n = plain_name(p, size, kHeaderSize, labels);
+    const std::size_t qend = kHeaderSize + n + 4;
+    if (n == 0 || qend > size) return false;
+
+    q.ecs.present = false;
+    q.ecs.family = 0;
+    q.ecs.source_prefix = 0;
+    q.ecs.scope_prefix = 0;
+    q.ecs.addr.fill(0);
+    if (arcount == 0) {
+        if (qend != size) return false;
+        q.has_edns = false;
+        q.edns_version = 0;
+        q.do_bit = false;
+        q.udp_size = kMinUdpSize;
+    } else {
+        const std::uint8_t* o = p + qend;
+        if (qend + 11 > size || o[0] != 0 || load16(o + 1) != qtype::OPT || o[6] != 0) return false;
+        const std::uint16_t rdlen = load16(o + 9);
+        if (qend + 11 + rdlen != size) return false;
+        const std::uint16_t rclass = load16(o + 3);
+        q.has_edns = true;
+        q.edns_version = 0;
+        q.do_bit = (o[7] & 0x80) != 0;
+        q.udp_size = rclass < kMinUdpSize ? static_cast<std::uint16_t>(kMinUdpSize) : rclass;
+        if (rdlen != 0) {
+            Reader r(packet);
+            r.seek(qend + 11);
+            if (!parse_opt_options(r, rdlen, q)) return false;
+        }
+    }
+    q.id = load16(p);
+    q.flags = flags;
+    q.opcode = 0;
+    q.qtype = load16(p + kHeaderSize + n);
+    q.qclass = load16(p + kHeaderSize + n + 2);
+    q.qname_hash = copy_lower_hash(p + kHeaderSize, size - kHeaderSize, n, q);
+    q.qname_len = static_cast<std::uint8_t>(n);
+    q.qname_labels = labels;
+    q.question_end = static_cast<std::uint16_t>(qend);
+    return true;
+}
+
+}  // namespace
+
+ParseResult parse_query(std::span<const std::uint8_t> packet, Query& q) noexcept {
+    if (parse_common(packet, q)) return {ParseStatus::Ok, true};
+    return detail::parse_query_general(packet, q);
 }
 
 }  // namespace gslbd::dns

@@ -11,9 +11,9 @@ namespace gslbd::dns {
 /// RFC 7871 client subnet as received. `addr` holds the address bytes, zero-padded.
 struct Ecs {
     bool present = false;
-    std::uint16_t family = 0;        ///< 1 = IPv4, 2 = IPv6
+    std::uint16_t family = 0;  ///< 1 = IPv4, 2 = IPv6
     std::uint8_t source_prefix = 0;
-    std::uint8_t scope_prefix = 0;   ///< must be 0 in queries
+    std::uint8_t scope_prefix = 0;  ///< must be 0 in queries
     std::array<std::uint8_t, 16> addr{};
 };
 
@@ -21,7 +21,7 @@ struct Ecs {
 /// arrays so later stages never chase pointers into the packet.
 struct Query {
     std::uint16_t id = 0;
-    std::uint16_t flags = 0;           ///< header flags word as received
+    std::uint16_t flags = 0;  ///< header flags word as received
     std::uint8_t opcode = 0;
     std::uint16_t qtype = 0;
     std::uint16_t qclass = 0;
@@ -29,14 +29,17 @@ struct Query {
     std::array<std::uint8_t, kMaxNameWire> qname{};
     /// Same name, ASCII lower-cased: the lookup key.
     std::array<std::uint8_t, kMaxNameWire> qname_lower{};
-    std::uint8_t qname_len = 0;        ///< wire length including the root label (1..255)
-    std::uint8_t qname_labels = 0;     ///< label count, root excluded
-    std::uint16_t question_end = 0;    ///< packet offset just after QTYPE/QCLASS
+    std::uint8_t qname_len = 0;  ///< wire length including the root label (1..255)
+    /// name_hash() of qname_lower, computed while lower-casing; 0 = not computed (a Query
+    /// filled by hand): consumers then call name_hash() themselves.
+    std::uint64_t qname_hash = 0;
+    std::uint8_t qname_labels = 0;   ///< label count, root excluded
+    std::uint16_t question_end = 0;  ///< packet offset just after QTYPE/QCLASS
 
     bool has_edns = false;
     std::uint8_t edns_version = 0;
     bool do_bit = false;
-    std::uint16_t udp_size = 512;      ///< advertised size, clamped to >= 512
+    std::uint16_t udp_size = 512;  ///< advertised size, clamped to >= 512
     Ecs ecs;
 
     /// Largest response the client accepts over UDP: 512 without EDNS, else its
@@ -47,10 +50,10 @@ struct Query {
 /// Outcome of parsing. Order matters for nothing; callers switch on it.
 enum class ParseStatus : std::uint8_t {
     Ok,
-    Drop,          ///< not worth an answer: shorter than a header, or QR=1 (a response)
-    FormErr,       ///< malformed; the header (and question, when `question_ok`) can be echoed
-    NotImp,        ///< opcode other than QUERY
-    BadVers,       ///< EDNS version > 0: answer BADVERS with an OPT record
+    Drop,     ///< not worth an answer: shorter than a header, or QR=1 (a response)
+    FormErr,  ///< malformed; the header (and question, when `question_ok`) can be echoed
+    NotImp,   ///< opcode other than QUERY
+    BadVers,  ///< EDNS version > 0: answer BADVERS with an OPT record
 };
 
 struct ParseResult {
@@ -68,7 +71,51 @@ struct ParseResult {
 /// skipped safely. Trailing garbage after the last record is FormErr.
 ParseResult parse_query(std::span<const std::uint8_t> packet, Query& q) noexcept;
 
+namespace detail {
+/// The bounds-checked reader parse_query() falls back to for anything but the common
+/// shape (plain question name, at most an OPT of version 0). Same contract; for tests that
+/// compare the two paths.
+ParseResult parse_query_general(std::span<const std::uint8_t> packet, Query& q) noexcept;
+}  // namespace detail
+
 /// Lower-cases ASCII A-Z in a wire-format name of `len` bytes (labels untouched otherwise).
 void lower_name(const std::uint8_t* in, std::uint8_t* out, std::size_t len) noexcept;
+
+/// The hash of a lower-case wire name of `len` bytes that every per-packet name lookup
+/// (the engine's name index, the response cache) starts from: keyed by a seed drawn from
+/// the OS once per process, so names cannot be aimed at one slot from outside; never 0.
+std::uint64_t name_hash(const std::uint8_t* lname, std::size_t len) noexcept;
+
+/// lower_name() and name_hash() in one pass: writes the lower-case form of `in` to `out`
+/// and returns its hash. `in` and `out` hold at least kMaxNameWire bytes; bytes of `out`
+/// past `len` may be overwritten.
+std::uint64_t lower_and_hash(const std::uint8_t* in, std::uint8_t* out, std::size_t len) noexcept;
+
+/// Whether `len` bytes at `a` and `b` are equal (names of equal length): a word at a time,
+/// the last word overlapping the one before, so names of 4 bytes or more need no byte
+/// loop and no call. Reads only inside `len`.
+inline bool same_bytes(const std::uint8_t* a, const std::uint8_t* b, std::size_t len) noexcept {
+    auto ld8 = [](const std::uint8_t* p) noexcept {
+        std::uint64_t v;
+        __builtin_memcpy(&v, p, 8);
+        return v;
+    };
+    auto ld4 = [](const std::uint8_t* p) noexcept {
+        std::uint32_t v;
+        __builtin_memcpy(&v, p, 4);
+        return v;
+    };
+    if (len >= 8) {
+        std::uint64_t diff = 0;
+        std::size_t o = 0;
+        for (; o + 8 < len; o += 8) diff |= ld8(a + o) ^ ld8(b + o);
+        diff |= ld8(a + len - 8) ^ ld8(b + len - 8);
+        return diff == 0;
+    }
+    if (len >= 4) return ((ld4(a) ^ ld4(b)) | (ld4(a + len - 4) ^ ld4(b + len - 4))) == 0;
+    for (std::size_t i = 0; i < len; ++i)
+        if (a[i] != b[i]) return false;
+    return true;
+}
 
 }  // namespace gslbd::dns

@@ -175,18 +175,35 @@ void plan(const Snapshot& snap, const dns::Query& q, const ClientInfo& client, W
     p.fallback = false;
     p.decision = Decision{};
     p.eligible_count = 0;
+    p.ent = false;
     const bool class_ok = q.qclass == dns::kClassIN || q.qclass == dns::kClassANY;
     const bool xfr = q.qtype == dns::qtype::AXFR || q.qtype == dns::qtype::IXFR;
-    p.zone = class_ok && !xfr && snap.topo != nullptr
-                 ? snap.topo->find_zone(q.qname_lower.data(), q.qname_len)
-                 : nullptr;
-    if (p.zone == nullptr) return;
-    const std::string_view name = view_of(q.qname_lower.data(), q.qname_len);
-    if (auto it = p.zone->records.find(name); it != p.zone->records.end()) {
-        p.rec = &snap.topo->records[it->second];
-    }
-    if (auto it = p.zone->ns_names.find(name); it != p.zone->ns_names.end()) {
-        p.ns = &p.zone->ns[it->second];
+    const Topology* topo = snap.topo.get();
+    if (!class_ok || xfr || topo == nullptr) return;
+    const std::uint8_t* lname = q.qname_lower.data();
+    if (!topo->names.empty()) {
+        const std::uint64_t h =
+            q.qname_hash != 0 ? q.qname_hash : dns::name_hash(lname, q.qname_len);
+        if (const NameInfo* ni = topo->names.find(lname, q.qname_len, h)) {
+            p.zone = &topo->zones[ni->zone];
+            if (ni->record >= 0) p.rec = &topo->records[static_cast<std::size_t>(ni->record)];
+            if (ni->ns >= 0) p.ns = &p.zone->ns[static_cast<std::size_t>(ni->ns)];
+            p.ent = ni->ent;
+        } else {
+            // A name of no zone's own: NXDOMAIN inside a zone, REFUSED outside them all.
+            p.zone = topo->find_zone(lname, q.qname_len);
+        }
+    } else {
+        p.zone = topo->find_zone(lname, q.qname_len);
+        if (p.zone == nullptr) return;
+        const std::string_view name = view_of(lname, q.qname_len);
+        if (auto it = p.zone->records.find(name); it != p.zone->records.end()) {
+            p.rec = &topo->records[it->second];
+        }
+        if (auto it = p.zone->ns_names.find(name); it != p.zone->ns_names.end()) {
+            p.ns = &p.zone->ns[it->second];
+        }
+        p.ent = p.zone->ents.count(name) != 0;
     }
     if (p.rec != nullptr && (q.qtype == dns::qtype::A || q.qtype == dns::qtype::AAAA)) {
         plan_address(snap, *p.rec, q.qtype == dns::qtype::A, client, ws, p);
@@ -206,14 +223,12 @@ AnswerInfo build(const Snapshot& snap, const dns::Query& q, const ClientInfo& cl
     info.kind = AnswerKind::Answer;
     info.rcode = dns::Rcode::NoError;
 
-    const std::string_view name = view_of(q.qname_lower.data(), q.qname_len);
     const bool apex = q.qname_len == z->name.len;
     const RecordRt* rec = p.rec;
     const NsRt* ns = p.ns;
 
     if (!apex && rec == nullptr && ns == nullptr) {
-        const bool ent = z->ents.find(name) != z->ents.end();
-        return negative(w, *z, ent ? AnswerKind::NoData : AnswerKind::NxDomain, info);
+        return negative(w, *z, p.ent ? AnswerKind::NoData : AnswerKind::NxDomain, info);
     }
     const bool addr_type = q.qtype == dns::qtype::A || q.qtype == dns::qtype::AAAA;
     if (q.qtype == dns::qtype::ANY) {

@@ -21,10 +21,10 @@ enum class AnswerKind : std::uint8_t {
 struct AnswerInfo {
     AnswerKind kind = AnswerKind::Refused;
     dns::Rcode rcode = dns::Rcode::Refused;
-    std::uint8_t ecs_scope = 0;       ///< scope the answer depended on
+    std::uint8_t ecs_scope = 0;  ///< scope the answer depended on
     std::uint32_t decision_class = 0;
-    std::int32_t record_id = -1;      ///< GSLB record answered, -1 if none
-    bool fallback = false;            ///< no healthy backend: fallback policy applied
+    std::int32_t record_id = -1;  ///< GSLB record answered, -1 if none
+    bool fallback = false;        ///< no healthy backend: fallback policy applied
 };
 
 /// The cheap first half of answer(): zone and record lookup, the eligible backends and,
@@ -42,6 +42,7 @@ struct Plan {
     bool cacheable = true;
     bool address = false;   ///< GSLB A/AAAA through the record's policy
     bool fallback = false;  ///< no healthy backend: the fallback decided `eligible`
+    bool ent = false;       ///< the name is an empty non-terminal of `zone`
     Decision decision;      ///< class, scope, variant (all 0 without a policy)
     std::uint16_t eligible_count = 0;
     std::array<std::uint16_t, kMaxFamilyBackends> eligible;  ///< left uninitialised past count

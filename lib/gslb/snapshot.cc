@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "dns/query.hh"
 #include "dns/response.hh"
 #include "gslb/policy.hh"
 
@@ -138,6 +139,35 @@ void collect_ents(ZoneRt& z) {
     for (const auto& [name, idx] : z.ns_names) add_ancestors(name);
 }
 
+/// Fills topo.names: for every name some zone knows, what the engine's map lookups say
+/// about it in the zone that answers for it (the longest one containing it, which may be
+/// another zone than the one that lists the name).
+void index_names(Topology& topo) {
+    std::size_t n = 0;
+    for (const auto& z : topo.zones) n += 1 + z.records.size() + z.ns_names.size() + z.ents.size();
+    topo.names.reserve(n);
+    auto add = [&topo](std::string_view name) {
+        const auto* p = reinterpret_cast<const std::uint8_t*>(name.data());
+        const ZoneRt* z = topo.find_zone(p, name.size());
+        if (z == nullptr) return;  // cannot happen: every name lies inside its own zone
+        NameInfo info;
+        info.zone = static_cast<std::uint32_t>(z - topo.zones.data());
+        if (auto it = z->records.find(name); it != z->records.end())
+            info.record = static_cast<std::int32_t>(it->second);
+        if (auto it = z->ns_names.find(name); it != z->ns_names.end())
+            info.ns = static_cast<std::int32_t>(it->second);
+        info.apex = name.size() == z->name.len;
+        info.ent = z->ents.count(name) != 0;
+        topo.names.insert(p, name.size(), dns::name_hash(p, name.size()), info);
+    };
+    for (const auto& z : topo.zones) {
+        add(z.name.view());
+        for (const auto& [name, id] : z.records) add(name);
+        for (const auto& [name, idx] : z.ns_names) add(name);
+        for (const auto& [name, yes] : z.ents) add(name);
+    }
+}
+
 }  // namespace
 
 WireName WireName::from_text(const std::string& text, const config::SourcePos& pos,
@@ -219,6 +249,7 @@ std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Con
         collect_ents(zr);
     }
     topo->backend_count = next_backend;
+    index_names(*topo);
     return topo;
 }
 

@@ -14,6 +14,7 @@
 #include "config/model.hh"
 #include "dns/types.hh"
 #include "geo/geo.hh"
+#include "gslb/name_index.hh"
 #include "util/addr.hh"
 
 namespace gslbd::gslb {
@@ -44,9 +45,9 @@ struct BackendRt {
     std::uint32_t weight = 1;  ///< effective weight, >= 1
     bool enabled = true;
     // geo keys, resolved at build time
-    std::vector<std::int32_t> locations;   ///< LocationMap ids
-    std::vector<std::uint16_t> countries;  ///< geo::pack_code
-    std::vector<std::uint16_t> continents; ///< geo::pack_code
+    std::vector<std::int32_t> locations;    ///< LocationMap ids
+    std::vector<std::uint16_t> countries;   ///< geo::pack_code
+    std::vector<std::uint16_t> continents;  ///< geo::pack_code
     std::vector<std::string> cities;
     std::vector<std::uint32_t> asns;
     const config::Backend* cfg = nullptr;  ///< points into Topology::config
@@ -103,6 +104,10 @@ struct Topology {
     bool debug_txt = false;
     /// lower-case wire zone name (view into zones[i].name) -> index into zones
     std::unordered_map<std::string_view, std::uint32_t> zone_index;
+    /// Every name of every zone with what it is (see NameIndex), built by build_topology
+    /// from the maps above and agreeing with them. Empty in a topology built by hand: the
+    /// engine then looks names up in the maps.
+    NameIndex names;
 
     /// Longest zone that contains `lname` (lower-case wire), or nullptr.
     const ZoneRt* find_zone(const std::uint8_t* lname, std::size_t len) const noexcept;

@@ -70,14 +70,17 @@ Pipeline::Pipeline(const gslb::SnapshotHolder& holder, std::uint64_t seed,
     : holder_(holder),
       ws_(seed),
       cache_(cache_entries, entry_bytes, seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull),
-      scratch_(cache_entries != 0 ? std::make_unique<std::uint8_t[]>(dns::kMaxMessage)
-                                  : nullptr) {
+      scratch_(cache_entries != 0 ? std::make_unique<std::uint8_t[]>(dns::kMaxMessage) : nullptr) {
     register_pipeline(this);
 }
 
-Pipeline::~Pipeline() { unregister_pipeline(this); }
+Pipeline::~Pipeline() {
+    unregister_pipeline(this);
+}
 
-void Pipeline::exclude_from_totals() { unregister_pipeline(this); }
+void Pipeline::exclude_from_totals() {
+    unregister_pipeline(this);
+}
 
 Totals sum_all_pipelines() {
     Totals t;
@@ -122,7 +125,7 @@ std::size_t Pipeline::handle(std::span<const std::uint8_t> query, const util::Ip
         return 0;
     }
 
-    dns::Query q;
+    dns::Query& q = query_;
     const dns::ParseResult pr = dns::parse_query(query, q);
     if (pr.status == dns::ParseStatus::Drop) {
         ++counters_.dropped;
@@ -208,17 +211,22 @@ std::size_t Pipeline::handle(std::span<const std::uint8_t> query, const util::Ip
     return len;
 }
 
-bool Pipeline::prepare(const gslb::Snapshot* snap, const dns::Query& q,
-                       const util::IpAddr& source, gslb::ClientInfo& client) noexcept {
+// `inline` on the helpers of handle(): under -fPIC an external function may be interposed,
+// so GCC would otherwise call them out of line per packet.
+inline bool Pipeline::prepare(const gslb::Snapshot* snap, const dns::Query& q,
+                              const util::IpAddr& source, gslb::ClientInfo& client) noexcept {
     if (snap == nullptr || snap->topo == nullptr) return false;
     const gslb::Topology& topo = *snap->topo;
     // A no-op unless the topology changed; then it is the one place the per-packet path
     // allocates. Not skipped on a pointer match alone: a new topology may reuse the
     // address of a freed one, and prepare() also checks the size.
-    try {
-        ws_.prepare(topo);
-    } catch (...) {
-        return false;
+    // (The same test as WorkerState::prepare()'s own, inline: this runs per packet.)
+    if (ws_.prepared_for != &topo || ws_.rr.size() != topo.records.size() * 2) {
+        try {
+            ws_.prepare(topo);
+        } catch (...) {
+            return false;
+        }
     }
 
     client.addr = source;
@@ -243,9 +251,10 @@ bool Pipeline::prepare(const gslb::Snapshot* snap, const dns::Query& q,
     return true;
 }
 
-std::size_t Pipeline::answer_cached(const gslb::Snapshot& snap, const dns::Query& q,
-                                    const gslb::ClientInfo& client, std::span<std::uint8_t> out,
-                                    std::size_t limit, bool& truncated) noexcept {
+inline std::size_t Pipeline::answer_cached(const gslb::Snapshot& snap, const dns::Query& q,
+                                           const gslb::ClientInfo& client,
+                                           std::span<std::uint8_t> out, std::size_t limit,
+                                           bool& truncated) noexcept {
     const gslb::Topology& topo = *snap.topo;
     if (!external_clock_) now_ = cache::coarse_now();
     if (&snap != seen_snap_ || snap.generation != seen_gen_) {
@@ -253,8 +262,14 @@ std::size_t Pipeline::answer_cached(const gslb::Snapshot& snap, const dns::Query
         seen_gen_ = snap.generation;
         ++cache_gen_;
     }
-    const cache::Key key{q.qname_lower.data(), q.qname_len, q.qtype, q.qclass, q.do_bit,
-                         plan_.decision.decision_class, plan_.decision.variant};
+    const cache::Key key{q.qname_lower.data(),
+                         q.qname_len,
+                         q.qtype,
+                         q.qclass,
+                         q.do_bit,
+                         plan_.decision.decision_class,
+                         plan_.decision.variant,
+                         q.qname_hash};
     // The scope is this query's classification, not the one the entry was built for:
     // clients of one class may sit in blocks of different lengths.
     const std::uint8_t scope =
@@ -282,7 +297,7 @@ std::size_t Pipeline::answer_cached(const gslb::Snapshot& snap, const dns::Query
     return n;
 }
 
-void Pipeline::count(gslb::AnswerKind kind, bool fallback) noexcept {
+inline void Pipeline::count(gslb::AnswerKind kind, bool fallback) noexcept {
     switch (kind) {
         case gslb::AnswerKind::Answer:
             ++counters_.noerror;

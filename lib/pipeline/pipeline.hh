@@ -32,14 +32,14 @@ constexpr std::size_t qtype_slot(std::uint16_t qtype) noexcept {
 /// Per-worker counters; written only by the owning worker, read (racily, as relaxed
 /// 64-bit loads) by the control side and summed there.
 struct alignas(64) Counters {
-    std::uint64_t queries = 0;     ///< messages handed in
-    std::uint64_t responses = 0;   ///< responses produced
-    std::uint64_t dropped = 0;     ///< QR=1, too short, or `out` smaller than required
-    std::uint64_t noerror = 0;     ///< RCODE NOERROR answers from the engine (NODATA included)
-    std::uint64_t nodata = 0;      ///< the NODATA part of `noerror`
+    std::uint64_t queries = 0;    ///< messages handed in
+    std::uint64_t responses = 0;  ///< responses produced
+    std::uint64_t dropped = 0;    ///< QR=1, too short, or `out` smaller than required
+    std::uint64_t noerror = 0;    ///< RCODE NOERROR answers from the engine (NODATA included)
+    std::uint64_t nodata = 0;     ///< the NODATA part of `noerror`
     std::uint64_t nxdomain = 0;
     std::uint64_t refused = 0;
-    std::uint64_t servfail = 0;    ///< incl. fixed-rcode fallbacks and "no snapshot yet"
+    std::uint64_t servfail = 0;  ///< incl. fixed-rcode fallbacks and "no snapshot yet"
     std::uint64_t formerr = 0;
     std::uint64_t notimp = 0;
     std::uint64_t badvers = 0;
@@ -68,7 +68,7 @@ Totals sum_all_pipelines();
 /// patched copy, a miss builds, stores and patches the same way, so both give the same
 /// bytes. Modes that are not cacheable (Policy::cacheable() == false) always build.
 class Pipeline {
-public:
+  public:
     /// The cache is sized from the config of the snapshot current now (cache.entries,
     /// cache.max_bytes), or the defaults when none is published yet; a reload does not
     /// resize it. Call on the publishing (control) thread. Allocates the whole cache.
@@ -102,7 +102,7 @@ public:
     /// explain, whose queries are not traffic). Control side.
     void exclude_from_totals();
 
-private:
+  private:
     /// Picks the client (ECS when present, trusted and enabled, else `source`) and
     /// prepares the worker state; false when there is no snapshot to answer from.
     bool prepare(const gslb::Snapshot* snap, const dns::Query& q, const util::IpAddr& source,
@@ -121,6 +121,9 @@ private:
     cache::Cache cache_;
     std::unique_ptr<std::uint8_t[]> scratch_;  ///< a miss is built here before it is stored
     gslb::Plan plan_;
+    /// The query being handled: a member, not a local, so that its name arrays are not
+    /// zeroed per packet (parse_query() resets every field that matters).
+    dns::Query query_;
     std::uint32_t now_ = 0;
     bool external_clock_ = false;
     /// The cache's generation: bumped whenever the snapshot pointer or its generation

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <vector>
 
 #include "dns/query.hh"
 #include "wire.hh"
@@ -320,4 +321,87 @@ TEST_CASE("lower_name lowers ASCII letters only") {
     Bytes out(in.size());
     lower_name(in.data(), out.data(), in.size());
     CHECK(out == hex("03 61 7a 7a 02 c1 5b 00"));
+}
+
+namespace {
+
+/// Everything parse_query() promises about `q` after `r`, as text, for comparing two parses.
+std::string fields(const ParseResult& r, const Query& q) {
+    std::string s = std::string(status_name(r.status)) + (r.question_ok ? " q" : " -");
+    if (r.status == ParseStatus::Drop) return s;
+    s += " id=" + std::to_string(q.id) + " flags=" + std::to_string(q.flags) +
+         " opcode=" + std::to_string(q.opcode);
+    if (r.question_ok) {
+        s += " type=" + std::to_string(q.qtype) + " class=" + std::to_string(q.qclass) +
+             " len=" + std::to_string(q.qname_len) + " labels=" + std::to_string(q.qname_labels) +
+             " end=" + std::to_string(q.question_end) + " hash=" + std::to_string(q.qname_hash) +
+             " name=" + to_hex(Bytes(q.qname.begin(), q.qname.begin() + q.qname_len)) +
+             " lower=" + to_hex(Bytes(q.qname_lower.begin(), q.qname_lower.begin() + q.qname_len));
+    }
+    if (r.status == ParseStatus::Ok) {
+        s += " edns=" + std::to_string(q.has_edns) + " v=" + std::to_string(q.edns_version) +
+             " do=" + std::to_string(q.do_bit) + " udp=" + std::to_string(q.udp_size) +
+             " ecs=" + std::to_string(q.ecs.present);
+        if (q.ecs.present) {
+            s += " fam=" + std::to_string(q.ecs.family) +
+                 " src=" + std::to_string(q.ecs.source_prefix) +
+                 " addr=" + to_hex(Bytes(q.ecs.addr.begin(), q.ecs.addr.end()));
+        }
+    }
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("parse_query: the common-shape fast path agrees with the general reader") {
+    const Bytes mixed_long = cat({Bytes{5, 'W', 'w', 'W', '-', 'Z'}, name_of_length(200)});
+    const std::vector<Bytes> seeds = {
+        hex(std::string(kHdr) + kQname + kTypeA),
+        hex(std::string(kHdr) + kQnameMixed + kTypeA),
+        hex(std::string(kHdrAr1) + kQname + kTypeA + kOpt),
+        hex(std::string(kHdrAr1) + kQnameMixed + kTypeA + kOptEcs),
+        query_with_options(cat({u16(kOptionCookie), u16(8), Bytes(8, 0xab)})),
+        cat({hex(kHdr), name_of_length(255), hex(kTypeA)}),
+        cat({hex(kHdr), mixed_long, hex(kTypeA)}),
+        cat({hex(kHdr), Bytes{0}, hex(kTypeA)}),                        // root
+        cat({hex(kHdrAr1), Bytes{1, 'A', 0}, hex(kTypeA), hex(kOpt)}),  // 3-byte name
+        cat({hex(kHdrAr1), Bytes{4, 'A', 'b', 'C', 'd', 0}, hex(kTypeA), hex(kOpt)}),
+    };
+    std::size_t packets = 0, fast_ok = 0;
+    auto compare = [&](const Bytes& b) {
+        Query a, g;
+        const ParseResult ra = parse_query({b.data(), b.size()}, a);
+        const ParseResult rg = detail::parse_query_general({b.data(), b.size()}, g);
+        INFO(to_hex(b));
+        REQUIRE(fields(ra, a) == fields(rg, g));
+        ++packets;
+        if (ra.status == ParseStatus::Ok) ++fast_ok;
+    };
+    for (const Bytes& seed : seeds) {
+        compare(seed);
+        for (std::size_t i = 0; i < seed.size(); ++i) {
+            for (std::uint8_t v : {std::uint8_t{0}, std::uint8_t{1}, std::uint8_t{0x29},
+                                   std::uint8_t{0x3f}, std::uint8_t{0x40}, std::uint8_t{0xc0},
+                                   std::uint8_t{0xff}, static_cast<std::uint8_t>(seed[i] + 1)}) {
+                Bytes m = seed;
+                m[i] = v;
+                compare(m);
+            }
+            compare(Bytes(seed.begin(), seed.begin() + static_cast<long>(i)));  // truncated
+        }
+        Bytes longer = seed;
+        longer.push_back(0);
+        compare(longer);  // trailing garbage
+    }
+    CHECK(packets > 2000);
+    CHECK(fast_ok > 100);  // the mutations left plenty of valid packets to compare
+}
+
+TEST_CASE("parse_query: a hash for the lower-case name whatever the client's case") {
+    Query a, b;
+    REQUIRE(parse(hex(std::string(kHdr) + kQname + kTypeA), a).status == ParseStatus::Ok);
+    REQUIRE(parse(hex(std::string(kHdr) + kQnameMixed + kTypeA), b).status == ParseStatus::Ok);
+    CHECK(a.qname_hash != 0);
+    CHECK(a.qname_hash == b.qname_hash);
+    CHECK(a.qname_hash == name_hash(a.qname_lower.data(), a.qname_len));
 }

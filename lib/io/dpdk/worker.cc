@@ -9,7 +9,25 @@ namespace gslbd::io::dpdk {
 
 Worker::Worker(const gslb::SnapshotHolder& holder, const PortAddresses& addrs,
                const QueueBinding& q, std::uint64_t seed)
-    : q_(q), pipe_(holder, seed), proc_(pipe_, addrs, counters_, q.mtu, q.cksum_offload) {}
+    : q_(q),
+      pipe_(holder, seed),
+      proc_(pipe_, addrs, counters_, q.mtu, q.cksum_offload),
+      tsc_hz_(rte_get_tsc_hz() > 0 ? rte_get_tsc_hz() : 1) {
+    const std::uint64_t now = rte_rdtsc();
+    clock_seconds_ = static_cast<std::uint32_t>(now / tsc_hz_);
+    next_second_tsc_ = (now / tsc_hz_ + 1) * tsc_hz_;
+    pipe_.tick(clock_seconds_);
+}
+
+void Worker::tick_clock() noexcept {
+    const std::uint64_t now = rte_rdtsc();
+    if (now < next_second_tsc_) return;
+    // Normally one step; after a long stall, jump straight to the current second.
+    const std::uint64_t seconds = now / tsc_hz_;
+    clock_seconds_ = static_cast<std::uint32_t>(seconds);
+    next_second_tsc_ = (seconds + 1) * tsc_hz_;
+    pipe_.tick(clock_seconds_);
+}
 
 void Worker::send(std::uint16_t port, std::uint16_t queue, rte_mbuf** pkts, unsigned n,
                   DropReason on_full) noexcept {
@@ -31,6 +49,7 @@ unsigned Worker::poll() noexcept {
 
     const unsigned n = rte_eth_rx_burst(q_.port, q_.queue, rx, kBurst);
     if (n > 0) {
+        tick_clock();
         counters_.rx.add(n);
         for (unsigned i = 0; i < n; ++i) {
             rte_mbuf* m = rx[i];

@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "cache/cache.hh"
 #include "io/socket/sockaddr.hh"
 #include "util/random.hh"
 
@@ -185,6 +186,7 @@ void UdpServer::run(Worker& w) noexcept {
                     const int n = ::recvmmsg(fd, w.rmsg.data(), kBurst, MSG_DONTWAIT, nullptr);
                     if (n <= 0) break;
                     w.rx_packets.add(static_cast<std::uint64_t>(n));
+                    w.pipe->tick(cache::coarse_now());  // one clock read per burst
                     unsigned k = 0;
                     for (int i = 0; i < n; ++i) {
                         msghdr& h = w.rmsg[i].msg_hdr;

@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
-# Usage: scripts/bench.sh [--quick] [--with-cache] [--with-dpdk] [--skip-callgrind]
-#                         [--servers gslbd,dnsdist+gdnsd,knotd] [--port-base N]
+# Usage: scripts/bench.sh [--quick] [--no-dpdk] [--no-veth] [--skip-callgrind]
+#                         [--servers gslbd,gslbd-nocache,gslbd-dpdk,dnsdist+gdnsd,knotd]
+#                         [--port-base N]
 #
 # One command for the whole benchmark (see bench/README.md):
 #   1. installs the peers and tools (Debian packages, idempotent),
-#   2. builds gslbd in build-bench (debugoptimized, -Db_ndebug=true),
-#   3. generates the zone data, every server's configuration and the query files from one
+#   2. builds gslbd in build-bench (debugoptimized, -Db_ndebug=true), and
+#      bench/dpdk/bench_dpdk_capacity when that target exists,
+#   3. brings the veth testbed up (scripts/testbed.sh: netns gslbd-client, veth-gslb for DPDK,
+#      veth-kern 198.18.1.1 for the kernel-stack servers; needs root),
+#   4. generates the zone data, every server's configuration and the query files from one
 #      description (bench/load/gen.py),
-#   4. runs the load and callgrind benchmarks (bench/load/run.py) and the micro benchmarks,
-#   5. writes bench/results/latest.{json,md,png} and bench/results/micro.json.
+#   5. runs the micro benchmarks, the in-process DPDK capacity benchmark (if built), the load
+#      benchmark (dnsperf over loopback and over the veth, kxdpgun over the veth) and callgrind
+#      (bench/load/run.py),
+#   6. writes bench/results/latest.{json,md,png}, micro.json, dpdk_capacity.json, and the
+#      tables into bench/README.md and README.md.
 #
-# --quick        2 s per rate step, callgrind on two mixes: a few minutes in all
-# --with-cache   add the row "gslbd with its response cache" (needs issue 4); the YAML added to
-#                gslbd's main file is $GSLBD_CACHE_YAML ({entries} is replaced by the size used
-#                for dnsdist's packet cache, 100000)
-# --with-dpdk    the DPDK row (issue 5): a hook only for now, see bench/load/run.py
-# Network: loopback only (127.0.0.1, ports port-base+1..+5, default 5391..5395).
+# --quick          2 s per rate step, coarse steps, fewer mixes: about 5 minutes (full: ~20)
+# --no-dpdk        no gslbd DPDK row; --no-veth: loopback only (no testbed, no root needed)
+# --with-cache     accepted for compatibility: the response cache is on in the gslbd rows now
+#                  (gslbd-nocache is the row without)
+# Network: loopback (127.0.0.1, ports port-base+1..+5, default 5391..5395) and the testbed's
+# veth pairs (198.18.0.0/24, 198.18.1.0/24). The testbed is taken down again at the end if this
+# script brought it up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,16 +31,18 @@ quick=()
 run_args=()
 gen_args=()
 port_base=5390
-with_cache=0
+veth=1
+dpdk=1
 while (($# > 0)); do
   case "$1" in
     --quick) quick=(--quick) ;;
-    --with-cache) with_cache=1; run_args+=(--with-cache) ;;
-    --with-dpdk) run_args+=(--with-dpdk) ;;
+    --with-cache | --with-dpdk) ;;
+    --no-dpdk) dpdk=0; run_args+=(--no-dpdk) ;;
+    --no-veth) veth=0; dpdk=0 ;;
     --skip-callgrind) run_args+=(--skip-callgrind) ;;
     --servers) run_args+=(--servers "$2"); shift ;;
     --port-base) port_base=$2; shift ;;
-    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -40,7 +50,8 @@ done
 
 # 1. packages: the project's own, then the peers and tools only the benchmark needs
 ./scripts/setup.sh
-packages=(dnsperf gdnsd dnsdist knot knot-dnsutils valgrind gnuplot-nox python3-dnspython)
+packages=(dnsperf gdnsd dnsdist knot knot-dnsutils valgrind gnuplot-nox python3-dnspython iproute2
+  ethtool dnsutils)
 missing=()
 for p in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
@@ -72,26 +83,83 @@ if [[ ! -f build-bench/build.ninja ]]; then
   meson setup build-bench --wrap-mode=nodownload -Db_ndebug=true
 fi
 ninja -C build-bench apps/gslbd/gslbd bench/micro/bench_micro
-
-# 3. data, one description for every server
 work=build-bench/bench-run
 rm -rf "$work"
 mkdir -p "$work/gen" bench/results
-if ((with_cache)); then
-  entries=100000
-  cache_yaml=${GSLBD_CACHE_YAML:-$'cache:\n  entries: {entries}'}
-  gen_args+=(--gslbd-cache-yaml "${cache_yaml//\{entries\}/$entries}")
+# the in-process DPDK capacity benchmark lives in bench/dpdk (another part of the tree); it is
+# optional until it exists, but once it builds it is run
+capacity=""
+if ninja -C build-bench bench/dpdk/bench_dpdk_capacity >"$work/capacity-build.log" 2>&1; then
+  capacity=build-bench/bench/dpdk/bench_dpdk_capacity
+else
+  echo "bench: bench/dpdk/bench_dpdk_capacity not built ($(tail -1 "$work/capacity-build.log"))"
 fi
+
+# Whatever happens, nothing this run started stays running (run.py lists every process it
+# starts in $work/pids; the servers run in their own sessions), and the testbed goes down
+# again if this script brought it up.
+testbed_was_up=1
+cleanup() {
+  local rc=$?
+  if [[ -f $work/pids ]]; then
+    while read -r pid; do
+      if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        sleep 1
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+      fi
+    done <"$work/pids"
+  fi
+  if ((testbed_was_up == 0)); then ./scripts/testbed.sh down >/dev/null 2>&1 || true; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# 3. testbed
+if ((veth)); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "bench: not root: no veth testbed, loopback only" >&2
+    run_args+=(--skipped "veth paths and the DPDK row: not root")
+    veth=0
+  else
+    ./scripts/testbed.sh status >/dev/null 2>&1 || testbed_was_up=0
+    if ./scripts/testbed.sh up; then
+      gen_args+=(--veth-address 198.18.1.1)
+      # a ring of 8192 frames: with af_packet's default 512 the kernel drops bursts before
+      # DPDK polls them (measured: ~10 % lost at 345k qps offered, <1 % with 8192)
+      ((dpdk)) && gen_args+=(--dpdk-device net_af_packet0,iface=veth-gslb,framecnt=8192,qdisc_bypass=1)
+    else
+      run_args+=(--skipped "veth paths and the DPDK row: scripts/testbed.sh up failed")
+      veth=0
+    fi
+  fi
+fi
+((veth)) || run_args+=(--no-dpdk)
+
+# 4. data, one description for every server
 /usr/bin/python3 bench/load/gen.py "$work/gen" --port-base "$port_base" "${gen_args[@]}"
 
-# 4. micro benchmarks first (the machine is quietest before the load runs)
+# 5. micro benchmarks and in-process DPDK capacity first (the machine is quietest then)
 min_time=0.5
 [[ ${#quick[@]} -gt 0 ]] && min_time=0.05
 taskset -c 1 build-bench/bench/micro/bench_micro --benchmark_format=json \
   --benchmark_min_time="$min_time" >bench/results/micro.json
 echo "bench: micro benchmarks -> bench/results/micro.json"
+if [[ -n $capacity ]]; then
+  cap_seconds=3
+  [[ ${#quick[@]} -gt 0 ]] && cap_seconds=1
+  if "$capacity" --seconds "$cap_seconds" --mix hit,miss,ecs --mode two-core,inline \
+    --json bench/results/dpdk_capacity.json >"$work/capacity.log" 2>&1; then
+    echo "bench: in-process DPDK capacity -> bench/results/dpdk_capacity.json"
+  else
+    echo "bench: bench_dpdk_capacity failed (see $work/capacity.log):" >&2
+    tail -5 "$work/capacity.log" >&2
+    run_args+=(--skipped "in-process DPDK capacity: bench_dpdk_capacity failed")
+  fi
+fi
 
-# 5. load + callgrind
+# 6. load + callgrind
 /usr/bin/python3 bench/load/run.py --gen "$work/gen" --gslbd build-bench/apps/gslbd/gslbd \
   --out bench/results --work "$work" "${quick[@]}" "${run_args[@]}"
 echo "bench: results in bench/results/latest.{md,json,png}"

@@ -4,9 +4,14 @@
 #   host (gslbd, DPDK)                              netns gslbd-client
 #   veth-gslb  (no address; net_af_packet) <──────> veth-client 198.18.0.2/24, 2001:2::2/64
 #   gslbd0     (TAP exception path, created by gslbd: 198.18.0.1/24, 2001:2::1/64)
+#   veth-kern  198.18.1.1/24 (kernel stack) <─────> veth-kclient 198.18.1.2/24
+#
+# The second pair is for servers on the kernel stack (gslbd socket mode, knotd, dnsdist) so that
+# the load benchmark (scripts/bench.sh) reaches them from the same namespace over a veth too.
 #
 #   scripts/testbed.sh up       hugetlbfs mounted, 2 MB pages reserved, netns + veth pair
-#   scripts/testbed.sh down     netns and veth removed, hugepage reservation restored
+#   scripts/testbed.sh down     netns and veth removed, hugepage reservation restored, hugepage
+#                               files of DPDK processes that no longer exist removed
 #   scripts/testbed.sh status   what is there now (exit 0 when the testbed is complete)
 #
 # Idempotent: `up` twice or `down` twice is fine. Needs root, iproute2 and ethtool.
@@ -23,6 +28,10 @@ HUGE_DIR=/dev/hugepages
 NR=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
 FREE=/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages
 SAVED=/run/gslbd-testbed.nr_hugepages
+KERN_IF=veth-kern
+KCLIENT_IF=veth-kclient
+KERN4=198.18.1.1/24
+KCLIENT4=198.18.1.2/24
 
 die() {
   echo "testbed: $*" >&2
@@ -73,14 +82,37 @@ up() {
   ip -n "$NS" link set "$NS_IF" up
   ip -n "$NS" addr replace "$CLIENT4" dev "$NS_IF"
   ip -n "$NS" -6 addr replace "$CLIENT6" dev "$NS_IF" nodad
+  # Second pair, ordinary kernel networking on both ends.
+  if ! ip link show "$KERN_IF" >/dev/null 2>&1; then
+    ip link add "$KERN_IF" type veth peer name "$KCLIENT_IF" netns "$NS"
+  fi
+  sysctl -qw "net.ipv6.conf.$KERN_IF.disable_ipv6=1"
+  ip addr replace "$KERN4" dev "$KERN_IF"
+  ip link set "$KERN_IF" up
+  ip -n "$NS" addr replace "$KCLIENT4" dev "$KCLIENT_IF"
+  ip -n "$NS" link set "$KCLIENT_IF" up
   status >/dev/null || die "testbed incomplete after up: $(status 2>&1 | tr '\n' ' ')"
-  echo "testbed: up (netns $NS with $CLIENT4 $CLIENT6 on $NS_IF; $HOST_IF for DPDK; $(cat "$NR") hugepages)"
+  echo "testbed: up (netns $NS with $CLIENT4 $CLIENT6 on $NS_IF; $HOST_IF for DPDK; $KERN_IF ${KERN4%/*} <-> $KCLIENT_IF ${KCLIENT4%/*}; $(cat "$NR") hugepages)"
+}
+
+# Hugepage files of DPDK processes that are gone (a crashed or killed run leaves them, and
+# they keep their pages: the next `up` then finds too few free). Files some live process still
+# maps are kept.
+stale_hugepages() {
+  local f used
+  used=$( (cat /proc/[0-9]*/maps 2>/dev/null || true) | awk -v d="$HUGE_DIR/" 'index($6, d) == 1 {print $6}' | sort -u)
+  for f in "$HUGE_DIR"/*map_*; do
+    [[ -e $f ]] || continue
+    grep -qxF "$f" <<<"$used" || rm -f "$f"
+  done
 }
 
 down() {
   need
+  mountpoint -q "$HUGE_DIR" && stale_hugepages
   ip netns list | grep -qw "^$NS" && ip netns del "$NS"
   ip link show "$HOST_IF" >/dev/null 2>&1 && ip link del "$HOST_IF"
+  ip link show "$KERN_IF" >/dev/null 2>&1 && ip link del "$KERN_IF"
   if [[ -e $SAVED ]]; then
     echo "$(cat "$SAVED")" >"$NR" || true
     rm -f "$SAVED"
@@ -104,6 +136,13 @@ status() {
     echo "client: $(ip -n "$NS" -br addr show "$NS_IF")"
   else
     echo "client: $NS_IF without ${CLIENT4%/*}"
+    ok=1
+  fi
+  if ip -n "$NS" -br addr show "$KCLIENT_IF" 2>/dev/null | grep -q "${KCLIENT4%/*}" &&
+    ip -br addr show "$KERN_IF" 2>/dev/null | grep -q "${KERN4%/*}"; then
+    echo "kernel pair: $KERN_IF ${KERN4%/*} <-> $KCLIENT_IF ${KCLIENT4%/*}"
+  else
+    echo "kernel pair: $KERN_IF/$KCLIENT_IF MISSING"
     ok=1
   fi
   if ip link show gslbd0 >/dev/null 2>&1; then echo "exception tap: $(ip -br addr show gslbd0)"; fi

@@ -83,6 +83,12 @@ if [[ ! -f build-bench/build.ninja ]]; then
   meson setup build-bench --wrap-mode=nodownload -Db_ndebug=true
 fi
 ninja -C build-bench apps/gslbd/gslbd bench/micro/bench_micro
+# the MaxMind micro benchmarks read the small test databases (built with the tests)
+mmdb_env=()
+if ninja -C build-bench tests/unit/geo/test-country.mmdb tests/unit/geo/test-asn.mmdb >/dev/null 2>&1; then
+  mmdb_env=(GSLBD_BENCH_COUNTRY_MMDB=build-bench/tests/unit/geo/test-country.mmdb
+    GSLBD_BENCH_ASN_MMDB=build-bench/tests/unit/geo/test-asn.mmdb)
+fi
 work=build-bench/bench-run
 rm -rf "$work"
 mkdir -p "$work/gen" bench/results
@@ -143,7 +149,7 @@ fi
 # 5. micro benchmarks and in-process DPDK capacity first (the machine is quietest then)
 min_time=0.5
 [[ ${#quick[@]} -gt 0 ]] && min_time=0.05
-taskset -c 1 build-bench/bench/micro/bench_micro --benchmark_format=json \
+env GSLBD_SOURCE_ROOT="$PWD" "${mmdb_env[@]}" taskset -c 1 build-bench/bench/micro/bench_micro --benchmark_format=json \
   --benchmark_min_time="$min_time" >bench/results/micro.json
 echo "bench: micro benchmarks -> bench/results/micro.json"
 if [[ -n $capacity ]]; then

@@ -54,7 +54,8 @@ void BM_select(benchmark::State& state, const char* name, bool from_ecs) {
     gslb::WorkerState ws(42);
     ws.prepare(*e.snap.topo);
     std::vector<std::uint16_t> eligible;
-    for (std::size_t i = 0; i < rec->v4.size(); ++i) eligible.push_back(static_cast<std::uint16_t>(i));
+    for (std::size_t i = 0; i < rec->v4.size(); ++i)
+        eligible.push_back(static_cast<std::uint16_t>(i));
     const gslb::ClientInfo client{*util::IpAddr::parse("198.51.100.7"),
                                   static_cast<std::uint8_t>(from_ecs ? 24 : 32), from_ecs};
     const gslb::SelectContext ctx{e.snap, *rec, rec->v4, eligible, client, ws};
@@ -75,10 +76,9 @@ BENCHMARK_CAPTURE(BM_select, geoip_ecs, "geo.gslb.example.", true);
 void BM_geo_location_map(benchmark::State& state) {
     const auto& map = *example().geo->locations;
     // addresses that hit a /24, a /25 inside it, a /8 and nothing
-    const util::IpAddr addrs[] = {*util::IpAddr::parse("198.51.100.7"),
-                                  *util::IpAddr::parse("198.51.100.200"),
-                                  *util::IpAddr::parse("127.0.0.1"),
-                                  *util::IpAddr::parse("10.1.2.3")};
+    const util::IpAddr addrs[] = {
+        *util::IpAddr::parse("198.51.100.7"), *util::IpAddr::parse("198.51.100.200"),
+        *util::IpAddr::parse("127.0.0.1"), *util::IpAddr::parse("10.1.2.3")};
     std::size_t i = 0;
     for (auto _ : state) {
         auto m = map.lookup(addrs[i++ & 3]);
@@ -98,10 +98,9 @@ void bench_mmdb(benchmark::State& state, const char* var, Lookup lookup) {
         return;
     }
     geo::MaxMindDb db(path);
-    const util::IpAddr addrs[] = {*util::IpAddr::parse("198.51.100.7"),
-                                  *util::IpAddr::parse("203.0.113.9"),
-                                  *util::IpAddr::parse("2001:db8:1::1"),
-                                  *util::IpAddr::parse("10.1.2.3")};
+    const util::IpAddr addrs[] = {
+        *util::IpAddr::parse("198.51.100.7"), *util::IpAddr::parse("203.0.113.9"),
+        *util::IpAddr::parse("2001:db8:1::1"), *util::IpAddr::parse("10.1.2.3")};
     std::size_t i = 0;
     for (auto _ : state) {
         auto r = lookup(db, addrs[i++ & 3]);
@@ -126,8 +125,8 @@ std::vector<std::uint8_t> ecs_query() {
     std::uint8_t wire[dns::kMaxNameWire];
     const std::size_t n = dns::name_from_text("www.gslb.example.", wire);
     q.insert(q.end(), wire, wire + n);
-    q.insert(q.end(), {0, 1, 0, 1, 0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 11,
-                       0, 8, 0, 7, 0, 1, 24, 0, 198, 51, 100});
+    q.insert(q.end(), {0, 1,  0, 1, 0, 0, 41, 0x04, 0xd0, 0, 0,   0,  0,
+                       0, 11, 0, 8, 0, 7, 0,  1,    24,   0, 198, 51, 100});
     return q;
 }
 

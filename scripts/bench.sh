@@ -17,7 +17,7 @@
 #   6. writes bench/results/latest.{json,md,png}, micro.json, dpdk_capacity.json, and the
 #      tables into bench/README.md and README.md.
 #
-# --quick          2 s per rate step, coarse steps, fewer mixes: about 5 minutes (full: ~20)
+# --quick          2 s per rate step, coarse steps, fewer mixes (full: ~30 minutes)
 # --no-dpdk        no gslbd DPDK row; --no-veth: loopback only (no testbed, no root needed)
 # --with-cache     accepted for compatibility: the response cache is on in the gslbd rows now
 #                  (gslbd-nocache is the row without)

@@ -650,6 +650,9 @@ def chart(res, out):
                 str(r["load"].get(p, {}).get(m, {}).get("max_rate_answered_qps", 0))
                 for r in res["servers"]) + "\n")
     n = len(res["servers"])
+    # headroom above the highest bar: gnuplot's autoscale ends at a bar that sits on a tic
+    top = max([r["load"].get(p, {}).get(m, {}).get("max_rate_answered_qps", 0)
+               for r in res["servers"] for p, m in cols] + [1])
     script = f"""set terminal pngcairo size 1100,520 font ",10"
 set output "{os.path.join(out, 'latest.png')}"
 set title "Answered qps at the highest offered rate with < 1 % loss (one server core; generator on the other)\\nlo = dnsperf loopback, veth = dnsperf over a veth, xdp = kxdpgun over a veth; {res['machine']['cpu']}, {res['machine']['date']}, {res['mode']} run"
@@ -657,7 +660,8 @@ set style data histogram
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set ylabel "qps"
-set yrange [0:*]
+set yrange [0:{round(top * 1.1)}]
+set format y "%.0s%c"
 set key top left
 set grid ytics
 plot for [i=2:{n + 1}] "{dat}" using i:xtic(1) title columnheader(i)

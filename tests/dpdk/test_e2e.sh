@@ -6,6 +6,7 @@
 #   * TCP with dig and kdig, through the TAP exception path to the kernel TCP listener
 #   * ICMP and ICMPv6 echo answered by the worker
 #   * dnsperf, 5 s at 2000 qps: zero lost queries
+#   * again with 2 queue pairs and 2 worker lcores: both answer, nothing lost
 # then SIGTERM (clean exit) and testbed down. Needs root. Never skips: when the testbed
 # cannot be built, the test fails and says why.
 set -euo pipefail
@@ -52,14 +53,17 @@ trap cleanup EXIT
 
 "$TESTBED" up || fail "could not build the testbed (see the message above)"
 
-cat >"$work/gslbd.yml" <<EOF
+# write_config FILE PREFIX TAP LCORES QUEUES: the testbed's DPDK config, QUEUES queue pairs
+write_config() {
+  cat >"$1" <<EOF
 io: dpdk
 dpdk:
-  eal_args: [-l, "0,1", --no-pci, --file-prefix=$PREFIX, --huge-dir=/dev/hugepages, -m, "256"]
+  eal_args: [--lcores, "$4", --no-pci, --file-prefix=$2, --huge-dir=/dev/hugepages, -m, "256"]
   ports:
-    - device: net_af_packet0,iface=veth-gslb
+    - device: net_af_packet0,iface=veth-gslb,qpairs=$5
       addresses: [198.18.0.1/24, "2001:2::1/64"]
-      exception: net_tap0,iface=gslbd-e2e
+      queues: $5
+      exception: net_tap0,iface=$3
 listen:
   - {address: 198.18.0.1, port: 53, udp: false}
   - {address: "2001:2::1", port: 53, udp: false}
@@ -72,16 +76,31 @@ zones:
       - name: ns1.gslb.example.
         addresses: [198.18.0.1]
 EOF
+}
+# start_gslbd CONFIG: starts gslbd in the background (pid in $pid), waits until it is ready
+start_gslbd() {
+  "$BIN" --config "$1" >"$work/gslbd.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do
+    grep -q "gslbd ready" "$work/gslbd.log" && break
+    kill -0 "$pid" 2>/dev/null || fail "gslbd exited during start-up"
+    sleep 0.2
+  done
+  grep -q "gslbd ready" "$work/gslbd.log" || fail "gslbd not ready after 20 s"
+  grep "DPDK:" "$work/gslbd.log"
+}
+# stop_gslbd: SIGTERM, a clean exit and the DPDK totals in the shutdown log
+stop_gslbd() {
+  kill -TERM "$pid"
+  local rc=0
+  wait "$pid" || rc=$?
+  pid=""
+  [[ $rc -eq 0 ]] || fail "gslbd exited with $rc after SIGTERM"
+  grep "DPDK: .* received" "$work/gslbd.log" || fail "no DPDK totals in the shutdown log"
+}
 
-"$BIN" --config "$work/gslbd.yml" >"$work/gslbd.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 100); do
-  grep -q "gslbd ready" "$work/gslbd.log" && break
-  kill -0 "$pid" 2>/dev/null || fail "gslbd exited during start-up"
-  sleep 0.2
-done
-grep -q "gslbd ready" "$work/gslbd.log" || fail "gslbd not ready after 20 s"
-grep "DPDK:" "$work/gslbd.log"
+write_config "$work/gslbd.yml" "$PREFIX" gslbd-e2e "0@0,1@1" 1
+start_gslbd "$work/gslbd.yml"
 
 # stat NAME: one counter from /gslbd/stats
 stat() {
@@ -143,10 +162,33 @@ for reason in tx_full exception_full kernel_tx_full l4_checksum ipv4_checksum; d
 done
 "$PY" "$TOOLS" telemetry "$TEL" /gslbd/lcores
 
-kill -TERM "$pid"
-rc=0
-wait "$pid" || rc=$?
-pid=""
-[[ $rc -eq 0 ]] || fail "gslbd exited with $rc after SIGTERM"
-grep "DPDK: .* received" "$work/gslbd.log" || fail "no DPDK totals in the shutdown log"
+stop_gslbd
+
+# Two queue pairs, two worker lcores (lcore 2 shares CPU 0: this machine has two): the
+# af_packet PMD's kernel fanout spreads flows (hash of addresses and ports) over the queues.
+# dnsperf with 32 sockets is 32 flows: every worker must answer some of them, none lost.
+PREFIX="gslbd-e2e-mq-$$"
+TEL="/var/run/dpdk/$PREFIX/dpdk_telemetry.v2"
+write_config "$work/gslbd-mq.yml" "$PREFIX" gslbd-e2e-mq "0@0,1@1,2@0" 2
+start_gslbd "$work/gslbd-mq.yml"
+grep -q "2 queue(s)" "$work/gslbd.log" || fail "the port did not get 2 queue pairs"
+expect_answer 192.0.2.10 dig +short +time=2 +tries=2 @198.18.0.1 www.gslb.example A
+expect_answer 192.0.2.10 dig +short +tcp +time=3 +tries=1 @198.18.0.1 www.gslb.example A
+in_ns dnsperf -s 198.18.0.1 -d "$work/queries" -l 3 -Q 2000 -c 32 -t 3 >"$work/dnsperf.txt" 2>&1 ||
+  { cat "$work/dnsperf.txt"; fail "dnsperf (2 queues) failed"; }
+grep -E "Queries (sent|completed|lost)" "$work/dnsperf.txt"
+lost=$(awk '/Queries lost:/ {print $3}' "$work/dnsperf.txt")
+[[ $lost == 0 ]] || fail "dnsperf lost $lost queries with 2 queue pairs"
+"$PY" "$TOOLS" telemetry "$TEL" /gslbd/lcores >"$work/lcores.json"
+"$PY" - "$work/lcores.json" <<'PYEOF' || fail "not every worker lcore answered (see above)"
+import json, sys
+lcores = json.load(open(sys.argv[1]))["/gslbd/lcores"]
+for name, c in sorted(lcores.items()):
+    print(f"{name}: queue {c['queue']}, rx {c['rx']}, dns_replies {c['dns_replies']}")
+assert len(lcores) == 2, f"{len(lcores)} worker lcores, expected 2"
+assert all(c["dns_replies"] > 0 for c in lcores.values()), "a worker answered nothing"
+assert sorted(c["queue"] for c in lcores.values()) == [0, 1]
+PYEOF
+echo "ok: 2 queue pairs, both worker lcores answered"
+stop_gslbd
 echo "PASS: DPDK end to end"

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cache_world.hh"  // bench::query
 #include "config/model.hh"
 #include "dns/query.hh"
 #include "dns/response.hh"
@@ -119,20 +120,10 @@ void BM_geo_maxmind_asn(benchmark::State& s) {
 BENCHMARK(BM_geo_maxmind_country);
 BENCHMARK(BM_geo_maxmind_asn);
 
-/// A wire query: www.gslb.example. A IN, RD, EDNS 1232 with an IPv4 ECS /24.
-std::vector<std::uint8_t> ecs_query() {
-    std::vector<std::uint8_t> q = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1};
-    std::uint8_t wire[dns::kMaxNameWire];
-    const std::size_t n = dns::name_from_text("www.gslb.example.", wire);
-    q.insert(q.end(), wire, wire + n);
-    q.insert(q.end(), {0, 1,  0, 1, 0, 0, 41, 0x04, 0xd0, 0, 0,   0,  0,
-                       0, 11, 0, 8, 0, 7, 0,  1,    24,   0, 198, 51, 100});
-    return q;
-}
-
 /// Two A records, OPT with the ECS option echoed: what a GSLB answer miss writes.
 void BM_response_build(benchmark::State& state) {
-    const auto q = ecs_query();
+    const auto client = *util::IpAddr::parse("198.51.100.7");
+    const auto q = bench::query("www.gslb.example.", &client, 24);
     dns::Query query;
     if (dns::parse_query(q, query).status != dns::ParseStatus::Ok || !query.ecs.present) {
         state.SkipWithError("the benchmark's own query does not parse");

@@ -107,7 +107,7 @@ int run(const Options& opts) {
         monitor = std::make_unique<health::Monitor>(
             hopts, [c = control.get()](auto t, auto h) { c->publish(std::move(t), std::move(h)); });
         control->attach(*monitor);
-        monitor->set_topology(topo);  // publishes generation 1
+        control->publish(topo, monitor->set_topology(topo));  // generation 1
         if (cfg.io == config::IoMode::Dpdk) {
             // UDP is served by DPDK worker lcores; the ports' exception devices get their
             // kernel addresses here, before the TCP listeners bind to them.

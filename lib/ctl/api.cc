@@ -117,7 +117,7 @@ json parse_body(const httplib::Request& req) {
 }
 
 json status_json(const Control& ctl) {
-    const View view = ctl.current();
+    const gslb::Snapshot view = ctl.current();
     const ReloadCounters rc = ctl.reload_counters();
     json out = {{"generation", view.generation},
                 {"ready", ctl.ready()},
@@ -295,7 +295,7 @@ void ApiServer::routes() {
     };
 
     auto ready = [this](const httplib::Request&, httplib::Response& res) {
-        const View v = control_.current();
+        const gslb::Snapshot v = control_.current();
         const bool ok = control_.ready();
         send_json(res, ok ? 200 : 503,
                   {{"ready", ok},

@@ -76,12 +76,16 @@ ReloadResult Control::reload(const std::string& trigger) {
         util::log_info("reload ({}): generation {}: {} zones, {} records, {} backends", trigger,
                        old.generation + 1, topo->zones.size(), topo->records.size(),
                        topo->backend_count);
-        // Validates the checks, carries over the verdicts of backends that still exist and
-        // publishes through publish() before returning.
-        if (monitor_ != nullptr) {
-            monitor_->set_topology(std::move(topo));
-        } else {
-            publish(std::move(topo), nullptr);
+        // Validates the checks and carries over the verdicts of backends that still exist.
+        std::shared_ptr<const gslb::Health> health;
+        if (monitor_ != nullptr) health = monitor_->set_topology(topo);
+        std::lock_guard lock(mu_);
+        // From set_topology's return on, the monitor thread may publish verdicts of the new
+        // topology; one that came first is newer than `health` and stands.
+        if (topo_ != topo) {
+            topo_ = std::move(topo);
+            verdicts_ = std::move(health);
+            publish_locked();
         }
         r.ok = true;
     } catch (const std::exception& e) {
@@ -153,9 +157,9 @@ AdminStore Control::admin() const {
     return admin_;
 }
 
-View Control::current() const {
+gslb::Snapshot Control::current() const {
     std::lock_guard lock(mu_);
-    return View{generation_, topo_, published_};
+    return gslb::Snapshot{generation_, topo_, published_};
 }
 
 bool Control::ready() const {

@@ -20,15 +20,6 @@ namespace gslbd::ctl {
 /// naming file, line and field.
 std::shared_ptr<const gslb::Topology> load_topology(const std::string& path);
 
-/// A snapshot as the control side keeps it: owned, safe to read on any thread.
-struct View {
-    std::uint64_t generation = 0;
-    std::shared_ptr<const gslb::Topology> topo;
-    std::shared_ptr<const gslb::Health> health;
-    /// The same snapshot, as the engine takes it.
-    gslb::Snapshot snapshot() const { return gslb::Snapshot{generation, topo, health}; }
-};
-
 struct ReloadResult {
     bool ok = false;
     std::uint64_t generation = 0;  ///< serving now
@@ -52,8 +43,9 @@ class Control {
     Control(const Control&) = delete;
     Control& operator=(const Control&) = delete;
 
-    /// The health monitor's PublishFn: stores the verdicts and publishes them with the
-    /// overrides laid over them, as a new generation.
+    /// Stores the verdicts and publishes them with the overrides laid over them, as a new
+    /// generation: the health monitor's PublishFn, and at start-up the Health that
+    /// Monitor::set_topology returned (null health: every backend up).
     void publish(std::shared_ptr<const gslb::Topology> topo,
                  std::shared_ptr<const gslb::Health> health);
     /// The monitor whose topology reload() replaces and whose status the API shows. Set once,
@@ -62,7 +54,8 @@ class Control {
     health::Monitor* monitor() const noexcept { return monitor_; }
 
     /// Loads the config file again, off to the side; on success the monitor gets the new
-    /// topology (verdicts of backends that still exist carry over) and publishes it. On
+    /// topology (verdicts of backends that still exist carry over) and the Health it returns
+    /// is published with it, as a new generation. On
     /// failure the old generation keeps serving and the error is logged, counted and
     /// returned. Serialized: concurrent callers wait. `trigger` is for the log (SIGHUP, API).
     ReloadResult reload(const std::string& trigger);
@@ -75,8 +68,9 @@ class Control {
                                   std::uint32_t weight = 0);
     AdminStore admin() const;
 
-    /// The snapshot published last (generation 0 and null pointers before the first).
-    View current() const;
+    /// A copy of the snapshot published last (generation 0 and null pointers before the
+    /// first): it shares the topology and health, so it stays valid on any thread.
+    gslb::Snapshot current() const;
     /// Config loaded and every probe target has finished one round (latched: a reload that
     /// adds targets does not make a ready daemon unready).
     bool ready() const;

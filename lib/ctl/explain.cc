@@ -280,7 +280,7 @@ std::string rcode_name(unsigned rcode) {
     return "RCODE" + std::to_string(rcode);
 }
 
-json explain(const View& view, const ExplainRequest& req) {
+json explain(const gslb::Snapshot& view, const ExplainRequest& req) {
     if (view.topo == nullptr) throw RequestError(503, "no configuration loaded yet");
     const auto qt = qtype_from_text(req.qtype);
     if (!qt) throw RequestError(400, "unknown qtype '" + req.qtype + "'");
@@ -298,7 +298,7 @@ json explain(const View& view, const ExplainRequest& req) {
     if (dns::parse_query(packet, q).status != dns::ParseStatus::Ok)
         throw RequestError(400, "cannot build a valid query from these parameters");
 
-    const gslb::Snapshot snap = view.snapshot();
+    const gslb::Snapshot& snap = view;
     const gslb::Topology& topo = *view.topo;
 
     // The client, chosen as Pipeline::prepare chooses it.

@@ -21,7 +21,7 @@ struct ExplainRequest {
 
 /// The trace as JSON (see docs/api.md "explain"). Throws RequestError(400) for a bad name
 /// or type, RequestError(503) before the first snapshot.
-nlohmann::json explain(const View& view, const ExplainRequest& req);
+nlohmann::json explain(const gslb::Snapshot& view, const ExplainRequest& req);
 
 /// "A" -> 1, "TYPE65" -> 65, "28" -> 28; nullopt when unknown.
 std::optional<std::uint16_t> qtype_from_text(const std::string& text);

@@ -80,7 +80,7 @@ void add_pipeline_totals(DataPlaneStats& s) {
 std::string render_metrics(const Control& ctl, const DataPlaneStats& dp,
                            const std::string& version) {
     Writer w;
-    const View view = ctl.current();
+    const gslb::Snapshot view = ctl.current();
     const ReloadCounters rc = ctl.reload_counters();
 
     // --- DNS ---------------------------------------------------------------------------

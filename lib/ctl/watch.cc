@@ -55,7 +55,7 @@ void ConfigWatcher::rewatch() {
         files_.insert(abs.string());
     };
     add(control_.config_path());
-    const View v = control_.current();
+    const gslb::Snapshot v = control_.current();
     if (v.topo != nullptr) {
         const auto& cfg = *v.topo->config;
         for (const auto& z : cfg.zones) add(z.policy_file);

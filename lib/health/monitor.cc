@@ -172,7 +172,6 @@ std::shared_ptr<const gslb::Health> Monitor::set_topology(
         health = std::make_shared<const gslb::Health>(gslb::Health{std::move(up)});
         ++counters_.publishes;
     }
-    if (publish_) publish_(topo, health);
     prober_.wakeup();
 #ifdef __GLIBC__
     // A (re)load frees the YAML parser's node tree (hundreds of MB for 10,000 records) in

@@ -1,7 +1,8 @@
 #pragma once
 /// Health monitor: probes every backend that has `healthchecks`, applies rise/fall and hands
-/// the verdicts to the workers as immutable gslb::Health values (published with the topology
-/// they belong to, through a callback the daemon wires to gslb::SnapshotHolder).
+/// the verdicts to the workers as immutable gslb::Health values: set_topology returns the first
+/// one for its caller to publish with the topology; later changes go out through a callback
+/// (the daemon wires both to ctl::Control, which publishes through gslb::SnapshotHolder).
 ///
 /// Rules an operator can rely on:
 /// * A backend without `healthchecks` is never probed and is always up.
@@ -111,7 +112,7 @@ struct Counters {
     std::array<std::uint64_t, kErrorKinds> failures{};  ///< by ErrorKind
     std::uint64_t rounds = 0, rounds_failed = 0;
     std::uint64_t verdict_changes = 0;  ///< per backend
-    std::uint64_t publishes = 0;        ///< calls of the PublishFn
+    std::uint64_t publishes = 0;        ///< Health values handed out (set_topology, PublishFn)
     std::size_t targets = 0;            ///< deduplicated (address, check) pairs
     std::size_t backends = 0, backends_probed = 0, backends_up = 0;
     std::size_t in_flight = 0;
@@ -124,10 +125,11 @@ struct Counters {
 class Monitor {
   public:
     /// Receives the topology and the verdicts that belong to it (Health::up has
-    /// topo->backend_count entries). Calls are serialized and in order: the last call always
-    /// carries the newest state. Called from set_topology (caller's thread) and from the
-    /// monitor thread when a published verdict changes. Must not call back into set_topology
-    /// or stop(); status() and counters() are fine.
+    /// topo->backend_count entries) when a published verdict changes. Called from the monitor
+    /// thread only; calls are in order: the last call always carries the newest state. Every
+    /// call after set_topology has returned carries that topology and a state at least as new
+    /// as the Health set_topology returned. Must not call back into set_topology or stop();
+    /// status() and counters() are fine.
     using PublishFn = std::function<void(std::shared_ptr<const gslb::Topology>,
                                          std::shared_ptr<const gslb::Health>)>;
 
@@ -139,8 +141,10 @@ class Monitor {
 
     /// Control side: (re)loads the targets from `topo`. Backends that still exist (same record,
     /// address and checks; or same address and checks under a renamed record) keep their
-    /// verdict and counters: no fresh start-up period on reload. Publishes (topo, health)
-    /// through the PublishFn before returning, and returns that Health.
+    /// verdict and counters: no fresh start-up period on reload. Returns the Health of `topo`
+    /// for the caller to publish with it; the PublishFn is not called. Once the monitor thread
+    /// runs it may publish a newer Health for `topo` before the caller has published this
+    /// one: a caller then keeps the PublishFn's (ctl::Control does).
     /// Throws config::ConfigError (nothing changes then) for unsupported check types or bad
     /// check values, and when icmp checks need a raw socket the process may not open.
     std::shared_ptr<const gslb::Health> set_topology(std::shared_ptr<const gslb::Topology> topo);
@@ -174,8 +178,10 @@ class Monitor {
     Options opts_;
     PublishFn publish_;
     Prober prober_;
-    mutable std::mutex publish_mu_;  ///< serializes PublishFn calls; taken before mu_
-    mutable std::mutex mu_;          ///< everything below
+    /// Serializes PublishFn calls and set_topology (no call for an older topology after it
+    /// returns); taken before mu_.
+    mutable std::mutex publish_mu_;
+    mutable std::mutex mu_;  ///< everything below
     std::shared_ptr<const gslb::Topology> topo_;
     std::vector<std::shared_ptr<Target>> targets_;
     std::vector<BackendState> backends_;

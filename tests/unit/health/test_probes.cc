@@ -37,6 +37,14 @@ struct Harness {
               std::lock_guard lk(mu);
               pubs.push_back(std::move(p));
           }) {}
+    /// Monitor::set_topology, its Health logged as a publish (as ctl::Control publishes it).
+    std::shared_ptr<const gslb::Health> set_topology(std::shared_ptr<const gslb::Topology> t) {
+        auto h = mon.set_topology(std::move(t));
+        Pub p{h->up, mon.status(), mon.targets()};
+        std::lock_guard lk(mu);
+        pubs.push_back(std::move(p));
+        return h;
+    }
     std::size_t published() {
         std::lock_guard lk(mu);
         return pubs.size();
@@ -97,7 +105,7 @@ TEST_CASE("http: down after `fall` failed rounds, up after `rise` good ones, pub
     tb.backend(tb.record("www.example.com.", 100, 500), "127.0.0.11", {hc});
     tb.backend(tb.record("static.example.com."), "192.0.2.1");  // no checks: never probed
     Harness h(opts(true, 2, 3));
-    auto health = h.mon.set_topology(tb.build());
+    auto health = h.set_topology(tb.build());
     CHECK(health->up == std::vector<std::uint8_t>{1, 1});
     h.mon.start();
 
@@ -159,7 +167,7 @@ TEST_CASE("http: each error kind is reported") {
     hc_good.method = "POST";
     tb.backend(r, "127.0.0.15", {hc_good});
     Harness h(opts(false, 1, 1));
-    h.mon.set_topology(tb.build());
+    h.set_topology(tb.build());
     h.mon.start();
     CHECK(wait_for([&] { return h.down_with(0, ErrorKind::Body); }));
     CHECK(wait_for([&] { return h.down_with(1, ErrorKind::Timeout); }));
@@ -197,7 +205,7 @@ TEST_CASE("https: verification, skip_tls_verify, CA file, Host header and SNI") 
     tb.backend(tb.record("b.example.com.", 150, 1000), "127.0.0.16", {strict});
     tb.backend(tb.record("c.example.com.", 150, 1000), "127.0.0.16", {with_ca});
     Harness h(opts(false, 1, 1));
-    h.mon.set_topology(tb.build());
+    h.set_topology(tb.build());
     h.mon.start();
     CHECK(wait_for([&] { return h.up(0); }));
     CHECK(wait_for([&] { return h.down_with(1, ErrorKind::Tls); }));
@@ -213,7 +221,7 @@ TEST_CASE("tcp: connect succeeds while listening, refused once closed") {
     TopoBuilder tb;
     tb.backend(tb.record("tcp.example.com.", 100, 300), "127.0.0.21", {check("tcp", l.port)});
     Harness h(opts(false, 2, 2));
-    h.mon.set_topology(tb.build());
+    h.set_topology(tb.build());
     CHECK_FALSE(h.up(0));  // waiting for the first verdict
     h.mon.start();
     CHECK(wait_for([&] { return h.up(0); }));
@@ -230,7 +238,7 @@ TEST_CASE("dns: rcode, expected address, no answer") {
     hc.expected_address = util::IpAddr::parse("127.0.0.9");
     tb.backend(tb.record("dns.example.com.", 100, 300), "127.0.0.31", {hc});
     Harness h(opts(false, 1, 1));
-    h.mon.set_topology(tb.build());
+    h.set_topology(tb.build());
     h.mon.start();
     CHECK(wait_for([&] { return h.up(0); }));
     srv.set("address=127.0.0.8\n");
@@ -253,7 +261,7 @@ TEST_CASE("icmp: echo to 127.0.0.1 and ::1") {
     tb.backend(r, "127.0.0.1", {icmp});
     tb.backend(r, "::1", {icmp});
     Harness h(opts(false, 2, 2));
-    h.mon.set_topology(tb.build());
+    h.set_topology(tb.build());
     h.mon.start();
     CHECK(wait_for([&] { return h.up(0) && h.up(1); }));
     CHECK(wait_for([&] { return h.st(0).probes >= 3 && h.st(1).probes >= 3; }));
@@ -267,7 +275,7 @@ TEST_CASE("several checks on one backend: up only while all pass") {
     tb.backend(tb.record("multi.example.com.", 100, 300), "127.0.0.22",
                {check("tcp", a.port), check("tcp", b.port)});
     Harness h(opts(false, 1, 1));
-    h.mon.set_topology(tb.build());
+    h.set_topology(tb.build());
     h.mon.start();
     CHECK(wait_for([&] { return h.up(0); }));
     b.close();
@@ -286,7 +294,7 @@ TEST_CASE("a target shared by several records is probed once per round") {
                    {check("http", srv.port())});
     }
     Harness h(opts(true, 2, 3));
-    h.mon.set_topology(tb.build());
+    h.set_topology(tb.build());
     REQUIRE(h.mon.targets().size() == 1);
     CHECK(h.mon.targets()[0].users == 4);
     h.mon.start();
@@ -305,7 +313,7 @@ TEST_CASE("scrape_retries: a failed round makes 1 + retries attempts") {
     TopoBuilder tb;
     tb.backend(tb.record("retry.example.com.", 100, 300, 2), "127.0.0.23", {check("tcp", port)});
     Harness h(opts(true, 2, 2));
-    h.mon.set_topology(tb.build());
+    h.set_topology(tb.build());
     h.mon.start();
     REQUIRE(wait_for([&] { return !h.up(0); }));
     h.mon.stop();
@@ -321,7 +329,7 @@ TEST_CASE("set_topology keeps the state of backends that still exist") {
     TopoBuilder tb;
     tb.backend(tb.record("keep.example.com.", 100, 300), "127.0.0.24", {check("tcp", closed)});
     Harness h(opts(true, 2, 1));
-    h.mon.set_topology(tb.build());
+    h.set_topology(tb.build());
     h.mon.start();
     REQUIRE(wait_for([&] { return !h.up(0); }));
     const auto since = h.st(0).since;
@@ -334,7 +342,7 @@ TEST_CASE("set_topology keeps the state of backends that still exist") {
     auto other = check("tcp", closed);
     other.port = closed == 65535 ? 1 : closed + 1;  // a different check: fresh state
     tb2.backend(tb2.record("changed.example.com.", 100, 300), "127.0.0.26", {other});
-    auto health = h.mon.set_topology(tb2.build());
+    auto health = h.set_topology(tb2.build());
     CHECK(health->up == std::vector<std::uint8_t>{1, 0, 1});
     auto s = h.mon.status();
     REQUIRE(s.size() == 3);

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "gslb/publish.hh"
@@ -79,14 +80,17 @@ TEST_CASE("rcu stress: monitor publishes through SnapshotHolder while readers re
     std::atomic<std::uint64_t> generation{0};
     health::Options o;
     o.default_fall = 1;
-    health::Monitor mon(o, [&](auto t, auto h) {
+    std::mutex publish_mu;  // the monitor thread and set_topology's caller both publish
+    auto publish = [&](auto t, auto h) {
+        std::lock_guard lk(publish_mu);
         auto s = std::make_unique<gslb::Snapshot>();
         s->generation = ++generation;
         s->topo = std::move(t);
         s->health = std::move(h);
         holder.publish(std::move(s));
-    });
-    mon.set_topology(topo1);
+    };
+    health::Monitor mon(o, publish);
+    publish(topo1, mon.set_topology(topo1));
     mon.start();
     std::atomic<bool> done{false};
     std::atomic<std::uint64_t> bad{0}, reads{0};
@@ -107,10 +111,11 @@ TEST_CASE("rcu stress: monitor publishes through SnapshotHolder while readers re
         });
     }
     for (int i = 0; i < 100; ++i) {
-        mon.set_topology(i % 2 ? topo1 : topo2);
+        const auto& t = i % 2 ? topo1 : topo2;
+        publish(t, mon.set_topology(t));
         std::this_thread::sleep_for(std::chrono::milliseconds(3));
     }
-    mon.set_topology(topo2);
+    publish(topo2, mon.set_topology(topo2));
     // port 9 on 127.0.3.x is closed: every probed backend goes down (fall 1); only the
     // unchecked one stays up
     CHECK(testh::wait_for([&] { return mon.counters().backends_up == 1; }));

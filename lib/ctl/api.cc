@@ -7,9 +7,10 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <unordered_map>
+#include <vector>
 
 #include "ctl/explain.hh"
 #include "health/state.hh"
@@ -116,6 +117,65 @@ json parse_body(const httplib::Request& req) {
     }
 }
 
+/// One backend in /api/v1/status: its configuration, what is published for it and, when
+/// the monitor has it (`s` not null), the probes' view.
+json backend_json(const gslb::BackendRt& b, const gslb::Health& h, const health::BackendStatus* s) {
+    const std::uint8_t adm = b.id < h.admin.size() ? h.admin[b.id] : 0;
+    const std::uint32_t wo = b.id < h.weight.size() ? h.weight[b.id] : 0;
+    const bool up = b.id >= h.up.size() || h.up[b.id] != 0;
+    json j = {{"address", b.addr.to_string()},
+              {"priority", b.priority},
+              {"weight", b.weight},
+              {"effective_weight", wo != 0 ? wo : b.weight},
+              {"enabled", b.enabled},
+              {"admin", to_string(static_cast<AdminState>(adm))},
+              {"up", up},
+              {"tags", b.cfg->tags},
+              {"location", b.cfg->locations}};
+    if (s == nullptr) {
+        j["verdict"] = up ? "up" : "down";
+        j["probed"] = false;
+        return j;
+    }
+    j["verdict"] = std::string(health::to_string(s->verdict));
+    j["probed"] = s->probed;
+    j["since"] = iso_time(s->since);
+    j["reason"] = s->reason;
+    if (s->has_result) {
+        json last = {{"at", iso_time(s->last_probe_at)},
+                     {"ok", s->last_ok},
+                     {"latency_ms", static_cast<double>(s->last_latency.count()) / 1000.0}};
+        if (s->last_error != health::ErrorKind::None) {
+            last["error"] = std::string(health::to_string(s->last_error));
+            last["error_text"] = s->last_error_text;
+            last["error_at"] = iso_time(s->last_error_at);
+        }
+        j["last_probe"] = std::move(last);
+    }
+    json checks = json::array();
+    for (const auto& c : s->checks)
+        checks.push_back(
+            {{"type", c.type}, {"verdict", std::string(health::to_string(c.verdict))}});
+    j["checks"] = std::move(checks);
+    return j;
+}
+
+using StatusById = std::unordered_map<std::uint32_t, health::BackendStatus>;
+
+json record_json(const gslb::RecordRt& rec, const gslb::Health& h, const StatusById& by_id) {
+    json backends = json::array();
+    for (const auto* fam : {&rec.v4, &rec.v6}) {
+        for (const auto& b : *fam) {
+            auto it = by_id.find(b.id);
+            backends.push_back(backend_json(b, h, it != by_id.end() ? &it->second : nullptr));
+        }
+    }
+    return {{"name", rec.cfg->name},
+            {"mode", rec.cfg->mode},
+            {"ttl", rec.ttl},
+            {"backends", std::move(backends)}};
+}
+
 json status_json(const Control& ctl) {
     const gslb::Snapshot view = ctl.current();
     const ReloadCounters rc = ctl.reload_counters();
@@ -133,76 +193,142 @@ json status_json(const Control& ctl) {
         out["zones"] = json::array();
         return out;
     }
-    std::map<std::uint32_t, health::BackendStatus> by_id;
+    StatusById by_id;
     if (ctl.monitor() != nullptr)
         for (auto& b : ctl.monitor()->status()) by_id.emplace(b.id, std::move(b));
-    const gslb::Health& h = *view.health;
-    json zones = json::array();
-    for (const auto& z : view.topo->config->zones) {
-        json records = json::array();
-        for (const auto& rec : view.topo->records) {
-            if (rec.cfg == nullptr) continue;
-            // a record belongs to the zone whose policy file listed it
-            bool mine = false;
-            for (const auto& r : z.records) mine |= &r == rec.cfg;
-            if (!mine) continue;
-            json backends = json::array();
-            for (const auto* fam : {&rec.v4, &rec.v6}) {
-                for (const auto& b : *fam) {
-                    const std::uint8_t adm = b.id < h.admin.size() ? h.admin[b.id] : 0;
-                    const std::uint32_t wo = b.id < h.weight.size() ? h.weight[b.id] : 0;
-                    const bool up = b.id >= h.up.size() || h.up[b.id] != 0;
-                    json j = {{"address", b.addr.to_string()},
-                              {"priority", b.priority},
-                              {"weight", b.weight},
-                              {"effective_weight", wo != 0 ? wo : b.weight},
-                              {"enabled", b.enabled},
-                              {"admin", to_string(static_cast<AdminState>(adm))},
-                              {"up", up},
-                              {"tags", b.cfg->tags},
-                              {"location", b.cfg->locations}};
-                    auto it = by_id.find(b.id);
-                    if (it != by_id.end()) {
-                        const auto& s = it->second;
-                        j["verdict"] = std::string(health::to_string(s.verdict));
-                        j["probed"] = s.probed;
-                        j["since"] = iso_time(s.since);
-                        j["reason"] = s.reason;
-                        if (s.has_result) {
-                            json last = {{"at", iso_time(s.last_probe_at)},
-                                         {"ok", s.last_ok},
-                                         {"latency_ms",
-                                          static_cast<double>(s.last_latency.count()) / 1000.0}};
-                            if (s.last_error != health::ErrorKind::None) {
-                                last["error"] = std::string(health::to_string(s.last_error));
-                                last["error_text"] = s.last_error_text;
-                                last["error_at"] = iso_time(s.last_error_at);
-                            }
-                            j["last_probe"] = std::move(last);
-                        }
-                        json checks = json::array();
-                        for (const auto& c : s.checks)
-                            checks.push_back(
-                                {{"type", c.type},
-                                 {"verdict", std::string(health::to_string(c.verdict))}});
-                        j["checks"] = std::move(checks);
-                    } else {
-                        j["verdict"] = up ? "up" : "down";
-                        j["probed"] = false;
-                    }
-                    backends.push_back(std::move(j));
-                }
-            }
-            records.push_back({{"name", rec.cfg->name},
-                               {"mode", rec.cfg->mode},
-                               {"ttl", rec.ttl},
-                               {"backends", std::move(backends)}});
-        }
-        zones.push_back(
-            {{"name", z.name}, {"policy", z.policy_file}, {"records", std::move(records)}});
+    // A record belongs to the zone whose policy file listed it: an index from config entry
+    // to zone, then one pass over the records in topology order.
+    const auto& zone_cfgs = view.topo->config->zones;
+    std::unordered_map<const config::Record*, std::size_t> zone_of;
+    for (std::size_t zi = 0; zi < zone_cfgs.size(); ++zi)
+        for (const auto& r : zone_cfgs[zi].records) zone_of.emplace(&r, zi);
+    std::vector<json> records(zone_cfgs.size(), json::array());
+    for (const auto& rec : view.topo->records) {
+        if (rec.cfg == nullptr) continue;
+        auto it = zone_of.find(rec.cfg);
+        if (it != zone_of.end())
+            records[it->second].push_back(record_json(rec, *view.health, by_id));
     }
+    json zones = json::array();
+    for (std::size_t zi = 0; zi < zone_cfgs.size(); ++zi)
+        zones.push_back({{"name", zone_cfgs[zi].name},
+                         {"policy", zone_cfgs[zi].policy_file},
+                         {"records", std::move(records[zi])}});
     out["zones"] = std::move(zones);
     return out;
+}
+
+/// /healthz and /api/v1/ready.
+void send_ready(httplib::Response& res, const Control& ctl) {
+    const gslb::Snapshot v = ctl.current();
+    const bool ok = ctl.ready();
+    send_json(res, ok ? 200 : 503,
+              {{"ready", ok},
+               {"generation", v.generation},
+               {"config_loaded", v.topo != nullptr},
+               {"why", ok                  ? ""
+                       : v.topo == nullptr ? "configuration not loaded"
+                                           : "first health round not finished"}});
+}
+
+void send_reload(httplib::Response& res, const ReloadResult& r) {
+    if (r.ok) {
+        send_json(res, 200, {{"ok", true}, {"generation", r.generation}});
+    } else {
+        send_json(
+            res, 422,
+            {{"ok", false}, {"error", r.error}, {"status", 422}, {"generation", r.generation}});
+    }
+}
+
+/// POST /api/v1/backends/{enable,disable,drain,weight}: applies `verb` to what `body`
+/// selects. Throws RequestError.
+json backends_call(Control& ctl, const std::string& verb, const json& body) {
+    const bool weight_call = verb == "weight";
+    const Selector sel = parse_selector(body, weight_call);
+    std::uint32_t weight = 0;
+    AdminAction action = AdminAction::Enable;
+    if (verb == "disable") action = AdminAction::Disable;
+    if (verb == "drain") action = AdminAction::Drain;
+    if (weight_call) {
+        action = AdminAction::Weight;
+        if (!body.contains("weight") || !body["weight"].is_number_integer() ||
+            body["weight"].get<long long>() < 0 || body["weight"].get<long long>() > 1000000)
+            throw RequestError(400,
+                               "field 'weight' must be an integer in "
+                               "0..1000000 (0 restores the configured weight)");
+        weight = body["weight"].get<std::uint32_t>();
+    }
+    const auto keys = ctl.apply(sel, action, weight);
+    json changed = json::array();
+    for (const auto& [rec, addr] : keys) changed.push_back({{"record", rec}, {"address", addr}});
+    util::log_info("api: {} {} ({} backend(s)){}", verb, sel.describe(), keys.size(),
+                   weight_call ? " weight " + std::to_string(weight) : "");
+    return {{"ok", true},
+            {"action", verb},
+            {"generation", ctl.current().generation},
+            {"backends", std::move(changed)}};
+}
+
+/// The parameters of /api/v1/explain: the query string (GET) or a JSON object (POST).
+/// Throws RequestError.
+ExplainRequest explain_request(const httplib::Request& req) {
+    json in = json::object();
+    if (req.method == "POST") {
+        in = parse_body(req);
+        if (!in.is_object()) throw RequestError(400, "expected a JSON object");
+    } else {
+        for (const auto& [k, v] : req.params) in[k] = v;
+    }
+    static const std::set<std::string> known = {"name", "qtype", "type", "client", "ecs"};
+    for (const auto& [k, v] : in.items()) {
+        if (!known.count(k)) throw RequestError(400, "unknown parameter '" + k + "'");
+        if (!v.is_string()) throw RequestError(400, "parameter '" + k + "' must be a string");
+    }
+    ExplainRequest er;
+    er.name = in.value("name", std::string());
+    if (er.name.empty()) throw RequestError(400, "parameter 'name' is required");
+    er.qtype = in.value("qtype", in.value("type", std::string("A")));
+    const std::string client = in.value("client", std::string());
+    if (client.empty()) throw RequestError(400, "parameter 'client' is required");
+    auto ip = util::IpAddr::parse(client);
+    if (!ip) throw RequestError(400, "bad client address '" + client + "'");
+    er.client = *ip;
+    const std::string ecs = in.value("ecs", std::string());
+    if (!ecs.empty()) {
+        auto p = util::IpPrefix::parse(ecs, false);
+        if (!p || ecs.find('/') == std::string::npos)
+            throw RequestError(400, "bad ecs subnet '" + ecs + "': expected ADDRESS/LEN");
+        // As a resolver sends it: the address truncated to the source prefix.
+        util::IpPrefix t = *p;
+        const unsigned bits = t.addr.family == 4 ? 32 : 128;
+        for (unsigned i = t.len; i < bits; ++i)
+            t.addr.bytes[i / 8] &= static_cast<std::uint8_t>(~(0x80u >> (i % 8)));
+        er.ecs = t;
+    }
+    return er;
+}
+
+/// Access control for one request; false when the response (401/403) is already set.
+/// `token` "" = none configured: reads are open, mutating calls refused.
+bool allowed(const httplib::Request& req, httplib::Response& res, bool mutating,
+             const std::string& token, bool read_requires_token) {
+    if (token.empty()) {
+        if (!mutating) return true;
+        send_error(res, 403, "mutating calls are disabled: no api.token_file is configured");
+        return false;
+    }
+    if (!mutating && !read_requires_token) return true;
+    const std::string h = req.get_header_value("Authorization");
+    const std::string prefix = "Bearer ";
+    if (h.rfind(prefix, 0) != 0 || !same_secret(h.substr(prefix.size()), token)) {
+        res.set_header("WWW-Authenticate", "Bearer realm=\"gslbd\"");
+        send_error(
+            res, 401,
+            h.empty() ? "missing bearer token (Authorization: Bearer ...)" : "wrong bearer token");
+        return false;
+    }
+    return true;
 }
 
 }  // namespace
@@ -263,164 +389,54 @@ void ApiServer::stop() {
 }
 
 void ApiServer::routes() {
+    using httplib::Request;
+    using httplib::Response;
     httplib::Server& s = *server_;
-    // Access control for one request; false when the response (401/403) is already set.
-    auto allowed = [this](const httplib::Request& req, httplib::Response& res, bool mutating) {
-        if (token_.empty()) {
-            if (!mutating) return true;
-            send_error(res, 403, "mutating calls are disabled: no api.token_file is configured");
-            return false;
-        }
-        if (!mutating && !cfg_.read_requires_token) return true;
-        const std::string h = req.get_header_value("Authorization");
-        const std::string prefix = "Bearer ";
-        if (h.rfind(prefix, 0) != 0 || !same_secret(h.substr(prefix.size()), token_)) {
-            res.set_header("WWW-Authenticate", "Bearer realm=\"gslbd\"");
-            send_error(res, 401,
-                       h.empty() ? "missing bearer token (Authorization: Bearer ...)"
-                                 : "wrong bearer token");
-            return false;
-        }
-        return true;
-    };
-    // Runs `fn`, mapping RequestError and other exceptions to JSON errors.
-    auto guarded = [](httplib::Response& res, auto&& fn) {
-        try {
-            fn();
-        } catch (const RequestError& e) {
-            send_error(res, e.status(), e.what());
-        } catch (const std::exception& e) {
-            send_error(res, 500, e.what());
-        }
+    constexpr bool kRead = false, kMutating = true;
+    // `fn` behind access control, with RequestError and other exceptions as JSON errors.
+    auto route = [this](bool mutating, auto fn) {
+        return [this, mutating, fn](const Request& req, Response& res) {
+            if (!allowed(req, res, mutating, token_, cfg_.read_requires_token)) return;
+            try {
+                fn(req, res);
+            } catch (const RequestError& e) {
+                send_error(res, e.status(), e.what());
+            } catch (const std::exception& e) {
+                send_error(res, 500, e.what());
+            }
+        };
     };
 
-    auto ready = [this](const httplib::Request&, httplib::Response& res) {
-        const gslb::Snapshot v = control_.current();
-        const bool ok = control_.ready();
-        send_json(res, ok ? 200 : 503,
-                  {{"ready", ok},
-                   {"generation", v.generation},
-                   {"config_loaded", v.topo != nullptr},
-                   {"why", ok                  ? ""
-                           : v.topo == nullptr ? "configuration not loaded"
-                                               : "first health round not finished"}});
-    };
+    // Readiness answers without a token.
+    auto ready = [this](const Request&, Response& res) { send_ready(res, control_); };
     s.Get("/healthz", ready);
     s.Get("/api/v1/ready", ready);
 
-    s.Get("/api/v1/status",
-          [this, allowed, guarded](const httplib::Request& req, httplib::Response& res) {
-              if (!allowed(req, res, false)) return;
-              guarded(res, [&] { send_json(res, 200, status_json(control_)); });
-          });
+    s.Get("/api/v1/status", route(kRead, [this](const Request&, Response& res) {
+              send_json(res, 200, status_json(control_));
+          }));
 
-    s.Get("/metrics",
-          [this, allowed, guarded](const httplib::Request& req, httplib::Response& res) {
-              if (!allowed(req, res, false)) return;
-              guarded(res, [&] {
-                  const DataPlaneStats dp = stats_ ? stats_() : DataPlaneStats{};
-                  res.status = 200;
-                  res.set_content(render_metrics(control_, dp, version_),
-                                  "text/plain; version=0.0.4; charset=utf-8");
-              });
-          });
+    s.Get("/metrics", route(kRead, [this](const Request&, Response& res) {
+              const DataPlaneStats dp = stats_ ? stats_() : DataPlaneStats{};
+              res.status = 200;
+              res.set_content(render_metrics(control_, dp, version_),
+                              "text/plain; version=0.0.4; charset=utf-8");
+          }));
 
-    s.Post("/api/v1/reload",
-           [this, allowed, guarded](const httplib::Request& req, httplib::Response& res) {
-               if (!allowed(req, res, true)) return;
-               guarded(res, [&] {
-                   const ReloadResult r = control_.reload("API");
-                   if (r.ok) {
-                       send_json(res, 200, {{"ok", true}, {"generation", r.generation}});
-                   } else {
-                       send_json(res, 422,
-                                 {{"ok", false},
-                                  {"error", r.error},
-                                  {"status", 422},
-                                  {"generation", r.generation}});
-                   }
-               });
-           });
+    s.Post("/api/v1/reload", route(kMutating, [this](const Request&, Response& res) {
+               send_reload(res, control_.reload("API"));
+           }));
 
     s.Post(R"(/api/v1/backends/(enable|disable|drain|weight))",
-           [this, allowed, guarded](const httplib::Request& req, httplib::Response& res) {
-               if (!allowed(req, res, true)) return;
-               guarded(res, [&] {
-                   const std::string verb = req.matches[1];
-                   const json body = parse_body(req);
-                   const bool weight_call = verb == "weight";
-                   const Selector sel = parse_selector(body, weight_call);
-                   std::uint32_t weight = 0;
-                   AdminAction action = AdminAction::Enable;
-                   if (verb == "disable") action = AdminAction::Disable;
-                   if (verb == "drain") action = AdminAction::Drain;
-                   if (weight_call) {
-                       action = AdminAction::Weight;
-                       if (!body.contains("weight") || !body["weight"].is_number_integer() ||
-                           body["weight"].get<long long>() < 0 ||
-                           body["weight"].get<long long>() > 1000000)
-                           throw RequestError(400,
-                                              "field 'weight' must be an integer in "
-                                              "0..1000000 (0 restores the configured weight)");
-                       weight = body["weight"].get<std::uint32_t>();
-                   }
-                   const auto keys = control_.apply(sel, action, weight);
-                   json changed = json::array();
-                   for (const auto& [rec, addr] : keys)
-                       changed.push_back({{"record", rec}, {"address", addr}});
-                   util::log_info("api: {} {} ({} backend(s)){}", verb, sel.describe(), keys.size(),
-                                  weight_call ? " weight " + std::to_string(weight) : "");
-                   send_json(res, 200,
-                             {{"ok", true},
-                              {"action", verb},
-                              {"generation", control_.current().generation},
-                              {"backends", std::move(changed)}});
-               });
-           });
+           route(kMutating, [this](const Request& req, Response& res) {
+               send_json(res, 200, backends_call(control_, req.matches[1], parse_body(req)));
+           }));
 
-    auto explain_handler = [this, allowed, guarded](const httplib::Request& req,
-                                                    httplib::Response& res) {
-        if (!allowed(req, res, false)) return;
-        guarded(res, [&] {
-            json in = json::object();
-            if (req.method == "POST") {
-                in = parse_body(req);
-                if (!in.is_object()) throw RequestError(400, "expected a JSON object");
-            } else {
-                for (const auto& [k, v] : req.params) in[k] = v;
-            }
-            static const std::set<std::string> known = {"name", "qtype", "type", "client", "ecs"};
-            for (const auto& [k, v] : in.items()) {
-                if (!known.count(k)) throw RequestError(400, "unknown parameter '" + k + "'");
-                if (!v.is_string())
-                    throw RequestError(400, "parameter '" + k + "' must be a string");
-            }
-            ExplainRequest er;
-            er.name = in.value("name", std::string());
-            if (er.name.empty()) throw RequestError(400, "parameter 'name' is required");
-            er.qtype = in.value("qtype", in.value("type", std::string("A")));
-            const std::string client = in.value("client", std::string());
-            if (client.empty()) throw RequestError(400, "parameter 'client' is required");
-            auto ip = util::IpAddr::parse(client);
-            if (!ip) throw RequestError(400, "bad client address '" + client + "'");
-            er.client = *ip;
-            const std::string ecs = in.value("ecs", std::string());
-            if (!ecs.empty()) {
-                auto p = util::IpPrefix::parse(ecs, false);
-                if (!p || ecs.find('/') == std::string::npos)
-                    throw RequestError(400, "bad ecs subnet '" + ecs + "': expected ADDRESS/LEN");
-                // As a resolver sends it: the address truncated to the source prefix.
-                util::IpPrefix t = *p;
-                const unsigned bits = t.addr.family == 4 ? 32 : 128;
-                for (unsigned i = t.len; i < bits; ++i)
-                    t.addr.bytes[i / 8] &= static_cast<std::uint8_t>(~(0x80u >> (i % 8)));
-                er.ecs = t;
-            }
-            send_json(res, 200, explain(control_.current(), er));
-        });
-    };
-    s.Get("/api/v1/explain", explain_handler);
-    s.Post("/api/v1/explain", explain_handler);
+    const auto explain_route = route(kRead, [this](const Request& req, Response& res) {
+        send_json(res, 200, explain(control_.current(), explain_request(req)));
+    });
+    s.Get("/api/v1/explain", explain_route);
+    s.Post("/api/v1/explain", explain_route);
 
     s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return;

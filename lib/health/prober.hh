@@ -10,7 +10,6 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <optional>
 #include <queue>
@@ -26,6 +25,10 @@
 #include "util/random.hh"
 
 namespace gslbd::health {
+
+namespace detail {
+class HttpProbes;
+}
 
 using SteadyClock = std::chrono::steady_clock;
 
@@ -66,24 +69,24 @@ class Prober {
     void cancel_all();
     /// Makes a concurrent or the next wait() return at once. Thread-safe.
     void wakeup() noexcept;
-    std::size_t in_flight() const noexcept { return own_.size() + http_.size(); }
+    std::size_t in_flight() const noexcept;
 
   private:
-    struct Own;
-    struct Http;
-    static int curl_socket_cb(void* easy, int s, int what, void* userp, void* socketp);
-    static int curl_timer_cb(void* multi, long timeout_ms, void* userp);
-    static std::size_t body_cb(char* data, std::size_t size, std::size_t n, void* userp);
-    void start_http(std::uint64_t token, std::shared_ptr<const ProbeSpec> spec,
-                    const util::IpAddr& addr, std::chrono::milliseconds timeout);
-    void start_own(std::uint64_t token, std::shared_ptr<const ProbeSpec> spec,
-                   const util::IpAddr& addr, std::chrono::milliseconds timeout);
-    void on_own_event(std::uint64_t serial, std::uint32_t events);
+    struct Own;  // health/prober_impl.hh
+    // one file per probe type: probe_http.cc (HttpProbes), probe_tcp.cc, probe_dns.cc,
+    // probe_icmp.cc; prober.cc holds the loop and what the socket probes share
+    bool start_tcp(Own& o, std::uint64_t serial);
+    void on_tcp_event(std::uint64_t serial, Own& o, std::uint32_t events);
+    bool start_dns(Own& o, std::uint64_t serial);
+    void on_dns_readable(std::uint64_t serial, Own& o);
+    bool start_icmp(Own& o, std::uint64_t serial);
     void on_icmp_readable(int family);
+    /// Opens o.fd: a non-blocking socket of `type` connecting to the probe's address and
+    /// port (`rst_on_close`: SO_LINGER 0). false after fail_now (nothing left open).
+    bool connect_own(Own& o, int type, bool rst_on_close);
+    /// Adds o.fd to epoll under `serial`; false after fail_now (o.fd closed).
+    bool watch_own(Own& o, std::uint64_t serial, std::uint32_t events);
     void finish_own(std::uint64_t serial, ErrorKind kind, std::string detail);
-    void drain_curl();
-    void finish_http(Http* h, int curl_code);
-    void recycle(std::unique_ptr<Http> h);  ///< back to the idle pool (or freed when full)
     void fail_now(std::uint64_t token, ErrorKind kind, std::string detail);
 
     int ep_ = -1;
@@ -92,16 +95,12 @@ class Prober {
     std::uint16_t icmp_ident_ = 0;
     std::uint16_t icmp_seq_ = 0;
     std::unordered_map<std::uint32_t, std::uint64_t> icmp_wait_;  ///< family<<16|seq -> serial
-    void* multi_ = nullptr;                                       ///< CURLM*
-    std::optional<SteadyClock::time_point> curl_deadline_;
-    std::unordered_map<Http*, std::unique_ptr<Http>> http_;  ///< in flight
-    std::vector<std::unique_ptr<Http>> idle_http_;           ///< reusable easy handles
-    std::vector<std::pair<Http*, int>> done_;                ///< drain_curl scratch
+    std::vector<ProbeResult> ready_;
+    std::unique_ptr<detail::HttpProbes> http_;
     std::uint64_t next_serial_ = 1;
     std::unordered_map<std::uint64_t, std::unique_ptr<Own>> own_;
     using Deadline = std::pair<SteadyClock::time_point, std::uint64_t>;
     std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines_;
-    std::vector<ProbeResult> ready_;
     std::array<epoll_event, 256> events_{};
     int nevents_ = 0;
     util::Rng rng_;

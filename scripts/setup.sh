@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # build
-  meson ninja-build pkg-config g++ libdpdk-dev dpdk libyaml-cpp-dev libmaxminddb-dev
+  meson ninja-build pkg-config g++ libdpdk-dev dpdk libyaml-dev libmaxminddb-dev
   libfmt-dev liburcu-dev libcurl4-openssl-dev libcpp-httplib-dev nlohmann-json3-dev
   # tests
   catch2 mmdb-bin libmaxmind-db-writer-perl dnsutils knot-dnsutils python3 python3-dnspython

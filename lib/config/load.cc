@@ -355,20 +355,20 @@ void check_nested_zones(const Config& cfg) {
 Config load_config(const std::string& path) {
     Config cfg;
     cfg.file = path;
-    YAML::Node doc = detail::load_yaml_file(path, SourcePos{path, 0, 0}, "");
-    Val root(cfg.file, doc, "", SourcePos{path, 1, 1});
+    const yaml::Document doc = detail::load_yaml_file(path, SourcePos{path, 0, 0}, "");
+    Val root(cfg.file, doc);
     if (root.is_null()) root.fail("the configuration is empty: 'listen' and 'zones' are required");
     MapReader top(root, {"listen", "workers", "log_level", "edns", "ecs", "tcp", "geoip",
                          "debug_txt", "zones", "io", "dpdk", "cache", "health", "api"});
 
     parse_listen(top.require("listen"), cfg);
     if (auto x = top.get("workers")) {
-        if (x->is_scalar() && x->node().Scalar() == "auto") {
+        if (x->is_scalar() && std::string(x->text()) == "auto") {
             cfg.workers = std::clamp(std::thread::hardware_concurrency(), 1u, 256u);
-        } else if (x->is_scalar() && !x->node().Scalar().empty() &&
-                   !std::isdigit(static_cast<unsigned char>(x->node().Scalar()[0])) &&
-                   x->node().Scalar()[0] != '-') {
-            x->fail("expected an integer in 1..256 or \"auto\", got '" + x->node().Scalar() + "'");
+        } else if (x->is_scalar() && !std::string(x->text()).empty() &&
+                   !std::isdigit(static_cast<unsigned char>(std::string(x->text())[0])) &&
+                   std::string(x->text())[0] != '-') {
+            x->fail("expected an integer in 1..256 or \"auto\", got '" + std::string(x->text()) + "'");
         } else {
             cfg.workers = static_cast<unsigned>(x->integer(1, 256));
         }

@@ -1,5 +1,7 @@
 #include "config/yaml_util.hh"
 
+#include <unordered_map>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -8,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <unordered_map>
 
 namespace gslbd::config {
 
@@ -74,29 +77,20 @@ std::string normalize_name(const std::string& text, const SourcePos& pos,
 
 namespace detail {
 
-SourcePos pos_of(const std::string& file, const YAML::Mark& mark, const SourcePos& fallback) {
-    if (mark.is_null() || mark.line < 0) {
-        SourcePos p = fallback;
-        if (p.file.empty()) p.file = file;
-        return p;
-    }
-    return SourcePos{file, mark.line + 1, mark.column + 1};
-}
-
-YAML::Node load_yaml_file(const std::string& path, const SourcePos& blame,
-                          const std::string& field) {
+yaml::Document load_yaml_file(const std::string& path, const SourcePos& blame,
+                              const std::string& field) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         throw ConfigError(blame, field,
                           "cannot read '" + path + "': " + std::strerror(errno ? errno : ENOENT));
     }
-    std::stringstream buf;
-    buf << in.rdbuf();
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     try {
-        return YAML::Load(buf.str());
-    } catch (const YAML::ParserException& e) {
-        throw ConfigError(pos_of(path, e.mark, SourcePos{path, 0, 0}), "",
-                          "YAML syntax error: " + e.msg);
+        return yaml::Document::parse(text);
+    } catch (const yaml::SyntaxError& e) {
+        throw ConfigError(
+            SourcePos{path, static_cast<int>(e.line()) + 1, static_cast<int>(e.column()) + 1}, "",
+            std::string("YAML syntax error: ") + e.what());
     }
 }
 
@@ -112,23 +106,50 @@ std::string join_index(const std::string& parent, std::size_t i) {
     return parent + "[" + std::to_string(i) + "]";
 }
 
-Val::Val(const std::string& file, YAML::Node node, std::string path, SourcePos fallback)
-    : file_(&file), node_(std::move(node)), path_(std::move(path)) {
+std::string Val::path() const {
+    // Segments from this node up to the root, then joined root first.
+    std::vector<std::uint32_t> chain;
+    for (std::uint32_t i = idx_; doc_->node(i).parent != yaml::kNone; i = doc_->node(i).parent)
+        chain.push_back(i);
+    std::string p;
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+        const yaml::Node& n = doc_->node(*it);
+        if (n.is_key) {
+            p = join_key(p, doc_->scalar(*it));
+        } else if (doc_->node(n.parent).kind == yaml::Kind::Seq) {
+            p = join_index(p, n.slot);
+        } else {
+            p = join_key(p, doc_->scalar(n.slot));
+        }
+    }
+    return p;
+}
+
+SourcePos Val::pos_of(std::uint32_t i) const {
     // An empty value ("key:") is marked where the next token starts, often the next line:
-    // blame the key instead.
-    pos_ = (node_.IsDefined() && !node_.IsNull()) ? pos_of(file, node_.Mark(), fallback)
-                                                  : pos_of(file, YAML::Mark::null_mark(), fallback);
+    // blame the key instead (or the list that holds it, or the start of the file).
+    for (;;) {
+        const yaml::Node& n = doc_->node(i);
+        if (n.kind != yaml::Kind::Null)
+            return SourcePos{*file_, static_cast<int>(n.line) + 1, static_cast<int>(n.column) + 1};
+        if (n.parent == yaml::kNone) return SourcePos{*file_, 1, 1};
+        i = doc_->node(n.parent).kind == yaml::Kind::Map && !n.is_key ? n.slot : n.parent;
+    }
+}
+
+SourcePos Val::pos() const {
+    return pos_of(idx_);
 }
 
 void Val::fail(const std::string& problem) const {
-    throw ConfigError(pos_, path_, problem);
+    throw ConfigError(pos(), path(), problem);
 }
 
 std::string Val::str() const {
     if (is_null()) fail("missing value");
     if (!is_scalar())
         fail(is_map() ? "expected a string, got a mapping" : "expected a string, got a list");
-    return node_.Scalar();
+    return std::string(text());
 }
 
 std::string Val::nonempty_str() const {
@@ -140,7 +161,7 @@ std::string Val::nonempty_str() const {
 long long Val::integer(long long lo, long long hi) const {
     std::string range = std::to_string(lo) + ".." + std::to_string(hi);
     if (is_null() || !is_scalar()) fail("expected an integer in " + range);
-    const std::string& s = node_.Scalar();
+    const std::string& s = std::string(text());
     std::string_view t = s;
     if (!t.empty() && t.front() == '+') t.remove_prefix(1);
     long long v = 0;
@@ -156,22 +177,22 @@ long long Val::integer(long long lo, long long hi) const {
 
 bool Val::boolean() const {
     if (!is_null() && is_scalar()) {
-        std::string s = lower(node_.Scalar());
+        std::string s = lower(std::string(text()));
         if (s == "true" || s == "yes" || s == "on") return true;
         if (s == "false" || s == "no" || s == "off") return false;
     }
     fail("expected a boolean (true or false)" +
-         (is_scalar() ? ", got '" + node_.Scalar() + "'" : std::string()));
+         (is_scalar() ? ", got '" + std::string(text()) + "'" : std::string()));
 }
 
 Millis Val::duration(Millis min) const {
     auto bad = [&] {
-        fail("bad duration" + (is_scalar() ? " '" + node_.Scalar() + "'" : std::string()) +
+        fail("bad duration" + (is_scalar() ? " '" + std::string(text()) + "'" : std::string()) +
              ": use 500ms, 10s, 1m, 1h (or combinations like 1m30s) or an integer number of "
              "seconds");
     };
     if (is_null() || !is_scalar()) bad();
-    std::string s = lower(node_.Scalar());
+    std::string s = lower(std::string(text()));
     if (s.empty()) bad();
     double total = 0;
     if (std::all_of(s.begin(), s.end(),
@@ -205,10 +226,10 @@ Millis Val::duration(Millis min) const {
             total += num * scale;
         }
     }
-    if (total > 1e11) fail("duration '" + node_.Scalar() + "' is too long");
+    if (total > 1e11) fail("duration '" + std::string(text()) + "' is too long");
     Millis ms{static_cast<long long>(std::llround(total))};
     if (ms < min) {
-        fail("duration '" + node_.Scalar() + "' is too short: the minimum is " +
+        fail("duration '" + std::string(text()) + "' is too short: the minimum is " +
              std::to_string(min.count()) + "ms");
     }
     return ms;
@@ -218,8 +239,9 @@ std::vector<Val> Val::items() const {
     std::vector<Val> out;
     if (is_null()) return out;
     if (!is_seq()) fail("expected a list");
-    for (std::size_t i = 0; i < node_.size(); ++i)
-        out.emplace_back(*file_, node_[i], join_index(path_, i), pos_);
+    const auto kids = doc_->kids(idx_);
+    out.reserve(kids.size());
+    for (std::uint32_t k : kids) out.emplace_back(*file_, *doc_, k);
     return out;
 }
 
@@ -236,18 +258,36 @@ std::vector<KeyVal> Val::entries() const {
     if (!is_map())
         fail(is_seq() ? "expected a mapping (key: value), got a list"
                       : "expected a mapping (key: value)");
-    for (auto it = node_.begin(); it != node_.end(); ++it) {
-        SourcePos kpos = pos_of(*file_, it->first.Mark(), pos_);
-        if (!it->first.IsScalar()) throw ConfigError(kpos, path_, "keys must be plain strings");
-        std::string key = it->first.Scalar();
-        for (const auto& e : out) {
-            if (e.key == key) {
-                throw ConfigError(
-                    kpos, join_key(path_, key),
-                    "duplicate key (first at line " + std::to_string(e.key_pos.line) + ")");
-            }
+    // Duplicates are found with a hash set once the map is large (a zone's `records:` has
+    // one key per record: comparing each key with every earlier one made loading quadratic).
+    // The views point into the document's text, which outlives this call.
+    constexpr std::size_t kLinearScan = 16;
+    std::unordered_map<std::string_view, std::size_t> seen;
+    const auto kids = doc_->kids(idx_);
+    out.reserve(kids.size() / 2);
+    for (std::size_t k = 0; k < kids.size(); k += 2) {
+        const std::uint32_t key_node = kids[k];
+        SourcePos kpos = pos_of(key_node);
+        if (doc_->node(key_node).kind != yaml::Kind::Scalar)
+            throw ConfigError(kpos, path(), "keys must be plain strings");
+        const std::string_view key = doc_->scalar(key_node);
+        const KeyVal* first = nullptr;
+        if (out.size() < kLinearScan) {
+            for (const auto& e : out)
+                if (e.key_view == key) first = &e;
+        } else {
+            if (seen.empty())
+                for (std::size_t i = 0; i < out.size(); ++i) seen.emplace(out[i].key_view, i);
+            if (auto f = seen.find(key); f != seen.end()) first = &out[f->second];
         }
-        out.push_back(KeyVal{key, kpos, Val(*file_, it->second, join_key(path_, key), kpos)});
+        if (first != nullptr) {
+            throw ConfigError(
+                kpos, join_key(path(), key),
+                "duplicate key (first at line " + std::to_string(first->key_pos.line) + ")");
+        }
+        if (!seen.empty()) seen.emplace(key, out.size());
+        out.push_back(
+            KeyVal{std::string(key), std::move(kpos), Val(*file_, *doc_, kids[k + 1]), key});
     }
     return out;
 }
@@ -257,7 +297,7 @@ MapReader::MapReader(const Val& v, std::initializer_list<std::string_view> known
     : self_(v) {
     if (!v.is_null() && !v.is_map())
         v.fail(v.is_seq() ? "expected a mapping (key: value), got a list"
-                          : "expected a mapping (key: value), got '" + v.node().Scalar() + "'");
+                          : "expected a mapping (key: value), got '" + std::string(v.text()) + "'");
     for (auto& e : v.entries()) {
         if (std::find(ignored.begin(), ignored.end(), e.key) != ignored.end()) continue;
         if (std::find(known.begin(), known.end(), e.key) == known.end()) {
@@ -303,7 +343,7 @@ std::uint16_t parse_rcode(const Val& v) {
         return static_cast<std::uint16_t>(v.integer(0, 15));
     for (const auto& [name, code] : kNames)
         if (s == name) return code;
-    v.fail("unknown rcode '" + v.node().Scalar() +
+    v.fail("unknown rcode '" + std::string(v.text()) +
            "': use NOERROR, SERVFAIL, NXDOMAIN, REFUSED, ... or a number 0..15");
 }
 
@@ -324,7 +364,7 @@ std::uint16_t parse_qtype(const Val& v) {
         if (ec == std::errc{} && end == s.data() + s.size() && n >= 1 && n <= 65535)
             return static_cast<std::uint16_t>(n);
     }
-    v.fail("unknown query type '" + v.node().Scalar() +
+    v.fail("unknown query type '" + std::string(v.text()) +
            "': use A, AAAA, NS, SOA, TXT, ..., TYPEnnn or a number 1..65535");
 }
 

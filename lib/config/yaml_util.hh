@@ -1,8 +1,6 @@
 #pragma once
 /// Private to lib/config: reading YAML values with their position and dotted field path, so
 /// that every problem becomes a ConfigError "FILE:LINE:COL: FIELD: PROBLEM".
-#include <yaml-cpp/yaml.h>
-
 #include <cstdint>
 #include <initializer_list>
 #include <map>
@@ -12,16 +10,14 @@
 #include <vector>
 
 #include "config/model.hh"
+#include "config/yaml_doc.hh"
 
 namespace gslbd::config::detail {
 
-/// Position of a yaml-cpp mark (0-based) as a 1-based SourcePos; `fallback` when the mark is null.
-SourcePos pos_of(const std::string& file, const YAML::Mark& mark, const SourcePos& fallback = {});
-
 /// Reads and parses a YAML file. An unreadable file is blamed on `blame`/`field` (the key that
 /// named it); a syntax error is reported at its own line and column in `path`.
-YAML::Node load_yaml_file(const std::string& path, const SourcePos& blame,
-                          const std::string& field);
+yaml::Document load_yaml_file(const std::string& path, const SourcePos& blame,
+                              const std::string& field);
 
 /// "parent.key"; keys that are not plain identifiers are quoted: records."www.example.".
 std::string join_key(const std::string& parent, std::string_view key);
@@ -30,22 +26,31 @@ std::string join_index(const std::string& parent, std::size_t i);
 
 struct KeyVal;
 
-/// One YAML value with the file it came from, its dotted path and its position.
+/// One YAML value with the file it came from, its dotted path and its position. Three words:
+/// the path and position are worked out from the document only when asked for (errors, and
+/// the positions the model keeps), so walking a large file builds no strings.
 class Val {
   public:
-    Val(const std::string& file, YAML::Node node, std::string path, SourcePos fallback);
+    /// The root of `doc`; `file` and `doc` must outlive every Val taken from it.
+    Val(const std::string& file, const yaml::Document& doc)
+        : file_(&file), doc_(&doc), idx_(doc.root()) {}
+    Val(const std::string& file, const yaml::Document& doc, std::uint32_t node)
+        : file_(&file), doc_(&doc), idx_(node) {}
 
-    const YAML::Node& node() const noexcept { return node_; }
-    const std::string& path() const noexcept { return path_; }
+    /// The dotted field path: records."www.example.".backends[0].address ("" at the root).
+    std::string path() const;
     const std::string& file() const noexcept { return *file_; }
-    const SourcePos& pos() const noexcept { return pos_; }
+    /// Where the value starts; an empty value ("key:") is blamed on its key.
+    SourcePos pos() const;
 
     [[noreturn]] void fail(const std::string& problem) const;
 
-    bool is_null() const { return !node_.IsDefined() || node_.IsNull(); }
-    bool is_map() const { return node_.IsMap(); }
-    bool is_seq() const { return node_.IsSequence(); }
-    bool is_scalar() const { return node_.IsScalar(); }
+    bool is_null() const noexcept { return node().kind == yaml::Kind::Null; }
+    bool is_map() const noexcept { return node().kind == yaml::Kind::Map; }
+    bool is_seq() const noexcept { return node().kind == yaml::Kind::Seq; }
+    bool is_scalar() const noexcept { return node().kind == yaml::Kind::Scalar; }
+    /// The text of a scalar ("" for anything else), without any check.
+    std::string_view text() const noexcept { return doc_->scalar(idx_); }
 
     /// A scalar as text (quoted or not). Maps, lists and null are errors.
     std::string str() const;
@@ -65,10 +70,13 @@ class Val {
     std::vector<KeyVal> entries() const;
 
   private:
+    const yaml::Node& node() const noexcept { return doc_->node(idx_); }
+    /// pos() of node `i` of the same document.
+    SourcePos pos_of(std::uint32_t i) const;
+
     const std::string* file_;
-    YAML::Node node_;
-    std::string path_;
-    SourcePos pos_;
+    const yaml::Document* doc_;
+    std::uint32_t idx_;
 };
 
 /// One entry of a mapping: the key, where the key is, and the value.
@@ -76,6 +84,8 @@ struct KeyVal {
     std::string key;
     SourcePos key_pos;
     Val value;
+    /// The key as the document holds it (stable while the document lives).
+    std::string_view key_view;
 };
 
 /// A mapping whose keys are checked at construction: a key neither `known` nor `ignored` is an

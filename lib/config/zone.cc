@@ -200,8 +200,8 @@ std::string normalize_mode(const std::string& mode) {
 
 std::vector<Record> load_policy_file(const std::string& path, const std::string& zone_name,
                                      const SourcePos& blame, const std::string& field) {
-    YAML::Node doc = load_yaml_file(path, blame, field);
-    Val root(path, doc, "", SourcePos{path, 1, 1});
+    const yaml::Document doc = load_yaml_file(path, blame, field);
+    Val root(path, doc);
     if (root.is_null()) root.fail("the policy file is empty: it needs a 'records' mapping");
     MapReader top(root, {"defaults", "healthcheck_profiles", "records"});
 

@@ -1,14 +1,17 @@
 #include "ctl/client.hh"
 
 #include <httplib.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <optional>
 #include <ostream>
+
+#include "config/yaml_doc.hh"
 
 namespace gslbd::ctl::client {
 
@@ -57,20 +60,38 @@ std::string first_line(const std::string& path) {
 
 // Only the `api:` block is read, so gslbctl still works while a zone file is broken.
 void from_config(Options& o) {
-    YAML::Node doc = YAML::LoadFile(o.config);
-    YAML::Node api = doc["api"];
+    std::ifstream in(o.config, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot read " + o.config);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    config::yaml::Document doc;
+    try {
+        doc = config::yaml::Document::parse(text);
+    } catch (const config::yaml::SyntaxError& e) {
+        throw std::runtime_error(o.config + ":" + std::to_string(e.line() + 1) + ":" +
+                                 std::to_string(e.column() + 1) +
+                                 ": YAML syntax error: " + e.what());
+    }
+    // api.<key> as text when it is a scalar, else nullopt.
+    auto api_value = [&](std::string_view key) -> std::optional<std::string> {
+        const auto top = doc.kids(doc.root());
+        for (std::size_t i = 0; i + 1 < top.size(); i += 2) {
+            if (doc.scalar(top[i]) != "api") continue;
+            const auto api = doc.kids(top[i + 1]);
+            for (std::size_t j = 0; j + 1 < api.size(); j += 2)
+                if (doc.scalar(api[j]) == key &&
+                    doc.node(api[j + 1]).kind == config::yaml::Kind::Scalar)
+                    return std::string(doc.scalar(api[j + 1]));
+        }
+        return std::nullopt;
+    };
     const auto dir = std::filesystem::path(o.config).parent_path();
     auto resolve = [&](const std::string& p) {
         return std::filesystem::path(p).is_absolute() ? p : (dir / p).string();
     };
-    std::string listen = "127.0.0.1:8053";
-    bool tls = false;
+    std::string listen = api_value("listen").value_or("127.0.0.1:8053");
+    const bool tls = api_value("tls_cert").has_value();
     std::string token_file;
-    if (api && api.IsMap()) {
-        if (api["listen"]) listen = api["listen"].as<std::string>();
-        if (api["tls_cert"]) tls = true;
-        if (api["token_file"]) token_file = resolve(api["token_file"].as<std::string>());
-    }
+    if (auto t = api_value("token_file")) token_file = resolve(*t);
     if (listen == "off" || listen == "false")
         throw std::runtime_error(o.config + ": the API is off (api.listen: off)");
     if (listen.find(':') == std::string::npos) listen += ":8053";  // bare IPv4

@@ -412,7 +412,8 @@ struct Sample {
 };
 
 Sample sample(const Worker& w, std::uint64_t replies) {
-    return Sample{w.stats(), pipeline::sum_all_pipelines().cache, rte_rdtsc(), replies};
+    const WorkerStats s = w.stats();
+    return Sample{s, s.cache, rte_rdtsc(), replies};
 }
 
 void fill_common(Result& r, const Sample& a, const Sample& b, std::uint64_t tsc_hz) {

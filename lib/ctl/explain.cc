@@ -347,7 +347,6 @@ json explain(const gslb::Snapshot& view, const ExplainRequest& req) {
         gslb::SnapshotHolder holder;
         holder.publish(std::make_unique<const gslb::Snapshot>(snap));
         pipeline::Pipeline pipe(holder, 0x5eed, 0, 256);
-        pipe.exclude_from_totals();  // an explanation is not traffic
         std::vector<std::uint8_t> buf(dns::kMaxMessage);
         std::size_t n = 0;
         {

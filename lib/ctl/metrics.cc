@@ -69,21 +69,8 @@ class Writer {
 
 using U = std::uint64_t;
 
-}  // namespace
-
-void add_pipeline_totals(DataPlaneStats& s) {
-    const pipeline::Totals t = pipeline::sum_all_pipelines();
-    s.cache = t.cache;
-    s.by_qtype = t.counters.by_qtype;
-}
-
-std::string render_metrics(const Control& ctl, const DataPlaneStats& dp,
-                           const std::string& version) {
-    Writer w;
-    const gslb::Snapshot view = ctl.current();
-    const ReloadCounters rc = ctl.reload_counters();
-
-    // --- DNS ---------------------------------------------------------------------------
+/// Queries, responses by rcode, ECS, drops: the pipelines' counters by transport.
+void dns_metrics(Writer& w, const DataPlaneStats& dp) {
     w.family("gslbd_queries_total", "counter",
              "DNS messages handed to the pipeline, by transport.");
     w.sample("gslbd_queries_total", {{"transport", "udp"}}, U{dp.udp.queries});
@@ -95,7 +82,7 @@ std::string render_metrics(const Control& ctl, const DataPlaneStats& dp,
             "gslbd_queries_by_type_total",
             {{"qtype", i < pipeline::kCountedQtypes.size() ? qtype_name(pipeline::kCountedQtypes[i])
                                                            : std::string("other")}},
-            U{dp.by_qtype[i]});
+            U{dp.udp.by_qtype[i] + dp.tcp.by_qtype[i]});
     w.family("gslbd_responses_total", "counter", "DNS responses sent, by transport and rcode.");
     for (const auto& [tr, c] :
          {std::pair<const char*, const pipeline::Counters*>{"udp", &dp.udp}, {"tcp", &dp.tcp}}) {
@@ -125,27 +112,30 @@ std::string render_metrics(const Control& ctl, const DataPlaneStats& dp,
              U{dp.udp.dropped + dp.tcp.dropped});
     for (const auto& [reason, v] : dp.drops)
         w.sample("gslbd_dropped_total", {{"reason", reason}}, v);
+}
 
-    // --- cache ---------------------------------------------------------------------------
+/// The response caches of every worker, summed.
+void cache_metrics(Writer& w, const cache::Counters& c) {
     w.family("gslbd_cache_hits_total", "counter", "Response cache hits (all workers).");
-    w.sample("gslbd_cache_hits_total", {}, U{dp.cache.hits});
+    w.sample("gslbd_cache_hits_total", {}, U{c.hits});
     w.family("gslbd_cache_misses_total", "counter",
              "Response cache lookups that did not hit, by why.");
     w.sample("gslbd_cache_misses_total", {{"reason", "absent"}},
-             U{dp.cache.misses -
-               std::min(dp.cache.misses, dp.cache.generation_misses + dp.cache.expired)});
-    w.sample("gslbd_cache_misses_total", {{"reason", "generation"}}, U{dp.cache.generation_misses});
-    w.sample("gslbd_cache_misses_total", {{"reason", "expired"}}, U{dp.cache.expired});
+             U{c.misses - std::min(c.misses, c.generation_misses + c.expired)});
+    w.sample("gslbd_cache_misses_total", {{"reason", "generation"}}, U{c.generation_misses});
+    w.sample("gslbd_cache_misses_total", {{"reason", "expired"}}, U{c.expired});
     w.family("gslbd_cache_inserts_total", "counter", "Answers stored in the response cache.");
-    w.sample("gslbd_cache_inserts_total", {}, U{dp.cache.inserts});
+    w.sample("gslbd_cache_inserts_total", {}, U{c.inserts});
     w.family("gslbd_cache_evictions_total", "counter",
              "Live cache entries pushed out to make room.");
-    w.sample("gslbd_cache_evictions_total", {}, U{dp.cache.evictions});
+    w.sample("gslbd_cache_evictions_total", {}, U{c.evictions});
     w.family("gslbd_cache_uncacheable_total", "counter",
              "Answers not stored: too large, TTL 0, or from a mode that is not cacheable.");
-    w.sample("gslbd_cache_uncacheable_total", {}, U{dp.cache.uncacheable});
+    w.sample("gslbd_cache_uncacheable_total", {}, U{c.uncacheable});
+}
 
-    // --- I/O -----------------------------------------------------------------------------
+/// Packets, TCP connections and per-worker series of the I/O backends.
+void io_metrics(Writer& w, const DataPlaneStats& dp) {
     w.family("gslbd_udp_packets_total", "counter", "UDP datagrams received and sent.");
     w.sample("gslbd_udp_packets_total", {{"direction", "rx"}}, dp.udp_rx);
     w.sample("gslbd_udp_packets_total", {{"direction", "tx"}}, dp.udp_tx);
@@ -178,17 +168,10 @@ std::string render_metrics(const Control& ctl, const DataPlaneStats& dp,
             }
         }
     }
+}
 
-    // --- health ----------------------------------------------------------------------------
-    health::Monitor* mon = ctl.monitor();
-    std::vector<health::BackendStatus> status;
-    std::vector<health::TargetStatus> targets;
-    health::Counters hc;
-    if (mon != nullptr) {
-        status = mon->status();
-        targets = mon->targets();
-        hc = mon->counters();
-    }
+/// The health monitor's probes, all targets.
+void probe_metrics(Writer& w, const health::Counters& hc) {
     w.family("gslbd_probes_total", "counter", "Health probe attempts finished (all targets).");
     w.sample("gslbd_probes_total", {}, U{hc.probes});
     w.family("gslbd_probe_failures_total", "counter", "Failed health probe attempts, by reason.");
@@ -217,8 +200,11 @@ std::string render_metrics(const Control& ctl, const DataPlaneStats& dp,
     w.family("gslbd_health_verdict_changes_total", "counter",
              "Backend verdict changes (up <-> down) made by the health monitor.");
     w.sample("gslbd_health_verdict_changes_total", {}, U{hc.verdict_changes});
+}
 
-    // CoreDNS-GSLB compatible families (same names, labels and values).
+/// CoreDNS-GSLB compatible families (same names, labels and values).
+void healthcheck_metrics(Writer& w, const std::vector<health::BackendStatus>& status,
+                         const std::vector<health::TargetStatus>& targets) {
     w.family("gslb_healthcheck_total", "counter",
              "Health checks performed, per record, check type, backend and result "
              "(CoreDNS-GSLB).");
@@ -256,8 +242,10 @@ std::string render_metrics(const Control& ctl, const DataPlaneStats& dp,
                 U{t.failures[k]});
         }
     }
+}
 
-    // backend / record gauges from the published snapshot (what the workers answer from)
+/// Backend and record gauges from the published snapshot (what the workers answer from).
+void backend_metrics(Writer& w, const gslb::Snapshot& view) {
     w.family("gslb_backend_health_status", "gauge",
              "Per backend: 2 = disabled (zone file or API), 1 = healthy, 0 = unhealthy "
              "(CoreDNS-GSLB).");
@@ -305,8 +293,12 @@ std::string render_metrics(const Control& ctl, const DataPlaneStats& dp,
              "Effective weight per backend (the API override, else the configured weight).");
     for (const auto& [rec, addr, adm, weight] : admin)
         w.sample("gslbd_backend_weight", {{"name", rec}, {"address", addr}}, U{weight});
+}
 
-    // --- configuration --------------------------------------------------------------------
+/// Generation, reloads, sizes of the configuration, readiness and build.
+void config_metrics(Writer& w, const Control& ctl, const gslb::Snapshot& view,
+                    const std::string& version) {
+    const ReloadCounters rc = ctl.reload_counters();
     w.family("gslbd_config_generation", "gauge",
              "Generation of the published snapshot (bumps on reloads, health and admin changes).");
     w.sample("gslbd_config_generation", {}, U{view.generation});
@@ -344,6 +336,30 @@ std::string render_metrics(const Control& ctl, const DataPlaneStats& dp,
     w.sample("gslb_version_info", {{"version", version}}, U{1});
     w.family("gslbd_build_info", "gauge", "Build information, always 1.");
     w.sample("gslbd_build_info", {{"version", version}, {"compiler", __VERSION__}}, U{1});
+}
+
+}  // namespace
+
+std::string render_metrics(const Control& ctl, const DataPlaneStats& dp,
+                           const std::string& version) {
+    Writer w;
+    const gslb::Snapshot view = ctl.current();
+    dns_metrics(w, dp);
+    cache_metrics(w, dp.cache);
+    io_metrics(w, dp);
+
+    std::vector<health::BackendStatus> status;
+    std::vector<health::TargetStatus> targets;
+    health::Counters hc;
+    if (health::Monitor* mon = ctl.monitor()) {
+        status = mon->status();
+        targets = mon->targets();
+        hc = mon->counters();
+    }
+    probe_metrics(w, hc);
+    healthcheck_metrics(w, status, targets);
+    backend_metrics(w, view);
+    config_metrics(w, ctl, view, version);
     return w.take();
 }
 

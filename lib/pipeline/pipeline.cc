@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <mutex>
-#include <vector>
 
 namespace gslbd::pipeline {
 
@@ -31,35 +29,6 @@ constexpr std::uint16_t tag_of(gslb::AnswerKind kind, bool fallback) noexcept {
 
 }  // namespace
 
-namespace {
-
-std::mutex& registry_mu() {
-    static std::mutex mu;
-    return mu;
-}
-std::vector<const Pipeline*>& registry() {
-    static std::vector<const Pipeline*> r;
-    return r;
-}
-
-void register_pipeline(const Pipeline* p) {
-    std::lock_guard lock(registry_mu());
-    registry().push_back(p);
-}
-
-void unregister_pipeline(const Pipeline* p) {
-    std::lock_guard lock(registry_mu());
-    auto& r = registry();
-    r.erase(std::remove(r.begin(), r.end(), p), r.end());
-}
-
-// The owner writes plain uint64_t fields; an aligned 64-bit relaxed load never tears.
-void add(std::uint64_t& dst, const std::uint64_t& src) noexcept {
-    dst += __atomic_load_n(&src, __ATOMIC_RELAXED);
-}
-
-}  // namespace
-
 Pipeline::Pipeline(const gslb::SnapshotHolder& holder, std::uint64_t seed)
     : Pipeline(holder, seed, sizing_config(holder).cache_entries,
                config::cache_entry_bytes(sizing_config(holder))) {}
@@ -70,51 +39,49 @@ Pipeline::Pipeline(const gslb::SnapshotHolder& holder, std::uint64_t seed,
     : holder_(holder),
       ws_(seed),
       cache_(cache_entries, entry_bytes, seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull),
-      scratch_(cache_entries != 0 ? std::make_unique<std::uint8_t[]>(dns::kMaxMessage) : nullptr) {
-    register_pipeline(this);
+      scratch_(cache_entries != 0 ? std::make_unique<std::uint8_t[]>(dns::kMaxMessage) : nullptr) {}
+
+Pipeline::~Pipeline() = default;
+
+namespace {
+
+// The owner writes plain uint64_t fields; an aligned 64-bit relaxed load never tears.
+inline void add(std::uint64_t& dst, const std::uint64_t& src) noexcept {
+    dst += __atomic_load_n(&src, __ATOMIC_RELAXED);
 }
 
-Pipeline::~Pipeline() {
-    unregister_pipeline(this);
+}  // namespace
+
+void add_relaxed(Counters& o, const Counters& c) noexcept {
+    // Every field, by_qtype included: a counter added to Counters must be added here too.
+    static_assert(sizeof(Counters) == 256, "a field was added to Counters: sum it below");
+    add(o.queries, c.queries);
+    add(o.responses, c.responses);
+    add(o.dropped, c.dropped);
+    add(o.noerror, c.noerror);
+    add(o.nodata, c.nodata);
+    add(o.nxdomain, c.nxdomain);
+    add(o.refused, c.refused);
+    add(o.servfail, c.servfail);
+    add(o.formerr, c.formerr);
+    add(o.notimp, c.notimp);
+    add(o.badvers, c.badvers);
+    add(o.truncated, c.truncated);
+    add(o.ecs_used, c.ecs_used);
+    add(o.ecs_ignored, c.ecs_ignored);
+    add(o.fallback, c.fallback);
+    for (std::size_t i = 0; i < kQtypeSlots; ++i) add(o.by_qtype[i], c.by_qtype[i]);
 }
 
-void Pipeline::exclude_from_totals() {
-    unregister_pipeline(this);
-}
-
-Totals sum_all_pipelines() {
-    Totals t;
-    std::lock_guard lock(registry_mu());
-    for (const Pipeline* p : registry()) {
-        const Counters& c = p->counters();
-        Counters& o = t.counters;
-        add(o.queries, c.queries);
-        add(o.responses, c.responses);
-        add(o.dropped, c.dropped);
-        add(o.noerror, c.noerror);
-        add(o.nodata, c.nodata);
-        add(o.nxdomain, c.nxdomain);
-        add(o.refused, c.refused);
-        add(o.servfail, c.servfail);
-        add(o.formerr, c.formerr);
-        add(o.notimp, c.notimp);
-        add(o.badvers, c.badvers);
-        add(o.truncated, c.truncated);
-        add(o.ecs_used, c.ecs_used);
-        add(o.ecs_ignored, c.ecs_ignored);
-        add(o.fallback, c.fallback);
-        for (std::size_t i = 0; i < kQtypeSlots; ++i) add(o.by_qtype[i], c.by_qtype[i]);
-        const cache::Counters& k = p->cache_counters();
-        add(t.cache.hits, k.hits);
-        add(t.cache.misses, k.misses);
-        add(t.cache.generation_misses, k.generation_misses);
-        add(t.cache.expired, k.expired);
-        add(t.cache.inserts, k.inserts);
-        add(t.cache.evictions, k.evictions);
-        add(t.cache.uncacheable, k.uncacheable);
-        ++t.pipelines;
-    }
-    return t;
+void add_relaxed(cache::Counters& o, const cache::Counters& k) noexcept {
+    static_assert(sizeof(cache::Counters) == 64, "a field was added to cache::Counters: sum it");
+    add(o.hits, k.hits);
+    add(o.misses, k.misses);
+    add(o.generation_misses, k.generation_misses);
+    add(o.expired, k.expired);
+    add(o.inserts, k.inserts);
+    add(o.evictions, k.evictions);
+    add(o.uncacheable, k.uncacheable);
 }
 
 std::size_t Pipeline::handle(std::span<const std::uint8_t> query, const util::IpAddr& source,

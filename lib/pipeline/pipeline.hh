@@ -51,17 +51,13 @@ struct alignas(64) Counters {
     std::array<std::uint64_t, kQtypeSlots> by_qtype{};
 };
 
-/// Sums over every live Pipeline (see sum_all_pipelines()).
-struct Totals {
-    Counters counters;
-    cache::Counters cache;
-    std::size_t pipelines = 0;
-};
-
-/// Sums the counters of every live Pipeline (each registers itself at construction and
-/// leaves at destruction) with relaxed loads. Takes a mutex that only construction,
-/// destruction and this function take: never the per-packet path. Control side.
-Totals sum_all_pipelines();
+/// Adds every field of `from` into `into`. `from` is read with relaxed 64-bit loads, so it may
+/// be the live counters of a worker that is writing them (an aligned word never tears; the
+/// sum may be a few packets stale). The one way pipeline counters are summed: each I/O
+/// backend sums its own workers with it when asked for statistics. Never locks.
+void add_relaxed(Counters& into, const Counters& from) noexcept;
+/// The same for a pipeline's response cache counters.
+void add_relaxed(cache::Counters& into, const cache::Counters& from) noexcept;
 
 /// The response cache (lib/cache) sits between the engine's plan (zone, record, eligible
 /// backends, the policy's decision class and variant) and the answer build: a hit is a
@@ -90,6 +86,8 @@ class Pipeline {
     /// Answers `query` received from `source`. Returns the response length written into
     /// `out` (at least 512 bytes; 65535 for TCP), or 0 to send nothing.
     /// `tcp` lifts the response limit to 65535 and never sets TC.
+    /// `query` and `out` may overlap (the DPDK backend answers in the frame it received):
+    /// the query is read completely before the first byte of `out` is written.
     /// The calling thread must be an online RCU reader.
     std::size_t handle(std::span<const std::uint8_t> query, const util::IpAddr& source,
                        std::span<std::uint8_t> out, bool tcp) noexcept;
@@ -98,9 +96,6 @@ class Pipeline {
     /// Response cache counters of this worker (all 0 when the cache is off).
     const cache::Counters& cache_counters() const noexcept { return cache_.counters(); }
     const cache::Cache& response_cache() const noexcept { return cache_; }
-    /// Leaves the set sum_all_pipelines() reads (a private pipeline, e.g. the control API's
-    /// explain, whose queries are not traffic). Control side.
-    void exclude_from_totals();
 
   private:
     /// Picks the client (ECS when present, trusted and enabled, else `source`) and

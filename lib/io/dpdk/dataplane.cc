@@ -116,6 +116,28 @@ int telemetry_lcores(const char*, const char*, rte_tel_data* d) {
     return 0;
 }
 
+// A worker to build on its own lcore (see build_workers()).
+struct WorkerBuild {
+    const gslb::SnapshotHolder* holder = nullptr;
+    const PortAddresses* addrs = nullptr;
+    QueueBinding binding;
+    std::uint64_t seed = 0;
+    std::size_t cache_entries = 0, entry_bytes = 0;
+    std::unique_ptr<Worker> worker;
+    std::string error;
+};
+
+int build_worker(void* arg) {
+    auto* b = static_cast<WorkerBuild*>(arg);
+    try {
+        b->worker = std::make_unique<Worker>(*b->holder, *b->addrs, b->binding, b->seed,
+                                             b->cache_entries, b->entry_bytes);
+    } catch (const std::exception& e) {
+        b->error = e.what();  // exceptions must not unwind through the EAL's C frames
+    }
+    return 0;
+}
+
 // Layout of the kernel's struct in6_ifreq (linux/ipv6.h clashes with netinet/in.h).
 struct In6Ifreq {
     in6_addr addr;
@@ -316,6 +338,7 @@ DpdkServer::DpdkServer(const gslb::SnapshotHolder& holder, const config::Config&
                                  std::to_string(needed) + " in dpdk.eal_args)");
 
     unsigned lcore = rte_get_next_lcore(static_cast<unsigned>(-1), 1, 0);
+    std::vector<WorkerBuild> builds;
     for (std::size_t i = 0; i < dc.ports.size(); ++i) {
         const auto& pc = dc.ports[i];
         auto port = std::make_unique<Port>();
@@ -366,13 +389,35 @@ DpdkServer::DpdkServer(const gslb::SnapshotHolder& holder, const config::Config&
             b.exc_queue = static_cast<std::uint16_t>(q);
             b.mtu = port->setup.mtu;
             b.cksum_offload = port->setup.cksum_offload;
-            Lane lane;
-            lane.lcore = lcore;
-            lane.worker = std::make_unique<Worker>(holder_, port->addrs, b, rte_rdtsc() ^ lcore);
-            lanes_.push_back(std::move(lane));
+            WorkerBuild wb;
+            wb.holder = &holder_;
+            wb.addrs = &port->addrs;
+            wb.binding = b;
+            wb.seed = rte_rdtsc() ^ lcore;
+            wb.cache_entries = cfg.cache_entries;
+            wb.entry_bytes = config::cache_entry_bytes(cfg);
+            builds.push_back(std::move(wb));
+            lanes_.push_back(Lane{lcore, nullptr});
             lcore = rte_get_next_lcore(lcore, 1, 0);
         }
         ports_.push_back(std::move(port));
+    }
+
+    // Each worker is built on its own lcore, all at once: the pipeline, its cache and the
+    // counters are allocated and first touched by the thread that will use them, so the
+    // kernel places them on that lcore's NUMA node, and the main lcore touches none of it.
+    for (std::size_t i = 0; i < lanes_.size(); ++i) {
+        if (int rc = rte_eal_remote_launch(build_worker, &builds[i], lanes_[i].lcore); rc != 0) {
+            for (std::size_t j = 0; j < i; ++j) rte_eal_wait_lcore(lanes_[j].lcore);
+            fail("DPDK: build worker on lcore " + std::to_string(lanes_[i].lcore), rc);
+        }
+    }
+    for (std::size_t i = 0; i < lanes_.size(); ++i) rte_eal_wait_lcore(lanes_[i].lcore);
+    for (std::size_t i = 0; i < lanes_.size(); ++i) {
+        if (!builds[i].error.empty())
+            throw std::runtime_error("DPDK: worker on lcore " + std::to_string(lanes_[i].lcore) +
+                                     ": " + builds[i].error);
+        lanes_[i].worker = std::move(builds[i].worker);
     }
 }
 
@@ -446,14 +491,38 @@ WorkerStats DpdkServer::totals() const {
     return t;
 }
 
+void DpdkServer::collect(Stats& into) const {
+    std::array<std::uint64_t, kDropReasons> drops{};
+    unsigned i = 0;
+    for (const auto& w : worker_stats()) {
+        pipeline::add_relaxed(into.udp, w.pipeline);
+        pipeline::add_relaxed(into.cache, w.cache);
+        into.udp_rx += w.dns;
+        into.udp_tx += w.dns_replies;
+        for (std::size_t k = 0; k < drops.size(); ++k) drops[k] += w.drops[k];
+        into.workers.push_back({"dpdk", i++, w.rx, true, w.busy_cycles, w.idle_cycles});
+    }
+    for (std::size_t k = 0; k < drops.size(); ++k)
+        into.drops.emplace_back(std::string("dpdk_") + drop_reason_name(static_cast<DropReason>(k)),
+                                drops[k]);
+}
+
+std::string DpdkServer::summary() const {
+    const WorkerStats d = totals();
+    return "DPDK: " + std::to_string(d.rx) + " received, " + std::to_string(d.tx) + " sent, " +
+           std::to_string(d.dns_replies) + " DNS answered, " + std::to_string(d.to_kernel) +
+           " to the kernel, " + std::to_string(d.from_kernel) + " from the kernel, " +
+           std::to_string(d.dropped()) + " dropped";
+}
+
 std::string DpdkServer::describe() const {
-    std::string out;
+    std::string out = "DPDK: ";
     for (const auto& p : ports_) {
         const auto& m = p->setup.mac;
         char mac[32];
         std::snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3],
                       m[4], m[5]);
-        if (!out.empty()) out += "; ";
+        if (&p != &ports_.front()) out += "; ";
         out += "port " + std::to_string(p->setup.port) + " " + p->device + " mac " + mac + ", " +
                std::to_string(p->setup.queues) + " queue(s)" + (p->setup.rss ? " RSS" : "") +
                (p->setup.cksum_offload ? ", checksum offload" : ", software checksums") + ", mtu " +

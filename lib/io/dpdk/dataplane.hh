@@ -13,6 +13,7 @@
 
 #include "config/model.hh"
 #include "gslb/publish.hh"
+#include "io/backend.hh"
 #include "io/dpdk/packet.hh"
 #include "io/dpdk/worker.hh"
 
@@ -58,28 +59,37 @@ PortSetup setup_port(std::uint16_t port, unsigned queues, rte_mempool* pool, boo
 void configure_kernel_interface(const std::string& ifname,
                                 const std::vector<config::DpdkAddress>& addrs);
 
-/// The running backend. One per process (the EAL is process-global).
-class DpdkServer {
+/// The running backend (an io::Backend). One per process (the EAL is process-global).
+class DpdkServer final : public Backend {
   public:
     /// Starts the EAL, sets up every port and its exception device, builds the workers
-    /// (not yet running). `holder` must outlive the server. Throws std::runtime_error.
+    /// (not yet running), each on its own lcore: its pipeline, cache and counters are
+    /// allocated and first touched there, so they live on that lcore's NUMA node (as
+    /// l3fwd's per-lcore state does). `holder` must outlive the server. Throws
+    /// std::runtime_error.
     DpdkServer(const gslb::SnapshotHolder& holder, const config::Config& cfg);
-    ~DpdkServer();  ///< stops the workers, stops and closes the ports
+    ~DpdkServer() override;  ///< stops the workers, stops and closes the ports, ends the EAL
     DpdkServer(const DpdkServer&) = delete;
     DpdkServer& operator=(const DpdkServer&) = delete;
 
     /// Launches one worker per queue pair on the EAL worker lcores and registers the
     /// telemetry commands /gslbd/stats and /gslbd/lcores.
-    void start();
+    void start() override;
     /// Idempotent; returns when every worker lcore has finished.
-    void stop();
+    void stop() override;
+    /// "DPDK: port 0 DEVICE mac ..., N queue(s) ..." (one part per port).
+    std::string describe() const override;
+    /// udp counters and udp_rx/udp_tx (DNS datagrams in, answers out), cache counters,
+    /// drops "dpdk_REASON", one worker sample per lcore with its busy/idle cycles.
+    void collect(Stats& into) const override;
+    /// "DPDK: N received, N sent, N DNS answered, ..."
+    std::string summary() const override;
 
     /// Per-lcore counters (racy but tear-free reads), and their sum.
     std::vector<WorkerStats> worker_stats() const;
     WorkerStats totals() const;
     /// Kernel interfaces of the exception devices (for the TCP listeners, logging).
     const std::vector<std::string>& kernel_interfaces() const noexcept { return kernel_ifs_; }
-    std::string describe() const;  ///< one line per port for the start-up log
 
   private:
     struct Port {

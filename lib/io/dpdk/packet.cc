@@ -6,6 +6,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "util/bytes.hh"
+
 namespace gslbd::io::dpdk {
 
 namespace {
@@ -14,13 +16,8 @@ constexpr std::uint16_t kEthIpv4 = 0x0800, kEthArp = 0x0806, kEthVlan = 0x8100, 
 constexpr std::uint8_t kProtoIcmp = 1, kProtoUdp = 17, kProtoFrag6 = 44, kProtoIcmp6 = 58;
 constexpr std::uint32_t kEth = 14, kVlan = 4, kIp4 = 20, kIp6 = 40, kUdp = 8;
 
-inline std::uint16_t ld16(const std::uint8_t* p) noexcept {
-    return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
-}
-inline void st16(std::uint8_t* p, std::uint16_t v) noexcept {
-    p[0] = static_cast<std::uint8_t>(v >> 8);
-    p[1] = static_cast<std::uint8_t>(v);
-}
+using util::load16;
+using util::store16;
 // Checksums are one's complement sums of 16-bit words; rte_raw_cksum reads them in host
 // order and the result is stored back as read, which is byte-order neutral.
 inline void store_cksum(std::uint8_t* p, std::uint16_t c) noexcept {
@@ -34,7 +31,7 @@ std::uint16_t l4_sum_v4(const std::uint8_t* ip, const std::uint8_t* l4, std::uin
     std::memcpy(ph, ip + 12, 8);
     ph[8] = 0;
     ph[9] = proto;
-    st16(ph + 10, l4_len);
+    store16(ph + 10, l4_len);
     std::uint32_t s = __rte_raw_cksum(ph, sizeof ph, 0);
     return __rte_raw_cksum_reduce(__rte_raw_cksum(l4, l4_len, s));
 }
@@ -42,7 +39,7 @@ std::uint16_t l4_sum_v6(const std::uint8_t* ip, const std::uint8_t* l4, std::uin
                         std::uint8_t proto) noexcept {
     std::uint8_t ph[40] = {};
     std::memcpy(ph, ip + 8, 32);
-    st16(ph + 34, l4_len);
+    store16(ph + 34, l4_len);
     ph[39] = proto;
     std::uint32_t s = __rte_raw_cksum(ph, sizeof ph, 0);
     return __rte_raw_cksum_reduce(__rte_raw_cksum(l4, l4_len, s));
@@ -146,7 +143,8 @@ void WorkerStats::add(const WorkerStats& o) noexcept {
     idle_polls += o.idle_polls;
     busy_cycles += o.busy_cycles;
     idle_cycles += o.idle_cycles;
-    add_counters(pipeline, o.pipeline);
+    pipeline::add_relaxed(pipeline, o.pipeline);
+    pipeline::add_relaxed(cache, o.cache);
 }
 
 WorkerStats snapshot(const WorkerCounters& c) noexcept {
@@ -177,10 +175,10 @@ Result FrameProcessor::drop(DropReason r) noexcept {
 Result FrameProcessor::process(std::uint8_t* f, std::uint32_t len, std::uint32_t room) noexcept {
     if (len < kEth) return drop(DropReason::Short);
     std::uint32_t l2 = kEth;
-    std::uint16_t type = ld16(f + 12);
+    std::uint16_t type = load16(f + 12);
     if (type == kEthVlan) {
         if (len < kEth + kVlan) return drop(DropReason::Short);
-        type = ld16(f + 16);
+        type = load16(f + 16);
         l2 += kVlan;
     }
     switch (type) {
@@ -199,12 +197,12 @@ Result FrameProcessor::arp(std::uint8_t* f, std::uint32_t l2, std::uint32_t len)
     if (len < l2 + 28) return drop(DropReason::Short);
     std::uint8_t* a = f + l2;
     // Ethernet/IPv4 request for one of our addresses; replies and the rest are the kernel's.
-    if (ld16(a) != 1 || ld16(a + 2) != kEthIpv4 || a[4] != 6 || a[5] != 4 || ld16(a + 6) != 1 ||
-        !addrs_.has_v4(a + 24))
+    if (load16(a) != 1 || load16(a + 2) != kEthIpv4 || a[4] != 6 || a[5] != 4 ||
+        load16(a + 6) != 1 || !addrs_.has_v4(a + 24))
         return Result{Verdict::Exception};
     std::uint8_t spa[4];
     std::memcpy(spa, a + 14, 4);
-    st16(a + 6, 2);
+    store16(a + 6, 2);
     std::memcpy(a + 18, a + 8, 6);  // THA = requester's hardware address
     std::memcpy(a + 8, addrs_.mac.data(), 6);
     std::memcpy(a + 14, a + 24, 4);  // SPA = the address asked for
@@ -214,31 +212,18 @@ Result FrameProcessor::arp(std::uint8_t* f, std::uint32_t l2, std::uint32_t len)
     return Result{Verdict::Reply, static_cast<std::uint16_t>(len)};
 }
 
-std::size_t FrameProcessor::answer(const std::uint8_t* dns, std::size_t dns_len,
-                                   const util::IpAddr& src, std::size_t max_out) noexcept {
-    c_.dns.add();
-    const std::size_t out = std::min(max_out, scratch_.size());
-    if (out < dns::kMinUdpSize) {
-        drop(DropReason::NoRoom);
-        return 0;
-    }
-    std::size_t n = pipe_.handle({dns, dns_len}, src, {scratch_.data(), out}, false);
-    if (n == 0) drop(DropReason::NoAnswer);
-    return n;
-}
-
 Result FrameProcessor::ipv4(std::uint8_t* f, std::uint32_t l2, std::uint32_t len,
                             std::uint32_t room) noexcept {
     if (len < l2 + kIp4) return drop(DropReason::Short);
     std::uint8_t* ip = f + l2;
     const std::uint32_t ihl = (ip[0] & 0x0f) * 4u;
-    const std::uint32_t total = ld16(ip + 2);
+    const std::uint32_t total = load16(ip + 2);
     if ((ip[0] >> 4) != 4 || ihl < kIp4 || total < ihl) return drop(DropReason::Malformed);
     if (l2 + total > len) return drop(DropReason::Short);
     if (!addrs_.has_v4(ip + 16)) return Result{Verdict::Exception};
     if (__rte_raw_cksum_reduce(__rte_raw_cksum(ip, ihl, 0)) != 0xffff)
         return drop(DropReason::Ipv4Checksum);
-    if ((ld16(ip + 6) & 0x3fff) != 0) return drop(DropReason::Fragment);  // MF or offset
+    if ((load16(ip + 6) & 0x3fff) != 0) return drop(DropReason::Fragment);  // MF or offset
 
     std::uint8_t* l4 = ip + ihl;
     const std::uint32_t l4_len = total - ihl;
@@ -263,61 +248,14 @@ Result FrameProcessor::ipv4(std::uint8_t* f, std::uint32_t l2, std::uint32_t len
     }
     if (ip[9] != kProtoUdp) return Result{Verdict::Exception};
     if (l4_len < kUdp) return drop(DropReason::Short);
-    const std::uint32_t udp_len = ld16(l4 + 4);
+    const std::uint32_t udp_len = load16(l4 + 4);
     if (udp_len < kUdp || udp_len > l4_len) return drop(DropReason::Malformed);
-    if (ld16(l4 + 2) != addrs_.udp_port) return Result{Verdict::Exception};
+    if (load16(l4 + 2) != addrs_.udp_port) return Result{Verdict::Exception};
     if ((l4[6] | l4[7]) != 0 &&
         l4_sum_v4(ip, l4, static_cast<std::uint16_t>(udp_len), kProtoUdp) != 0xffff)
         return drop(DropReason::L4Checksum);
     if (ihl > kIp4) c_.ipv4_options.add();
-
-    util::IpAddr src;
-    src.family = 4;
-    std::memcpy(src.bytes.data(), ip + 12, 4);
-    const std::uint32_t hdrs = l2 + kIp4 + kUdp;
-    const std::size_t max_out = std::min<std::size_t>(room > hdrs ? room - hdrs : 0,
-                                                      mtu_ > kIp4 + kUdp ? mtu_ - kIp4 - kUdp : 0);
-    const std::size_t n = answer(l4 + kUdp, udp_len - kUdp, src, max_out);
-    if (n == 0) return Result{Verdict::Drop};
-
-    // The reply gets a fresh option-less header; the query's ports move with it.
-    const std::uint16_t sport = ld16(l4), dport = ld16(l4 + 2);
-    std::uint8_t* rip = f + l2;
-    std::uint8_t* udp = rip + kIp4;
-    std::uint8_t addr_dst[4];
-    std::memcpy(addr_dst, ip + 12, 4);
-    std::memmove(rip + 12, ip + 16, 4);  // our address (the query's destination)
-    std::memcpy(rip + 16, addr_dst, 4);
-    rip[0] = 0x45;
-    // rip[1] (DSCP/ECN) is kept from the query
-    st16(rip + 2, static_cast<std::uint16_t>(kIp4 + kUdp + n));
-    st16(rip + 4, 0);
-    st16(rip + 6, 0x4000);  // DF: we never fragment
-    rip[8] = 64;
-    rip[9] = kProtoUdp;
-    std::memset(rip + 10, 0, 2);
-    st16(udp, dport);
-    st16(udp + 2, sport);
-    st16(udp + 4, static_cast<std::uint16_t>(kUdp + n));
-    std::memset(udp + 6, 0, 2);
-    std::memcpy(udp + kUdp, scratch_.data(), n);
-    set_macs(f, addrs_.mac);
-    Result r{Verdict::Reply, static_cast<std::uint16_t>(hdrs + n)};
-    r.l2_len = static_cast<std::uint8_t>(l2);
-    r.l3_len = kIp4;
-    if (offload_) {
-        r.offload_ipv4 = true;
-        const auto* h = reinterpret_cast<const rte_ipv4_hdr*>(rip);
-        std::uint16_t ph = rte_ipv4_phdr_cksum(h, RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_UDP_CKSUM);
-        std::memcpy(udp + 6, &ph, 2);
-    } else {
-        store_cksum(rip + 10, finish(__rte_raw_cksum_reduce(__rte_raw_cksum(rip, kIp4, 0)), false));
-        store_cksum(
-            udp + 6,
-            finish(l4_sum_v4(rip, udp, static_cast<std::uint16_t>(kUdp + n), kProtoUdp), true));
-    }
-    c_.dns_replies.add();
-    return r;
+    return dns_reply(f, l2, kIp4, l4, udp_len, room);
 }
 
 Result FrameProcessor::neighbour_advert(std::uint8_t* f, std::uint32_t l2,
@@ -343,7 +281,7 @@ Result FrameProcessor::neighbour_advert(std::uint8_t* f, std::uint32_t l2,
     std::memcpy(ip + 8, icmp + 8, 16);  // source = the target asked about
     ip[0] = 0x60;
     ip[1] = ip[2] = ip[3] = 0;
-    st16(ip + 4, kNa);
+    store16(ip + 4, kNa);
     ip[6] = kProtoIcmp6;
     ip[7] = 255;
     icmp[0] = 136;
@@ -364,7 +302,7 @@ Result FrameProcessor::ipv6(std::uint8_t* f, std::uint32_t l2, std::uint32_t len
     if (len < l2 + kIp6) return drop(DropReason::Short);
     std::uint8_t* ip = f + l2;
     if ((ip[0] >> 4) != 6) return drop(DropReason::Malformed);
-    const std::uint32_t plen = ld16(ip + 4);
+    const std::uint32_t plen = load16(ip + 4);
     if (l2 + kIp6 + plen > len) return drop(DropReason::Short);
     std::uint8_t* l4 = ip + kIp6;
     const std::uint8_t nh = ip[6];
@@ -401,49 +339,91 @@ Result FrameProcessor::ipv6(std::uint8_t* f, std::uint32_t l2, std::uint32_t len
     if (nh == kProtoFrag6) return drop(DropReason::Fragment);
     if (nh != kProtoUdp) return Result{Verdict::Exception};
     if (plen < kUdp) return drop(DropReason::Short);
-    const std::uint32_t udp_len = ld16(l4 + 4);
+    const std::uint32_t udp_len = load16(l4 + 4);
     if (udp_len < kUdp || udp_len > plen) return drop(DropReason::Malformed);
-    if (ld16(l4 + 2) != addrs_.udp_port) return Result{Verdict::Exception};
+    if (load16(l4 + 2) != addrs_.udp_port) return Result{Verdict::Exception};
     // RFC 8200 §8.1: a zero UDP checksum over IPv6 is invalid.
     if ((l4[6] | l4[7]) == 0 ||
         l4_sum_v6(ip, l4, static_cast<std::uint16_t>(udp_len), kProtoUdp) != 0xffff)
         return drop(DropReason::L4Checksum);
 
-    util::IpAddr src;
-    src.family = 6;
-    std::memcpy(src.bytes.data(), ip + 8, 16);
-    const std::uint32_t hdrs = l2 + kIp6 + kUdp;
-    const std::size_t max_out = std::min<std::size_t>(room > hdrs ? room - hdrs : 0,
-                                                      mtu_ > kIp6 + kUdp ? mtu_ - kIp6 - kUdp : 0);
-    const std::size_t n = answer(l4 + kUdp, udp_len - kUdp, src, max_out);
-    if (n == 0) return Result{Verdict::Drop};
+    return dns_reply(f, l2, kIp6, l4, udp_len, room);
+}
 
-    const std::uint16_t sport = ld16(l4), dport = ld16(l4 + 2);
-    std::uint8_t tmp[16];
-    std::memcpy(tmp, ip + 8, 16);
-    std::memcpy(ip + 8, ip + 24, 16);
-    std::memcpy(ip + 24, tmp, 16);
-    st16(ip + 4, static_cast<std::uint16_t>(kUdp + n));
-    ip[6] = kProtoUdp;
-    ip[7] = 64;
-    st16(l4, dport);
-    st16(l4 + 2, sport);
-    st16(l4 + 4, static_cast<std::uint16_t>(kUdp + n));
-    std::memset(l4 + 6, 0, 2);
-    std::memcpy(l4 + kUdp, scratch_.data(), n);
+Result FrameProcessor::dns_reply(std::uint8_t* f, std::uint32_t l2, std::uint32_t l3,
+                                 const std::uint8_t* udp_in, std::uint32_t udp_len,
+                                 std::uint32_t room) noexcept {
+    c_.dns.add();
+    const bool v4 = l3 == kIp4;
+    std::uint8_t* ip = f + l2;
+    util::IpAddr src;
+    src.family = v4 ? 4 : 6;
+    std::memcpy(src.bytes.data(), ip + (v4 ? 12 : 8), src.size());
+    // Read before the answer is written: with IPv4 options the reply's payload starts
+    // before the query's, over the query's UDP header.
+    const std::uint16_t sport = load16(udp_in), dport = load16(udp_in + 2);
+    const std::uint32_t hdrs = l2 + l3 + kUdp;
+    const std::size_t max_out = std::min<std::size_t>(room > hdrs ? room - hdrs : 0,
+                                                      mtu_ > l3 + kUdp ? mtu_ - l3 - kUdp : 0);
+    if (max_out < dns::kMinUdpSize) return drop(DropReason::NoRoom);
+    std::uint8_t* udp = ip + l3;
+    // In place: the pipeline parses the whole query before it writes the answer over it.
+    const std::size_t n =
+        pipe_.handle({udp_in + kUdp, udp_len - kUdp}, src, {udp + kUdp, max_out}, false);
+    if (n == 0) return drop(DropReason::NoAnswer);
+
+    // The reply gets a fresh header (IPv4 without options); the query's ports swap places.
+    const auto ulen = static_cast<std::uint16_t>(kUdp + n);
+    if (v4) {
+        std::uint8_t tmp[4];
+        std::memcpy(tmp, ip + 12, 4);
+        std::memcpy(ip + 12, ip + 16, 4);  // our address (the query's destination)
+        std::memcpy(ip + 16, tmp, 4);
+        ip[0] = 0x45;
+        // ip[1] (DSCP/ECN) is kept from the query
+        store16(ip + 2, static_cast<std::uint16_t>(kIp4 + ulen));
+        store16(ip + 4, 0);
+        store16(ip + 6, 0x4000);  // DF: we never fragment
+        ip[8] = 64;
+        ip[9] = kProtoUdp;
+        std::memset(ip + 10, 0, 2);
+    } else {
+        std::uint8_t tmp[16];
+        std::memcpy(tmp, ip + 8, 16);
+        std::memcpy(ip + 8, ip + 24, 16);
+        std::memcpy(ip + 24, tmp, 16);
+        store16(ip + 4, ulen);
+        ip[6] = kProtoUdp;
+        ip[7] = 64;
+    }
+    store16(udp, dport);
+    store16(udp + 2, sport);
+    store16(udp + 4, ulen);
+    std::memset(udp + 6, 0, 2);
     set_macs(f, addrs_.mac);
+
     Result r{Verdict::Reply, static_cast<std::uint16_t>(hdrs + n)};
     r.l2_len = static_cast<std::uint8_t>(l2);
-    r.l3_len = kIp6;
+    r.l3_len = static_cast<std::uint8_t>(l3);
     if (offload_) {
-        r.offload_ipv6 = true;
-        const auto* h = reinterpret_cast<const rte_ipv6_hdr*>(ip);
-        std::uint16_t ph = rte_ipv6_phdr_cksum(h, RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM);
-        std::memcpy(l4 + 6, &ph, 2);
+        std::uint16_t ph;
+        if (v4) {
+            r.offload_ipv4 = true;
+            ph = rte_ipv4_phdr_cksum(reinterpret_cast<const rte_ipv4_hdr*>(ip),
+                                     RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_UDP_CKSUM);
+        } else {
+            r.offload_ipv6 = true;
+            ph = rte_ipv6_phdr_cksum(reinterpret_cast<const rte_ipv6_hdr*>(ip),
+                                     RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM);
+        }
+        std::memcpy(udp + 6, &ph, 2);
     } else {
-        store_cksum(
-            l4 + 6,
-            finish(l4_sum_v6(ip, l4, static_cast<std::uint16_t>(kUdp + n), kProtoUdp), true));
+        if (v4)
+            store_cksum(ip + 10,
+                        finish(__rte_raw_cksum_reduce(__rte_raw_cksum(ip, kIp4, 0)), false));
+        const std::uint16_t sum =
+            v4 ? l4_sum_v4(ip, udp, ulen, kProtoUdp) : l4_sum_v6(ip, udp, ulen, kProtoUdp);
+        store_cksum(udp + 6, finish(sum, true));
     }
     c_.dns_replies.add();
     return r;

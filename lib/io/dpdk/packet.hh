@@ -11,7 +11,7 @@
 #include <cstdint>
 
 #include "config/model.hh"
-#include "io/socket/counter.hh"
+#include "io/counter.hh"
 #include "pipeline/pipeline.hh"
 
 namespace gslbd::io::dpdk {
@@ -69,7 +69,7 @@ struct alignas(64) WorkerCounters {
     Counter idle_cycles;  ///< TSC cycles spent in idle iterations
 };
 
-/// A plain-value copy of WorkerCounters plus the worker's pipeline counters.
+/// A plain-value copy of WorkerCounters plus the worker's pipeline and cache counters.
 struct WorkerStats {
     unsigned lcore = 0;
     std::uint16_t port = 0, queue = 0;
@@ -78,6 +78,7 @@ struct WorkerStats {
     std::array<std::uint64_t, kDropReasons> drops{};
     std::uint64_t busy_polls = 0, idle_polls = 0, busy_cycles = 0, idle_cycles = 0;
     pipeline::Counters pipeline;
+    cache::Counters cache;
 
     std::uint64_t dropped() const noexcept;
     /// Adds every field of `o` (lcore/port/queue kept).
@@ -103,9 +104,6 @@ struct Result {
 /// Everything one worker needs to turn a frame into its reply. Not thread-safe: one per worker.
 class FrameProcessor {
   public:
-    /// Largest DNS payload handed to the pipeline (responses are clamped to this too).
-    static constexpr std::size_t kScratch = 4096;
-
     /// `mtu` bounds the reply's IP packet. `cksum_offload`: leave UDP/IPv4 checksums to the
     /// NIC (Result says so; the caller sets the mbuf offload flags).
     FrameProcessor(pipeline::Pipeline& pipe, const PortAddresses& addrs, WorkerCounters& counters,
@@ -113,7 +111,8 @@ class FrameProcessor {
         : pipe_(pipe), addrs_(addrs), c_(counters), mtu_(mtu), offload_(cksum_offload) {}
 
     /// `frame` holds `len` bytes and may be rewritten up to `room` bytes (room >= len).
-    /// Counts drops and replies by kind; does not count rx/tx.
+    /// A DNS answer is written by the pipeline straight into the frame, after the reply's
+    /// headers (no copy). Counts drops and replies by kind; does not count rx/tx.
     Result process(std::uint8_t* frame, std::uint32_t len, std::uint32_t room) noexcept;
 
   private:
@@ -122,16 +121,19 @@ class FrameProcessor {
     Result ipv4(std::uint8_t* f, std::uint32_t l2, std::uint32_t len, std::uint32_t room) noexcept;
     Result ipv6(std::uint8_t* f, std::uint32_t l2, std::uint32_t len, std::uint32_t room) noexcept;
     Result neighbour_advert(std::uint8_t* f, std::uint32_t l2, std::uint32_t room) noexcept;
-    /// Runs the pipeline on the UDP payload at `dns`; the answer lands in scratch_.
-    std::size_t answer(const std::uint8_t* dns, std::size_t dns_len, const util::IpAddr& src,
-                       std::size_t max_out) noexcept;
+    /// A checked UDP datagram to our DNS port, IPv4 (`l3` = 20) or IPv6 (`l3` = 40), its
+    /// IP header at f + l2 and its UDP header at `udp`: the pipeline writes the answer at
+    /// f + l2 + l3 + 8 (over the query, which it has read by then), then the IP and UDP
+    /// headers and checksums of the reply are written around it. One ending for both
+    /// families.
+    Result dns_reply(std::uint8_t* f, std::uint32_t l2, std::uint32_t l3, const std::uint8_t* udp,
+                     std::uint32_t udp_len, std::uint32_t room) noexcept;
 
     pipeline::Pipeline& pipe_;
     const PortAddresses& addrs_;
     WorkerCounters& c_;
     std::uint16_t mtu_;
     bool offload_;
-    alignas(64) std::array<std::uint8_t, kScratch> scratch_;
 };
 
 }  // namespace gslbd::io::dpdk

@@ -13,6 +13,20 @@ Worker::Worker(const gslb::SnapshotHolder& holder, const PortAddresses& addrs,
       pipe_(holder, seed),
       proc_(pipe_, addrs, counters_, q.mtu, q.cksum_offload),
       tsc_hz_(rte_get_tsc_hz() > 0 ? rte_get_tsc_hz() : 1) {
+    start_clock();
+}
+
+Worker::Worker(const gslb::SnapshotHolder& holder, const PortAddresses& addrs,
+               const QueueBinding& q, std::uint64_t seed, std::size_t cache_entries,
+               std::size_t entry_bytes)
+    : q_(q),
+      pipe_(holder, seed, cache_entries, entry_bytes),
+      proc_(pipe_, addrs, counters_, q.mtu, q.cksum_offload),
+      tsc_hz_(rte_get_tsc_hz() > 0 ? rte_get_tsc_hz() : 1) {
+    start_clock();
+}
+
+void Worker::start_clock() noexcept {
     const std::uint64_t now = rte_rdtsc();
     clock_seconds_ = static_cast<std::uint32_t>(now / tsc_hz_);
     next_second_tsc_ = (now / tsc_hz_ + 1) * tsc_hz_;
@@ -132,7 +146,8 @@ WorkerStats Worker::stats() const noexcept {
     WorkerStats s = snapshot(counters_);
     s.port = q_.port;
     s.queue = q_.queue;
-    add_counters(s.pipeline, pipe_.counters());
+    pipeline::add_relaxed(s.pipeline, pipe_.counters());
+    pipeline::add_relaxed(s.cache, pipe_.cache_counters());
     return s;
 }
 

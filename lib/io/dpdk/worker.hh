@@ -32,9 +32,15 @@ class Worker {
     /// can never stall the worker.
     static constexpr unsigned kTxRetries = 4;
 
-    /// `addrs` and `holder` must outlive the worker.
+    /// `addrs` and `holder` must outlive the worker. The cache is sized from the snapshot
+    /// current now (Pipeline's rule: call on the publishing thread).
     Worker(const gslb::SnapshotHolder& holder, const PortAddresses& addrs, const QueueBinding& q,
            std::uint64_t seed);
+    /// Same, with the cache sized explicitly (pipeline::Pipeline's sizes): callable on any
+    /// thread, e.g. on the worker's own lcore so that its memory is first touched there and
+    /// lands on the lcore's NUMA node.
+    Worker(const gslb::SnapshotHolder& holder, const PortAddresses& addrs, const QueueBinding& q,
+           std::uint64_t seed, std::size_t cache_entries, std::size_t entry_bytes);
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
 
@@ -46,7 +52,7 @@ class Worker {
     void run(const std::atomic<bool>& stop) noexcept;
 
     const QueueBinding& binding() const noexcept { return q_; }
-    /// Racy but tear-free copy of the counters (any thread).
+    /// Racy but tear-free copy of the counters, pipeline and cache included (any thread).
     WorkerStats stats() const noexcept;
 
   private:
@@ -55,6 +61,7 @@ class Worker {
     /// Advances the pipeline's cache clock from the TSC (one rdtsc and a compare per
     /// non-empty burst; no clock syscall or vDSO call per packet).
     void tick_clock() noexcept;
+    void start_clock() noexcept;
 
     QueueBinding q_;
     pipeline::Pipeline pipe_;

@@ -6,8 +6,6 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "io/socket/counter.hh"
-
 namespace gslbd::io {
 
 util::IpAddr from_sockaddr(const sockaddr_storage& sa) noexcept {
@@ -24,6 +22,12 @@ util::IpAddr from_sockaddr(const sockaddr_storage& sa) noexcept {
 
 std::string listener_text(const config::Listener& l) {
     return util::SockAddrText{l.addr, l.port}.to_string();
+}
+
+std::string listeners_text(const std::vector<config::Listener>& ls) {
+    std::string s;
+    for (const auto& l : ls) s += (s.empty() ? "" : ", ") + listener_text(l);
+    return s.empty() ? "none" : s;
 }
 
 bool is_wildcard(const util::IpAddr& a) noexcept {
@@ -61,29 +65,6 @@ int open_bound_socket(const config::Listener& l, int type, bool reuseport) {
         fail("bind", err);
     }
     return fd;
-}
-
-void add_counters(pipeline::Counters& into, const pipeline::Counters& from) noexcept {
-    // The owner writes plain uint64_t fields; a relaxed atomic load of an aligned 64-bit
-    // word never tears, which is all a statistics reader needs.
-    auto add = [](std::uint64_t& dst, const std::uint64_t& src) {
-        dst += __atomic_load_n(&src, __ATOMIC_RELAXED);
-    };
-    add(into.queries, from.queries);
-    add(into.responses, from.responses);
-    add(into.dropped, from.dropped);
-    add(into.noerror, from.noerror);
-    add(into.nodata, from.nodata);
-    add(into.nxdomain, from.nxdomain);
-    add(into.refused, from.refused);
-    add(into.servfail, from.servfail);
-    add(into.formerr, from.formerr);
-    add(into.notimp, from.notimp);
-    add(into.badvers, from.badvers);
-    add(into.truncated, from.truncated);
-    add(into.ecs_used, from.ecs_used);
-    add(into.ecs_ignored, from.ecs_ignored);
-    add(into.fallback, from.fallback);
 }
 
 }  // namespace gslbd::io

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <string>
+#include <vector>
 
 #include "config/model.hh"
 #include "util/addr.hh"
@@ -17,6 +18,8 @@ using util::to_sockaddr;
 util::IpAddr from_sockaddr(const sockaddr_storage& sa) noexcept;
 /// "127.0.0.1:53" / "[::1]:53".
 std::string listener_text(const config::Listener& l);
+/// "127.0.0.1:53, [::1]:53", or "none".
+std::string listeners_text(const std::vector<config::Listener>& ls);
 /// True for 0.0.0.0 and ::.
 bool is_wildcard(const util::IpAddr& a) noexcept;
 

@@ -39,7 +39,7 @@ struct TcpServer::Conn {
 
 TcpServer::TcpServer(const gslb::SnapshotHolder& holder,
                      const std::vector<config::Listener>& listeners, const TcpOptions& opts)
-    : holder_(holder), opts_(opts) {
+    : holder_(holder), opts_(opts), listeners_(listeners_text(listeners)) {
     epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (epfd_ < 0)
         throw std::runtime_error(std::string("TCP: epoll_create1: ") + std::strerror(errno));
@@ -82,8 +82,31 @@ TcpStats TcpServer::stats() const noexcept {
     s.timed_out = timed_out_.get();
     s.closed = closed_.get();
     s.active = active_.get();
-    add_counters(s.dns, pipeline_->counters());
+    pipeline::add_relaxed(s.dns, pipeline_->counters());
+    pipeline::add_relaxed(s.cache, pipeline_->cache_counters());
     return s;
+}
+
+std::string TcpServer::describe() const {
+    return "TCP: " + listeners_;
+}
+
+void TcpServer::collect(Stats& into) const {
+    const TcpStats t = stats();
+    pipeline::add_relaxed(into.tcp, t.dns);
+    pipeline::add_relaxed(into.cache, t.cache);
+    into.tcp_accepted += t.accepted;
+    into.tcp_rejected += t.rejected;
+    into.tcp_timed_out += t.timed_out;
+    into.tcp_closed += t.closed;
+    into.tcp_active += t.active;
+}
+
+std::string TcpServer::summary() const {
+    const TcpStats t = stats();
+    return "TCP: " + std::to_string(t.accepted) + " connections, " + std::to_string(t.rejected) +
+           " rejected, " + std::to_string(t.timed_out) + " timed out, " +
+           std::to_string(t.dns.queries) + " queries";
 }
 
 /// The event loop's state; lives on the server thread's stack.

@@ -6,12 +6,14 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "config/model.hh"
 #include "gslb/publish.hh"
-#include "io/socket/counter.hh"
+#include "io/backend.hh"
+#include "io/counter.hh"
 #include "pipeline/pipeline.hh"
 
 namespace gslbd::io {
@@ -31,21 +33,29 @@ struct TcpStats {
     std::uint64_t closed = 0;     ///< every close, any reason
     std::uint64_t active = 0;     ///< open now
     pipeline::Counters dns;
+    cache::Counters cache;
 };
 
-class TcpServer {
+/// An io::Backend of its own: it serves next to either UDP backend (with DPDK, TCP reaches
+/// it through the exception path and the kernel).
+class TcpServer final : public Backend {
   public:
     /// Opens, binds and listens on every listener now. Throws std::runtime_error naming
     /// the address on failure. `holder` must outlive the server.
     TcpServer(const gslb::SnapshotHolder& holder, const std::vector<config::Listener>& listeners,
               const TcpOptions& opts);
-    ~TcpServer();  ///< stops, joins, closes every connection
+    ~TcpServer() override;  ///< stops, joins, closes every connection
     TcpServer(const TcpServer&) = delete;
     TcpServer& operator=(const TcpServer&) = delete;
 
-    void start();
+    void start() override;
     /// Idempotent; the thread notices within ~100 ms.
-    void stop();
+    void stop() override;
+    /// "TCP: 127.0.0.1:53, [::1]:53"
+    std::string describe() const override;
+    /// tcp counters, cache counters, tcp_* connection counters.
+    void collect(Stats& into) const override;
+    std::string summary() const override;
     TcpStats stats() const noexcept;
 
   private:
@@ -55,6 +65,7 @@ class TcpServer {
 
     const gslb::SnapshotHolder& holder_;
     TcpOptions opts_;
+    std::string listeners_;  ///< for describe()
     std::atomic<bool> stop_{false};
     std::vector<int> listen_fds_;
     int epfd_ = -1;

@@ -54,7 +54,7 @@ struct UdpServer::Worker {
 
 UdpServer::UdpServer(const gslb::SnapshotHolder& holder,
                      const std::vector<config::Listener>& listeners, unsigned workers)
-    : holder_(holder) {
+    : holder_(holder), listeners_(listeners_text(listeners)) {
     if (workers == 0) workers = 1;
     if (listeners.size() > kMaxListeners)
         throw std::runtime_error("UDP: at most " + std::to_string(kMaxListeners) + " listeners");
@@ -112,9 +112,30 @@ UdpStats UdpServer::stats() const noexcept {
         s.tx_packets += w->tx_packets.get();
         s.tx_errors += w->tx_errors.get();
         s.rx_truncated += w->rx_truncated.get();
-        add_counters(s.dns, w->pipe->counters());
+        pipeline::add_relaxed(s.dns, w->pipe->counters());
+        pipeline::add_relaxed(s.cache, w->pipe->cache_counters());
     }
     return s;
+}
+
+std::string UdpServer::describe() const {
+    return "UDP: " + listeners_ + " (" + std::to_string(workers()) + " workers)";
+}
+
+void UdpServer::collect(Stats& into) const {
+    const UdpStats u = stats();
+    pipeline::add_relaxed(into.udp, u.dns);
+    pipeline::add_relaxed(into.cache, u.cache);
+    into.udp_rx += u.rx_packets;
+    into.udp_tx += u.tx_packets;
+    into.drops.emplace_back("udp_send_error", u.tx_errors);
+    into.drops.emplace_back("udp_oversize", u.rx_truncated);
+}
+
+std::string UdpServer::summary() const {
+    const UdpStats u = stats();
+    return "UDP: " + std::to_string(u.rx_packets) + " received, " + std::to_string(u.tx_packets) +
+           " sent, " + std::to_string(u.tx_errors) + " send errors";
 }
 
 namespace {

@@ -1,11 +1,8 @@
 #pragma once
-/// Single-writer counters: the owning thread adds with a plain load + store (no locked
-/// instruction), any thread reads with a relaxed load. Never locked.
+/// Single-writer counters for I/O backends: the owning thread adds with a plain load + store
+/// (no locked instruction), any thread reads with a relaxed load. Never locked.
 #include <atomic>
 #include <cstdint>
-#include <span>
-
-#include "pipeline/pipeline.hh"
 
 namespace gslbd::io {
 
@@ -17,8 +14,5 @@ struct Counter {
     }
     std::uint64_t get() const noexcept { return v.load(std::memory_order_relaxed); }
 };
-
-/// Adds `from` (written by another thread) into `into` with relaxed 64-bit loads.
-void add_counters(pipeline::Counters& into, const pipeline::Counters& from) noexcept;
 
 }  // namespace gslbd::io

@@ -50,9 +50,9 @@ config::Config socket_config(std::uint16_t port) {
     cfg.workers = 2;
     auto z = fixture::zone("example.com.");
     z.ns.push_back({"ns1.example.com.", {fixture::ip("192.0.2.53")}});
-    z.records.push_back(fixture::record("www.example.com.", kTestAll,
-                                        {fixture::backend("192.0.2.10"),
-                                         fixture::backend("2001:db8::10")}));
+    z.records.push_back(
+        fixture::record("www.example.com.", kTestAll,
+                        {fixture::backend("192.0.2.10"), fixture::backend("2001:db8::10")}));
     cfg.zones.push_back(z);
     return cfg;
 }
@@ -158,9 +158,9 @@ TEST_CASE("a bind failure names the address") {
     auto cfg = socket_config(port);
     gslb::SnapshotHolder holder;
     auto first = io::make_backends(holder, cfg);
-    CHECK_THROWS_WITH(io::make_backends(holder, cfg),
-                      Catch::Contains("127.0.0.1:" + std::to_string(port)) &&
-                          Catch::Contains("bind"));
+    CHECK_THROWS_WITH(
+        io::make_backends(holder, cfg),
+        Catch::Contains("127.0.0.1:" + std::to_string(port)) && Catch::Contains("bind"));
 }
 
 TEST_CASE("io: dpdk in a build without DPDK is a clear error") {
@@ -168,6 +168,7 @@ TEST_CASE("io: dpdk in a build without DPDK is a clear error") {
     auto cfg = socket_config(free_port());
     cfg.io = config::IoMode::Dpdk;
     gslb::SnapshotHolder holder;
-    CHECK_THROWS_WITH(io::make_backends(holder, cfg),
-                      Catch::Contains("gslbd.yml: io: dpdk, but this gslbd was built without DPDK"));
+    CHECK_THROWS_WITH(
+        io::make_backends(holder, cfg),
+        Catch::Contains("gslbd.yml: io: dpdk, but this gslbd was built without DPDK"));
 }

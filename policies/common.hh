@@ -2,8 +2,10 @@
 /// Small pieces shared by the selection modes. Hot path: noexcept, no allocation.
 /// Register a mode inside namespace gslbd::policies with its unqualified class name:
 /// GSLBD_REGISTER_POLICY pastes CLASS into an identifier.
+#include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <string>
 
 #include "gslb/policy.hh"
 
@@ -36,6 +38,19 @@ bool add_best_priority(const gslb::SelectContext& ctx, gslb::Selection& out,
         if (b.priority == best && match(b)) out.add(i);
     }
     return true;
+}
+
+/// The best (lowest) priority among the eligible backends (ctx.eligible is never empty).
+inline std::int32_t best_priority(const gslb::SelectContext& ctx) noexcept {
+    std::int32_t best = std::numeric_limits<std::int32_t>::max();
+    for (std::uint16_t i : ctx.eligible) best = std::min(best, ctx.family[i].priority);
+    return best;
+}
+
+/// "eligible backend 2 of 3" for variant `v` over `n` eligible backends (explain's words).
+inline std::string position(std::uint32_t v, std::size_t n) {
+    return "eligible backend " + std::to_string(n == 0 ? 0 : v % n + 1) + " of " +
+           std::to_string(n);
 }
 
 /// Every eligible backend of the best priority.

@@ -13,6 +13,13 @@ class Failover final : public DecidedPolicy {
         reset(out, d);
         add_best_priority(ctx, out);
     }
+    void explain(const gslb::SelectContext& ctx, const gslb::Decision&,
+                 gslb::Explanation& out) const override {
+        out.notes.emplace_back("rule",
+                               "every eligible backend of the best (lowest) priority, "
+                               "in config order");
+        out.notes.emplace_back("best_priority", std::to_string(best_priority(ctx)));
+    }
 };
 
 }  // namespace

@@ -249,6 +249,57 @@ class GeoIp final : public DecidedPolicy {
         }
         if (!done) add_best_priority(ctx, out);
     }
+
+    // Reads the class back into words: which dimension decided and on what value.
+    void explain(const gslb::SelectContext& ctx, const gslb::Decision& d,
+                 gslb::Explanation& out) const override {
+        out.consults_geo = true;
+        const std::uint32_t dim = d.decision_class >> 28;
+        const std::uint32_t value = d.decision_class & 0x0fffffffu;
+        const std::size_t b = value >> 12, k = value & 0xfffu;
+        const geo::GeoDbs* geo = ctx.snap.topo ? ctx.snap.topo->geo.get() : nullptr;
+        auto code = [](std::uint32_t packed) {
+            return std::string{static_cast<char>(packed >> 8 & 0xff),
+                               static_cast<char>(packed & 0xff)};
+        };
+        std::string by, matched;
+        switch (dim) {
+            case kLocation:
+                by = "location";
+                if (geo != nullptr && geo->locations)
+                    matched = geo->locations->name_of(static_cast<std::int32_t>(value));
+                break;
+            case kAsn:
+                by = "asn";
+                if (b < ctx.family.size() && k < ctx.family[b].asns.size())
+                    matched = "AS" + std::to_string(ctx.family[b].asns[k]);
+                break;
+            case kCity:
+                by = "city";
+                if (b < ctx.family.size() && k < ctx.family[b].cities.size())
+                    matched = ctx.family[b].cities[k];
+                break;
+            case kCountry:
+                by = "country";
+                matched = code(value);
+                break;
+            case kContinent:
+                by = "continent";
+                matched = code(value);
+                break;
+            case kNoMatch:
+                by = "no match: no eligible backend matches the client in any dimension looked "
+                     "up; failover over every eligible backend";
+                break;
+            default:
+                by = "no lookup: no eligible backend names a dimension a configured source "
+                     "covers (or the client has no address); failover over every eligible "
+                     "backend";
+                break;
+        }
+        out.notes.emplace_back("decided_by", by);
+        if (!matched.empty()) out.notes.emplace_back("matched", matched);
+    }
 };
 
 }  // namespace

@@ -18,6 +18,12 @@ class Random final : public DecidedPolicy {
         reset(out, d);
         out.add(ctx.eligible[d.variant % ctx.eligible.size()]);
     }
+    void explain(const gslb::SelectContext& ctx, const gslb::Decision& d,
+                 gslb::Explanation& out) const override {
+        out.per_query = true;
+        out.notes.emplace_back("rule", "one eligible backend, uniformly at random");
+        out.notes.emplace_back("draw", position(d.variant, ctx.eligible.size()));
+    }
 };
 
 }  // namespace

@@ -1,7 +1,7 @@
 // roundrobin: one backend per answer, rotating over the eligible ones. The cursor lives in
-// the worker (no sharing between cores), one per record and address family so that A and
-// AAAA rotate independently. The variant is the cursor's position in the eligible set; it
-// advances per query, cache hit or miss.
+// the worker's state slot for the record (no sharing between cores), one per address family
+// so that A and AAAA rotate independently. The variant is the cursor's position in the
+// eligible set; it advances per query, cache hit or miss.
 #include "common.hh"
 
 namespace gslbd::policies {
@@ -10,14 +10,15 @@ namespace {
 class RoundRobin final : public DecidedPolicy {
   public:
     std::string_view name() const noexcept override { return "roundrobin"; }
+    std::uint32_t state_words(const gslb::RecordRt&) const override { return 2; }
     std::uint32_t variant(const gslb::SelectContext& ctx,
                           const gslb::Decision&) const noexcept override {
         const auto n = static_cast<std::uint32_t>(ctx.eligible.size());
-        const bool v6 = ctx.family.data() == ctx.rec.v6.data() && !ctx.rec.v6.empty();
-        const std::size_t slot = std::size_t{ctx.rec.id} * 2 + (v6 ? 1 : 0);
-        auto& rr = ctx.ws.rr;
+        const std::span<std::uint64_t> cursors = ctx.state();
+        const std::size_t k = ctx.af == 6 ? 1 : 0;
         // An unprepared worker state still answers (without rotation) rather than crash.
-        const std::uint32_t cursor = slot < rr.size() ? rr[slot]++ : 0;
+        // The cursor counts in 32 bits; the word just holds it.
+        const auto cursor = k < cursors.size() ? static_cast<std::uint32_t>(cursors[k]++) : 0u;
         return cursor % n;
     }
     void select_decided(const gslb::SelectContext& ctx, const gslb::Decision& d,
@@ -25,10 +26,18 @@ class RoundRobin final : public DecidedPolicy {
         reset(out, d);
         out.add(ctx.eligible[d.variant % ctx.eligible.size()]);
     }
+    void explain(const gslb::SelectContext& ctx, const gslb::Decision& d,
+                 gslb::Explanation& out) const override {
+        out.per_query = true;
+        out.notes.emplace_back("rule",
+                               "one eligible backend per answer, in turn (a cursor per "
+                               "worker, record and address family)");
+        out.notes.emplace_back("turn", position(d.variant, ctx.eligible.size()));
+    }
 };
 
 }  // namespace
 
-GSLBD_REGISTER_POLICY("roundrobin", RoundRobin)
+GSLBD_REGISTER_POLICY("roundrobin", RoundRobin, "round-robin", "round_robin")
 
 }  // namespace gslbd::policies

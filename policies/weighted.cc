@@ -32,6 +32,20 @@ class Weighted final : public DecidedPolicy {
         reset(out, d);
         out.add(ctx.eligible[d.variant % ctx.eligible.size()]);
     }
+    void explain(const gslb::SelectContext& ctx, const gslb::Decision& d,
+                 gslb::Explanation& out) const override {
+        out.per_query = true;
+        out.notes.emplace_back("rule",
+                               "one eligible backend, with probability weight / sum of "
+                               "the eligible weights");
+        std::uint64_t total = 0;
+        for (std::uint16_t i : ctx.eligible)
+            total += std::max<std::uint32_t>(ctx.snap.weight_of(ctx.family[i]), 1);
+        const std::uint32_t w = std::max<std::uint32_t>(
+            ctx.snap.weight_of(ctx.family[ctx.eligible[d.variant % ctx.eligible.size()]]), 1);
+        out.notes.emplace_back("draw", position(d.variant, ctx.eligible.size()) + ", weight " +
+                                           std::to_string(w) + " of " + std::to_string(total));
+    }
 };
 
 }  // namespace

@@ -107,7 +107,7 @@ struct Fallback {
 
 struct Record {
     std::string name;  ///< absolute, lower case, with trailing dot
-    std::string mode = "failover";  ///< normalized: "round-robin" -> "roundrobin"
+    std::string mode = "failover";  ///< as written; gslb::resolve_policy() reads it
     std::uint32_t ttl = 30;
     Millis scrape_interval{10000};
     Millis scrape_timeout{5000};

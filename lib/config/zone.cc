@@ -185,17 +185,6 @@ Fallback parse_fallback(const Val& v) {
     return f;
 }
 
-// Known modes are matched without regard to case; any other name is kept as written for the
-// gslb module, which rejects modes it has no plug-in for.
-std::string normalize_mode(const std::string& mode) {
-    std::string m = mode;
-    for (char& c : m) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (m == "round-robin" || m == "round_robin") return "roundrobin";
-    for (const char* known : {"failover", "roundrobin", "random", "weighted", "geoip"})
-        if (m == known) return m;
-    return mode;
-}
-
 }  // namespace
 
 std::vector<Record> load_policy_file(const std::string& path, const std::string& zone_name,
@@ -251,7 +240,9 @@ std::vector<Record> load_policy_file(const std::string& path, const std::string&
         r.scrape_retries = d.scrape_retries;
         r.rise = d.rise;
         r.fall = d.fall;
-        if (auto x = m.get("mode")) r.mode = normalize_mode(x->nonempty_str());
+        // Kept as written: the modes and their spellings are the policies' own (lib/gslb's
+        // registry resolves them when the topology is built).
+        if (auto x = m.get("mode")) r.mode = x->nonempty_str();
         if (auto x = m.get("fallback_policy"); x && !x->is_null()) r.fallback = parse_fallback(*x);
         auto backends = m.get("backends");
         if (!backends || backends->is_null() || backends->items().empty()) {

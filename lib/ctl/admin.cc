@@ -15,17 +15,6 @@ namespace gslbd::ctl {
 
 using nlohmann::json;
 
-std::string_view to_string(AdminState s) noexcept {
-    switch (s) {
-        case AdminState::Disabled:
-            return "disabled";
-        case AdminState::Drained:
-            return "drained";
-        default:
-            return "enabled";
-    }
-}
-
 std::string Selector::describe() const {
     std::string s;
     auto add = [&](const std::string& part) { s += (s.empty() ? "" : ", ") + part; };
@@ -83,9 +72,9 @@ std::vector<std::pair<const gslb::RecordRt*, const gslb::BackendRt*>> AdminStore
     return out;
 }
 
-void AdminStore::overlay(const gslb::Topology& topo, std::vector<std::uint8_t>& admin,
+void AdminStore::overlay(const gslb::Topology& topo, std::vector<AdminState>& admin,
                          std::vector<std::uint32_t>& weight) const {
-    admin.assign(topo.backend_count, 0);
+    admin.assign(topo.backend_count, AdminState::Enabled);
     weight.assign(topo.backend_count, 0);
     if (map_.empty()) return;
     for (const auto& rec : topo.records) {
@@ -93,7 +82,7 @@ void AdminStore::overlay(const gslb::Topology& topo, std::vector<std::uint8_t>& 
             for (const auto& b : *family) {
                 auto it = map_.find({rec.cfg->name, b.addr.to_string()});
                 if (it == map_.end() || b.id >= topo.backend_count) continue;
-                admin[b.id] = static_cast<std::uint8_t>(it->second.state);
+                admin[b.id] = it->second.state;
                 weight[b.id] = it->second.weight;
             }
         }

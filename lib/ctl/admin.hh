@@ -19,13 +19,9 @@
 
 namespace gslbd::ctl {
 
-enum class AdminState : std::uint8_t {
-    Enabled = 0,   ///< no override: health decides
-    Disabled = 1,  ///< never answered, not even by a fail-open fallback
-    Drained = 2,   ///< out of normal answers (still probed); a fail-open last resort only
-};
-
-std::string_view to_string(AdminState s) noexcept;
+/// The override itself is a type of the snapshot the workers read (gslb/snapshot.hh).
+using gslb::AdminState;
+using gslb::to_string;
 
 struct Override {
     AdminState state = AdminState::Enabled;
@@ -67,7 +63,7 @@ class AdminStore {
         const gslb::Topology& topo, const Selector& sel);
 
     /// Fills admin state and weight override by backend id for `topo`.
-    void overlay(const gslb::Topology& topo, std::vector<std::uint8_t>& admin,
+    void overlay(const gslb::Topology& topo, std::vector<AdminState>& admin,
                  std::vector<std::uint32_t>& weight) const;
 
     /// JSON text of the state file.

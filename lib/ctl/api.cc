@@ -120,7 +120,7 @@ json parse_body(const httplib::Request& req) {
 /// One backend in /api/v1/status: its configuration, what is published for it and, when
 /// the monitor has it (`s` not null), the probes' view.
 json backend_json(const gslb::BackendRt& b, const gslb::Health& h, const health::BackendStatus* s) {
-    const std::uint8_t adm = b.id < h.admin.size() ? h.admin[b.id] : 0;
+    const AdminState adm = h.state_of(b.id);
     const std::uint32_t wo = b.id < h.weight.size() ? h.weight[b.id] : 0;
     const bool up = b.id >= h.up.size() || h.up[b.id] != 0;
     json j = {{"address", b.addr.to_string()},
@@ -128,7 +128,7 @@ json backend_json(const gslb::BackendRt& b, const gslb::Health& h, const health:
               {"weight", b.weight},
               {"effective_weight", wo != 0 ? wo : b.weight},
               {"enabled", b.enabled},
-              {"admin", to_string(static_cast<AdminState>(adm))},
+              {"admin", to_string(adm)},
               {"up", up},
               {"tags", b.cfg->tags},
               {"location", b.cfg->locations}};
@@ -171,7 +171,7 @@ json record_json(const gslb::RecordRt& rec, const gslb::Health& h, const StatusB
         }
     }
     return {{"name", rec.cfg->name},
-            {"mode", rec.cfg->mode},
+            {"mode", rec.policy->name()},
             {"ttl", rec.ttl},
             {"backends", std::move(backends)}};
 }

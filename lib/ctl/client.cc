@@ -356,9 +356,14 @@ void print_explain(const json& e, std::ostream& out) {
             out << "\n";
         }
     }
-    if (e.contains("decision"))
+    if (e.contains("decision")) {
         out << "decision: class " << cell(e["decision"], "class") << ", scope /"
             << cell(e["decision"], "scope") << "\n";
+        if (e["decision"].contains("why"))
+            for (const auto& [what, text] : e["decision"]["why"].items())
+                out << "  " << what << ": "
+                    << (text.is_string() ? text.get<std::string>() : text.dump()) << "\n";
+    }
     if (e.contains("fallback"))
         out << "fallback: " << (e["fallback"].value("taken", false) ? "TAKEN" : "not taken")
             << " (policy " << cell(e["fallback"], "policy") << ")\n";

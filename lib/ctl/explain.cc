@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <vector>
 
 #include "dns/query.hh"
@@ -250,6 +252,173 @@ std::string fallback_mode_name(config::FallbackMode m) {
     }
 }
 
+/// The query explain asks about, in wire format and as the pipeline parses it.
+struct Asked {
+    std::uint16_t qtype = 0;
+    std::vector<std::uint8_t> packet;
+    dns::Query q;
+};
+
+Asked parse_request(const ExplainRequest& req) {
+    const auto qt = qtype_from_text(req.qtype);
+    if (!qt) throw RequestError(400, "unknown qtype '" + req.qtype + "'");
+    if (req.client.family == 0) throw RequestError(400, "client address missing");
+    if (req.name.empty()) throw RequestError(400, "name missing");
+    gslb::WireName wire;
+    try {
+        wire = gslb::WireName::from_text(req.name, config::SourcePos{"request", 0, 0}, "name");
+    } catch (const std::exception& e) {
+        throw RequestError(400, "bad name '" + req.name + "'");
+    }
+    Asked a;
+    a.qtype = *qt;
+    a.packet = build_query(wire, *qt, req.ecs);
+    if (dns::parse_query(a.packet, a.q).status != dns::ParseStatus::Ok)
+        throw RequestError(400, "cannot build a valid query from these parameters");
+    return a;
+}
+
+std::string client_why(gslb::ClientChoice c, const ExplainRequest& req) {
+    switch (c) {
+        case gslb::ClientChoice::Ecs:
+            return "ECS subnet " + req.ecs->to_string();
+        case gslb::ClientChoice::EcsDisabled:
+            return "packet source: ECS is disabled (ecs.enabled: false)";
+        case gslb::ClientChoice::EcsUntrusted:
+            return "packet source: " + req.client.to_string() + " is not in ecs.trust";
+        case gslb::ClientChoice::EcsPrefixZero:
+            return "packet source: ECS source prefix 0 asks for an answer for everyone";
+        case gslb::ClientChoice::Source:
+            break;
+    }
+    return "packet source (no ECS in the query)";
+}
+
+/// The answer as dig gets it: a cache-less pipeline on the same snapshot.
+json run_pipeline(const gslb::Snapshot& snap, const Asked& a, const util::IpAddr& source) {
+    gslb::SnapshotHolder holder;
+    holder.publish(std::make_unique<const gslb::Snapshot>(snap));
+    pipeline::Pipeline pipe(holder, 0x5eed, 0, 256);
+    std::vector<std::uint8_t> buf(dns::kMaxMessage);
+    std::size_t n = 0;
+    {
+        gslb::RcuThread reader;
+        n = pipe.handle(a.packet, source, buf, false);
+        gslb::RcuThread::quiescent();
+    }
+    return decode_response({buf.data(), n});
+}
+
+/// The zone's name as the config spells it.
+std::string zone_name(const gslb::Topology& topo, const gslb::ZoneRt& zone) {
+    for (const auto& z : topo.config->zones) {
+        gslb::WireName zn = gslb::WireName::from_text(z.name, z.pos, "name");
+        if (zn.view() == zone.name.view()) return z.name;
+    }
+    return "";
+}
+
+/// Why a candidate is out of the answer, or served only as a last resort ("" when neither).
+std::string candidate_why(const gslb::BackendRt& b, bool up, gslb::AdminState adm, bool eligible) {
+    if (!b.enabled) return "enable: false in the zone file";
+    if (adm == gslb::AdminState::Disabled) return "disabled through the API";
+    if (adm == gslb::AdminState::Drained && !eligible) return "drained through the API";
+    if (!up && !eligible) return "health: down";
+    if (!up) return "health: down, served by fail-open";
+    if (adm == gslb::AdminState::Drained) return "drained, served by fail-open";
+    return "";
+}
+
+json candidate_json(const gslb::Snapshot& snap, const gslb::BackendRt& b, bool eligible,
+                    bool selected) {
+    const bool up = snap.backend_up(b);
+    const gslb::AdminState adm = snap.backend_state(b);
+    json c = {
+        {"address", b.addr.to_string()}, {"priority", b.priority}, {"weight", snap.weight_of(b)},
+        {"configured_weight", b.weight}, {"enabled", b.enabled},   {"health", up ? "up" : "down"},
+        {"admin", to_string(adm)},       {"eligible", eligible},   {"selected", selected}};
+    const std::string why = candidate_why(b, up, adm, eligible);
+    if (!why.empty()) c["why"] = why;
+    const gslb::Topology& topo = *snap.topo;
+    if (!b.locations.empty() && topo.geo && topo.geo->locations) {
+        json l = json::array();
+        for (auto id : b.locations) l.push_back(topo.geo->locations->name_of(id));
+        c["location"] = std::move(l);
+    }
+    if (!b.cfg->countries.empty()) c["country"] = b.cfg->countries;
+    if (!b.cfg->continents.empty()) c["continent"] = b.cfg->continents;
+    if (!b.cfg->cities.empty()) c["city"] = b.cfg->cities;
+    if (!b.cfg->asns.empty()) c["asn"] = b.cfg->asns;
+    return c;
+}
+
+/// Every backend of the queried family: in or out, and why.
+json candidates_json(const gslb::Snapshot& snap, std::span<const gslb::BackendRt> family,
+                     const gslb::Plan& plan, const std::vector<std::string>& answered) {
+    json cands = json::array();
+    const auto eligible_end = plan.eligible.begin() + plan.eligible_count;
+    for (std::size_t i = 0; i < family.size(); ++i) {
+        const bool eligible = std::find(plan.eligible.begin(), eligible_end,
+                                        static_cast<std::uint16_t>(i)) != eligible_end;
+        const std::string addr = family[i].addr.to_string();
+        const bool selected = std::find(answered.begin(), answered.end(), addr) != answered.end();
+        cands.push_back(candidate_json(snap, family[i], eligible, selected));
+    }
+    return cands;
+}
+
+/// The record's mode describing its own decision (Policy::explain), when it made one.
+gslb::Explanation mode_explanation(const gslb::Snapshot& snap, const gslb::RecordRt& rec, bool v4,
+                                   const gslb::ClientInfo& client, gslb::WorkerState& ws,
+                                   const gslb::Plan& plan) {
+    gslb::Explanation e;
+    if (!plan.address || rec.policy == nullptr) return e;
+    const gslb::SelectContext ctx{snap,
+                                  rec,
+                                  v4 ? std::span<const gslb::BackendRt>(rec.v4) : rec.v6,
+                                  {plan.eligible.data(), plan.eligible_count},
+                                  client,
+                                  ws,
+                                  v4 ? std::uint8_t{4} : std::uint8_t{6}};
+    rec.policy->explain(ctx, plan.decision, e);
+    return e;
+}
+
+json decision_json(const gslb::Plan& plan, const gslb::Explanation& e) {
+    char cls[16];
+    std::snprintf(cls, sizeof cls, "0x%08x", plan.decision.decision_class);
+    json d = {{"class", cls},
+              {"scope", plan.decision.scope},
+              {"variant", plan.decision.variant},
+              {"cacheable", plan.cacheable}};
+    if (!e.notes.empty()) {
+        json why = json::object();
+        for (const auto& [what, text] : e.notes) why[what] = text;
+        d["why"] = std::move(why);
+    }
+    return d;
+}
+
+std::string result_text(const gslb::RecordRt& rec, std::uint16_t qtype, const gslb::Plan& plan,
+                        const json& answer, std::size_t answered, const gslb::Explanation& e) {
+    const std::string mode(rec.policy->name());
+    std::string result;
+    if (qtype != dns::qtype::A && qtype != dns::qtype::AAAA) {
+        result = qtype_name(qtype) + " at a GSLB record: " + answer.value("rcode", std::string()) +
+                 (answer["answer"].empty() ? " without data" : "");
+    } else if ((qtype == dns::qtype::A ? rec.v4 : rec.v6).empty()) {
+        result = "NODATA: the record has no " + qtype_name(qtype) + " backends";
+    } else if (plan.fallback) {
+        result = "no eligible backend: fallback policy " + fallback_mode_name(rec.fallback.mode);
+    } else {
+        result = std::to_string(plan.eligible_count) + " eligible backend(s); " + mode +
+                 " selected " + std::to_string(answered);
+    }
+    if (e.per_query)
+        result += " (" + mode + " picks per query: another query may get another eligible backend)";
+    return result;
+}
+
 }  // namespace
 
 std::optional<std::uint16_t> qtype_from_text(const std::string& text) {
@@ -280,82 +449,32 @@ std::string rcode_name(unsigned rcode) {
     return "RCODE" + std::to_string(rcode);
 }
 
-json explain(const gslb::Snapshot& view, const ExplainRequest& req) {
-    if (view.topo == nullptr) throw RequestError(503, "no configuration loaded yet");
-    const auto qt = qtype_from_text(req.qtype);
-    if (!qt) throw RequestError(400, "unknown qtype '" + req.qtype + "'");
-    if (req.client.family == 0) throw RequestError(400, "client address missing");
-    std::string text = req.name;
-    if (text.empty()) throw RequestError(400, "name missing");
-    gslb::WireName wire;
-    try {
-        wire = gslb::WireName::from_text(text, config::SourcePos{"request", 0, 0}, "name");
-    } catch (const std::exception& e) {
-        throw RequestError(400, "bad name '" + text + "'");
-    }
-    const std::vector<std::uint8_t> packet = build_query(wire, *qt, req.ecs);
-    dns::Query q;
-    if (dns::parse_query(packet, q).status != dns::ParseStatus::Ok)
-        throw RequestError(400, "cannot build a valid query from these parameters");
+json explain(const gslb::Snapshot& snap, const ExplainRequest& req) {
+    if (snap.topo == nullptr) throw RequestError(503, "no configuration loaded yet");
+    const Asked asked = parse_request(req);
+    const gslb::Topology& topo = *snap.topo;
 
-    const gslb::Snapshot& snap = view;
-    const gslb::Topology& topo = *view.topo;
-
-    // The client, chosen as Pipeline::prepare chooses it.
+    // The client, chosen by the function the pipeline calls.
     gslb::ClientInfo client;
-    client.addr = req.client;
-    client.source_prefix = static_cast<std::uint8_t>(req.client.family == 4 ? 32 : 128);
-    std::string client_note = "packet source (no ECS in the query)";
-    if (req.ecs) {
-        const bool trusted =
-            topo.ecs_trust.empty() ||
-            std::any_of(topo.ecs_trust.begin(), topo.ecs_trust.end(),
-                        [&](const util::IpPrefix& p) { return p.contains(req.client); });
-        if (!topo.ecs_enabled) {
-            client_note = "packet source: ECS is disabled (ecs.enabled: false)";
-        } else if (!trusted) {
-            client_note = "packet source: " + req.client.to_string() + " is not in ecs.trust";
-        } else if (req.ecs->len == 0) {
-            client_note = "packet source: ECS source prefix 0 asks for an answer for everyone";
-        } else {
-            client.addr = req.ecs->addr;
-            client.source_prefix = req.ecs->len;
-            client.from_ecs = true;
-            client_note = "ECS subnet " + req.ecs->to_string();
-        }
-    }
-
-    json out = {
-        {"generation", view.generation},
-        {"query", {{"name", text}, {"qtype", qtype_name(*qt)}, {"client", req.client.to_string()}}},
-        {"client",
-         {{"address", client.addr.to_string()},
-          {"source_prefix", client.source_prefix},
-          {"from_ecs", client.from_ecs},
-          {"why", client_note}}}};
+    const gslb::ClientChoice choice = gslb::choose_client(topo, asked.q, req.client, client);
+    json out = {{"generation", snap.generation},
+                {"query",
+                 {{"name", req.name},
+                  {"qtype", qtype_name(asked.qtype)},
+                  {"client", req.client.to_string()}}},
+                {"client",
+                 {{"address", client.addr.to_string()},
+                  {"source_prefix", client.source_prefix},
+                  {"from_ecs", client.from_ecs},
+                  {"why", client_why(choice, req)}}}};
     if (req.ecs) out["query"]["ecs"] = req.ecs->to_string();
 
     // The engine's plan on the same snapshot: zone, record, eligible set, decision.
     gslb::WorkerState ws(0x5eed);
     ws.prepare(topo);
     auto plan = std::make_unique<gslb::Plan>();
-    gslb::plan(snap, q, client, ws, *plan);
-
-    // The answer, from a cache-less pipeline on the same snapshot: the bytes dig gets.
-    json answer;
-    {
-        gslb::SnapshotHolder holder;
-        holder.publish(std::make_unique<const gslb::Snapshot>(snap));
-        pipeline::Pipeline pipe(holder, 0x5eed, 0, 256);
-        std::vector<std::uint8_t> buf(dns::kMaxMessage);
-        std::size_t n = 0;
-        {
-            gslb::RcuThread reader;
-            n = pipe.handle(packet, req.client, buf, false);
-            gslb::RcuThread::quiescent();
-        }
-        answer = decode_response({buf.data(), n});
-    }
+    gslb::plan(snap, asked.q, client, ws, *plan);
+    json answer = run_pipeline(snap, asked, req.client);
 
     if (plan->zone == nullptr) {
         out["zone"] = nullptr;
@@ -363,10 +482,7 @@ json explain(const gslb::Snapshot& view, const ExplainRequest& req) {
         out["answer"] = std::move(answer);
         return out;
     }
-    for (const auto& z : topo.config->zones) {
-        gslb::WireName zn = gslb::WireName::from_text(z.name, z.pos, "name");
-        if (zn.view() == plan->zone->name.view()) out["zone"] = z.name;
-    }
+    if (std::string z = zone_name(topo, *plan->zone); !z.empty()) out["zone"] = z;
     if (plan->rec == nullptr) {
         out["record"] = nullptr;
         out["result"] = "not a GSLB record: answered from the zone itself (" +
@@ -376,97 +492,22 @@ json explain(const gslb::Snapshot& view, const ExplainRequest& req) {
     }
     const gslb::RecordRt& rec = *plan->rec;
     out["record"] = rec.cfg->name;
-    out["mode"] = rec.cfg->mode;
+    out["mode"] = rec.policy->name();
     out["ttl"] = rec.ttl;
 
-    const bool v4 = *qt == dns::qtype::A;
-    const bool address = *qt == dns::qtype::A || *qt == dns::qtype::AAAA;
+    const bool v4 = asked.qtype == dns::qtype::A;
     std::vector<std::string> answered;
     for (const auto& rr : answer["answer"])
         if (rr.contains("data")) answered.push_back(rr["data"].get<std::string>());
-
-    json cands = json::array();
-    if (address) {
-        const auto& family = v4 ? rec.v4 : rec.v6;
-        for (std::size_t i = 0; i < family.size(); ++i) {
-            const auto& b = family[i];
-            const bool up = snap.health == nullptr || b.id >= snap.health->up.size() ||
-                            snap.health->up[b.id] != 0;
-            const std::uint8_t adm =
-                snap.health && b.id < snap.health->admin.size() ? snap.health->admin[b.id] : 0;
-            const std::uint32_t wo =
-                snap.health && b.id < snap.health->weight.size() ? snap.health->weight[b.id] : 0;
-            const bool eligible =
-                std::find(plan->eligible.begin(), plan->eligible.begin() + plan->eligible_count,
-                          static_cast<std::uint16_t>(i)) !=
-                plan->eligible.begin() + plan->eligible_count;
-            const std::string addr = b.addr.to_string();
-            json c = {
-                {"address", addr},
-                {"priority", b.priority},
-                {"weight", wo != 0 ? wo : b.weight},
-                {"configured_weight", b.weight},
-                {"enabled", b.enabled},
-                {"health", up ? "up" : "down"},
-                {"admin", to_string(static_cast<AdminState>(adm))},
-                {"eligible", eligible},
-                {"selected", std::find(answered.begin(), answered.end(), addr) != answered.end()}};
-            std::string why;
-            if (!b.enabled)
-                why = "enable: false in the zone file";
-            else if (adm == 1)
-                why = "disabled through the API";
-            else if (adm == 2 && !eligible)
-                why = "drained through the API";
-            else if (!up && !eligible)
-                why = "health: down";
-            else if (!up)
-                why = "health: down, served by fail-open";
-            else if (adm == 2)
-                why = "drained, served by fail-open";
-            if (!why.empty()) c["why"] = why;
-            if (!b.locations.empty() && topo.geo && topo.geo->locations) {
-                json l = json::array();
-                for (auto id : b.locations) l.push_back(topo.geo->locations->name_of(id));
-                c["location"] = std::move(l);
-            }
-            if (!b.cfg->countries.empty()) c["country"] = b.cfg->countries;
-            if (!b.cfg->continents.empty()) c["continent"] = b.cfg->continents;
-            if (!b.cfg->cities.empty()) c["city"] = b.cfg->cities;
-            if (!b.cfg->asns.empty()) c["asn"] = b.cfg->asns;
-            cands.push_back(std::move(c));
-        }
-    }
-    out["candidates"] = std::move(cands);
+    out["candidates"] = v4 || asked.qtype == dns::qtype::AAAA
+                            ? candidates_json(snap, v4 ? rec.v4 : rec.v6, *plan, answered)
+                            : json::array();
     out["fallback"] = {{"taken", plan->fallback},
                        {"policy", fallback_mode_name(rec.fallback.mode)}};
-    char cls[16];
-    std::snprintf(cls, sizeof cls, "0x%08x", plan->decision.decision_class);
-    out["decision"] = {{"class", cls},
-                       {"scope", plan->decision.scope},
-                       {"variant", plan->decision.variant},
-                       {"cacheable", plan->cacheable}};
-    if (rec.cfg->mode == "geoip") {
-        json g = geo_facts(topo, client.addr);
-        out["geo"] = std::move(g);
-    }
-    std::string result;
-    if (!address) {
-        result = qtype_name(*qt) + " at a GSLB record: " + answer.value("rcode", std::string()) +
-                 (answer["answer"].empty() ? " without data" : "");
-    } else if ((v4 ? rec.v4 : rec.v6).empty()) {
-        result = "NODATA: the record has no " + qtype_name(*qt) + " backends";
-    } else if (plan->fallback) {
-        result = "no eligible backend: fallback policy " + fallback_mode_name(rec.fallback.mode);
-    } else {
-        result = std::to_string(plan->eligible_count) + " eligible backend(s); " + rec.cfg->mode +
-                 " selected " + std::to_string(answered.size());
-    }
-    if (rec.cfg->mode == "roundrobin" || rec.cfg->mode == "random" || rec.cfg->mode == "weighted")
-        result += " (" + rec.cfg->mode +
-                  " picks per query: another query may get another "
-                  "eligible backend)";
-    out["result"] = result;
+    const gslb::Explanation expl = mode_explanation(snap, rec, v4, client, ws, *plan);
+    out["decision"] = decision_json(*plan, expl);
+    if (expl.consults_geo) out["geo"] = geo_facts(topo, client.addr);
+    out["result"] = result_text(rec, asked.qtype, *plan, answer, answered.size(), expl);
     out["answer"] = std::move(answer);
     return out;
 }

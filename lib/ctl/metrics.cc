@@ -250,7 +250,7 @@ void backend_metrics(Writer& w, const gslb::Snapshot& view) {
              "Per backend: 2 = disabled (zone file or API), 1 = healthy, 0 = unhealthy "
              "(CoreDNS-GSLB).");
     std::map<std::string, std::pair<U, bool>> active;  // record -> (healthy count, any)
-    std::vector<std::tuple<std::string, std::string, std::uint8_t, std::uint32_t>> admin;
+    std::vector<std::tuple<std::string, std::string, AdminState, std::uint32_t>> admin;
     if (view.topo != nullptr) {
         for (const auto& rec : view.topo->records) {
             auto& a = active[rec.cfg->name];
@@ -258,13 +258,13 @@ void backend_metrics(Writer& w, const gslb::Snapshot& view) {
                 for (const auto& b : *fam) {
                     const auto& h = *view.health;
                     const bool up = b.id >= h.up.size() || h.up[b.id] != 0;
-                    const std::uint8_t adm = b.id < h.admin.size() ? h.admin[b.id] : 0;
+                    const AdminState adm = h.state_of(b.id);
                     const std::uint32_t wo = b.id < h.weight.size() ? h.weight[b.id] : 0;
-                    const bool disabled = !b.enabled || adm == 1;
+                    const bool disabled = !b.enabled || adm == AdminState::Disabled;
                     const U v = disabled ? 2 : (up ? 1 : 0);
                     w.sample("gslb_backend_health_status",
                              {{"name", rec.cfg->name}, {"address", b.addr.to_string()}}, v);
-                    if (!disabled && adm != 2 && up) ++a.first;
+                    if (!disabled && adm != AdminState::Drained && up) ++a.first;
                     admin.emplace_back(rec.cfg->name, b.addr.to_string(), adm,
                                        wo != 0 ? wo : b.weight);
                 }
@@ -283,11 +283,9 @@ void backend_metrics(Writer& w, const gslb::Snapshot& view) {
              "Operator override per backend: 1 for its current state (enabled, disabled, "
              "drained), 0 for the others.");
     for (const auto& [rec, addr, adm, weight] : admin)
-        for (std::uint8_t s = 0; s < 3; ++s)
+        for (const AdminState s : {AdminState::Enabled, AdminState::Disabled, AdminState::Drained})
             w.sample("gslbd_backend_admin_state",
-                     {{"name", rec},
-                      {"address", addr},
-                      {"state", std::string(to_string(static_cast<AdminState>(s)))}},
+                     {{"name", rec}, {"address", addr}, {"state", std::string(to_string(s))}},
                      U{adm == s ? 1u : 0u});
     w.family("gslbd_backend_weight", "gauge",
              "Effective weight per backend (the API override, else the configured weight).");

@@ -14,16 +14,6 @@ namespace {
 using dns::NameRef;
 using dns::Section;
 
-std::string_view view_of(const std::uint8_t* p, std::size_t len) noexcept {
-    return {reinterpret_cast<const char*>(p), len};
-}
-
-// A backend id the health vector does not cover counts as up: health only ever marks
-// backends down, and "all up" is the state before the first verdict.
-bool backend_up(const Snapshot& snap, const BackendRt& b) noexcept {
-    return snap.health == nullptr || b.id >= snap.health->up.size() || snap.health->up[b.id] != 0;
-}
-
 bool add_addr(dns::ResponseWriter& w, Section s, NameRef owner, std::uint32_t ttl,
               const util::IpAddr& a) noexcept {
     return a.family == 4 ? w.add_a(s, owner, ttl, a.bytes.data())
@@ -94,7 +84,13 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
     if (p.eligible_count == 0) return negative(w, z, AnswerKind::NoData, info);
 
     Selection sel;
-    const SelectContext ctx{snap, rec, family, {p.eligible.data(), p.eligible_count}, client, ws};
+    const SelectContext ctx{snap,
+                            rec,
+                            family,
+                            {p.eligible.data(), p.eligible_count},
+                            client,
+                            ws,
+                            v4 ? std::uint8_t{4} : std::uint8_t{6}};
     if (rec.policy->cacheable()) {
         rec.policy->select_decided(ctx, p.decision, sel);
     } else {
@@ -119,7 +115,8 @@ void plan_address(const Snapshot& snap, const RecordRt& rec, bool v4, const Clie
     if (family.empty()) return;
     std::size_t n = 0;
     for (std::size_t i = 0; i < family.size() && n < p.eligible.size(); ++i) {
-        if (family[i].enabled && backend_up(snap, family[i]) && snap.admin_of(family[i]) == 0) {
+        if (family[i].enabled && snap.backend_up(family[i]) &&
+            snap.backend_state(family[i]) == AdminState::Enabled) {
             p.eligible[n++] = static_cast<std::uint16_t>(i);
         }
     }
@@ -127,8 +124,8 @@ void plan_address(const Snapshot& snap, const RecordRt& rec, bool v4, const Clie
         p.fallback = true;
         if (rec.fallback.mode != config::FallbackMode::FailOpen) return;
         for (std::size_t i = 0; i < family.size() && n < p.eligible.size(); ++i) {
-            // admin-disabled (1) stays out even here; drained (2) is a last resort
-            if (family[i].enabled && snap.admin_of(family[i]) != 1)
+            // disabled stays out even here; drained is a last resort
+            if (family[i].enabled && snap.backend_state(family[i]) != AdminState::Disabled)
                 p.eligible[n++] = static_cast<std::uint16_t>(i);
         }
     }
@@ -139,7 +136,13 @@ void plan_address(const Snapshot& snap, const RecordRt& rec, bool v4, const Clie
         p.cacheable = false;
         return;
     }
-    const SelectContext ctx{snap, rec, family, {p.eligible.data(), n}, client, ws};
+    const SelectContext ctx{snap,
+                            rec,
+                            family,
+                            {p.eligible.data(), n},
+                            client,
+                            ws,
+                            v4 ? std::uint8_t{4} : std::uint8_t{6}};
     rec.policy->classify(ctx, p.decision);
     p.decision.variant = rec.policy->variant(ctx, p.decision);
 }
@@ -155,7 +158,7 @@ void add_debug_txt(const Snapshot& snap, std::span<const BackendRt> family, std:
         char buf[256];
         int len = std::snprintf(
             buf, sizeof buf, "Backend: %s | Priority: %d | Status: %s | Enabled: %s", addr,
-            static_cast<int>(b.priority), backend_up(snap, b) ? "healthy" : "unhealthy",
+            static_cast<int>(b.priority), snap.backend_up(b) ? "healthy" : "unhealthy",
             b.enabled ? "true" : "false");
         if (len <= 0) continue;
         w.add_txt(Section::Answer, NameRef::qname(), ttl,
@@ -181,29 +184,15 @@ void plan(const Snapshot& snap, const dns::Query& q, const ClientInfo& client, W
     const Topology* topo = snap.topo.get();
     if (!class_ok || xfr || topo == nullptr) return;
     const std::uint8_t* lname = q.qname_lower.data();
-    if (!topo->names.empty()) {
-        const std::uint64_t h =
-            q.qname_hash != 0 ? q.qname_hash : dns::name_hash(lname, q.qname_len);
-        if (const NameInfo* ni = topo->names.find(lname, q.qname_len, h)) {
-            p.zone = &topo->zones[ni->zone];
-            if (ni->record >= 0) p.rec = &topo->records[static_cast<std::size_t>(ni->record)];
-            if (ni->ns >= 0) p.ns = &p.zone->ns[static_cast<std::size_t>(ni->ns)];
-            p.ent = ni->ent;
-        } else {
-            // A name of no zone's own: NXDOMAIN inside a zone, REFUSED outside them all.
-            p.zone = topo->find_zone(lname, q.qname_len);
-        }
+    const std::uint64_t h = q.qname_hash != 0 ? q.qname_hash : dns::name_hash(lname, q.qname_len);
+    if (const NameInfo* ni = topo->names.find(lname, q.qname_len, h)) {
+        p.zone = &topo->zones[ni->zone];
+        if (ni->record >= 0) p.rec = &topo->records[static_cast<std::size_t>(ni->record)];
+        if (ni->ns >= 0) p.ns = &p.zone->ns[static_cast<std::size_t>(ni->ns)];
+        p.ent = ni->ent;
     } else {
+        // A name of no zone's own: NXDOMAIN inside a zone, REFUSED outside them all.
         p.zone = topo->find_zone(lname, q.qname_len);
-        if (p.zone == nullptr) return;
-        const std::string_view name = view_of(lname, q.qname_len);
-        if (auto it = p.zone->records.find(name); it != p.zone->records.end()) {
-            p.rec = &topo->records[it->second];
-        }
-        if (auto it = p.zone->ns_names.find(name); it != p.zone->ns_names.end()) {
-            p.ns = &p.zone->ns[it->second];
-        }
-        p.ent = p.zone->ents.count(name) != 0;
     }
     if (p.rec != nullptr && (q.qtype == dns::qtype::A || q.qtype == dns::qtype::AAAA)) {
         plan_address(snap, *p.rec, q.qtype == dns::qtype::A, client, ws, p);

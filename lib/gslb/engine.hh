@@ -1,7 +1,9 @@
 #pragma once
 /// The answer engine: one parsed query + snapshot + client -> records in a ResponseWriter.
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 
 #include "dns/query.hh"
 #include "dns/response.hh"
@@ -26,6 +28,39 @@ struct AnswerInfo {
     std::int32_t record_id = -1;  ///< GSLB record answered, -1 if none
     bool fallback = false;        ///< no healthy backend: fallback policy applied
 };
+
+/// How choose_client() picked the client.
+enum class ClientChoice : std::uint8_t {
+    Source,         ///< the packet source: the query has no ECS option
+    Ecs,            ///< the ECS address: present, enabled, trusted, source prefix > 0
+    EcsDisabled,    ///< the packet source: ECS present but ecs.enabled is false
+    EcsUntrusted,   ///< the packet source: ECS present but the source is not in ecs.trust
+    EcsPrefixZero,  ///< the packet source: ECS source prefix 0 asks for an answer for everyone
+};
+
+/// Who a query is answered for: the ECS address when the query carries one, ECS is enabled,
+/// `source` is trusted (ecs.trust, empty = everyone) and the source prefix is not 0 (RFC
+/// 7871 §7.1.2: decide on the packet source and answer with scope 0); else `source`. The
+/// pipeline and the control API's explain both call this, so they cannot disagree.
+inline ClientChoice choose_client(const Topology& topo, const dns::Query& q,
+                                  const util::IpAddr& source, ClientInfo& client) noexcept {
+    client.addr = source;
+    client.source_prefix = static_cast<std::uint8_t>(source.family == 4 ? 32 : 128);
+    client.from_ecs = false;
+    if (!q.ecs.present) return ClientChoice::Source;
+    if (!topo.ecs_enabled) return ClientChoice::EcsDisabled;
+    if (!topo.ecs_trust.empty() &&
+        std::none_of(topo.ecs_trust.begin(), topo.ecs_trust.end(),
+                     [&](const util::IpPrefix& p) { return p.contains(source); }))
+        return ClientChoice::EcsUntrusted;
+    if (q.ecs.source_prefix == 0) return ClientChoice::EcsPrefixZero;
+    client.addr = util::IpAddr{};
+    client.addr.family = q.ecs.family == 1 ? 4 : 6;
+    std::memcpy(client.addr.bytes.data(), q.ecs.addr.data(), client.addr.size());
+    client.source_prefix = q.ecs.source_prefix;
+    client.from_ecs = true;
+    return ClientChoice::Ecs;
+}
 
 /// The cheap first half of answer(): zone and record lookup, the eligible backends and,
 /// for cacheable modes, the policy's classification and variant. Everything the response

@@ -7,7 +7,11 @@ namespace gslbd::gslb {
 
 namespace {
 
-using Registry = std::map<std::string, std::unique_ptr<Policy>, std::less<>>;
+struct Registry {
+    std::map<std::string, std::unique_ptr<Policy>, std::less<>> by_name;
+    /// lower-case name or alias -> the instance (names are in here too)
+    std::map<std::string, const Policy*, std::less<>> by_spelling;
+};
 
 // Function-local static: policies register from static initialisers in other translation
 // units, whose order relative to this one is unspecified.
@@ -16,36 +20,49 @@ Registry& registry() {
     return r;
 }
 
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+}
+
 }  // namespace
 
-bool register_policy(std::string_view name, PolicyFactory factory) {
+bool register_policy(std::string_view name, PolicyFactory factory,
+                     std::initializer_list<std::string_view> aliases) {
     auto& r = registry();
-    if (factory == nullptr || r.find(name) != r.end()) return false;  // first one wins
-    r.emplace(std::string(name), factory());
+    if (factory == nullptr || r.by_name.find(name) != r.by_name.end()) return false;  // first wins
+    const Policy* p = r.by_name.emplace(std::string(name), factory()).first->second.get();
+    r.by_spelling.emplace(lower(name), p);
+    for (std::string_view a : aliases) r.by_spelling.emplace(lower(a), p);  // taken: kept
     return true;
 }
 
 const Policy* find_policy(std::string_view name) noexcept {
-    const auto& r = registry();
+    const auto& r = registry().by_name;
     auto it = r.find(name);
     return it == r.end() ? nullptr : it->second.get();
 }
 
+const Policy* resolve_policy(std::string_view written) {
+    const auto& r = registry().by_spelling;
+    auto it = r.find(lower(written));
+    return it == r.end() ? nullptr : it->second;
+}
+
 std::vector<std::string> policy_names() {
     std::vector<std::string> names;
-    names.reserve(registry().size());
-    for (const auto& [name, policy] : registry()) names.push_back(name);
+    names.reserve(registry().by_name.size());
+    for (const auto& [name, policy] : registry().by_name) names.push_back(name);
     return names;
 }
 
 void WorkerState::prepare(const Topology& topo) {
-    const std::size_t want = topo.records.size() * 2;
-    // The size check guards against a new topology allocated at a freed one's address.
-    if (prepared_for == &topo && rr.size() == want) return;
-    rr.resize(want);
-    // Random start so that workers (and reloads) do not all begin with the first backend.
-    for (auto& cursor : rr) cursor = static_cast<std::uint32_t>(rng.next());
-    prepared_for = &topo;
+    if (ready(topo)) return;
+    words_.resize(topo.state_words);
+    for (auto& w : words_) w = rng.next();
+    prepared_for_ = &topo;
 }
 
 }  // namespace gslbd::gslb

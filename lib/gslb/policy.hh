@@ -4,10 +4,12 @@
 /// the tree names a mode.
 #include <array>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "gslb/snapshot.hh"
@@ -22,14 +24,35 @@ struct ClientInfo {
     bool from_ecs = false;
 };
 
-/// Mutable per-worker state policies may use (never shared between threads).
-struct WorkerState {
+/// Mutable per-worker state policies may use (never shared between threads): the worker's
+/// RNG and one slot of 64-bit words per record, owned by the record's policy (its size is
+/// Policy::state_words(), laid out in the topology: RecordRt::state_offset/state_words).
+class WorkerState {
+  public:
     explicit WorkerState(std::uint64_t seed) : rng(seed) {}
     util::Rng rng;
-    std::vector<std::uint32_t> rr;  ///< roundrobin cursor per record id
-    const Topology* prepared_for = nullptr;
-    /// Sizes per-record state for `topo`; allocates only when the topology changes.
+
+    /// True when the slots are laid out for `topo` (prepare() would do nothing). Per packet.
+    bool ready(const Topology& topo) const noexcept {
+        return prepared_for_ == &topo && words_.size() == topo.state_words;
+    }
+    /// Sizes the slots for `topo`: allocates only when the topology changes, then fills
+    /// every slot with random words (so that workers and reloads do not all start in step).
+    /// The size check guards against a new topology allocated at a freed one's address.
     void prepare(const Topology& topo);
+    /// The slot of `rec`, whose policy owns it; empty when this state was never prepared
+    /// for a topology that large (a mode then answers without its state). Never allocates.
+    std::span<std::uint64_t> state(const RecordRt& rec) noexcept {
+        const std::size_t end = std::size_t{rec.state_offset} + rec.state_words;
+        if (end > words_.size()) return {};
+        return {words_.data() + rec.state_offset, rec.state_words};
+    }
+    /// The topology prepare() last laid the slots out for.
+    const Topology* prepared_for() const noexcept { return prepared_for_; }
+
+  private:
+    std::vector<std::uint64_t> words_;
+    const Topology* prepared_for_ = nullptr;
 };
 
 inline constexpr std::size_t kMaxAnswers = 64;  ///< most address RRs in one answer
@@ -50,10 +73,14 @@ struct Selection {
 struct SelectContext {
     const Snapshot& snap;
     const RecordRt& rec;
-    std::span<const BackendRt> family;       ///< rec.v4 or rec.v6
-    std::span<const std::uint16_t> eligible; ///< indices into `family` a mode may pick from
+    std::span<const BackendRt> family;        ///< rec.v4 or rec.v6
+    std::span<const std::uint16_t> eligible;  ///< indices into `family` a mode may pick from
     const ClientInfo& client;
     WorkerState& ws;
+    std::uint8_t af = 4;  ///< 4: an A query, `family` is rec.v4; 6: AAAA, rec.v6
+
+    /// This worker's state slot for the record (see Policy::state_words()).
+    std::span<std::uint64_t> state() const noexcept { return ws.state(rec); }
 };
 
 /// A selection split in three so the response cache can key on what the answer depends on
@@ -62,6 +89,17 @@ struct Decision {
     std::uint32_t decision_class = 0;  ///< 0 = the same for every client
     std::uint8_t scope = 0;            ///< ECS scope of the classification
     std::uint32_t variant = 0;         ///< which of the mode's deterministic answers
+};
+
+/// What a mode says about one decision, for the control API's explain (lib/ctl): words for
+/// a person, not parsed by anything. Control side only (allocates).
+struct Explanation {
+    std::vector<std::pair<std::string, std::string>> notes;  ///< (what, text), in order
+    /// The variant is drawn per query: another query may get another eligible backend.
+    bool per_query = false;
+    /// classify() looks the client up in the topology's geo databases: explain then shows
+    /// what each of them says about the client.
+    bool consults_geo = false;
 };
 
 /// Cacheable modes (cacheable() == true) implement the three steps
@@ -73,7 +111,7 @@ struct Decision {
 /// so that a cache keyed on (name, type, class, variant) serves exactly what select() would
 /// have, with the same distribution. Modes that only implement select() are never cached.
 class Policy {
-public:
+  public:
     virtual ~Policy() = default;
     /// True when classify/variant/select_decided are implemented (see above).
     virtual bool cacheable() const noexcept { return false; }
@@ -101,19 +139,43 @@ public:
     }
     /// Picks from ctx.eligible (never empty). Never allocates, throws or blocks.
     virtual void select(const SelectContext& ctx, Selection& out) const noexcept = 0;
+    /// Per-worker state this mode keeps for `rec`, in 64-bit words (ctx.state() while
+    /// selecting; e.g. roundrobin: one cursor per address family). Asked once when the
+    /// topology is built; the default keeps none.
+    virtual std::uint32_t state_words(const RecordRt& rec) const {
+        (void)rec;
+        return 0;
+    }
+    /// Describes decision `d` (from classify() and variant() on `ctx`) for explain. Control
+    /// side; must not change ctx.ws. The default says nothing.
+    virtual void explain(const SelectContext& ctx, const Decision& d, Explanation& out) const {
+        (void)ctx, (void)d, (void)out;
+    }
 };
 
 using PolicyFactory = std::unique_ptr<Policy> (*)();
-/// Registers a mode under `name`; returns true (for static initialisers).
-bool register_policy(std::string_view name, PolicyFactory factory);
-/// The single instance of mode `name`, or nullptr.
+/// Registers a mode under `name` and the other spellings in `aliases` (matched like the
+/// name: without regard to ASCII case); returns true (for static initialisers). False,
+/// changing nothing, when the name is taken. An alias already taken is skipped.
+bool register_policy(std::string_view name, PolicyFactory factory,
+                     std::initializer_list<std::string_view> aliases = {});
+/// The single instance of mode `name` (exactly as registered), or nullptr.
 const Policy* find_policy(std::string_view name) noexcept;
+/// The mode a config names: `written` matched against the names and aliases without
+/// regard to ASCII case ("Round-Robin" -> roundrobin), or nullptr. Control side.
+const Policy* resolve_policy(std::string_view written);
+/// The registered names (not the aliases), sorted.
 std::vector<std::string> policy_names();
 
 }  // namespace gslbd::gslb
 
-#define GSLBD_REGISTER_POLICY(NAME, CLASS)                                               \
-    namespace {                                                                         \
-    [[maybe_unused]] const bool gslbd_registered_##CLASS = ::gslbd::gslb::register_policy( \
-        NAME, []() -> std::unique_ptr<::gslbd::gslb::Policy> { return std::make_unique<CLASS>(); }); \
+/// Registers CLASS (default-constructible, derived from gslb::Policy) as mode NAME, with
+/// optional alias spellings after it: GSLBD_REGISTER_POLICY("roundrobin", RoundRobin,
+/// "round-robin"). Use once per class, at namespace scope; CLASS must be an identifier.
+#define GSLBD_REGISTER_POLICY(NAME, CLASS, ...)                                               \
+    namespace {                                                                               \
+    [[maybe_unused]] const bool gslbd_registered_##CLASS = ::gslbd::gslb::register_policy(    \
+        NAME,                                                                                 \
+        []() -> std::unique_ptr<::gslbd::gslb::Policy> { return std::make_unique<CLASS>(); }, \
+        {__VA_ARGS__});                                                                       \
     }

@@ -90,7 +90,7 @@ void build_record(RecordRt& rr, const config::Record& r, const config::Config& c
                   const geo::GeoDbs* geo, std::uint32_t& next_backend) {
     rr.ttl = r.ttl;
     rr.cfg = &r;
-    rr.policy = find_policy(r.mode);
+    rr.policy = resolve_policy(r.mode);
     if (rr.policy == nullptr) {
         throw ConfigError(r.pos, "mode",
                           "unknown mode '" + r.mode + "' (known: " + join(policy_names()) + ")");
@@ -108,6 +108,7 @@ void build_record(RecordRt& rr, const config::Record& r, const config::Config& c
         family.push_back(make_backend(b, geo, next_backend++));
     }
     rr.policy->validate(r, cfg, geo);
+    rr.state_words = rr.policy->state_words(rr);
 
     rr.fallback.mode = r.fallback.mode;
     rr.fallback.rcode = static_cast<dns::Rcode>(r.fallback.rcode);
@@ -137,35 +138,6 @@ void collect_ents(ZoneRt& z) {
     };
     for (const auto& [name, id] : z.records) add_ancestors(name);
     for (const auto& [name, idx] : z.ns_names) add_ancestors(name);
-}
-
-/// Fills topo.names: for every name some zone knows, what the engine's map lookups say
-/// about it in the zone that answers for it (the longest one containing it, which may be
-/// another zone than the one that lists the name).
-void index_names(Topology& topo) {
-    std::size_t n = 0;
-    for (const auto& z : topo.zones) n += 1 + z.records.size() + z.ns_names.size() + z.ents.size();
-    topo.names.reserve(n);
-    auto add = [&topo](std::string_view name) {
-        const auto* p = reinterpret_cast<const std::uint8_t*>(name.data());
-        const ZoneRt* z = topo.find_zone(p, name.size());
-        if (z == nullptr) return;  // cannot happen: every name lies inside its own zone
-        NameInfo info;
-        info.zone = static_cast<std::uint32_t>(z - topo.zones.data());
-        if (auto it = z->records.find(name); it != z->records.end())
-            info.record = static_cast<std::int32_t>(it->second);
-        if (auto it = z->ns_names.find(name); it != z->ns_names.end())
-            info.ns = static_cast<std::int32_t>(it->second);
-        info.apex = name.size() == z->name.len;
-        info.ent = z->ents.count(name) != 0;
-        topo.names.insert(p, name.size(), dns::name_hash(p, name.size()), info);
-    };
-    for (const auto& z : topo.zones) {
-        add(z.name.view());
-        for (const auto& [name, id] : z.records) add(name);
-        for (const auto& [name, idx] : z.ns_names) add(name);
-        for (const auto& [name, yes] : z.ents) add(name);
-    }
 }
 
 }  // namespace
@@ -245,12 +217,53 @@ std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Con
                 throw ConfigError(r.pos, "name", "record '" + r.name + "' is defined twice");
             }
             build_record(rr, r, *cfg, geo.get(), next_backend);
+            rr.state_offset = static_cast<std::uint32_t>(topo->state_words);
+            topo->state_words += rr.state_words;
         }
         collect_ents(zr);
     }
     topo->backend_count = next_backend;
     index_names(*topo);
     return topo;
+}
+
+// The zone that answers for a name may be another zone than the one that lists it (a
+// longer zone below the listing one).
+void index_names(Topology& topo) {
+    std::size_t n = 0;
+    for (const auto& z : topo.zones) n += 1 + z.records.size() + z.ns_names.size() + z.ents.size();
+    topo.names.reserve(n);
+    auto add = [&topo](std::string_view name) {
+        const auto* p = reinterpret_cast<const std::uint8_t*>(name.data());
+        const ZoneRt* z = topo.find_zone(p, name.size());
+        if (z == nullptr) return;  // cannot happen: every name lies inside its own zone
+        NameInfo info;
+        info.zone = static_cast<std::uint32_t>(z - topo.zones.data());
+        if (auto it = z->records.find(name); it != z->records.end())
+            info.record = static_cast<std::int32_t>(it->second);
+        if (auto it = z->ns_names.find(name); it != z->ns_names.end())
+            info.ns = static_cast<std::int32_t>(it->second);
+        info.apex = name.size() == z->name.len;
+        info.ent = z->ents.count(name) != 0;
+        topo.names.insert(p, name.size(), dns::name_hash(p, name.size()), info);
+    };
+    for (const auto& z : topo.zones) {
+        add(z.name.view());
+        for (const auto& [name, id] : z.records) add(name);
+        for (const auto& [name, idx] : z.ns_names) add(name);
+        for (const auto& [name, yes] : z.ents) add(name);
+    }
+}
+
+std::string_view to_string(AdminState s) noexcept {
+    switch (s) {
+        case AdminState::Disabled:
+            return "disabled";
+        case AdminState::Drained:
+            return "drained";
+        default:
+            return "enabled";
+    }
 }
 
 std::shared_ptr<const Health> all_up(const Topology& topo) {

@@ -68,6 +68,10 @@ struct RecordRt {
     std::vector<BackendRt> v4, v6;  ///< A and AAAA candidates, in config order
     FallbackRt fallback;
     const config::Record* cfg = nullptr;
+    /// This record's slot in every worker's WorkerState (in 64-bit words): sized by
+    /// policy->state_words() when the topology is built, owned by the record's policy.
+    std::uint32_t state_offset = 0;
+    std::uint32_t state_words = 0;
 };
 
 struct NsRt {
@@ -104,34 +108,53 @@ struct Topology {
     bool debug_txt = false;
     /// lower-case wire zone name (view into zones[i].name) -> index into zones
     std::unordered_map<std::string_view, std::uint32_t> zone_index;
-    /// Every name of every zone with what it is (see NameIndex), built by build_topology
-    /// from the maps above and agreeing with them. Empty in a topology built by hand: the
-    /// engine then looks names up in the maps.
+    /// Every name of every zone with what it is (see NameIndex), built from the maps above
+    /// by index_names() (build_topology calls it). The engine looks names up only here.
     NameIndex names;
+    /// Sum of the records' state_words: the per-worker policy state one WorkerState holds.
+    std::size_t state_words = 0;
 
     /// Longest zone that contains `lname` (lower-case wire), or nullptr.
     const ZoneRt* find_zone(const std::uint8_t* lname, std::size_t len) const noexcept;
 };
 
+/// An operator's override of one backend (set through the control API, lib/ctl).
+enum class AdminState : std::uint8_t {
+    Enabled = 0,   ///< no override: health decides
+    Disabled = 1,  ///< never answered, not even by a fail-open fallback
+    Drained = 2,   ///< out of normal answers (still probed); a fail-open last resort only
+};
+
+/// "enabled", "disabled", "drained".
+std::string_view to_string(AdminState s) noexcept;
+
 /// Up/down verdict per backend id (1 = up). All up until lib/health publishes otherwise.
 struct Health {
     std::vector<std::uint8_t> up;
-    /// Operator overrides by backend id (lib/ctl; empty = none): 0 = none, 1 = disabled
-    /// (never selected, not even by a fail-open fallback), 2 = drained (not eligible; a
-    /// fail-open fallback may still serve it).
-    std::vector<std::uint8_t> admin;
+    /// Operator overrides by backend id (lib/ctl; empty = none).
+    std::vector<AdminState> admin;
     /// Weight overrides by backend id (empty or 0 = the configured BackendRt::weight).
     std::vector<std::uint32_t> weight;
+
+    /// The override of backend `id` (Enabled when there is none).
+    AdminState state_of(std::uint32_t id) const noexcept {
+        return id < admin.size() ? admin[id] : AdminState::Enabled;
+    }
 };
 
 struct Snapshot {
     std::uint64_t generation = 0;
     std::shared_ptr<const Topology> topo;
     std::shared_ptr<const Health> health;
-    bool is_up(const BackendRt& b) const noexcept { return health->up[b.id] != 0; }
-    /// Health::admin of `b` (0 when there is no override).
-    std::uint8_t admin_of(const BackendRt& b) const noexcept {
-        return health != nullptr && b.id < health->admin.size() ? health->admin[b.id] : 0;
+    /// The health verdict of `b`. An id the health vector does not cover counts as up:
+    /// health only ever marks backends down, and "all up" is the state before the first
+    /// verdict.
+    bool backend_up(const BackendRt& b) const noexcept {
+        return health == nullptr || b.id >= health->up.size() || health->up[b.id] != 0;
+    }
+    /// The operator's override of `b` (Enabled when there is none).
+    AdminState backend_state(const BackendRt& b) const noexcept {
+        return health != nullptr ? health->state_of(b.id) : AdminState::Enabled;
     }
     /// The weight selection uses: the override when set, else the configured weight (>= 1).
     std::uint32_t weight_of(const BackendRt& b) const noexcept {
@@ -142,10 +165,17 @@ struct Snapshot {
 };
 
 /// Builds a topology from a loaded config: resolves every record's policy by name
-/// (unknown mode -> ConfigError at the record's `mode`), converts names, resolves geo
-/// keys (a `location` the map never mentions -> ConfigError), assigns backend ids.
+/// (resolve_policy(); unknown mode -> ConfigError at the record's `mode`), converts names,
+/// resolves geo keys (a `location` the map never mentions -> ConfigError), assigns backend
+/// ids and per-worker state slots, and indexes the names (index_names()).
 std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Config> cfg,
                                                std::shared_ptr<const geo::GeoDbs> geo);
+
+/// Fills topo.names from the zones' maps (records, ns_names, ents) and zone_index: for
+/// every name, what it is in the zone that answers for it (the longest one containing it).
+/// build_topology calls it; a topology assembled by hand (tests) calls it once its zones
+/// are complete, since the engine finds names only through the index.
+void index_names(Topology& topo);
 
 /// Health with every backend up.
 std::shared_ptr<const Health> all_up(const Topology& topo);

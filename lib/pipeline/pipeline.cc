@@ -9,12 +9,6 @@ namespace {
 
 constexpr std::uint16_t kDefaultUdpSize = 1232;  // before the first snapshot is published
 
-bool ecs_trusted(const gslb::Topology& topo, const util::IpAddr& source) noexcept {
-    if (topo.ecs_trust.empty()) return true;
-    return std::any_of(topo.ecs_trust.begin(), topo.ecs_trust.end(),
-                       [&](const util::IpPrefix& p) { return p.contains(source); });
-}
-
 const config::Config& sizing_config(const gslb::SnapshotHolder& holder) {
     static const config::Config defaults;
     const gslb::Snapshot* s = holder.current_for_writer();
@@ -186,9 +180,8 @@ inline bool Pipeline::prepare(const gslb::Snapshot* snap, const dns::Query& q,
     const gslb::Topology& topo = *snap->topo;
     // A no-op unless the topology changed; then it is the one place the per-packet path
     // allocates. Not skipped on a pointer match alone: a new topology may reuse the
-    // address of a freed one, and prepare() also checks the size.
-    // (The same test as WorkerState::prepare()'s own, inline: this runs per packet.)
-    if (ws_.prepared_for != &topo || ws_.rr.size() != topo.records.size() * 2) {
+    // address of a freed one, and ready() also checks the size.
+    if (!ws_.ready(topo)) {
         try {
             ws_.prepare(topo);
         } catch (...) {
@@ -196,24 +189,16 @@ inline bool Pipeline::prepare(const gslb::Snapshot* snap, const dns::Query& q,
         }
     }
 
-    client.addr = source;
-    client.source_prefix = static_cast<std::uint8_t>(source.family == 4 ? 32 : 128);
-    client.from_ecs = false;
-    if (q.ecs.present) {
-        if (topo.ecs_enabled && ecs_trusted(topo, source)) {
-            // Source prefix 0 asks for an answer that suits everyone: decide on the packet
-            // source and answer with scope 0 (RFC 7871 §7.1.2).
-            if (q.ecs.source_prefix > 0) {
-                client.addr = util::IpAddr{};
-                client.addr.family = q.ecs.family == 1 ? 4 : 6;
-                std::memcpy(client.addr.bytes.data(), q.ecs.addr.data(), client.addr.size());
-                client.source_prefix = q.ecs.source_prefix;
-                client.from_ecs = true;
-                ++counters_.ecs_used;
-            }
-        } else {
+    switch (gslb::choose_client(topo, q, source, client)) {
+        case gslb::ClientChoice::Ecs:
+            ++counters_.ecs_used;
+            break;
+        case gslb::ClientChoice::EcsDisabled:
+        case gslb::ClientChoice::EcsUntrusted:
             ++counters_.ecs_ignored;
-        }
+            break;
+        default:
+            break;
     }
     return true;
 }

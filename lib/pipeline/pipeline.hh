@@ -98,8 +98,8 @@ class Pipeline {
     const cache::Cache& response_cache() const noexcept { return cache_; }
 
   private:
-    /// Picks the client (ECS when present, trusted and enabled, else `source`) and
-    /// prepares the worker state; false when there is no snapshot to answer from.
+    /// Picks the client (gslb::choose_client) and prepares the worker state; false when
+    /// there is no snapshot to answer from.
     bool prepare(const gslb::Snapshot* snap, const dns::Query& q, const util::IpAddr& source,
                  gslb::ClientInfo& client) noexcept;
     /// The cached path for a cacheable plan: a hit is patched into `out`, a miss is built

@@ -95,7 +95,7 @@ TEST_CASE("examples/gslbd.yml loads into the expected model", "[config]") {
     CHECK(www.pos.file == z.policy_file);
     CHECK(www.pos.line == 10);
 
-    CHECK(record(z, "rr.gslb.example.").mode == "roundrobin");
+    CHECK(record(z, "rr.gslb.example.").mode == "round-robin");  // as written
     CHECK(record(z, "shuffle.gslb.example.").mode == "random");
     const Record& w = record(z, "weighted.gslb.example.");
     CHECK(w.mode == "weighted");
@@ -192,7 +192,7 @@ TEST_CASE("a CoreDNS-GSLB zone file is accepted unchanged", "[config]") {
     CHECK(grpc.ttl == 60);  // defaults.record_ttl
 
     const Record& app = record(z, "app.gslb.example.com.");
-    CHECK(app.mode == "roundrobin");
+    CHECK(app.mode == "round-robin");  // as written
     CHECK(app.fallback.mode == FallbackMode::Ips);
     REQUIRE(app.fallback.ips.size() == 1);
     CHECK(app.fallback.ips[0] == ip("192.0.2.1"));
@@ -283,7 +283,7 @@ records:
     CHECK(z.policy_file == dir.path() + "/sub/policy.yml");
 
     const Record& a = record(z, "a.example.");
-    CHECK(a.mode == "roundrobin");
+    CHECK(a.mode == "Round-Robin");  // as written: gslb::resolve_policy() reads it
     CHECK(a.scrape_interval == Millis{500});
     CHECK(a.scrape_timeout == Millis{2000});
     const Backend& b = a.backends.at(0);

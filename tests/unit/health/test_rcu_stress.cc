@@ -102,7 +102,7 @@ TEST_CASE("rcu stress: monitor publishes through SnapshotHolder while readers re
                 const gslb::Snapshot* s = holder.current();
                 if (s->health->up.size() != s->topo->backend_count) ++bad;
                 for (const auto& rec : s->topo->records) {
-                    for (const auto& b : rec.v4) (void)s->is_up(b);
+                    for (const auto& b : rec.v4) (void)s->backend_up(b);
                 }
                 ++reads;
                 gslb::RcuThread::quiescent();

@@ -55,6 +55,14 @@ struct World {
         for (const auto& r : topo->records)
             n += static_cast<std::uint32_t>(r.v4.size() + r.v6.size());
         topo->backend_count = n;
+        // Two state words per record, as roundrobin declares (build_topology asks the
+        // record's policy; these records have none).
+        topo->state_words = 0;
+        for (auto& r : topo->records) {
+            r.state_offset = static_cast<std::uint32_t>(topo->state_words);
+            r.state_words = 2;
+            topo->state_words += 2;
+        }
         auto health = std::make_shared<gslb::Health>();
         health->up.assign(n + 64, 1);
         snap.generation = 1;
@@ -73,7 +81,8 @@ struct World {
                                    : std::span<const gslb::BackendRt>(rec.v4),
                                 eligible,
                                 client,
-                                ws};
+                                ws,
+                                v6 ? std::uint8_t{6} : std::uint8_t{4}};
         gslb::Selection out;
         p.select(ctx, out);
         return out;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstring>
 
 namespace gslbd::gslb {
 
@@ -167,6 +168,12 @@ void add_debug_txt(const Snapshot& snap, std::span<const BackendRt> family, std:
 }
 
 }  // namespace
+
+bool ecs_trusted(const Topology& topo, const util::IpAddr& source) noexcept {
+    return topo.ecs_trust.empty() ||
+           std::any_of(topo.ecs_trust.begin(), topo.ecs_trust.end(),
+                       [&](const util::IpPrefix& p) { return p.contains(source); });
+}
 
 void plan(const Snapshot& snap, const dns::Query& q, const ClientInfo& client, WorkerState& ws,
           Plan& p) noexcept {

@@ -1,6 +1,5 @@
 #pragma once
 /// The answer engine: one parsed query + snapshot + client -> records in a ResponseWriter.
-#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -38,6 +37,10 @@ enum class ClientChoice : std::uint8_t {
     EcsPrefixZero,  ///< the packet source: ECS source prefix 0 asks for an answer for everyone
 };
 
+/// True when ECS from `source` may be used: `source` lies in one of topo.ecs_trust's
+/// prefixes (an empty list trusts everyone; choose_client() checks that inline).
+bool ecs_trusted(const Topology& topo, const util::IpAddr& source) noexcept;
+
 /// Who a query is answered for: the ECS address when the query carries one, ECS is enabled,
 /// `source` is trusted (ecs.trust, empty = everyone) and the source prefix is not 0 (RFC
 /// 7871 §7.1.2: decide on the packet source and answer with scope 0); else `source`. The
@@ -49,10 +52,7 @@ inline ClientChoice choose_client(const Topology& topo, const dns::Query& q,
     client.from_ecs = false;
     if (!q.ecs.present) return ClientChoice::Source;
     if (!topo.ecs_enabled) return ClientChoice::EcsDisabled;
-    if (!topo.ecs_trust.empty() &&
-        std::none_of(topo.ecs_trust.begin(), topo.ecs_trust.end(),
-                     [&](const util::IpPrefix& p) { return p.contains(source); }))
-        return ClientChoice::EcsUntrusted;
+    if (!topo.ecs_trust.empty() && !ecs_trusted(topo, source)) return ClientChoice::EcsUntrusted;
     if (q.ecs.source_prefix == 0) return ClientChoice::EcsPrefixZero;
     client.addr = util::IpAddr{};
     client.addr.family = q.ecs.family == 1 ? 4 : 6;

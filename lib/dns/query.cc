@@ -4,102 +4,11 @@
 
 #include <cstring>
 
+#include "dns/wire.hh"
+
 namespace gslbd::dns {
 
 namespace {
-
-/// Bounds-checked cursor in the style of Knot's wire_ctx: the first failure sticks, every
-/// later read yields 0 and moves nothing, so callers check `ok()` once per step.
-class Reader {
-  public:
-    explicit Reader(std::span<const std::uint8_t> p) noexcept : p_(p.data()), len_(p.size()) {}
-
-    bool ok() const noexcept { return !err_; }
-    void fail() noexcept { err_ = true; }
-    std::size_t pos() const noexcept { return pos_; }
-    std::size_t left() const noexcept { return err_ ? 0 : len_ - pos_; }
-    const std::uint8_t* data() const noexcept { return p_; }
-    std::size_t size() const noexcept { return len_; }
-
-    bool need(std::size_t n) noexcept {
-        if (err_ || len_ - pos_ < n) err_ = true;
-        return !err_;
-    }
-    std::uint8_t u8() noexcept {
-        if (!need(1)) return 0;
-        return p_[pos_++];
-    }
-    std::uint16_t u16() noexcept {
-        if (!need(2)) return 0;
-        std::uint16_t v = static_cast<std::uint16_t>(p_[pos_] << 8 | p_[pos_ + 1]);
-        pos_ += 2;
-        return v;
-    }
-    std::uint32_t u32() noexcept {
-        if (!need(4)) return 0;
-        std::uint32_t v = std::uint32_t{p_[pos_]} << 24 | std::uint32_t{p_[pos_ + 1]} << 16 |
-                          std::uint32_t{p_[pos_ + 2]} << 8 | std::uint32_t{p_[pos_ + 3]};
-        pos_ += 4;
-        return v;
-    }
-    void skip(std::size_t n) noexcept {
-        if (need(n)) pos_ += n;
-    }
-    void seek(std::size_t pos) noexcept {
-        if (pos > len_) err_ = true;
-        if (!err_) pos_ = pos;
-    }
-
-  private:
-    const std::uint8_t* p_;
-    std::size_t len_;
-    std::size_t pos_ = 0;
-    bool err_ = false;
-};
-
-/// Reads the (possibly compressed) name at the cursor and leaves the cursor after it.
-/// `out` (may be null: validate only) receives the decompressed wire name. Every pointer
-/// must point below the start of the label run it ends (and past the header), so the
-/// start offset strictly decreases with each jump: loops are impossible and the walk is
-/// bounded by the packet size. Returns the wire length, 0 on any error.
-std::size_t read_name(Reader& r, std::uint8_t* out, std::uint8_t* labels) noexcept {
-    const std::uint8_t* p = r.data();
-    const std::size_t size = r.size();
-    std::size_t pos = r.pos();
-    std::size_t run_start = pos;
-    std::size_t end = 0;  // cursor position after the name; set at the first pointer
-    std::size_t len = 0;
-    std::uint8_t nlabels = 0;
-    if (!r.ok()) return 0;
-    for (;;) {
-        if (pos >= size) return r.fail(), 0;
-        const std::uint8_t b = p[pos];
-        if ((b & 0xC0) == 0xC0) {
-            if (pos + 1 >= size) return r.fail(), 0;
-            const std::size_t target = static_cast<std::size_t>(b & 0x3F) << 8 | p[pos + 1];
-            if (target >= run_start || target < kHeaderSize) return r.fail(), 0;
-            if (end == 0) end = pos + 2;
-            pos = run_start = target;
-            continue;
-        }
-        if (b & 0xC0) return r.fail(), 0;  // 0x40 / 0x80: reserved label types
-        if (len + 1 + b > kMaxNameWire) return r.fail(), 0;
-        if (b == 0) {
-            if (out) out[len] = 0;
-            ++len;
-            if (end == 0) end = pos + 1;
-            break;
-        }
-        if (pos + 1 + b > size) return r.fail(), 0;
-        if (out) std::memcpy(out + len, p + pos, 1u + b);
-        len += 1u + b;
-        pos += 1u + b;
-        ++nlabels;
-    }
-    if (labels) *labels = nlabels;
-    r.seek(end);
-    return len;
-}
 
 bool ecs_valid_and_copy(Reader& r, std::size_t optlen, Ecs& ecs) noexcept {
     if (optlen < 4) return false;
@@ -116,7 +25,7 @@ bool ecs_valid_and_copy(Reader& r, std::size_t optlen, Ecs& ecs) noexcept {
         return false;
     }
     if (source > max_prefix || scope != 0) return false;
-    if (alen != (source + 7u) / 8u) return false;
+    if (alen != ecs_addr_len(source)) return false;
     if (!r.need(alen)) return false;
     ecs.addr.fill(0);
     for (std::size_t i = 0; i < alen; ++i) ecs.addr[i] = r.u8();
@@ -171,14 +80,6 @@ inline std::uint64_t lower8(std::uint64_t v) noexcept {
     return v | ((ge_a & ~gt_z & ~v & kHigh) >> 2);
 }
 
-inline std::uint64_t mix(std::uint64_t a, std::uint64_t b) noexcept {
-    const __uint128_t r = static_cast<__uint128_t>(a) * b;
-    return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64);
-}
-
-constexpr std::uint64_t kK0 = 0xa0761d6478bd642full, kK1 = 0xe7037ed1a0b428dbull,
-                        kK2 = 0x8ebc6af09c88c6e3ull, kK3 = 0x589965cc75374cc3ull;
-
 struct HashSeed {
     std::uint64_t s0, s1, s2;
 };
@@ -186,9 +87,9 @@ struct HashSeed {
 HashSeed draw_seed() noexcept {
     std::uint64_t s = 0;
     if (getrandom(&s, sizeof s, 0) != static_cast<ssize_t>(sizeof s)) {
-        s = reinterpret_cast<std::uintptr_t>(&s) * kK1;  // ASLR at least
+        s = reinterpret_cast<std::uintptr_t>(&s) * kHashK1;  // ASLR at least
     }
-    return {s, kK2 ^ s, kK0 ^ s};
+    return {s, kHashK2 ^ s, kHashK0 ^ s};
 }
 
 const HashSeed& seed() noexcept {
@@ -201,10 +102,10 @@ const HashSeed& seed() noexcept {
 struct Hasher {
     const HashSeed& k;
     std::uint64_t h;
-    explicit Hasher(std::size_t len) noexcept : k(seed()), h(k.s0 ^ (len * kK0)) {}
-    void word(std::uint64_t v) noexcept { h = mix(h ^ v ^ kK1, k.s1); }
+    explicit Hasher(std::size_t len) noexcept : k(seed()), h(k.s0 ^ (len * kHashK0)) {}
+    void word(std::uint64_t v) noexcept { h = hash_mix(h ^ v ^ kHashK1, k.s1); }
     std::uint64_t last(std::uint64_t tail) noexcept {
-        const std::uint64_t r = mix(h ^ tail ^ kK3, k.s2);
+        const std::uint64_t r = hash_mix(h ^ tail ^ kHashK3, k.s2);
         return r != 0 ? r : 1;
     }
 };
@@ -423,10 +324,6 @@ ParseResult parse_query_general(std::span<const std::uint8_t> packet, Query& q) 
 
 namespace {
 
-inline std::uint16_t load16(const std::uint8_t* p) noexcept {
-    return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
-}
-
 /// The shape nearly every query has: QUERY, one question with a plain name, nothing in
 /// answer/authority, at most one additional record which is an OPT of version 0 owned by
 /// the root, nothing after it. Fills `q` exactly as parse_query_general() would and returns
@@ -436,10 +333,11 @@ inline std::uint16_t load16(const std::uint8_t* p) noexcept {
     const std::uint8_t* p = packet.data();
     const std::size_t size = packet.size();
     if (size < kHeaderSize + 1 + 4) return false;
-    const std::uint16_t flags = load16(p + 2);
+    const std::uint16_t flags = util::load16(p + 2);
     if ((flags & (flag::QR | 0x7800)) != 0) return false;  // a response, or opcode != QUERY
-    if (load16(p + 4) != 1 || load16(p + 6) != 0 || load16(p + 8) != 0) return false;
-    const std::uint16_t arcount = load16(p + 10);
+    if (util::load16(p + 4) != 1 || util::load16(p + 6) != 0 || util::load16(p + 8) != 0)
+        return false;
+    const std::uint16_t arcount = util::load16(p + 10);
     if (arcount > 1) return false;
     std::uint8_t labels = 0;
     const std::size_t n = plain_name(p, size, kHeaderSize, labels);
@@ -459,25 +357,26 @@ inline std::uint16_t load16(const std::uint8_t* p) noexcept {
         q.udp_size = kMinUdpSize;
     } else {
         const std::uint8_t* o = p + qend;
-        if (qend + 11 > size || o[0] != 0 || load16(o + 1) != qtype::OPT || o[6] != 0) return false;
-        const std::uint16_t rdlen = load16(o + 9);
-        if (qend + 11 + rdlen != size) return false;
-        const std::uint16_t rclass = load16(o + 3);
+        if (qend + kOptFixed > size || o[0] != 0 || util::load16(o + 1) != qtype::OPT || o[6] != 0)
+            return false;
+        const std::uint16_t rdlen = util::load16(o + 9);
+        if (qend + kOptFixed + rdlen != size) return false;
+        const std::uint16_t rclass = util::load16(o + 3);
         q.has_edns = true;
         q.edns_version = 0;
         q.do_bit = (o[7] & 0x80) != 0;
         q.udp_size = rclass < kMinUdpSize ? static_cast<std::uint16_t>(kMinUdpSize) : rclass;
         if (rdlen != 0) {
             Reader r(packet);
-            r.seek(qend + 11);
+            r.seek(qend + kOptFixed);
             if (!parse_opt_options(r, rdlen, q)) return false;
         }
     }
-    q.id = load16(p);
+    q.id = util::load16(p);
     q.flags = flags;
     q.opcode = 0;
-    q.qtype = load16(p + kHeaderSize + n);
-    q.qclass = load16(p + kHeaderSize + n + 2);
+    q.qtype = util::load16(p + kHeaderSize + n);
+    q.qclass = util::load16(p + kHeaderSize + n + 2);
     q.qname_hash = copy_lower_hash(p + kHeaderSize, size - kHeaderSize, n, q);
     q.qname_len = static_cast<std::uint8_t>(n);
     q.qname_labels = labels;

@@ -8,15 +8,6 @@
 
 namespace gslbd::dns {
 
-/// RFC 7871 client subnet as received. `addr` holds the address bytes, zero-padded.
-struct Ecs {
-    bool present = false;
-    std::uint16_t family = 0;  ///< 1 = IPv4, 2 = IPv6
-    std::uint8_t source_prefix = 0;
-    std::uint8_t scope_prefix = 0;  ///< must be 0 in queries
-    std::array<std::uint8_t, 16> addr{};
-};
-
 /// What the parser learned about one query. Names are copied (decompressed) into fixed
 /// arrays so later stages never chase pointers into the packet.
 struct Query {

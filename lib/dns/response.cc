@@ -8,22 +8,7 @@ namespace gslbd::dns {
 namespace {
 
 constexpr std::size_t kMinBuffer = kHeaderSize + kMaxNameWire + 4 + 64;
-constexpr std::size_t kOptFixed = 11;  // root owner, TYPE, CLASS, TTL, RDLENGTH
-constexpr std::size_t kRrFixed = 10;   // TYPE, CLASS, TTL, RDLENGTH after the owner
 constexpr std::uint8_t kRfc8482[] = {'R', 'F', 'C', '8', '4', '8', '2'};
-
-std::size_t ecs_addr_len(const Ecs& e) noexcept {
-    return std::min<std::size_t>((e.source_prefix + 7u) / 8u, e.addr.size());
-}
-
-std::size_t opt_size(const Ecs& e) noexcept {
-    return kOptFixed + (e.present ? 4 + 4 + ecs_addr_len(e) : 0);
-}
-
-void store16(std::uint8_t* p, std::uint16_t v) noexcept {
-    p[0] = static_cast<std::uint8_t>(v >> 8);
-    p[1] = static_cast<std::uint8_t>(v);
-}
 
 /// Length of an uncompressed wire name that ends exactly at the end of `w`, else 0.
 std::size_t wire_name_len(std::span<const std::uint8_t> w) noexcept {
@@ -38,51 +23,52 @@ std::size_t wire_name_len(std::span<const std::uint8_t> w) noexcept {
     return 0;
 }
 
+/// Writes `n` (already sized by name_size()) at `p` and returns the end.
+std::uint8_t* put_name(std::uint8_t* p, NameRef n) noexcept {
+    if (n.is_qname) {
+        util::store16(p, 0xC000 | kHeaderSize);
+        return p + 2;
+    }
+    copy_bytes(p, n.wire.data(), n.wire.size());
+    return p + n.wire.size();
+}
+
+std::span<std::uint8_t> usable(std::span<std::uint8_t> buf, std::size_t limit) noexcept {
+    if (buf.size() < kMinBuffer) return {};
+    return buf.first(std::min(std::max(limit, kMinUdpSize), buf.size()));
+}
+
 }  // namespace
 
+// The writer covers only the first `limit` bytes: a message never grows past what the
+// client accepts, and the truncation rule below keeps room for the OPT record in it.
 ResponseWriter::ResponseWriter(std::span<std::uint8_t> buf, std::size_t limit) noexcept
-    : buf_(buf.data()), cap_(buf.size() >= kMinBuffer ? buf.size() : 0) {
-    limit_ = std::min(std::max(limit, kMinUdpSize), cap_);
-}
-
-void ResponseWriter::put16(std::uint16_t v) noexcept {
-    store16(buf_ + pos_, v);
-    pos_ += 2;
-}
-
-void ResponseWriter::put32(std::uint32_t v) noexcept {
-    put16(static_cast<std::uint16_t>(v >> 16));
-    put16(static_cast<std::uint16_t>(v));
-}
-
-void ResponseWriter::put_bytes(const std::uint8_t* p, std::size_t n) noexcept {
-    if (n) std::memcpy(buf_ + pos_, p, n);
-    pos_ += n;
-}
+    : w_(usable(buf, limit)) {}
 
 void ResponseWriter::begin(const Query& q, Rcode rcode, bool aa, bool with_question) noexcept {
-    if (cap_ == 0) return;
+    if (w_.size() == 0) return;
     const auto rc = static_cast<std::uint16_t>(rcode);
     const bool echo = with_question && q.qname_len != 0;
     std::uint16_t flags = flag::QR | static_cast<std::uint16_t>((q.opcode & 0x0F) << 11) |
                           (q.flags & (flag::RD | flag::CD)) | (rc & 0x0F);
     if (aa) flags |= flag::AA;
-    pos_ = 0;
-    put16(q.id);
-    put16(flags);
-    put16(echo ? 1 : 0);
-    put16(0);
-    put16(0);
-    put16(0);
+    w_.reset();
+    // Header and question always fit: the buffer holds kMinBuffer bytes and limit >= 512.
+    std::uint8_t* h = w_.claim(kHeaderSize + (echo ? q.qname_len + 4u : 0u));
+    if (h == nullptr) return;
+    util::store16(h, q.id);
+    util::store16(h + 2, flags);
+    util::store16(h + 4, echo ? 1 : 0);
+    std::memset(h + 6, 0, 6);
     if (echo) {
-        put_bytes(q.qname.data(), q.qname_len);
-        put16(q.qtype);
-        put16(q.qclass);
+        copy_bytes(h + kHeaderSize, q.qname.data(), q.qname_len);
+        util::store16(h + kHeaderSize + q.qname_len, q.qtype);
+        util::store16(h + kHeaderSize + q.qname_len + 2, q.qclass);
     }
-    question_end_ = pos_;
+    question_end_ = w_.pos();
     counts_[0] = counts_[1] = counts_[2] = 0;
     cur_section_ = Section::Answer;
-    ext_rcode_ = static_cast<std::uint16_t>(rc >> 4);
+    ext_rcode_ = static_cast<std::uint8_t>(rc >> 4);
     truncated_ = false;
     finished_ = false;
     begun_ = true;
@@ -91,7 +77,7 @@ void ResponseWriter::begin(const Query& q, Rcode rcode, bool aa, bool with_quest
     opt_do_ = q.do_bit;
     opt_ecs_ = q.ecs;
     opt_scope_ = 0;
-    opt_reserve_ = want_opt_ ? opt_size(opt_ecs_) : 0;
+    opt_reserve_ = want_opt_ ? opt_size(&opt_ecs_) : 0;
 }
 
 void ResponseWriter::begin_header_only(std::uint16_t id, std::uint16_t query_flags,
@@ -104,10 +90,11 @@ void ResponseWriter::begin_header_only(std::uint16_t id, std::uint16_t query_fla
 }
 
 void ResponseWriter::set_rcode(Rcode rcode) noexcept {
-    if (cap_ == 0 || !begun_ || finished_) return;
+    if (w_.size() == 0 || !begun_ || finished_) return;
     const auto rc = static_cast<std::uint16_t>(rcode);
-    buf_[3] = static_cast<std::uint8_t>((buf_[3] & 0xF0) | (rc & 0x0F));
-    ext_rcode_ = static_cast<std::uint16_t>(rc >> 4);
+    std::uint8_t* h = w_.data();
+    h[3] = static_cast<std::uint8_t>((h[3] & 0xF0) | (rc & 0x0F));
+    ext_rcode_ = static_cast<std::uint8_t>(rc >> 4);
 }
 
 std::size_t ResponseWriter::name_size(NameRef n) const noexcept {
@@ -115,170 +102,137 @@ std::size_t ResponseWriter::name_size(NameRef n) const noexcept {
     return wire_name_len(n.wire);
 }
 
-bool ResponseWriter::reserve_rr(std::size_t n) noexcept {
-    if (truncated_) return false;
-    if (pos_ + n + opt_reserve_ > limit_) {
-        truncated_ = true;
-        return false;
-    }
-    return true;
-}
-
-bool ResponseWriter::prepare_rr(Section s, NameRef owner, std::size_t rdlen) noexcept {
-    if (cap_ == 0 || !begun_ || finished_ || s < cur_section_) return false;
+/// Checks and claims a whole RR of `rdlen` bytes of RDATA at once, writes its owner and
+/// fixed fields, counts it, and returns where its RDATA goes; nullptr (nothing written)
+/// for a caller bug, or when it does not fit beside the OPT record (then truncated).
+std::uint8_t* ResponseWriter::start_rr(Section s, NameRef owner, std::uint16_t type,
+                                       std::uint32_t ttl, std::size_t rdlen) noexcept {
+    if (w_.size() == 0 || !begun_ || finished_ || s < cur_section_) return nullptr;
     const std::size_t owner_len = name_size(owner);
-    if (owner_len == 0 || rdlen > 0xFFFF) return false;
-    return reserve_rr(owner_len + kRrFixed + rdlen);
-}
-
-bool ResponseWriter::write_name(NameRef n) noexcept {
-    if (n.is_qname) {
-        put16(0xC000 | kHeaderSize);
-    } else {
-        put_bytes(n.wire.data(), n.wire.size());
+    if (owner_len == 0 || rdlen > 0xFFFF || truncated_) return nullptr;
+    const std::size_t n = owner_len + kRrFixed + rdlen;
+    if (n + opt_reserve_ > w_.left()) {
+        truncated_ = true;
+        return nullptr;
     }
-    return true;
-}
-
-bool ResponseWriter::rr_header(Section s, NameRef owner, std::uint16_t type,
-                               std::uint32_t ttl) noexcept {
-    rr_start_ = pos_;
+    std::uint8_t* p = w_.claim(n);
+    if (p == nullptr) return nullptr;
     cur_section_ = s;
-    write_name(owner);
-    put16(type);
-    put16(kClassIN);
-    put32(ttl);
-    rdlen_pos_ = pos_;
-    put16(0);
-    return true;
-}
-
-bool ResponseWriter::rr_end() noexcept {
-    store16(buf_ + rdlen_pos_, static_cast<std::uint16_t>(pos_ - rdlen_pos_ - 2));
-    ++counts_[static_cast<std::size_t>(cur_section_)];
-    return true;
+    ++counts_[static_cast<std::size_t>(s)];
+    p = put_name(p, owner);
+    util::store16(p, type);
+    util::store16(p + 2, kClassIN);
+    util::store32(p + 4, ttl);
+    util::store16(p + 8, static_cast<std::uint16_t>(rdlen));
+    return p + kRrFixed;
 }
 
 bool ResponseWriter::add_a(Section s, NameRef owner, std::uint32_t ttl,
                            const std::uint8_t addr[4]) noexcept {
-    if (!prepare_rr(s, owner, 4)) return false;
-    rr_header(s, owner, qtype::A, ttl);
-    put_bytes(addr, 4);
-    return rr_end();
+    std::uint8_t* d = start_rr(s, owner, qtype::A, ttl, 4);
+    if (d == nullptr) return false;
+    std::memcpy(d, addr, 4);
+    return true;
 }
 
 bool ResponseWriter::add_aaaa(Section s, NameRef owner, std::uint32_t ttl,
                               const std::uint8_t addr[16]) noexcept {
-    if (!prepare_rr(s, owner, 16)) return false;
-    rr_header(s, owner, qtype::AAAA, ttl);
-    put_bytes(addr, 16);
-    return rr_end();
+    std::uint8_t* d = start_rr(s, owner, qtype::AAAA, ttl, 16);
+    if (d == nullptr) return false;
+    std::memcpy(d, addr, 16);
+    return true;
 }
 
 bool ResponseWriter::add_cname(Section s, NameRef owner, std::uint32_t ttl,
                                NameRef target) noexcept {
     const std::size_t tlen = name_size(target);
-    if (tlen == 0 || !prepare_rr(s, owner, tlen)) return false;
-    rr_header(s, owner, qtype::CNAME, ttl);
-    write_name(target);
-    return rr_end();
+    std::uint8_t* d = tlen != 0 ? start_rr(s, owner, qtype::CNAME, ttl, tlen) : nullptr;
+    if (d == nullptr) return false;
+    put_name(d, target);
+    return true;
 }
 
 bool ResponseWriter::add_ns(Section s, NameRef owner, std::uint32_t ttl, NameRef target) noexcept {
     const std::size_t tlen = name_size(target);
-    if (tlen == 0 || !prepare_rr(s, owner, tlen)) return false;
-    rr_header(s, owner, qtype::NS, ttl);
-    write_name(target);
-    return rr_end();
+    std::uint8_t* d = tlen != 0 ? start_rr(s, owner, qtype::NS, ttl, tlen) : nullptr;
+    if (d == nullptr) return false;
+    put_name(d, target);
+    return true;
 }
 
 bool ResponseWriter::add_soa(Section s, NameRef owner, std::uint32_t ttl,
                              const SoaData& soa) noexcept {
     const std::size_t mlen = wire_name_len(soa.mname);
     const std::size_t rlen = wire_name_len(soa.rname);
-    if (mlen == 0 || rlen == 0 || !prepare_rr(s, owner, mlen + rlen + 20)) return false;
-    rr_header(s, owner, qtype::SOA, ttl);
-    put_bytes(soa.mname.data(), mlen);
-    put_bytes(soa.rname.data(), rlen);
-    put32(soa.serial);
-    put32(soa.refresh);
-    put32(soa.retry);
-    put32(soa.expire);
-    put32(soa.minimum);
-    return rr_end();
+    std::uint8_t* d =
+        mlen != 0 && rlen != 0 ? start_rr(s, owner, qtype::SOA, ttl, mlen + rlen + 20) : nullptr;
+    if (d == nullptr) return false;
+    std::memcpy(d, soa.mname.data(), mlen);
+    d += mlen;
+    std::memcpy(d, soa.rname.data(), rlen);
+    d += rlen;
+    util::store32(d, soa.serial);
+    util::store32(d + 4, soa.refresh);
+    util::store32(d + 8, soa.retry);
+    util::store32(d + 12, soa.expire);
+    util::store32(d + 16, soa.minimum);
+    return true;
 }
 
 bool ResponseWriter::add_txt(Section s, NameRef owner, std::uint32_t ttl,
                              std::string_view text) noexcept {
     const std::size_t chunks = text.empty() ? 1 : (text.size() + 254) / 255;
-    if (!prepare_rr(s, owner, text.size() + chunks)) return false;
-    rr_header(s, owner, qtype::TXT, ttl);
+    std::uint8_t* d = start_rr(s, owner, qtype::TXT, ttl, text.size() + chunks);
+    if (d == nullptr) return false;
     const auto* p = reinterpret_cast<const std::uint8_t*>(text.data());
     std::size_t left = text.size();
     do {
         const std::size_t n = std::min<std::size_t>(left, 255);
-        buf_[pos_++] = static_cast<std::uint8_t>(n);
-        put_bytes(p, n);
+        *d++ = static_cast<std::uint8_t>(n);
+        if (n != 0) std::memcpy(d, p, n);
+        d += n;
         p += n;
         left -= n;
     } while (left > 0);
-    return rr_end();
+    return true;
 }
 
 bool ResponseWriter::add_hinfo_rfc8482(Section s, NameRef owner, std::uint32_t ttl) noexcept {
-    if (!prepare_rr(s, owner, 1 + sizeof kRfc8482 + 1)) return false;
-    rr_header(s, owner, qtype::HINFO, ttl);
-    buf_[pos_++] = sizeof kRfc8482;  // CPU
-    put_bytes(kRfc8482, sizeof kRfc8482);
-    buf_[pos_++] = 0;  // OS: empty
-    return rr_end();
+    std::uint8_t* d = start_rr(s, owner, qtype::HINFO, ttl, 1 + sizeof kRfc8482 + 1);
+    if (d == nullptr) return false;
+    d[0] = sizeof kRfc8482;  // CPU
+    std::memcpy(d + 1, kRfc8482, sizeof kRfc8482);
+    d[1 + sizeof kRfc8482] = 0;  // OS: empty
+    return true;
 }
 
 void ResponseWriter::set_opt(std::uint16_t our_udp_size, bool do_bit, const Ecs* ecs,
                              std::uint8_t ecs_scope) noexcept {
-    if (cap_ == 0 || !begun_ || finished_ || !want_opt_) return;
-    opt_udp_ = std::max<std::uint16_t>(our_udp_size, kMinUdpSize);
+    if (w_.size() == 0 || !begun_ || finished_ || !want_opt_) return;
+    opt_udp_ = our_udp_size;  // write_opt() raises it to 512
     opt_do_ = do_bit;
     opt_ecs_ = ecs ? *ecs : Ecs{};
-    opt_scope_ = std::min(ecs_scope, opt_ecs_.source_prefix);
+    opt_scope_ = ecs_scope;  // write_opt() clamps it to the source prefix
     // An ECS other than the query's may need more room than begin() reserved.
-    opt_reserve_ = opt_size(opt_ecs_);
-    if (pos_ + opt_reserve_ > limit_) truncated_ = true;
+    opt_reserve_ = opt_size(&opt_ecs_);
+    if (opt_reserve_ > w_.left()) truncated_ = true;
 }
 
 std::size_t ResponseWriter::finish() noexcept {
-    if (cap_ == 0 || !begun_) return 0;
-    if (finished_) return pos_;
+    if (w_.size() == 0 || !begun_) return 0;
+    if (finished_) return w_.pos();
     if (truncated_) {
-        pos_ = question_end_;
+        w_.rewind(question_end_);
         counts_[0] = counts_[1] = counts_[2] = 0;
-        buf_[2] |= static_cast<std::uint8_t>(flag::TC >> 8);
+        w_.data()[2] |= static_cast<std::uint8_t>(flag::TC >> 8);
     }
-    store16(buf_ + 6, counts_[0]);
-    store16(buf_ + 8, counts_[1]);
-    store16(buf_ + 10, static_cast<std::uint16_t>(counts_[2] + (want_opt_ ? 1 : 0)));
-    if (want_opt_) {
-        buf_[pos_++] = 0;  // root owner
-        put16(qtype::OPT);
-        put16(opt_udp_);
-        // TTL: extended RCODE (upper 8 of 12 bits), VERSION 0, DO flag.
-        put32(std::uint32_t{static_cast<std::uint8_t>(ext_rcode_)} << 24 |
-              (opt_do_ ? 0x8000u : 0u));
-        if (opt_ecs_.present) {
-            const std::size_t alen = ecs_addr_len(opt_ecs_);
-            put16(static_cast<std::uint16_t>(4 + 4 + alen));
-            put16(kOptionEcs);
-            put16(static_cast<std::uint16_t>(4 + alen));
-            put16(opt_ecs_.family);
-            buf_[pos_++] = opt_ecs_.source_prefix;
-            buf_[pos_++] = opt_scope_;
-            put_bytes(opt_ecs_.addr.data(), alen);
-        } else {
-            put16(0);
-        }
-    }
+    w_.patch16(6, counts_[0]);
+    w_.patch16(8, counts_[1]);
+    w_.patch16(10, static_cast<std::uint16_t>(counts_[2] + (want_opt_ ? 1 : 0)));
+    // Header, question and OPT fit in 512 bytes: the reserve kept room for the OPT.
+    if (want_opt_) put_opt(w_, opt_udp_, ext_rcode_, opt_do_, &opt_ecs_, opt_scope_);
     finished_ = true;
-    return pos_;
+    return w_.pos();
 }
 
 std::uint16_t ResponseWriter::count(Section s) const noexcept {

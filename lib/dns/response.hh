@@ -1,5 +1,7 @@
 #pragma once
-/// Response building into a caller-owned buffer: no allocation, no exceptions.
+/// Response building into a caller-owned buffer: no allocation, no exceptions. Built on
+/// dns::Writer (wire.hh): each record is sized and claimed at once, then filled; the OPT
+/// record is dns::write_opt()'s, the same the response cache writes.
 ///
 /// Usage: begin() writes the header and echoes the question; add_*() append records to
 /// the section given; finish() appends the OPT record (if the query had EDNS), applies
@@ -23,6 +25,7 @@
 
 #include "dns/query.hh"
 #include "dns/types.hh"
+#include "dns/wire.hh"
 
 namespace gslbd::dns {
 
@@ -46,7 +49,7 @@ struct SoaData {
 };
 
 class ResponseWriter {
-public:
+  public:
     /// `buf` must hold at least kHeaderSize + kMaxNameWire + 4 + 64 bytes. `limit` is the
     /// size the client accepts (clamped to buf.size(); values below 512 are raised to 512,
     /// which every client accepts). A buffer smaller than required is a caller bug: then
@@ -94,28 +97,17 @@ public:
     /// truncating finish()).
     std::uint16_t count(Section s) const noexcept;
 
-private:
-    bool reserve_rr(std::size_t n) noexcept;
-    bool write_name(NameRef n) noexcept;
-    bool rr_header(Section s, NameRef owner, std::uint16_t type, std::uint32_t ttl) noexcept;
-    bool rr_end() noexcept;
+  private:
     std::size_t name_size(NameRef n) const noexcept;
-    bool prepare_rr(Section s, NameRef owner, std::size_t rdlen) noexcept;
-    void put16(std::uint16_t v) noexcept;
-    void put32(std::uint32_t v) noexcept;
-    void put_bytes(const std::uint8_t* p, std::size_t n) noexcept;
+    std::uint8_t* start_rr(Section s, NameRef owner, std::uint16_t type, std::uint32_t ttl,
+                           std::size_t rdlen) noexcept;
 
-    std::uint8_t* buf_;
-    std::size_t cap_;
-    std::size_t limit_;
-    std::size_t pos_ = 0;
+    Writer w_;  ///< over the first `limit` bytes of the buffer; empty when it is too small
     std::size_t question_end_ = kHeaderSize;
-    std::size_t rr_start_ = 0;
-    std::size_t rdlen_pos_ = 0;
     std::size_t opt_reserve_ = 0;
     std::uint16_t counts_[3] = {0, 0, 0};
     Section cur_section_ = Section::Answer;
-    std::uint16_t ext_rcode_ = 0;
+    std::uint8_t ext_rcode_ = 0;
     bool truncated_ = false;
     bool want_opt_ = false;
     std::uint16_t opt_udp_ = 0;

@@ -1,5 +1,6 @@
 #pragma once
 /// DNS constants shared by parser, builder and engine.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
@@ -8,7 +9,7 @@ namespace gslbd::dns {
 inline constexpr std::size_t kHeaderSize = 12;
 inline constexpr std::size_t kMaxNameWire = 255;  ///< RFC 1035 limit, incl. the root label
 inline constexpr std::size_t kMaxLabel = 63;
-inline constexpr std::size_t kMinUdpSize = 512;   ///< without EDNS
+inline constexpr std::size_t kMinUdpSize = 512;  ///< without EDNS
 inline constexpr std::size_t kMaxMessage = 65535;
 /// UDP payload size we advertise in OPT unless told otherwise (DNS flag day 2020).
 inline constexpr std::uint16_t kDefaultEdnsUdpSize = 1232;
@@ -45,6 +46,15 @@ inline constexpr std::uint16_t kClassANY = 255;
 
 inline constexpr std::uint16_t kOptionEcs = 8;  ///< RFC 7871
 inline constexpr std::uint16_t kOptionCookie = 10;
+
+/// RFC 7871 client subnet as received. `addr` holds the address bytes, zero-padded.
+struct Ecs {
+    bool present = false;
+    std::uint16_t family = 0;  ///< 1 = IPv4, 2 = IPv6
+    std::uint8_t source_prefix = 0;
+    std::uint8_t scope_prefix = 0;  ///< must be 0 in queries
+    std::array<std::uint8_t, 16> addr{};
+};
 
 /// Header flag bits (in the 16-bit flags word).
 namespace flag {

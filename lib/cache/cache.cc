@@ -11,57 +11,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "dns/wire.hh"
+
 namespace gslbd::cache {
-
-namespace {
-
-constexpr std::size_t kOptFixed = 11;  // root owner, TYPE, CLASS, TTL, RDLENGTH
-
-inline std::uint16_t load16(const std::uint8_t* p) noexcept {
-    return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
-}
-inline void store16(std::uint8_t* p, std::uint16_t v) noexcept {
-    const std::uint16_t be = __builtin_bswap16(v);  // one store, not two byte stores
-    std::memcpy(p, &be, 2);
-}
-
-inline std::uint64_t mix(std::uint64_t a, std::uint64_t b) noexcept {
-    const __uint128_t r = static_cast<__uint128_t>(a) * b;
-    return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64);
-}
-
-constexpr std::uint64_t kK0 = 0xa0761d6478bd642full, kK1 = 0xe7037ed1a0b428dbull,
-                        kK3 = 0x589965cc75374cc3ull;
-
-/// memcpy for the few dozen bytes of a name or a small answer, without a call: words, the
-/// last one overlapping the one before. Writes and reads only inside `n`.
-inline void copy_bytes(std::uint8_t* dst, const std::uint8_t* src, std::size_t n) noexcept {
-    if (n > 128) {
-        std::memcpy(dst, src, n);
-    } else if (n >= 8) {
-        std::uint64_t v;
-        for (std::size_t o = 0; o + 8 < n; o += 8) {
-            std::memcpy(&v, src + o, 8);
-            std::memcpy(dst + o, &v, 8);
-        }
-        std::memcpy(&v, src + n - 8, 8);
-        std::memcpy(dst + n - 8, &v, 8);
-    } else if (n >= 4) {
-        std::uint32_t lo, hi;
-        std::memcpy(&lo, src, 4);
-        std::memcpy(&hi, src + n - 4, 4);
-        std::memcpy(dst, &lo, 4);
-        std::memcpy(dst + n - 4, &hi, 4);
-    } else {
-        for (std::size_t i = 0; i < n; ++i) dst[i] = src[i];
-    }
-}
-
-std::size_t ecs_addr_len(const dns::Ecs& e) noexcept {
-    return std::min<std::size_t>((e.source_prefix + 7u) / 8u, e.addr.size());
-}
-
-}  // namespace
 
 struct alignas(64) Cache::Bucket {
     std::uint32_t tag[kWays];  // 0 = empty way
@@ -139,8 +91,9 @@ inline std::uint64_t Cache::hash(const Key& k) const noexcept {
         k.qname_hash != 0 ? k.qname_hash : dns::name_hash(k.qname, k.qname_len);
     const std::uint64_t shape =
         std::uint64_t{k.qtype} | std::uint64_t{k.qclass} << 16 | std::uint64_t{k.do_bit} << 32;
-    std::uint64_t h = mix(name ^ seed_ ^ kK0, shape ^ kK1);
-    h = mix(h ^ (std::uint64_t{k.decision_class} | std::uint64_t{k.variant} << 32), kK3 ^ seed_);
+    std::uint64_t h = dns::hash_mix(name ^ seed_ ^ dns::kHashK0, shape ^ dns::kHashK1);
+    h = dns::hash_mix(h ^ (std::uint64_t{k.decision_class} | std::uint64_t{k.variant} << 32),
+                      dns::kHashK3 ^ seed_);
     return h;
 }
 
@@ -285,99 +238,70 @@ bool Cache::insert(const Key& k, std::uint64_t generation, std::uint32_t now,
 bool split_response(std::span<const std::uint8_t> msg, std::size_t question_end,
                     Answer& out) noexcept {
     if (msg.size() < question_end || question_end < dns::kHeaderSize) return false;
-    out.flags = load16(msg.data() + 2);
-    out.counts[0] = load16(msg.data() + 6);
-    out.counts[1] = load16(msg.data() + 8);
-    out.counts[2] = load16(msg.data() + 10);
+    const std::uint8_t* h = msg.data();  // a whole header: question_end >= 12 was checked
+    out.flags = util::load16(h + 2);
+    out.counts[0] = util::load16(h + 6);
+    out.counts[1] = util::load16(h + 8);
+    out.counts[2] = util::load16(h + 10);
     out.rrs = msg.subspan(question_end);
     return true;
 }
 
 std::uint32_t min_ttl(std::span<const std::uint8_t> rrs, std::size_t count,
                       std::uint32_t none) noexcept {
+    // The RRs stand without their header, so owners are skipped, not followed: a pointer
+    // (to the question name at offset 12) ends one in place.
     std::uint32_t best = none;
-    std::size_t pos = 0;
-    const std::size_t n = rrs.size();
+    dns::Reader r(rrs);
     for (std::size_t i = 0; i < count; ++i) {
-        // owner: labels, ending in a root label or a compression pointer
-        for (;;) {
-            if (pos >= n) return 0;
-            const std::uint8_t l = rrs[pos];
-            if ((l & 0xC0) == 0xC0) {
-                pos += 2;
-                break;
-            }
-            if (l > dns::kMaxLabel) return 0;
-            pos += 1u + l;
-            if (l == 0) break;
-        }
-        if (pos + 10 > n) return 0;
-        const std::uint32_t ttl =
-            std::uint32_t{load16(rrs.data() + pos + 4)} << 16 | load16(rrs.data() + pos + 6);
-        const std::size_t rdlen = load16(rrs.data() + pos + 8);
-        pos += 10 + rdlen;
-        if (pos > n) return 0;
+        r.skip_name();
+        const std::uint8_t* f = r.bytes(dns::kRrFixed);  // TYPE, CLASS, TTL, RDLENGTH
+        if (f == nullptr) return 0;
+        const std::uint32_t ttl = util::load32(f + 4);
+        r.skip(util::load16(f + 8));
         best = i == 0 ? ttl : std::min(best, ttl);
     }
-    return pos == n ? best : 0;
+    return r.ok() && r.left() == 0 ? best : 0;
 }
 
 std::size_t write_response(const Answer& a, const dns::Query& q, std::uint16_t our_udp_size,
                            const dns::Ecs* ecs, std::uint8_t scope, std::span<std::uint8_t> out,
                            std::size_t limit, bool& truncated) noexcept {
-    const std::size_t cap = out.size();
-    limit = std::min(std::max(limit, dns::kMinUdpSize), cap);
-    const bool with_ecs = q.has_edns && ecs != nullptr && ecs->present;
-    const std::size_t alen = with_ecs ? ecs_addr_len(*ecs) : 0;
-    const std::size_t opt_len = q.has_edns ? kOptFixed + (with_ecs ? 8 + alen : 0) : 0;
+    limit = std::min(std::max(limit, dns::kMinUdpSize), out.size());
+    if (!q.has_edns) ecs = nullptr;
+    const std::size_t opt_len = q.has_edns ? dns::opt_size(ecs) : 0;
     const std::size_t question_end = dns::kHeaderSize + q.qname_len + 4u;
     truncated = question_end + a.rrs.size() + opt_len > limit;
-    if (question_end + opt_len > cap) return 0;
+    const std::size_t rr_len = truncated ? 0 : a.rrs.size();
+    // One bounds check for the whole message, then plain stores.
+    dns::Writer w(out);
+    std::uint8_t* p = w.claim(question_end + rr_len + opt_len);
+    if (p == nullptr) return 0;
 
-    std::uint8_t* p = out.data();
     std::uint16_t flags =
         static_cast<std::uint16_t>((a.flags & ~(dns::flag::RD | dns::flag::CD | dns::flag::TC)) |
                                    dns::flag::QR | (q.flags & (dns::flag::RD | dns::flag::CD)));
     if (truncated) flags |= dns::flag::TC;
-    store16(p, q.id);
-    store16(p + 2, flags);
-    store16(p + 4, 1);
-    store16(p + 6, truncated ? 0 : a.counts[0]);
-    store16(p + 8, truncated ? 0 : a.counts[1]);
-    store16(p + 10,
-            static_cast<std::uint16_t>((truncated ? 0 : a.counts[2]) + (q.has_edns ? 1 : 0)));
-    copy_bytes(p + dns::kHeaderSize, q.qname.data(), q.qname_len);
-    std::size_t pos = dns::kHeaderSize + q.qname_len;
-    store16(p + pos, q.qtype);
-    store16(p + pos + 2, q.qclass);
-    pos += 4;
-    if (!truncated && !a.rrs.empty()) {
-        copy_bytes(p + pos, a.rrs.data(), a.rrs.size());
-        pos += a.rrs.size();
+    util::store16(p, q.id);
+    util::store16(p + 2, flags);
+    util::store16(p + 4, 1);
+    util::store16(p + 6, truncated ? 0 : a.counts[0]);
+    util::store16(p + 8, truncated ? 0 : a.counts[1]);
+    util::store16(p + 10,
+                  static_cast<std::uint16_t>((truncated ? 0 : a.counts[2]) + (q.has_edns ? 1 : 0)));
+    p += dns::kHeaderSize;
+    dns::copy_bytes(p, q.qname.data(), q.qname_len);
+    p += q.qname_len;
+    util::store16(p, q.qtype);
+    util::store16(p + 2, q.qclass);
+    p += 4;
+    if (rr_len != 0) {
+        dns::copy_bytes(p, a.rrs.data(), rr_len);
+        p += rr_len;
     }
-    if (q.has_edns) {
-        p[pos++] = 0;  // root owner
-        store16(p + pos, dns::qtype::OPT);
-        store16(p + pos + 2, std::max<std::uint16_t>(our_udp_size, dns::kMinUdpSize));
-        // TTL: extended RCODE 0 (cached answers carry RCODEs below 16), version 0, DO.
-        store16(p + pos + 4, 0);
-        store16(p + pos + 6, q.do_bit ? 0x8000 : 0);
-        pos += 8;
-        if (with_ecs) {
-            store16(p + pos, static_cast<std::uint16_t>(4 + 4 + alen));
-            store16(p + pos + 2, dns::kOptionEcs);
-            store16(p + pos + 4, static_cast<std::uint16_t>(4 + alen));
-            store16(p + pos + 6, ecs->family);
-            p[pos + 8] = ecs->source_prefix;
-            p[pos + 9] = std::min(scope, ecs->source_prefix);
-            copy_bytes(p + pos + 10, ecs->addr.data(), alen);
-            pos += 10 + alen;
-        } else {
-            store16(p + pos, 0);
-            pos += 2;
-        }
-    }
-    return pos;
+    // Extended RCODE 0: cached answers carry RCODEs below 16.
+    if (q.has_edns) dns::write_opt(p, our_udp_size, 0, q.do_bit, ecs, scope);
+    return w.pos();
 }
 
 std::uint32_t coarse_now() noexcept {

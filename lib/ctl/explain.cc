@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "dns/query.hh"
+#include "dns/response.hh"
+#include "dns/wire.hh"
 #include "gslb/engine.hh"
 #include "gslb/policy.hh"
 #include "pipeline/pipeline.hh"
@@ -65,117 +67,98 @@ std::string code_text(std::uint16_t packed) {
 /// A query in wire format: header, question, OPT (DO=0, 1232) with ECS when given.
 std::vector<std::uint8_t> build_query(const gslb::WireName& name, std::uint16_t qtype,
                                       const std::optional<util::IpPrefix>& ecs) {
-    std::vector<std::uint8_t> q = {0x4a, 0x11, 0x00, 0x00, 0, 1, 0, 0, 0, 0, 0, 1};
-    q.insert(q.end(), name.bytes.begin(), name.bytes.begin() + name.len);
-    q.insert(q.end(),
-             {static_cast<std::uint8_t>(qtype >> 8), static_cast<std::uint8_t>(qtype), 0, 1});
-    std::vector<std::uint8_t> opt;
+    dns::Ecs e;
     if (ecs) {
-        const std::size_t alen = (ecs->len + 7u) / 8u;
-        const std::uint16_t olen = static_cast<std::uint16_t>(4 + alen);
-        opt = {0,
-               8,
-               static_cast<std::uint8_t>(olen >> 8),
-               static_cast<std::uint8_t>(olen),
-               0,
-               static_cast<std::uint8_t>(ecs->addr.family == 4 ? 1 : 2),
-               ecs->len,
-               0};
-        opt.insert(opt.end(), ecs->addr.bytes.begin(), ecs->addr.bytes.begin() + alen);
+        e.present = true;
+        e.family = ecs->addr.family == 4 ? 1 : 2;
+        e.source_prefix = ecs->len;
+        std::copy_n(ecs->addr.bytes.begin(), dns::ecs_addr_len(ecs->len), e.addr.begin());
     }
-    q.insert(q.end(), {0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, static_cast<std::uint8_t>(opt.size() >> 8),
-                       static_cast<std::uint8_t>(opt.size())});
-    q.insert(q.end(), opt.begin(), opt.end());
+    std::vector<std::uint8_t> q(dns::kHeaderSize + name.len + 4 + dns::opt_size(&e));
+    dns::Writer w(q);
+    w.u16(0x4a11);  // ID
+    w.u16(0);       // flags: QUERY, RD clear
+    w.u16(1);       // QDCOUNT
+    w.u16(0);
+    w.u16(0);
+    w.u16(1);  // ARCOUNT: the OPT
+    w.bytes(name.span());
+    w.u16(qtype);
+    w.u16(dns::kClassIN);
+    dns::put_opt(w, dns::kDefaultEdnsUdpSize, 0, false, &e, 0);
     return q;
 }
 
-/// Reads a (possibly compressed) name at `off` as text; advances `off` past it in place.
-std::string read_name(std::span<const std::uint8_t> m, std::size_t& off) {
-    std::string out;
-    std::size_t p = off;
-    bool jumped = false;
-    for (int guard = 0; guard < 128 && p < m.size(); ++guard) {
-        const std::uint8_t len = m[p];
-        if ((len & 0xc0) == 0xc0) {
-            if (p + 1 >= m.size()) break;
-            if (!jumped) off = p + 2;
-            jumped = true;
-            p = static_cast<std::size_t>((len & 0x3f) << 8 | m[p + 1]);
-            continue;
-        }
-        if (len == 0) {
-            if (!jumped) off = p + 1;
-            return out.empty() ? "." : out;
-        }
-        if (p + 1 + len > m.size()) break;
-        out.append(reinterpret_cast<const char*>(&m[p + 1]), len);
-        out += '.';
-        p += 1 + len;
-    }
+[[noreturn]] void unreadable() {
     throw RequestError(500, "internal: cannot read the response built for the explanation");
 }
 
-std::uint16_t u16(std::span<const std::uint8_t> m, std::size_t o) {
-    return static_cast<std::uint16_t>(m[o] << 8 | m[o + 1]);
+std::string name_text(const std::uint8_t* wire, std::size_t n) {
+    char text[4 * dns::kMaxNameWire + 1];  // every byte as \DDD at worst
+    if (n == 0 || dns::name_to_text(wire, n, text, sizeof text) == 0) unreadable();
+    return text;
+}
+
+/// The (possibly compressed) name at the cursor as text; the cursor moves past it.
+std::string read_name(dns::Reader& r) {
+    std::uint8_t wire[dns::kMaxNameWire];
+    return name_text(wire, dns::read_name(r, wire));
 }
 
 /// The answer as a resolver sees it: rcode, flags, records, ECS scope.
 json decode_response(std::span<const std::uint8_t> m) {
-    if (m.size() < 12) return json{{"rcode", "none (dropped)"}};
-    const unsigned rcode = m[3] & 0x0f;
-    json out = {{"aa", (m[2] & 0x04) != 0}, {"tc", (m[2] & 0x02) != 0}};
-    std::size_t off = 12;
-    for (unsigned i = 0; i < u16(m, 4); ++i) {
-        read_name(m, off);
-        off += 4;
-    }
+    dns::Reader r(m);
+    dns::Header h;
+    if (!dns::read_header(r, h)) return json{{"rcode", "none (dropped)"}};
+    json out = {{"aa", (h.flags & dns::flag::AA) != 0}, {"tc", (h.flags & dns::flag::TC) != 0}};
+    for (unsigned i = 0; i < h.qdcount; ++i)
+        if (!dns::skip_question(r)) unreadable();
     json answer = json::array(), authority = json::array();
     unsigned ext_rcode = 0;
-    const unsigned counts[3] = {u16(m, 6), u16(m, 8), u16(m, 10)};
+    const unsigned counts[3] = {h.ancount, h.nscount, h.arcount};
     for (int section = 0; section < 3; ++section) {
         for (unsigned i = 0; i < counts[section]; ++i) {
-            const std::string owner = read_name(m, off);
-            if (off + 10 > m.size()) throw RequestError(500, "internal: short response");
-            const std::uint16_t type = u16(m, off);
-            const std::uint32_t ttl =
-                static_cast<std::uint32_t>(u16(m, off + 4)) << 16 | u16(m, off + 6);
-            const std::uint16_t rdlen = u16(m, off + 8);
-            const std::size_t rd = off + 10;
-            off = rd + rdlen;
-            if (off > m.size()) throw RequestError(500, "internal: short response");
-            if (type == 41) {
-                ext_rcode = (ttl >> 24) & 0xff;
-                for (std::size_t o = rd; o + 4 <= off;) {
-                    const std::uint16_t code = u16(m, o), len = u16(m, o + 2);
-                    if (code == 8 && len >= 4 && o + 4 + len <= off) {
-                        out["ecs_scope"] = m[o + 7];
-                        out["ecs_source"] = m[o + 6];
+            std::uint8_t owner[dns::kMaxNameWire];
+            dns::RrInfo info;
+            const std::size_t owner_len = dns::read_rr(r, owner, info);
+            if (owner_len == 0) unreadable();
+            const std::uint8_t* rd = m.data() + info.rdata;
+            if (info.type == dns::qtype::OPT) {
+                ext_rcode = (info.ttl >> 24) & 0xff;
+                dns::Reader o(m.subspan(info.rdata, info.rdlength));
+                while (o.left() >= dns::kOptionHead) {
+                    const std::uint16_t code = o.u16(), len = o.u16();
+                    const std::uint8_t* v = o.bytes(len);
+                    if (v == nullptr) break;
+                    if (code == dns::kOptionEcs && len >= dns::kEcsFixed) {
+                        out["ecs_scope"] = v[3];
+                        out["ecs_source"] = v[2];
                     }
-                    o += 4 + len;
                 }
                 continue;
             }
-            json rr = {{"name", owner}, {"type", qtype_name(type)}, {"ttl", ttl}};
+            json rr = {{"name", name_text(owner, owner_len)},
+                       {"type", qtype_name(info.type)},
+                       {"ttl", info.ttl}};
             char buf[INET6_ADDRSTRLEN];
-            if (type == 1 && rdlen == 4) {
-                rr["data"] = inet_ntop(AF_INET, &m[rd], buf, sizeof buf);
-            } else if (type == 28 && rdlen == 16) {
-                rr["data"] = inet_ntop(AF_INET6, &m[rd], buf, sizeof buf);
-            } else if (type == 5 || type == 2) {
-                std::size_t p = rd;
-                rr["data"] = read_name(m, p);
-            } else if (type == 6) {
-                std::size_t p = rd;
-                rr["data"] = read_name(m, p);
-            } else if (type == 16 && rdlen > 0) {
-                rr["data"] = std::string(reinterpret_cast<const char*>(&m[rd + 1]),
-                                         std::min<std::size_t>(m[rd], rdlen - 1));
+            if (info.type == dns::qtype::A && info.rdlength == 4) {
+                rr["data"] = inet_ntop(AF_INET, rd, buf, sizeof buf);
+            } else if (info.type == dns::qtype::AAAA && info.rdlength == 16) {
+                rr["data"] = inet_ntop(AF_INET6, rd, buf, sizeof buf);
+            } else if (info.type == dns::qtype::CNAME || info.type == dns::qtype::NS ||
+                       info.type == dns::qtype::SOA) {
+                dns::Reader target(m);
+                target.seek(info.rdata);
+                rr["data"] = read_name(target);  // for SOA: its MNAME
+            } else if (info.type == dns::qtype::TXT && info.rdlength > 0) {
+                rr["data"] = std::string(reinterpret_cast<const char*>(rd + 1),
+                                         std::min<std::size_t>(rd[0], info.rdlength - 1u));
             }
             if (section == 0) answer.push_back(std::move(rr));
             if (section == 1) authority.push_back(std::move(rr));
         }
     }
-    out["rcode"] = rcode_name(ext_rcode << 4 | rcode);
+    out["rcode"] = rcode_name(ext_rcode << 4 | (h.flags & 0x0f));
     out["answer"] = std::move(answer);
     out["authority"] = std::move(authority);
     return out;

@@ -102,7 +102,7 @@ struct Topology {
     std::vector<RecordRt> records;
     std::uint32_t backend_count = 0;
     // options copied from config for the hot path
-    std::uint16_t edns_udp_size = 1232;
+    std::uint16_t edns_udp_size = dns::kDefaultEdnsUdpSize;
     bool ecs_enabled = true;
     std::vector<util::IpPrefix> ecs_trust;  ///< empty = all
     bool debug_txt = false;

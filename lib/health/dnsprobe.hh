@@ -1,6 +1,7 @@
 #pragma once
 /// The few DNS wire operations a health probe needs: build a one-question query and check a
-/// reply. Bounds-checked, no allocation in the reply check, never throws there.
+/// reply, on the dns wire toolkit (dns/wire.hh). No allocation in the reply check, never
+/// throws there.
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -12,8 +13,9 @@
 
 namespace gslbd::health {
 
-/// "www.example.com" / "www.example.com." -> wire format. Throws config::ConfigError at
-/// `pos` for empty labels, labels over 63 bytes or names over 255 bytes.
+/// "www.example.com" / "www.example.com." -> lower-case wire format (dns::name_from_text,
+/// escapes included). Throws config::ConfigError at `pos` for empty labels, labels over 63
+/// bytes, names over 255 bytes or bad escapes.
 std::vector<std::uint8_t> encode_qname(const std::string& text, const config::SourcePos& pos);
 
 /// A standard query (RD clear, class IN) with one question.

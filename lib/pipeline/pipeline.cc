@@ -7,8 +7,6 @@ namespace gslbd::pipeline {
 
 namespace {
 
-constexpr std::uint16_t kDefaultUdpSize = 1232;  // before the first snapshot is published
-
 const config::Config& sizing_config(const gslb::SnapshotHolder& holder) {
     static const config::Config defaults;
     const gslb::Snapshot* s = holder.current_for_writer();
@@ -95,7 +93,8 @@ std::size_t Pipeline::handle(std::span<const std::uint8_t> query, const util::Ip
     if (pr.question_ok) ++counters_.by_qtype[qtype_slot(q.qtype)];
 
     const gslb::Snapshot* snap = holder_.current();
-    const std::uint16_t our_udp = snap != nullptr ? snap->topo->edns_udp_size : kDefaultUdpSize;
+    const std::uint16_t our_udp =
+        snap != nullptr ? snap->topo->edns_udp_size : dns::kDefaultEdnsUdpSize;
     const std::size_t limit =
         tcp ? dns::kMaxMessage
             : std::max(dns::kMinUdpSize,

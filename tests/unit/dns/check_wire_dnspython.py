@@ -58,6 +58,14 @@ QUERIES = {
     "cname_ns": lambda: query("alias.example.com", "A"),
     "any_hinfo": lambda: query("www.example.com", "ANY"),
     "ecs": lambda: ecs_query("geo.example.com", "A"),
+    # dns::write_opt: an IPv6 source prefix, a scope above it (clamped), another UDP size
+    "ecs6": lambda: query("geo.example.com", "AAAA", use_edns=0, payload=4096,
+                          options=[dns.edns.ECSOption("2001:db8:aa00::", 40)]),
+    # a source prefix that ends inside a byte
+    "ecs_odd": lambda: query("geo.example.com", "A", use_edns=0, payload=1232,
+                             options=[dns.edns.ECSOption("198.51.100.128", 25)]),
+    # our UDP size below 512 is raised to 512
+    "udp_small": lambda: query("www.example.com", "A", use_edns=0, payload=4096),
     "badvers": badvers_query,
     "truncated_udp512": lambda: query("big.example.com", "A"),
     "truncated_edns": lambda: ecs_query("big.example.com", "A"),
@@ -129,6 +137,21 @@ def check(name, q, wire):
         ecs = [o for o in r.options if isinstance(o, dns.edns.ECSOption)]
         assert len(ecs) == 1, r.options
         assert ecs[0].address == "192.0.2.0" and ecs[0].srclen == 24 and ecs[0].scopelen == 24
+        only_rrset(r.answer, dns.rdatatype.A)
+    elif name == "ecs6":
+        assert r.payload == 4096 and not r.ednsflags & dns.flags.DO
+        ecs = [o for o in r.options if isinstance(o, dns.edns.ECSOption)]
+        assert len(ecs) == 1, r.options
+        assert ecs[0].address == "2001:db8:aa00::" and ecs[0].srclen == 40, ecs[0]
+        assert ecs[0].scopelen == 40, ecs[0]
+        only_rrset(r.answer, dns.rdatatype.AAAA)
+    elif name == "ecs_odd":
+        ecs = [o for o in r.options if isinstance(o, dns.edns.ECSOption)]
+        assert len(ecs) == 1, r.options
+        assert ecs[0].address == "198.51.100.128" and ecs[0].srclen == 25, ecs[0]
+        assert ecs[0].scopelen == 0, ecs[0]
+    elif name == "udp_small":
+        assert r.payload == 512 and not r.options
         only_rrset(r.answer, dns.rdatatype.A)
     elif name == "badvers":
         assert r.rcode() == dns.rcode.BADVERS, dns.rcode.to_text(r.rcode())

@@ -77,6 +77,14 @@ bool answer(const std::string& scenario, std::span<const std::uint8_t> in,
         } else if (scenario == "ecs") {
             ok = w.add_a(Section::Answer, qn, 300, a);
             w.set_opt(1232, q.do_bit, &q.ecs, 24);
+        } else if (scenario == "ecs6") {
+            ok = w.add_aaaa(Section::Answer, qn, 300, aaaa);
+            w.set_opt(4096, q.do_bit, &q.ecs, 64);  // scope above the source: clamped
+        } else if (scenario == "ecs_odd") {
+            ok = w.add_a(Section::Answer, qn, 300, a);
+        } else if (scenario == "udp_small") {
+            ok = w.add_a(Section::Answer, qn, 300, a);
+            w.set_opt(100, q.do_bit, nullptr, 0);
         } else if (scenario == "truncated_udp512" || scenario == "truncated_edns") {
             while (w.add_a(Section::Answer, qn, 300, a)) {
             }

@@ -47,6 +47,20 @@ enum class ParseStatus : std::uint8_t {
     BadVers,  ///< EDNS version > 0: answer BADVERS with an OPT record
 };
 
+/// The RCODE a reply to a query of parse status `s` carries (NoError for Ok and Drop).
+constexpr Rcode rcode_for(ParseStatus s) noexcept {
+    switch (s) {
+        case ParseStatus::FormErr:
+            return Rcode::FormErr;
+        case ParseStatus::NotImp:
+            return Rcode::NotImp;
+        case ParseStatus::BadVers:
+            return Rcode::BadVers;
+        default:
+            return Rcode::NoError;
+    }
+}
+
 struct ParseResult {
     ParseStatus status = ParseStatus::Drop;
     /// True when qname/qtype/qclass were parsed, so an error reply can echo the question.

@@ -143,21 +143,22 @@ bool ResponseWriter::add_aaaa(Section s, NameRef owner, std::uint32_t ttl,
     return true;
 }
 
-bool ResponseWriter::add_cname(Section s, NameRef owner, std::uint32_t ttl,
-                               NameRef target) noexcept {
+bool ResponseWriter::add_target(Section s, NameRef owner, std::uint16_t type, std::uint32_t ttl,
+                                NameRef target) noexcept {
     const std::size_t tlen = name_size(target);
-    std::uint8_t* d = tlen != 0 ? start_rr(s, owner, qtype::CNAME, ttl, tlen) : nullptr;
+    std::uint8_t* d = tlen != 0 ? start_rr(s, owner, type, ttl, tlen) : nullptr;
     if (d == nullptr) return false;
     put_name(d, target);
     return true;
 }
 
+bool ResponseWriter::add_cname(Section s, NameRef owner, std::uint32_t ttl,
+                               NameRef target) noexcept {
+    return add_target(s, owner, qtype::CNAME, ttl, target);
+}
+
 bool ResponseWriter::add_ns(Section s, NameRef owner, std::uint32_t ttl, NameRef target) noexcept {
-    const std::size_t tlen = name_size(target);
-    std::uint8_t* d = tlen != 0 ? start_rr(s, owner, qtype::NS, ttl, tlen) : nullptr;
-    if (d == nullptr) return false;
-    put_name(d, target);
-    return true;
+    return add_target(s, owner, qtype::NS, ttl, target);
 }
 
 bool ResponseWriter::add_soa(Section s, NameRef owner, std::uint32_t ttl,

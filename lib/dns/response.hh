@@ -101,6 +101,9 @@ class ResponseWriter {
     std::size_t name_size(NameRef n) const noexcept;
     std::uint8_t* start_rr(Section s, NameRef owner, std::uint16_t type, std::uint32_t ttl,
                            std::size_t rdlen) noexcept;
+    /// An RR whose RDATA is one name (CNAME, NS).
+    bool add_target(Section s, NameRef owner, std::uint16_t type, std::uint32_t ttl,
+                    NameRef target) noexcept;
 
     Writer w_;  ///< over the first `limit` bytes of the buffer; empty when it is too small
     std::size_t question_end_ = kHeaderSize;

@@ -122,19 +122,6 @@ void check_query(const std::uint8_t* data, std::size_t size, const Query& q, Par
         FUZZ_CHECK(std::memcmp(again.qname.data(), q.qname.data(), q.qname_len) == 0);
 }
 
-Rcode rcode_for(ParseStatus s) {
-    switch (s) {
-        case ParseStatus::FormErr:
-            return Rcode::FormErr;
-        case ParseStatus::NotImp:
-            return Rcode::NotImp;
-        case ParseStatus::BadVers:
-            return Rcode::BadVers;
-        default:
-            return Rcode::NoError;
-    }
-}
-
 struct Built {
     std::size_t len;
     bool truncated;

@@ -22,19 +22,6 @@ std::vector<std::uint8_t> wire_name(const char* text) {
     return std::vector<std::uint8_t>(buf, buf + n);
 }
 
-Rcode rcode_for(ParseStatus s) {
-    switch (s) {
-        case ParseStatus::FormErr:
-            return Rcode::FormErr;
-        case ParseStatus::NotImp:
-            return Rcode::NotImp;
-        case ParseStatus::BadVers:
-            return Rcode::BadVers;
-        default:
-            return Rcode::NoError;
-    }
-}
-
 bool answer(const std::string& scenario, std::span<const std::uint8_t> in,
             std::vector<std::uint8_t>& out) {
     Query q;

@@ -359,7 +359,8 @@ Config load_config(const std::string& path) {
     Val root(cfg.file, doc);
     if (root.is_null()) root.fail("the configuration is empty: 'listen' and 'zones' are required");
     MapReader top(root, {"listen", "workers", "log_level", "edns", "ecs", "tcp", "geoip",
-                         "debug_txt", "zones", "io", "dpdk", "cache", "health", "api"});
+                         "debug_txt", "zones", "io", "dpdk", "cache", "health", "api",
+                         "cluster"});
 
     parse_listen(top.require("listen"), cfg);
     if (auto x = top.get("workers")) {
@@ -396,7 +397,7 @@ Config load_config(const std::string& path) {
     if (auto x = top.get("geoip")) parse_geoip(*x, cfg);
     if (auto x = top.get("debug_txt")) cfg.debug_txt = x->boolean();
     if (auto h = top.get("health")) {
-        MapReader m(*h, {"start", "rise", "fall"});
+        MapReader m(*h, {"start", "rise", "fall", "source"});
         if (auto x = m.get("start")) {
             std::string start = x->nonempty_str();
             if (start == "wait") cfg.health_assume_healthy = false;
@@ -405,10 +406,19 @@ Config load_config(const std::string& path) {
         }
         if (auto x = m.get("rise")) cfg.health_rise = static_cast<int>(x->integer(1, 100));
         if (auto x = m.get("fall")) cfg.health_fall = static_cast<int>(x->integer(1, 100));
+        if (auto x = m.get("source")) {
+            for (const auto& item : x->one_or_many()) {
+                const util::IpAddr a = detail::parse_ip(item);
+                auto& slot = a.family == 4 ? cfg.probe_source_v4 : cfg.probe_source_v6;
+                if (slot) item.fail("one probe source address per address family");
+                slot = a;
+            }
+        }
     }
     if (auto x = top.get("cache")) parse_cache(*x, cfg);
     cfg.api.addr = *util::IpAddr::parse("127.0.0.1");
     if (auto x = top.get("api"); x && !x->is_null()) parse_api(*x, cfg);
+    if (auto x = top.get("cluster"); x && !x->is_null()) detail::parse_cluster(*x, cfg);
     if (auto x = top.get("io")) {
         std::string mode = x->nonempty_str();
         if (mode == "dpdk") cfg.io = IoMode::Dpdk;

@@ -201,6 +201,26 @@ struct ApiConfig {
     SourcePos pos;
 };
 
+/// The `cluster:` block (docs/fleet.md): this node's place in a fleet that shares health
+/// verdicts and operator overrides through etcd. Absent = a standalone node (enabled false).
+struct ClusterConfig {
+    bool enabled = false;
+    std::vector<std::string> endpoints;  ///< "http://127.0.0.1:2379" (scheme added when missing)
+    std::string ca_file, cert_file, key_file;  ///< TLS to etcd (https:// endpoints)
+    std::string user, password;                ///< etcd authentication; both or neither
+    std::string prefix = "/gslbd/";            ///< key prefix, ends with '/'
+    std::string node;                          ///< this node's name; default: the host name
+    std::map<std::string, std::string> labels; ///< site, region, ...
+    Millis lease_ttl{10000};                   ///< votes of a dead node expire after this
+    bool passive = false;                      ///< role passive: answers from the fleet, never probes
+    std::string quorum = "majority";           ///< majority, any, all or a fraction "0.18"
+    unsigned min_voters = 1;
+    unsigned probes_per_target = 0;            ///< 0 = every probing node probes every target
+    bool override_fleet = true;                ///< override_scope: fleet (true) or node
+    Millis timeout{2000};                      ///< per etcd call
+    SourcePos pos;
+};
+
 struct Config {
     /// `health:` defaults for every probed backend (zone files can override rise/fall).
     /// health_assume_healthy: start-up state; true = up until `fall` failed rounds
@@ -208,6 +228,9 @@ struct Config {
     bool health_assume_healthy = true;
     int health_rise = 2;
     int health_fall = 3;
+    /// `health.source`: local addresses probes are sent from, at most one per family
+    /// (unset = the kernel chooses). Lets each node of a fleet probe from its own address.
+    std::optional<util::IpAddr> probe_source_v4, probe_source_v6;
     std::string file;  ///< main config path as given
     std::vector<Listener> udp;
     std::vector<Listener> tcp;
@@ -231,6 +254,7 @@ struct Config {
     IoMode io = IoMode::Socket;
     DpdkConfig dpdk;
     ApiConfig api;
+    ClusterConfig cluster;
 };
 
 /// Smallest and largest response cache entry (see Config::cache_bytes).

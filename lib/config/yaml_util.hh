@@ -128,6 +128,9 @@ std::vector<Record> load_policy_file(const std::string& path, const std::string&
 std::vector<LocationEntry> load_location_map(const std::string& path, const SourcePos& blame,
                                              const std::string& field);
 
+/// The `cluster:` block into cfg.cluster (cfg.file must be set: relative paths).
+void parse_cluster(const Val& v, Config& cfg);
+
 /// True when `name` equals `zone` or lies below it (both normalized).
 bool in_zone(std::string_view name, std::string_view zone) noexcept;
 

@@ -9,7 +9,7 @@ packages=(
   libfmt-dev liburcu-dev libcurl4-openssl-dev libcpp-httplib-dev nlohmann-json3-dev
   # tests
   catch2 mmdb-bin libmaxmind-db-writer-perl dnsutils knot-dnsutils python3 python3-dnspython
-  python3-pytest prometheus curl
+  python3-pytest prometheus curl etcd-server etcd-client
   # benchmarks and testbed
   libbenchmark-dev dnsperf iproute2 ethtool
 )

@@ -1,0 +1,132 @@
+"""A real etcd cluster on loopback for the fleet tests: members on 127.0.0.21, .22, .23 (each
+its own address, ports of their own), data in a temporary directory (under /dev/shm when it
+exists: fsync on a busy CI disk would make elections flap). Short heartbeat and election
+timeouts so that losing a member costs well under a second.
+
+The etcd binary comes from Debian's etcd-server (scripts/setup.sh); without it the tests fail,
+they never skip.
+"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+
+def etcd_bin():
+    path = os.environ.get("GSLBD_ETCD_BIN") or shutil.which("etcd")
+    assert path and os.access(path, os.X_OK), \
+        "etcd not found: install etcd-server (scripts/setup.sh); the fleet tests need it"
+    return path
+
+
+def _free_port(host):
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class EtcdCluster:
+    def __init__(self, size=3, first_ip=21):
+        base = "/dev/shm" if os.path.isdir("/dev/shm") else None
+        self.dir = Path(tempfile.mkdtemp(prefix="gslbd-etcd-", dir=base))
+        self.members = []
+        for i in range(size):
+            host = f"127.0.0.{first_ip + i}"
+            self.members.append({
+                "name": f"e{i + 1}", "host": host,
+                "client": _free_port(host), "peer": _free_port(host),
+                "data": self.dir / f"e{i + 1}", "proc": None,
+                "log": self.dir / f"e{i + 1}.log",
+            })
+        self.initial = ",".join(f"{m['name']}=http://{m['host']}:{m['peer']}"
+                                for m in self.members)
+        for i in range(size):
+            self.start_member(i, wait=False)
+        for i in range(size):
+            self.wait_healthy(i)
+
+    def url(self, i):
+        m = self.members[i]
+        return f"http://{m['host']}:{m['client']}"
+
+    @property
+    def endpoints(self):
+        return [self.url(i) for i in range(len(self.members))]
+
+    def start_member(self, i, wait=True):
+        m = self.members[i]
+        assert m["proc"] is None or m["proc"].poll() is not None
+        log = open(m["log"], "ab")
+        m["proc"] = subprocess.Popen([
+            etcd_bin(), "--name", m["name"], "--data-dir", str(m["data"]),
+            "--listen-client-urls", self.url(i), "--advertise-client-urls", self.url(i),
+            "--listen-peer-urls", f"http://{m['host']}:{m['peer']}",
+            "--initial-advertise-peer-urls", f"http://{m['host']}:{m['peer']}",
+            "--initial-cluster", self.initial, "--initial-cluster-state", "new",
+            "--initial-cluster-token", self.dir.name,
+            "--heartbeat-interval", "50", "--election-timeout", "500",
+            "--logger", "zap", "--log-level", "warn",
+        ], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        if wait:
+            self.wait_healthy(i)
+
+    def wait_healthy(self, i, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            proc = self.members[i]["proc"]
+            if proc.poll() is not None:
+                raise AssertionError(f"etcd member {i + 1} exited with {proc.returncode}:\n"
+                                     + self.members[i]["log"].read_text(errors="replace"))
+            try:
+                with urllib.request.urlopen(self.url(i) + "/health", timeout=1) as r:
+                    last = json.loads(r.read())
+                    if last.get("health") == "true":
+                        return
+            except (OSError, urllib.error.URLError, ValueError) as e:
+                last = e
+            time.sleep(0.1)
+        raise AssertionError(f"etcd member {i + 1} not healthy after {timeout} s: {last}")
+
+    def kill(self, i):
+        proc = self.members[i]["proc"]
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    def call(self, path, body, i=None):
+        """One JSON-gateway call to the first live member (or member i)."""
+        order = [i] if i is not None else range(len(self.members))
+        last = None
+        for j in order:
+            proc = self.members[j]["proc"]
+            if proc is None or proc.poll() is not None:
+                continue
+            req = urllib.request.Request(self.url(j) + path, data=json.dumps(body).encode(),
+                                         method="POST")
+            try:
+                with urllib.request.urlopen(req, timeout=5) as r:
+                    return json.loads(r.read())
+            except OSError as e:
+                last = e
+        raise AssertionError(f"no etcd member answered {path}: {last}")
+
+    def revision(self):
+        return int(self.call("/v3/kv/range", {"key": "AA=="})["header"]["revision"])
+
+    def compact(self, revision=None):
+        rev = revision or self.revision()
+        self.call("/v3/kv/compaction", {"revision": str(rev), "physical": True})
+        return rev
+
+    def stop(self):
+        for i in range(len(self.members)):
+            self.kill(i)
+        shutil.rmtree(self.dir, ignore_errors=True)

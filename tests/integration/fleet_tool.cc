@@ -1,0 +1,150 @@
+// A fleet agent without the daemon, driven line by line on stdin, for the integration tests
+// and for simulating many voters (bench/fleet). One process = one node.
+//
+//   fleet_tool --node NAME --endpoints URL[,URL...] [--prefix P] [--ttl S] [--quorum RULE]
+//              [--min-voters N] [--passive] [--user U --password P]
+// stdin commands, one per line; each is answered with exactly one line on stdout:
+//   vote TARGET up|down|none      -> ok
+//   votes N up|down               -> ok   (targets t0..t{N-1}: simulated load)
+//   override ID JSON|none         -> ok
+//   view                          -> the current View as one JSON line
+//   explain TARGET                -> {"verdict", "votes": [...]} of one target
+//   wait_synced MS                -> true|false
+//   quit [norevoke]               -> bye (stops the agent; revokes the lease unless norevoke)
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "cluster/fleet.hh"
+#include "util/log.hh"
+
+using namespace gslbd;
+using nlohmann::json;
+
+namespace {
+
+std::vector<std::string> split(const std::string& s, char sep) {
+    std::vector<std::string> out;
+    std::string cur;
+    std::istringstream in(s);
+    while (std::getline(in, cur, sep))
+        if (!cur.empty()) out.push_back(cur);
+    return out;
+}
+
+json view_json(const cluster::View& v, unsigned k) {
+    json j;
+    j["synced"] = v.synced;
+    j["connected"] = v.connected;
+    j["last_error"] = v.last_error;
+    j["revision"] = v.revision;
+    j["self_index"] = v.self_index;
+    json members = json::object();
+    for (const auto& [name, m] : v.members)
+        members[name] = {{"role", std::string(cluster::to_string(m.info.role))},
+                         {"labels", m.info.labels},
+                         {"generation", m.info.generation},
+                         {"config_digest", m.info.config_digest}};
+    j["members"] = members;
+    json targets = json::object();
+    for (const auto& [t, tv] : *v.targets)
+        targets[t] = {{"verdict", std::string(cluster::to_string(tv.verdict))},
+                      {"up", tv.tally.up},
+                      {"down", tv.tally.down},
+                      {"stale", tv.tally.stale},
+                      {"assigned", v.assigned(t, k)}};
+    j["targets"] = targets;
+    json ov = json::object();
+    for (const auto& [id, doc] : *v.overrides) ov[id] = doc;
+    j["overrides"] = ov;
+    const auto& c = v.counters;
+    j["counters"] = {{"etcd_errors", c.etcd_errors},     {"resyncs", c.resyncs},
+                     {"watch_events", c.watch_events},   {"txns", c.txns},
+                     {"votes_written", c.votes_written}, {"lease_grants", c.lease_grants}};
+    return j;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    cluster::FleetOptions o;
+    o.lease_ttl = std::chrono::seconds{3};
+    o.etcd.timeout = std::chrono::milliseconds{1000};
+    o.etcd.connect_timeout = std::chrono::milliseconds{300};
+    o.max_backoff = std::chrono::milliseconds{500};
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto next = [&]() -> std::string {
+            if (i + 1 >= argc) {
+                std::fprintf(stderr, "%s needs a value\n", a.c_str());
+                std::exit(2);
+            }
+            return argv[++i];
+        };
+        if (a == "--node")
+            o.self.name = next();
+        else if (a == "--endpoints")
+            o.etcd.endpoints = split(next(), ',');
+        else if (a == "--prefix")
+            o.prefix = next();
+        else if (a == "--ttl")
+            o.lease_ttl = std::chrono::seconds{std::stoi(next())};
+        else if (a == "--quorum")
+            o.rule = *cluster::QuorumRule::parse(next());
+        else if (a == "--min-voters")
+            o.rule.min_voters = static_cast<unsigned>(std::stoi(next()));
+        else if (a == "--probes-per-target")
+            o.probes_per_target = static_cast<unsigned>(std::stoi(next()));
+        else if (a == "--passive")
+            o.self.role = cluster::Role::Passive;
+        else if (a == "--user")
+            o.etcd.user = next();
+        else if (a == "--password")
+            o.etcd.password = next();
+        else if (a == "--debug")
+            util::set_log_level(util::LogLevel::debug);
+        else {
+            std::fprintf(stderr, "unknown argument %s\n", a.c_str());
+            return 2;
+        }
+    }
+    cluster::Fleet fleet(o, nullptr);
+    fleet.start();
+    std::string line;
+    while (std::getline(std::cin, line)) {
+        auto w = split(line, ' ');
+        if (w.empty()) continue;
+        json out = "ok";
+        if (w[0] == "vote" && w.size() == 3) {
+            fleet.set_vote(w[1], w[2] == "none" ? std::nullopt : std::optional<bool>(w[2] == "up"));
+        } else if (w[0] == "votes" && w.size() == 3) {
+            std::unordered_map<std::string, bool> votes;
+            const int n = std::stoi(w[1]);
+            for (int i = 0; i < n; ++i) votes["t" + std::to_string(i)] = w[2] == "up";
+            fleet.set_votes(std::move(votes));
+        } else if (w[0] == "override" && w.size() >= 3) {
+            const std::string doc = line.substr(line.find(w[1]) + w[1].size() + 1);
+            fleet.set_override(w[1],
+                               doc == "none" ? std::nullopt : std::optional<std::string>(doc));
+        } else if (w[0] == "view") {
+            out = view_json(*fleet.view(), o.probes_per_target);
+        } else if (w[0] == "explain" && w.size() == 2) {
+            out = {
+                {"verdict", std::string(cluster::to_string(fleet.view()->target(w[1]).verdict))}};
+        } else if (w[0] == "wait_synced" && w.size() == 2) {
+            out = fleet.wait_synced(std::chrono::milliseconds{std::stoi(w[1])});
+        } else if (w[0] == "quit") {
+            fleet.stop(!(w.size() == 2 && w[1] == "norevoke"));
+            std::cout << "\"bye\"" << std::endl;
+            return 0;
+        } else {
+            out = {{"error", "unknown command: " + line}};
+        }
+        std::cout << out.dump() << std::endl;
+    }
+    fleet.stop();
+    return 0;
+}

@@ -79,4 +79,15 @@ inline void reset(gslb::Selection& out, const gslb::Decision& d) noexcept {
     out.decision_class = d.decision_class;
 }
 
+/// Base of the modes that answer with one eligible backend, the one at position
+/// `variant % eligible` (random, roundrobin, weighted): they differ only in how they draw.
+class OneOfEligible : public DecidedPolicy {
+  public:
+    void select_decided(const gslb::SelectContext& ctx, const gslb::Decision& d,
+                        gslb::Selection& out) const noexcept final {
+        reset(out, d);
+        out.add(ctx.eligible[d.variant % ctx.eligible.size()]);
+    }
+};
+
 }  // namespace gslbd::policies

@@ -6,17 +6,12 @@
 namespace gslbd::policies {
 namespace {
 
-class Random final : public DecidedPolicy {
+class Random final : public OneOfEligible {
   public:
     std::string_view name() const noexcept override { return "random"; }
     std::uint32_t variant(const gslb::SelectContext& ctx,
                           const gslb::Decision&) const noexcept override {
         return ctx.ws.rng.uniform(static_cast<std::uint32_t>(ctx.eligible.size()));
-    }
-    void select_decided(const gslb::SelectContext& ctx, const gslb::Decision& d,
-                        gslb::Selection& out) const noexcept override {
-        reset(out, d);
-        out.add(ctx.eligible[d.variant % ctx.eligible.size()]);
     }
     void explain(const gslb::SelectContext& ctx, const gslb::Decision& d,
                  gslb::Explanation& out) const override {

@@ -7,7 +7,7 @@
 namespace gslbd::policies {
 namespace {
 
-class RoundRobin final : public DecidedPolicy {
+class RoundRobin final : public OneOfEligible {
   public:
     std::string_view name() const noexcept override { return "roundrobin"; }
     std::uint32_t state_words(const gslb::RecordRt&) const override { return 2; }
@@ -20,11 +20,6 @@ class RoundRobin final : public DecidedPolicy {
         // The cursor counts in 32 bits; the word just holds it.
         const auto cursor = k < cursors.size() ? static_cast<std::uint32_t>(cursors[k]++) : 0u;
         return cursor % n;
-    }
-    void select_decided(const gslb::SelectContext& ctx, const gslb::Decision& d,
-                        gslb::Selection& out) const noexcept override {
-        reset(out, d);
-        out.add(ctx.eligible[d.variant % ctx.eligible.size()]);
     }
     void explain(const gslb::SelectContext& ctx, const gslb::Decision& d,
                  gslb::Explanation& out) const override {

@@ -10,27 +10,29 @@
 namespace gslbd::policies {
 namespace {
 
-class Weighted final : public DecidedPolicy {
+/// The weight of eligible backend `k` (the override when set), at least 1.
+std::uint64_t weight_at(const gslb::SelectContext& ctx, std::size_t k) noexcept {
+    return std::max<std::uint32_t>(ctx.snap.weight_of(ctx.family[ctx.eligible[k]]), 1);
+}
+
+std::uint64_t total_weight(const gslb::SelectContext& ctx) noexcept {
+    std::uint64_t total = 0;
+    for (std::size_t k = 0; k < ctx.eligible.size(); ++k) total += weight_at(ctx, k);
+    return total;
+}
+
+class Weighted final : public OneOfEligible {
   public:
     std::string_view name() const noexcept override { return "weighted"; }
     std::uint32_t variant(const gslb::SelectContext& ctx,
                           const gslb::Decision&) const noexcept override {
-        std::uint64_t total = 0;
-        for (std::uint16_t i : ctx.eligible)
-            total += std::max<std::uint32_t>(ctx.snap.weight_of(ctx.family[i]), 1);
-        std::uint64_t r = ctx.ws.rng.uniform64(total);
+        std::uint64_t r = ctx.ws.rng.uniform64(total_weight(ctx));
         for (std::size_t k = 0; k < ctx.eligible.size(); ++k) {
-            const std::uint64_t w =
-                std::max<std::uint32_t>(ctx.snap.weight_of(ctx.family[ctx.eligible[k]]), 1);
+            const std::uint64_t w = weight_at(ctx, k);
             if (r < w) return static_cast<std::uint32_t>(k);
             r -= w;
         }
         return static_cast<std::uint32_t>(ctx.eligible.size() - 1);  // unreachable: r < total
-    }
-    void select_decided(const gslb::SelectContext& ctx, const gslb::Decision& d,
-                        gslb::Selection& out) const noexcept override {
-        reset(out, d);
-        out.add(ctx.eligible[d.variant % ctx.eligible.size()]);
     }
     void explain(const gslb::SelectContext& ctx, const gslb::Decision& d,
                  gslb::Explanation& out) const override {
@@ -38,13 +40,10 @@ class Weighted final : public DecidedPolicy {
         out.notes.emplace_back("rule",
                                "one eligible backend, with probability weight / sum of "
                                "the eligible weights");
-        std::uint64_t total = 0;
-        for (std::uint16_t i : ctx.eligible)
-            total += std::max<std::uint32_t>(ctx.snap.weight_of(ctx.family[i]), 1);
-        const std::uint32_t w = std::max<std::uint32_t>(
-            ctx.snap.weight_of(ctx.family[ctx.eligible[d.variant % ctx.eligible.size()]]), 1);
+        const std::uint64_t w = weight_at(ctx, d.variant % ctx.eligible.size());
         out.notes.emplace_back("draw", position(d.variant, ctx.eligible.size()) + ", weight " +
-                                           std::to_string(w) + " of " + std::to_string(total));
+                                           std::to_string(w) + " of " +
+                                           std::to_string(total_weight(ctx)));
     }
 };
 

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "io/socket/sockaddr.hh"
+#include "util/bytes.hh"
 #include "util/random.hh"
 
 namespace gslbd::io {
@@ -163,7 +164,7 @@ struct TcpServer::State {
     void process(Conn& c) {
         std::size_t off = 0;
         while (!c.closing && c.in.size() - off >= 2 && c.pending() < srv.opts_.max_pending_output) {
-            const std::size_t len = (std::size_t{c.in[off]} << 8) | c.in[off + 1];
+            const std::size_t len = util::load16(&c.in[off]);
             if (c.in.size() - off - 2 < len) break;
             const std::size_t n = srv.pipeline_->handle({c.in.data() + off + 2, len}, c.peer,
                                                         {resp.data() + 2, kMaxMsg}, true);
@@ -174,8 +175,7 @@ struct TcpServer::State {
                 c.closing = true;
                 break;
             }
-            resp[0] = static_cast<std::uint8_t>(n >> 8);
-            resp[1] = static_cast<std::uint8_t>(n);
+            util::store16(resp.data(), static_cast<std::uint16_t>(n));
             c.out.insert(c.out.end(), resp.begin(), resp.begin() + 2 + n);
         }
         c.in.erase(c.in.begin(), c.in.begin() + static_cast<std::ptrdiff_t>(off));

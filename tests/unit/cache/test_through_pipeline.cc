@@ -9,12 +9,16 @@
 #include <vector>
 
 #include "../gslb/fixture.hh"
+#include "../gslb/publish_fixture.hh"
 #include "pipeline/pipeline.hh"
 
 using namespace gslbd;
 using fixture::backend;
 using fixture::ip;
+using fixture::publish;
+using fixture::rcu_reader;
 using fixture::record;
+using fixture::snapshot_of;
 using testdns::Msg;
 
 namespace {
@@ -70,11 +74,6 @@ struct Q {
     }
 };
 
-gslb::RcuThread& rcu_reader() {
-    static gslb::RcuThread t;
-    return t;
-}
-
 config::Backend located(const char* addr, const char* location, int priority = 0) {
     auto b = backend(addr, priority);
     b.locations = {location};
@@ -124,24 +123,6 @@ std::shared_ptr<config::Config> make_config() {
     z.records.push_back(record("picky.example.com.", kTestPicky, {backend("192.0.2.70")}));
     cfg->zones.push_back(z);
     return cfg;
-}
-
-std::unique_ptr<const gslb::Snapshot> snapshot_of(std::shared_ptr<config::Config> cfg,
-                                                  std::uint64_t gen,
-                                                  const gslb::Health* health = nullptr) {
-    auto s = std::make_unique<gslb::Snapshot>();
-    s->generation = gen;
-    auto geo = geo::load_geo(*cfg);
-    s->topo = gslb::build_topology(std::move(cfg), std::move(geo));
-    s->health = health ? std::make_shared<gslb::Health>(*health) : gslb::all_up(*s->topo);
-    return s;
-}
-
-void publish(gslb::SnapshotHolder& holder, std::unique_ptr<const gslb::Snapshot> s) {
-    rcu_reader();
-    gslb::RcuThread::offline();
-    std::thread([&] { holder.publish(std::move(s)); }).join();
-    gslb::RcuThread::online();
 }
 
 struct Env {

@@ -3,12 +3,16 @@
 #include <thread>
 
 #include "../gslb/fixture.hh"
+#include "../gslb/publish_fixture.hh"
 #include "pipeline/pipeline.hh"
 
 using namespace gslbd;
 using fixture::backend;
 using fixture::ip;
+using fixture::publish;
+using fixture::rcu_reader;
 using fixture::record;
+using fixture::snapshot_of;
 using testdns::Msg;
 
 namespace {
@@ -74,11 +78,6 @@ struct QueryBytes {
     }
 };
 
-gslb::RcuThread& rcu_reader() {
-    static gslb::RcuThread t;  // this (the test) thread reads snapshots
-    return t;
-}
-
 std::shared_ptr<config::Config> make_config() {
     auto cfg = std::make_shared<config::Config>();
     auto z = fixture::zone("example.com.");
@@ -105,25 +104,6 @@ std::shared_ptr<config::Config> make_config() {
     z.records.push_back(sf);
     cfg->zones.push_back(z);
     return cfg;
-}
-
-std::unique_ptr<const gslb::Snapshot> snapshot_of(std::shared_ptr<config::Config> cfg,
-                                                  std::uint64_t gen,
-                                                  const gslb::Health* health = nullptr) {
-    auto s = std::make_unique<gslb::Snapshot>();
-    s->generation = gen;
-    s->topo = gslb::build_topology(std::move(cfg), nullptr);
-    s->health = health ? std::make_shared<gslb::Health>(*health) : gslb::all_up(*s->topo);
-    return s;
-}
-
-/// Publishes from a separate control thread, as the daemon does; this reader goes
-/// offline meanwhile so the grace period can complete.
-void publish(gslb::SnapshotHolder& holder, std::unique_ptr<const gslb::Snapshot> s) {
-    rcu_reader();
-    gslb::RcuThread::offline();
-    std::thread([&] { holder.publish(std::move(s)); }).join();
-    gslb::RcuThread::online();
 }
 
 struct Env {

@@ -1,12 +1,15 @@
 #pragma once
 // Hand-built topologies for policy tests (no build_topology: these are plain structs).
 #include <cstdlib>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
+#include "config/model.hh"
+#include "geo/geo.hh"
 #include "gslb/policy.hh"
 #include "gslb/snapshot.hh"
 
@@ -93,6 +96,22 @@ struct World {
         return select(p, rec_id, v6, eligible, client);
     }
 };
+
+/// A location map over `nets[i]` -> `names[i]` (the property tests' small world).
+inline std::shared_ptr<geo::GeoDbs> location_world(std::initializer_list<const char*> nets,
+                                                   std::initializer_list<const char*> names) {
+    auto geo = std::make_shared<geo::GeoDbs>();
+    std::vector<config::LocationEntry> entries;
+    auto name = names.begin();
+    for (const char* net : nets) {
+        config::LocationEntry e;
+        e.prefix = *util::IpPrefix::parse(net);
+        e.location = *name++;
+        entries.push_back(e);
+    }
+    geo->locations = std::make_unique<geo::LocationMap>(entries);
+    return geo;
+}
 
 inline std::vector<std::uint16_t> all_of(const std::vector<gslb::BackendRt>& family) {
     std::vector<std::uint16_t> v;

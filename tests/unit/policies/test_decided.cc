@@ -11,7 +11,9 @@
 using namespace gslbd;
 
 namespace {
-std::vector<std::uint16_t> picked_of(const gslb::Selection& s) { return test::picked(s); }
+std::vector<std::uint16_t> picked_of(const gslb::Selection& s) {
+    return test::picked(s);
+}
 }  // namespace
 
 TEST_CASE("every mode is cacheable and select() is classify, variant, select_decided",
@@ -19,8 +21,8 @@ TEST_CASE("every mode is cacheable and select() is classify, variant, select_dec
     std::mt19937 gen(4242);
     // two subnets share location a
     auto geo = test::location_world({"10.0.0.0/8", "10.1.0.0/16", "192.0.2.0/24", "2001:db8::/32"},
-                              {"a", "b", "a", "d"});
-    const char* clients[] = {"10.0.0.1",   "10.1.2.3",    "192.0.2.77", "2001:db8::1",
+                                    {"a", "b", "a", "d"});
+    const char* clients[] = {"10.0.0.1",   "10.1.2.3",   "192.0.2.77", "2001:db8::1",
                              "172.16.0.1", "10.200.0.1", "192.0.2.1"};
 
     int checked = 0;

@@ -12,7 +12,7 @@ using namespace gslbd;
 TEST_CASE("no mode ever selects a non-eligible backend", "[property]") {
     std::mt19937 gen(20261122);
     auto geo = test::location_world({"10.0.0.0/8", "10.1.0.0/16", "192.0.2.0/24", "2001:db8::/32"},
-                              {"a", "b", "c", "d"});
+                                    {"a", "b", "c", "d"});
 
     const char* clients[] = {"10.0.0.1",    "10.1.2.3",   "192.0.2.77",
                              "2001:db8::1", "172.16.0.1", "::1"};

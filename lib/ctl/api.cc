@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "ctl/api_request.hh"
 #include "ctl/explain.hh"
 #include "health/state.hh"
 #include "util/log.hh"
@@ -60,61 +61,8 @@ bool same_secret(const std::string& a, const std::string& b) {
     return diff == 0;
 }
 
-std::string normalize_record(std::string r) {
-    for (auto& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (r.empty() || r.back() != '.') r += '.';
-    return r;
-}
-
-/// Selector from a JSON body; unknown keys and wrong types are errors (nothing applied).
-Selector parse_selector(const json& body, bool weight_call) {
-    if (!body.is_object()) throw RequestError(400, "expected a JSON object");
-    static const std::set<std::string> known = {"address",  "tags",   "tag",
-                                                "location", "record", "weight"};
-    for (const auto& [k, v] : body.items()) {
-        if (!known.count(k)) throw RequestError(400, "unknown field '" + k + "'");
-        if (k == "weight" && !weight_call)
-            throw RequestError(400, "field 'weight' belongs to /api/v1/backends/weight");
-    }
-    Selector s;
-    auto str = [&](const char* key) -> std::optional<std::string> {
-        if (!body.contains(key)) return std::nullopt;
-        if (!body[key].is_string() || body[key].get<std::string>().empty())
-            throw RequestError(400, std::string("field '") + key + "' must be a non-empty string");
-        return body[key].get<std::string>();
-    };
-    if (auto a = str("address")) {
-        auto ip = util::IpAddr::parse(*a);
-        if (!ip)
-            throw RequestError(400, "bad address '" + *a + "': expected an IPv4 or IPv6 literal");
-        s.address = *ip;
-    }
-    if (auto t = str("tag")) s.tags.push_back(*t);
-    if (body.contains("tags")) {
-        const json& t = body["tags"];
-        if (t.is_string()) {
-            s.tags.push_back(t.get<std::string>());
-        } else if (t.is_array()) {
-            for (const auto& x : t) {
-                if (!x.is_string()) throw RequestError(400, "field 'tags' must list strings");
-                s.tags.push_back(x.get<std::string>());
-            }
-        } else {
-            throw RequestError(400, "field 'tags' must be a string or a list of strings");
-        }
-    }
-    if (auto l = str("location")) s.location = *l;
-    if (auto r = str("record")) s.record = normalize_record(*r);
-    return s;
-}
-
 json parse_body(const httplib::Request& req) {
-    if (req.body.empty()) return json::object();
-    try {
-        return json::parse(req.body);
-    } catch (const json::exception& e) {
-        throw RequestError(400, std::string("bad JSON: ") + e.what());
-    }
+    return parse_json_body(req.body);
 }
 
 /// One backend in /api/v1/status: its configuration, what is published for it and, when
@@ -244,22 +192,11 @@ void send_reload(httplib::Response& res, const ReloadResult& r) {
 /// POST /api/v1/backends/{enable,disable,drain,weight}: applies `verb` to what `body`
 /// selects. Throws RequestError.
 json backends_call(Control& ctl, const std::string& verb, const json& body) {
-    const bool weight_call = verb == "weight";
-    const Selector sel = parse_selector(body, weight_call);
-    std::uint32_t weight = 0;
-    AdminAction action = AdminAction::Enable;
-    if (verb == "disable") action = AdminAction::Disable;
-    if (verb == "drain") action = AdminAction::Drain;
-    if (weight_call) {
-        action = AdminAction::Weight;
-        if (!body.contains("weight") || !body["weight"].is_number_integer() ||
-            body["weight"].get<long long>() < 0 || body["weight"].get<long long>() > 1000000)
-            throw RequestError(400,
-                               "field 'weight' must be an integer in "
-                               "0..1000000 (0 restores the configured weight)");
-        weight = body["weight"].get<std::uint32_t>();
-    }
-    const auto keys = ctl.apply(sel, action, weight);
+    const BackendsRequest br = parse_backends_request(verb, body);
+    const Selector& sel = br.selector;
+    const std::uint32_t weight = br.weight;
+    const bool weight_call = br.action == AdminAction::Weight;
+    const auto keys = ctl.apply(sel, br.action, weight);
     json changed = json::array();
     for (const auto& [rec, addr] : keys) changed.push_back({{"record", rec}, {"address", addr}});
     util::log_info("api: {} {} ({} backend(s)){}", verb, sel.describe(), keys.size(),
@@ -276,37 +213,10 @@ ExplainRequest explain_request(const httplib::Request& req) {
     json in = json::object();
     if (req.method == "POST") {
         in = parse_body(req);
-        if (!in.is_object()) throw RequestError(400, "expected a JSON object");
     } else {
         for (const auto& [k, v] : req.params) in[k] = v;
     }
-    static const std::set<std::string> known = {"name", "qtype", "type", "client", "ecs"};
-    for (const auto& [k, v] : in.items()) {
-        if (!known.count(k)) throw RequestError(400, "unknown parameter '" + k + "'");
-        if (!v.is_string()) throw RequestError(400, "parameter '" + k + "' must be a string");
-    }
-    ExplainRequest er;
-    er.name = in.value("name", std::string());
-    if (er.name.empty()) throw RequestError(400, "parameter 'name' is required");
-    er.qtype = in.value("qtype", in.value("type", std::string("A")));
-    const std::string client = in.value("client", std::string());
-    if (client.empty()) throw RequestError(400, "parameter 'client' is required");
-    auto ip = util::IpAddr::parse(client);
-    if (!ip) throw RequestError(400, "bad client address '" + client + "'");
-    er.client = *ip;
-    const std::string ecs = in.value("ecs", std::string());
-    if (!ecs.empty()) {
-        auto p = util::IpPrefix::parse(ecs, false);
-        if (!p || ecs.find('/') == std::string::npos)
-            throw RequestError(400, "bad ecs subnet '" + ecs + "': expected ADDRESS/LEN");
-        // As a resolver sends it: the address truncated to the source prefix.
-        util::IpPrefix t = *p;
-        const unsigned bits = t.addr.family == 4 ? 32 : 128;
-        for (unsigned i = t.len; i < bits; ++i)
-            t.addr.bytes[i / 8] &= static_cast<std::uint8_t>(~(0x80u >> (i % 8)));
-        er.ecs = t;
-    }
-    return er;
+    return parse_explain_request(in);
 }
 
 /// Access control for one request; false when the response (401/403) is already set.

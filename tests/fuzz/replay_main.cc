@@ -1,8 +1,10 @@
-// Replays the seed corpus through the fuzz target, then a fixed number of deterministic
+// Replays a fuzz target's seed corpus through it, then a fixed number of deterministic
 // mutations of it, so an ordinary test run (any compiler, no libFuzzer) exercises the
-// parser on hostile input. A broken invariant traps inside the target.
+// parser on hostile input. A broken invariant traps inside the target. Linked with each
+// target (tests/fuzz/meson.build); a target may define FuzzReplaySummary() to check that
+// the run reached what it should.
 //
-// Usage: fuzz_parse_query_replay CORPUS_DIR [MUTATIONS]
+// Usage: fuzz_<target>_replay CORPUS_DIR|FILE... [MUTATIONS]
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -13,9 +15,10 @@
 #include <string>
 #include <vector>
 
-#include "dns/query.hh"
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
+extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) __attribute__((weak));
+/// Called after the run with the number of inputs; non-zero fails the run.
+extern "C" int FuzzReplaySummary(unsigned long inputs) __attribute__((weak));
 
 namespace {
 
@@ -90,14 +93,31 @@ void mutate(Bytes& b, Rng& rng, const std::vector<Bytes>& corpus) {
 
 int main(int argc, char** argv) {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: %s CORPUS_DIR [MUTATIONS]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s CORPUS_DIR|FILE... [MUTATIONS]\n", argv[0]);
         return 2;
     }
-    const unsigned long mutations = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 200000;
+    if (LLVMFuzzerInitialize) LLVMFuzzerInitialize(&argc, &argv);
+    // The last argument is the mutation count when it is a number.
+    unsigned long mutations = 200000;
+    int nargs = argc;
+    {
+        char* end = nullptr;
+        const unsigned long n = std::strtoul(argv[argc - 1], &end, 10);
+        if (argc > 2 && end != argv[argc - 1] && *end == '\0') {
+            mutations = n;
+            --nargs;
+        }
+    }
 
     std::vector<std::filesystem::path> paths;
-    for (const auto& e : std::filesystem::directory_iterator(argv[1]))
-        if (e.is_regular_file()) paths.push_back(e.path());
+    for (int i = 1; i < nargs; ++i) {
+        if (std::filesystem::is_directory(argv[i])) {
+            for (const auto& e : std::filesystem::directory_iterator(argv[i]))
+                if (e.is_regular_file()) paths.push_back(e.path());
+        } else {
+            paths.emplace_back(argv[i]);
+        }
+    }
     std::sort(paths.begin(), paths.end());  // directory order is not deterministic
     std::vector<Bytes> corpus;
     for (const auto& p : paths) {
@@ -109,34 +129,14 @@ int main(int argc, char** argv) {
         return 1;
     }
 
-    // Count outcomes so a run that never reaches the interesting paths is visible.
-    unsigned long by_status[5] = {};
-    auto run = [&](const Bytes& b) {
-        LLVMFuzzerTestOneInput(b.data(), b.size());
-        gslbd::dns::Query q;
-        const auto r = gslbd::dns::parse_query({b.data(), b.size()}, q);
-        ++by_status[static_cast<unsigned>(r.status)];
-    };
-    for (const auto& b : corpus) run(b);
-    const unsigned long seeds_ok = by_status[0];
-
+    for (const auto& b : corpus) LLVMFuzzerTestOneInput(b.data(), b.size());
     Rng rng;
     Bytes b;
     for (unsigned long i = 0; i < mutations; ++i) {
         b = corpus[rng.below(corpus.size())];
         mutate(b, rng, corpus);
-        run(b);
+        LLVMFuzzerTestOneInput(b.data(), b.size());
     }
-    std::printf(
-        "%zu seeds (%lu Ok), %lu mutations: Ok %lu, Drop %lu, FormErr %lu, NotImp %lu, "
-        "BadVers %lu\n",
-        corpus.size(), seeds_ok, mutations, by_status[0], by_status[1], by_status[2], by_status[3],
-        by_status[4]);
-    // A corpus without valid queries, or mutations that never produce a valid or a
-    // malformed query, would make this test pass without testing much.
-    if (seeds_ok == 0 || (mutations > 0 && (by_status[0] == seeds_ok || by_status[2] == 0))) {
-        std::fprintf(stderr, "replay did not reach both accepted and rejected inputs\n");
-        return 1;
-    }
-    return 0;
+    std::printf("%zu seeds, %lu mutations\n", corpus.size(), mutations);
+    return FuzzReplaySummary ? FuzzReplaySummary(corpus.size() + mutations) : 0;
 }

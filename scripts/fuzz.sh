@@ -35,6 +35,7 @@ all=$(cd tests/fuzz/corpus && ls)
 if ((${#targets[@]} == 0)); then
   read -r -a targets <<<"$(echo $all)"
 fi
+have=$(ninja -C "$builddir" -t targets all)
 bins=()
 for t in "${targets[@]}"; do
   if [[ ! -d tests/fuzz/corpus/$t ]]; then
@@ -42,7 +43,7 @@ for t in "${targets[@]}"; do
     exit 2
   fi
   # DPDK's target exists only when libdpdk was found
-  if ninja -C "$builddir" -t targets all | grep -q "^tests/fuzz/fuzz_$t:"; then
+  if grep -q "^tests/fuzz/fuzz_$t:" <<<"$have"; then
     bins+=("tests/fuzz/fuzz_$t")
   fi
 done

@@ -35,7 +35,8 @@ constexpr const char* kZone = R"(records:
 )";
 
 const std::string& workdir() {
-    static const std::string dir = [] {
+    // Never destroyed: the exit handler that removes the directory still needs the name.
+    static const std::string* const dir = [] {
         char tmpl[] = "/tmp/gslbd-fuzz-config.XXXXXX";
         const char* d = ::mkdtemp(tmpl);
         if (d == nullptr) std::abort();
@@ -44,9 +45,9 @@ const std::string& workdir() {
         std::filesystem::copy_file(std::string(GSLBD_FUZZ_DATA) + "/location_map.yml",
                                    std::string(d) + "/location_map.yml");
         std::atexit([] { std::filesystem::remove_all(workdir()); });
-        return std::string(d);
+        return new std::string(d);
     }();
-    return dir;
+    return *dir;
 }
 
 std::string write(const char* name, const std::uint8_t* data, std::size_t size) {

@@ -160,8 +160,9 @@ struct TcpServer::State {
         }
     }
 
-    // Answers every whole message in c.in; leaves a partial one for the next read.
-    void process(Conn& c) {
+    // Answers every whole message in c.in; leaves a partial one for the next read. Returns
+    // whether a whole message was taken.
+    bool process(Conn& c) {
         std::size_t off = 0;
         while (!c.closing && c.in.size() - off >= 2 && c.pending() < srv.opts_.max_pending_output) {
             const std::size_t len = util::load16(&c.in[off]);
@@ -179,6 +180,7 @@ struct TcpServer::State {
             c.out.insert(c.out.end(), resp.begin(), resp.begin() + 2 + n);
         }
         c.in.erase(c.in.begin(), c.in.begin() + static_cast<std::ptrdiff_t>(off));
+        return off != 0;
     }
 
     // Returns false when the connection was closed.
@@ -214,8 +216,9 @@ struct TcpServer::State {
             const ssize_t r = ::recv(c.fd, scratch.data(), scratch.size(), MSG_DONTWAIT);
             if (r > 0) {
                 c.in.insert(c.in.end(), scratch.begin(), scratch.begin() + r);
-                c.last = now;
-                process(c);
+                // Only a whole message counts as activity: a client trickling a message a
+                // byte at a time must not hold its connection slot past the idle timeout.
+                if (process(c)) c.last = now;
                 if (static_cast<std::size_t>(r) < scratch.size()) break;
             } else if (r == 0) {
                 // Peer finished sending: answer what is complete, then close after the

@@ -27,9 +27,12 @@ done
 
 builddir=build-fuzz
 if [[ ! -f $builddir/build.ninja ]]; then
+  # -O1 and line tables only: about as fast to fuzz as -O2 -g, much quicker to build (CI
+  # builds this from scratch), and stack traces still name file and line.
   CXX=${CXX_FUZZ:-clang++} meson setup "$builddir" --wrap-mode=nodownload \
     -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dbench=disabled -Dbuildtype=debugoptimized >/dev/null
+    -Dbench=disabled -Dbuildtype=plain -Doptimization=1 -Dcpp_args=-gline-tables-only \
+    >/dev/null
 fi
 all=$(cd tests/fuzz/corpus && ls)
 if ((${#targets[@]} == 0)); then

@@ -10,6 +10,8 @@ packages=(
   # tests
   catch2 mmdb-bin libmaxmind-db-writer-perl dnsutils knot-dnsutils python3 python3-dnspython
   python3-pytest prometheus curl etcd-server etcd-client
+  # fuzzing (scripts/fuzz.sh: clang with libFuzzer and the sanitizer runtimes) and the soak
+  clang libclang-rt-14-dev dnsperf
   # benchmarks and testbed
   libbenchmark-dev dnsperf iproute2 ethtool
 )

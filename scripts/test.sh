@@ -2,6 +2,8 @@
 # The whole test run (CI runs exactly this):
 #   1. `build`: every suite (unit, fuzz corpus replay, integration with the real daemon)
 #   2. `build-asan`: the unit and integration suites under AddressSanitizer + UBSan
+#   3. `build-fuzz`: every libFuzzer target for 10 s (scripts/fuzz.sh; clang, ASan + UBSan)
+#   4. a 3-minute soak of the `build` daemon (scripts/soak.sh)
 # Exits non-zero when any step fails; prints a summary at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +53,10 @@ step "build (asan+ubsan)" ./scripts/build.sh build-asan \
 if [[ ${results[-1]} == ok* ]]; then
   step "meson test: unit + integration suites under sanitizers" \
     mtest -C build-asan --suite unit --suite integration --print-errorlogs --num-processes 2
+fi
+step "fuzz: every target for 10 s (build-fuzz)" ./scripts/fuzz.sh --seconds 10
+if [[ ${results[0]} == ok* ]]; then
+  step "soak: 3 minutes under load, flapping, reloads, overrides" ./scripts/soak.sh --minutes 3
 fi
 
 echo

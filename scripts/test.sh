@@ -2,7 +2,7 @@
 # The whole test run (CI runs exactly this):
 #   1. `build`: every suite (unit, fuzz corpus replay, integration with the real daemon)
 #   2. `build-asan`: the unit and integration suites under AddressSanitizer + UBSan
-#   3. `build-fuzz`: every libFuzzer target for 10 s (scripts/fuzz.sh; clang, ASan + UBSan)
+#   3. `build-fuzz`: every libFuzzer target for 5 s (scripts/fuzz.sh; clang, ASan + UBSan)
 #   4. a 3-minute soak of the `build` daemon (scripts/soak.sh)
 # Exits non-zero when any step fails; prints a summary at the end.
 set -euo pipefail
@@ -54,7 +54,7 @@ if [[ ${results[-1]} == ok* ]]; then
   step "meson test: unit + integration suites under sanitizers" \
     mtest -C build-asan --suite unit --suite integration --print-errorlogs --num-processes 2
 fi
-step "fuzz: every target for 10 s (build-fuzz)" ./scripts/fuzz.sh --seconds 10
+step "fuzz: every target for 5 s (build-fuzz)" ./scripts/fuzz.sh --seconds 5
 if [[ ${results[0]} == ok* ]]; then
   step "soak: 3 minutes under load, flapping, reloads, overrides" ./scripts/soak.sh --minutes 3
 fi

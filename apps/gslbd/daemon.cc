@@ -11,6 +11,7 @@
 #include "config/model.hh"
 #include "ctl/api.hh"
 #include "ctl/control.hh"
+#include "ctl/fleet.hh"
 #include "ctl/watch.hh"
 #include "gslb/publish.hh"
 #include "gslb/snapshot.hh"
@@ -45,6 +46,8 @@ health::Options health_options(const config::Config& cfg) {
     h.assume_healthy_at_start = cfg.health_assume_healthy;
     h.default_rise = cfg.health_rise;
     h.default_fall = cfg.health_fall;
+    h.source_v4 = cfg.probe_source_v4;
+    h.source_v6 = cfg.probe_source_v6;
     return h;
 }
 
@@ -120,6 +123,7 @@ int run(const Options& opts) {
     // Publishes health verdicts with the operator's overrides, reloads, serves the API.
     std::unique_ptr<ctl::Control> control;
     std::unique_ptr<health::Monitor> monitor;
+    std::unique_ptr<ctl::FleetLink> fleet;  // with a `cluster:` block (docs/fleet.md)
     Backends backends;
     std::unique_ptr<ctl::ApiServer> api;
     std::unique_ptr<ctl::ConfigWatcher> watcher;
@@ -133,6 +137,7 @@ int run(const Options& opts) {
             health_options(cfg),
             [c = control.get()](auto t, auto h) { c->publish(std::move(t), std::move(h)); });
         control->attach(*monitor);
+        if (cfg.cluster.enabled) fleet = ctl::start_fleet(cfg, *monitor, *control, GSLBD_VERSION);
         control->publish(topo, monitor->set_topology(topo));  // generation 1
         backends = io::make_backends(holder, cfg);  // the config's `io` picks the UDP backend
         for (const auto& b : backends) util::log_info("{}", b->describe());
@@ -142,7 +147,7 @@ int run(const Options& opts) {
         std::fprintf(stderr, "gslbd: %s\n", e.what());
         return 1;
     }
-    monitor->start();
+    if (!fleet || !fleet->passive()) monitor->start();  // a passive node never probes
     for (const auto& b : backends) b->start();
     if (api) api->start();
     if (watcher) watcher->start();
@@ -151,6 +156,7 @@ int run(const Options& opts) {
     wait_for_stop(signals, *control, opts.config_path);
     watcher.reset();
     if (api) api->stop();  // before the backends whose counters it reads go away
+    if (fleet) fleet->stop();  // revokes the lease: this node's votes vanish at once
     monitor->stop();
     for (const auto& b : backends) b->stop();
     for (const auto& b : backends) util::log_info("{}", b->summary());

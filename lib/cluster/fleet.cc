@@ -64,6 +64,16 @@ Fleet::~Fleet() {
     stop();
 }
 
+void Fleet::set_on_change(ChangeFn fn) {
+    std::lock_guard lk(cb_mu_);
+    on_change_ = std::move(fn);
+}
+
+void Fleet::notify() {
+    std::lock_guard lk(cb_mu_);
+    if (on_change_) on_change_();
+}
+
 void Fleet::start() {
     std::lock_guard lk(mu_);
     if (started_) return;
@@ -163,7 +173,7 @@ void Fleet::note_error(const char* what, const std::exception& e) {
             what, e.what());
     else
         util::log_debug("fleet: etcd {} failed: {}", what, e.what());
-    if (on_change_) on_change_();
+    notify();
 }
 
 void Fleet::note_ok() {
@@ -181,7 +191,7 @@ void Fleet::note_ok() {
     if (log_it)
         util::log_info("fleet: node {} connected to etcd ({} members, {} votes)", opts_.self.name,
                        view()->members.size(), book_vote_count());
-    if (on_change_) on_change_();
+    notify();
 }
 
 std::size_t Fleet::book_vote_count() const {
@@ -272,7 +282,7 @@ void Fleet::reader_loop() {
                     publish_view_locked();
                 }
                 cv_.notify_all();
-                if (on_change_) on_change_();
+                notify();
                 rev = r.revision;
                 need_full = false;
             }
@@ -288,7 +298,7 @@ void Fleet::reader_loop() {
                     publish_view_locked();
                 }
                 rev = std::max(rev, r);
-                if (on_change_) on_change_();
+                notify();
                 return !stop_.load();
             };
             auto on_created = [&](std::int64_t) {

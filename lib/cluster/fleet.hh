@@ -109,6 +109,10 @@ class Fleet {
     Fleet(const Fleet&) = delete;
     Fleet& operator=(const Fleet&) = delete;
 
+    /// Replaces the change callback (nullptr: none). Waits for a call in progress to end, so
+    /// after set_on_change(nullptr) the old callback is never called again.
+    void set_on_change(ChangeFn fn);
+
     /// Starts both threads. Idempotent.
     void start();
     /// Stops the threads and revokes the lease (so this node's votes vanish at once rather
@@ -142,8 +146,10 @@ class Fleet {
     void note_error(const char* what, const std::exception& e);
     void note_ok();
     bool sleep_for(std::chrono::milliseconds d);  ///< false when stopping
+    void notify();                                ///< calls on_change_ (never with mu_ held)
 
     FleetOptions opts_;
+    std::mutex cb_mu_;  ///< guards on_change_ and is held while it runs
     ChangeFn on_change_;
     Keys keys_;
 

@@ -32,12 +32,22 @@ void Control::publish(std::shared_ptr<const gslb::Topology> topo,
     publish_locked();
 }
 
-void Control::publish_locked() {
+void Control::republish() {
+    std::lock_guard lock(mu_);
+    publish_locked(true);
+}
+
+void Control::publish_locked(bool only_if_changed) {
     if (topo_ == nullptr) return;
     auto h = std::make_shared<gslb::Health>();
-    if (verdicts_ != nullptr) h->up = verdicts_->up;
+    const auto base = filter_ ? filter_(*topo_, verdicts_) : verdicts_;
+    if (base != nullptr) h->up = base->up;
     h->up.resize(topo_->backend_count, 1);
     admin_.overlay(*topo_, h->admin, h->weight);
+    // a new generation empties every worker's cache: only for a real change
+    if (only_if_changed && published_ != nullptr && published_->up == h->up &&
+        published_->admin == h->admin && published_->weight == h->weight)
+        return;
     published_ = h;
     holder_.publish(
         std::make_unique<const gslb::Snapshot>(gslb::Snapshot{++generation_, topo_, std::move(h)}));

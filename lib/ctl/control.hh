@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -51,6 +52,16 @@ class Control {
     /// The monitor whose topology reload() replaces and whose status the API shows. Set once,
     /// before the first reload or API request.
     void attach(health::Monitor& monitor) noexcept { monitor_ = &monitor; }
+
+    /// Turns the monitor's verdicts into the ones to publish before the overrides are laid
+    /// over them: the fleet's quorum verdicts (ctl/fleet.hh). Called with Control's lock
+    /// held: it must not call back into Control. Set once, before the first publish.
+    using HealthFilter = std::function<std::shared_ptr<const gslb::Health>(
+        const gslb::Topology&, const std::shared_ptr<const gslb::Health>&)>;
+    void set_health_filter(HealthFilter f) { filter_ = std::move(f); }
+    /// Runs the filter again over the stored verdicts and publishes a new generation when the
+    /// result differs from what is published (the fleet's view changed).
+    void republish();
     health::Monitor* monitor() const noexcept { return monitor_; }
 
     /// Loads the config file again, off to the side; on success the monitor gets the new
@@ -78,12 +89,13 @@ class Control {
     const std::string& state_file() const noexcept { return state_file_; }
 
   private:
-    void publish_locked();
+    void publish_locked(bool only_if_changed = false);
 
     std::string config_path_;
     gslb::SnapshotHolder& holder_;
     std::string state_file_;
     health::Monitor* monitor_ = nullptr;
+    HealthFilter filter_;
 
     mutable std::mutex mu_;  ///< everything below; never held while calling into the monitor
     std::uint64_t generation_ = 0;

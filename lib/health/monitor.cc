@@ -62,6 +62,7 @@ Monitor::Monitor(Options opts, PublishFn publish)
         limit = std::min(limit, room);
     }
     max_in_flight_ = std::max<std::size_t>(limit, 1);
+    prober_.set_source(opts_.source_v4, opts_.source_v6);
 }
 
 Monitor::~Monitor() {
@@ -414,6 +415,39 @@ std::vector<TargetStatus> Monitor::targets() const {
         out.push_back(std::move(s));
     }
     return out;
+}
+
+FleetInputs Monitor::fleet_inputs() const {
+    std::lock_guard lk(mu_);
+    FleetInputs in;
+    in.targets.reserve(targets_.size());
+    std::unordered_map<const Target*, std::uint32_t> index;
+    for (const auto& t : targets_) {
+        index.emplace(t.get(), static_cast<std::uint32_t>(in.targets.size()));
+        in.targets.push_back({t->plan.key, Verdict::Unknown});
+    }
+    std::vector<bool> any_down(in.targets.size(), false), any_unknown(in.targets.size(), false);
+    std::uint32_t max_id = 0;
+    for (const auto& b : backends_) max_id = std::max(max_id, b.plan.id + 1);
+    in.backend_targets.resize(std::max<std::size_t>(max_id, up_.size()));
+    for (const auto& b : backends_) {
+        if (!b.plan.enabled) continue;
+        auto& list = in.backend_targets[b.plan.id];
+        for (std::size_t c = 0; c < b.checks.size(); ++c) {
+            const std::uint32_t ti = index[b.targets[c].get()];
+            list.push_back(ti);
+            const Verdict v = b.checks[c].verdict();
+            if (v == Verdict::Down) any_down[ti] = true;
+            if (v == Verdict::Unknown || b.targets[c]->rounds == 0) any_unknown[ti] = true;
+        }
+    }
+    for (std::size_t i = 0; i < in.targets.size(); ++i) {
+        if (targets_[i]->rounds == 0) continue;  // no round yet: no vote
+        in.targets[i].verdict = any_down[i]      ? Verdict::Down
+                                : any_unknown[i] ? Verdict::Unknown
+                                                 : Verdict::Up;
+    }
+    return in;
 }
 
 Counters Monitor::counters() const {

@@ -31,6 +31,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <queue>
 #include <string>
 #include <thread>
@@ -52,6 +53,24 @@ struct Options {
     /// free slot, so a fleet of black-holed backends stretches the rounds instead of piling up
     /// sockets and memory. Also kept below the process's RLIMIT_NOFILE.
     std::size_t max_in_flight = 2048;
+    /// Local addresses probes are sent from (`health.source`); unset = the kernel's choice.
+    /// HTTP(S), TCP and DNS probes bind to them; ICMP does not.
+    std::optional<util::IpAddr> source_v4, source_v6;
+};
+
+/// What the fleet (lib/cluster, wired in lib/ctl) needs from the monitor: this node's own
+/// view per probe target, and which targets decide each backend.
+struct FleetInputs {
+    struct Target {
+        std::string key;  ///< TargetPlan::key: address + check, the same on every node
+        /// Down if any check using it is down, Up if all are up; Unknown until the target has
+        /// finished a round (a start-up assumption is never a vote)
+        Verdict verdict = Verdict::Unknown;
+    };
+    std::vector<Target> targets;
+    /// Per backend id (Health::up index): indices into `targets` of its checks; empty for a
+    /// backend that is not probed (no checks, or enable: false).
+    std::vector<std::vector<std::uint32_t>> backend_targets;
 };
 
 using WallClock = std::chrono::system_clock;
@@ -158,6 +177,9 @@ class Monitor {
     std::vector<BackendStatus> status() const;
     std::vector<TargetStatus> targets() const;
     Counters counters() const;
+    /// Copies of this node's own per-target verdicts and the backend -> targets map (takes
+    /// the monitor's mutex, never its publish lock: callable from inside a PublishFn).
+    FleetInputs fleet_inputs() const;
 
   private:
     struct Target;

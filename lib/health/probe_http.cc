@@ -143,6 +143,10 @@ void HttpProbes::start(std::uint64_t token, std::shared_ptr<const ProbeSpec> spe
         fmt::format("{}://{}:{}{}", spec->tls ? "https" : "http", host, spec->port, hc.uri);
     CURL* e = h->easy;
     curl_easy_setopt(e, CURLOPT_URL, url.c_str());
+    if (const std::string& src = source_[addr.family == 4 ? 0 : 1]; !src.empty()) {
+        const std::string iface = "host!" + src;  // an address, never an interface name
+        curl_easy_setopt(e, CURLOPT_INTERFACE, iface.c_str());
+    }
     if (!hc.host.empty()) {
         // connect to the backend while URL, Host header and SNI carry the configured name;
         // CONNECT_TO (unlike RESOLVE) does not touch the multi handle's shared DNS cache

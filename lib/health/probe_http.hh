@@ -38,6 +38,11 @@ class HttpProbes {
     /// Drops every transfer in flight (no results) and the pool of idle handles.
     void cancel_all();
     std::size_t in_flight() const noexcept { return live_.size(); }
+    /// Source address text per family for new transfers ("" = the kernel's choice).
+    void set_source(std::string v4, std::string v6) {
+        source_[0] = std::move(v4);
+        source_[1] = std::move(v6);
+    }
 
   private:
     struct Transfer;
@@ -48,6 +53,7 @@ class HttpProbes {
     void recycle(std::unique_ptr<Transfer> t);  ///< back to the idle pool (or freed when full)
     void fail_now(std::uint64_t token, ErrorKind kind, std::string detail);
 
+    std::string source_[2];  ///< CURLOPT_INTERFACE "host!ADDR" per family, "" = none
     int ep_;
     std::vector<ProbeResult>& results_;
     void* multi_ = nullptr;  ///< CURLM*

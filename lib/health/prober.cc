@@ -107,6 +107,12 @@ void Prober::start(std::uint64_t token, std::shared_ptr<const ProbeSpec> spec,
 
 // ---- what the probes on our own sockets share -----------------------------------------------
 
+void Prober::set_source(std::optional<util::IpAddr> v4, std::optional<util::IpAddr> v6) {
+    source_[0] = v4;
+    source_[1] = v6;
+    http_->set_source(v4 ? v4->to_string() : std::string(), v6 ? v6->to_string() : std::string());
+}
+
 bool Prober::connect_own(Own& o, int type, bool rst_on_close) {
     const int af = o.addr.family == 4 ? AF_INET : AF_INET6;
     o.fd = ::socket(af, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -117,6 +123,17 @@ bool Prober::connect_own(Own& o, int type, bool rst_on_close) {
     if (rst_on_close) {
         linger lg{1, 0};
         setsockopt(o.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    if (const auto& src = source_[o.addr.family == 4 ? 0 : 1]) {
+        sockaddr_storage local;
+        const socklen_t ll = util::to_sockaddr(*src, 0, local);
+        if (::bind(o.fd, reinterpret_cast<sockaddr*>(&local), ll) != 0) {
+            const int e = errno;
+            ::close(o.fd);
+            fail_now(o.token, ErrorKind::Internal,
+                     "bind to source " + src->to_string() + ": " + std::strerror(e));
+            return false;
+        }
     }
     sockaddr_storage ss;
     socklen_t sl = util::to_sockaddr(o.addr, o.spec->port, ss);

@@ -70,6 +70,9 @@ class Prober {
     /// Makes a concurrent or the next wait() return at once. Thread-safe.
     void wakeup() noexcept;
     std::size_t in_flight() const noexcept;
+    /// Local source addresses for new probes (HTTP(S), TCP, DNS), per family; nullopt = the
+    /// kernel's choice.
+    void set_source(std::optional<util::IpAddr> v4, std::optional<util::IpAddr> v6);
 
   private:
     struct Own;  // health/prober_impl.hh
@@ -89,6 +92,7 @@ class Prober {
     void finish_own(std::uint64_t serial, ErrorKind kind, std::string detail);
     void fail_now(std::uint64_t token, ErrorKind kind, std::string detail);
 
+    std::optional<util::IpAddr> source_[2];  ///< [0] IPv4, [1] IPv6
     int ep_ = -1;
     int wake_fd_ = -1;
     int icmp_fd_[2] = {-1, -1};  ///< [0] IPv4, [1] IPv6

@@ -5,7 +5,9 @@ Behaviour is read from a state file on every request (so a test flips it by rewr
     status=200        HTTP status to answer with
     delay=0           seconds to sleep before answering
     body=ok           response body
-Every request appends "<method> <path> host=<Host header> sni=<server name>" to <state>.log.
+    refuse=           comma-separated client addresses answered with 503 (one node's view cut)
+Every request appends "<method> <path> host=<Host header> sni=<server name> x-probe=<X-Probe>
+from=<client address>" to <state>.log.
 Prints "PORT <n>" on stdout once listening (port 0 = pick a free one).
 usage: http_backend.py ADDR PORT STATE [CERT KEY]
 """
@@ -25,7 +27,8 @@ last_sni = {}
 
 
 def read_state():
-    return backend_state.read_state(state, {"status": "200", "delay": "0", "body": "ok"})
+    return backend_state.read_state(state, {"status": "200", "delay": "0", "body": "ok",
+                                            "refuse": ""})
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -39,10 +42,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         sni = last_sni.get(self.connection.fileno(), "")
         with open(state + ".log", "a") as f:
             f.write(f"{self.command} {self.path} host={self.headers.get('Host', '')} sni={sni} "
-                    f"x-probe={self.headers.get('X-Probe', '')}\n")
+                    f"x-probe={self.headers.get('X-Probe', '')} from={self.client_address[0]}\n")
         time.sleep(float(st["delay"]))
         body = st["body"].encode()
-        self.send_response(int(st["status"]))
+        refused = self.client_address[0] in st["refuse"].split(",")
+        self.send_response(503 if refused else int(st["status"]))
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Connection", "close")

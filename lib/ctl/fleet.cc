@@ -1,0 +1,196 @@
+#include "ctl/fleet.hh"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <fstream>
+#include <iterator>
+
+#include "ctl/control.hh"
+#include "util/log.hh"
+
+namespace gslbd::ctl {
+
+namespace {
+
+cluster::FleetOptions fleet_options(const config::Config& cfg, const std::string& version) {
+    auto o = cluster::options_from_config(cfg.cluster);
+    o.self.version = version;
+    o.self.config_digest = FleetLink::config_digest(cfg);
+    return o;
+}
+
+}  // namespace
+
+std::string FleetLink::config_digest(const config::Config& cfg) {
+    // FNV-1a over every file that shapes the answers, in a fixed order
+    std::uint64_t h = 0xcbf29ce484222325ull;
+    auto feed = [&](const std::string& path) {
+        std::ifstream in(path, std::ios::binary);
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        for (unsigned char c : text) {
+            h ^= c;
+            h *= 0x100000001b3ull;
+        }
+        h ^= 0xff;  // file boundary
+        h *= 0x100000001b3ull;
+    };
+    feed(cfg.file);
+    for (const auto& z : cfg.zones)
+        if (!z.policy_file.empty()) feed(z.policy_file);
+    if (!cfg.location_map.empty()) feed(cfg.location_map);
+    return fmt::format("{:016x}", h);
+}
+
+FleetLink::FleetLink(const config::Config& cfg, health::Monitor& monitor, std::string version)
+    : monitor_(monitor),
+      fleet_(fleet_options(cfg, version), nullptr),
+      passive_(cfg.cluster.passive),
+      rule_(cfg.cluster.quorum),
+      version_(std::move(version)) {
+    digest_ = fleet_.options().self.config_digest;
+}
+
+FleetLink::~FleetLink() {
+    stop();
+}
+
+void FleetLink::attach(Control& control) {
+    control_ = &control;
+    control.set_health_filter(
+        [this](const gslb::Topology& t, const std::shared_ptr<const gslb::Health>& own) {
+            return filter(t, own);
+        });
+}
+
+void FleetLink::start() {
+    // The fleet agent tells us when its view changed; Control re-runs the filter then (and
+    // publishes only when the answers change).
+    fleet_.set_on_change([this] {
+        if (control_ != nullptr) control_->republish();
+    });
+    fleet_.start();
+}
+
+bool FleetLink::wait_synced(std::chrono::milliseconds timeout) const {
+    return fleet_.wait_synced(timeout);
+}
+
+void FleetLink::stop() {
+    fleet_.set_on_change(nullptr);
+    fleet_.stop();
+}
+
+std::shared_ptr<const gslb::Health> FleetLink::filter(
+    const gslb::Topology& topo, const std::shared_ptr<const gslb::Health>& own) {
+    const health::FleetInputs in = monitor_.fleet_inputs();
+    const auto view = fleet_.view();
+    std::lock_guard lk(mu_);
+    if (&topo != last_topo_) {
+        last_topo_ = &topo;
+        digest_ = config_digest(*topo.config);
+        cluster::NodeInfo info = fleet_.options().self;
+        info.config_digest = digest_;
+        fleet_.set_info(std::move(info));
+    }
+    // own votes out (only real rounds; only when they changed)
+    std::size_t up = 0, down = 0;
+    if (!passive_) {
+        std::unordered_map<std::string, bool> votes;
+        votes.reserve(in.targets.size());
+        for (const auto& t : in.targets) {
+            if (t.verdict == health::Verdict::Unknown) continue;
+            const bool is_up = t.verdict == health::Verdict::Up;
+            votes.emplace(t.key, is_up);
+            ++(is_up ? up : down);
+        }
+        if (votes != sent_votes_) {
+            sent_votes_ = votes;
+            fleet_.set_votes(std::move(votes));
+        }
+    }
+    votes_up_ = up;
+    votes_down_ = down;
+
+    const bool use_fleet = view->synced && (view->connected || passive_);
+    if (use_fleet == degraded_) {
+        degraded_ = !use_fleet;
+        if (degraded_)
+            util::log_warn("fleet: degraded: answering from this node's own verdicts ({})",
+                           view->last_error.empty() ? "not synced with etcd" : view->last_error);
+        else
+            util::log_info("fleet: answering from the fleet's verdicts (rule {})", rule_);
+    }
+    targets_fleet_ = targets_own_ = 0;
+    if (!use_fleet || own == nullptr) {
+        for (const auto& list : in.backend_targets) targets_own_ += list.size();
+        return own;
+    }
+    auto h = std::make_shared<gslb::Health>(*own);
+    h->up.resize(topo.backend_count, 1);
+    for (std::size_t id = 0; id < in.backend_targets.size() && id < h->up.size(); ++id) {
+        const auto& list = in.backend_targets[id];
+        if (list.empty()) continue;
+        bool all_up = true;
+        bool own_fallback = false;
+        for (const std::uint32_t ti : list) {
+            const auto& t = in.targets[ti];
+            const auto fv = view->target(t.key).verdict;
+            if (fv == cluster::FleetVerdict::Up) {
+                ++targets_fleet_;
+            } else if (fv == cluster::FleetVerdict::Down) {
+                ++targets_fleet_;
+                all_up = false;
+            } else {
+                ++targets_own_;
+                if (t.verdict == health::Verdict::Down)
+                    all_up = false;
+                else if (t.verdict == health::Verdict::Unknown)
+                    own_fallback = true;
+            }
+        }
+        // a target nobody decided yet: this node's own published bit (start state) decides
+        if (own_fallback && all_up) continue;
+        h->up[id] = all_up ? 1 : 0;
+    }
+    return h;
+}
+
+std::unique_ptr<FleetLink> start_fleet(const config::Config& cfg, health::Monitor& monitor,
+                                       Control& control, const std::string& version) {
+    auto link = std::make_unique<FleetLink>(cfg, monitor, version);
+    link->attach(control);
+    link->start();
+    const auto wait = std::min<std::chrono::milliseconds>(cfg.cluster.timeout * 2,
+                                                          std::chrono::milliseconds{5000});
+    util::log_info("fleet: node {} ({}), etcd {}, quorum {}", cfg.cluster.node,
+                   cfg.cluster.passive ? "passive" : "probe",
+                   fmt::join(cfg.cluster.endpoints, ", "), cfg.cluster.quorum);
+    if (link->wait_synced(wait))
+        util::log_info("fleet: state read ({} members); starting on the fleet's verdicts",
+                       link->fleet().view()->members.size());
+    else
+        util::log_warn(
+            "fleet: etcd not reached within {} ms; starting on this node's own "
+            "verdicts (the fleet joins when etcd answers)",
+            wait.count());
+    return link;
+}
+
+FleetStatus FleetLink::status() const {
+    FleetStatus s;
+    s.node = fleet_.options().self.name;
+    s.role = fleet_.options().self.role;
+    s.rule = rule_;
+    s.view = fleet_.view();
+    std::lock_guard lk(mu_);
+    s.degraded = degraded_;
+    s.targets_fleet = targets_fleet_;
+    s.targets_own = targets_own_;
+    s.votes_up = votes_up_;
+    s.votes_down = votes_down_;
+    s.config_digest = digest_;
+    return s;
+}
+
+}  // namespace gslbd::ctl

@@ -1,0 +1,206 @@
+"""A fleet of real gslbd nodes over a real 3-member etcd cluster (docs/fleet.md, issue 14).
+
+Each node probes from its own source address (health.source: 127.0.0.41, .42, .43), so the
+test backend can refuse one node only (its `refuse=` state). Zone: web.gslb.test. is failover
+between A = 127.0.0.51 (priority 1, HTTP check every 300 ms, rise 2, fall 2) and B = 192.0.2.99
+(priority 2, never probed, always up): a node answers A while it believes A is up, else B.
+"""
+import signal
+import time
+import uuid
+
+import pytest
+
+import gslbd_test
+from etcd_cluster import EtcdCluster
+from gslbd_test import HEALTH_INTERVAL as INTERVAL
+from gslbd_test import HttpBackend, addresses, health_defaults, make_query, udp, wait_for
+
+A, B = "127.0.0.51", "192.0.2.99"
+FALL = 2
+TTL = 3  # lease_ttl of the nodes (s)
+SETTLE = INTERVAL * FALL + 1.0  # what the issue allows a move to take
+
+
+def zone(port):
+    return health_defaults(record_ttl=1) + f"""  web.gslb.test.:
+    mode: failover
+    backends:
+      - address: "{A}"
+        priority: 1
+        healthchecks:
+          - type: http
+            params: {{port: {port}, uri: /health, timeout: 250ms, expected_code: 200}}
+      - address: "{B}"
+        priority: 2
+"""
+
+
+def answer(node):
+    try:
+        return addresses(udp(node, make_query("web.gslb.test.", "A"), timeout=1.0))
+    except Exception as e:  # noqa: BLE001 - a timeout is an answer here too
+        return repr(e)
+
+
+def answers(nodes):
+    return [answer(n) for n in nodes]
+
+
+@pytest.fixture(scope="module")
+def etcd():
+    cluster = EtcdCluster()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def backend(tmp_path):
+    b = HttpBackend(A, tmp_path)
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def fleet(etcd, backend, tmp_path):
+    """fleet(i, **cluster) -> Daemon: node i (1-based, probing from 127.0.0.4i) of a fleet on
+    a fresh key prefix."""
+    prefix = f"/gslbd-it-{uuid.uuid4().hex[:8]}/"
+    started = []
+
+    def start(i, quorum="majority", role="probe", min_voters=1, endpoints=None, wait=True):
+        port = gslbd_test.free_port()
+        eps = endpoints or etcd.endpoints
+        extra = f"""health:
+  source: 127.0.0.{40 + i}
+cluster:
+  endpoints: [{", ".join(eps)}]
+  prefix: {prefix}
+  node: node{i}
+  labels: {{site: site{i}}}
+  lease_ttl: {TTL}s
+  role: {role}
+  quorum: "{quorum}"
+  min_voters: {min_voters}
+  timeout: 1s
+"""
+        path = gslbd_test.write_config(tmp_path / f"node{i}", port, zone=zone(backend.port),
+                                       extra=extra)
+        d = gslbd_test.Daemon(path, port)
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        if d.proc.poll() is None:
+            d.stop()
+
+
+def probes_from(backend, source):
+    try:
+        log = (backend.state.parent / (backend.state.name + ".log")).read_text()
+    except FileNotFoundError:
+        return 0
+    return sum(1 for line in log.splitlines() if line.endswith(f"from={source}"))
+
+
+def steady(nodes, expect, seconds):
+    """Every node gives `expect` on every query for `seconds`."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        got = answers(nodes)
+        assert got == [expect] * len(nodes), got
+        time.sleep(0.1)
+
+
+def test_cut_view_majority_keeps_the_backend(fleet, backend):
+    nodes = [fleet(i) for i in (1, 2, 3)]
+    wait_for(lambda: answers(nodes), [[A]] * 3, 5, "all answer A")
+    backend.set(status=200, body="ok", refuse="127.0.0.41")  # node 1 cannot reach A
+    time.sleep(SETTLE)
+    assert probes_from(backend, "127.0.0.41") > 0
+    steady(nodes, [A], 2 * SETTLE)
+
+
+def test_cut_view_rule_all_drops_it_everywhere(fleet, backend):
+    nodes = [fleet(i, quorum="all") for i in (1, 2, 3)]
+    wait_for(lambda: answers(nodes), [[A]] * 3, 5, "all answer A")
+    backend.set(status=200, body="ok", refuse="127.0.0.41")
+    wait_for(lambda: answers(nodes), [[B]] * 3, SETTLE + 2, "rule all: everyone drops A")
+    steady(nodes, [B], 1.0)
+
+
+def test_backend_dies_everyone_moves_in_time(fleet, backend):
+    nodes = [fleet(i) for i in (1, 2, 3)]
+    wait_for(lambda: answers(nodes), [[A]] * 3, 5, "all answer A")
+    t0 = time.monotonic()
+    backend.set(status=503)
+    done = wait_for(lambda: answers(nodes), [[B]] * 3, SETTLE + 3, "everyone moves to B")
+    took = done - t0
+    print(f"backend death to all nodes moved: {took:.2f} s (allowed {SETTLE:.1f} s + CI slack)")
+    assert took < SETTLE + 1.0
+    backend.set(status=200)
+    wait_for(lambda: answers(nodes), [[A]] * 3, SETTLE + 3, "everyone back to A")
+
+
+def test_passive_node_answers_like_the_others_and_never_probes(fleet, backend):
+    nodes = [fleet(1), fleet(2), fleet(3, role="passive")]
+    wait_for(lambda: answers(nodes), [[A]] * 3, 5, "all answer A")
+    backend.set(status=503)
+    wait_for(lambda: answers(nodes), [[B]] * 3, SETTLE + 3, "the passive node follows")
+    backend.set(status=200)
+    wait_for(lambda: answers(nodes), [[A]] * 3, SETTLE + 3, "and back")
+    assert probes_from(backend, "127.0.0.43") == 0
+    assert probes_from(backend, "127.0.0.41") > 0
+
+
+def test_cold_start_gives_the_fleets_answer_first(fleet, backend):
+    backend.set(status=503)
+    nodes = [fleet(1), fleet(2)]
+    wait_for(lambda: answers(nodes), [[B]] * 2, SETTLE + 3, "the fleet says A is down")
+    late = fleet(3)  # health.start: healthy would answer A until its own probes say otherwise
+    assert answer(late) == [B]
+
+
+def test_node_killed_its_votes_expire(fleet, backend):
+    # rule all: node 1's cut view drops A everywhere, until node 1 dies and its lease expires
+    nodes = [fleet(i, quorum="all") for i in (1, 2, 3)]
+    backend.set(status=200, body="ok", refuse="127.0.0.41")
+    wait_for(lambda: answers(nodes), [[B]] * 3, SETTLE + 3, "rule all drops A")
+    nodes[0].proc.kill()
+    nodes[0].proc.wait()
+    t0 = time.monotonic()
+    done = wait_for(lambda: answers(nodes[1:]), [[A]] * 2, TTL + 3, "votes of node 1 expire")
+    assert done - t0 > TTL - 1.5  # waited for the lease, not less
+    nodes[0].stop = lambda: ""  # killed on purpose: no clean-exit check
+
+
+def test_etcd_member_killed_then_all_of_etcd(fleet, backend, etcd):
+    nodes = [fleet(i) for i in (1, 2, 3)]
+    wait_for(lambda: answers(nodes), [[A]] * 3, 5, "all answer A")
+    etcd.kill(0)
+    try:
+        backend.set(status=503)
+        wait_for(lambda: answers(nodes), [[B]] * 3, SETTLE + 3, "one member down: still agree")
+        backend.set(status=200)
+        wait_for(lambda: answers(nodes), [[A]] * 3, SETTLE + 3, "and back")
+    finally:
+        etcd.start_member(0)
+    for i in range(3):
+        etcd.kill(i)
+    try:
+        backend.set(status=503)  # every node moves on its own verdicts
+        wait_for(lambda: answers(nodes), [[B]] * 3, SETTLE + 3, "etcd gone: own verdicts")
+        for n in nodes:
+            wait_for(lambda: "fleet: degraded" in n.log(), True, 5, "degraded mode logged")
+    finally:
+        for i in range(3):
+            etcd.start_member(i, wait=False)
+        for i in range(3):
+            etcd.wait_healthy(i)
+    backend.set(status=200, body="ok", refuse="127.0.0.41")
+    # back together: node 1's own view says down, the fleet (majority) says up
+    wait_for(lambda: answers(nodes), [[A]] * 3, SETTLE + 8, "they rejoin and agree")
+    for n in nodes:
+        wait_for(lambda: "answering from the fleet's verdicts" in n.log().split("degraded")[-1],
+                 True, 5, "rejoined")

@@ -143,6 +143,11 @@ std::shared_ptr<const View> Fleet::view() const {
     return view_;
 }
 
+std::vector<VoteBook::VoteView> Fleet::votes(std::string_view target) const {
+    std::lock_guard lk(mu_);
+    return book_.votes(target);
+}
+
 bool Fleet::wait_synced(milliseconds timeout) const {
     std::unique_lock lk(mu_);
     return cv_.wait_for(lk, timeout, [&] { return synced_ || stop_.load(); }) && synced_;

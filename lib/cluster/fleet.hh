@@ -131,6 +131,8 @@ class Fleet {
 
     /// The current view (never null).
     std::shared_ptr<const View> view() const;
+    /// Every vote on `target` as the fleet has it now (fresh or stale), for explain.
+    std::vector<VoteBook::VoteView> votes(std::string_view target) const;
     /// Blocks until a full sync succeeded or `timeout` passed; true when synced.
     bool wait_synced(std::chrono::milliseconds timeout) const;
 

@@ -27,6 +27,7 @@ struct Override {
     AdminState state = AdminState::Enabled;
     std::uint32_t weight = 0;  ///< 0 = the configured weight
     bool empty() const noexcept { return state == AdminState::Enabled && weight == 0; }
+    friend bool operator==(const Override&, const Override&) = default;
 };
 
 /// What an API call names. At least one of address, tags, location, record must be set.

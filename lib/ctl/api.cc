@@ -14,6 +14,7 @@
 
 #include "ctl/api_request.hh"
 #include "ctl/explain.hh"
+#include "ctl/fleet.hh"
 #include "health/state.hh"
 #include "util/log.hh"
 
@@ -331,6 +332,13 @@ void ApiServer::routes() {
               res.status = 200;
               res.set_content(render_metrics(control_, dp, version_),
                               "text/plain; version=0.0.4; charset=utf-8");
+          }));
+
+    s.Get("/api/v1/fleet", route(kRead, [this](const Request&, Response& res) {
+              const FleetLink* f = control_.fleet();
+              if (f == nullptr)
+                  throw RequestError(404, "this node is not in a fleet (no cluster: block)");
+              send_json(res, 200, f->to_json());
           }));
 
     s.Post("/api/v1/reload", route(kMutating, [this](const Request&, Response& res) {

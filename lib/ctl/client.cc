@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <iterator>
 #include <optional>
 #include <ostream>
@@ -31,6 +32,7 @@ const char* const kUsage =
     "                                  the decision trace for one query\n"
     "  ready                           exit 0 when ready, 5 when not\n"
     "  metrics                         print the Prometheus metrics\n"
+    "  fleet                           the fleet's members; * marks a config that differs\n"
     "\n"
     "SELECTOR: any of --address ADDR, --tag TAG (repeatable), --location LOC, --record NAME\n"
     "\n"
@@ -250,6 +252,10 @@ Request make_request(const CommandLine& cl) {
     // ready and metrics have always ignored extra words; scripts may rely on that.
     if (cmd == "ready") return {Command::kReady, cmd, false, "/api/v1/ready", {}};
     if (cmd == "metrics") return {Command::kMetrics, cmd, false, "/metrics", {}};
+    if (cmd == "fleet") {
+        if (!need_args(1, 1)) throw UsageError("fleet takes no arguments");
+        return {Command::kFleet, cmd, false, "/api/v1/fleet", {}};
+    }
     throw UsageError("unknown command '" + cmd + "'");
 }
 
@@ -377,6 +383,31 @@ void print_explain(const json& e, std::ostream& out) {
             << cell(rr, "data") << "\n";
 }
 
+// `gslbctl fleet`: this node's link, then one line per member.
+void print_fleet(const json& f, std::ostream& out) {
+    out << "node " << cell(f, "node") << " (" << cell(f, "role") << "), quorum "
+        << cell(f, "quorum") << ", etcd " << (f.value("connected", false) ? "connected" : "NOT connected")
+        << (f.value("degraded", false) ? ", DEGRADED: answering from its own verdicts" : "")
+        << "\n";
+    if (f.contains("last_error") && !f["last_error"].get<std::string>().empty())
+        out << "last etcd error: " << f["last_error"].get<std::string>() << "\n";
+    out << "  " << std::left << std::setw(24) << "NAME" << std::setw(9) << "ROLE" << std::setw(10)
+        << "VERSION" << std::setw(19) << "CONFIG" << "LABELS\n";
+    for (const auto& m : f["members"]) {
+        std::string labels;
+        for (const auto& [k, v] : m["labels"].items())
+            labels += (labels.empty() ? "" : ",") + k + "=" + v.get<std::string>();
+        out << (m.value("config_divergent", false) ? "* " : "  ") << std::setw(24)
+            << cell(m, "name") + (m.value("self", false) ? " (this)" : "") << std::setw(9)
+            << cell(m, "role") << std::setw(10) << cell(m, "version") << std::setw(19)
+            << cell(m, "config_digest") << (labels.empty() ? "-" : labels) << "\n";
+    }
+    const auto divergent = f.value("divergent_configs", 0);
+    out << f["members"].size() << " member(s)";
+    if (divergent > 0) out << ", " << divergent << " with a different config (*)";
+    out << "\n";
+}
+
 int render(const Request& req, const Reply& r, bool json_out, std::ostream& out,
            std::ostream& err) {
     if (req.command == Command::kReady) {
@@ -400,6 +431,8 @@ int render(const Request& req, const Reply& r, bool json_out, std::ostream& out,
         print_status(r.body, out);
     } else if (req.command == Command::kExplain) {
         print_explain(r.body, out);
+    } else if (req.command == Command::kFleet) {
+        print_fleet(r.body, out);
     } else if (req.command == Command::kReload) {
         out << "reloaded: serving generation " << r.body.value("generation", 0) << "\n";
     } else if (is_backend_change(req.command)) {

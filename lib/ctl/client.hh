@@ -89,7 +89,8 @@ enum class Command {
     kReload,
     kExplain,
     kReady,
-    kMetrics
+    kMetrics,
+    kFleet
 };
 
 /// One call of the API.

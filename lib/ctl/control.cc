@@ -159,7 +159,26 @@ std::vector<BackendKey> Control::apply(const Selector& sel, AdminAction action,
     }
     admin_ = std::move(next);
     publish_locked();
+    if (admin_sink_)
+        for (const auto& key : keys) admin_sink_(key, admin_.get(key.first, key.second));
     return keys;
+}
+
+void Control::adopt_admin(const AdminStore& fleet) {
+    std::lock_guard lock(mu_);
+    if (fleet.overrides() == admin_.overrides()) return;
+    util::log_info("admin state: {} override(s) from the fleet", fleet.overrides().size());
+    if (!state_file_.empty()) {
+        try {
+            fleet.save(state_file_);
+        } catch (const std::exception& e) {
+            util::log_warn("admin state: the fleet's overrides are in force but the state file "
+                           "could not be written: {}",
+                           e.what());
+        }
+    }
+    admin_ = fleet;
+    publish_locked();
 }
 
 AdminStore Control::admin() const {
@@ -180,7 +199,7 @@ bool Control::ready() const {
         if (topo_ == nullptr) return false;
     }
     for (const auto& t : monitor_->targets())
-        if (t.rounds == 0) return false;
+        if (t.rounds == 0 && t.assigned) return false;  // targets other nodes probe: not ours
     ready_.store(true);
     return true;
 }

@@ -59,6 +59,18 @@ class Control {
     using HealthFilter = std::function<std::shared_ptr<const gslb::Health>(
         const gslb::Topology&, const std::shared_ptr<const gslb::Health>&)>;
     void set_health_filter(HealthFilter f) { filter_ = std::move(f); }
+    /// Fleet-wide overrides (ctl/fleet.hh, `override_scope: fleet`): called, with Control's
+    /// lock held, for every override apply() changed once it is in force here. Set once,
+    /// before the API starts.
+    using AdminSink = std::function<void(const BackendKey&, const Override&)>;
+    void set_admin_sink(AdminSink s) { admin_sink_ = std::move(s); }
+    /// Takes the fleet's overrides as this node's (and writes them to the state file, the
+    /// fallback for a start without etcd); publishes when they differ from the current ones.
+    void adopt_admin(const AdminStore& fleet);
+    /// The fleet link, for the API and /metrics (null without a `cluster:` block).
+    void set_fleet(const class FleetLink* f) noexcept { fleet_ = f; }
+    const class FleetLink* fleet() const noexcept { return fleet_; }
+
     /// Runs the filter again over the stored verdicts and publishes a new generation when the
     /// result differs from what is published (the fleet's view changed).
     void republish();
@@ -96,6 +108,8 @@ class Control {
     std::string state_file_;
     health::Monitor* monitor_ = nullptr;
     HealthFilter filter_;
+    AdminSink admin_sink_;
+    const class FleetLink* fleet_ = nullptr;
 
     mutable std::mutex mu_;  ///< everything below; never held while calling into the monitor
     std::uint64_t generation_ = 0;

@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <iterator>
+#include <nlohmann/json.hpp>
 
 #include "ctl/control.hh"
 #include "util/log.hh"
@@ -47,7 +48,8 @@ FleetLink::FleetLink(const config::Config& cfg, health::Monitor& monitor, std::s
       fleet_(fleet_options(cfg, version), nullptr),
       passive_(cfg.cluster.passive),
       rule_(cfg.cluster.quorum),
-      version_(std::move(version)) {
+      version_(std::move(version)),
+      fleet_overrides_(cfg.cluster.override_fleet) {
     digest_ = fleet_.options().self.config_digest;
 }
 
@@ -55,8 +57,84 @@ FleetLink::~FleetLink() {
     stop();
 }
 
+namespace {
+
+// Overrides in etcd: key overrides/<record>/<address>, value {"state": ..., "weight": N}.
+std::string override_id(const BackendKey& key) {
+    return key.first + "/" + key.second;
+}
+
+std::string override_doc(const Override& o) {
+    return nlohmann::json{{"state", std::string(to_string(o.state))}, {"weight", o.weight}}.dump();
+}
+
+std::optional<std::pair<BackendKey, Override>> parse_override(const std::string& id,
+                                                              const std::string& doc) {
+    const auto slash = id.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == id.size()) return std::nullopt;
+    auto j = nlohmann::json::parse(doc, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return std::nullopt;
+    Override o;
+    const std::string state = j.value("state", "enabled");
+    if (state == to_string(AdminState::Disabled))
+        o.state = AdminState::Disabled;
+    else if (state == to_string(AdminState::Drained))
+        o.state = AdminState::Drained;
+    else if (state != to_string(AdminState::Enabled))
+        return std::nullopt;
+    if (auto w = j.find("weight"); w != j.end() && w->is_number_unsigned())
+        o.weight = w->get<std::uint32_t>();
+    return std::make_pair(BackendKey{id.substr(0, slash), id.substr(slash + 1)}, o);
+}
+
+}  // namespace
+
+void FleetLink::sync_overrides() {
+    if (!fleet_overrides_ || control_ == nullptr) return;
+    std::lock_guard serial(sync_mu_);
+    const auto view = fleet_.view();
+    if (!view->synced) return;  // before the first full read the fleet knows nothing
+    std::map<std::string, std::optional<std::string>> pending;
+    {
+        std::lock_guard lk(mu_);
+        for (auto it = pending_overrides_.begin(); it != pending_overrides_.end();) {
+            auto have = view->overrides->find(it->first);
+            const bool seen = it->second
+                                  ? (have != view->overrides->end() && have->second == *it->second)
+                                  : have == view->overrides->end();
+            it = seen ? pending_overrides_.erase(it) : std::next(it);
+        }
+        pending = pending_overrides_;
+    }
+    AdminStore store;
+    for (const auto& [id, doc] : *view->overrides) {
+        if (pending.count(id)) continue;
+        if (auto o = parse_override(id, doc))
+            store.set(o->first, o->second);
+        else
+            util::log_warn("fleet: ignoring unreadable override '{}': {}", id, doc);
+    }
+    for (const auto& [id, doc] : pending)
+        if (doc)
+            if (auto o = parse_override(id, *doc)) store.set(o->first, o->second);
+    control_->adopt_admin(store);
+}
+
 void FleetLink::attach(Control& control) {
     control_ = &control;
+    control.set_fleet(this);
+    if (fleet_overrides_) {
+        control.set_admin_sink([this](const BackendKey& key, const Override& o) {
+            const std::string id = override_id(key);
+            std::optional<std::string> doc;
+            if (!o.empty()) doc = override_doc(o);
+            {
+                std::lock_guard lk(mu_);
+                pending_overrides_[id] = doc;
+            }
+            fleet_.set_override(id, std::move(doc));
+        });
+    }
     control.set_health_filter(
         [this](const gslb::Topology& t, const std::shared_ptr<const gslb::Health>& own) {
             return filter(t, own);
@@ -64,10 +142,22 @@ void FleetLink::attach(Control& control) {
 }
 
 void FleetLink::start() {
+    if (passive_) {
+        monitor_.set_probe_filter([](const std::string&) { return false; });
+    } else if (const unsigned k = fleet_.options().probes_per_target; k > 0) {
+        // rendezvous over the live probing members; without etcd (degraded: own verdicts
+        // decide) and until this node is a member, it probes everything
+        monitor_.set_probe_filter([this, k](const std::string& key) {
+            const auto v = fleet_.view();
+            return !v->connected || v->assigned(key, k);
+        });
+    }
     // The fleet agent tells us when its view changed; Control re-runs the filter then (and
     // publishes only when the answers change).
     fleet_.set_on_change([this] {
-        if (control_ != nullptr) control_->republish();
+        if (control_ == nullptr) return;
+        sync_overrides();
+        control_->republish();
     });
     fleet_.start();
 }
@@ -166,7 +256,9 @@ std::unique_ptr<FleetLink> start_fleet(const config::Config& cfg, health::Monito
     util::log_info("fleet: node {} ({}), etcd {}, quorum {}", cfg.cluster.node,
                    cfg.cluster.passive ? "passive" : "probe",
                    fmt::join(cfg.cluster.endpoints, ", "), cfg.cluster.quorum);
-    if (link->wait_synced(wait))
+    const bool synced = link->wait_synced(wait);
+    link->sync_overrides();  // the fleet's overrides are in force from the first answer on
+    if (synced)
         util::log_info("fleet: state read ({} members); starting on the fleet's verdicts",
                        link->fleet().view()->members.size());
     else
@@ -175,6 +267,69 @@ std::unique_ptr<FleetLink> start_fleet(const config::Config& cfg, health::Monito
             "verdicts (the fleet joins when etcd answers)",
             wait.count());
     return link;
+}
+
+nlohmann::json FleetLink::to_json() const {
+    const FleetStatus s = status();
+    const cluster::View& v = *s.view;
+    nlohmann::json members = nlohmann::json::array();
+    std::size_t divergent = 0;
+    for (const auto& [name, m] : v.members) {
+        const bool differs = m.info.config_digest != s.config_digest;
+        divergent += differs ? 1 : 0;
+        members.push_back({{"name", name},
+                           {"role", std::string(cluster::to_string(m.info.role))},
+                           {"labels", m.info.labels},
+                           {"version", m.info.version},
+                           {"config_digest", m.info.config_digest},
+                           {"config_divergent", differs},
+                           {"self", name == s.node}});
+    }
+    const auto& c = v.counters;
+    return {{"node", s.node},
+            {"role", std::string(cluster::to_string(s.role))},
+            {"quorum", s.rule},
+            {"config_digest", s.config_digest},
+            {"connected", v.connected},
+            {"synced", v.synced},
+            {"degraded", s.degraded},
+            {"last_error", v.last_error},
+            {"revision", v.revision},
+            {"members", members},
+            {"divergent_configs", divergent},
+            {"votes", {{"up", s.votes_up}, {"down", s.votes_down}}},
+            {"targets", v.targets->size()},
+            {"counters",
+             {{"etcd_errors", c.etcd_errors},
+              {"resyncs", c.resyncs},
+              {"watch_events", c.watch_events},
+              {"txns", c.txns},
+              {"votes_written", c.votes_written},
+              {"lease_grants", c.lease_grants}}}};
+}
+
+nlohmann::json FleetLink::explain_backend(std::uint32_t backend_id) const {
+    const health::FleetInputs in = monitor_.fleet_inputs();
+    nlohmann::json out = nlohmann::json::array();
+    if (backend_id >= in.backend_targets.size()) return out;
+    const auto view = fleet_.view();
+    for (const std::uint32_t ti : in.backend_targets[backend_id]) {
+        const auto& t = in.targets[ti];
+        nlohmann::json up = nlohmann::json::array(), down = nlohmann::json::array(),
+                       stale = nlohmann::json::array();
+        for (const auto& vote : fleet_.votes(t.key))
+            (!vote.fresh ? stale : vote.up ? up : down).push_back(vote.node);
+        const auto tv = view->target(t.key);
+        const bool by_fleet = tv.verdict != cluster::FleetVerdict::NoQuorum && view->synced &&
+                              (view->connected || passive_);
+        out.push_back({{"target", t.key},
+                       {"own", std::string(health::to_string(t.verdict))},
+                       {"votes", {{"up", up}, {"down", down}, {"stale", stale}}},
+                       {"fleet", std::string(cluster::to_string(tv.verdict))},
+                       {"rule", rule_},
+                       {"decided_by", by_fleet ? "fleet" : "own"}});
+    }
+    return out;
 }
 
 FleetStatus FleetLink::status() const {

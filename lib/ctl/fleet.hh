@@ -12,13 +12,17 @@
 /// * Backends without checks, or disabled in the config, are never touched.
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
 #include "cluster/fleet.hh"
 #include "config/model.hh"
+#include "ctl/admin.hh"
 #include "gslb/snapshot.hh"
 #include "health/monitor.hh"
 
@@ -59,9 +63,20 @@ class FleetLink {
     cluster::Fleet& fleet() noexcept { return fleet_; }
     FleetStatus status() const;
 
+    /// Takes the fleet's overrides into Control (scope fleet), keeping this node's own writes
+    /// that the watch has not brought back yet. Called on every change of the fleet's view.
+    void sync_overrides();
+
     /// Control's health filter (see the rules above).
     std::shared_ptr<const gslb::Health> filter(const gslb::Topology& topo,
                                                const std::shared_ptr<const gslb::Health>& own);
+
+    /// GET /api/v1/fleet: this node, the fleet's members (each marked when its config digest
+    /// differs from this node's), connection state and counters.
+    nlohmann::json to_json() const;
+    /// Per probe target of `backend_id`: the fleet's votes (up / down / stale by node), the
+    /// verdict and the rule that decided; for explain.
+    nlohmann::json explain_backend(std::uint32_t backend_id) const;
 
     /// Digest of a loaded configuration: a hash of the main file, policy files and location
     /// map contents (what makes two nodes answer differently).
@@ -82,6 +97,11 @@ class FleetLink {
     bool degraded_logged_ = false;
     std::size_t targets_fleet_ = 0, targets_own_ = 0, votes_up_ = 0, votes_down_ = 0;
     bool degraded_ = true;
+    bool fleet_overrides_ = false;
+    /// Overrides written here and not yet seen in the fleet's view: id -> document (nullopt =
+    /// deleted).
+    std::map<std::string, std::optional<std::string>> pending_overrides_;
+    std::mutex sync_mu_;  ///< serializes sync_overrides
 };
 
 /// The daemon's start-up step for a `cluster:` block: creates the link, attaches it to

@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <iterator>
 #include <map>
 
 #include "ctl/explain.hh"
+#include "ctl/fleet.hh"
 #include "health/state.hh"
 
 namespace gslbd::ctl {
@@ -338,6 +340,64 @@ void config_metrics(Writer& w, const Control& ctl, const gslb::Snapshot& view,
 
 }  // namespace
 
+/// The fleet (docs/fleet.md); nothing without a `cluster:` block.
+static void fleet_metrics(Writer& w, const FleetLink& link) {
+    const FleetStatus s = link.status();
+    const cluster::View& v = *s.view;
+    w.family("gslbd_fleet_etcd_connected", "gauge",
+             "1 while this node's lease is alive and its watch runs (docs/fleet.md).");
+    w.sample("gslbd_fleet_etcd_connected", {}, U{v.connected ? 1u : 0u});
+    w.family("gslbd_fleet_degraded", "gauge",
+             "1 while this node answers from its own verdicts instead of the fleet's.");
+    w.sample("gslbd_fleet_degraded", {}, U{s.degraded ? 1u : 0u});
+    w.family("gslbd_fleet_members", "gauge", "Live members of the fleet, by role.");
+    U probe = 0, passive = 0, divergent = 0;
+    for (const auto& [name, m] : v.members) {
+        ++(m.info.role == cluster::Role::Passive ? passive : probe);
+        if (m.info.config_digest != s.config_digest) ++divergent;
+    }
+    w.sample("gslbd_fleet_members", {{"role", "probe"}}, probe);
+    w.sample("gslbd_fleet_members", {{"role", "passive"}}, passive);
+    w.family("gslbd_fleet_divergent_configs", "gauge",
+             "Live members whose config digest differs from this node's.");
+    w.sample("gslbd_fleet_divergent_configs", {}, divergent);
+    w.family("gslbd_fleet_votes", "gauge", "This node's own votes in etcd, by verdict.");
+    w.sample("gslbd_fleet_votes", {{"verdict", "up"}}, U{s.votes_up});
+    w.sample("gslbd_fleet_votes", {{"verdict", "down"}}, U{s.votes_down});
+    U fleet_up = 0, fleet_down = 0, no_quorum = 0;
+    for (const auto& [t, tv] : *v.targets) {
+        if (tv.verdict == cluster::FleetVerdict::Up) ++fleet_up;
+        else if (tv.verdict == cluster::FleetVerdict::Down) ++fleet_down;
+        else ++no_quorum;
+    }
+    w.family("gslbd_fleet_verdicts", "gauge",
+             "Probe targets by fleet verdict (no_quorum: fewer fresh voters than min_voters).");
+    w.sample("gslbd_fleet_verdicts", {{"verdict", "up"}}, fleet_up);
+    w.sample("gslbd_fleet_verdicts", {{"verdict", "down"}}, fleet_down);
+    w.sample("gslbd_fleet_verdicts", {{"verdict", "no_quorum"}}, no_quorum);
+    w.family("gslbd_fleet_backend_targets", "gauge",
+             "Checks of probed backends at the last publish, by who decided them (fleet or own).");
+    w.sample("gslbd_fleet_backend_targets", {{"decided_by", "fleet"}}, U{s.targets_fleet});
+    w.sample("gslbd_fleet_backend_targets", {{"decided_by", "own"}}, U{s.targets_own});
+    const auto& c = v.counters;
+    const std::pair<const char*, U> counters[] = {
+        {"gslbd_fleet_etcd_errors_total", c.etcd_errors},
+        {"gslbd_fleet_resyncs_total", c.resyncs},
+        {"gslbd_fleet_watch_events_total", c.watch_events},
+        {"gslbd_fleet_txns_total", c.txns},
+        {"gslbd_fleet_votes_written_total", c.votes_written},
+        {"gslbd_fleet_lease_grants_total", c.lease_grants},
+    };
+    const char* const help[] = {
+        "Failed etcd calls.", "Full reads of the fleet's keys (start, compaction, reconnect).",
+        "Keys received through the watch.", "Transactions written (votes, member record, overrides).",
+        "Own votes written or withdrawn.", "Leases granted (1, more after a lost lease)."};
+    for (std::size_t i = 0; i < std::size(counters); ++i) {
+        w.family(counters[i].first, "counter", help[i]);
+        w.sample(counters[i].first, {}, counters[i].second);
+    }
+}
+
 std::string render_metrics(const Control& ctl, const DataPlaneStats& dp,
                            const std::string& version) {
     Writer w;
@@ -358,6 +418,7 @@ std::string render_metrics(const Control& ctl, const DataPlaneStats& dp,
     healthcheck_metrics(w, status, targets);
     backend_metrics(w, view);
     config_metrics(w, ctl, view, version);
+    if (const FleetLink* f = ctl.fleet()) fleet_metrics(w, *f);
     return w.take();
 }
 

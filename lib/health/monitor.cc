@@ -346,6 +346,11 @@ void Monitor::run() {
                 std::shared_ptr<Target> t = due_.top().target;
                 due_.pop();
                 if (t->retired || t->in_flight) continue;
+                if (filter_ && !filter_(t->plan.key)) {  // another node of the fleet probes it
+                    t->due = now + t->plan.interval;
+                    due_.push(Due{t->due, t});
+                    continue;
+                }
                 start_attempt(t, now);
             }
         }
@@ -412,9 +417,18 @@ std::vector<TargetStatus> Monitor::targets() const {
         s.probes = t->probes;
         s.rounds = t->rounds;
         s.failures = t->failures;
+        s.assigned = !filter_ || filter_(t->plan.key);
         out.push_back(std::move(s));
     }
     return out;
+}
+
+void Monitor::set_probe_filter(ProbeFilter f) {
+    {
+        std::lock_guard lk(mu_);
+        filter_ = std::move(f);
+    }
+    prober_.wakeup();
 }
 
 FleetInputs Monitor::fleet_inputs() const {
@@ -443,6 +457,7 @@ FleetInputs Monitor::fleet_inputs() const {
     }
     for (std::size_t i = 0; i < in.targets.size(); ++i) {
         if (targets_[i]->rounds == 0) continue;  // no round yet: no vote
+        if (filter_ && !filter_(targets_[i]->plan.key)) continue;  // not ours to probe
         in.targets[i].verdict = any_down[i]      ? Verdict::Down
                                 : any_unknown[i] ? Verdict::Unknown
                                                  : Verdict::Up;

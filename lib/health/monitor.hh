@@ -119,6 +119,7 @@ struct TargetStatus {
     bool in_flight = false;
     std::uint64_t probes = 0, rounds = 0;
     std::array<std::uint64_t, kErrorKinds> failures{};
+    bool assigned = true;  ///< probed by this node (false: another node of the fleet does)
 };
 
 /// Upper bounds (seconds) of the probe duration histogram buckets (Counters::duration).
@@ -177,6 +178,13 @@ class Monitor {
     std::vector<BackendStatus> status() const;
     std::vector<TargetStatus> targets() const;
     Counters counters() const;
+    /// Probe sharing (the fleet's probes_per_target, docs/fleet.md): a target for which
+    /// `f(key)` is false is not probed (its rounds are skipped; asked again every interval)
+    /// and gives no vote in fleet_inputs(). Null = probe everything. `f` runs on the monitor
+    /// thread with the monitor's mutex held: it must not call into the Monitor.
+    using ProbeFilter = std::function<bool(const std::string& key)>;
+    void set_probe_filter(ProbeFilter f);
+
     /// Copies of this node's own per-target verdicts and the backend -> targets map (takes
     /// the monitor's mutex, never its publish lock: callable from inside a PublishFn).
     FleetInputs fleet_inputs() const;
@@ -215,6 +223,7 @@ class Monitor {
     std::size_t max_in_flight_ = 1;
     Counters counters_;
     util::Rng rng_;
+    ProbeFilter filter_;  ///< under mu_
     std::atomic<bool> stop_{false};
     std::thread thread_;
 };

@@ -5,7 +5,7 @@ test backend can refuse one node only (its `refuse=` state). Zone: web.gslb.test
 between A = 127.0.0.51 (priority 1, HTTP check every 300 ms, rise 2, fall 2) and B = 192.0.2.99
 (priority 2, never probed, always up): a node answers A while it believes A is up, else B.
 """
-import signal
+import subprocess
 import time
 import uuid
 
@@ -68,10 +68,20 @@ def fleet(etcd, backend, tmp_path):
     prefix = f"/gslbd-it-{uuid.uuid4().hex[:8]}/"
     started = []
 
-    def start(i, quorum="majority", role="probe", min_voters=1, endpoints=None, wait=True):
+    def start(i, quorum="majority", role="probe", min_voters=1, endpoints=None, api=False,
+              keep_state=True, probes_per_target=0):
         port = gslbd_test.free_port()
         eps = endpoints or etcd.endpoints
-        extra = f"""health:
+        directory = tmp_path / f"node{i}"
+        directory.mkdir(parents=True, exist_ok=True)
+        if not keep_state and (directory / "state.json").exists():
+            (directory / "state.json").unlink()
+        api_text = ""
+        api_port = None
+        if api:
+            api_port = gslbd_test.free_port()
+            api_text = gslbd_test.api_block(api_port, directory)
+        extra = api_text + f"""health:
   source: 127.0.0.{40 + i}
 cluster:
   endpoints: [{", ".join(eps)}]
@@ -82,11 +92,14 @@ cluster:
   role: {role}
   quorum: "{quorum}"
   min_voters: {min_voters}
+  probes_per_target: {probes_per_target}
   timeout: 1s
 """
-        path = gslbd_test.write_config(tmp_path / f"node{i}", port, zone=zone(backend.port),
-                                       extra=extra)
+        path = gslbd_test.write_config(directory, port, zone=zone(backend.port), extra=extra)
         d = gslbd_test.Daemon(path, port)
+        d.api = gslbd_test.Api(api_port) if api else None
+        if api:
+            gslbd_test.wait_api(d.api)
         started.append(d)
         return d
 
@@ -204,3 +217,60 @@ def test_etcd_member_killed_then_all_of_etcd(fleet, backend, etcd):
     for n in nodes:
         wait_for(lambda: "answering from the fleet's verdicts" in n.log().split("degraded")[-1],
                  True, 5, "rejoined")
+
+
+def test_drain_on_one_node_reaches_all_and_outlives_restarts(fleet, backend):
+    nodes = [fleet(i, api=True) for i in (1, 2, 3)]
+    wait_for(lambda: answers(nodes), [[A]] * 3, 5, "all answer A")
+    t0 = time.monotonic()
+    status, _ = nodes[0].api.post("/api/v1/backends/drain", {"address": A})
+    assert status == 200
+    done = wait_for(lambda: answers(nodes), [[B]] * 3, 3, "drain honoured everywhere")
+    print(f"drain on node 1 to all nodes: {done - t0:.2f} s")
+    assert done - t0 < 1.0
+    # restarts: node 2 keeps its state file, node 3 starts without one (the fleet has it)
+    nodes[1].stop()
+    nodes[2].stop()
+    nodes[1] = fleet(2, api=True)
+    assert answer(nodes[1]) == [B]
+    nodes[2] = fleet(3, api=True, keep_state=False)
+    assert answer(nodes[2]) == [B]
+    # and an enable through another node undoes it everywhere
+    status, _ = nodes[2].api.post("/api/v1/backends/enable", {"address": A})
+    assert status == 200
+    wait_for(lambda: answers(nodes), [[A]] * 3, 1.0, "enable honoured everywhere")
+
+
+def test_seeing_the_fleet_metrics_api_and_gslbctl(fleet, backend):
+    nodes = [fleet(1, api=True), fleet(2, api=True), fleet(3, api=True, role="passive")]
+    wait_for(lambda: answers(nodes), [[A]] * 3, 5, "all answer A")
+    status, f = nodes[0].api.get("/api/v1/fleet")
+    assert status == 200
+    assert [m["name"] for m in f["members"]] == ["node1", "node2", "node3"]
+    assert {m["name"]: m["role"] for m in f["members"]}["node3"] == "passive"
+    assert f["connected"] and not f["degraded"]
+    assert f["divergent_configs"] == 2  # every node's main file differs (ports, source)
+    _, m = nodes[0].api.get("/metrics")
+    for line in ("gslbd_fleet_etcd_connected 1", "gslbd_fleet_degraded 0",
+                 'gslbd_fleet_members{role="probe"} 2', 'gslbd_fleet_members{role="passive"} 1',
+                 'gslbd_fleet_votes{verdict="up"} 1', 'gslbd_fleet_verdicts{verdict="up"} 1'):
+        assert line in m, line
+    r = subprocess.run([gslbd_test.gslbctl_bin(), "--api", nodes[1].api.base, "--token",
+                        gslbd_test.TOKEN, "fleet"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    assert "node2 (this)" in r.stdout and "* node3" in r.stdout, r.stdout
+    status, _ = nodes[2].api.get("/api/v1/fleet")
+    assert status == 200
+
+
+def test_probe_sharing_one_prober_per_target(fleet, backend):
+    nodes = [fleet(i, probes_per_target=1) for i in (1, 2, 3)]
+    wait_for(lambda: answers(nodes), [[A]] * 3, 5, "all answer A")
+    time.sleep(2 * INTERVAL)
+    log = backend.state.parent / (backend.state.name + ".log")
+    log.write_text("")
+    time.sleep(5 * INTERVAL)
+    sources = {line.rsplit("from=", 1)[1] for line in log.read_text().splitlines()}
+    assert len(sources) == 1, sources  # one node probes it, the others rest
+    backend.set(status=503)
+    wait_for(lambda: answers(nodes), [[B]] * 3, SETTLE + 3, "one view is enough with k=1")

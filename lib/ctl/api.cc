@@ -299,6 +299,32 @@ void ApiServer::stop() {
     if (thread_.joinable()) thread_.join();
 }
 
+namespace {
+
+// Explain in a fleet: each probed candidate gets the votes (up / down / stale by node) on its
+// checks' targets and the rule that decided (docs/fleet.md).
+void add_fleet_votes(const FleetLink& f, const gslb::Snapshot& snap, json& out) {
+    if (snap.topo == nullptr || !out.contains("record") || !out["record"].is_string() ||
+        !out.contains("candidates"))
+        return;
+    const std::string name = out["record"].get<std::string>();
+    for (const auto& rec : snap.topo->records) {
+        if (rec.cfg == nullptr || rec.cfg->name != name) continue;
+        for (auto& c : out["candidates"]) {
+            const std::string addr = c.value("address", "");
+            for (const auto* family : {&rec.v4, &rec.v6})
+                for (const auto& b : *family)
+                    if (b.addr.to_string() == addr) {
+                        json votes = f.explain_backend(b.id);
+                        if (!votes.empty()) c["fleet"] = std::move(votes);
+                    }
+        }
+        return;
+    }
+}
+
+}  // namespace
+
 void ApiServer::routes() {
     using httplib::Request;
     using httplib::Response;
@@ -351,7 +377,10 @@ void ApiServer::routes() {
            }));
 
     const auto explain_route = route(kRead, [this](const Request& req, Response& res) {
-        send_json(res, 200, explain(control_.current(), explain_request(req)));
+        const gslb::Snapshot snap = control_.current();
+        json out = explain(snap, explain_request(req));
+        if (const FleetLink* f = control_.fleet()) add_fleet_votes(*f, snap, out);
+        send_json(res, 200, out);
     });
     s.Get("/api/v1/explain", explain_route);
     s.Post("/api/v1/explain", explain_route);

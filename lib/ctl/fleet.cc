@@ -160,6 +160,22 @@ void FleetLink::start() {
         control_->republish();
     });
     fleet_.start();
+    if (!passive_) {
+        tick_stop_ = false;
+        tick_ = std::thread([this] {
+            std::uint64_t seen = monitor_.vote_epoch();
+            std::unique_lock lk(tick_mu_);
+            while (!tick_cv_.wait_for(lk, std::chrono::milliseconds{100},
+                                      [&] { return tick_stop_; })) {
+                const std::uint64_t now = monitor_.vote_epoch();
+                if (now == seen || control_ == nullptr) continue;
+                seen = now;
+                lk.unlock();
+                control_->republish();  // runs the filter: sends the votes, publishes if needed
+                lk.lock();
+            }
+        });
+    }
 }
 
 bool FleetLink::wait_synced(std::chrono::milliseconds timeout) const {
@@ -167,6 +183,14 @@ bool FleetLink::wait_synced(std::chrono::milliseconds timeout) const {
 }
 
 void FleetLink::stop() {
+    if (tick_.joinable()) {
+        {
+            std::lock_guard lk(tick_mu_);
+            tick_stop_ = true;
+        }
+        tick_cv_.notify_all();
+        tick_.join();
+    }
     fleet_.set_on_change(nullptr);
     fleet_.stop();
 }

@@ -11,6 +11,7 @@
 ///   no verdicts of its own, keeps the last fleet verdicts it knew.
 /// * Backends without checks, or disabled in the config, are never touched.
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -18,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 
 #include "cluster/fleet.hh"
@@ -102,6 +104,12 @@ class FleetLink {
     /// deleted).
     std::map<std::string, std::optional<std::string>> pending_overrides_;
     std::mutex sync_mu_;  ///< serializes sync_overrides
+    // Own votes can change without a publish (a first round, a check that changed while the
+    // backend's bit did not): a light thread polls Monitor::vote_epoch() every 100 ms.
+    std::thread tick_;
+    std::mutex tick_mu_;
+    std::condition_variable tick_cv_;
+    bool tick_stop_ = false;
 };
 
 /// The daemon's start-up step for a `cluster:` block: creates the link, attaches it to

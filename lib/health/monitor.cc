@@ -227,6 +227,7 @@ void Monitor::start_attempt(const std::shared_ptr<Target>& t, SteadyClock::time_
 bool Monitor::feed_backend(BackendState& b, std::size_t check, const Target& t, bool ok) {
     RiseFall& rf = b.checks[check];
     if (!rf.feed(ok)) return false;
+    vote_epoch_.fetch_add(1, std::memory_order_relaxed);
     Verdict next =
         combine(b.checks.begin(), b.checks.end(), [](const RiseFall& r) { return r.verdict(); });
     if (next == b.verdict) return false;
@@ -289,7 +290,7 @@ bool Monitor::apply(ProbeResult& r, SteadyClock::time_point now) {
     }
     // the round is over
     t->attempts = 0;
-    ++t->rounds;
+    if (++t->rounds == 1) vote_epoch_.fetch_add(1, std::memory_order_relaxed);
     ++counters_.rounds;
     if (!ok) ++counters_.rounds_failed;
     t->due = std::max(t->round_start + t->plan.interval, now);

@@ -184,6 +184,9 @@ class Monitor {
     /// thread with the monitor's mutex held: it must not call into the Monitor.
     using ProbeFilter = std::function<bool(const std::string& key)>;
     void set_probe_filter(ProbeFilter f);
+    /// Grows whenever fleet_inputs() may have changed without a publish: a target finished its
+    /// first round, or a check's verdict changed. Lock-free; the fleet polls it.
+    std::uint64_t vote_epoch() const noexcept { return vote_epoch_.load(std::memory_order_relaxed); }
 
     /// Copies of this node's own per-target verdicts and the backend -> targets map (takes
     /// the monitor's mutex, never its publish lock: callable from inside a PublishFn).
@@ -224,6 +227,7 @@ class Monitor {
     Counters counters_;
     util::Rng rng_;
     ProbeFilter filter_;  ///< under mu_
+    std::atomic<std::uint64_t> vote_epoch_{0};
     std::atomic<bool> stop_{false};
     std::thread thread_;
 };

@@ -164,6 +164,13 @@ json status_json(const Control& ctl) {
                          {"policy", zone_cfgs[zi].policy_file},
                          {"records", std::move(records[zi])}});
     out["zones"] = std::move(zones);
+    if (const FleetLink* f = ctl.fleet()) {
+        const FleetStatus fs = f->status();
+        out["fleet"] = {{"node", fs.node},
+                        {"connected", fs.view->connected},
+                        {"degraded", fs.degraded},
+                        {"last_error", fs.view->last_error}};
+    }
     return out;
 }
 

@@ -17,6 +17,8 @@
 
 namespace gslbd::ctl {
 
+class FleetLink;  // ctl/fleet.hh
+
 /// Main config file -> topology (config, geo databases, policies); throws with a message
 /// naming file, line and field.
 std::shared_ptr<const gslb::Topology> load_topology(const std::string& path);
@@ -68,8 +70,8 @@ class Control {
     /// fallback for a start without etcd); publishes when they differ from the current ones.
     void adopt_admin(const AdminStore& fleet);
     /// The fleet link, for the API and /metrics (null without a `cluster:` block).
-    void set_fleet(const class FleetLink* f) noexcept { fleet_ = f; }
-    const class FleetLink* fleet() const noexcept { return fleet_; }
+    void set_fleet(const FleetLink* f) noexcept { fleet_ = f; }
+    const FleetLink* fleet() const noexcept { return fleet_; }
 
     /// Runs the filter again over the stored verdicts and publishes a new generation when the
     /// result differs from what is published (the fleet's view changed).
@@ -109,7 +111,7 @@ class Control {
     health::Monitor* monitor_ = nullptr;
     HealthFilter filter_;
     AdminSink admin_sink_;
-    const class FleetLink* fleet_ = nullptr;
+    const FleetLink* fleet_ = nullptr;
 
     mutable std::mutex mu_;  ///< everything below; never held while calling into the monitor
     std::uint64_t generation_ = 0;

@@ -8,6 +8,8 @@
 //   votes N up|down               -> ok   (targets t0..t{N-1}: simulated load)
 //   override ID JSON|none         -> ok
 //   view                          -> the current View as one JSON line
+//   count                         -> {"up", "down", "no_quorum", "members", "connected"}: cheap
+//                                    with many targets (bench/fleet)
 //   explain TARGET                -> {"verdict", "votes": [...]} of one target
 //   wait_synced MS                -> true|false
 //   quit [norevoke]               -> bye (stops the agent; revokes the lease unless norevoke)
@@ -129,6 +131,16 @@ int main(int argc, char** argv) {
             const std::string doc = line.substr(line.find(w[1]) + w[1].size() + 1);
             fleet.set_override(w[1],
                                doc == "none" ? std::nullopt : std::optional<std::string>(doc));
+        } else if (w[0] == "count") {
+            const auto v = fleet.view();
+            std::size_t up = 0, down = 0, nq = 0;
+            for (const auto& [t, tv] : *v->targets) {
+                if (tv.verdict == cluster::FleetVerdict::Up) ++up;
+                else if (tv.verdict == cluster::FleetVerdict::Down) ++down;
+                else ++nq;
+            }
+            out = {{"up", up}, {"down", down}, {"no_quorum", nq}, {"members", v->members.size()},
+                   {"connected", v->connected}};
         } else if (w[0] == "view") {
             out = view_json(*fleet.view(), o.probes_per_target);
         } else if (w[0] == "explain" && w.size() == 2) {

@@ -261,6 +261,8 @@ def test_seeing_the_fleet_metrics_api_and_gslbctl(fleet, backend):
     assert "node2 (this)" in r.stdout and "* node3" in r.stdout, r.stdout
     status, _ = nodes[2].api.get("/api/v1/fleet")
     assert status == 200
+    _, st = nodes[0].api.get("/api/v1/status")
+    assert st["fleet"]["node"] == "node1" and st["fleet"]["degraded"] is False, st["fleet"]
     status, e = nodes[2].api.get("/api/v1/explain?name=web.gslb.test.&qtype=A&client=127.0.0.1")
     assert status == 200, e
     votes = e["candidates"][0]["fleet"][0]

@@ -328,3 +328,33 @@ TEST_CASE("body regex: POSIX extended, bounded body, NUL bytes") {
     std::string nul = std::string("abc\0", 4) + "\"status\":\"ok\"";
     CHECK(re.search(nul));
 }
+
+TEST_CASE("monitor: fleet inputs name every target once and no vote before a round") {
+    TopoBuilder tb;
+    auto& r = tb.record("www.example.com.");
+    tb.backend(r, "127.0.0.2", {check("tcp", 80)});
+    tb.backend(r, "127.0.0.3");                                          // never probed
+    tb.backend(r, "127.0.0.4", {check("tcp", 80)}).enable = false;       // never probed
+    tb.backend(r, "127.0.0.5", {check("tcp", 80), check("tcp", 81)});
+    auto& r2 = tb.record("api.example.com.");
+    tb.backend(r2, "127.0.0.2", {check("tcp", 80)});  // shares the first backend's target
+    auto topo = tb.build();
+    Monitor m({}, {});
+    m.set_topology(topo);
+    const FleetInputs in = m.fleet_inputs();
+    REQUIRE(in.targets.size() == 3);  // 127.0.0.2:80, 127.0.0.5:80, 127.0.0.5:81
+    for (const auto& t : in.targets) CHECK(t.verdict == Verdict::Unknown);  // no round yet
+    REQUIRE(in.backend_targets.size() >= 5);
+    CHECK(in.backend_targets[0].size() == 1);
+    CHECK(in.backend_targets[1].empty());
+    CHECK(in.backend_targets[2].empty());
+    CHECK(in.backend_targets[3].size() == 2);
+    CHECK(in.backend_targets[4] == in.backend_targets[0]);  // same target, deduplicated
+    CHECK(in.targets[in.backend_targets[0][0]].key.find("127.0.0.2") != std::string::npos);
+
+    // probe sharing: a filter that refuses everything leaves every target unassigned
+    m.set_probe_filter([](const std::string&) { return false; });
+    for (const auto& t : m.targets()) CHECK_FALSE(t.assigned);
+    m.set_probe_filter(nullptr);
+    for (const auto& t : m.targets()) CHECK(t.assigned);
+}

@@ -226,7 +226,10 @@ std::shared_ptr<const gslb::Health> FleetLink::filter(
     votes_up_ = up;
     votes_down_ = down;
 
-    const bool use_fleet = view->synced && (view->connected || passive_);
+    // Not connected yet but no failure either (start-up: the fleet is read, the lease or the
+    // watch still on their way) counts as in the fleet: the first answers are the fleet's.
+    const bool use_fleet =
+        view->synced && (view->connected || view->last_error.empty() || passive_);
     if (use_fleet == degraded_) {
         degraded_ = !use_fleet;
         if (degraded_)
@@ -345,7 +348,7 @@ nlohmann::json FleetLink::explain_backend(std::uint32_t backend_id) const {
             (!vote.fresh ? stale : vote.up ? up : down).push_back(vote.node);
         const auto tv = view->target(t.key);
         const bool by_fleet = tv.verdict != cluster::FleetVerdict::NoQuorum && view->synced &&
-                              (view->connected || passive_);
+                              (view->connected || view->last_error.empty() || passive_);
         out.push_back({{"target", t.key},
                        {"own", std::string(health::to_string(t.verdict))},
                        {"votes", {{"up", up}, {"down", down}, {"stale", stale}}},

@@ -20,6 +20,9 @@ struct Monitor::Target {
     TargetPlan plan;
     bool retired = false;
     bool in_flight = false;
+    /// a check using it has reached rise good or fall failed rounds in a row at least once:
+    /// its verdict rests on probes, not on the start-up assumption (only then it votes)
+    bool evidence = false;
     int attempts = 0;  ///< in the current round
     SteadyClock::time_point round_start{}, due{};
     std::vector<std::pair<std::size_t, std::size_t>> users;  ///< (backend index, check index)
@@ -290,13 +293,23 @@ bool Monitor::apply(ProbeResult& r, SteadyClock::time_point now) {
     }
     // the round is over
     t->attempts = 0;
-    if (++t->rounds == 1) vote_epoch_.fetch_add(1, std::memory_order_relaxed);
+    ++t->rounds;
     ++counters_.rounds;
     if (!ok) ++counters_.rounds_failed;
     t->due = std::max(t->round_start + t->plan.interval, now);
     due_.push(Due{t->due, t});
     bool changed = false;
     for (auto [bi, ci] : t->users) changed |= feed_backend(backends_[bi], ci, *t, ok);
+    if (!t->evidence) {
+        for (auto [bi, ci] : t->users) {
+            const RiseFall& rf = backends_[bi].checks[ci];
+            if (rf.ok_run() >= rf.rise() || rf.fail_run() >= rf.fall()) {
+                t->evidence = true;
+                vote_epoch_.fetch_add(1, std::memory_order_relaxed);
+                break;
+            }
+        }
+    }
     return changed;
 }
 
@@ -457,7 +470,7 @@ FleetInputs Monitor::fleet_inputs() const {
         }
     }
     for (std::size_t i = 0; i < in.targets.size(); ++i) {
-        if (targets_[i]->rounds == 0) continue;  // no round yet: no vote
+        if (!targets_[i]->evidence) continue;  // the start-up assumption is not a vote
         if (filter_ && !filter_(targets_[i]->plan.key)) continue;  // not ours to probe
         in.targets[i].verdict = any_down[i]      ? Verdict::Down
                                 : any_unknown[i] ? Verdict::Unknown

@@ -63,8 +63,9 @@ struct Options {
 struct FleetInputs {
     struct Target {
         std::string key;  ///< TargetPlan::key: address + check, the same on every node
-        /// Down if any check using it is down, Up if all are up; Unknown until the target has
-        /// finished a round (a start-up assumption is never a vote)
+        /// Down if any check using it is down, Up if all are up; Unknown until a check using it
+        /// has seen rise good or fall failed rounds in a row (a start-up assumption, or one
+        /// failed round of a backend assumed healthy, is never a vote)
         Verdict verdict = Verdict::Unknown;
     };
     std::vector<Target> targets;
@@ -184,8 +185,8 @@ class Monitor {
     /// thread with the monitor's mutex held: it must not call into the Monitor.
     using ProbeFilter = std::function<bool(const std::string& key)>;
     void set_probe_filter(ProbeFilter f);
-    /// Grows whenever fleet_inputs() may have changed without a publish: a target finished its
-    /// first round, or a check's verdict changed. Lock-free; the fleet polls it.
+    /// Grows whenever fleet_inputs() may have changed without a publish: a target's verdict
+    /// came to rest on probes, or a check's verdict changed. Lock-free; the fleet polls it.
     std::uint64_t vote_epoch() const noexcept { return vote_epoch_.load(std::memory_order_relaxed); }
 
     /// Copies of this node's own per-target verdicts and the backend -> targets map (takes

@@ -172,7 +172,7 @@ def test_cold_start_gives_the_fleets_answer_first(fleet, backend):
     nodes = [fleet(1), fleet(2)]
     wait_for(lambda: answers(nodes), [[B]] * 2, SETTLE + 3, "the fleet says A is down")
     late = fleet(3)  # health.start: healthy would answer A until its own probes say otherwise
-    assert answer(late) == [B]
+    assert answer(late) == [B], late.log()
 
 
 def test_node_killed_its_votes_expire(fleet, backend):

@@ -179,9 +179,9 @@ def test_probe_sharing_assigns_k_nodes_per_target(fleet):
     nodes = fleet(4, "--probes-per-target", "2")
     for n in nodes:
         n.cmd("votes 200 up")
-    wait_for(lambda: len(nodes[0].view()["targets"]), 200, 5, "200 targets")
-    for n in nodes:  # every node must know every member, or assignments differ
+    for n in nodes:  # every node must know every member and target before we count
         wait_for(lambda: len(n.view()["members"]), 4, 5, f"{n.name} sees 4 members")
+        wait_for(lambda: len(n.view()["targets"]), 200, 5, f"{n.name} sees 200 targets")
     counts = {f"t{i}": 0 for i in range(200)}
     views = [n.view() for n in nodes]
     for v in views:

@@ -155,7 +155,7 @@ int run(const Options& opts) {
 
     wait_for_stop(signals, *control, opts.config_path);
     watcher.reset();
-    if (api) api->stop();  // before the backends whose counters it reads go away
+    if (api) api->stop();      // before the backends whose counters it reads go away
     if (fleet) fleet->stop();  // revokes the lease: this node's votes vanish at once
     monitor->stop();
     for (const auto& b : backends) b->stop();

@@ -386,13 +386,15 @@ void print_explain(const json& e, std::ostream& out) {
 // `gslbctl fleet`: this node's link, then one line per member.
 void print_fleet(const json& f, std::ostream& out) {
     out << "node " << cell(f, "node") << " (" << cell(f, "role") << "), quorum "
-        << cell(f, "quorum") << ", etcd " << (f.value("connected", false) ? "connected" : "NOT connected")
+        << cell(f, "quorum") << ", etcd "
+        << (f.value("connected", false) ? "connected" : "NOT connected")
         << (f.value("degraded", false) ? ", DEGRADED: answering from its own verdicts" : "")
         << "\n";
     if (f.contains("last_error") && !f["last_error"].get<std::string>().empty())
         out << "last etcd error: " << f["last_error"].get<std::string>() << "\n";
     out << "  " << std::left << std::setw(24) << "NAME" << std::setw(9) << "ROLE" << std::setw(10)
-        << "VERSION" << std::setw(19) << "CONFIG" << "LABELS\n";
+        << "VERSION" << std::setw(19) << "CONFIG"
+        << "LABELS\n";
     for (const auto& m : f["members"]) {
         std::string labels;
         for (const auto& [k, v] : m["labels"].items())

@@ -172,9 +172,10 @@ void Control::adopt_admin(const AdminStore& fleet) {
         try {
             fleet.save(state_file_);
         } catch (const std::exception& e) {
-            util::log_warn("admin state: the fleet's overrides are in force but the state file "
-                           "could not be written: {}",
-                           e.what());
+            util::log_warn(
+                "admin state: the fleet's overrides are in force but the state file "
+                "could not be written: {}",
+                e.what());
         }
     }
     admin_ = fleet;

@@ -366,9 +366,12 @@ static void fleet_metrics(Writer& w, const FleetLink& link) {
     w.sample("gslbd_fleet_votes", {{"verdict", "down"}}, U{s.votes_down});
     U fleet_up = 0, fleet_down = 0, no_quorum = 0;
     for (const auto& [t, tv] : *v.targets) {
-        if (tv.verdict == cluster::FleetVerdict::Up) ++fleet_up;
-        else if (tv.verdict == cluster::FleetVerdict::Down) ++fleet_down;
-        else ++no_quorum;
+        if (tv.verdict == cluster::FleetVerdict::Up)
+            ++fleet_up;
+        else if (tv.verdict == cluster::FleetVerdict::Down)
+            ++fleet_down;
+        else
+            ++no_quorum;
     }
     w.family("gslbd_fleet_verdicts", "gauge",
              "Probe targets by fleet verdict (no_quorum: fewer fresh voters than min_voters).");
@@ -388,10 +391,12 @@ static void fleet_metrics(Writer& w, const FleetLink& link) {
         {"gslbd_fleet_votes_written_total", c.votes_written},
         {"gslbd_fleet_lease_grants_total", c.lease_grants},
     };
-    const char* const help[] = {
-        "Failed etcd calls.", "Full reads of the fleet's keys (start, compaction, reconnect).",
-        "Keys received through the watch.", "Transactions written (votes, member record, overrides).",
-        "Own votes written or withdrawn.", "Leases granted (1, more after a lost lease)."};
+    const char* const help[] = {"Failed etcd calls.",
+                                "Full reads of the fleet's keys (start, compaction, reconnect).",
+                                "Keys received through the watch.",
+                                "Transactions written (votes, member record, overrides).",
+                                "Own votes written or withdrawn.",
+                                "Leases granted (1, more after a lost lease)."};
     for (std::size_t i = 0; i < std::size(counters); ++i) {
         w.family(counters[i].first, "counter", help[i]);
         w.sample(counters[i].first, {}, counters[i].second);

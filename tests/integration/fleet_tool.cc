@@ -135,11 +135,17 @@ int main(int argc, char** argv) {
             const auto v = fleet.view();
             std::size_t up = 0, down = 0, nq = 0;
             for (const auto& [t, tv] : *v->targets) {
-                if (tv.verdict == cluster::FleetVerdict::Up) ++up;
-                else if (tv.verdict == cluster::FleetVerdict::Down) ++down;
-                else ++nq;
+                if (tv.verdict == cluster::FleetVerdict::Up)
+                    ++up;
+                else if (tv.verdict == cluster::FleetVerdict::Down)
+                    ++down;
+                else
+                    ++nq;
             }
-            out = {{"up", up}, {"down", down}, {"no_quorum", nq}, {"members", v->members.size()},
+            out = {{"up", up},
+                   {"down", down},
+                   {"no_quorum", nq},
+                   {"members", v->members.size()},
                    {"connected", v->connected}};
         } else if (w[0] == "view") {
             out = view_json(*fleet.view(), o.probes_per_target);

@@ -333,8 +333,8 @@ TEST_CASE("monitor: fleet inputs name every target once and no vote before a rou
     TopoBuilder tb;
     auto& r = tb.record("www.example.com.");
     tb.backend(r, "127.0.0.2", {check("tcp", 80)});
-    tb.backend(r, "127.0.0.3");                                          // never probed
-    tb.backend(r, "127.0.0.4", {check("tcp", 80)}).enable = false;       // never probed
+    tb.backend(r, "127.0.0.3");                                     // never probed
+    tb.backend(r, "127.0.0.4", {check("tcp", 80)}).enable = false;  // never probed
     tb.backend(r, "127.0.0.5", {check("tcp", 80), check("tcp", 81)});
     auto& r2 = tb.record("api.example.com.");
     tb.backend(r2, "127.0.0.2", {check("tcp", 80)});  // shares the first backend's target

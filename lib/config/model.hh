@@ -26,12 +26,12 @@ struct SourcePos {
 /// Every config problem. what() reads "FILE:LINE:COL: FIELD: PROBLEM" so an operator can
 /// jump straight to it.
 class ConfigError : public std::runtime_error {
-public:
+  public:
     ConfigError(const SourcePos& pos, const std::string& field, const std::string& problem);
     const SourcePos& pos() const noexcept { return pos_; }
     const std::string& field() const noexcept { return field_; }
 
-private:
+  private:
     SourcePos pos_;
     std::string field_;
 };
@@ -73,29 +73,38 @@ struct HealthCheck {
 struct Backend {
     util::IpAddr address;
     std::string address_text;
-    int priority = 0;           ///< lower = preferred
-    int weight = 1;             ///< as configured; <= 0 treated as 1 by weighted mode
+    int priority = 0;  ///< lower = preferred
+    int weight = 1;    ///< as configured; <= 0 treated as 1 by weighted mode
     bool enable = true;
     std::string description;
     std::vector<std::string> tags;
-    std::vector<std::string> countries;  ///< ISO 3166 alpha-2, upper case
-    std::vector<std::string> cities;     ///< as in the MaxMind English name
-    std::vector<std::uint32_t> asns;     ///< "AS12345" or "12345" accepted
-    std::vector<std::string> locations;  ///< names from the location map
-    std::vector<std::string> continents; ///< two-letter codes (EU, NA, ...)
+    std::vector<std::string> countries;   ///< ISO 3166 alpha-2, upper case
+    std::vector<std::string> cities;      ///< as in the MaxMind English name
+    std::vector<std::uint32_t> asns;      ///< "AS12345" or "12345" accepted
+    std::vector<std::string> locations;   ///< names from the location map
+    std::vector<std::string> continents;  ///< two-letter codes (EU, NA, ...)
     std::vector<HealthCheck> healthchecks;
     std::optional<int> rise, fall;
     bool assume_healthy = false;
-    int port = 0;                   ///< service port; default port of its health checks (0 = none)
-    std::optional<Millis> timeout;  ///< overrides the timeout of its health checks (already applied)
+    int port = 0;  ///< service port; default port of its health checks (0 = none)
+    std::optional<Millis>
+        timeout;  ///< overrides the timeout of its health checks (already applied)
     SourcePos pos;
 };
 
+/// What a record answers when none of its backends is eligible (enabled, healthy, not
+/// drained or disabled by the operator). Zone files spell it `failover_policy` (CoreDNS-GSLB's
+/// current key) or `fallback_policy` (the older one).
 enum class FallbackMode : std::uint8_t {
-    FailOpen,  ///< serve the enabled backends as if healthy (default; Route 53 / gdnsd)
-    Rcode,     ///< answer with a fixed rcode (SERVFAIL by default)
-    Ips,       ///< serve fixed fallback addresses
-    Cname,     ///< answer with a CNAME to a fixed name
+    /// Every enabled backend of the queried family, the mode not applied (the default, as in
+    /// CoreDNS-GSLB's `fail-open`: "return all enabled backends").
+    FailOpen,
+    Rcode,  ///< answer with a fixed rcode (SERVFAIL by default): `fail-closed`
+    Ips,    ///< serve fixed fallback addresses: `fail-specific` + `fallback_ips`
+    Cname,  ///< answer with a CNAME to a fixed name: `fail-specific` + `fallback_cname`
+    /// The mode applied to the enabled backends as if they were healthy (a failover record
+    /// answers only its best priority): gslbd's `fail-open-select`.
+    FailOpenSelect,
 };
 
 struct Fallback {
@@ -106,7 +115,7 @@ struct Fallback {
 };
 
 struct Record {
-    std::string name;  ///< absolute, lower case, with trailing dot
+    std::string name;               ///< absolute, lower case, with trailing dot
     std::string mode = "failover";  ///< as written; gslb::resolve_policy() reads it
     std::uint32_t ttl = 30;
     Millis scrape_interval{10000};
@@ -114,13 +123,15 @@ struct Record {
     int scrape_retries = 1;
     std::optional<int> rise, fall;
     std::string owner, description;
+    /// ALPN ids of the record's HTTPS/SVCB answers (`alpn` or `svcb_alpn`; empty: h3, h2).
+    std::vector<std::string> alpn;
     std::vector<Backend> backends;
     Fallback fallback;
     SourcePos pos;
 };
 
 struct NameServer {
-    std::string name;  ///< absolute, lower case
+    std::string name;                     ///< absolute, lower case
     std::vector<util::IpAddr> addresses;  ///< glue, served when the name is inside the zone
 };
 
@@ -135,7 +146,7 @@ struct Zone {
     Soa soa;
     std::vector<NameServer> ns;
     std::uint32_t ns_ttl = 3600;
-    std::string policy_file;  ///< resolved against the main file's directory
+    std::string policy_file;      ///< resolved against the main file's directory
     std::vector<Record> records;  ///< from the policy file; every name is inside the zone
     SourcePos pos;
 };
@@ -181,8 +192,8 @@ struct DpdkPort {
 struct DpdkConfig {
     std::vector<std::string> eal_args;  ///< as on a DPDK command line, without argv[0]
     std::vector<DpdkPort> ports;
-    std::uint16_t udp_port = 53;        ///< DNS port answered on the ports' addresses
-    unsigned mbufs = 16383;             ///< mbufs per port pool
+    std::uint16_t udp_port = 53;  ///< DNS port answered on the ports' addresses
+    unsigned mbufs = 16383;       ///< mbufs per port pool
     SourcePos pos;
 };
 
@@ -193,7 +204,7 @@ struct ApiConfig {
     bool listen_explicit = false;  ///< false: the default address (a busy port is a warning)
     util::IpAddr addr;             ///< default 127.0.0.1
     std::uint16_t port = 8053;
-    std::string token_file;        ///< "" = no token: mutating calls are refused (403)
+    std::string token_file;  ///< "" = no token: mutating calls are refused (403)
     bool read_requires_token = true;
     std::string tls_cert, tls_key;  ///< both or neither; HTTPS when set
     std::string state_file;         ///< admin overrides (enable/disable/drain/weight); "" = none
@@ -237,9 +248,9 @@ struct Config {
     unsigned workers = 1;
     Millis tcp_idle_timeout{10000};
     unsigned tcp_max_connections = 1024;
-    std::uint16_t edns_udp_size = 1232;  ///< what we advertise and the most we send over UDP
-    bool ecs_enabled = true;             ///< use ECS when present and trusted
-    std::vector<util::IpPrefix> ecs_trust;  ///< empty = trust everyone
+    std::uint16_t edns_udp_size = 1232;       ///< what we advertise and the most we send over UDP
+    bool ecs_enabled = true;                  ///< use ECS when present and trusted
+    std::vector<util::IpPrefix> ecs_trust;    ///< empty = trust everyone
     std::string country_db, city_db, asn_db;  ///< MaxMind paths, "" = none
     std::string location_map;                 ///< path, "" = none
     std::vector<LocationEntry> locations;     ///< parsed location map

@@ -19,6 +19,7 @@ struct Defaults {
     Millis scrape_timeout{5000};
     int scrape_retries = 1;
     std::optional<int> rise, fall;
+    std::vector<std::string> alpn;
 };
 
 std::string upper(std::string s) {
@@ -36,6 +37,17 @@ void common_setting(const MapReader& m, Defaults& d) {
     if (auto x = m.get("scrape_retries")) d.scrape_retries = static_cast<int>(x->integer(0, 100));
     if (auto x = m.get("rise")) d.rise = static_cast<int>(x->integer(1, 100));
     if (auto x = m.get("fall")) d.fall = static_cast<int>(x->integer(1, 100));
+    for (const char* k : {"alpn", "svcb_alpn"}) {
+        auto x = m.get(k);
+        if (!x || x->is_null()) continue;
+        d.alpn.clear();
+        for (const auto& item : x->one_or_many()) {
+            std::string id = item.str();
+            if (id.empty() || id.size() > 255)
+                item.fail("an ALPN id is 1..255 bytes (h3, h2, http/1.1, ...)");
+            d.alpn.push_back(std::move(id));
+        }
+    }
 }
 
 void add_countries(const Val& v, std::vector<std::string>& out) {
@@ -154,23 +166,36 @@ Backend parse_backend(const Val& v, const Profiles& profiles) {
     return b;
 }
 
-Fallback parse_fallback(const Val& v) {
+// `failover_policy` (CoreDNS-GSLB's current key: fail-open, fail-closed, fail-specific) and
+// `fallback_policy` (the older key: rcode, fallback_ips, fallback_cname, fail_open) take the
+// same mode names, so a file may use either spelling; only the default when the block has
+// no `mode` differs, as in CoreDNS-GSLB (fail-open for the new key, rcode for the old one).
+Fallback parse_fallback(const Val& v, bool failover_key) {
     MapReader m(v, {"mode", "fallback_ips", "fallback_cname", "rcode"});
     Fallback f;
-    f.mode = FallbackMode::Rcode;  // CoreDNS-GSLB's default once the block is present
+    f.mode = failover_key ? FallbackMode::FailOpen : FallbackMode::Rcode;
+    bool specific = false;  // fail-specific: the CNAME when there is one, else the addresses
     if (auto x = m.get("mode")) {
         std::string mode = x->nonempty_str();
-        if (mode == "rcode")
+        for (char& c : mode) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        std::replace(mode.begin(), mode.end(), '_', '-');
+        if (mode == "rcode" || mode == "fail-closed")
             f.mode = FallbackMode::Rcode;
-        else if (mode == "fallback_ips")
+        else if (mode == "fallback-ips")
             f.mode = FallbackMode::Ips;
-        else if (mode == "fallback_cname")
+        else if (mode == "fallback-cname")
             f.mode = FallbackMode::Cname;
-        else if (mode == "fail_open")
+        else if (mode == "fail-specific")
+            specific = true;
+        else if (mode == "fail-open")
             f.mode = FallbackMode::FailOpen;
+        else if (mode == "fail-open-select")
+            f.mode = FallbackMode::FailOpenSelect;
         else
-            x->fail("unknown fallback mode '" + mode +
-                    "': use fallback_ips, fallback_cname, rcode or fail_open");
+            x->fail("unknown " + std::string(failover_key ? "failover" : "fallback") + " mode '" +
+                    x->str() +
+                    "': use fail-open, fail-closed, fail-specific, fail-open-select, rcode, "
+                    "fallback_ips, fallback_cname or fail_open");
     }
     if (auto x = m.get("fallback_ips")) {
         for (const auto& item : x->one_or_many()) f.ips.push_back(parse_ip(item));
@@ -178,6 +203,11 @@ Fallback parse_fallback(const Val& v) {
     if (auto x = m.get("fallback_cname"); x && !x->is_null() && !x->str().empty())
         f.cname = normalize_name(x->str(), x->pos(), x->path());
     if (auto x = m.get("rcode"); x && !x->is_null()) f.rcode = parse_rcode(*x);
+    if (specific) {
+        if (f.cname.empty() && f.ips.empty())
+            v.fail("mode fail-specific needs fallback_ips or fallback_cname");
+        f.mode = f.cname.empty() ? FallbackMode::Ips : FallbackMode::Cname;
+    }
     if (f.mode == FallbackMode::Ips && f.ips.empty())
         v.fail("mode fallback_ips needs a non-empty fallback_ips list");
     if (f.mode == FallbackMode::Cname && f.cname.empty())
@@ -196,10 +226,8 @@ std::vector<Record> load_policy_file(const std::string& path, const std::string&
 
     Defaults defaults;
     if (auto d = top.get("defaults")) {
-        MapReader m(*d,
-                    {"owner", "description", "record_ttl", "scrape_interval", "scrape_timeout",
-                     "scrape_retries", "rise", "fall"},
-                    {"alpn"});
+        MapReader m(*d, {"owner", "description", "record_ttl", "scrape_interval", "scrape_timeout",
+                         "scrape_retries", "rise", "fall", "alpn", "svcb_alpn"});
         common_setting(m, defaults);
     }
 
@@ -228,8 +256,9 @@ std::vector<Record> load_policy_file(const std::string& path, const std::string&
         if (rv.is_null()) rv.fail("the record is empty: it needs backends");
         MapReader m(rv,
                     {"mode", "record_ttl", "scrape_interval", "scrape_timeout", "scrape_retries",
-                     "rise", "fall", "owner", "description", "backends", "fallback_policy"},
-                    {"alpn", "discovery"});
+                     "rise", "fall", "owner", "description", "backends", "fallback_policy",
+                     "failover_policy", "alpn", "svcb_alpn"},
+                    {"discovery"});
         Defaults d = defaults;
         common_setting(m, d);
         r.owner = d.owner;
@@ -240,10 +269,20 @@ std::vector<Record> load_policy_file(const std::string& path, const std::string&
         r.scrape_retries = d.scrape_retries;
         r.rise = d.rise;
         r.fall = d.fall;
+        r.alpn = d.alpn;
         // Kept as written: the modes and their spellings are the policies' own (lib/gslb's
         // registry resolves them when the topology is built).
         if (auto x = m.get("mode")) r.mode = x->nonempty_str();
-        if (auto x = m.get("fallback_policy"); x && !x->is_null()) r.fallback = parse_fallback(*x);
+        {
+            auto older = m.get("fallback_policy");
+            auto current = m.get("failover_policy");
+            if (older && current && !older->is_null() && !current->is_null())
+                current->fail(
+                    "a record takes one of failover_policy and fallback_policy, not both "
+                    "(they are two spellings of the same setting)");
+            if (current && !current->is_null()) r.fallback = parse_fallback(*current, true);
+            if (older && !older->is_null()) r.fallback = parse_fallback(*older, false);
+        }
         auto backends = m.get("backends");
         if (!backends || backends->is_null() || backends->items().empty()) {
             throw ConfigError(backends ? backends->pos() : rv.pos(),

@@ -230,6 +230,8 @@ std::string fallback_mode_name(config::FallbackMode m) {
             return "fallback_ips";
         case config::FallbackMode::Cname:
             return "fallback_cname";
+        case config::FallbackMode::FailOpenSelect:
+            return "fail_open_select";
         default:
             return "fail_open";
     }
@@ -356,6 +358,10 @@ gslb::Explanation mode_explanation(const gslb::Snapshot& snap, const gslb::Recor
                                    const gslb::Plan& plan) {
     gslb::Explanation e;
     if (!plan.address || rec.policy == nullptr) return e;
+    if (plan.fallback && rec.fallback.mode == config::FallbackMode::FailOpen) {
+        e.notes.emplace_back("rule", "fail-open: every enabled backend, the mode not applied");
+        return e;
+    }
     const gslb::SelectContext ctx{snap,
                                   rec,
                                   v4 ? std::span<const gslb::BackendRt>(rec.v4) : rec.v6,

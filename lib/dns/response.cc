@@ -198,6 +198,14 @@ bool ResponseWriter::add_txt(Section s, NameRef owner, std::uint32_t ttl,
     return true;
 }
 
+bool ResponseWriter::add_rr(Section s, NameRef owner, std::uint16_t type, std::uint32_t ttl,
+                            std::span<const std::uint8_t> rdata) noexcept {
+    std::uint8_t* d = start_rr(s, owner, type, ttl, rdata.size());
+    if (d == nullptr) return false;
+    if (!rdata.empty()) std::memcpy(d, rdata.data(), rdata.size());
+    return true;
+}
+
 bool ResponseWriter::add_hinfo_rfc8482(Section s, NameRef owner, std::uint32_t ttl) noexcept {
     std::uint8_t* d = start_rr(s, owner, qtype::HINFO, ttl, 1 + sizeof kRfc8482 + 1);
     if (d == nullptr) return false;

@@ -77,6 +77,10 @@ class ResponseWriter {
     /// One TXT RR holding one character-string (<= 255 bytes; longer text is split into
     /// several character-strings of the same RR).
     bool add_txt(Section s, NameRef owner, std::uint32_t ttl, std::string_view text) noexcept;
+    /// An RR of any type whose RDATA the caller wrote (no name compression inside it; the
+    /// SVCB/HTTPS answers of lib/gslb).
+    bool add_rr(Section s, NameRef owner, std::uint16_t type, std::uint32_t ttl,
+                std::span<const std::uint8_t> rdata) noexcept;
     /// RFC 8482 synthesized answer: HINFO "RFC8482" "".
     bool add_hinfo_rfc8482(Section s, NameRef owner, std::uint32_t ttl) noexcept;
 

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "util/bytes.hh"
+
 namespace gslbd::gslb {
 
 namespace {
@@ -62,8 +64,19 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
     if (p.fallback) {
         const FallbackRt& fb = rec.fallback;
         switch (fb.mode) {
-            case config::FallbackMode::FailOpen:
-                break;  // plan() put the enabled backends in p.eligible
+            case config::FallbackMode::FailOpen: {
+                // CoreDNS-GSLB's fail-open: every enabled backend, the mode not applied.
+                std::size_t written = 0;
+                for (std::size_t k = 0; k < p.eligible_count && written < kMaxAnswers; ++k) {
+                    add_addr(w, Section::Answer, NameRef::qname(), rec.ttl,
+                             family[p.eligible[k]].addr);
+                    ++written;
+                }
+                if (written == 0) return negative(w, z, AnswerKind::NoData, info);
+                return info;
+            }
+            case config::FallbackMode::FailOpenSelect:
+                break;  // plan() put the enabled backends in p.eligible; the mode picks
             case config::FallbackMode::Rcode:
                 info.kind = kind_of(fb.rcode);
                 info.rcode = fb.rcode;
@@ -109,30 +122,45 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
     return info;
 }
 
+/// The eligible backends of `family` (indices into it) for `rec`: enabled, healthy and not
+/// overridden by the operator; when there are none, `fallback` is set and, for the
+/// fail-open modes, the enabled backends that are not disabled stand in.
+std::size_t eligible_of(const Snapshot& snap, const RecordRt& rec,
+                        std::span<const BackendRt> family, std::span<std::uint16_t> out,
+                        bool& fallback) noexcept {
+    std::size_t n = 0;
+    fallback = false;
+    for (std::size_t i = 0; i < family.size() && n < out.size(); ++i) {
+        if (family[i].enabled && snap.backend_up(family[i]) &&
+            snap.backend_state(family[i]) == AdminState::Enabled) {
+            out[n++] = static_cast<std::uint16_t>(i);
+        }
+    }
+    if (n != 0 || family.empty()) return n;
+    fallback = true;
+    const bool open = rec.fallback.mode == config::FallbackMode::FailOpen;
+    if (!open && rec.fallback.mode != config::FallbackMode::FailOpenSelect) return 0;
+    for (std::size_t i = 0; i < family.size() && n < out.size(); ++i) {
+        // disabled stays out even here; drained is a last resort
+        if (family[i].enabled && snap.backend_state(family[i]) != AdminState::Disabled)
+            out[n++] = static_cast<std::uint16_t>(i);
+    }
+    return n;
+}
+
 /// The eligible set for an address query, and the policy's decision when it has one.
 void plan_address(const Snapshot& snap, const RecordRt& rec, bool v4, const ClientInfo& client,
                   WorkerState& ws, Plan& p) noexcept {
     std::span<const BackendRt> family = v4 ? rec.v4 : rec.v6;
     if (family.empty()) return;
-    std::size_t n = 0;
-    for (std::size_t i = 0; i < family.size() && n < p.eligible.size(); ++i) {
-        if (family[i].enabled && snap.backend_up(family[i]) &&
-            snap.backend_state(family[i]) == AdminState::Enabled) {
-            p.eligible[n++] = static_cast<std::uint16_t>(i);
-        }
-    }
-    if (n == 0) {
-        p.fallback = true;
-        if (rec.fallback.mode != config::FallbackMode::FailOpen) return;
-        for (std::size_t i = 0; i < family.size() && n < p.eligible.size(); ++i) {
-            // disabled stays out even here; drained is a last resort
-            if (family[i].enabled && snap.backend_state(family[i]) != AdminState::Disabled)
-                p.eligible[n++] = static_cast<std::uint16_t>(i);
-        }
-    }
+    bool fallback = false;
+    const std::size_t n = eligible_of(snap, rec, family, p.eligible, fallback);
+    p.fallback = fallback;
     p.eligible_count = static_cast<std::uint16_t>(n);
     if (n == 0) return;
     p.address = true;
+    // Fail-open answers every enabled backend: the same for every client, one variant.
+    if (p.fallback && rec.fallback.mode == config::FallbackMode::FailOpen) return;
     if (rec.policy == nullptr || !rec.policy->cacheable()) {
         p.cacheable = false;
         return;
@@ -146,6 +174,154 @@ void plan_address(const Snapshot& snap, const RecordRt& rec, bool v4, const Clie
                             v4 ? std::uint8_t{4} : std::uint8_t{6}};
     rec.policy->classify(ctx, p.decision);
     p.decision.variant = rec.policy->variant(ctx, p.decision);
+}
+
+/// HTTPS/SVCB: both families decide as their A and AAAA answers would. The IPv4 part is
+/// planned into `p` as for an A query, the IPv6 decision into p.decision6 (its eligible
+/// set is recomputed by build(): it depends only on the snapshot). The cache keys on one
+/// decision, so the answer is cacheable only when at most one family's decision depends
+/// on the client or the query (the other's is the same for everyone).
+void plan_svcb(const Snapshot& snap, const RecordRt& rec, const ClientInfo& client, WorkerState& ws,
+               Plan& p) noexcept {
+    p.svcb = true;
+    plan_address(snap, rec, true, client, ws, p);
+    const Decision d4 = p.decision;
+    const bool fallback4 = p.fallback;
+    const std::uint16_t count4 = p.eligible_count;
+    const bool cacheable4 = p.cacheable;
+    // the IPv6 plan, in a scratch plan's arrays: p.eligible keeps the IPv4 set
+    Plan six;
+    six.cacheable = true;
+    plan_address(snap, rec, false, client, ws, six);
+    p.decision4 = d4;
+    p.decision6 = six.decision;
+    p.fallback6 = six.fallback;
+    p.fallback = fallback4;
+    p.eligible_count = count4;
+    p.address = false;
+    const bool trivial4 = d4.decision_class == 0 && d4.variant == 0;
+    const bool trivial6 = six.decision.decision_class == 0 && six.decision.variant == 0;
+    p.cacheable = cacheable4 && six.cacheable && (trivial4 || trivial6);
+    p.decision = trivial6 ? d4 : six.decision;
+    if (!trivial4 && !trivial6) p.decision = d4;
+    p.decision.scope = std::max(d4.scope, six.decision.scope);
+}
+
+/// The addresses `rec`'s mode gives for one family of an HTTPS/SVCB answer, appended to
+/// `out` (4 or 16 bytes each). `failed`: no usable backend (or none of the family); with
+/// `use_fallback` the fail-open modes then serve their stand-ins.
+std::size_t svcb_family(const Snapshot& snap, const RecordRt& rec, bool v4,
+                        const ClientInfo& client, WorkerState& ws, const Decision& d,
+                        bool use_fallback, std::uint8_t* out, bool& failed,
+                        std::uint8_t& scope) noexcept {
+    std::span<const BackendRt> family = v4 ? rec.v4 : rec.v6;
+    failed = true;
+    if (family.empty()) return 0;
+    std::array<std::uint16_t, kMaxFamilyBackends> eligible;
+    bool fallback = false;
+    const std::size_t n = eligible_of(snap, rec, family, eligible, fallback);
+    if (n == 0 || (fallback && !use_fallback)) return 0;
+    const std::size_t width = v4 ? 4 : 16;
+    std::size_t written = 0;
+    if (fallback && rec.fallback.mode == config::FallbackMode::FailOpen) {
+        for (std::size_t k = 0; k < n && written < kMaxAnswers; ++k, ++written)
+            std::memcpy(out + written * width, family[eligible[k]].addr.bytes.data(), width);
+    } else {
+        Selection sel;
+        const SelectContext ctx{snap,
+                                rec,
+                                family,
+                                {eligible.data(), n},
+                                client,
+                                ws,
+                                v4 ? std::uint8_t{4} : std::uint8_t{6}};
+        if (rec.policy->cacheable())
+            rec.policy->select_decided(ctx, d, sel);
+        else
+            rec.policy->select(ctx, sel);
+        for (std::size_t k = 0; k < sel.count; ++k) {
+            if (sel.idx[k] >= family.size()) continue;
+            std::memcpy(out + written * width, family[sel.idx[k]].addr.bytes.data(), width);
+            ++written;
+        }
+        scope = std::max(scope, sel.scope);
+    }
+    failed = written == 0;
+    return written;
+}
+
+/// Appends one SvcParam (key, length, value) to `rdata` at `pos`.
+std::size_t put_param(std::uint8_t* rdata, std::size_t pos, std::uint16_t key,
+                      const std::uint8_t* value, std::size_t len) noexcept {
+    util::store16(rdata + pos, key);
+    util::store16(rdata + pos + 2, static_cast<std::uint16_t>(len));
+    if (len != 0) std::memcpy(rdata + pos + 4, value, len);
+    return pos + 4 + len;
+}
+
+/// HTTPS (65) / SVCB (64) at a GSLB record, as CoreDNS-GSLB answers them: one ServiceMode
+/// RR (priority 1, target "." = the owner), SvcParams in key order: alpn (the record's or
+/// h3, h2), port (the first backend that has one), ipv4hint / ipv6hint (what the record's
+/// mode selects for this client, the same decision as its A / AAAA answer). When neither
+/// family has a usable backend the record's failover policy decides for both together.
+AnswerInfo& answer_svcb(const Snapshot& snap, const ZoneRt& z, const RecordRt& rec,
+                        const dns::Query& q, const ClientInfo& client, WorkerState& ws,
+                        const Plan& p, dns::ResponseWriter& w, AnswerInfo& info) noexcept {
+    std::array<std::uint8_t, 4 * kMaxAnswers> v4;
+    std::array<std::uint8_t, 16 * kMaxAnswers> v6;
+    bool failed4 = true, failed6 = true;
+    std::uint8_t scope = 0;
+    std::size_t n4 =
+        svcb_family(snap, rec, true, client, ws, p.decision4, false, v4.data(), failed4, scope);
+    std::size_t n6 =
+        svcb_family(snap, rec, false, client, ws, p.decision6, false, v6.data(), failed6, scope);
+    if (failed4 && failed6) {
+        info.fallback = true;
+        const FallbackRt& fb = rec.fallback;
+        switch (fb.mode) {
+            case config::FallbackMode::Rcode:
+                info.kind = kind_of(fb.rcode);
+                info.rcode = fb.rcode;
+                w.set_rcode(fb.rcode);
+                return info;
+            case config::FallbackMode::Cname:
+                w.add_cname(Section::Answer, NameRef::qname(), rec.ttl,
+                            NameRef::of(fb.cname.span()));
+                return info;
+            case config::FallbackMode::Ips:
+                n4 = n6 = 0;
+                for (const auto& ip : fb.v4)
+                    if (n4 < kMaxAnswers) std::memcpy(v4.data() + 4 * n4++, ip.bytes.data(), 4);
+                for (const auto& ip : fb.v6)
+                    if (n6 < kMaxAnswers) std::memcpy(v6.data() + 16 * n6++, ip.bytes.data(), 16);
+                break;
+            case config::FallbackMode::FailOpen:
+            case config::FallbackMode::FailOpenSelect:
+                n4 = svcb_family(snap, rec, true, client, ws, p.decision4, true, v4.data(), failed4,
+                                 scope);
+                n6 = svcb_family(snap, rec, false, client, ws, p.decision6, true, v6.data(),
+                                 failed6, scope);
+                break;
+        }
+    }
+    info.ecs_scope = scope;
+    info.decision_class = p.decision.decision_class;
+    if (n4 == 0 && n6 == 0) return negative(w, z, AnswerKind::NoData, info);
+
+    std::array<std::uint8_t, 3 + 4 + 512 + 6 + 4 + sizeof v4 + 4 + sizeof v6> rdata;
+    util::store16(rdata.data(), 1);  // SvcPriority 1: ServiceMode
+    rdata[2] = 0;                    // TargetName "."
+    std::size_t pos = 3;
+    pos = put_param(rdata.data(), pos, 1, rec.svcb_alpn.data(), rec.svcb_alpn.size());
+    if (rec.svcb_port != 0) {
+        std::uint8_t port[2];
+        util::store16(port, rec.svcb_port);
+        pos = put_param(rdata.data(), pos, 3, port, 2);
+    }
+    if (n4 != 0) pos = put_param(rdata.data(), pos, 4, v4.data(), 4 * n4);
+    if (n6 != 0) pos = put_param(rdata.data(), pos, 6, v6.data(), 16 * n6);
+    w.add_rr(Section::Answer, NameRef::qname(), q.qtype, rec.ttl, {rdata.data(), pos});
+    return info;
 }
 
 void add_debug_txt(const Snapshot& snap, std::span<const BackendRt> family, std::uint32_t ttl,
@@ -183,7 +359,11 @@ void plan(const Snapshot& snap, const dns::Query& q, const ClientInfo& client, W
     p.cacheable = true;
     p.address = false;
     p.fallback = false;
+    p.fallback6 = false;
+    p.svcb = false;
     p.decision = Decision{};
+    p.decision4 = Decision{};
+    p.decision6 = Decision{};
     p.eligible_count = 0;
     p.ent = false;
     const bool class_ok = q.qclass == dns::kClassIN || q.qclass == dns::kClassANY;
@@ -203,6 +383,8 @@ void plan(const Snapshot& snap, const dns::Query& q, const ClientInfo& client, W
     }
     if (p.rec != nullptr && (q.qtype == dns::qtype::A || q.qtype == dns::qtype::AAAA)) {
         plan_address(snap, *p.rec, q.qtype == dns::qtype::A, client, ws, p);
+    } else if (p.rec != nullptr && (q.qtype == dns::qtype::HTTPS || q.qtype == dns::qtype::SVCB)) {
+        plan_svcb(snap, *p.rec, client, ws, p);
     }
 }
 
@@ -250,6 +432,11 @@ AnswerInfo build(const Snapshot& snap, const dns::Query& q, const ClientInfo& cl
     if (rec != nullptr && addr_type) {
         info.record_id = static_cast<std::int32_t>(rec->id);
         return answer_address(snap, *z, *rec, q, client, ws, p, w, info);
+    }
+    if (rec != nullptr && (q.qtype == dns::qtype::HTTPS || q.qtype == dns::qtype::SVCB) &&
+        rec->policy != nullptr && !(rec->v4.empty() && rec->v6.empty())) {
+        info.record_id = static_cast<std::int32_t>(rec->id);
+        return answer_svcb(snap, *z, *rec, q, client, ws, p, w, info);
     }
     if (rec != nullptr && q.qtype == dns::qtype::TXT && snap.topo->debug_txt &&
         !(rec->v4.empty() && rec->v6.empty())) {

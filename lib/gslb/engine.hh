@@ -78,7 +78,13 @@ struct Plan {
     bool address = false;   ///< GSLB A/AAAA through the record's policy
     bool fallback = false;  ///< no healthy backend: the fallback decided `eligible`
     bool ent = false;       ///< the name is an empty non-terminal of `zone`
-    Decision decision;      ///< class, scope, variant (all 0 without a policy)
+    /// HTTPS/SVCB at a GSLB record: `eligible` and `fallback` are the IPv4 part's,
+    /// decision4 / decision6 / fallback6 each family's decision; `decision` is the one the
+    /// cache keys on (scope: the larger of the two).
+    bool svcb = false;
+    bool fallback6 = false;
+    Decision decision;  ///< class, scope, variant (all 0 without a policy)
+    Decision decision4, decision6;
     std::uint16_t eligible_count = 0;
     std::array<std::uint16_t, kMaxFamilyBackends> eligible;  ///< left uninitialised past count
 };

@@ -110,6 +110,20 @@ void build_record(RecordRt& rr, const config::Record& r, const config::Config& c
     rr.policy->validate(r, cfg, geo);
     rr.state_words = rr.policy->state_words(rr);
 
+    static const std::vector<std::string> kDefaultAlpn{"h3", "h2"};
+    for (const auto& id : r.alpn.empty() ? kDefaultAlpn : r.alpn) {
+        rr.svcb_alpn.push_back(static_cast<std::uint8_t>(id.size()));
+        rr.svcb_alpn.insert(rr.svcb_alpn.end(), id.begin(), id.end());
+    }
+    if (rr.svcb_alpn.size() > 512)
+        throw ConfigError(r.pos, "alpn", "the ALPN list is longer than 512 bytes");
+    for (const auto& b : r.backends) {
+        if (b.port > 0) {
+            rr.svcb_port = static_cast<std::uint16_t>(b.port);
+            break;
+        }
+    }
+
     rr.fallback.mode = r.fallback.mode;
     rr.fallback.rcode = static_cast<dns::Rcode>(r.fallback.rcode);
     for (const auto& ip : r.fallback.ips) {

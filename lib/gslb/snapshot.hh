@@ -67,6 +67,11 @@ struct RecordRt {
     const Policy* policy = nullptr;
     std::vector<BackendRt> v4, v6;  ///< A and AAAA candidates, in config order
     FallbackRt fallback;
+    /// HTTPS/SVCB answers (RFC 9460): the `alpn` SvcParam's value in wire format (length-
+    /// prefixed ids; the config's list or h3, h2) and the `port` (the first backend in
+    /// config order that has one; 0 = no port SvcParam).
+    std::vector<std::uint8_t> svcb_alpn;
+    std::uint16_t svcb_port = 0;
     const config::Record* cfg = nullptr;
     /// This record's slot in every worker's WorkerState (in 64-bit words): sized by
     /// policy->state_words() when the topology is built, owned by the record's policy.

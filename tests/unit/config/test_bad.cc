@@ -474,6 +474,31 @@ const std::vector<BadCase>& cases() {
          .column = 22,
          .field = "records.\"www.example.\".fallback_policy",
          .problem = "mode fallback_ips needs a non-empty fallback_ips list"},
+        {.what = "failover_policy and fallback_policy together",
+         .policy = "records:\n  www.example.:\n    fallback_policy: {mode: rcode}\n"
+                   "    failover_policy: {mode: fail-open}\n"
+                   "    backends: [{address: 192.0.2.1}]\n",
+         .file = "policy.yml",
+         .line = 4,
+         .column = 22,
+         .field = "records.\"www.example.\".failover_policy",
+         .problem = "a record takes one of failover_policy and fallback_policy, not both"},
+        {.what = "fail-specific without a target",
+         .policy = "records:\n  www.example.:\n    failover_policy: {mode: fail-specific}\n"
+                   "    backends: [{address: 192.0.2.1}]\n",
+         .file = "policy.yml",
+         .line = 3,
+         .column = 22,
+         .field = "records.\"www.example.\".failover_policy",
+         .problem = "mode fail-specific needs fallback_ips or fallback_cname"},
+        {.what = "unknown failover mode",
+         .policy = "records:\n  www.example.:\n    failover_policy: {mode: fail-soft}\n"
+                   "    backends: [{address: 192.0.2.1}]\n",
+         .file = "policy.yml",
+         .line = 3,
+         .column = 29,
+         .field = "records.\"www.example.\".failover_policy.mode",
+         .problem = "unknown failover mode 'fail-soft'"},
         {.what = "unknown rcode",
          .policy = "records:\n  www.example.:\n    fallback_policy:\n      rcode: SERVFAILED\n"
                    "    backends: [{address: 192.0.2.1}]\n",

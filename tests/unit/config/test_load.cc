@@ -345,3 +345,63 @@ TEST_CASE("normalize_name lower-cases, adds the root dot and rejects bad names",
     for (int i = 0; i < 5; ++i) long_name += std::string(50, 'a') + ".";
     CHECK_THROWS_AS(normalize_name(long_name + "example", pos, "x"), ConfigError);
 }
+
+TEST_CASE("failover_policy: CoreDNS-GSLB's current modes; fallback_policy the older spelling",
+          "[config]") {
+    test::TempDir dir;
+    dir.write("main.yml", R"(listen: ["127.0.0.1:8053"]
+zones:
+  - name: example.
+    policy: policy.yml
+)");
+    dir.write("policy.yml", R"(records:
+  none.example.:
+    backends: [{address: 192.0.2.1}]
+  open.example.:
+    failover_policy: {mode: fail-open}
+    backends: [{address: 192.0.2.1}]
+  bare.example.:
+    failover_policy: {}
+    backends: [{address: 192.0.2.1}]
+  closed.example.:
+    failover_policy: {mode: fail-closed, rcode: NXDOMAIN}
+    backends: [{address: 192.0.2.1}]
+  closed-default.example.:
+    failover_policy: {mode: "FAIL-CLOSED"}
+    backends: [{address: 192.0.2.1}]
+  ips.example.:
+    failover_policy: {mode: fail-specific, fallback_ips: ["1.2.3.4", "2001:db8::1"]}
+    backends: [{address: 192.0.2.1}]
+  cname.example.:
+    failover_policy: {mode: fail-specific, fallback_cname: backup.cdn.example.net,
+                      fallback_ips: ["1.2.3.4"]}
+    backends: [{address: 192.0.2.1}]
+  select.example.:
+    failover_policy: {mode: fail-open-select}
+    backends: [{address: 192.0.2.1}]
+  older.example.:
+    fallback_policy: {mode: fail-closed, rcode: REFUSED}
+    backends: [{address: 192.0.2.1}]
+)");
+    Config cfg = load_config(dir.path() + "/main.yml");
+    const auto& z = cfg.zones.at(0);
+    auto rec = [&](const std::string& n) -> const Record& {
+        for (const auto& r : z.records)
+            if (r.name == n) return r;
+        FAIL("no record " << n);
+        throw 0;
+    };
+    CHECK(rec("none.example.").fallback.mode == FallbackMode::FailOpen);
+    CHECK(rec("open.example.").fallback.mode == FallbackMode::FailOpen);
+    CHECK(rec("bare.example.").fallback.mode == FallbackMode::FailOpen);  // new key's default
+    CHECK(rec("closed.example.").fallback.mode == FallbackMode::Rcode);
+    CHECK(rec("closed.example.").fallback.rcode == 3);
+    CHECK(rec("closed-default.example.").fallback.rcode == 2);
+    CHECK(rec("ips.example.").fallback.mode == FallbackMode::Ips);
+    CHECK(rec("ips.example.").fallback.ips.size() == 2);
+    CHECK(rec("cname.example.").fallback.mode == FallbackMode::Cname);  // CNAME wins
+    CHECK(rec("cname.example.").fallback.cname == "backup.cdn.example.net.");
+    CHECK(rec("select.example.").fallback.mode == FallbackMode::FailOpenSelect);
+    CHECK(rec("older.example.").fallback.mode == FallbackMode::Rcode);
+    CHECK(rec("older.example.").fallback.rcode == 5);
+}

@@ -33,6 +33,13 @@ std::shared_ptr<config::Config> make_config() {
     z.records.push_back(record("fb-open.example.com.", kTestAll,
                                {backend("192.0.2.50"), backend("192.0.2.51", 0, false)}));
     z.records.push_back(record("fb-off.example.com.", kTestAll, {backend("192.0.2.55", 0, false)}));
+    z.records.push_back(
+        record("fb-every.example.com.", kTestPicky,
+               {backend("192.0.2.56"), backend("192.0.2.57", 1), backend("192.0.2.58", 0, false)}));
+    auto select = record("fb-select.example.com.", kTestPicky,
+                         {backend("192.0.2.56"), backend("192.0.2.57", 1)});
+    select.fallback.mode = config::FallbackMode::FailOpenSelect;
+    z.records.push_back(select);
     auto servfail = record("fb-servfail.example.com.", kTestAll, {backend("192.0.2.60")});
     servfail.fallback.mode = config::FallbackMode::Rcode;
     servfail.fallback.rcode = 2;
@@ -92,6 +99,11 @@ struct Env {
     void set_down(const gslb::BackendRt& b) {
         auto h = std::make_shared<gslb::Health>(*snap.health);
         h->up.at(b.id) = 0;
+        snap.health = h;
+    }
+    void set_up(const gslb::BackendRt& b) {
+        auto h = std::make_shared<gslb::Health>(*snap.health);
+        h->up.at(b.id) = 1;
         snap.health = h;
     }
     Msg ask(const std::string& name, std::uint16_t qtype, std::uint16_t qclass = dns::kClassIN,
@@ -381,10 +393,15 @@ TEST_CASE("down backends are not eligible") {
 
 TEST_CASE("other types, ENTs, NXDOMAIN, ANY") {
     Env env;
-    for (std::uint16_t t : {dns::qtype::HTTPS, dns::qtype::SVCB, std::uint16_t{15}, dns::qtype::NS,
-                            dns::qtype::SOA, dns::qtype::CNAME}) {
+    for (std::uint16_t t :
+         {std::uint16_t{15}, dns::qtype::NS, dns::qtype::SOA, dns::qtype::CNAME}) {
         INFO("qtype " << t);
         check_negative(env.ask("www.example.com.", t), 0, "example.com.");
+        CHECK(env.info.kind == gslb::AnswerKind::NoData);
+    }
+    // HTTPS/SVCB are answered at GSLB records (issue 15), NODATA at other names
+    for (std::uint16_t t : {dns::qtype::HTTPS, dns::qtype::SVCB}) {
+        check_negative(env.ask("ns1.example.com.", t), 0, "example.com.");
         CHECK(env.info.kind == gslb::AnswerKind::NoData);
     }
     check_negative(env.ask("b.c.example.com.", dns::qtype::A), 0, "example.com.");
@@ -495,6 +512,24 @@ TEST_CASE("fallback modes apply when no backend is eligible") {
         check_negative(env.ask("fb-off.example.com.", dns::qtype::A), 0, "example.com.");
         CHECK(env.info.fallback);
     }
+    SECTION("fail-open (the default) answers every enabled backend, the mode not applied") {
+        down_all("fb-every.example.com.");
+        Msg m = env.ask("fb-every.example.com.", dns::qtype::A);
+        CHECK(addrs(m.answer) == std::vector<std::string>{"192.0.2.56", "192.0.2.57"});
+        CHECK(env.info.fallback);
+        CHECK(env.info.ecs_scope == 0);
+        // while healthy the mode decides
+        env.set_up(rec_of(*env.topo, "fb-every.example.com.").v4[1]);
+        m = env.ask("fb-every.example.com.", dns::qtype::A);
+        CHECK(addrs(m.answer) == std::vector<std::string>{"192.0.2.57"});
+        CHECK_FALSE(env.info.fallback);
+    }
+    SECTION("fail-open-select applies the mode to the enabled backends") {
+        down_all("fb-select.example.com.");
+        Msg m = env.ask("fb-select.example.com.", dns::qtype::A);
+        CHECK(addrs(m.answer) == std::vector<std::string>{"192.0.2.56"});
+        CHECK(env.info.fallback);
+    }
     SECTION("fixed rcode") {
         down_all("fb-servfail.example.com.");
         Msg m = env.ask("fb-servfail.example.com.", dns::qtype::A);
@@ -555,4 +590,35 @@ TEST_CASE("the selection's scope and decision class reach AnswerInfo") {
     m = env.ask("client.example.com.", dns::qtype::A, dns::kClassIN, c);
     CHECK(addrs(m.answer) == std::vector<std::string>{"192.0.2.91"});
     CHECK(env.info.decision_class == 1127);
+}
+
+TEST_CASE("HTTPS and SVCB at a GSLB record: RFC 9460 ServiceMode with the mode's hints") {
+    Env env;
+    // www: 192.0.2.10 (priority 1), 192.0.2.11 (2), 2001:db8::10 (1); test-all serves all
+    for (std::uint16_t t : {dns::qtype::HTTPS, dns::qtype::SVCB}) {
+        Msg m = env.ask("www.example.com.", t);
+        CHECK(m.rcode() == 0);
+        REQUIRE(m.answer.size() == 1);
+        CHECK(m.answer[0].type == t);
+        CHECK(m.answer[0].ttl == 30);
+        const std::vector<std::uint8_t> want{
+            0, 1,                                                  // priority 1
+            0,                                                     // target "."
+            0, 1, 0, 6,  2,    'h',  '3',  2,    'h', '2',         // alpn h3,h2
+            0, 4, 0, 8,  192,  0,    2,    10,   192, 0,   2, 11,  // ipv4hint
+            0, 6, 0, 16, 0x20, 0x01, 0x0d, 0xb8, 0,   0,   0, 0,  0, 0, 0, 0, 0, 0, 0, 0x10};
+        CHECK(m.answer[0].rdata == want);
+    }
+    // hints follow health; an IPv4-only record has no ipv6hint
+    env.set_down(rec_of(*env.topo, "www.example.com.").v4[0]);
+    Msg m = env.ask("www.example.com.", dns::qtype::HTTPS);
+    REQUIRE(m.answer.size() == 1);
+    const auto& d = m.answer[0].rdata;
+    REQUIRE(d.size() == 3 + 10 + 8 + 20);
+    CHECK(std::vector<std::uint8_t>(d.begin() + 13, d.begin() + 21) ==
+          std::vector<std::uint8_t>{0, 4, 0, 4, 192, 0, 2, 11});
+    m = env.ask("v4only.example.com.", dns::qtype::HTTPS);
+    REQUIRE(m.answer.size() == 1);
+    CHECK(m.answer[0].rdata.size() == 3 + 10 + 8);
+    CHECK(m.answer[0].ttl == 45);
 }

@@ -162,7 +162,7 @@ TEST_CASE("a plain query is answered with the client's letter case") {
     CHECK(env.ask(qb).rcode() == 5);
     CHECK(env.c().refused == 1);
     qb.name = "www.example.com.";
-    qb.qtype = dns::qtype::HTTPS;
+    qb.qtype = 15;  // MX (HTTPS is answered at GSLB records since issue 15)
     m = env.ask(qb);
     CHECK(m.rcode() == 0);
     CHECK(m.answer.empty());

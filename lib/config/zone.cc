@@ -120,9 +120,25 @@ Backend parse_backend(const Val& v, const Profiles& profiles) {
                  "location_cities",
                  "location_asns",
                  "location_custom",
-                 "healthchecks"},
-                // CoreDNS-GSLB features we do not implement: accepted, not recorded.
-                {"passive", "subdivision", "latitude", "longitude", "location_subdivisions"});
+                 "healthchecks",
+                 "subdivision",
+                 "location_subdivisions",
+                 "latitude",
+                 "longitude"},
+                // CoreDNS-GSLB features we do not implement and that change no answer.
+                {"passive"});
+    // These change CoreDNS-GSLB's geoip answers: refused until gslbd implements them, so
+    // that a migrated file never silently gets other answers.
+    for (const char* k : {"subdivision", "location_subdivisions"})
+        if (auto x = m.get(k); x && !x->is_null())
+            x->fail(std::string(k) +
+                    " (ISO 3166-2 subdivision matching) is not implemented by gslbd yet: "
+                    "remove it, or use country / city / location");
+    for (const char* k : {"latitude", "longitude"})
+        if (auto x = m.get(k); x && !x->is_null())
+            x->fail(std::string(k) +
+                    " (nearest backend by distance) is not implemented by gslbd yet: "
+                    "remove the coordinates, or use country / city / location");
     Backend b;
     b.pos = v.pos();
     Val addr = m.require("address");
@@ -254,11 +270,13 @@ std::vector<Record> load_policy_file(const std::string& path, const std::string&
                                   "' whose policy file this is");
         }
         if (rv.is_null()) rv.fail("the record is empty: it needs backends");
-        MapReader m(rv,
-                    {"mode", "record_ttl", "scrape_interval", "scrape_timeout", "scrape_retries",
-                     "rise", "fall", "owner", "description", "backends", "fallback_policy",
-                     "failover_policy", "alpn", "svcb_alpn"},
-                    {"discovery"});
+        MapReader m(rv, {"mode", "record_ttl", "scrape_interval", "scrape_timeout",
+                         "scrape_retries", "rise", "fall", "owner", "description", "backends",
+                         "fallback_policy", "failover_policy", "alpn", "svcb_alpn", "discovery"});
+        if (auto x = m.get("discovery"); x && !x->is_null())
+            x->fail(
+                "discovery (backends found by service discovery) is not implemented by "
+                "gslbd: list the backends under 'backends'");
         Defaults d = defaults;
         common_setting(m, d);
         r.owner = d.owner;

@@ -499,6 +499,22 @@ const std::vector<BadCase>& cases() {
          .column = 29,
          .field = "records.\"www.example.\".failover_policy.mode",
          .problem = "unknown failover mode 'fail-soft'"},
+        {.what = "subdivision is refused, not ignored",
+         .policy = "records:\n  www.example.:\n"
+                   "    backends: [{address: 192.0.2.1, subdivision: CA}]\n",
+         .file = "policy.yml",
+         .line = 3,
+         .column = 50,
+         .field = "records.\"www.example.\".backends[0].subdivision",
+         .problem = "subdivision (ISO 3166-2 subdivision matching) is not implemented"},
+        {.what = "coordinates are refused, not ignored",
+         .policy = "records:\n  www.example.:\n"
+                   "    backends: [{address: 192.0.2.1, latitude: 48.85}]\n",
+         .file = "policy.yml",
+         .line = 3,
+         .column = 47,
+         .field = "records.\"www.example.\".backends[0].latitude",
+         .problem = "latitude (nearest backend by distance) is not implemented"},
         {.what = "unknown rcode",
          .policy = "records:\n  www.example.:\n    fallback_policy:\n      rcode: SERVFAILED\n"
                    "    backends: [{address: 192.0.2.1}]\n",

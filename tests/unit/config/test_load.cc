@@ -353,6 +353,7 @@ TEST_CASE("failover_policy: CoreDNS-GSLB's current modes; fallback_policy the ol
 zones:
   - name: example.
     policy: policy.yml
+    ns: [{name: ns1.example., addresses: 127.0.0.1}]
 )");
     dir.write("policy.yml", R"(records:
   none.example.:

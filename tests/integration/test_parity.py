@@ -120,7 +120,7 @@ def world(request, start_gslbd, tmp_path):
             ("ips", lambda: addresses(udp(d, make_query("ips.gslb.test."))), ["198.51.100.1"]),
             ("cname", lambda: len(udp(d, make_query("cname.gslb.test.")).answer), 1),
             ("select", lambda: fallback_taken("select.gslb.test."), True)):
-        wait_for(fn, want, HEALTH_LIMIT, f"{what}: backends down")
+        wait_for(fn, want, 3 * HEALTH_LIMIT, f"{what}: backends down")
     return d, api
 
 

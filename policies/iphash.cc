@@ -17,25 +17,18 @@
 #include <cstring>
 
 #include "common.hh"
+#include "util/hash.hh"
 
 namespace gslbd::policies {
 namespace {
 
-// splitmix64's finaliser: a bijective mix, enough to decorrelate client and backend keys.
-std::uint64_t mix(std::uint64_t x) noexcept {
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
+using util::mix64;
 
 std::uint64_t key_of(const util::IpAddr& a) noexcept {
     std::uint64_t hi = 0, lo = 0;
     std::memcpy(&hi, a.bytes.data(), 8);
     std::memcpy(&lo, a.bytes.data() + 8, 8);
-    return mix(mix(hi ^ a.family) ^ lo);
+    return mix64(mix64(hi ^ a.family) ^ lo);
 }
 
 // The bits of the client address that decide, and so the ECS scope.
@@ -50,7 +43,7 @@ std::uint16_t iphash_pick(const gslb::SelectContext& ctx, std::uint64_t client_k
     std::uint16_t pick = ctx.eligible[0];
     for (std::uint16_t i : ctx.eligible) {
         const auto& b = ctx.family[i];
-        const std::uint64_t h = mix(client_key ^ key_of(b.addr));
+        const std::uint64_t h = mix64(client_key ^ key_of(b.addr));
         // u in (0, 1): the top 53 bits, never 0
         const double u = (static_cast<double>(h >> 11) + 0.5) * 0x1.0p-53;
         const double w = std::max<std::uint32_t>(ctx.snap.weight_of(b), 1);

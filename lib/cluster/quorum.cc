@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "util/hash.hh"
+
 namespace gslbd::cluster {
 
 std::optional<QuorumRule> QuorumRule::parse(std::string_view text) {
@@ -68,18 +70,7 @@ FleetVerdict decide(const QuorumRule& rule, const Tally& t) noexcept {
 
 namespace rendezvous {
 
-namespace {
-// splitmix64's finalizer: a bijection with full avalanche, so scores of one node for
-// neighbouring targets are unrelated.
-constexpr std::uint64_t mix(std::uint64_t x) noexcept {
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
-}  // namespace
+using util::mix64;
 
 std::uint64_t hash(std::string_view name) noexcept {
     // FNV-1a over the bytes, then mixed: simple, fixed forever (part of the fleet protocol)
@@ -88,11 +79,11 @@ std::uint64_t hash(std::string_view name) noexcept {
         h ^= c;
         h *= 0x100000001b3ull;
     }
-    return mix(h);
+    return mix64(h);
 }
 
 std::uint64_t score(std::uint64_t node_hash, std::uint64_t target_hash) noexcept {
-    return mix(node_hash ^ mix(target_hash + 0x9e3779b97f4a7c15ull));
+    return mix64(node_hash ^ mix64(target_hash + 0x9e3779b97f4a7c15ull));
 }
 
 std::vector<std::size_t> choose(std::span<const std::uint64_t> node_hashes,

@@ -4,6 +4,7 @@ their own daemon, and one for daemons with the control API."""
 import pytest
 
 import gslbd_test
+from etcd_cluster import EtcdCluster
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +52,11 @@ def ctl_daemon(start_gslbd, tmp_path):
         return d, api
 
     return start
+
+
+@pytest.fixture(scope="module")
+def etcd():
+    """A real 3-member etcd cluster on loopback for the fleet tests of one module."""
+    cluster = EtcdCluster()
+    yield cluster
+    cluster.stop()

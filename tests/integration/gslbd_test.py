@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import time
 import urllib.error
@@ -326,6 +327,23 @@ def udp(daemon_or_port, q, host="127.0.0.1", sock=None, timeout=3.0):
 def tcp(daemon_or_port, q, host="127.0.0.1", timeout=3.0):
     port = daemon_or_port if isinstance(daemon_or_port, int) else daemon_or_port.port
     return dns.query.tcp(q, host, port=port, timeout=timeout)
+
+
+def read_exact(sock, n):
+    """Exactly `n` bytes from a stream socket; EOFError when the peer closes first."""
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise EOFError(f"connection closed after {len(buf)} of {n} bytes")
+        buf += chunk
+    return buf
+
+
+def read_message(sock):
+    """One length-prefixed DNS message (RFC 7766 framing) from a TCP socket."""
+    (length,) = struct.unpack("!H", read_exact(sock, 2))
+    return dns.message.from_wire(read_exact(sock, length))
 
 
 def addresses(response, rdtype=dns.rdatatype.A):

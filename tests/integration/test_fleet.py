@@ -12,7 +12,6 @@ import uuid
 import pytest
 
 import gslbd_test
-from etcd_cluster import EtcdCluster
 from gslbd_test import HEALTH_INTERVAL as INTERVAL
 from gslbd_test import HttpBackend, addresses, health_defaults, make_query, udp, wait_for
 
@@ -45,13 +44,6 @@ def answer(node):
 
 def answers(nodes):
     return [answer(n) for n in nodes]
-
-
-@pytest.fixture(scope="module")
-def etcd():
-    cluster = EtcdCluster()
-    yield cluster
-    cluster.stop()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import uuid
 
 import pytest
 
-from etcd_cluster import EtcdCluster
 from gslbd_test import wait_for
 
 TTL = 3  # lease TTL of the tool nodes, seconds
@@ -58,13 +57,6 @@ class Node:
     def kill(self):
         self.proc.kill()
         self.proc.wait()
-
-
-@pytest.fixture(scope="module")
-def etcd():
-    cluster = EtcdCluster()
-    yield cluster
-    cluster.stop()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import dns.rcode
 import pytest
 
 import gslbd_test
-from gslbd_test import make_query, udp
+from gslbd_test import make_query, read_exact, read_message, udp
 
 FO = {"192.0.2.1", "192.0.2.2"}
 MAX_CONN = 8
@@ -245,21 +245,6 @@ def test_random_bytes_and_mutations(hostile):
 def tcp_connect(d):
     s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
     return s
-
-
-def read_exact(sock, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise EOFError(f"connection closed after {len(buf)} of {n} bytes")
-        buf += chunk
-    return buf
-
-
-def read_message(sock):
-    (length,) = struct.unpack("!H", read_exact(sock, 2))
-    return dns.message.from_wire(read_exact(sock, length))
 
 
 def closed_by_peer(sock, timeout):

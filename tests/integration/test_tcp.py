@@ -7,27 +7,12 @@ import time
 import dns.message
 import dns.rcode
 
-from gslbd_test import addresses, make_query, tcp
+from gslbd_test import addresses, make_query, read_exact, read_message, tcp
 
 
 def frame(q):
     wire = q.to_wire()
     return struct.pack("!H", len(wire)) + wire
-
-
-def read_exact(sock, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise EOFError(f"connection closed after {len(buf)} of {n} bytes")
-        buf += chunk
-    return buf
-
-
-def read_message(sock):
-    (length,) = struct.unpack("!H", read_exact(sock, 2))
-    return dns.message.from_wire(read_exact(sock, length))
 
 
 def closed_by_peer(sock, timeout):

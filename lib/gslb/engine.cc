@@ -125,9 +125,10 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
 /// The eligible backends of `family` (indices into it) for `rec`: enabled, healthy and not
 /// overridden by the operator; when there are none, `fallback` is set and, for the
 /// fail-open modes, the enabled backends that are not disabled stand in.
-std::size_t eligible_of(const Snapshot& snap, const RecordRt& rec,
-                        std::span<const BackendRt> family, std::span<std::uint16_t> out,
-                        bool& fallback) noexcept {
+[[gnu::always_inline]] inline std::size_t eligible_of(const Snapshot& snap, const RecordRt& rec,
+                                                      std::span<const BackendRt> family,
+                                                      std::span<std::uint16_t> out,
+                                                      bool& fallback) noexcept {
     std::size_t n = 0;
     fallback = false;
     for (std::size_t i = 0; i < family.size() && n < out.size(); ++i) {
@@ -149,8 +150,9 @@ std::size_t eligible_of(const Snapshot& snap, const RecordRt& rec,
 }
 
 /// The eligible set for an address query, and the policy's decision when it has one.
-void plan_address(const Snapshot& snap, const RecordRt& rec, bool v4, const ClientInfo& client,
-                  WorkerState& ws, Plan& p) noexcept {
+[[gnu::always_inline]] inline void plan_address(const Snapshot& snap, const RecordRt& rec, bool v4,
+                                                const ClientInfo& client, WorkerState& ws,
+                                                Plan& p) noexcept {
     std::span<const BackendRt> family = v4 ? rec.v4 : rec.v6;
     if (family.empty()) return;
     bool fallback = false;

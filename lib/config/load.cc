@@ -356,7 +356,8 @@ Config load_config(const std::string& path) {
     Config cfg;
     cfg.file = path;
     const yaml::Document doc = detail::load_yaml_file(path, SourcePos{path, 0, 0}, "");
-    Val root(cfg.file, doc);
+    const FileName file(cfg.file);
+    Val root(file, doc);
     if (root.is_null()) root.fail("the configuration is empty: 'listen' and 'zones' are required");
     MapReader top(root, {"listen", "workers", "log_level", "edns", "ecs", "tcp", "geoip",
                          "debug_txt", "zones", "io", "dpdk", "cache", "health", "api",

@@ -11,7 +11,8 @@ namespace gslbd::config::detail {
 std::vector<LocationEntry> load_location_map(const std::string& path, const SourcePos& blame,
                                              const std::string& field) {
     const yaml::Document doc = load_yaml_file(path, blame, field);
-    Val root(path, doc);
+    const FileName file(path);
+    Val root(file, doc);
     if (root.is_null()) root.fail("the location map is empty: it needs a 'subnets' list");
     MapReader top(root, {"subnets"});
     Val subnets = top.require("subnets");

@@ -3,7 +3,7 @@
 namespace gslbd::config {
 
 std::string SourcePos::to_string() const {
-    std::string s = file.empty() ? std::string("<config>") : file;
+    std::string s = file.empty() ? std::string("<config>") : file.str();
     if (line > 0) {
         s += ":" + std::to_string(line);
         if (column > 0) s += ":" + std::to_string(column);

@@ -2,11 +2,14 @@
 /// The validated, immutable configuration model. Produced by load_config(); everything
 /// downstream (geo, gslb, io, apps) reads only this, never YAML.
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "util/addr.hh"
@@ -15,9 +18,36 @@ namespace gslbd::config {
 
 using Millis = std::chrono::milliseconds;
 
+/// A file name that every position in one file shares: one allocation per file, not one per
+/// record, backend and check (a large zone file has hundreds of thousands of positions).
+/// Reads as the `const std::string&` it holds; "" when default-constructed.
+class FileName {
+  public:
+    FileName() = default;
+    FileName(std::string name)
+        : p_(name.empty() ? nullptr : std::make_shared<const std::string>(std::move(name))) {}
+    FileName(const char* name) : FileName(std::string(name)) {}
+
+    const std::string& str() const noexcept { return p_ != nullptr ? *p_ : empty_(); }
+    operator const std::string&() const noexcept { return str(); }
+    bool empty() const noexcept { return p_ == nullptr; }
+    friend bool operator==(const FileName& a, std::string_view b) noexcept { return a.str() == b; }
+    template <std::same_as<FileName> T>  // exact: a const char* must not find two overloads
+    friend bool operator==(const FileName& a, const T& b) noexcept {
+        return a.str() == b.str();
+    }
+
+  private:
+    static const std::string& empty_() noexcept {
+        static const std::string e;
+        return e;
+    }
+    std::shared_ptr<const std::string> p_;
+};
+
 /// Where a value came from, for error messages: "zone.yml:12:7".
 struct SourcePos {
-    std::string file;
+    FileName file;
     int line = 0;    ///< 1-based; 0 = unknown
     int column = 0;  ///< 1-based
     std::string to_string() const;
@@ -128,6 +158,9 @@ struct Record {
     std::vector<Backend> backends;
     Fallback fallback;
     SourcePos pos;
+    /// A hash of the record's YAML and of its file's `defaults` and `healthcheck_profiles`
+    /// (not of positions): a reload compares it to count the records that changed.
+    std::uint64_t source_hash = 0;
 };
 
 struct NameServer {

@@ -245,6 +245,27 @@ std::vector<Val> Val::items() const {
     return out;
 }
 
+std::uint64_t Val::content_hash(std::uint64_t seed) const {
+    // FNV-1a over a pre-order walk; every node adds its kind and size, so that structure
+    // differences ("a: [b]" against "a: b") change the hash too.
+    std::uint64_t h = seed ^ 14695981039346656037ull;
+    auto add = [&h](std::string_view bytes) {
+        for (unsigned char c : bytes) h = (h ^ c) * 1099511628211ull;
+    };
+    std::vector<std::uint32_t> stack{idx_};
+    while (!stack.empty()) {
+        const std::uint32_t i = stack.back();
+        stack.pop_back();
+        const yaml::Node& n = doc_->node(i);
+        const char head[2] = {static_cast<char>(n.kind), static_cast<char>(n.size & 0xFF)};
+        add({head, 2});
+        add(doc_->scalar(i));
+        const auto kids = doc_->kids(i);
+        for (std::size_t k = kids.size(); k-- > 0;) stack.push_back(kids[k]);
+    }
+    return h;
+}
+
 std::vector<Val> Val::one_or_many() const {
     if (is_null()) return {};
     if (is_scalar()) return {*this};

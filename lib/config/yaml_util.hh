@@ -31,15 +31,17 @@ struct KeyVal;
 /// the positions the model keeps), so walking a large file builds no strings.
 class Val {
   public:
-    /// The root of `doc`; `file` and `doc` must outlive every Val taken from it.
-    Val(const std::string& file, const yaml::Document& doc)
+    /// The root of `doc`; `file` and `doc` must outlive every Val taken from it. Every
+    /// position taken from it shares `file`.
+    Val(const FileName& file, const yaml::Document& doc)
         : file_(&file), doc_(&doc), idx_(doc.root()) {}
-    Val(const std::string& file, const yaml::Document& doc, std::uint32_t node)
+    Val(const FileName& file, const yaml::Document& doc, std::uint32_t node)
         : file_(&file), doc_(&doc), idx_(node) {}
+    Val(FileName&&, const yaml::Document&) = delete;  // would dangle
 
     /// The dotted field path: records."www.example.".backends[0].address ("" at the root).
     std::string path() const;
-    const std::string& file() const noexcept { return *file_; }
+    const std::string& file() const noexcept { return file_->str(); }
     /// Where the value starts; an empty value ("key:") is blamed on its key.
     SourcePos pos() const;
 
@@ -68,13 +70,16 @@ class Val {
     std::vector<Val> one_or_many() const;
     /// Entries of a mapping in file order; null is empty; duplicated keys are errors.
     std::vector<KeyVal> entries() const;
+    /// A hash of the value's content (kinds, keys and scalar text, in order), not of where it
+    /// is: a record moved in its file hashes the same. Seeded with `seed`.
+    std::uint64_t content_hash(std::uint64_t seed = 0) const;
 
   private:
     const yaml::Node& node() const noexcept { return doc_->node(idx_); }
     /// pos() of node `i` of the same document.
     SourcePos pos_of(std::uint32_t i) const;
 
-    const std::string* file_;
+    const FileName* file_;
     const yaml::Document* doc_;
     std::uint32_t idx_;
 };

@@ -170,7 +170,9 @@ Backend parse_backend(const Val& v, const Profiles& profiles) {
         if (auto x = m.get(k)) add_strings(*x, b.locations);
     if (auto x = m.get("continent")) add_continents(*x, b.continents);
     if (auto x = m.get("healthchecks")) {
-        for (const auto& item : x->items()) {
+        const auto items = x->items();
+        b.healthchecks.reserve(items.size());
+        for (const auto& item : items) {
             HealthCheck hc = parse_healthcheck_item(item, profiles);
             // The backend's port and timeout are the probe's defaults / override, as in
             // CoreDNS-GSLB.
@@ -236,7 +238,8 @@ Fallback parse_fallback(const Val& v, bool failover_key) {
 std::vector<Record> load_policy_file(const std::string& path, const std::string& zone_name,
                                      const SourcePos& blame, const std::string& field) {
     const yaml::Document doc = load_yaml_file(path, blame, field);
-    Val root(path, doc);
+    const FileName file(path);
+    Val root(file, doc);
     if (root.is_null()) root.fail("the policy file is empty: it needs a 'records' mapping");
     MapReader top(root, {"defaults", "healthcheck_profiles", "records"});
 
@@ -252,10 +255,17 @@ std::vector<Record> load_policy_file(const std::string& path, const std::string&
         for (const auto& e : p->entries()) profiles.emplace(e.key, parse_healthcheck_def(e.value));
     }
 
+    // What every record inherits is part of each record's hash.
+    std::uint64_t shared_hash = 0;
+    if (auto d = top.get("defaults")) shared_hash = d->content_hash(shared_hash);
+    if (auto p = top.get("healthcheck_profiles")) shared_hash = p->content_hash(shared_hash + 1);
+
     std::vector<Record> out;
     Val records = top.require("records");
     if (!records.is_map()) records.fail("expected a mapping of record names to records");
-    for (const auto& e : records.entries()) {
+    const auto entries = records.entries();
+    out.reserve(entries.size());
+    for (const auto& e : entries) {
         const Val& rv = e.value;
         if (e.key.empty() || e.key.back() != '.') {
             throw ConfigError(e.key_pos, rv.path(),
@@ -264,6 +274,7 @@ std::vector<Record> load_policy_file(const std::string& path, const std::string&
         Record r;
         r.pos = e.key_pos;
         r.name = normalize_name(e.key, e.key_pos, rv.path());
+        r.source_hash = rv.content_hash(shared_hash);
         if (!in_zone(r.name, zone_name)) {
             throw ConfigError(e.key_pos, rv.path(),
                               "record '" + r.name + "' is outside zone '" + zone_name +
@@ -307,7 +318,9 @@ std::vector<Record> load_policy_file(const std::string& path, const std::string&
                               join_key(rv.path(), "backends"),
                               "a record needs at least one backend");
         }
-        for (const auto& bv : backends->items()) r.backends.push_back(parse_backend(bv, profiles));
+        const auto items = backends->items();
+        r.backends.reserve(items.size());
+        for (const auto& bv : items) r.backends.push_back(parse_backend(bv, profiles));
         out.push_back(std::move(r));
     }
     return out;

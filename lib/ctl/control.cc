@@ -1,6 +1,8 @@
 #include "ctl/control.hh"
 
 #include <exception>
+#include <string_view>
+#include <unordered_map>
 
 #include "config/model.hh"
 #include "geo/geo.hh"
@@ -13,6 +15,36 @@ std::shared_ptr<const gslb::Topology> load_topology(const std::string& path) {
     auto geo = geo::load_geo(*cfg);
     return gslb::build_topology(cfg, std::move(geo));
 }
+
+namespace {
+
+struct RecordChanges {
+    std::size_t added = 0, changed = 0, removed = 0, unchanged = 0;
+};
+
+// Records by name, compared by the hash of their YAML (config::Record::source_hash).
+RecordChanges record_changes(const config::Config& before, const config::Config& after) {
+    std::unordered_map<std::string_view, std::uint64_t> old;
+    for (const auto& z : before.zones)
+        for (const auto& r : z.records) old.emplace(r.name, r.source_hash);
+    RecordChanges c;
+    std::size_t kept = 0;
+    for (const auto& z : after.zones) {
+        for (const auto& r : z.records) {
+            auto it = old.find(r.name);
+            if (it == old.end()) {
+                ++c.added;
+                continue;
+            }
+            ++kept;
+            ++(it->second == r.source_hash ? c.unchanged : c.changed);
+        }
+    }
+    c.removed = old.size() - kept;
+    return c;
+}
+
+}  // namespace
 
 Control::Control(std::string config_path, gslb::SnapshotHolder& holder, std::string state_file)
     : config_path_(std::move(config_path)), holder_(holder), state_file_(std::move(state_file)) {
@@ -86,6 +118,11 @@ ReloadResult Control::reload(const std::string& trigger) {
         util::log_info("reload ({}): generation {}: {} zones, {} records, {} backends", trigger,
                        old.generation + 1, topo->zones.size(), topo->records.size(),
                        topo->backend_count);
+        if (old.topo != nullptr) {
+            const RecordChanges c = record_changes(*old.topo->config, *topo->config);
+            util::log_info("reload ({}): records: {} added, {} changed, {} removed, {} unchanged",
+                           trigger, c.added, c.changed, c.removed, c.unchanged);
+        }
         // Validates the checks and carries over the verdicts of backends that still exist.
         std::shared_ptr<const gslb::Health> health;
         if (monitor_ != nullptr) health = monitor_->set_topology(topo);

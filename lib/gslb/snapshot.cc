@@ -1,5 +1,7 @@
 #include "gslb/snapshot.hh"
 
+#include <algorithm>
+#include <stdexcept>
 #include <string>
 
 #include "dns/query.hh"
@@ -86,7 +88,16 @@ BackendRt make_backend(const config::Backend& b, const geo::GeoDbs* geo, std::ui
     return rt;
 }
 
-void build_record(RecordRt& rr, const config::Record& r, const config::Config& cfg,
+/// `n` copied into topo.name_bytes, which build_topology sized for every name up front.
+WireNameRef keep_name(Topology& topo, const WireName& n) {
+    auto& arena = topo.name_bytes;
+    if (arena.size() + n.len > arena.capacity()) throw std::logic_error("name arena too small");
+    const std::size_t at = arena.size();
+    arena.insert(arena.end(), n.bytes.data(), n.bytes.data() + n.len);
+    return WireNameRef{arena.data() + at, n.len};
+}
+
+void build_record(Topology& topo, RecordRt& rr, const config::Record& r, const config::Config& cfg,
                   const geo::GeoDbs* geo, std::uint32_t& next_backend) {
     rr.ttl = r.ttl;
     rr.cfg = &r;
@@ -95,6 +106,10 @@ void build_record(RecordRt& rr, const config::Record& r, const config::Config& c
         throw ConfigError(r.pos, "mode",
                           "unknown mode '" + r.mode + "' (known: " + join(policy_names()) + ")");
     }
+    std::size_t n4 = 0;
+    for (const auto& b : r.backends) n4 += b.address.family == 4;
+    rr.v4.reserve(std::min(n4, kMaxFamilyBackends));
+    rr.v6.reserve(std::min(r.backends.size() - n4, kMaxFamilyBackends));
     for (const auto& b : r.backends) {
         if (b.address.family != 4 && b.address.family != 6) {
             throw ConfigError(b.pos, "address", "backend has no address");
@@ -134,7 +149,8 @@ void build_record(RecordRt& rr, const config::Record& r, const config::Config& c
         if (r.fallback.cname.empty()) {
             throw ConfigError(r.pos, "fallback", "cname fallback needs a target name");
         }
-        rr.fallback.cname = WireName::from_text(r.fallback.cname, r.pos, "fallback");
+        rr.fallback.cname =
+            keep_name(topo, WireName::from_text(r.fallback.cname, r.pos, "fallback"));
     }
 }
 
@@ -193,6 +209,13 @@ std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Con
     std::size_t nrec = 0;
     for (const auto& z : cfg->zones) nrec += z.records.size();
     topo->records.reserve(nrec);
+    std::size_t name_bytes = 0;  // a wire name is at most its text plus two bytes
+    for (const auto& z : cfg->zones)
+        for (const auto& r : z.records)
+            name_bytes +=
+                r.name.size() + 2 +
+                (r.fallback.mode == config::FallbackMode::Cname ? r.fallback.cname.size() + 2 : 0);
+    topo->name_bytes.reserve(name_bytes);
     topo->zones.reserve(cfg->zones.size());
 
     std::uint32_t next_backend = 0;
@@ -222,15 +245,16 @@ std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Con
             auto rid = static_cast<std::uint32_t>(topo->records.size());
             RecordRt& rr = topo->records.emplace_back();
             rr.id = rid;
-            rr.name = WireName::from_text(r.name, r.pos, "name");
-            if (!in_zone(rr.name, zr.name)) {
+            const WireName name = WireName::from_text(r.name, r.pos, "name");
+            if (!in_zone(name, zr.name)) {
                 throw ConfigError(r.pos, "name",
                                   "'" + r.name + "' is not inside zone '" + z.name + "'");
             }
+            rr.name = keep_name(*topo, name);
             if (!zr.records.emplace(rr.name.view(), rid).second) {
                 throw ConfigError(r.pos, "name", "record '" + r.name + "' is defined twice");
             }
-            build_record(rr, r, *cfg, geo.get(), next_backend);
+            build_record(*topo, rr, r, *cfg, geo.get(), next_backend);
             rr.state_offset = static_cast<std::uint32_t>(topo->state_words);
             topo->state_words += rr.state_words;
         }

@@ -38,6 +38,16 @@ struct WireName {
                               const std::string& field);
 };
 
+/// A lower-case wire name kept in its topology's name arena (Topology::name_bytes): 16 bytes
+/// where a WireName takes 256, for the names every record has.
+struct WireNameRef {
+    const std::uint8_t* data = nullptr;
+    std::uint8_t len = 0;
+    std::span<const std::uint8_t> span() const noexcept { return {data, len}; }
+    std::string_view view() const noexcept { return {reinterpret_cast<const char*>(data), len}; }
+    bool empty() const noexcept { return len == 0; }
+};
+
 struct BackendRt {
     util::IpAddr addr;
     std::uint32_t id = 0;  ///< index into Health::up, unique across the topology
@@ -57,12 +67,12 @@ struct FallbackRt {
     config::FallbackMode mode = config::FallbackMode::FailOpen;
     dns::Rcode rcode = dns::Rcode::ServFail;
     std::vector<util::IpAddr> v4, v6;
-    WireName cname;
+    WireNameRef cname;
 };
 
 struct RecordRt {
     std::uint32_t id = 0;  ///< index into Topology::records
-    WireName name;
+    WireNameRef name;
     std::uint32_t ttl = 30;
     const Policy* policy = nullptr;
     std::vector<BackendRt> v4, v6;  ///< A and AAAA candidates, in config order
@@ -105,6 +115,9 @@ struct Topology {
     std::shared_ptr<const geo::GeoDbs> geo;
     std::vector<ZoneRt> zones;
     std::vector<RecordRt> records;
+    /// The records' names and CNAME fallback targets, back to back (sized once, never moves:
+    /// RecordRt::name, FallbackRt::cname and the zones' maps point into it).
+    std::vector<std::uint8_t> name_bytes;
     std::uint32_t backend_count = 0;
     // options copied from config for the hot path
     std::uint16_t edns_udp_size = dns::kDefaultEdnsUdpSize;

@@ -76,7 +76,7 @@ TEST_CASE("yaml_doc: syntax errors carry libyaml's position", "[yaml]") {
 }
 
 TEST_CASE("yaml_doc: a Val's path and position come from the parent links", "[yaml]") {
-    const std::string file = "z.yml";
+    const FileName file("z.yml");
     const Document d = Document::parse(
         "records:\n  www.example.:\n    backends:\n      - address: 192.0.2.1\n      - weight:\n");
     const detail::Val root(file, d);
@@ -102,7 +102,7 @@ TEST_CASE("yaml_doc: duplicate keys in a large mapping are found", "[yaml]") {
     std::string text;
     for (int i = 0; i < 1000; ++i) text += "k" + std::to_string(i) + ": 1\n";
     text += "k500: 2\n";
-    const std::string file = "big.yml";
+    const FileName file("big.yml");
     const Document d = Document::parse(text);
     const detail::Val root(file, d);
     try {
@@ -111,4 +111,35 @@ TEST_CASE("yaml_doc: duplicate keys in a large mapping are found", "[yaml]") {
     } catch (const ConfigError& e) {
         CHECK(std::string(e.what()) == "big.yml:1001:1: k500: duplicate key (first at line 501)");
     }
+}
+
+TEST_CASE("yaml_doc: every position taken from one file shares its name", "[yaml]") {
+    const FileName file("z.yml");
+    const Document d = Document::parse("a: 1\nb: [2, 3]\n");
+    const detail::Val root(file, d);
+    const auto e = root.entries();
+    const SourcePos pa = e[0].value.pos(), pb = e[1].value.items()[1].pos();
+    CHECK(pa.file == "z.yml");
+    CHECK(pb.file == std::string("z.yml"));
+    CHECK(&pa.file.str() == &pb.file.str());  // one string, not a copy per position
+    CHECK(pb.to_string() == "z.yml:2:8");
+    CHECK(SourcePos{}.to_string() == "<config>");
+    CHECK(FileName().empty());
+}
+
+TEST_CASE("yaml_doc: content_hash sees content, not position", "[yaml]") {
+    const FileName file("z.yml");
+    auto hash_of = [&](const char* text, std::string_view key) {
+        const Document d = Document::parse(text);
+        const detail::Val root(file, d);
+        for (const auto& e : root.entries())
+            if (e.key == key) return e.value.content_hash();
+        FAIL("no key " << key);
+        return std::uint64_t{0};
+    };
+    const auto base = hash_of("r: {a: 1, b: [x, y]}\n", "r");
+    CHECK(hash_of("q: 0\n\n\nr:\n  a: 1\n  b:\n    - x\n    - y\n", "r") == base);
+    CHECK(hash_of("r: {a: 1, b: [x, z]}\n", "r") != base);
+    CHECK(hash_of("r: {a: 1, b: x}\n", "r") != hash_of("r: {a: 1, b: [x]}\n", "r"));
+    CHECK(hash_of("r: {a: 1, b: [x, y]}\n", "r") != hash_of("r: {b: [x, y], a: 1}\n", "r"));
 }

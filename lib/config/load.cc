@@ -177,7 +177,8 @@ DpdkConfig parse_dpdk(const Val& v) {
         Val dev = pm.require("device");
         p.device = dev.nonempty_str();
         if (p.device.find(' ') != std::string::npos)
-            dev.fail("'" + p.device + "' contains a space: use a PCI address (0000:03:00.0) or a "
+            dev.fail("'" + p.device +
+                     "' contains a space: use a PCI address (0000:03:00.0) or a "
                      "vdev string (net_af_packet0,iface=veth0)");
         for (const auto& o : d.ports)
             if (o.device == p.device) dev.fail("device '" + p.device + "' is listed twice");
@@ -215,7 +216,8 @@ DpdkConfig parse_dpdk(const Val& v) {
         if (auto x = pm.get("exception"); x && !x->is_null()) {
             p.exception = x->nonempty_str();
             if (p.exception.rfind("net_", 0) != 0 && p.exception.rfind("virtio_user", 0) != 0)
-                x->fail("'" + p.exception + "' is not a vdev string: use e.g. "
+                x->fail("'" + p.exception +
+                        "' is not a vdev string: use e.g. "
                         "net_tap0,iface=gslbd0 or virtio_user0,path=/dev/vhost-net,iface=gslbd0");
             for (const auto& o : d.ports)
                 if (o.exception == p.exception)
@@ -239,11 +241,16 @@ std::size_t parse_bytes(const Val& v) {
     while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
     for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     unsigned shift = 0;
-    if (unit == "" || unit == "b") shift = 0;
-    else if (unit == "k" || unit == "kb" || unit == "kib") shift = 10;
-    else if (unit == "m" || unit == "mb" || unit == "mib") shift = 20;
-    else if (unit == "g" || unit == "gb" || unit == "gib") shift = 30;
-    else shift = 64;
+    if (unit == "" || unit == "b")
+        shift = 0;
+    else if (unit == "k" || unit == "kb" || unit == "kib")
+        shift = 10;
+    else if (unit == "m" || unit == "mb" || unit == "mib")
+        shift = 20;
+    else if (unit == "g" || unit == "gb" || unit == "gib")
+        shift = 30;
+    else
+        shift = 64;
     if (i == 0 || shift == 64)
         v.fail("expected a size such as 16MiB, 512k, 1G or a number of bytes, got '" + text + "'");
     return static_cast<std::size_t>(n) << shift;
@@ -265,23 +272,22 @@ void parse_cache(const Val& v, Config& cfg) {
                    std::to_string(per) + " bytes per entry for " +
                    std::to_string(cfg.cache_entries) + " entries; each entry needs at least " +
                    std::to_string(kCacheMinEntryBytes) + ": raise max_bytes to at least " +
-                   std::to_string(cfg.cache_entries * kCacheMinEntryBytes) +
-                   " or lower entries");
+                   std::to_string(cfg.cache_entries * kCacheMinEntryBytes) + " or lower entries");
     }
     const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
     if (pages > 0 && page > 0) {
-        const unsigned long long mem = static_cast<unsigned long long>(pages) *
-                                       static_cast<unsigned long long>(page);
+        const unsigned long long mem =
+            static_cast<unsigned long long>(pages) * static_cast<unsigned long long>(page);
         // One cache per worker (the TCP server has one more); the whole must fit in half
         // of the machine's memory, the rest being the kernel's and everyone else's.
-        const unsigned long long used =
-            static_cast<unsigned long long>(cache_entry_bytes(cfg)) * cfg.cache_entries *
-            (cfg.workers + 1ull);
+        const unsigned long long used = static_cast<unsigned long long>(cache_entry_bytes(cfg)) *
+                                        cfg.cache_entries * (cfg.workers + 1ull);
         if (used > mem / 2)
             blame.fail("the caches would take " + std::to_string(used >> 20) + " MiB (" +
-                       std::to_string(cfg.workers + 1) + " x entries x entry size) but this "
-                       "machine has " + std::to_string(mem >> 20) +
-                       " MiB: lower cache.entries or cache.max_bytes");
+                       std::to_string(cfg.workers + 1) +
+                       " x entries x entry size) but this "
+                       "machine has " +
+                       std::to_string(mem >> 20) + " MiB: lower cache.entries or cache.max_bytes");
     }
 }
 
@@ -313,7 +319,8 @@ void parse_api(const Val& v, Config& cfg) {
         while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
             token.pop_back();
         if (token.empty())
-            x->fail("token file '" + api.token_file + "' is empty (or unreadable): put the "
+            x->fail("token file '" + api.token_file +
+                    "' is empty (or unreadable): put the "
                     "bearer token on its first line");
     }
     if (auto x = m.get("read_requires_token")) api.read_requires_token = x->boolean();
@@ -360,8 +367,7 @@ Config load_config(const std::string& path) {
     Val root(file, doc);
     if (root.is_null()) root.fail("the configuration is empty: 'listen' and 'zones' are required");
     MapReader top(root, {"listen", "workers", "log_level", "edns", "ecs", "tcp", "geoip",
-                         "debug_txt", "zones", "io", "dpdk", "cache", "health", "api",
-                         "cluster"});
+                         "debug_txt", "zones", "io", "dpdk", "cache", "health", "api", "cluster"});
 
     parse_listen(top.require("listen"), cfg);
     if (auto x = top.get("workers")) {
@@ -370,7 +376,8 @@ Config load_config(const std::string& path) {
         } else if (x->is_scalar() && !std::string(x->text()).empty() &&
                    !std::isdigit(static_cast<unsigned char>(std::string(x->text())[0])) &&
                    std::string(x->text())[0] != '-') {
-            x->fail("expected an integer in 1..256 or \"auto\", got '" + std::string(x->text()) + "'");
+            x->fail("expected an integer in 1..256 or \"auto\", got '" + std::string(x->text()) +
+                    "'");
         } else {
             cfg.workers = static_cast<unsigned>(x->integer(1, 256));
         }
@@ -401,7 +408,8 @@ Config load_config(const std::string& path) {
         MapReader m(*h, {"start", "rise", "fall", "source"});
         if (auto x = m.get("start")) {
             std::string start = x->nonempty_str();
-            if (start == "wait") cfg.health_assume_healthy = false;
+            if (start == "wait")
+                cfg.health_assume_healthy = false;
             else if (start != "healthy")
                 x->fail("unknown start state '" + start + "': use healthy or wait");
         }
@@ -422,8 +430,10 @@ Config load_config(const std::string& path) {
     if (auto x = top.get("cluster"); x && !x->is_null()) detail::parse_cluster(*x, cfg);
     if (auto x = top.get("io")) {
         std::string mode = x->nonempty_str();
-        if (mode == "dpdk") cfg.io = IoMode::Dpdk;
-        else if (mode != "socket") x->fail("unknown io mode '" + mode + "': use socket or dpdk");
+        if (mode == "dpdk")
+            cfg.io = IoMode::Dpdk;
+        else if (mode != "socket")
+            x->fail("unknown io mode '" + mode + "': use socket or dpdk");
     }
     if (auto x = top.get("dpdk"); x && !x->is_null()) {
         cfg.dpdk = parse_dpdk(*x);

@@ -250,18 +250,18 @@ struct ApiConfig {
 struct ClusterConfig {
     bool enabled = false;
     std::vector<std::string> endpoints;  ///< "http://127.0.0.1:2379" (scheme added when missing)
-    std::string ca_file, cert_file, key_file;  ///< TLS to etcd (https:// endpoints)
-    std::string user, password;                ///< etcd authentication; both or neither
-    std::string prefix = "/gslbd/";            ///< key prefix, ends with '/'
-    std::string node;                          ///< this node's name; default: the host name
-    std::map<std::string, std::string> labels; ///< site, region, ...
-    Millis lease_ttl{10000};                   ///< votes of a dead node expire after this
-    bool passive = false;                      ///< role passive: answers from the fleet, never probes
-    std::string quorum = "majority";           ///< majority, any, all or a fraction "0.18"
+    std::string ca_file, cert_file, key_file;   ///< TLS to etcd (https:// endpoints)
+    std::string user, password;                 ///< etcd authentication; both or neither
+    std::string prefix = "/gslbd/";             ///< key prefix, ends with '/'
+    std::string node;                           ///< this node's name; default: the host name
+    std::map<std::string, std::string> labels;  ///< site, region, ...
+    Millis lease_ttl{10000};                    ///< votes of a dead node expire after this
+    bool passive = false;             ///< role passive: answers from the fleet, never probes
+    std::string quorum = "majority";  ///< majority, any, all or a fraction "0.18"
     unsigned min_voters = 1;
-    unsigned probes_per_target = 0;            ///< 0 = every probing node probes every target
-    bool override_fleet = true;                ///< override_scope: fleet (true) or node
-    Millis timeout{2000};                      ///< per etcd call
+    unsigned probes_per_target = 0;  ///< 0 = every probing node probes every target
+    bool override_fleet = true;      ///< override_scope: fleet (true) or node
+    Millis timeout{2000};            ///< per etcd call
     SourcePos pos;
 };
 

@@ -187,7 +187,9 @@ class Monitor {
     void set_probe_filter(ProbeFilter f);
     /// Grows whenever fleet_inputs() may have changed without a publish: a target's verdict
     /// came to rest on probes, or a check's verdict changed. Lock-free; the fleet polls it.
-    std::uint64_t vote_epoch() const noexcept { return vote_epoch_.load(std::memory_order_relaxed); }
+    std::uint64_t vote_epoch() const noexcept {
+        return vote_epoch_.load(std::memory_order_relaxed);
+    }
 
     /// Copies of this node's own per-target verdicts and the backend -> targets map (takes
     /// the monitor's mutex, never its publish lock: callable from inside a PublishFn).

@@ -1,25 +1,31 @@
 #!/usr/bin/env bash
 # Usage: scripts/fuzz.sh [--minutes N | --seconds N] [--jobs N] [TARGET...]
+#        scripts/fuzz.sh --build-all
 # Builds the libFuzzer targets (clang, ASan + UBSan, every library instrumented) in
 # build-fuzz and fuzzes each TARGET (default: all) for the given time (default 10
 # minutes each), starting from its committed seed corpus (tests/fuzz/corpus/TARGET).
+# --build-all builds everything in build-fuzz (daemon and tests too) and fuzzes nothing:
+# CI runs the unit and integration suites on this sanitizer build, so one clang build
+# serves both the sanitizer tests and the fuzzing.
 # New inputs go to build-fuzz/corpus/TARGET (not committed: add the ones worth keeping by
 # hand); crashes, leaks and timeouts to build-fuzz/findings/TARGET/. Exits non-zero when
 # any target found something. Appends one line per target run to
 # build-fuzz/fuzz-log.tsv: date, target, seconds, executions, result.
-# CI (scripts/test.sh) runs `scripts/fuzz.sh --seconds 5`.
+# CI (scripts/test.sh) runs `scripts/fuzz.sh --build-all`, then `scripts/fuzz.sh --seconds 5`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=600
 jobs=1
 targets=()
+build_all=0
 while (($#)); do
   case $1 in
     --minutes) seconds=$(($2 * 60)); shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
-    -h | --help) sed -n '2,11p' "$0"; exit 0 ;;
+    --build-all) build_all=1; shift ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
@@ -33,6 +39,9 @@ if [[ ! -f $builddir/build.ninja ]]; then
     -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false \
     -Dbench=disabled -Dbuildtype=plain -Doptimization=1 -Dcpp_args=-gline-tables-only \
     >/dev/null
+fi
+if ((build_all)); then
+  exec ninja -C "$builddir"
 fi
 all=$(cd tests/fuzz/corpus && ls)
 if ((${#targets[@]} == 0)); then

@@ -10,6 +10,8 @@ packages=(
   # tests
   catch2 mmdb-bin libmaxmind-db-writer-perl dnsutils knot-dnsutils python3 python3-dnspython
   python3-pytest prometheus curl etcd-server etcd-client
+  # health check kinds grpc, mysql, lua (issue 16): their libraries and the real servers tests start
+  liblua5.4-dev libmariadb-dev python3-grpcio mariadb-server openssl
   # fuzzing (scripts/fuzz.sh: clang with libFuzzer and the sanitizer runtimes) and the soak
   clang libclang-rt-14-dev dnsperf
   # benchmarks and testbed

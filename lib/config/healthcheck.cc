@@ -119,6 +119,19 @@ void parse_params(const Val& v, HealthCheck& hc) {
         v.fail("a dns health check needs params.query_name");
 }
 
+void parse_raw_params(const Val& v, HealthCheck& hc) {
+    for (const auto& e : v.entries()) {
+        HealthCheck::RawParam p;
+        p.key = e.key;
+        p.pos = e.value.pos();
+        p.scalar = e.value.is_scalar() || e.value.is_null();
+        if (e.value.is_scalar()) p.value = e.value.str();
+        if (p.key == "port" && p.scalar) hc.port = static_cast<int>(e.value.integer(1, 65535));
+        if (p.key == "timeout" && p.scalar) hc.timeout = e.value.duration();
+        hc.raw_params.push_back(std::move(p));
+    }
+}
+
 }  // namespace
 
 HealthCheck parse_healthcheck_def(const Val& v) {
@@ -133,14 +146,17 @@ HealthCheck parse_healthcheck_def(const Val& v) {
     if (auto x = m.get("rise")) hc.rise = static_cast<int>(x->integer(1, 100));
     if (auto x = m.get("fall")) hc.fall = static_cast<int>(x->integer(1, 100));
     auto params = m.get("params");
-    // Parameters of kinds we do not probe (grpc, lua, custom, mysql, ...) follow those kinds'
-    // own schemas; they are kept unread and lib/health reports the kind as unsupported.
+    // Parameters of other kinds (grpc, lua, mysql, custom, ...) follow those kinds' own
+    // schemas: kept as written for the probe kind plug-ins of lib/health, which validate them
+    // (or report the kind as unsupported).
     if (hc.supported) {
         if (params) {
             parse_params(*params, hc);
         } else if (hc.type == "dns") {
             v.fail("a dns health check needs params.query_name");
         }
+    } else if (params && params->is_map()) {
+        parse_raw_params(*params, hc);
     }
     return hc;
 }

@@ -98,6 +98,17 @@ struct HealthCheck {
     std::optional<util::IpAddr> expected_address;
     // icmp
     int count = 1;
+    /// Kinds that lib/config does not parse itself (grpc, mysql, lua, ...: probe kind
+    /// plug-ins of lib/health): every scalar param as written, with where it was written, so
+    /// the kind's own parser can validate it and name file:line:column. `port` and `timeout`
+    /// are also parsed into the fields above (the backend's port and timeout apply to them).
+    struct RawParam {
+        std::string key;
+        std::string value;
+        SourcePos pos;
+        bool scalar = true;  ///< false: a map or a list (value is empty)
+    };
+    std::vector<RawParam> raw_params;
 };
 
 struct Backend {

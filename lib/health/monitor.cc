@@ -235,7 +235,9 @@ bool Monitor::feed_backend(BackendState& b, std::size_t check, const Target& t, 
         combine(b.checks.begin(), b.checks.end(), [](const RiseFall& r) { return r.verdict(); });
     if (next == b.verdict) return false;
     const std::string what =
-        fmt::format("{} check on port {}", t.plan.spec->type_name(), t.plan.spec->port);
+        t.plan.spec->port != 0
+            ? fmt::format("{} check on port {}", t.plan.spec->type_name(), t.plan.spec->port)
+            : fmt::format("{} check", t.plan.spec->type_name());
     std::string reason;
     if (!ok) {
         reason = fmt::format("{}: {}: {} ({} failed round(s) in a row)", what,

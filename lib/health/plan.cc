@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "health/dnsprobe.hh"
+#include "health/probe_kind.hh"
 
 namespace gslbd::health {
 
@@ -41,6 +42,8 @@ std::string ProbeSpec::type_name() const {
             return "dns";
         case Kind::Icmp:
             return "icmp";
+        case Kind::Plugin:
+            return plugin != nullptr ? plugin->name : "?";
     }
     return "?";
 }
@@ -56,11 +59,20 @@ ProbeSpec resolve_check(const config::HealthCheck& hc, const config::Record& rec
         fmt::format("record '{}' backend '{}'", record.name, backend.address_text);
     if (!hc.supported ||
         (type != "http" && type != "https" && type != "tcp" && type != "dns" && type != "icmp")) {
+        if (const ProbeKind* pk = find_probe_kind(type)) {
+            s.kind = ProbeSpec::Kind::Plugin;
+            s.plugin = pk;
+            std::string own = pk->resolve(hc, CheckSite{record, backend, where}, s);
+            s.key = fmt::format("{}\x1f{}\x1f{}", pk->name, s.port, own);
+            return s;
+        }
+        std::string kinds = "http, https, tcp, dns, icmp";
+        for (const auto& n : probe_kind_names()) kinds += ", " + n;
         throw config::ConfigError(
             hc.pos, "type",
             fmt::format("{}: health check type '{}' is not supported by gslbd; remove this check "
-                        "or replace it with one of http, https, tcp, dns, icmp",
-                        where, hc.type));
+                        "or replace it with one of {}",
+                        where, hc.type, kinds));
     }
     if (hc.port < 0 || hc.port > 65535) {
         throw config::ConfigError(hc.pos, "port", where + ": port must be 1..65535");
@@ -126,6 +138,7 @@ ProbeSpec resolve_check(const config::HealthCheck& hc, const config::Record& rec
             add(std::to_string(hc.count));
             break;
         case ProbeSpec::Kind::Tcp:
+        case ProbeSpec::Kind::Plugin:
             break;
     }
     s.key = std::move(k);

@@ -41,17 +41,23 @@ class BodyRegex {
     regex_t re_;
 };
 
+struct ProbeKind;   // health/probe_kind.hh
+struct KindParams;  // health/probe_kind.hh
+
 /// One health check with every default resolved; what a probe needs besides the address.
 struct ProbeSpec {
-    enum class Kind : std::uint8_t { Http, Tcp, Dns, Icmp };
+    /// Built-in kinds, and Plugin: a kind registered in health/probe_kind.hh (`plugin`).
+    enum class Kind : std::uint8_t { Http, Tcp, Dns, Icmp, Plugin };
     Kind kind = Kind::Tcp;
+    const ProbeKind* plugin = nullptr;         ///< Kind::Plugin: the registered kind
+    std::shared_ptr<const KindParams> params;  ///< Kind::Plugin: what its resolve() parsed
     bool tls = false;         ///< http only: https scheme (type https or enable_tls)
     std::uint16_t port = 0;   ///< resolved (80 / 443 / 53); 0 for icmp
     config::HealthCheck cfg;  ///< the original check (uri, headers, codes, tls files, ...)
     std::shared_ptr<const BodyRegex> body;  ///< null = no body check
     std::vector<std::uint8_t> qname_wire;   ///< dns: query name in wire format
     std::string key;                        ///< identity of the check (everything but the timeout)
-    std::string type_name() const;          ///< "http", "https", "tcp", "dns", "icmp"
+    std::string type_name() const;  ///< "http", "https", "tcp", "dns", "icmp", or the plug-in's
 };
 
 /// One thing to probe: an address with a check. Shared by every backend that has both.

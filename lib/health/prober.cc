@@ -12,6 +12,7 @@
 #include <system_error>
 
 #include "health/probe_http.hh"
+#include "health/probe_kind.hh"
 #include "health/prober_impl.hh"
 #include "util/sockaddr.hh"
 
@@ -52,6 +53,7 @@ Prober::Prober() : rng_(util::random_seed()) {
 Prober::~Prober() {
     cancel_all();
     http_.reset();  // curl may still remove its sockets from the epoll set
+    runners_.clear();
     for (int fd : icmp_fd_) {
         if (fd >= 0) ::close(fd);
     }
@@ -60,7 +62,22 @@ Prober::~Prober() {
 }
 
 std::size_t Prober::in_flight() const noexcept {
-    return own_.size() + http_->in_flight();
+    std::size_t n = own_.size() + http_->in_flight();
+    for (const auto& [k, r] : runners_) n += r->in_flight();
+    return n;
+}
+
+ProbeRunner& Prober::runner_for(const ProbeKind* kind) {
+    for (auto& [k, r] : runners_) {
+        if (k == kind) return *r;
+    }
+    RunnerContext ctx;
+    ctx.epoll_fd = ep_;
+    ctx.tag = kPluginTag | (static_cast<std::uint64_t>(runners_.size()) << 32);
+    ctx.wakeup = [this] { wakeup(); };
+    ctx.source = source_;
+    runners_.emplace_back(kind, kind->make_runner(ctx));
+    return *runners_.back().second;
 }
 
 void Prober::wakeup() noexcept {
@@ -77,6 +94,15 @@ void Prober::start(std::uint64_t token, std::shared_ptr<const ProbeSpec> spec,
                    const util::IpAddr& addr, std::chrono::milliseconds timeout) {
     if (spec->kind == ProbeSpec::Kind::Http) {
         http_->start(token, std::move(spec), addr, timeout);
+        return;
+    }
+    if (spec->kind == ProbeSpec::Kind::Plugin) {
+        try {
+            ProbeRunner& r = runner_for(spec->plugin);
+            r.start(token, std::move(spec), addr, timeout);
+        } catch (const std::exception& e) {
+            fail_now(token, ErrorKind::Internal, e.what());
+        }
         return;
     }
     auto o = std::make_unique<Own>();
@@ -98,6 +124,7 @@ void Prober::start(std::uint64_t token, std::shared_ptr<const ProbeSpec> spec,
             started = start_icmp(*o, serial);
             break;
         case ProbeSpec::Kind::Http:
+        case ProbeSpec::Kind::Plugin:
             break;
     }
     if (!started) return;  // the failure is in ready_ already
@@ -181,6 +208,10 @@ std::optional<SteadyClock::time_point> Prober::next_deadline() const {
     if (!ready_.empty()) return SteadyClock::time_point::min();
     std::optional<SteadyClock::time_point> d = http_->deadline();
     if (!deadlines_.empty() && (!d || deadlines_.top().first < *d)) d = deadlines_.top().first;
+    for (const auto& [k, r] : runners_) {
+        auto rd = r->deadline();
+        if (rd && (!d || *rd < *d)) d = rd;
+    }
     return d;
 }
 
@@ -197,6 +228,11 @@ void Prober::process(std::vector<ProbeResult>& out) {
         std::uint64_t tag = ev.data.u64;
         if (tag & kCurlTag) {
             http_->on_socket(static_cast<int>(tag & 0xffffffffu), ev.events);
+        } else if ((tag & (kSpecialTag | kPluginTag)) == kPluginTag) {
+            const auto i = static_cast<std::size_t>((tag >> 32) & 0xffffu);
+            if (i < runners_.size()) {
+                runners_[i].second->on_event(static_cast<int>(tag & 0xffffffffu), ev.events);
+            }
         } else if (tag == kWakeTag) {
             std::uint64_t v;
             ssize_t r = ::read(wake_fd_, &v, sizeof v);
@@ -214,6 +250,7 @@ void Prober::process(std::vector<ProbeResult>& out) {
     nevents_ = 0;
     auto now = SteadyClock::now();
     http_->process(now);
+    for (auto& [k, r] : runners_) r->process(now, ready_);
     while (!deadlines_.empty() && deadlines_.top().first <= now) {
         std::uint64_t serial = deadlines_.top().second;
         deadlines_.pop();
@@ -225,6 +262,7 @@ void Prober::process(std::vector<ProbeResult>& out) {
 
 void Prober::cancel_all() {
     http_->cancel_all();
+    for (auto& [k, r] : runners_) r->cancel_all();
     for (auto& [serial, o] : own_) {
         if (o->fd >= 0) ::close(o->fd);
     }

@@ -29,6 +29,7 @@ namespace gslbd::health {
 namespace detail {
 class HttpProbes;
 }
+class ProbeRunner;  // health/probe_kind.hh
 
 using SteadyClock = std::chrono::steady_clock;
 
@@ -101,6 +102,9 @@ class Prober {
     std::unordered_map<std::uint32_t, std::uint64_t> icmp_wait_;  ///< family<<16|seq -> serial
     std::vector<ProbeResult> ready_;
     std::unique_ptr<detail::HttpProbes> http_;
+    /// Runners of plug-in kinds, created at their kind's first probe; index = tag bits 32..47.
+    std::vector<std::pair<const ProbeKind*, std::unique_ptr<ProbeRunner>>> runners_;
+    ProbeRunner& runner_for(const ProbeKind* kind);
     std::uint64_t next_serial_ = 1;
     std::unordered_map<std::uint64_t, std::unique_ptr<Own>> own_;
     using Deadline = std::pair<SteadyClock::time_point, std::uint64_t>;

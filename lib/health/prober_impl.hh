@@ -17,6 +17,8 @@ namespace gslbd::health::detail {
 /// bits), one of the special descriptors, or else the serial of a probe on our own socket.
 inline constexpr std::uint64_t kCurlTag = 1ull << 63;
 inline constexpr std::uint64_t kSpecialTag = 1ull << 62;
+/// A socket of a plug-in kind's runner: kPluginTag | runner index << 32 | fd.
+inline constexpr std::uint64_t kPluginTag = 1ull << 61;
 inline constexpr std::uint64_t kWakeTag = kSpecialTag | 0;
 inline constexpr std::uint64_t kIcmp4Tag = kSpecialTag | 1;
 inline constexpr std::uint64_t kIcmp6Tag = kSpecialTag | 2;

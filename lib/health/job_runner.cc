@@ -1,0 +1,130 @@
+#include "health/job_runner.hh"
+
+#include <pthread.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+namespace gslbd::health {
+
+struct JobRunner::Shared {
+    struct Job {
+        std::uint64_t serial;
+        std::shared_ptr<const ProbeSpec> spec;
+        util::IpAddr addr;
+        SteadyClock::time_point deadline;
+    };
+    Work work;
+    std::function<void()> wakeup;
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<Job> queue;
+    std::vector<std::pair<std::uint64_t, JobOutcome>> done;
+    bool stop = false;
+
+    void run() {
+        for (;;) {
+            Job job;
+            {
+                std::unique_lock lk(mu);
+                cv.wait(lk, [this] { return stop || !queue.empty(); });
+                if (stop) return;
+                job = std::move(queue.front());
+                queue.pop_front();
+            }
+            // the loop has timed it out already: do not start work nobody waits for
+            if (SteadyClock::now() >= job.deadline) continue;
+            JobOutcome o = work(*job.spec, job.addr, job.deadline);
+            {
+                std::lock_guard lk(mu);
+                if (stop) return;
+                done.emplace_back(job.serial, std::move(o));
+                wakeup();  // under the lock: ~JobRunner replaces it under the lock
+            }
+        }
+    }
+};
+
+JobRunner::JobRunner(const RunnerContext& ctx, std::string name, std::size_t threads, Work work)
+    : shared_(std::make_shared<Shared>()) {
+    shared_->work = std::move(work);
+    shared_->wakeup = ctx.wakeup;
+    name.resize(std::min<std::size_t>(name.size(), 15));  // the kernel's limit
+    for (std::size_t i = 0; i < threads; ++i) {
+        std::thread t([s = shared_] { s->run(); });
+        pthread_setname_np(t.native_handle(), name.c_str());
+        t.detach();
+    }
+}
+
+JobRunner::~JobRunner() {
+    {
+        std::lock_guard lk(shared_->mu);
+        shared_->stop = true;
+        shared_->queue.clear();
+        // the wakeup may point at a prober that is going away: threads finishing late
+        // must not call it
+        shared_->wakeup = [] {};
+    }
+    shared_->cv.notify_all();
+}
+
+void JobRunner::start(std::uint64_t token, std::shared_ptr<const ProbeSpec> spec,
+                      const util::IpAddr& addr, std::chrono::milliseconds timeout) {
+    const auto now = SteadyClock::now();
+    const std::uint64_t serial = next_serial_++;
+    pending_.emplace(serial, Pending{token, now});
+    deadlines_.emplace(now + timeout, serial);
+    {
+        std::lock_guard lk(shared_->mu);
+        shared_->queue.push_back(Shared::Job{serial, std::move(spec), addr, now + timeout});
+    }
+    shared_->cv.notify_one();
+}
+
+void JobRunner::process(SteadyClock::time_point now, std::vector<ProbeResult>& out) {
+    std::vector<std::pair<std::uint64_t, JobOutcome>> done;
+    {
+        std::lock_guard lk(shared_->mu);
+        done.swap(shared_->done);
+    }
+    for (auto& [serial, o] : done) {
+        auto it = pending_.find(serial);
+        if (it == pending_.end()) continue;  // timed out or cancelled
+        out.push_back(ProbeResult{
+            it->second.token, o.kind, std::move(o.detail),
+            std::chrono::duration_cast<std::chrono::microseconds>(now - it->second.start)});
+        pending_.erase(it);
+    }
+    while (!deadlines_.empty() && deadlines_.top().first <= now) {
+        const std::uint64_t serial = deadlines_.top().second;
+        deadlines_.pop();
+        auto it = pending_.find(serial);
+        if (it == pending_.end()) continue;
+        out.push_back(ProbeResult{
+            it->second.token, ErrorKind::Timeout, "no result within the timeout",
+            std::chrono::duration_cast<std::chrono::microseconds>(now - it->second.start)});
+        pending_.erase(it);
+    }
+}
+
+std::optional<SteadyClock::time_point> JobRunner::deadline() const {
+    // finished jobs wake the loop through the eventfd; only timeouts need a timer
+    while (!deadlines_.empty() && !pending_.count(deadlines_.top().second)) {
+        deadlines_.pop();  // drop entries of finished jobs
+    }
+    if (deadlines_.empty()) return std::nullopt;
+    return deadlines_.top().first;
+}
+
+void JobRunner::cancel_all() {
+    pending_.clear();
+    deadlines_ = {};
+    std::lock_guard lk(shared_->mu);
+    shared_->queue.clear();
+    shared_->done.clear();
+}
+
+}  // namespace gslbd::health

@@ -1,0 +1,180 @@
+"""Health check kinds that are probe plug-ins (probes/, issue 16): grpc, mysql and lua,
+each against a real server on loopback started by the test, probed by the real gslbd.
+
+A record's backend A (probed) is preferred (priority 1) over B (192.0.2.x, never probed):
+the answer is A while its check passes, B once it fails. /api/v1/status must show the check
+kind and the failure reason.
+"""
+import subprocess
+import time
+
+import pytest
+
+import gslbd_test
+from gslbd_test import HEALTH_LIMIT as LIMIT
+from gslbd_test import addresses, health_defaults, make_query, udp, wait_for
+
+SOURCE = gslbd_test.Path(gslbd_test.os.environ.get("GSLBD_SOURCE_ROOT", "."))
+GRPC_BACKEND = SOURCE / "tests/data/health/grpc_backend.py"
+
+
+def record(name, addr, check_yaml, fallback="192.0.2.200"):
+    return f"""  {name}.gslb.test.:
+    mode: failover
+    backends:
+      - address: "{addr}"
+        priority: 1
+        healthchecks:
+{check_yaml}      - address: "{fallback}"
+        priority: 2
+"""
+
+
+def answer(d, name):
+    return set(addresses(udp(d, make_query(f"{name}.gslb.test."))))
+
+
+def backend_status(api, name, addr):
+    status, body = api.get("/api/v1/status")
+    assert status == 200, body
+    for zone in body["zones"]:
+        for rec in zone["records"]:
+            if rec["name"] == f"{name}.gslb.test.":
+                for b in rec["backends"]:
+                    if b["address"] == addr:
+                        return b
+    raise AssertionError(f"{name} {addr} not in status: {body}")
+
+
+def last_error(api, name, addr):
+    b = backend_status(api, name, addr)
+    return b.get("last_probe", {}).get("error_text", "")
+
+
+@pytest.fixture
+def daemon_with(start_gslbd, tmp_path):
+    """daemon_with(zone_body) -> (Daemon, Api): probes every 300 ms, rise 2, fall 2."""
+
+    def run(body, name="gslbd"):
+        directory = tmp_path / name
+        directory.mkdir(parents=True, exist_ok=True)
+        api_port = gslbd_test.free_port()
+        d = start_gslbd(name=name, zone_override=health_defaults(record_ttl=5) + body,
+                        extra=gslbd_test.api_block(api_port, directory))
+        api = gslbd_test.Api(api_port)
+        gslbd_test.wait_api(api)
+        return d, api
+
+    return run
+
+
+# --- grpc -----------------------------------------------------------------------------------
+
+class GrpcBackend:
+    def __init__(self, addr, tmp, tls=None):
+        self.addr = addr
+        self.state = tmp / f"grpc-{addr}"
+        self.set(**{"service.": "SERVING", "service.app": "SERVING"})
+        args = ["/usr/bin/python3", str(GRPC_BACKEND), addr, "0", str(self.state)]
+        if tls:
+            args += [str(tls[0]), str(tls[1])]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        assert line.startswith("PORT "), f"grpc backend on {addr} did not start: {line!r}"
+        self.port = int(line.split()[1])
+
+    def set(self, **kv):
+        self.state.write_text("".join(f"{k}={v}\n" for k, v in kv.items()))
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def grpc_check(port, service="", extra=""):
+    return f"""          - type: grpc
+            params: {{port: {port}, service: "{service}", timeout: 250ms{extra}}}
+"""
+
+
+def test_grpc_serving_flips_the_answer(daemon_with, tmp_path):
+    g = GrpcBackend("127.0.0.21", tmp_path)
+    try:
+        d, api = daemon_with(record("grpcall", g.addr, grpc_check(g.port)) +
+                             record("grpcapp", g.addr, grpc_check(g.port, "app")) +
+                             record("grpcnone", g.addr, grpc_check(g.port, "nosuch")))
+        wait_for(lambda: answer(d, "grpcall"), {g.addr}, LIMIT, "grpc whole server SERVING")
+        wait_for(lambda: answer(d, "grpcapp"), {g.addr}, LIMIT, "grpc service app SERVING")
+        # an unknown service is NOT_FOUND: down, with the reason
+        wait_for(lambda: answer(d, "grpcnone"), {"192.0.2.200"}, LIMIT, "unknown service down")
+        assert "NOT_FOUND" in last_error(api, "grpcnone", g.addr)
+        assert backend_status(api, "grpcapp", g.addr)["checks"][0]["type"] == "grpc"
+        log = (tmp_path / f"grpc-{g.addr}.log").read_text()
+        assert "service='app'" in log and "service=''" in log, log
+
+        g.set(**{"service.": "SERVING", "service.app": "NOT_SERVING"})
+        wait_for(lambda: answer(d, "grpcapp"), {"192.0.2.200"}, LIMIT, "app NOT_SERVING -> down")
+        assert answer(d, "grpcall") == {g.addr}  # the whole server still serves
+        b = backend_status(api, "grpcapp", g.addr)
+        assert b["verdict"] == "down"
+        assert "health status NOT_SERVING" in b["last_probe"]["error_text"], b
+        assert "grpc check" in b["reason"], b
+
+        g.set(**{"service.": "SERVING", "service.app": "SERVING", "delay": "1"})
+        wait_for(lambda: answer(d, "grpcapp"), {"192.0.2.200"}, LIMIT, "slow server -> down")
+        wait_for(lambda: backend_status(api, "grpcapp", g.addr)["last_probe"].get("error"),
+                 "timeout", LIMIT, "a timeout is reported as such")
+
+        g.set(**{"service.": "SERVING", "service.app": "SERVING"})
+        wait_for(lambda: answer(d, "grpcapp"), {g.addr}, LIMIT, "app SERVING again")
+        g.stop()
+        wait_for(lambda: answer(d, "grpcall"), {"192.0.2.200"}, LIMIT, "server gone -> down")
+        wait_for(lambda: backend_status(api, "grpcall", g.addr)["last_probe"].get("error"),
+                 "refused", LIMIT, "a refused connection is reported as such")
+    finally:
+        g.stop()
+
+
+def make_ca(directory, ip):
+    """A test CA and a server certificate for `ip` signed by it."""
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=gslbd test CA",
+        "-keyout", "ca.key", "-out", "ca.pem")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={ip}", "-keyout", "srv.key",
+        "-out", "srv.csr")
+    (directory / "ext.cnf").write_text(f"subjectAltName=IP:{ip}\n")
+    run("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-days", "1", "-extfile", "ext.cnf", "-out", "srv.pem")
+    return directory / "ca.pem", directory / "srv.pem", directory / "srv.key"
+
+
+def test_grpc_over_tls(daemon_with, tmp_path):
+    ca, cert, key = make_ca(tmp_path, "127.0.0.22")
+    g = GrpcBackend("127.0.0.22", tmp_path, tls=(cert, key))
+    try:
+        d, api = daemon_with(
+            record("grpctls", g.addr, grpc_check(g.port, extra=f", enable_tls: true, tls_ca: {ca}")) +
+            record("grpcbadca", g.addr, grpc_check(g.port, extra=", enable_tls: true")) +
+            record("grpch2c", g.addr, grpc_check(g.port)))
+        wait_for(lambda: answer(d, "grpctls"), {g.addr}, LIMIT, "grpc over TLS with the test CA")
+        # the system CAs do not know the test CA; cleartext against a TLS port fails
+        wait_for(lambda: answer(d, "grpcbadca"), {"192.0.2.200"}, LIMIT, "unknown CA -> down")
+        assert backend_status(api, "grpcbadca", g.addr)["last_probe"]["error"] == "tls", \
+            backend_status(api, "grpcbadca", g.addr)
+        wait_for(lambda: answer(d, "grpch2c"), {"192.0.2.200"}, LIMIT, "h2c to TLS -> down")
+        g.set(**{"service.": "NOT_SERVING"})
+        wait_for(lambda: answer(d, "grpctls"), {"192.0.2.200"}, LIMIT, "TLS NOT_SERVING -> down")
+    finally:
+        g.stop()
+
+
+def test_grpc_bad_params_refused_at_load(tmp_path):
+    port = gslbd_test.free_port()
+    body = record("bad", "127.0.0.21", """          - type: grpc
+            params: {port: 50051, servce: app}
+""")
+    path = gslbd_test.write_config(tmp_path, port, zone=health_defaults(record_ttl=5) + body)
+    r = gslbd_test.run_gslbd("--check-config", str(path))
+    assert r.returncode != 0
+    assert "zone.yml:" in r.stderr and "unknown param 'servce'" in r.stderr, r.stderr

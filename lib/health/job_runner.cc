@@ -14,6 +14,7 @@ struct JobRunner::Shared {
         std::uint64_t serial;
         std::shared_ptr<const ProbeSpec> spec;
         util::IpAddr addr;
+        std::optional<util::IpAddr> source;
         SteadyClock::time_point deadline;
     };
     Work work;
@@ -36,7 +37,7 @@ struct JobRunner::Shared {
             }
             // the loop has timed it out already: do not start work nobody waits for
             if (SteadyClock::now() >= job.deadline) continue;
-            JobOutcome o = work(*job.spec, job.addr, job.deadline);
+            JobOutcome o = work(*job.spec, job.addr, job.source, job.deadline);
             {
                 std::lock_guard lk(mu);
                 if (stop) return;
@@ -48,7 +49,7 @@ struct JobRunner::Shared {
 };
 
 JobRunner::JobRunner(const RunnerContext& ctx, std::string name, std::size_t threads, Work work)
-    : shared_(std::make_shared<Shared>()) {
+    : shared_(std::make_shared<Shared>()), source_(ctx.source) {
     shared_->work = std::move(work);
     shared_->wakeup = ctx.wakeup;
     name.resize(std::min<std::size_t>(name.size(), 15));  // the kernel's limit
@@ -79,7 +80,8 @@ void JobRunner::start(std::uint64_t token, std::shared_ptr<const ProbeSpec> spec
     deadlines_.emplace(now + timeout, serial);
     {
         std::lock_guard lk(shared_->mu);
-        shared_->queue.push_back(Shared::Job{serial, std::move(spec), addr, now + timeout});
+        shared_->queue.push_back(Shared::Job{serial, std::move(spec), addr,
+                                             source_[addr.family == 4 ? 0 : 1], now + timeout});
     }
     shared_->cv.notify_one();
 }

@@ -28,9 +28,10 @@ struct JobOutcome {
 
 class JobRunner : public ProbeRunner {
   public:
-    /// Runs `spec` against `addr`; must return by `deadline` if it can (it runs on a pool
-    /// thread: it may block, it must not throw).
+    /// Runs `spec` against `addr` from `source` (nullopt: the kernel's choice); must return by
+    /// `deadline` if it can (it runs on a pool thread: it may block, it must not throw).
     using Work = std::function<JobOutcome(const ProbeSpec& spec, const util::IpAddr& addr,
+                                          const std::optional<util::IpAddr>& source,
                                           SteadyClock::time_point deadline)>;
     /// `threads` pool threads named `name` (ps/top show them).
     JobRunner(const RunnerContext& ctx, std::string name, std::size_t threads, Work work);
@@ -50,6 +51,7 @@ class JobRunner : public ProbeRunner {
         SteadyClock::time_point start;
     };
     std::shared_ptr<Shared> shared_;
+    const std::optional<util::IpAddr>* source_;  ///< RunnerContext::source
     std::uint64_t next_serial_ = 1;
     std::unordered_map<std::uint64_t, Pending> pending_;  ///< by serial
     using Deadline = std::pair<SteadyClock::time_point, std::uint64_t>;

@@ -178,3 +178,91 @@ def test_grpc_bad_params_refused_at_load(tmp_path):
     r = gslbd_test.run_gslbd("--check-config", str(path))
     assert r.returncode != 0
     assert "zone.yml:" in r.stderr and "unknown param 'servce'" in r.stderr, r.stderr
+
+
+# --- mysql ----------------------------------------------------------------------------------
+
+class MariaDb:
+    """A real MariaDB server (Debian's mariadb-server) on `addr`, its own datadir under
+    `tmp`, a check user gslbcheck/secret allowed to read database app."""
+
+    def __init__(self, addr, tmp):
+        self.addr = addr
+        self.dir = tmp / "mariadb"
+        self.dir.mkdir()
+        self.port = gslbd_test.free_port()
+        r = subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={self.dir / 'data'}",
+                            "--user=root", "--auth-root-authentication-method=socket",
+                            "--skip-test-db"], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, f"mariadb-install-db failed:\n{r.stdout}\n{r.stderr}"
+        self.proc = None
+        self.start()
+        self.sql("CREATE USER 'gslbcheck'@'%' IDENTIFIED BY 'secret'; CREATE DATABASE app; "
+                 "GRANT SELECT ON app.* TO 'gslbcheck'@'%'; CREATE TABLE app.t (x INT); "
+                 "INSERT INTO app.t VALUES (1);")
+
+    def start(self):
+        sock = self.dir / "sock"
+        self.proc = subprocess.Popen(
+            ["mariadbd", "--no-defaults", f"--datadir={self.dir / 'data'}", "--user=root",
+             f"--port={self.port}", f"--bind-address={self.addr}", f"--socket={sock}",
+             f"--pid-file={self.dir / 'pid'}", "--skip-log-bin", "--innodb-buffer-pool-size=16M",
+             f"--log-error={self.dir / 'error.log'}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: self.sql("SELECT 1", check=False) == 0, True, 30, "mariadb answers")
+
+    def sql(self, statements, check=True):
+        r = subprocess.run(["mariadb", "--no-defaults", "-S", str(self.dir / "sock"), "-u", "root",
+                            "-e", statements], capture_output=True, text=True, timeout=10)
+        if check:
+            assert r.returncode == 0, r.stderr
+        return r.returncode
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+        self.proc = None
+
+
+def mysql_check(port, query="SELECT x FROM t", password="secret", database="app"):
+    return f"""          - type: mysql
+            params:
+              port: {port}
+              user: gslbcheck
+              password: "{password}"
+              database: {database}
+              query: "{query}"
+              timeout: 250ms
+"""
+
+
+def test_mysql_query_login_and_server_stop(daemon_with, tmp_path):
+    db = MariaDb("127.0.0.31", tmp_path)
+    try:
+        d, api = daemon_with(
+            record("mysqlok", db.addr, mysql_check(db.port)) +
+            record("mysqlbadq", db.addr, mysql_check(db.port, query="SELECT x FROM nosuch")) +
+            record("mysqlbadpw", db.addr, mysql_check(db.port, password="wrong")) +
+            record("mysqlempty", db.addr, mysql_check(db.port, query="SELECT x FROM t WHERE x > 5")))
+        wait_for(lambda: answer(d, "mysqlok"), {db.addr}, LIMIT, "mysql check passes")
+        for name in ("mysqlbadq", "mysqlbadpw", "mysqlempty"):
+            wait_for(lambda n=name: answer(d, n), {"192.0.2.200"}, LIMIT, f"{name} is down")
+        assert "doesn't exist" in last_error(api, "mysqlbadq", db.addr)
+        assert "Access denied" in last_error(api, "mysqlbadpw", db.addr)
+        assert "no rows" in last_error(api, "mysqlempty", db.addr)
+        b = backend_status(api, "mysqlok", db.addr)
+        assert b["checks"][0]["type"] == "mysql" and b["verdict"] == "up", b
+
+        db.sql("DROP TABLE app.t")  # the same check now fails its query
+        wait_for(lambda: answer(d, "mysqlok"), {"192.0.2.200"}, LIMIT, "query fails -> down")
+        db.sql("CREATE TABLE app.t (x INT); INSERT INTO app.t VALUES (1);")
+        wait_for(lambda: answer(d, "mysqlok"), {db.addr}, LIMIT, "query works again -> up")
+
+        db.stop()
+        wait_for(lambda: answer(d, "mysqlok"), {"192.0.2.200"}, LIMIT, "server stopped -> down")
+        assert "connect" in last_error(api, "mysqlok", db.addr)
+        db.start()
+        wait_for(lambda: answer(d, "mysqlok"), {db.addr}, LIMIT + 5, "server back -> up")
+    finally:
+        db.stop()

@@ -5,6 +5,7 @@ Behaviour is read from a state file on every request (so a test flips it by rewr
     status=200        HTTP status to answer with
     delay=0           seconds to sleep before answering
     body=ok           response body
+    body_file=        when set, the response body is this file's content (several lines)
     refuse=           comma-separated client addresses answered with 503 (one node's view cut)
 Every request appends "<method> <path> host=<Host header> sni=<server name> x-probe=<X-Probe>
 from=<client address>" to <state>.log.
@@ -45,6 +46,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     f"x-probe={self.headers.get('X-Probe', '')} from={self.client_address[0]}\n")
         time.sleep(float(st["delay"]))
         body = st["body"].encode()
+        if st.get("body_file"):
+            with open(st["body_file"], "rb") as f:
+                body = f.read()
         refused = self.client_address[0] in st["refuse"].split(",")
         self.send_response(503 if refused else int(st["status"]))
         self.send_header("Content-Type", "text/plain")

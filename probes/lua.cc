@@ -33,7 +33,7 @@ using health::JobOutcome;
 using health::ProbeSpec;
 using health::SteadyClock;
 
-constexpr std::size_t kThreads = 2;
+constexpr std::size_t kThreads = 4;
 constexpr std::size_t kMemoryLimit = 16u << 20;          // bytes per interpreter
 constexpr std::uint64_t kInstructionLimit = 20'000'000;  // VM instructions per attempt
 constexpr int kHookEvery = 1000;                         // instructions between hook calls
@@ -91,14 +91,13 @@ void count_hook(lua_State* L, lua_Debug*) {
     if (run.stopped != nullptr) luaL_error(L, "stopped: %s", run.stopped);
 }
 
-/// pcall / xpcall that do not catch a stop (limits, timeout): the stop is raised again.
+/// pcall / xpcall that do not catch a stop (limits, timeout): the real one (upvalue 1) runs,
+/// then a stop it caught is raised again.
 int guarded_pcall(lua_State* L) {
-    const bool x = lua_toboolean(L, lua_upvalueindex(2)) != 0;
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
     if (const char* why = run_of(L).stopped) return luaL_error(L, "stopped: %s", why);
-    (void)x;
     return lua_gettop(L);
 }
 
@@ -314,8 +313,7 @@ lua_State* new_sandbox(Run& run) {
     lua_pop(L, 1);
     for (const char* name : {"pcall", "xpcall"}) {
         lua_getglobal(L, name);
-        lua_pushboolean(L, name[0] == 'x');
-        lua_pushcclosure(L, guarded_pcall, 2);
+        lua_pushcclosure(L, guarded_pcall, 1);
         lua_setglobal(L, name);
     }
     lua_register(L, "print", l_print);

@@ -7,7 +7,13 @@
 #include <mutex>
 #include <thread>
 
+#include <fmt/format.h>
+
 namespace gslbd::health {
+
+namespace {
+constexpr std::chrono::milliseconds kJobMargin{50};
+}
 
 struct JobRunner::Shared {
     struct Job {
@@ -49,7 +55,7 @@ struct JobRunner::Shared {
 };
 
 JobRunner::JobRunner(const RunnerContext& ctx, std::string name, std::size_t threads, Work work)
-    : shared_(std::make_shared<Shared>()), source_(ctx.source) {
+    : shared_(std::make_shared<Shared>()), source_(ctx.source), name_(name), threads_(threads) {
     shared_->work = std::move(work);
     shared_->wakeup = ctx.wakeup;
     name.resize(std::min<std::size_t>(name.size(), 15));  // the kernel's limit
@@ -80,8 +86,12 @@ void JobRunner::start(std::uint64_t token, std::shared_ptr<const ProbeSpec> spec
     deadlines_.emplace(now + timeout, serial);
     {
         std::lock_guard lk(shared_->mu);
+        // the job's own deadline comes a little earlier, so that its reason ("query timed
+        // out", "script stopped") is back before the loop's plain timeout
+        const auto margin = std::min<std::chrono::milliseconds>(timeout / 10, kJobMargin);
         shared_->queue.push_back(Shared::Job{serial, std::move(spec), addr,
-                                             source_[addr.family == 4 ? 0 : 1], now + timeout});
+                                             source_[addr.family == 4 ? 0 : 1],
+                                             now + timeout - margin});
     }
     shared_->cv.notify_one();
 }
@@ -105,8 +115,21 @@ void JobRunner::process(SteadyClock::time_point now, std::vector<ProbeResult>& o
         deadlines_.pop();
         auto it = pending_.find(serial);
         if (it == pending_.end()) continue;
+        bool queued = false;
+        {
+            std::lock_guard lk(shared_->mu);
+            for (auto q = shared_->queue.begin(); q != shared_->queue.end(); ++q) {
+                if (q->serial != serial) continue;
+                shared_->queue.erase(q);
+                queued = true;
+                break;
+            }
+        }
         out.push_back(ProbeResult{
-            it->second.token, ErrorKind::Timeout, "no result within the timeout",
+            it->second.token, ErrorKind::Timeout,
+            queued ? fmt::format("not started within the timeout: all {} {} threads were busy",
+                                 threads_, name_)
+                   : std::string("no result within the timeout"),
             std::chrono::duration_cast<std::chrono::microseconds>(now - it->second.start)});
         pending_.erase(it);
     }

@@ -52,6 +52,8 @@ class JobRunner : public ProbeRunner {
     };
     std::shared_ptr<Shared> shared_;
     const std::optional<util::IpAddr>* source_;  ///< RunnerContext::source
+    std::string name_;                           ///< for messages
+    std::size_t threads_;
     std::uint64_t next_serial_ = 1;
     std::unordered_map<std::uint64_t, Pending> pending_;  ///< by serial
     using Deadline = std::pair<SteadyClock::time_point, std::uint64_t>;

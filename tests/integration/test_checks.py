@@ -18,10 +18,10 @@ SOURCE = gslbd_test.Path(gslbd_test.os.environ.get("GSLBD_SOURCE_ROOT", "."))
 GRPC_BACKEND = SOURCE / "tests/data/health/grpc_backend.py"
 
 
-def record(name, addr, check_yaml, fallback="192.0.2.200"):
+def record(name, addr, check_yaml, fallback="192.0.2.200", extra=""):
     return f"""  {name}.gslb.test.:
     mode: failover
-    backends:
+{extra}    backends:
       - address: "{addr}"
         priority: 1
         healthchecks:
@@ -247,7 +247,7 @@ def test_mysql_query_login_and_server_stop(daemon_with, tmp_path):
             record("mysqlempty", db.addr, mysql_check(db.port, query="SELECT x FROM t WHERE x > 5")))
         wait_for(lambda: answer(d, "mysqlok"), {db.addr}, LIMIT, "mysql check passes")
         for name in ("mysqlbadq", "mysqlbadpw", "mysqlempty"):
-            wait_for(lambda n=name: answer(d, n), {"192.0.2.200"}, LIMIT, f"{name} is down")
+            wait_for(lambda n=name: answer(d, n), {"192.0.2.200"}, LIMIT + 6, f"{name} is down")
         assert "doesn't exist" in last_error(api, "mysqlbadq", db.addr)
         assert "Access denied" in last_error(api, "mysqlbadpw", db.addr)
         assert "no rows" in last_error(api, "mysqlempty", db.addr)
@@ -266,3 +266,126 @@ def test_mysql_query_login_and_server_stop(daemon_with, tmp_path):
         wait_for(lambda: answer(d, "mysqlok"), {db.addr}, LIMIT + 5, "server back -> up")
     finally:
         db.stop()
+
+
+# --- lua ------------------------------------------------------------------------------------
+
+def lua_check(script, port=None, timeout="250ms"):
+    lines = "".join(f"                {line}\n" for line in script.strip().splitlines())
+    port_line = f"              port: {port}\n" if port else ""
+    return f"""          - type: lua
+            params:
+              timeout: {timeout}
+{port_line}              script: |
+{lines}"""
+
+
+METRICS = """# HELP app_connections_active_total Not the metric asked for (a longer name).
+# TYPE app_connections_active_total counter
+app_connections_active_total 99999
+# HELP app_connections_active Connections open now.
+# TYPE app_connections_active gauge
+app_connections_active{{pool="a b}}",zone="eu"}} {value} 1700000000000
+"""
+
+JSON_SCRIPT = """
+local h = json_decode(http_get("http://" .. backend.address .. ":" .. backend.port .. "/_cluster/health", 2))
+return h ~= nil and h.status == "green" and h.nodes.count >= 3 and backend.priority == 1
+"""
+
+
+def test_lua_scripts_read_json_and_metrics(daemon_with, tmp_path):
+    j = gslbd_test.HttpBackend("127.0.0.41", tmp_path)
+    m = gslbd_test.HttpBackend("127.0.0.42", tmp_path)
+    metrics = tmp_path / "metrics.txt"
+    metrics.write_text(METRICS.format(value=42))
+    j.set(status=200, body='{"status": "green", "nodes": {"count": 3, "names": ["a", "b", "c"]}}')
+    m.set(status=200, body="", body_file=str(metrics))
+    metric_script = f"""
+local v = metric_get("http://{m.addr}:{m.port}/metrics", "app_connections_active", 2)
+return v ~= nil and v < 100
+"""
+    try:
+        d, api = daemon_with(record("luajson", j.addr, lua_check(JSON_SCRIPT, port=j.port)) +
+                             record("luametric", m.addr, lua_check(metric_script)))
+        wait_for(lambda: answer(d, "luajson"), {j.addr}, LIMIT, "json script returns true")
+        wait_for(lambda: answer(d, "luametric"), {m.addr}, LIMIT, "metric script returns true")
+        assert backend_status(api, "luajson", j.addr)["checks"][0]["type"] == "lua"
+        wait_for(lambda: backend_status(api, "luajson", j.addr).get("last_probe", {}).get("ok"), True, LIMIT,
+                 "json script probed")
+        assert "GET /_cluster/health" in (tmp_path / f"state-{j.addr}.log").read_text()
+
+        j.set(status=200, body='{"status": "red", "nodes": {"count": 3}}')
+        metrics.write_text(METRICS.format(value=150))
+        wait_for(lambda: answer(d, "luajson"), {"192.0.2.200"}, LIMIT, "json red -> down")
+        wait_for(lambda: answer(d, "luametric"), {"192.0.2.200"}, LIMIT, "metric 150 -> down")
+        assert last_error(api, "luajson", j.addr) == "script returned false"
+
+        j.set(status=200, body='{"status": "green", "nodes": {"count": 5}}')
+        metrics.write_text(METRICS.format(value=7))
+        wait_for(lambda: answer(d, "luajson"), {j.addr}, LIMIT, "json green again -> up")
+        wait_for(lambda: answer(d, "luametric"), {m.addr}, LIMIT, "metric 7 -> up")
+        j.set(status=200, body="not json")  # json_decode gives nil, the script says false
+        wait_for(lambda: answer(d, "luajson"), {"192.0.2.200"}, LIMIT, "bad JSON -> down")
+        j.stop()  # http_get gives "" when the server is gone
+        wait_for(lambda: last_error(api, "luajson", j.addr), "script returned false", LIMIT,
+                 "server gone -> down")
+    finally:
+        j.stop()
+        m.stop()
+
+
+HOSTILE = {
+    "lualoop": ("while true do end", "script stopped: "),
+    "luapcall": ("while true do pcall(function() while true do end end) end", "script stopped: "),
+    "luamem": ('local t = {} while true do t[#t + 1] = string.rep("x", 4096) .. #t end',
+               "script stopped: memory limit"),
+    "luaos": ('os.execute("touch /tmp/gslbd-lua-escaped") return true',
+              "global 'os'"),
+    "luaio": ('io.open("/etc/passwd") return true', "global 'io'"),
+    "luarequire": ('require("os") return true', "global 'require'"),
+    "luaload": ('return load("return true")()', "global 'load'"),
+    "luanil": ("return nil", "script returned nil (expected true or false)"),
+}
+
+
+def test_lua_hostile_scripts_are_stopped_and_daemon_keeps_serving(daemon_with, tmp_path):
+    body = record("luatrue", "127.0.0.43", lua_check("return backend.address == '127.0.0.43'"))
+    for name, (script, _) in HOSTILE.items():
+        # every round of a looping script burns its whole timeout on a pool thread: probe
+        # them once a second so that the pool of 4 threads keeps up
+        # filling 16 MiB takes a few hundred ms on a busy CI box: give luamem the time
+        slow = name == "luamem"
+        body += record(name, "127.0.0.44", lua_check(script, timeout="3s" if slow else "200ms"),
+                       extra=f"    scrape_interval: {'4s' if slow else '1s'}\n"
+                             f"    scrape_timeout: {'3s' if slow else '200ms'}\n"
+                             "    rise: 1\n    fall: 1\n")
+    d, api = daemon_with(body)
+    wait_for(lambda: answer(d, "luatrue"), {"127.0.0.43"}, LIMIT, "a good script is up")
+    for name, (_, reason) in HOSTILE.items():
+        wait_for(lambda n=name: answer(d, n), {"192.0.2.200"}, LIMIT + 6, f"{name} is down")
+        # a first round on a cold, busy machine may end in a plain timeout; later rounds give
+        # the script's own reason
+        wait_for(lambda n=name, r=reason: r in last_error(api, n, "127.0.0.44"), True, LIMIT + 6,
+                 lambda n=name: f"{name}: {last_error(api, n, '127.0.0.44')!r}")
+    # several rounds of every hostile script later the daemon still answers at once
+    time.sleep(1.0)
+    for _ in range(20):
+        assert answer(d, "luatrue") == {"127.0.0.43"}
+    assert not gslbd_test.Path("/tmp/gslbd-lua-escaped").exists()
+    assert d.proc.poll() is None
+
+
+def test_lua_refused_at_load(tmp_path):
+    for script, expect in (
+            ('return ssh_exec("127.0.0.1", "u", "p", "pgrep nginx") ~= ""',
+             "ssh_exec is not available in gslbd"),
+            ("return (", "the lua script does not compile"),
+    ):
+        port = gslbd_test.free_port()
+        body = record("bad", "127.0.0.45", lua_check(script))
+        path = gslbd_test.write_config(tmp_path / str(port), port,
+                                       zone=health_defaults(record_ttl=5) + body)
+        r = gslbd_test.run_gslbd("--check-config", str(path))
+        assert r.returncode != 0
+        assert "zone.yml:" in r.stderr and expect in r.stderr, r.stderr

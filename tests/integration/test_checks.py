@@ -91,10 +91,15 @@ class GrpcBackend:
         self.proc.wait()
 
 
-def grpc_check(port, service="", extra=""):
+def grpc_check(port, service="", extra="", timeout="250ms"):
     return f"""          - type: grpc
-            params: {{port: {port}, service: "{service}", timeout: 250ms{extra}}}
+            params: {{port: {port}, service: "{service}", timeout: {timeout}{extra}}}
 """
+
+
+# TLS handshakes on a loaded CI box can take longer than 250 ms: the TLS records probe with
+# a 1 s timeout once a second and decide on one round
+TLS_RECORD = "    scrape_interval: 1s\n    scrape_timeout: 1s\n    rise: 1\n    fall: 1\n"
 
 
 def test_grpc_serving_flips_the_answer(daemon_with, tmp_path):
@@ -154,14 +159,18 @@ def test_grpc_over_tls(daemon_with, tmp_path):
     g = GrpcBackend("127.0.0.22", tmp_path, tls=(cert, key))
     try:
         d, api = daemon_with(
-            record("grpctls", g.addr, grpc_check(g.port, extra=f", enable_tls: true, tls_ca: {ca}")) +
-            record("grpcbadca", g.addr, grpc_check(g.port, extra=", enable_tls: true")) +
-            record("grpch2c", g.addr, grpc_check(g.port)))
+            record("grpctls", g.addr, grpc_check(g.port, extra=f", enable_tls: true, tls_ca: {ca}",
+                                                  timeout="1s"), extra=TLS_RECORD) +
+            record("grpcbadca", g.addr, grpc_check(g.port, extra=", enable_tls: true",
+                                                   timeout="1s"), extra=TLS_RECORD) +
+            record("grpch2c", g.addr, grpc_check(g.port, timeout="1s"), extra=TLS_RECORD))
+        wait_for(lambda: backend_status(api, "grpctls", g.addr).get("last_probe", {}).get("ok"),
+                 True, LIMIT, "grpc over TLS probed and up")
         wait_for(lambda: answer(d, "grpctls"), {g.addr}, LIMIT, "grpc over TLS with the test CA")
         # the system CAs do not know the test CA; cleartext against a TLS port fails
         wait_for(lambda: answer(d, "grpcbadca"), {"192.0.2.200"}, LIMIT, "unknown CA -> down")
-        assert backend_status(api, "grpcbadca", g.addr)["last_probe"]["error"] == "tls", \
-            backend_status(api, "grpcbadca", g.addr)
+        wait_for(lambda: backend_status(api, "grpcbadca", g.addr)["last_probe"].get("error"),
+                 "tls", LIMIT, "an unknown CA is a tls error")
         wait_for(lambda: answer(d, "grpch2c"), {"192.0.2.200"}, LIMIT, "h2c to TLS -> down")
         g.set(**{"service.": "NOT_SERVING"})
         wait_for(lambda: answer(d, "grpctls"), {"192.0.2.200"}, LIMIT, "TLS NOT_SERVING -> down")

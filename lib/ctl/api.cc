@@ -330,6 +330,42 @@ void add_fleet_votes(const FleetLink& f, const gslb::Snapshot& snap, json& out) 
     }
 }
 
+/// What the probes say about each candidate of an explain answer: its check kinds and, when
+/// it is down, the reason of the last verdict change and the last failure (issue 16).
+void add_probe_status(const health::Monitor& mon, const gslb::Snapshot& snap, json& out) {
+    if (snap.topo == nullptr || !out.contains("record") || !out["record"].is_string() ||
+        !out.contains("candidates"))
+        return;
+    const std::string name = out["record"].get<std::string>();
+    for (const auto& rec : snap.topo->records) {
+        if (rec.cfg == nullptr || rec.cfg->name != name) continue;
+        StatusById by_id;
+        for (auto& b : mon.status()) by_id.emplace(b.id, std::move(b));
+        for (auto& c : out["candidates"]) {
+            const std::string addr = c.value("address", "");
+            for (const auto* family : {&rec.v4, &rec.v6})
+                for (const auto& b : *family) {
+                    auto it = by_id.find(b.id);
+                    if (b.addr.to_string() != addr || it == by_id.end() || !it->second.probed)
+                        continue;
+                    const health::BackendStatus& st = it->second;
+                    json checks = json::array();
+                    for (const auto& ck : st.checks)
+                        checks.push_back({{"type", ck.type},
+                                          {"verdict", std::string(health::to_string(ck.verdict))}});
+                    c["checks"] = std::move(checks);
+                    if (st.verdict != health::Verdict::Up) {
+                        c["health_reason"] = st.reason;
+                        if (st.last_error != health::ErrorKind::None)
+                            c["last_error"] = std::string(health::to_string(st.last_error)) + ": " +
+                                              st.last_error_text;
+                    }
+                }
+        }
+        return;
+    }
+}
+
 }  // namespace
 
 void ApiServer::routes() {
@@ -387,6 +423,7 @@ void ApiServer::routes() {
         const gslb::Snapshot snap = control_.current();
         json out = explain(snap, explain_request(req));
         if (const FleetLink* f = control_.fleet()) add_fleet_votes(*f, snap, out);
+        if (const health::Monitor* m = control_.monitor()) add_probe_status(*m, snap, out);
         send_json(res, 200, out);
     });
     s.Get("/api/v1/explain", explain_route);

@@ -124,6 +124,11 @@ def test_grpc_serving_flips_the_answer(daemon_with, tmp_path):
         assert b["verdict"] == "down"
         assert "health status NOT_SERVING" in b["last_probe"]["error_text"], b
         assert "grpc check" in b["reason"], b
+        status, e = api.get("/api/v1/explain?name=grpcapp.gslb.test.&client=127.0.0.1")
+        assert status == 200, e
+        c = [c for c in e["candidates"] if c["address"] == g.addr][0]
+        assert c["checks"] == [{"type": "grpc", "verdict": "down"}], c
+        assert "health status NOT_SERVING" in c["last_error"] and "grpc check" in c["health_reason"], c
 
         g.set(**{"service.": "SERVING", "service.app": "SERVING", "delay": "1"})
         wait_for(lambda: answer(d, "grpcapp"), {"192.0.2.200"}, LIMIT, "slow server -> down")

@@ -1,5 +1,7 @@
 #include "cluster/fleet.hh"
 
+#include <pthread.h>
+
 #include <algorithm>
 
 #include "util/log.hh"
@@ -41,10 +43,21 @@ bool View::assigned(std::string_view target, unsigned k) const noexcept {
                                  rendezvous::hash(target), k);
 }
 
+TargetTable::TargetTable() {
+    static const auto empty = std::make_shared<const Shard>();
+    shards_.fill(empty);
+}
+
+const TargetView* TargetTable::find(std::string_view target) const {
+    const auto& sh = *shards_[shard_of(target)];
+    auto it = sh.find(target);
+    return it == sh.end() ? nullptr : &it->second;
+}
+
 TargetView View::target(std::string_view t) const {
     if (!targets) return {};
-    auto it = targets->find(std::string(t));
-    return it == targets->end() ? TargetView{} : it->second;
+    const TargetView* tv = targets->find(t);
+    return tv == nullptr ? TargetView{} : *tv;
 }
 
 Fleet::Fleet(FleetOptions opts, ChangeFn on_change)
@@ -55,7 +68,7 @@ Fleet::Fleet(FleetOptions opts, ChangeFn on_change)
     if (opts_.lease_ttl.count() < 2) opts_.lease_ttl = std::chrono::seconds{2};
     info_ = opts_.self;
     auto v = std::make_shared<View>();
-    v->targets = std::make_shared<std::unordered_map<std::string, TargetView>>();
+    v->targets = std::make_shared<TargetTable>();
     v->overrides = std::make_shared<std::map<std::string, std::string>>();
     view_ = std::move(v);
 }
@@ -100,6 +113,15 @@ void Fleet::set_votes(std::unordered_map<std::string, bool> votes) {
     {
         std::lock_guard lk(mu_);
         wanted_ = std::move(votes);
+        work_ = true;
+    }
+    cv_.notify_all();
+}
+
+void Fleet::update_votes(const std::function<void(std::unordered_map<std::string, bool>&)>& fn) {
+    {
+        std::lock_guard lk(mu_);
+        fn(wanted_);
         work_ = true;
     }
     cv_.notify_all();
@@ -225,28 +247,39 @@ void Fleet::publish_view_locked() {
     view_ = std::move(v);
 }
 
-// Applies the tallies of dirty targets; a new targets map only when a verdict changed.
+// Applies the tallies of dirty targets; a new table only when a verdict changed, and in it
+// new copies of the shards that changed only (the others are shared with the old table).
 void Fleet::recompute_locked() {
     const auto dirty = book_.take_dirty();
     if (dirty.empty()) return;
-    std::shared_ptr<std::unordered_map<std::string, TargetView>> next;
+    std::shared_ptr<TargetTable> next;
+    std::array<TargetTable::Shard*, TargetTable::kShards> copied{};
     for (const auto& t : dirty) {
         const Tally tally = book_.tally(t);
         const bool any = tally.up + tally.down + tally.stale > 0;
         const FleetVerdict fv = decide(opts_.rule, tally);
-        auto it = targets_ptr_->find(t);
+        const std::size_t si = TargetTable::shard_of(t);
+        const auto& cur = next ? next->shards_[si] : targets_ptr_->shards_[si];
+        auto it = cur->find(t);
         const bool same =
-            any ? (it != targets_ptr_->end() && it->second.verdict == fv &&
+            any ? (it != cur->end() && it->second.verdict == fv &&
                    it->second.tally.up == tally.up && it->second.tally.down == tally.down &&
                    it->second.tally.stale == tally.stale)
-                : it == targets_ptr_->end();
+                : it == cur->end();
         if (same) continue;
-        if (!next)
-            next = std::make_shared<std::unordered_map<std::string, TargetView>>(*targets_ptr_);
+        if (!next) next = std::make_shared<TargetTable>(*targets_ptr_);
+        if (copied[si] == nullptr) {
+            auto sh = std::make_shared<TargetTable::Shard>(*next->shards_[si]);
+            copied[si] = sh.get();
+            next->shards_[si] = std::move(sh);
+        }
+        auto& shard = *copied[si];
+        const std::size_t before = shard.size();
         if (any)
-            (*next)[t] = TargetView{fv, tally};
+            shard.insert_or_assign(t, TargetView{fv, tally});
         else
-            next->erase(t);
+            shard.erase(t);
+        next->size_ = next->size_ + shard.size() - before;
     }
     if (next) targets_ptr_ = std::move(next);
 }
@@ -266,6 +299,7 @@ bool Fleet::apply_locked(const etcd::KeyValue& kv, bool put) {
 }
 
 void Fleet::reader_loop() {
+    pthread_setname_np(pthread_self(), "gslbd-fleet-rd");  // for top -H and bench/fleet
     std::unique_ptr<etcd::Client> client;
     std::int64_t rev = 0;
     bool need_full = true;
@@ -346,6 +380,7 @@ void Fleet::reader_loop() {
 }
 
 void Fleet::writer_loop() {
+    pthread_setname_np(pthread_self(), "gslbd-fleet-wr");
     std::unique_ptr<etcd::Client> client;
     const auto ttl = opts_.lease_ttl;
     const auto keepalive_every = std::chrono::duration_cast<milliseconds>(ttl) / 3;

@@ -15,6 +15,7 @@
 /// Failures never throw out of here and never stop the node: etcd unreachable, bad
 /// credentials or a refused write are logged once per state change, counted, and reflected
 /// in View::connected; the threads retry with a bounded backoff.
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -57,6 +58,41 @@ struct TargetView {
     Tally tally;
 };
 
+/// The fleet verdicts of every target anyone voted on, immutable once published. Split into
+/// kShards shards by a hash of the target so that a change copies one shard (a few hundred
+/// entries at 30,000 targets), not the whole table: a new table shares every other shard
+/// with the one before, and a reader can tell which shards changed by comparing pointers.
+class TargetTable {
+  public:
+    static constexpr std::size_t kShards = 256;
+    struct Hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept {
+            return std::hash<std::string_view>{}(s);
+        }
+    };
+    using Shard = std::unordered_map<std::string, TargetView, Hash, std::equal_to<>>;
+
+    TargetTable();
+    static std::size_t shard_of(std::string_view target) noexcept {
+        return Hash{}(target) % kShards;
+    }
+    /// nullptr when nobody voted on `target`.
+    const TargetView* find(std::string_view target) const;
+    std::size_t size() const noexcept { return size_; }
+    const std::shared_ptr<const Shard>& shard(std::size_t i) const noexcept { return shards_[i]; }
+    template <class F>
+    void for_each(F&& f) const {
+        for (const auto& sh : shards_)
+            for (const auto& [t, tv] : *sh) f(t, tv);
+    }
+
+  private:
+    friend class Fleet;
+    std::array<std::shared_ptr<const Shard>, kShards> shards_;
+    std::size_t size_ = 0;
+};
+
 struct Member {
     NodeInfo info;
     std::int64_t lease = 0;
@@ -81,8 +117,8 @@ struct View {
     std::int64_t revision = 0;  ///< store revision this view reflects
     std::uint64_t epoch = 0;    ///< membership changes seen (VoteBook::membership_epoch)
     std::map<std::string, Member> members;
-    /// Fleet verdicts of every target anyone voted on.
-    std::shared_ptr<const std::unordered_map<std::string, TargetView>> targets;
+    /// Fleet verdicts of every target anyone voted on (never null).
+    std::shared_ptr<const TargetTable> targets;
     /// Fleet-wide overrides: backend id -> JSON document as the operator API wrote it.
     std::shared_ptr<const std::map<std::string, std::string>> overrides;
     /// Live probing members' rendezvous hashes, by name order; self_index = -1 when this node
@@ -122,6 +158,8 @@ class Fleet {
     /// Replaces this node's own verdicts (target -> up). Targets missing from `votes` are
     /// withdrawn. Only the difference to what etcd has is written. Cheap: call on change.
     void set_votes(std::unordered_map<std::string, bool> votes);
+    /// Changes this node's wanted votes in place: many changes, one wake-up of the writer.
+    void update_votes(const std::function<void(std::unordered_map<std::string, bool>&)>& fn);
     /// Changes one vote (nullopt: withdraw it).
     void set_vote(const std::string& target, std::optional<bool> up);
     /// Writes (document) or deletes (nullopt) a fleet-wide override; asynchronous.
@@ -159,8 +197,7 @@ class Fleet {
     mutable std::condition_variable cv_;
     // reader side (mu_)
     VoteBook book_;
-    std::shared_ptr<const std::unordered_map<std::string, TargetView>> targets_ptr_ =
-        std::make_shared<std::unordered_map<std::string, TargetView>>();
+    std::shared_ptr<const TargetTable> targets_ptr_ = std::make_shared<TargetTable>();
     std::shared_ptr<const std::map<std::string, std::string>> overrides_ptr_ =
         std::make_shared<std::map<std::string, std::string>>();
     std::int64_t revision_ = 0;

@@ -115,6 +115,15 @@ ReloadResult Control::reload(const std::string& trigger) {
                     "reload: api settings changed; they take effect only after a "
                     "restart");
         }
+        if (old.topo != nullptr &&
+            old.topo->config->cluster.enabled != topo->config->cluster.enabled) {
+            const auto& c = topo->config->cluster;
+            throw std::runtime_error(
+                (c.enabled ? c.pos.to_string() + ": cluster: a `cluster:` block was added"
+                           : topo->config->file + ": cluster: the `cluster:` block was removed") +
+                "; joining or leaving a fleet needs a restart of gslbd (the reload was refused)");
+        }
+        if (reload_hook_) reload_hook_(*topo->config);
         util::log_info("reload ({}): generation {}: {} zones, {} records, {} backends", trigger,
                        old.generation + 1, topo->zones.size(), topo->records.size(),
                        topo->backend_count);

@@ -69,6 +69,12 @@ class Control {
     /// Takes the fleet's overrides as this node's (and writes them to the state file, the
     /// fallback for a start without etcd); publishes when they differ from the current ones.
     void adopt_admin(const AdminStore& fleet);
+    /// Called by reload() with the new configuration once it has loaded and before any of it
+    /// is in force (the fleet applies a changed `cluster:` block here); it may throw, a
+    /// message naming file:line:column, to refuse the reload: the old generation keeps
+    /// serving. Set once, before the first reload.
+    using ReloadHook = std::function<void(const config::Config&)>;
+    void set_reload_hook(ReloadHook h) { reload_hook_ = std::move(h); }
     /// The fleet link, for the API and /metrics (null without a `cluster:` block).
     void set_fleet(const FleetLink* f) noexcept { fleet_ = f; }
     const FleetLink* fleet() const noexcept { return fleet_; }
@@ -111,6 +117,7 @@ class Control {
     health::Monitor* monitor_ = nullptr;
     HealthFilter filter_;
     AdminSink admin_sink_;
+    ReloadHook reload_hook_;
     const FleetLink* fleet_ = nullptr;
 
     mutable std::mutex mu_;  ///< everything below; never held while calling into the monitor

@@ -2,10 +2,13 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <pthread.h>
 
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <thread>
+#include <utility>
 
 #include "ctl/control.hh"
 #include "util/log.hh"
@@ -45,12 +48,19 @@ std::string FleetLink::config_digest(const config::Config& cfg) {
 
 FleetLink::FleetLink(const config::Config& cfg, health::Monitor& monitor, std::string version)
     : monitor_(monitor),
-      fleet_(fleet_options(cfg, version), nullptr),
-      passive_(cfg.cluster.passive),
-      rule_(cfg.cluster.quorum),
       version_(std::move(version)),
-      fleet_overrides_(cfg.cluster.override_fleet) {
-    digest_ = fleet_.options().self.config_digest;
+      passive_(cfg.cluster.passive),
+      fleet_(std::make_shared<cluster::Fleet>(fleet_options(cfg, version_), nullptr)),
+      fleet_overrides_(cfg.cluster.override_fleet),
+      cluster_(cfg.cluster),
+      rule_(cfg.cluster.quorum) {
+    self_ = fleet_->options().self;
+    digest_ = self_.config_digest;
+}
+
+std::shared_ptr<cluster::Fleet> FleetLink::agent() const {
+    std::lock_guard lk(agent_mu_);
+    return fleet_;
 }
 
 FleetLink::~FleetLink() {
@@ -92,7 +102,7 @@ std::optional<std::pair<BackendKey, Override>> parse_override(const std::string&
 void FleetLink::sync_overrides() {
     if (!fleet_overrides_ || control_ == nullptr) return;
     std::lock_guard serial(sync_mu_);
-    const auto view = fleet_.view();
+    const auto view = agent()->view();
     if (!view->synced) return;  // before the first full read the fleet knows nothing
     std::map<std::string, std::optional<std::string>> pending;
     {
@@ -123,63 +133,78 @@ void FleetLink::sync_overrides() {
 void FleetLink::attach(Control& control) {
     control_ = &control;
     control.set_fleet(this);
-    if (fleet_overrides_) {
-        control.set_admin_sink([this](const BackendKey& key, const Override& o) {
-            const std::string id = override_id(key);
-            std::optional<std::string> doc;
-            if (!o.empty()) doc = override_doc(o);
-            {
-                std::lock_guard lk(mu_);
-                pending_overrides_[id] = doc;
-            }
-            fleet_.set_override(id, std::move(doc));
-        });
-    }
+    // installed whatever the scope: a reload may change it
+    control.set_admin_sink([this](const BackendKey& key, const Override& o) {
+        if (!fleet_overrides_) return;
+        const std::string id = override_id(key);
+        std::optional<std::string> doc;
+        if (!o.empty()) doc = override_doc(o);
+        {
+            std::lock_guard lk(mu_);
+            pending_overrides_[id] = doc;
+        }
+        agent()->set_override(id, std::move(doc));
+    });
     control.set_health_filter(
         [this](const gslb::Topology& t, const std::shared_ptr<const gslb::Health>& own) {
             return filter(t, own);
         });
+    control.set_reload_hook([this](const config::Config& next) { reconfigure(next); });
 }
 
-void FleetLink::start() {
+void FleetLink::install_probe_filter(unsigned k) {
     if (passive_) {
         monitor_.set_probe_filter([](const std::string&) { return false; });
-    } else if (const unsigned k = fleet_.options().probes_per_target; k > 0) {
+    } else if (k > 0) {
         // rendezvous over the live probing members; without etcd (degraded: own verdicts
         // decide) and until this node is a member, it probes everything
         monitor_.set_probe_filter([this, k](const std::string& key) {
-            const auto v = fleet_.view();
+            const auto v = agent()->view();
             return !v->connected || v->assigned(key, k);
         });
-    }
-    // The fleet agent tells us when its view changed; Control re-runs the filter then (and
-    // publishes only when the answers change).
-    fleet_.set_on_change([this] {
-        if (control_ == nullptr) return;
-        sync_overrides();
-        control_->republish();
-    });
-    fleet_.start();
-    if (!passive_) {
-        tick_stop_ = false;
-        tick_ = std::thread([this] {
-            std::uint64_t seen = monitor_.vote_epoch();
-            std::unique_lock lk(tick_mu_);
-            while (!tick_cv_.wait_for(lk, std::chrono::milliseconds{100},
-                                      [&] { return tick_stop_; })) {
-                const std::uint64_t now = monitor_.vote_epoch();
-                if (now == seen || control_ == nullptr) continue;
-                seen = now;
-                lk.unlock();
-                control_->republish();  // runs the filter: sends the votes, publishes if needed
-                lk.lock();
-            }
-        });
+    } else {
+        monitor_.set_probe_filter(nullptr);
     }
 }
 
+void FleetLink::wake_tick() {
+    {
+        std::lock_guard lk(tick_mu_);
+        change_pending_ = true;
+    }
+    tick_cv_.notify_all();
+}
+
+void FleetLink::start() {
+    install_probe_filter(agent()->options().probes_per_target);
+    // The fleet agent tells us when its view changed; the tick thread re-runs the filter then
+    // (Control publishes only when the answers change).
+    agent()->set_on_change([this] { wake_tick(); });
+    tick_stop_ = false;
+    tick_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "gslbd-fleet-tk");
+        std::uint64_t seen = monitor_.vote_epoch();
+        std::unique_lock lk(tick_mu_);
+        while (!tick_stop_) {
+            tick_cv_.wait_for(lk, std::chrono::milliseconds{100},
+                              [&] { return tick_stop_ || change_pending_; });
+            if (tick_stop_) break;
+            const bool changed = change_pending_;
+            change_pending_ = false;
+            const std::uint64_t now = passive_ ? seen : monitor_.vote_epoch();
+            if ((!changed && now == seen) || control_ == nullptr) continue;
+            seen = now;
+            lk.unlock();
+            if (changed) sync_overrides();
+            control_->republish();  // runs the filter: sends the votes, publishes if needed
+            lk.lock();
+        }
+    });
+    agent()->start();
+}
+
 bool FleetLink::wait_synced(std::chrono::milliseconds timeout) const {
-    return fleet_.wait_synced(timeout);
+    return agent()->wait_synced(timeout);
 }
 
 void FleetLink::stop() {
@@ -191,40 +216,162 @@ void FleetLink::stop() {
         tick_cv_.notify_all();
         tick_.join();
     }
-    fleet_.set_on_change(nullptr);
-    fleet_.stop();
+    auto a = agent();
+    a->set_on_change(nullptr);
+    a->stop();
+}
+
+namespace {
+
+bool same_cluster(const config::ClusterConfig& a, const config::ClusterConfig& b) {
+    return a.enabled == b.enabled && a.endpoints == b.endpoints && a.ca_file == b.ca_file &&
+           a.cert_file == b.cert_file && a.key_file == b.key_file && a.user == b.user &&
+           a.password == b.password && a.prefix == b.prefix && a.node == b.node &&
+           a.labels == b.labels && a.lease_ttl == b.lease_ttl && a.passive == b.passive &&
+           a.quorum == b.quorum && a.min_voters == b.min_voters &&
+           a.probes_per_target == b.probes_per_target && a.override_fleet == b.override_fleet &&
+           a.timeout == b.timeout;
+}
+
+}  // namespace
+
+std::unordered_map<std::string, bool> FleetLink::votes_locked() const {
+    std::unordered_map<std::string, bool> votes;
+    if (layout_ == nullptr) return votes;
+    for (std::size_t i = 0; i < sent_.size(); ++i)
+        if (sent_[i] >= 0) votes.emplace(layout_->keys[i], sent_[i] == 1);
+    return votes;
+}
+
+void FleetLink::reconfigure(const config::Config& next) {
+    std::lock_guard serial(reconf_mu_);
+    const config::ClusterConfig& c = next.cluster;
+    if (c.passive != passive_)
+        throw config::ConfigError(c.pos, "cluster.role",
+                                  "changing a node's role (probe <-> passive) needs a restart "
+                                  "of gslbd; the reload was refused");
+    if (same_cluster(cluster_, c)) return;
+    auto opts = fleet_options(next, version_);
+    {
+        std::lock_guard lk(mu_);
+        opts.self.generation = generation_;
+    }
+    // may throw std::invalid_argument: the reload is refused and the old agent stays
+    auto fresh = std::make_shared<cluster::Fleet>(opts, nullptr);
+    {
+        std::lock_guard lk(mu_);
+        if (!passive_) fresh->set_votes(votes_locked());
+    }
+    util::log_info("fleet: the cluster block changed: joining as node {} (etcd {}, quorum {})",
+                   c.node, fmt::join(c.endpoints, ", "), c.quorum);
+    fresh->set_on_change([this] { wake_tick(); });
+    fresh->start();
+    // take over once the new agent has read the fleet and holds a lease: the answers stay
+    // those of the old agent meanwhile
+    const auto wait =
+        std::min<std::chrono::milliseconds>(c.timeout * 2, std::chrono::milliseconds{5000});
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    while (!fresh->view()->connected && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    if (!fresh->view()->connected)
+        util::log_warn(
+            "fleet: the new cluster settings did not reach etcd within {} ms ({}); "
+            "going on with them, on this node's own verdicts until they do",
+            wait.count(), fresh->view()->last_error);
+    std::shared_ptr<cluster::Fleet> old;
+    {
+        std::lock_guard lk(agent_mu_);
+        old = std::exchange(fleet_, fresh);
+    }
+    {
+        std::lock_guard lk(mu_);
+        rule_ = c.quorum;
+        self_.name = opts.self.name;
+        self_.labels = opts.self.labels;
+        sent_to_ = nullptr;     // the new agent was given the votes above: send them again
+        seen_table_ = nullptr;  // read every fleet verdict again from the new agent
+    }
+    fleet_overrides_ = c.override_fleet;
+    if (c.probes_per_target != cluster_.probes_per_target)
+        install_probe_filter(c.probes_per_target);
+    cluster_ = c;
+    old->set_on_change(nullptr);
+    old->stop();  // revokes its lease: a renamed node's old record and votes vanish at once
+    wake_tick();
 }
 
 std::shared_ptr<const gslb::Health> FleetLink::filter(
     const gslb::Topology& topo, const std::shared_ptr<const gslb::Health>& own) {
     const health::FleetInputs in = monitor_.fleet_inputs();
-    const auto view = fleet_.view();
+    const auto fleet = agent();
+    const auto view = fleet->view();
+    const health::FleetLayout& layout = *in.layout;
+    const std::size_t n = layout.keys.size();
     std::lock_guard lk(mu_);
     if (&topo != last_topo_) {
         last_topo_ = &topo;
+        ++generation_;
         digest_ = config_digest(*topo.config);
-        cluster::NodeInfo info = fleet_.options().self;
-        info.config_digest = digest_;
-        fleet_.set_info(std::move(info));
+        self_.config_digest = digest_;
+        self_.generation = generation_;
+        fleet->set_info(self_);
     }
-    // own votes out (only real rounds; only when they changed)
+    if (in.layout != layout_) {
+        layout_ = in.layout;
+        sent_to_ = nullptr;
+        seen_table_ = nullptr;
+        shard_targets_.assign(cluster::TargetTable::kShards, {});
+        for (std::uint32_t i = 0; i < n; ++i)
+            shard_targets_[cluster::TargetTable::shard_of(layout.keys[i])].push_back(i);
+        fleet_v_.assign(n, cluster::FleetVerdict::NoQuorum);
+    }
+    // own votes out: only real rounds, only what changed
     std::size_t up = 0, down = 0;
     if (!passive_) {
-        std::unordered_map<std::string, bool> votes;
-        votes.reserve(in.targets.size());
-        for (const auto& t : in.targets) {
-            if (t.verdict == health::Verdict::Unknown) continue;
-            const bool is_up = t.verdict == health::Verdict::Up;
-            votes.emplace(t.key, is_up);
-            ++(is_up ? up : down);
+        std::vector<std::uint32_t> changed;
+        const bool full = sent_to_ != fleet.get();
+        if (full) sent_.assign(n, -1);
+        for (std::uint32_t i = 0; i < n; ++i) {
+            const health::Verdict v = in.verdicts[i];
+            const std::int8_t now = v == health::Verdict::Up     ? 1
+                                    : v == health::Verdict::Down ? 0
+                                                                 : -1;
+            if (now == 1) ++up;
+            if (now == 0) ++down;
+            if (now != sent_[i]) {
+                sent_[i] = now;
+                changed.push_back(i);
+            }
         }
-        if (votes != sent_votes_) {
-            sent_votes_ = votes;
-            fleet_.set_votes(std::move(votes));
+        if (full) {
+            sent_to_ = fleet.get();
+            fleet->set_votes(votes_locked());
+        } else if (!changed.empty()) {
+            fleet->update_votes([&](std::unordered_map<std::string, bool>& votes) {
+                for (const std::uint32_t i : changed) {
+                    if (sent_[i] < 0)
+                        votes.erase(layout.keys[i]);
+                    else
+                        votes[layout.keys[i]] = sent_[i] == 1;
+                }
+            });
         }
     }
     votes_up_ = up;
     votes_down_ = down;
+
+    // the fleet's verdicts in: only the shards of its table that changed since last time
+    if (view->targets != seen_table_) {
+        for (std::size_t s = 0; s < cluster::TargetTable::kShards; ++s) {
+            if (seen_table_ != nullptr && seen_table_->shard(s) == view->targets->shard(s))
+                continue;
+            for (const std::uint32_t i : shard_targets_[s]) {
+                const cluster::TargetView* tv = view->targets->find(layout.keys[i]);
+                fleet_v_[i] = tv == nullptr ? cluster::FleetVerdict::NoQuorum : tv->verdict;
+            }
+        }
+        seen_table_ = view->targets;
+    }
 
     // Not connected yet but no failure either (start-up: the fleet is read, the lease or the
     // watch still on their way) counts as in the fleet: the first answers are the fleet's.
@@ -240,19 +387,18 @@ std::shared_ptr<const gslb::Health> FleetLink::filter(
     }
     targets_fleet_ = targets_own_ = 0;
     if (!use_fleet || own == nullptr) {
-        for (const auto& list : in.backend_targets) targets_own_ += list.size();
+        for (const auto& list : layout.backend_targets) targets_own_ += list.size();
         return own;
     }
     auto h = std::make_shared<gslb::Health>(*own);
     h->up.resize(topo.backend_count, 1);
-    for (std::size_t id = 0; id < in.backend_targets.size() && id < h->up.size(); ++id) {
-        const auto& list = in.backend_targets[id];
+    for (std::size_t id = 0; id < layout.backend_targets.size() && id < h->up.size(); ++id) {
+        const auto& list = layout.backend_targets[id];
         if (list.empty()) continue;
         bool all_up = true;
         bool own_fallback = false;
         for (const std::uint32_t ti : list) {
-            const auto& t = in.targets[ti];
-            const auto fv = view->target(t.key).verdict;
+            const auto fv = fleet_v_[ti];
             if (fv == cluster::FleetVerdict::Up) {
                 ++targets_fleet_;
             } else if (fv == cluster::FleetVerdict::Down) {
@@ -260,9 +406,9 @@ std::shared_ptr<const gslb::Health> FleetLink::filter(
                 all_up = false;
             } else {
                 ++targets_own_;
-                if (t.verdict == health::Verdict::Down)
+                if (in.verdicts[ti] == health::Verdict::Down)
                     all_up = false;
-                else if (t.verdict == health::Verdict::Unknown)
+                else if (in.verdicts[ti] == health::Verdict::Unknown)
                     own_fallback = true;
             }
         }
@@ -287,7 +433,7 @@ std::unique_ptr<FleetLink> start_fleet(const config::Config& cfg, health::Monito
     link->sync_overrides();  // the fleet's overrides are in force from the first answer on
     if (synced)
         util::log_info("fleet: state read ({} members); starting on the fleet's verdicts",
-                       link->fleet().view()->members.size());
+                       link->agent()->view()->members.size());
     else
         util::log_warn(
             "fleet: etcd not reached within {} ms; starting on this node's own "
@@ -299,6 +445,11 @@ std::unique_ptr<FleetLink> start_fleet(const config::Config& cfg, health::Monito
 nlohmann::json FleetLink::to_json() const {
     const FleetStatus s = status();
     const cluster::View& v = *s.view;
+    std::uint64_t generation = 0;
+    {
+        std::lock_guard lk(mu_);
+        generation = generation_;
+    }
     nlohmann::json members = nlohmann::json::array();
     std::size_t divergent = 0;
     for (const auto& [name, m] : v.members) {
@@ -310,6 +461,7 @@ nlohmann::json FleetLink::to_json() const {
                            {"version", m.info.version},
                            {"config_digest", m.info.config_digest},
                            {"config_divergent", differs},
+                           {"generation", m.info.generation},
                            {"self", name == s.node}});
     }
     const auto& c = v.counters;
@@ -317,6 +469,7 @@ nlohmann::json FleetLink::to_json() const {
             {"role", std::string(cluster::to_string(s.role))},
             {"quorum", s.rule},
             {"config_digest", s.config_digest},
+            {"generation", generation},
             {"connected", v.connected},
             {"synced", v.synced},
             {"degraded", s.degraded},
@@ -338,22 +491,28 @@ nlohmann::json FleetLink::to_json() const {
 nlohmann::json FleetLink::explain_backend(std::uint32_t backend_id) const {
     const health::FleetInputs in = monitor_.fleet_inputs();
     nlohmann::json out = nlohmann::json::array();
-    if (backend_id >= in.backend_targets.size()) return out;
-    const auto view = fleet_.view();
-    for (const std::uint32_t ti : in.backend_targets[backend_id]) {
-        const auto& t = in.targets[ti];
+    if (backend_id >= in.layout->backend_targets.size()) return out;
+    const auto fleet = agent();
+    const auto view = fleet->view();
+    std::string rule;
+    {
+        std::lock_guard lk(mu_);
+        rule = rule_;
+    }
+    for (const std::uint32_t ti : in.layout->backend_targets[backend_id]) {
+        const std::string& key = in.layout->keys[ti];
         nlohmann::json up = nlohmann::json::array(), down = nlohmann::json::array(),
                        stale = nlohmann::json::array();
-        for (const auto& vote : fleet_.votes(t.key))
+        for (const auto& vote : fleet->votes(key))
             (!vote.fresh ? stale : vote.up ? up : down).push_back(vote.node);
-        const auto tv = view->target(t.key);
+        const auto tv = view->target(key);
         const bool by_fleet = tv.verdict != cluster::FleetVerdict::NoQuorum && view->synced &&
                               (view->connected || view->last_error.empty() || passive_);
-        out.push_back({{"target", t.key},
-                       {"own", std::string(health::to_string(t.verdict))},
+        out.push_back({{"target", key},
+                       {"own", std::string(health::to_string(in.verdicts[ti]))},
                        {"votes", {{"up", up}, {"down", down}, {"stale", stale}}},
                        {"fleet", std::string(cluster::to_string(tv.verdict))},
-                       {"rule", rule_},
+                       {"rule", rule},
                        {"decided_by", by_fleet ? "fleet" : "own"}});
     }
     return out;
@@ -361,11 +520,12 @@ nlohmann::json FleetLink::explain_backend(std::uint32_t backend_id) const {
 
 FleetStatus FleetLink::status() const {
     FleetStatus s;
-    s.node = fleet_.options().self.name;
-    s.role = fleet_.options().self.role;
-    s.rule = rule_;
-    s.view = fleet_.view();
+    const auto fleet = agent();
+    s.node = fleet->options().self.name;
+    s.role = fleet->options().self.role;
+    s.view = fleet->view();
     std::lock_guard lk(mu_);
+    s.rule = rule_;
     s.degraded = degraded_;
     s.targets_fleet = targets_fleet_;
     s.targets_own = targets_own_;

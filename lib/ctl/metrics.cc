@@ -365,14 +365,14 @@ static void fleet_metrics(Writer& w, const FleetLink& link) {
     w.sample("gslbd_fleet_votes", {{"verdict", "up"}}, U{s.votes_up});
     w.sample("gslbd_fleet_votes", {{"verdict", "down"}}, U{s.votes_down});
     U fleet_up = 0, fleet_down = 0, no_quorum = 0;
-    for (const auto& [t, tv] : *v.targets) {
+    v.targets->for_each([&](const std::string&, const cluster::TargetView& tv) {
         if (tv.verdict == cluster::FleetVerdict::Up)
             ++fleet_up;
         else if (tv.verdict == cluster::FleetVerdict::Down)
             ++fleet_down;
         else
             ++no_quorum;
-    }
+    });
     w.family("gslbd_fleet_verdicts", "gauge",
              "Probe targets by fleet verdict (no_quorum: fewer fresh voters than min_voters).");
     w.sample("gslbd_fleet_verdicts", {{"verdict", "up"}}, fleet_up);

@@ -165,6 +165,7 @@ std::shared_ptr<const gslb::Health> Monitor::set_topology(
         }
 
         topo_ = topo;
+        layout_ = nullptr;
         targets_ = std::move(targets);
         backends_ = std::move(backends);
         up_ = up;
@@ -449,34 +450,43 @@ void Monitor::set_probe_filter(ProbeFilter f) {
 
 FleetInputs Monitor::fleet_inputs() const {
     std::lock_guard lk(mu_);
-    FleetInputs in;
-    in.targets.reserve(targets_.size());
-    std::unordered_map<const Target*, std::uint32_t> index;
-    for (const auto& t : targets_) {
-        index.emplace(t.get(), static_cast<std::uint32_t>(in.targets.size()));
-        in.targets.push_back({t->plan.key, Verdict::Unknown});
+    if (layout_ == nullptr) {
+        auto l = std::make_shared<FleetLayout>();
+        l->keys.reserve(targets_.size());
+        for (const auto& t : targets_) l->keys.push_back(t->plan.key);
+        std::uint32_t max_id = 0;
+        for (const auto& b : backends_) max_id = std::max(max_id, b.plan.id + 1);
+        l->backend_targets.resize(std::max<std::size_t>(max_id, up_.size()));
+        for (const auto& b : backends_) {
+            if (!b.plan.enabled) continue;
+            auto& list = l->backend_targets[b.plan.id];
+            for (const auto& c : b.plan.checks)
+                list.push_back(static_cast<std::uint32_t>(c.target));
+        }
+        layout_ = std::move(l);
     }
-    std::vector<bool> any_down(in.targets.size(), false), any_unknown(in.targets.size(), false);
-    std::uint32_t max_id = 0;
-    for (const auto& b : backends_) max_id = std::max(max_id, b.plan.id + 1);
-    in.backend_targets.resize(std::max<std::size_t>(max_id, up_.size()));
+    FleetInputs in;
+    in.layout = layout_;
+    // 0 up, 1 unknown, 2 down: the worst check using a target decides its vote
+    std::vector<std::uint8_t> worst(targets_.size(), 0);
     for (const auto& b : backends_) {
         if (!b.plan.enabled) continue;
-        auto& list = in.backend_targets[b.plan.id];
         for (std::size_t c = 0; c < b.checks.size(); ++c) {
-            const std::uint32_t ti = index[b.targets[c].get()];
-            list.push_back(ti);
+            const std::size_t ti = b.plan.checks[c].target;
             const Verdict v = b.checks[c].verdict();
-            if (v == Verdict::Down) any_down[ti] = true;
-            if (v == Verdict::Unknown || b.targets[c]->rounds == 0) any_unknown[ti] = true;
+            const std::uint8_t w = v == Verdict::Down                                   ? 2
+                                   : v == Verdict::Unknown || targets_[ti]->rounds == 0 ? 1
+                                                                                        : 0;
+            worst[ti] = std::max(worst[ti], w);
         }
     }
-    for (std::size_t i = 0; i < in.targets.size(); ++i) {
+    in.verdicts.assign(targets_.size(), Verdict::Unknown);
+    for (std::size_t i = 0; i < targets_.size(); ++i) {
         if (!targets_[i]->evidence) continue;  // the start-up assumption is not a vote
         if (filter_ && !filter_(targets_[i]->plan.key)) continue;  // not ours to probe
-        in.targets[i].verdict = any_down[i]      ? Verdict::Down
-                                : any_unknown[i] ? Verdict::Unknown
-                                                 : Verdict::Up;
+        in.verdicts[i] = worst[i] == 2   ? Verdict::Down
+                         : worst[i] == 1 ? Verdict::Unknown
+                                         : Verdict::Up;
     }
     return in;
 }

@@ -58,20 +58,24 @@ struct Options {
     std::optional<util::IpAddr> source_v4, source_v6;
 };
 
-/// What the fleet (lib/cluster, wired in lib/ctl) needs from the monitor: this node's own
-/// view per probe target, and which targets decide each backend.
-struct FleetInputs {
-    struct Target {
-        std::string key;  ///< TargetPlan::key: address + check, the same on every node
-        /// Down if any check using it is down, Up if all are up; Unknown until a check using it
-        /// has seen rise good or fall failed rounds in a row (a start-up assumption, or one
-        /// failed round of a backend assumed healthy, is never a vote)
-        Verdict verdict = Verdict::Unknown;
-    };
-    std::vector<Target> targets;
-    /// Per backend id (Health::up index): indices into `targets` of its checks; empty for a
+/// What the fleet (lib/cluster, wired in lib/ctl) needs from the monitor, part 1: which probe
+/// targets there are and which decide each backend. Immutable; the same object until the
+/// topology changes, so the fleet can cache what it derives from it (compare the pointer).
+struct FleetLayout {
+    /// TargetPlan::key per target index: address + check, the same on every node
+    std::vector<std::string> keys;
+    /// Per backend id (Health::up index): indices into `keys` of its checks; empty for a
     /// backend that is not probed (no checks, or enable: false).
     std::vector<std::vector<std::uint32_t>> backend_targets;
+};
+
+/// Part 2: this node's own view per probe target.
+struct FleetInputs {
+    std::shared_ptr<const FleetLayout> layout;  ///< never null
+    /// Per target index: Down if any check using it is down, Up if all are up; Unknown until
+    /// a check using it has seen rise good or fall failed rounds in a row (a start-up
+    /// assumption, or one failed round of a backend assumed healthy, is never a vote)
+    std::vector<Verdict> verdicts;
 };
 
 using WallClock = std::chrono::system_clock;
@@ -191,8 +195,9 @@ class Monitor {
         return vote_epoch_.load(std::memory_order_relaxed);
     }
 
-    /// Copies of this node's own per-target verdicts and the backend -> targets map (takes
-    /// the monitor's mutex, never its publish lock: callable from inside a PublishFn).
+    /// This node's own per-target verdicts and the (shared, cached) backend -> targets map:
+    /// O(targets) without allocating a string (takes the monitor's mutex, never its publish
+    /// lock: callable from inside a PublishFn).
     FleetInputs fleet_inputs() const;
 
   private:
@@ -229,7 +234,8 @@ class Monitor {
     std::size_t max_in_flight_ = 1;
     Counters counters_;
     util::Rng rng_;
-    ProbeFilter filter_;  ///< under mu_
+    ProbeFilter filter_;                                 ///< under mu_
+    mutable std::shared_ptr<const FleetLayout> layout_;  ///< under mu_; null = build again
     std::atomic<std::uint64_t> vote_epoch_{0};
     std::atomic<bool> stop_{false};
     std::thread thread_;

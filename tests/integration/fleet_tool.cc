@@ -2,10 +2,15 @@
 // and for simulating many voters (bench/fleet). One process = one node.
 //
 //   fleet_tool --node NAME --endpoints URL[,URL...] [--prefix P] [--ttl S] [--quorum RULE]
-//              [--min-voters N] [--passive] [--user U --password P]
+//              [--min-voters N] [--passive] [--user U --password P] [--timeout MS]
+//              [--ca FILE] [--cert FILE --key FILE]
 // stdin commands, one per line; each is answered with exactly one line on stdout:
 //   vote TARGET up|down|none      -> ok
-//   votes N up|down               -> ok   (targets t0..t{N-1}: simulated load)
+//   votes N up|down               -> ok   (targets t0..t{N-1}, or the first N loaded ones:
+//                                    simulated load)
+//   load FILE                     -> N    (target names, one per line, replace t0..t{N-1})
+//   setvotes up|down|none FIRST COUNT -> ok (loaded targets FIRST..FIRST+COUNT-1, one change)
+//   verdicts FIRST COUNT          -> {"up", "down", "no_quorum"} over those loaded targets
 //   override ID JSON|none         -> ok
 //   view                          -> the current View as one JSON line
 //   count                         -> {"up", "down", "no_quorum", "members", "connected"}: cheap
@@ -14,6 +19,7 @@
 //   wait_synced MS                -> true|false
 //   quit [norevoke]               -> bye (stops the agent; revokes the lease unless norevoke)
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -52,12 +58,13 @@ json view_json(const cluster::View& v, unsigned k) {
                          {"config_digest", m.info.config_digest}};
     j["members"] = members;
     json targets = json::object();
-    for (const auto& [t, tv] : *v.targets)
+    v.targets->for_each([&](const std::string& t, const cluster::TargetView& tv) {
         targets[t] = {{"verdict", std::string(cluster::to_string(tv.verdict))},
                       {"up", tv.tally.up},
                       {"down", tv.tally.down},
                       {"stale", tv.tally.stale},
                       {"assigned", v.assigned(t, k)}};
+    });
     j["targets"] = targets;
     json ov = json::object();
     for (const auto& [id, doc] : *v.overrides) ov[id] = doc;
@@ -106,6 +113,14 @@ int main(int argc, char** argv) {
             o.etcd.user = next();
         else if (a == "--password")
             o.etcd.password = next();
+        else if (a == "--timeout")
+            o.etcd.timeout = std::chrono::milliseconds{std::stoi(next())};
+        else if (a == "--ca")
+            o.etcd.ca_file = next();
+        else if (a == "--cert")
+            o.etcd.cert_file = next();
+        else if (a == "--key")
+            o.etcd.key_file = next();
         else if (a == "--debug")
             util::set_log_level(util::LogLevel::debug);
         else {
@@ -115,6 +130,10 @@ int main(int argc, char** argv) {
     }
     cluster::Fleet fleet(o, nullptr);
     fleet.start();
+    std::vector<std::string> loaded;  // `load`: real target keys (bench/fleet)
+    auto target_name = [&](std::size_t i) {
+        return i < loaded.size() ? loaded[i] : "t" + std::to_string(i);
+    };
     std::string line;
     while (std::getline(std::cin, line)) {
         auto w = split(line, ' ');
@@ -125,8 +144,40 @@ int main(int argc, char** argv) {
         } else if (w[0] == "votes" && w.size() == 3) {
             std::unordered_map<std::string, bool> votes;
             const int n = std::stoi(w[1]);
-            for (int i = 0; i < n; ++i) votes["t" + std::to_string(i)] = w[2] == "up";
+            for (int i = 0; i < n; ++i)
+                votes[target_name(static_cast<std::size_t>(i))] = w[2] == "up";
             fleet.set_votes(std::move(votes));
+        } else if (w[0] == "load" && w.size() == 2) {
+            std::ifstream in(w[1]);
+            loaded.clear();
+            for (std::string t; std::getline(in, t);)
+                if (!t.empty()) loaded.push_back(t);
+            out = loaded.size();
+        } else if (w[0] == "setvotes" && w.size() == 4) {
+            const auto first = static_cast<std::size_t>(std::stoul(w[2]));
+            const auto count = static_cast<std::size_t>(std::stoul(w[3]));
+            std::optional<bool> up;
+            if (w[1] != "none") up = w[1] == "up";
+            fleet.update_votes([&](std::unordered_map<std::string, bool>& votes) {
+                for (std::size_t i = first; i < first + count; ++i) {
+                    if (up)
+                        votes[target_name(i)] = *up;
+                    else
+                        votes.erase(target_name(i));
+                }
+            });
+        } else if (w[0] == "verdicts" && w.size() == 3) {
+            const auto v = fleet.view();
+            const auto first = static_cast<std::size_t>(std::stoul(w[1]));
+            const auto count = static_cast<std::size_t>(std::stoul(w[2]));
+            std::size_t up = 0, down = 0, nq = 0;
+            for (std::size_t i = first; i < first + count; ++i) {
+                const auto fv = v->target(target_name(i)).verdict;
+                ++(fv == cluster::FleetVerdict::Up     ? up
+                   : fv == cluster::FleetVerdict::Down ? down
+                                                       : nq);
+            }
+            out = {{"up", up}, {"down", down}, {"no_quorum", nq}};
         } else if (w[0] == "override" && w.size() >= 3) {
             const std::string doc = line.substr(line.find(w[1]) + w[1].size() + 1);
             fleet.set_override(w[1],
@@ -134,14 +185,14 @@ int main(int argc, char** argv) {
         } else if (w[0] == "count") {
             const auto v = fleet.view();
             std::size_t up = 0, down = 0, nq = 0;
-            for (const auto& [t, tv] : *v->targets) {
+            v->targets->for_each([&](const std::string&, const cluster::TargetView& tv) {
                 if (tv.verdict == cluster::FleetVerdict::Up)
                     ++up;
                 else if (tv.verdict == cluster::FleetVerdict::Down)
                     ++down;
                 else
                     ++nq;
-            }
+            });
             out = {{"up", up},
                    {"down", down},
                    {"no_quorum", nq},

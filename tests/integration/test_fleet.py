@@ -61,7 +61,7 @@ def fleet(etcd, backend, tmp_path):
     started = []
 
     def start(i, quorum="majority", role="probe", min_voters=1, endpoints=None, api=False,
-              keep_state=True, probes_per_target=0):
+              keep_state=True, probes_per_target=0, override_scope="fleet"):
         port = gslbd_test.free_port()
         eps = endpoints or etcd.endpoints
         directory = tmp_path / f"node{i}"
@@ -85,6 +85,7 @@ cluster:
   quorum: "{quorum}"
   min_voters: {min_voters}
   probes_per_target: {probes_per_target}
+  override_scope: {override_scope}
   timeout: 1s
 """
         path = gslbd_test.write_config(directory, port, zone=zone(backend.port), extra=extra)
@@ -148,15 +149,40 @@ def test_backend_dies_everyone_moves_in_time(fleet, backend):
     wait_for(lambda: answers(nodes), [[A]] * 3, SETTLE + 3, "everyone back to A")
 
 
+def metric(node, name):
+    """Value of an unlabelled sample in node's /metrics (None when absent)."""
+    status, text = node.api.get("/metrics")
+    assert status == 200, text
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
 def test_passive_node_answers_like_the_others_and_never_probes(fleet, backend):
-    nodes = [fleet(1), fleet(2), fleet(3, role="passive")]
+    nodes = [fleet(1, api=True), fleet(2), fleet(3, role="passive", api=True)]
     wait_for(lambda: answers(nodes), [[A]] * 3, 5, "all answer A")
     backend.set(status=503)
     wait_for(lambda: answers(nodes), [[B]] * 3, SETTLE + 3, "the passive node follows")
     backend.set(status=200)
     wait_for(lambda: answers(nodes), [[A]] * 3, SETTLE + 3, "and back")
+    # its own probe counter says it never probed; a probing node's counter moved
+    assert metric(nodes[2], "gslbd_probes_total") == 0
+    assert metric(nodes[0], "gslbd_probes_total") > 0
     assert probes_from(backend, "127.0.0.43") == 0
     assert probes_from(backend, "127.0.0.41") > 0
+
+
+def test_override_scope_node_stays_on_its_node(fleet, backend):
+    nodes = [fleet(1, api=True, override_scope="node"), fleet(2, api=True)]
+    wait_for(lambda: answers(nodes), [[A]] * 2, 5, "all answer A")
+    status, _ = nodes[0].api.post("/api/v1/backends/drain", {"address": A})
+    assert status == 200
+    wait_for(lambda: answer(nodes[0]), [B], 1.0, "node 1 drains A")
+    # longer than a fleet-wide override takes (well under 1 s): node 2 never sees it
+    steady(nodes[1:], [A], 1.5)
+    _, f = nodes[1].api.get("/api/v1/fleet")
+    assert f["connected"], f
 
 
 def test_cold_start_gives_the_fleets_answer_first(fleet, backend):

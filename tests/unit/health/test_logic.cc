@@ -347,15 +347,21 @@ TEST_CASE("monitor: fleet inputs name every target once and no vote before a rou
     Monitor m({}, {});
     m.set_topology(topo);
     const FleetInputs in = m.fleet_inputs();
-    REQUIRE(in.targets.size() == 3);  // 127.0.0.2:80, 127.0.0.5:80, 127.0.0.5:81
-    for (const auto& t : in.targets) CHECK(t.verdict == Verdict::Unknown);  // no round yet
-    REQUIRE(in.backend_targets.size() >= 5);
-    CHECK(in.backend_targets[0].size() == 1);
-    CHECK(in.backend_targets[1].empty());
-    CHECK(in.backend_targets[2].empty());
-    CHECK(in.backend_targets[3].size() == 2);
-    CHECK(in.backend_targets[4] == in.backend_targets[0]);  // same target, deduplicated
-    CHECK(in.targets[in.backend_targets[0][0]].key.find("127.0.0.2") != std::string::npos);
+    const FleetLayout& l = *in.layout;
+    REQUIRE(l.keys.size() == 3);  // 127.0.0.2:80, 127.0.0.5:80, 127.0.0.5:81
+    REQUIRE(in.verdicts.size() == 3);
+    for (const auto v : in.verdicts) CHECK(v == Verdict::Unknown);  // no round yet
+    REQUIRE(l.backend_targets.size() >= 5);
+    CHECK(l.backend_targets[0].size() == 1);
+    CHECK(l.backend_targets[1].empty());
+    CHECK(l.backend_targets[2].empty());
+    CHECK(l.backend_targets[3].size() == 2);
+    CHECK(l.backend_targets[4] == l.backend_targets[0]);  // same target, deduplicated
+    CHECK(l.keys[l.backend_targets[0][0]].find("127.0.0.2") != std::string::npos);
+    // the layout is shared until the topology changes
+    CHECK(m.fleet_inputs().layout == in.layout);
+    m.set_topology(tb.build());
+    CHECK(m.fleet_inputs().layout != in.layout);
 
     // probe sharing: a filter that refuses everything leaves every target unassigned
     m.set_probe_filter([](const std::string&) { return false; });

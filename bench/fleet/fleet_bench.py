@@ -266,7 +266,7 @@ def main():
         (tmp / "targets.txt").write_text("\n".join(ordered) + "\n")
         sims = [Sim(tool, f"sim{i}", etcd.endpoints, prefix, a.ttl) for i in range(1, a.nodes)]
         for s in sims:
-            assert s.cmd("wait_synced 20000"), f"{s.name} did not sync"
+            assert s.cmd("wait_synced 120000"), f"{s.name} did not sync within 120 s"
             assert s.cmd(f"load {tmp / 'targets.txt'}") == targets
         rev0, t0 = etcd.revision(), time.monotonic()
         for s in sims:

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -32,7 +33,15 @@ def _free_port(host):
 
 
 class EtcdCluster:
-    def __init__(self, size=3, first_ip=21):
+    """size members; with tls={"cert", "key", "ca", "client_cert", "client_key"} (paths) the
+    client URLs are https:// with that server certificate and CA (--trusted-ca-file: clients
+    show a certificate the CA signed), and the helpers here use the client certificate."""
+
+    def __init__(self, size=3, first_ip=21, tls=None):
+        self.tls = tls
+        self.ssl = ssl.create_default_context(cafile=str(tls["ca"])) if tls else None
+        if tls and tls.get("client_cert"):  # --trusted-ca-file: etcd asks for a client cert
+            self.ssl.load_cert_chain(str(tls["client_cert"]), str(tls["client_key"]))
         base = "/dev/shm" if os.path.isdir("/dev/shm") else None
         self.dir = Path(tempfile.mkdtemp(prefix="gslbd-etcd-", dir=base))
         self.members = []
@@ -53,7 +62,7 @@ class EtcdCluster:
 
     def url(self, i):
         m = self.members[i]
-        return f"http://{m['host']}:{m['client']}"
+        return f"{'https' if self.tls else 'http'}://{m['host']}:{m['client']}"
 
     @property
     def endpoints(self):
@@ -72,6 +81,9 @@ class EtcdCluster:
             "--initial-cluster-token", self.dir.name,
             "--heartbeat-interval", "50", "--election-timeout", "500",
             "--logger", "zap", "--log-level", "warn",
+            *([] if not self.tls else ["--cert-file", str(self.tls["cert"]), "--key-file",
+                                       str(self.tls["key"]), "--trusted-ca-file",
+                                       str(self.tls["ca"])]),
         ], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         if wait:
@@ -86,7 +98,8 @@ class EtcdCluster:
                 raise AssertionError(f"etcd member {i + 1} exited with {proc.returncode}:\n"
                                      + self.members[i]["log"].read_text(errors="replace"))
             try:
-                with urllib.request.urlopen(self.url(i) + "/health", timeout=1) as r:
+                with urllib.request.urlopen(self.url(i) + "/health", timeout=1,
+                                            context=self.ssl) as r:
                     last = json.loads(r.read())
                     if last.get("health") == "true":
                         return
@@ -101,7 +114,7 @@ class EtcdCluster:
             proc.kill()
             proc.wait()
 
-    def call(self, path, body, i=None):
+    def call(self, path, body, i=None, token=None):
         """One JSON-gateway call to the first live member (or member i)."""
         order = [i] if i is not None else range(len(self.members))
         last = None
@@ -111,8 +124,10 @@ class EtcdCluster:
                 continue
             req = urllib.request.Request(self.url(j) + path, data=json.dumps(body).encode(),
                                          method="POST")
+            if token:
+                req.add_header("Authorization", token)
             try:
-                with urllib.request.urlopen(req, timeout=5) as r:
+                with urllib.request.urlopen(req, timeout=5, context=self.ssl) as r:
                     return json.loads(r.read())
             except OSError as e:
                 last = e

@@ -246,8 +246,15 @@ struct Client::Impl {
                 int code = 0;
                 std::string message = out;
                 if (!j.is_discarded() && j.is_object()) {
-                    code = j.value("code", 0);
-                    message = j.value("message", j.value("error", out));
+                    // {"code", "message"} or {"error": "..."} or {"error": {"code", "message"}}
+                    // (gateway versions differ): never let an odd shape throw a type error
+                    const json& e = j.contains("error") && j["error"].is_object() ? j["error"] : j;
+                    if (auto c = e.find("code"); c != e.end() && c->is_number_integer())
+                        code = c->get<int>();
+                    if (auto m = e.find("message"); m != e.end() && m->is_string())
+                        message = m->get<std::string>();
+                    else if (auto m2 = j.find("error"); m2 != j.end())
+                        message = m2->is_string() ? m2->get<std::string>() : m2->dump();
                 }
                 const auto kind = kind_of_code(code, message);
                 if (kind == Error::Kind::Auth && auth_enabled() && auth_try == 0 &&

@@ -454,6 +454,15 @@ void Fleet::writer_loop() {
             }
             try {
                 for (std::size_t i = 0; i < ops.size(); i += kMaxTxnOps) {
+                    if (stop_) throw etcd::Error(etcd::Error::Kind::Unavailable, "stopping");
+                    // a long write (a first round of 30,000 votes is 235 transactions) must
+                    // not outlive the lease it writes under
+                    if (Clock::now() >= next_keepalive) {
+                        if (client->lease_keepalive(lease) == 0)
+                            throw etcd::Error(etcd::Error::Kind::Rejected,
+                                              "lease expired during a write");
+                        next_keepalive = Clock::now() + keepalive_every;
+                    }
                     const std::size_t n = std::min(kMaxTxnOps, ops.size() - i);
                     client->txn(
                         std::vector<etcd::Op>(ops.begin() + static_cast<std::ptrdiff_t>(i),
@@ -489,6 +498,7 @@ void Fleet::writer_loop() {
             std::unique_lock lk(mu_);
             cv_.wait_until(lk, next_keepalive, [&] { return work_ || stop_.load(); });
         } catch (const std::exception& e) {
+            if (stop_) break;  // a write cut short by stop(): nothing to report
             connected = false;
             if (const auto* ee = dynamic_cast<const etcd::Error*>(&e);
                 ee != nullptr && ee->kind() == etcd::Error::Kind::Rejected &&

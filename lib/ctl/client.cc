@@ -393,7 +393,7 @@ void print_fleet(const json& f, std::ostream& out) {
     if (f.contains("last_error") && !f["last_error"].get<std::string>().empty())
         out << "last etcd error: " << f["last_error"].get<std::string>() << "\n";
     out << "  " << std::left << std::setw(24) << "NAME" << std::setw(9) << "ROLE" << std::setw(10)
-        << "VERSION" << std::setw(19) << "CONFIG"
+        << "VERSION" << std::setw(19) << "CONFIG" << std::setw(5) << "GEN"
         << "LABELS\n";
     for (const auto& m : f["members"]) {
         std::string labels;
@@ -402,7 +402,8 @@ void print_fleet(const json& f, std::ostream& out) {
         out << (m.value("config_divergent", false) ? "* " : "  ") << std::setw(24)
             << cell(m, "name") + (m.value("self", false) ? " (this)" : "") << std::setw(9)
             << cell(m, "role") << std::setw(10) << cell(m, "version") << std::setw(19)
-            << cell(m, "config_digest") << (labels.empty() ? "-" : labels) << "\n";
+            << cell(m, "config_digest") << std::setw(5) << cell(m, "generation")
+            << (labels.empty() ? "-" : labels) << "\n";
     }
     const auto divergent = f.value("divergent_configs", 0);
     out << f["members"].size() << " member(s)";

@@ -55,10 +55,14 @@ class EtcdCluster:
             })
         self.initial = ",".join(f"{m['name']}=http://{m['host']}:{m['peer']}"
                                 for m in self.members)
-        for i in range(size):
-            self.start_member(i, wait=False)
-        for i in range(size):
-            self.wait_healthy(i)
+        try:
+            for i in range(size):
+                self.start_member(i, wait=False)
+            for i in range(size):
+                self.wait_healthy(i)
+        except BaseException:
+            self.stop()  # no member outlives a failed start
+            raise
 
     def url(self, i):
         m = self.members[i]

@@ -13,7 +13,8 @@
 //   verdicts FIRST COUNT          -> {"up", "down", "no_quorum"} over those loaded targets
 //   override ID JSON|none         -> ok
 //   view                          -> the current View as one JSON line
-//   count                         -> {"up", "down", "no_quorum", "members", "connected"}: cheap
+//   count                         -> {"up", "down", "no_quorum", "members", "connected",
+//                                    "votes_written"}: cheap
 //                                    with many targets (bench/fleet)
 //   explain TARGET                -> {"verdict", "votes": [...]} of one target
 //   wait_synced MS                -> true|false
@@ -197,7 +198,8 @@ int main(int argc, char** argv) {
                    {"down", down},
                    {"no_quorum", nq},
                    {"members", v->members.size()},
-                   {"connected", v->connected}};
+                   {"connected", v->connected},
+                   {"votes_written", v->counters.votes_written}};
         } else if (w[0] == "view") {
             out = view_json(*fleet.view(), o.probes_per_target);
         } else if (w[0] == "explain" && w.size() == 2) {

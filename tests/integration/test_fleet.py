@@ -6,6 +6,7 @@ between A = 127.0.0.51 (priority 1, HTTP check every 300 ms, rise 2, fall 2) and
 (priority 2, never probed, always up): a node answers A while it believes A is up, else B.
 """
 import subprocess
+import threading
 import time
 import uuid
 
@@ -60,26 +61,18 @@ def fleet(etcd, backend, tmp_path):
     prefix = f"/gslbd-it-{uuid.uuid4().hex[:8]}/"
     started = []
 
-    def start(i, quorum="majority", role="probe", min_voters=1, endpoints=None, api=False,
-              keep_state=True, probes_per_target=0, override_scope="fleet"):
-        port = gslbd_test.free_port()
+    def write(i, port, api_port, quorum="majority", role="probe", min_voters=1, endpoints=None,
+              probes_per_target=0, override_scope="fleet", name=None, site=None):
         eps = endpoints or etcd.endpoints
         directory = tmp_path / f"node{i}"
-        directory.mkdir(parents=True, exist_ok=True)
-        if not keep_state and (directory / "state.json").exists():
-            (directory / "state.json").unlink()
-        api_text = ""
-        api_port = None
-        if api:
-            api_port = gslbd_test.free_port()
-            api_text = gslbd_test.api_block(api_port, directory)
+        api_text = gslbd_test.api_block(api_port, directory) if api_port else ""
         extra = api_text + f"""health:
   source: 127.0.0.{40 + i}
 cluster:
   endpoints: [{", ".join(eps)}]
   prefix: {prefix}
-  node: node{i}
-  labels: {{site: site{i}}}
+  node: {name or f"node{i}"}
+  labels: {{site: {site or f"site{i}"}}}
   lease_ttl: {TTL}s
   role: {role}
   quorum: "{quorum}"
@@ -88,9 +81,20 @@ cluster:
   override_scope: {override_scope}
   timeout: 1s
 """
-        path = gslbd_test.write_config(directory, port, zone=zone(backend.port), extra=extra)
+        return gslbd_test.write_config(directory, port, zone=zone(backend.port), extra=extra)
+
+    def start(i, api=False, keep_state=True, **kw):
+        port = gslbd_test.free_port()
+        directory = tmp_path / f"node{i}"
+        directory.mkdir(parents=True, exist_ok=True)
+        if not keep_state and (directory / "state.json").exists():
+            (directory / "state.json").unlink()
+        api_port = gslbd_test.free_port() if api else None
+        path = write(i, port, api_port, **kw)
         d = gslbd_test.Daemon(path, port)
         d.api = gslbd_test.Api(api_port) if api else None
+        # rewrite(**kw): the same node's config file with other cluster settings
+        d.rewrite = lambda **kw2: write(i, port, api_port, **kw2)
         if api:
             gslbd_test.wait_api(d.api)
         started.append(d)
@@ -306,3 +310,65 @@ def test_probe_sharing_one_prober_per_target(fleet, backend):
     assert len(sources) == 1, sources  # one node probes it, the others rest
     backend.set(status=503)
     wait_for(lambda: answers(nodes), [[B]] * 3, SETTLE + 3, "one view is enough with k=1")
+
+
+def members(node):
+    status, f = node.api.get("/api/v1/fleet")
+    assert status == 200, f
+    return {m["name"]: m for m in f["members"]}
+
+
+def test_reload_applies_a_changed_cluster_block_and_counts_generations(fleet, backend):
+    nodes = [fleet(1, api=True), fleet(2, api=True)]
+    wait_for(lambda: answers(nodes), [[A]] * 2, 5, "all answer A")
+    # generation: configurations loaded by the process, 1 at start, seen fleet-wide
+    wait_for(lambda: {n: m["generation"] for n, m in members(nodes[1]).items()},
+             {"node1": 1, "node2": 1}, 3, "generation 1 everywhere")
+    status, body = nodes[0].api.post("/api/v1/reload")
+    assert status == 200, body
+    wait_for(lambda: members(nodes[1])["node1"]["generation"], 2, 2, "a reload counts")
+    r = subprocess.run([gslbd_test.gslbctl_bin(), "--api", nodes[1].api.base, "--token",
+                        gslbd_test.TOKEN, "fleet"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0 and "GEN" in r.stdout, r.stdout + r.stderr
+    line = next(ln for ln in r.stdout.splitlines() if " node1 " in f" {ln} ")
+    assert " 2 " in line, r.stdout
+
+    # a changed cluster block (new name, new label) is applied by a reload, no query lost
+    nodes[0].rewrite(name="node1b", site="elsewhere")
+    lost, stop = [], threading.Event()
+
+    def query():
+        while not stop.is_set():
+            got = answer(nodes[0])
+            if got != [A]:
+                lost.append(got)
+            time.sleep(0.005)
+
+    t = threading.Thread(target=query)
+    t.start()
+    try:
+        status, body = nodes[0].api.post("/api/v1/reload")
+    finally:
+        time.sleep(0.3)
+        stop.set()
+        t.join()
+    assert status == 200, body
+    assert lost == [], lost[:5]
+    # the old name left at once (lease revoked), the new one is a member with its new label
+    wait_for(lambda: sorted(members(nodes[1])), ["node1b", "node2"], 2, "node1 renamed")
+    wait_for(lambda: members(nodes[1])["node1b"]["generation"], 3, 2, "generation 3")
+    assert members(nodes[1])["node1b"]["labels"] == {"site": "elsewhere"}
+    _, f = nodes[0].api.get("/api/v1/fleet")
+    assert f["node"] == "node1b" and f["connected"] and not f["degraded"], f
+    assert "the cluster block changed: joining as node node1b" in nodes[0].log()
+    # the fleet still works through the renamed node: its drain reaches node 2
+    status, _ = nodes[0].api.post("/api/v1/backends/drain", {"address": A})
+    assert status == 200
+    wait_for(lambda: answers(nodes), [[B]] * 2, 1.0, "drain through the renamed node")
+
+    # a change of role needs a restart: the reload is refused and says so
+    nodes[0].rewrite(name="node1b", site="elsewhere", role="passive")
+    status, body = nodes[0].api.post("/api/v1/reload")
+    assert status == 422 and "cluster.role" in body["error"] and "restart" in body["error"], body
+    assert members(nodes[1])["node1b"]["role"] == "probe"
+    assert answer(nodes[0]) == [B]

@@ -220,6 +220,7 @@ def main():
     ap.add_argument("--window", type=float, default=20)
     ap.add_argument("--churn", type=float, default=0.01)
     ap.add_argument("--ttl", type=int, default=10)
+    ap.add_argument("--etcd-members", type=int, default=3)
     ap.add_argument("--out", default="bench/results")
     a = ap.parse_args()
     build = Path(a.build).resolve()
@@ -236,7 +237,7 @@ def main():
                           "loadavg_start": open("/proc/loadavg").read().split()[:3],
                           "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())},
               "nodes": a.nodes, "real_gslbd_nodes": 1, "simulated_nodes": sims_n,
-              "targets": targets, "interval_s": a.interval, "etcd_members": 3}
+              "targets": targets, "interval_s": a.interval, "etcd_members": a.etcd_members}
     http = hs.HttpCounter(hs.free_port())
     tmp = Path(tempfile.mkdtemp(prefix="gslbd-fleet-bench-"))
     etcd, g, sims = None, None, []
@@ -251,7 +252,7 @@ def main():
         print("fleet off:", result["fleet_off"], flush=True)
 
         # B. fleet on: gslbd votes first, then the simulated voters join on its target keys
-        etcd = EtcdCluster()
+        etcd = EtcdCluster(size=a.etcd_members)
         prefix = f"/bench-{uuid.uuid4().hex[:8]}/"
         (tmp / "on").mkdir()
         g = Gslbd(binary, tmp / "on", a.records, http.port, a.interval,
@@ -276,8 +277,12 @@ def main():
             assert s.cmd("wait_synced 120000"), f"{s.name} did not sync within 120 s"
             assert s.cmd(f"load {tmp / 'targets.txt'}") == targets
         rev0, t0 = etcd.revision(), time.monotonic()
+        # one voter after the other (a first round of 30,000 votes is 235 transactions; nine
+        # at once swamp a small etcd), then every node must see every target up
         for s in sims:
             s.cmd(f"votes {targets} up")
+            while s.cmd("count")["votes_written"] < targets:
+                time.sleep(0.05)
         while True:
             counts = [s.cmd(f"verdicts 0 {targets}") for s in sims]
             if all(c["up"] == targets for c in counts):
@@ -406,9 +411,10 @@ def markdown(r):
     return "\n".join([
         f"# Fleet benchmark: {r['nodes']} nodes ({r['real_gslbd_nodes']} real gslbd + "
         f"{r['simulated_nodes']} simulated voters) x {r['targets']} targets, "
-        f"{r['interval_s']} s interval, 3-member etcd on loopback",
+        f"{r['interval_s']} s interval, {r['etcd_members']}-member etcd on loopback",
         "",
-        f"Run `{' '.join(['bench/fleet/fleet_bench.py', 'build'])}` ({r['machine']['date']}, "
+        f"Run `bench/fleet/fleet_bench.py build --etcd-members {r['etcd_members']}` "
+        f"({r['machine']['date']}, "
         f"{r['machine']['cpu']}, {r['machine']['cores']} cores, load average "
         f"{' '.join(r['machine']['loadavg_start'])} at start, "
         f"{' '.join(r['machine'].get('loadavg_end', []))} at end: a shared machine).",

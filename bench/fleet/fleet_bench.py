@@ -63,7 +63,7 @@ class Sim:
         self.name = name
         self.proc = subprocess.Popen(
             [tool, "--node", name, "--endpoints", ",".join(endpoints), "--prefix", prefix,
-             "--ttl", str(ttl), "--timeout", "5000"], stdin=subprocess.PIPE,
+             "--ttl", str(ttl), "--timeout", "10000"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, text=True)
 
     def send(self, line):

@@ -308,7 +308,8 @@ void Fleet::reader_loop() {
         try {
             if (!client) client = std::make_unique<etcd::Client>(opts_.etcd);
             if (need_full || resync_.exchange(false)) {
-                auto r = client->range_prefix(keys_.prefix);
+                // small pages: each call stays well within the call timeout on a busy etcd
+                auto r = client->range_prefix(keys_.prefix, 0, 1000);
                 {
                     std::lock_guard lk(mu_);
                     book_.clear();

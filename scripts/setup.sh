@@ -14,6 +14,8 @@ packages=(
   liblua5.4-dev libmariadb-dev python3-grpcio mariadb-server openssl
   # fuzzing (scripts/fuzz.sh: clang with libFuzzer and the sanitizer runtimes) and the soak
   clang libclang-rt-14-dev dnsperf
+  # static zones (lib/zone parses master files with libzscanner; knotd is the tests' reference)
+  libknot-dev knot
   # benchmarks and testbed
   libbenchmark-dev dnsperf iproute2 ethtool
 )

@@ -106,13 +106,30 @@ std::uint32_t u32(const Val& v, long long hi = 4294967295ll) {
 }
 
 Zone parse_zone(const Val& v, const Config& cfg) {
-    MapReader m(v, {"name", "policy", "soa", "ns_ttl", "ns"});
+    MapReader m(v, {"name", "policy", "soa", "ns_ttl", "ns", "file"});
     Zone z;
     z.pos = v.pos();
     Val name = m.require("name");
     z.name = normalize_name(name.nonempty_str(), name.pos(), name.path());
     z.pos = name.pos();
 
+    // A zone file brings its own SOA and apex NS: giving them here too would leave two
+    // answers to "which one is served", so that is refused (docs/zones.md).
+    if (auto f = m.get("file"); f && !f->is_null()) {
+        z.file = resolve(cfg.file, f->nonempty_str());
+        z.file_pos = f->pos();
+        for (const char* key : {"ns", "soa", "ns_ttl"}) {
+            if (auto x = m.get(key))
+                x->fail(std::string("'") + key +
+                        "' cannot be given with 'file': the zone file's SOA and apex NS are "
+                        "the zone's");
+        }
+        if (auto p = m.get("policy"); p && !p->is_null()) {
+            z.policy_file = resolve(cfg.file, p->nonempty_str());
+            z.records = detail::load_policy_file(z.policy_file, z.name, p->pos(), p->path());
+        }
+        return z;
+    }
     Val ns = m.require("ns");
     auto ns_items = ns.items();
     if (ns_items.empty()) ns.fail("at least one name server is required");

@@ -193,6 +193,11 @@ struct Zone {
     std::string policy_file;      ///< resolved against the main file's directory
     std::vector<Record> records;  ///< from the policy file; every name is inside the zone
     SourcePos pos;
+    /// `file:` an RFC 1035 master file with the zone's static data (lib/zone), resolved
+    /// against the main file's directory; "" = none. With a file, `soa`/`ns` come from it
+    /// (and the main config may not give them: `ns` stays empty here).
+    std::string file;
+    SourcePos file_pos;
 };
 
 struct Listener {

@@ -56,7 +56,8 @@ AnswerKind kind_of(dns::Rcode r) noexcept {
 
 AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt& rec,
                            const dns::Query& q, const ClientInfo& client, WorkerState& ws,
-                           const Plan& p, dns::ResponseWriter& w, AnswerInfo& info) noexcept {
+                           const Plan& p, dns::ResponseWriter& w, AnswerInfo& info,
+                           NameRef owner = NameRef::qname()) noexcept {
     const bool v4 = q.qtype == dns::qtype::A;
     std::span<const BackendRt> family = v4 ? rec.v4 : rec.v6;
     if (family.empty()) return negative(w, z, AnswerKind::NoData, info);
@@ -68,7 +69,7 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
                 // CoreDNS-GSLB's fail-open: every enabled backend, the mode not applied.
                 std::size_t written = 0;
                 for (std::size_t k = 0; k < p.eligible_count && written < kMaxAnswers; ++k) {
-                    add_addr(w, Section::Answer, NameRef::qname(), rec.ttl,
+                    add_addr(w, Section::Answer, owner, rec.ttl,
                              family[p.eligible[k]].addr);
                     ++written;
                 }
@@ -86,11 +87,11 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
                 const auto& ips = v4 ? fb.v4 : fb.v6;
                 if (ips.empty()) return negative(w, z, AnswerKind::NoData, info);
                 for (const auto& ip : ips)
-                    add_addr(w, Section::Answer, NameRef::qname(), rec.ttl, ip);
+                    add_addr(w, Section::Answer, owner, rec.ttl, ip);
                 return info;
             }
             case config::FallbackMode::Cname:
-                w.add_cname(Section::Answer, NameRef::qname(), rec.ttl,
+                w.add_cname(Section::Answer, owner, rec.ttl,
                             NameRef::of(fb.cname.span()));
                 return info;
         }
@@ -113,7 +114,7 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
     std::size_t written = 0;
     for (std::size_t k = 0; k < sel.count; ++k) {
         if (sel.idx[k] >= family.size()) continue;
-        add_addr(w, Section::Answer, NameRef::qname(), rec.ttl, family[sel.idx[k]].addr);
+        add_addr(w, Section::Answer, owner, rec.ttl, family[sel.idx[k]].addr);
         ++written;
     }
     info.ecs_scope = sel.scope;
@@ -268,7 +269,8 @@ std::size_t put_param(std::uint8_t* rdata, std::size_t pos, std::uint16_t key,
 /// family has a usable backend the record's failover policy decides for both together.
 AnswerInfo& answer_svcb(const Snapshot& snap, const ZoneRt& z, const RecordRt& rec,
                         const dns::Query& q, const ClientInfo& client, WorkerState& ws,
-                        const Plan& p, dns::ResponseWriter& w, AnswerInfo& info) noexcept {
+                        const Plan& p, dns::ResponseWriter& w, AnswerInfo& info,
+                        NameRef owner = NameRef::qname()) noexcept {
     std::array<std::uint8_t, 4 * kMaxAnswers> v4;
     std::array<std::uint8_t, 16 * kMaxAnswers> v6;
     bool failed4 = true, failed6 = true;
@@ -287,7 +289,7 @@ AnswerInfo& answer_svcb(const Snapshot& snap, const ZoneRt& z, const RecordRt& r
                 w.set_rcode(fb.rcode);
                 return info;
             case config::FallbackMode::Cname:
-                w.add_cname(Section::Answer, NameRef::qname(), rec.ttl,
+                w.add_cname(Section::Answer, owner, rec.ttl,
                             NameRef::of(fb.cname.span()));
                 return info;
             case config::FallbackMode::Ips:
@@ -322,7 +324,7 @@ AnswerInfo& answer_svcb(const Snapshot& snap, const ZoneRt& z, const RecordRt& r
     }
     if (n4 != 0) pos = put_param(rdata.data(), pos, 4, v4.data(), 4 * n4);
     if (n6 != 0) pos = put_param(rdata.data(), pos, 6, v6.data(), 16 * n6);
-    w.add_rr(Section::Answer, NameRef::qname(), q.qtype, rec.ttl, {rdata.data(), pos});
+    w.add_rr(Section::Answer, owner, q.qtype, rec.ttl, {rdata.data(), pos});
     return info;
 }
 
@@ -343,6 +345,199 @@ void add_debug_txt(const Snapshot& snap, std::span<const BackendRt> family, std:
         w.add_txt(Section::Answer, NameRef::qname(), ttl,
                   {buf, std::min(static_cast<std::size_t>(len), sizeof buf - 1)});
     }
+}
+
+
+// ---- static zones (lib/zone): the answer an authoritative server gives -------------------
+
+/// The name being answered in a static zone: the query name, then each CNAME target.
+struct Cursor {
+    const std::uint8_t* lname;  ///< lower-case wire
+    std::size_t len;
+    std::uint64_t hash;
+    NameRef owner;  ///< the qname pointer for the query name, the target's wire after that
+};
+
+/// Longest CNAME chain followed inside one zone (a loop stops here too).
+constexpr int kMaxChain = 12;
+
+bool is_addr(std::uint16_t t) noexcept { return t == dns::qtype::A || t == dns::qtype::AAAA; }
+bool is_svcb(std::uint16_t t) noexcept {
+    return t == dns::qtype::HTTPS || t == dns::qtype::SVCB;
+}
+
+bool name_in(const std::uint8_t* name, std::size_t len, const WireName& zone) noexcept {
+    for (std::size_t o = 0; o < len; o += name[o] + 1u) {
+        if (len - o == zone.len) return dns::same_bytes(name + o, zone.bytes.data(), zone.len);
+        if (name[o] == 0) break;
+    }
+    return false;
+}
+
+/// Length of the uncompressed wire name at `p` (at most `cap` bytes), 0 when malformed.
+std::size_t wire_len(const std::uint8_t* p, std::size_t cap) noexcept {
+    std::size_t o = 0;
+    while (o < cap && p[o] != 0) {
+        if (p[o] > 63) return 0;
+        o += p[o] + 1u;
+    }
+    return o < cap && o + 1 <= dns::kMaxNameWire ? o + 1 : 0;
+}
+
+/// The CNAME's target as the next cursor (lower-cased into `buf`): false when the target
+/// lies outside `z` (the chain ends there, as in any authoritative server).
+bool follow(const zone::StaticZone& st, const zone::RRset& cname, const ZoneRt& z,
+            std::uint8_t* buf, Cursor& c) noexcept {
+    const zone::Rdata r = st.first(cname);
+    const std::size_t len = wire_len(r.data, r.len);
+    if (len == 0) return false;
+    dns::lower_name(r.data, buf, len);
+    if (!name_in(buf, len, z.name)) return false;
+    c = Cursor{buf, len, dns::name_hash(buf, len), NameRef::of({buf, len})};
+    return true;
+}
+
+void write_rrset(const zone::StaticZone& st, const zone::RRset& s, NameRef owner, Section sec,
+                 dns::ResponseWriter& w) noexcept {
+    zone::Rdata r = st.first(s);
+    for (std::uint16_t k = 0; k < s.count; ++k, r = st.next(r))
+        w.add_rr(sec, owner, s.type, s.ttl, {r.data, r.len});
+}
+
+/// Additional-section addresses (A, AAAA) of the in-zone names an RRset points at: NS
+/// targets, MX exchanges, SRV targets; each name once. Names of GSLB records are left out:
+/// their addresses depend on the client, and the additional section of a cached answer
+/// must not.
+void add_targets(const zone::StaticZone& st, const zone::RRset& s, const ZoneRt& z,
+                 dns::ResponseWriter& w, std::array<const zone::Node*, 16>& seen,
+                 std::size_t& nseen) noexcept {
+    std::size_t at = 0;
+    if (s.type == zone::kTypeMX) {
+        at = 2;
+    } else if (s.type == zone::kTypeSRV) {
+        at = 6;
+    } else if (s.type != zone::kTypeNS) {
+        return;
+    }
+    zone::Rdata r = st.first(s);
+    for (std::uint16_t k = 0; k < s.count; ++k, r = st.next(r)) {
+        if (r.len <= at) continue;
+        const std::size_t len = wire_len(r.data + at, r.len - at);
+        if (len == 0) continue;
+        std::array<std::uint8_t, dns::kMaxNameWire> lname;
+        dns::lower_name(r.data + at, lname.data(), len);
+        if (!name_in(lname.data(), len, z.name)) continue;
+        const zone::Node* n = st.find(lname.data(), len, dns::name_hash(lname.data(), len));
+        if (n == nullptr || n->gslb >= 0) continue;
+        bool dup = false;
+        for (std::size_t i = 0; i < nseen; ++i) dup = dup || seen[i] == n;
+        if (dup) continue;
+        if (nseen < seen.size()) seen[nseen++] = n;
+        const NameRef owner = NameRef::of(st.name_of(*n));
+        if (const zone::RRset* a = st.rrset(*n, zone::kTypeA))
+            write_rrset(st, *a, owner, Section::Additional, w);
+        if (const zone::RRset* a = st.rrset(*n, zone::kTypeAAAA))
+            write_rrset(st, *a, owner, Section::Additional, w);
+    }
+}
+
+/// The first static-zone step of plan(): follows the CNAME chain (without writing) to find
+/// whether the answer ends at a GSLB record, whose mode then decides (and keys the cache).
+void plan_static(const Snapshot& snap, const dns::Query& q, const ClientInfo& client,
+                 WorkerState& ws, Plan& p) noexcept {
+    const zone::StaticZone& st = *p.zone->stat;
+    std::array<std::array<std::uint8_t, dns::kMaxNameWire>, 2> bufs;
+    Cursor c{q.qname_lower.data(), q.qname_len,
+             q.qname_hash != 0 ? q.qname_hash : dns::name_hash(q.qname_lower.data(), q.qname_len),
+             NameRef::qname()};
+    p.rec = nullptr;
+    for (int hop = 0; hop < kMaxChain; ++hop) {
+        const zone::Lookup l = st.resolve(c.lname, c.len, c.hash);
+        if (l.match == zone::Match::Referral || l.match == zone::Match::NxDomain) return;
+        const zone::Node& n = *l.node;
+        if (n.gslb >= 0 && (is_addr(q.qtype) || is_svcb(q.qtype))) {
+            p.rec = &snap.topo->records[static_cast<std::size_t>(n.gslb)];
+            if (is_addr(q.qtype)) {
+                plan_address(snap, *p.rec, q.qtype == dns::qtype::A, client, ws, p);
+            } else {
+                plan_svcb(snap, *p.rec, client, ws, p);
+            }
+            return;
+        }
+        if (q.qtype == dns::qtype::CNAME || q.qtype == dns::qtype::ANY ||
+            st.rrset(n, q.qtype) != nullptr)
+            return;
+        const zone::RRset* cname = st.rrset(n, zone::kTypeCNAME);
+        if (cname == nullptr || !follow(st, *cname, *p.zone, bufs[hop & 1].data(), c)) return;
+    }
+}
+
+AnswerInfo build_static(const Snapshot& snap, const dns::Query& q, const ClientInfo& client,
+                        WorkerState& ws, const Plan& p, dns::ResponseWriter& w) noexcept {
+    AnswerInfo info;
+    info.kind = AnswerKind::Answer;
+    info.rcode = dns::Rcode::NoError;
+    const ZoneRt& z = *p.zone;
+    const zone::StaticZone& st = *z.stat;
+    w.begin(q, dns::Rcode::NoError, true);
+    std::array<std::array<std::uint8_t, dns::kMaxNameWire>, 2> bufs;
+    Cursor c{q.qname_lower.data(), q.qname_len,
+             q.qname_hash != 0 ? q.qname_hash : dns::name_hash(q.qname_lower.data(), q.qname_len),
+             NameRef::qname()};
+    for (int hop = 0; hop < kMaxChain; ++hop) {
+        const zone::Lookup l = st.resolve(c.lname, c.len, c.hash);
+        // DS lives in the parent: at the delegation point itself it is answered here.
+        const bool ds_at_cut =
+            l.match == zone::Match::Referral && l.exact && l.node == l.cut && q.qtype == zone::kTypeDS;
+        if (l.match == zone::Match::Referral && !ds_at_cut) {
+            // RFC 1034 §4.3.2: a referral, not authoritative (AA stays with a chain's start)
+            if (hop == 0) w.begin(q, dns::Rcode::NoError, false);
+            const zone::RRset* ns = st.rrset(*l.cut, zone::kTypeNS);
+            write_rrset(st, *ns, NameRef::of(st.name_of(*l.cut)), Section::Authority, w);
+            std::array<const zone::Node*, 16> seen;
+            std::size_t nseen = 0;
+            add_targets(st, *ns, z, w, seen, nseen);
+            return info;
+        }
+        if (l.match == zone::Match::NxDomain) return negative(w, z, AnswerKind::NxDomain, info);
+        const zone::Node& n = *l.node;
+        if (n.gslb >= 0 && (is_addr(q.qtype) || is_svcb(q.qtype))) {
+            const RecordRt& rec = snap.topo->records[static_cast<std::size_t>(n.gslb)];
+            info.record_id = static_cast<std::int32_t>(rec.id);
+            if (is_addr(q.qtype))
+                return answer_address(snap, z, rec, q, client, ws, p, w, info, c.owner);
+            if (rec.policy != nullptr && !(rec.v4.empty() && rec.v6.empty()))
+                return answer_svcb(snap, z, rec, q, client, ws, p, w, info, c.owner);
+        }
+        if (q.qtype == dns::qtype::ANY) {
+            // RFC 8482, as for GSLB names: one synthesized HINFO where the name has data
+            if (n.nrr == 0 && n.gslb < 0) return negative(w, z, AnswerKind::NoData, info);
+            std::uint32_t ttl = n.gslb >= 0 ? snap.topo->records[static_cast<std::size_t>(n.gslb)].ttl
+                                            : 0xffffffffu;
+            for (const zone::RRset& s : st.rrsets(n)) ttl = std::min(ttl, s.ttl);
+            w.add_hinfo_rfc8482(Section::Answer, c.owner, ttl);
+            return info;
+        }
+        if (const zone::RRset* s = st.rrset(n, q.qtype)) {
+            write_rrset(st, *s, c.owner, Section::Answer, w);
+            std::array<const zone::Node*, 16> seen;
+            std::size_t nseen = 0;
+            add_targets(st, *s, z, w, seen, nseen);
+            return info;
+        }
+        if (n.gslb >= 0 && q.qtype == dns::qtype::TXT && snap.topo->debug_txt) {
+            const RecordRt& rec = snap.topo->records[static_cast<std::size_t>(n.gslb)];
+            info.record_id = static_cast<std::int32_t>(rec.id);
+            add_debug_txt(snap, rec.v4, rec.ttl, w);
+            add_debug_txt(snap, rec.v6, rec.ttl, w);
+            return info;
+        }
+        const zone::RRset* cname = st.rrset(n, zone::kTypeCNAME);
+        if (cname == nullptr) return negative(w, z, AnswerKind::NoData, info);
+        write_rrset(st, *cname, c.owner, Section::Answer, w);
+        if (!follow(st, *cname, z, bufs[hop & 1].data(), c)) return info;
+    }
+    return info;
 }
 
 }  // namespace
@@ -383,6 +578,10 @@ void plan(const Snapshot& snap, const dns::Query& q, const ClientInfo& client, W
         // A name of no zone's own: NXDOMAIN inside a zone, REFUSED outside them all.
         p.zone = topo->find_zone(lname, q.qname_len);
     }
+    if (p.zone != nullptr && p.zone->stat != nullptr) {
+        plan_static(snap, q, client, ws, p);
+        return;
+    }
     if (p.rec != nullptr && (q.qtype == dns::qtype::A || q.qtype == dns::qtype::AAAA)) {
         plan_address(snap, *p.rec, q.qtype == dns::qtype::A, client, ws, p);
     } else if (p.rec != nullptr && (q.qtype == dns::qtype::HTTPS || q.qtype == dns::qtype::SVCB)) {
@@ -399,6 +598,7 @@ AnswerInfo build(const Snapshot& snap, const dns::Query& q, const ClientInfo& cl
         return info;
     }
 
+    if (z->stat != nullptr) return build_static(snap, q, client, ws, p, w);
     w.begin(q, dns::Rcode::NoError, true);
     info.kind = AnswerKind::Answer;
     info.rcode = dns::Rcode::NoError;

@@ -170,6 +170,35 @@ void collect_ents(ZoneRt& z) {
     for (const auto& [name, idx] : z.ns_names) add_ancestors(name);
 }
 
+/// The zone's SOA fields (negative answers) from its static data's apex SOA.
+void soa_from_static(ZoneRt& zr) {
+    const zone::StaticZone& st = *zr.stat;
+    const zone::RRset* soa = st.rrset(st.apex(), zone::kTypeSOA);
+    const zone::RRset* ns = st.rrset(st.apex(), zone::kTypeNS);
+    const zone::Rdata r = st.first(*soa);
+    std::size_t o = 0;
+    auto take_name = [&](WireName& out) {
+        const std::size_t start = o;
+        while (o < r.len && r.data[o] != 0) o += r.data[o] + 1u;
+        ++o;
+        out.len = static_cast<std::uint8_t>(std::min<std::size_t>(o - start, dns::kMaxNameWire));
+        dns::lower_name(r.data + start, out.bytes.data(), out.len);
+    };
+    take_name(zr.soa_mname);
+    take_name(zr.soa_rname);
+    auto u32 = [&](std::size_t at) {
+        return (std::uint32_t{r.data[at]} << 24) | (std::uint32_t{r.data[at + 1]} << 16) |
+               (std::uint32_t{r.data[at + 2]} << 8) | r.data[at + 3];
+    };
+    zr.soa.serial = u32(o);
+    zr.soa.refresh = u32(o + 4);
+    zr.soa.retry = u32(o + 8);
+    zr.soa.expire = u32(o + 12);
+    zr.soa.minimum = u32(o + 16);
+    zr.soa.ttl = soa->ttl;
+    zr.ns_ttl = ns->ttl;
+}
+
 }  // namespace
 
 WireName WireName::from_text(const std::string& text, const config::SourcePos& pos,
@@ -227,10 +256,16 @@ std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Con
         if (!topo->zone_index.emplace(zr.name.view(), zid).second) {
             throw ConfigError(z.pos, "zone", "zone '" + z.name + "' is listed twice");
         }
-        zr.soa = z.soa;
-        zr.soa_mname = WireName::from_text(z.soa.mname, z.pos, "soa.mname");
-        zr.soa_rname = WireName::from_text(z.soa.rname, z.pos, "soa.rname");
-        zr.ns_ttl = z.ns_ttl;
+        std::unique_ptr<zone::ZoneBuilder> builder;
+        if (!z.file.empty()) {
+            builder = std::make_unique<zone::ZoneBuilder>(zr.name.span());
+            zone::read_master_file(z.file, z.name, *builder);
+        } else {
+            zr.soa = z.soa;
+            zr.soa_mname = WireName::from_text(z.soa.mname, z.pos, "soa.mname");
+            zr.soa_rname = WireName::from_text(z.soa.rname, z.pos, "soa.rname");
+            zr.ns_ttl = z.ns_ttl;
+        }
 
         zr.ns.reserve(z.ns.size());
         for (const auto& ns : z.ns) {
@@ -257,6 +292,12 @@ std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Con
             build_record(*topo, rr, r, *cfg, geo.get(), next_backend);
             rr.state_offset = static_cast<std::uint32_t>(topo->state_words);
             topo->state_words += rr.state_words;
+            if (builder) builder->add_gslb_name(rr.name.span(), static_cast<std::int32_t>(rid), r.pos);
+        }
+        if (builder) {
+            zr.stat = builder->build(z.file);
+            builder.reset();
+            soa_from_static(zr);
         }
         collect_ents(zr);
     }

@@ -16,6 +16,7 @@
 #include "geo/geo.hh"
 #include "gslb/name_index.hh"
 #include "util/addr.hh"
+#include "zone/zone.hh"
 
 namespace gslbd::gslb {
 
@@ -107,6 +108,10 @@ struct ZoneRt {
     std::unordered_map<std::string_view, bool> ents;
     /// in-zone NS names with glue -> index into ns
     std::unordered_map<std::string_view, std::uint32_t> ns_names;
+    /// The zone's static data (config `file:`), GSLB names included as nodes; nullptr for a
+    /// zone of GSLB records only. With it the engine answers every name of the zone from it
+    /// (soa/ns above are then the file's; `ns` stays empty: the apex NS RRset is in `stat`).
+    std::shared_ptr<const zone::StaticZone> stat;
 };
 
 /// Zones, records and backends. Immutable; shared between snapshots of one config.

@@ -69,8 +69,7 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
                 // CoreDNS-GSLB's fail-open: every enabled backend, the mode not applied.
                 std::size_t written = 0;
                 for (std::size_t k = 0; k < p.eligible_count && written < kMaxAnswers; ++k) {
-                    add_addr(w, Section::Answer, owner, rec.ttl,
-                             family[p.eligible[k]].addr);
+                    add_addr(w, Section::Answer, owner, rec.ttl, family[p.eligible[k]].addr);
                     ++written;
                 }
                 if (written == 0) return negative(w, z, AnswerKind::NoData, info);
@@ -86,13 +85,11 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
             case config::FallbackMode::Ips: {
                 const auto& ips = v4 ? fb.v4 : fb.v6;
                 if (ips.empty()) return negative(w, z, AnswerKind::NoData, info);
-                for (const auto& ip : ips)
-                    add_addr(w, Section::Answer, owner, rec.ttl, ip);
+                for (const auto& ip : ips) add_addr(w, Section::Answer, owner, rec.ttl, ip);
                 return info;
             }
             case config::FallbackMode::Cname:
-                w.add_cname(Section::Answer, owner, rec.ttl,
-                            NameRef::of(fb.cname.span()));
+                w.add_cname(Section::Answer, owner, rec.ttl, NameRef::of(fb.cname.span()));
                 return info;
         }
     }
@@ -289,8 +286,7 @@ AnswerInfo& answer_svcb(const Snapshot& snap, const ZoneRt& z, const RecordRt& r
                 w.set_rcode(fb.rcode);
                 return info;
             case config::FallbackMode::Cname:
-                w.add_cname(Section::Answer, owner, rec.ttl,
-                            NameRef::of(fb.cname.span()));
+                w.add_cname(Section::Answer, owner, rec.ttl, NameRef::of(fb.cname.span()));
                 return info;
             case config::FallbackMode::Ips:
                 n4 = n6 = 0;
@@ -347,7 +343,6 @@ void add_debug_txt(const Snapshot& snap, std::span<const BackendRt> family, std:
     }
 }
 
-
 // ---- static zones (lib/zone): the answer an authoritative server gives -------------------
 
 /// The name being answered in a static zone: the query name, then each CNAME target.
@@ -361,7 +356,9 @@ struct Cursor {
 /// Longest CNAME chain followed inside one zone (a loop stops here too).
 constexpr int kMaxChain = 12;
 
-bool is_addr(std::uint16_t t) noexcept { return t == dns::qtype::A || t == dns::qtype::AAAA; }
+bool is_addr(std::uint16_t t) noexcept {
+    return t == dns::qtype::A || t == dns::qtype::AAAA;
+}
 bool is_svcb(std::uint16_t t) noexcept {
     return t == dns::qtype::HTTPS || t == dns::qtype::SVCB;
 }
@@ -394,6 +391,22 @@ bool follow(const zone::StaticZone& st, const zone::RRset& cname, const ZoneRt& 
     dns::lower_name(r.data, buf, len);
     if (!name_in(buf, len, z.name)) return false;
     c = Cursor{buf, len, dns::name_hash(buf, len), NameRef::of({buf, len})};
+    return true;
+}
+
+/// RFC 6672: `c` lies below a DNAME at its closest encloser `ce`. Writes the target (the
+/// owner's part above `ce`, then the DNAME's target) lower-case into `buf` and makes it the
+/// next cursor. False when the result is longer than a name may be (YXDOMAIN).
+bool dname_target(const zone::StaticZone& st, const zone::RRset& dname, const zone::Node& ce,
+                  std::uint8_t* buf, Cursor& c) noexcept {
+    const zone::Rdata r = st.first(dname);
+    const std::size_t tlen = wire_len(r.data, r.len);
+    const std::size_t prefix = c.len - ce.len;
+    if (tlen == 0 || prefix + tlen > dns::kMaxNameWire) return false;
+    std::memcpy(buf, c.lname, prefix);
+    dns::lower_name(r.data, buf + prefix, tlen);
+    c = Cursor{buf, prefix + tlen, dns::name_hash(buf, prefix + tlen),
+               NameRef::of({buf, prefix + tlen})};
     return true;
 }
 
@@ -453,7 +466,17 @@ void plan_static(const Snapshot& snap, const dns::Query& q, const ClientInfo& cl
     p.rec = nullptr;
     for (int hop = 0; hop < kMaxChain; ++hop) {
         const zone::Lookup l = st.resolve(c.lname, c.len, c.hash);
-        if (l.match == zone::Match::Referral || l.match == zone::Match::NxDomain) return;
+        if (l.match == zone::Match::Referral) return;
+        if (!l.exact) {
+            const zone::RRset* dname = st.rrset(*l.encloser, zone::kTypeDNAME);
+            if (dname != nullptr) {
+                if (!dname_target(st, *dname, *l.encloser, bufs[hop & 1].data(), c) ||
+                    !name_in(c.lname, c.len, p.zone->name))
+                    return;
+                continue;
+            }
+        }
+        if (l.match == zone::Match::NxDomain) return;
         const zone::Node& n = *l.node;
         if (n.gslb >= 0 && (is_addr(q.qtype) || is_svcb(q.qtype))) {
             p.rec = &snap.topo->records[static_cast<std::size_t>(n.gslb)];
@@ -487,8 +510,8 @@ AnswerInfo build_static(const Snapshot& snap, const dns::Query& q, const ClientI
     for (int hop = 0; hop < kMaxChain; ++hop) {
         const zone::Lookup l = st.resolve(c.lname, c.len, c.hash);
         // DS lives in the parent: at the delegation point itself it is answered here.
-        const bool ds_at_cut =
-            l.match == zone::Match::Referral && l.exact && l.node == l.cut && q.qtype == zone::kTypeDS;
+        const bool ds_at_cut = l.match == zone::Match::Referral && l.exact && l.node == l.cut &&
+                               q.qtype == zone::kTypeDS;
         if (l.match == zone::Match::Referral && !ds_at_cut) {
             // RFC 1034 §4.3.2: a referral, not authoritative (AA stays with a chain's start)
             if (hop == 0) w.begin(q, dns::Rcode::NoError, false);
@@ -498,6 +521,22 @@ AnswerInfo build_static(const Snapshot& snap, const dns::Query& q, const ClientI
             std::size_t nseen = 0;
             add_targets(st, *ns, z, w, seen, nseen);
             return info;
+        }
+        if (!l.exact) {
+            if (const zone::RRset* dname = st.rrset(*l.encloser, zone::kTypeDNAME)) {
+                write_rrset(st, *dname, NameRef::of(st.name_of(*l.encloser)), Section::Answer, w);
+                const NameRef owner = c.owner;
+                std::uint8_t* buf = bufs[hop & 1].data();
+                if (!dname_target(st, *dname, *l.encloser, buf, c)) {
+                    info.kind = AnswerKind::ServFail;
+                    info.rcode = static_cast<dns::Rcode>(6);  // YXDOMAIN
+                    w.set_rcode(info.rcode);
+                    return info;
+                }
+                w.add_cname(Section::Answer, owner, dname->ttl, c.owner);
+                if (!name_in(c.lname, c.len, z.name)) return info;
+                continue;
+            }
         }
         if (l.match == zone::Match::NxDomain) return negative(w, z, AnswerKind::NxDomain, info);
         const zone::Node& n = *l.node;
@@ -512,8 +551,9 @@ AnswerInfo build_static(const Snapshot& snap, const dns::Query& q, const ClientI
         if (q.qtype == dns::qtype::ANY) {
             // RFC 8482, as for GSLB names: one synthesized HINFO where the name has data
             if (n.nrr == 0 && n.gslb < 0) return negative(w, z, AnswerKind::NoData, info);
-            std::uint32_t ttl = n.gslb >= 0 ? snap.topo->records[static_cast<std::size_t>(n.gslb)].ttl
-                                            : 0xffffffffu;
+            std::uint32_t ttl = n.gslb >= 0
+                                    ? snap.topo->records[static_cast<std::size_t>(n.gslb)].ttl
+                                    : 0xffffffffu;
             for (const zone::RRset& s : st.rrsets(n)) ttl = std::min(ttl, s.ttl);
             w.add_hinfo_rfc8482(Section::Answer, c.owner, ttl);
             return info;

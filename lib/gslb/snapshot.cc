@@ -292,7 +292,8 @@ std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Con
             build_record(*topo, rr, r, *cfg, geo.get(), next_backend);
             rr.state_offset = static_cast<std::uint32_t>(topo->state_words);
             topo->state_words += rr.state_words;
-            if (builder) builder->add_gslb_name(rr.name.span(), static_cast<std::int32_t>(rid), r.pos);
+            if (builder)
+                builder->add_gslb_name(rr.name.span(), static_cast<std::int32_t>(rid), r.pos);
         }
         if (builder) {
             zr.stat = builder->build(z.file);

@@ -77,9 +77,9 @@ std::size_t read_master_file(const std::string& path, const std::string& origin,
         ~Deinit() { zs_deinit(s); }
     } deinit{scanner.get()};
     if (zs_set_input_file(scanner.get(), path.c_str()) != 0) {
-        throw config::ConfigError({st.main_file, 0, 0}, "",
-                                  std::string("cannot read the zone file: ") +
-                                      zs_strerror(scanner->error.code));
+        throw config::ConfigError(
+            {st.main_file, 0, 0}, "",
+            std::string("cannot read the zone file: ") + zs_strerror(scanner->error.code));
     }
     if (zs_set_processing(scanner.get(), on_record, on_error, &st) != 0)
         throw config::ConfigError({st.main_file, 0, 0}, "", "cannot start the zone parser");

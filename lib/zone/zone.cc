@@ -92,6 +92,7 @@ Lookup StaticZone::resolve(const std::uint8_t* lname, std::size_t len,
     }
     if (n == nullptr) n = &nodes_[apex_];  // a name outside the zone: the caller's bug
     l.node = n;
+    l.encloser = n;
     if (n->cut >= 0) {
         l.match = Match::Referral;
         l.cut = &nodes_[static_cast<std::size_t>(n->cut)];
@@ -138,15 +139,14 @@ config::SourcePos ZoneBuilder::pos_of(const PendingRR& rr) const {
 void ZoneBuilder::add(std::span<const std::uint8_t> owner, std::uint16_t type, std::uint32_t ttl,
                       std::span<const std::uint8_t> rdata, const config::SourcePos& pos) {
     std::array<std::uint8_t, dns::kMaxNameWire> lower;
-    if (owner.empty() || owner.size() > lower.size())
-        throw ConfigError(pos, "", "bad owner name");
+    if (owner.empty() || owner.size() > lower.size()) throw ConfigError(pos, "", "bad owner name");
     dns::lower_name(owner.data(), lower.data(), owner.size());
     const std::string_view lv(reinterpret_cast<const char*>(lower.data()), owner.size());
     const std::string_view ov(reinterpret_cast<const char*>(origin_.data()), origin_.size());
     if (!below(lv, ov)) {
-        throw ConfigError(pos, "", "owner " + text_of(lower.data(), owner.size()) +
-                                       " is outside the zone " +
-                                       text_of(origin_.data(), origin_.size()));
+        throw ConfigError(pos, "",
+                          "owner " + text_of(lower.data(), owner.size()) + " is outside the zone " +
+                              text_of(origin_.data(), origin_.size()));
     }
     if (rdata.size() > 65535) throw ConfigError(pos, "", "RDATA longer than 65535 bytes");
     // files_ holds the main file and its $INCLUDEs: a handful
@@ -258,7 +258,8 @@ std::shared_ptr<const StaticZone> ZoneBuilder::build(std::string source) {
     std::size_t rr_index = 0;
     for (std::uint32_t i = 0; i < z->nodes_.size(); ++i) {
         Node& n = z->nodes_[i];
-        const std::string owner = n.nrr != 0 || n.gslb >= 0 ? text_of(z->names_.data() + n.name, n.len) : "";
+        const std::string owner =
+            n.nrr != 0 || n.gslb >= 0 ? text_of(z->names_.data() + n.name, n.len) : "";
         const PendingNode& pn = nodes_[order[i]];
         for (std::uint16_t k = 0; k < n.nrr; ++k) {
             const RRset& s = z->rrsets_[n.rr + k];
@@ -267,8 +268,8 @@ std::shared_ptr<const StaticZone> ZoneBuilder::build(std::string source) {
                    (rank[rrs_[rr_index].node] < i ||
                     (rank[rrs_[rr_index].node] == i && rrs_[rr_index].type < s.type)))
                 ++rr_index;
-            const config::SourcePos at = rr_index < rrs_.size() ? pos_of(rrs_[rr_index])
-                                                                 : config::SourcePos{};
+            const config::SourcePos at =
+                rr_index < rrs_.size() ? pos_of(rrs_[rr_index]) : config::SourcePos{};
             if (s.type == kTypeCNAME && n.nrr > 1)
                 throw ConfigError(at, "",
                                   "CNAME at " + owner +
@@ -286,12 +287,12 @@ std::shared_ptr<const StaticZone> ZoneBuilder::build(std::string source) {
         }
     }
     if (soa == nullptr)
-        throw ConfigError(config::SourcePos{files_.empty() ? config::FileName(z->source_)
-                                                            : files_.front(),
-                                            0, 0},
-                          "", "the zone " + origin_text + " has no SOA record at its apex");
+        throw ConfigError(
+            config::SourcePos{files_.empty() ? config::FileName(z->source_) : files_.front(), 0, 0},
+            "", "the zone " + origin_text + " has no SOA record at its apex");
     if (z->rrset(z->nodes_[z->apex_], kTypeNS) == nullptr)
-        throw ConfigError(pos_of(*soa), "", "the zone " + origin_text + " has no NS records at its apex");
+        throw ConfigError(pos_of(*soa), "",
+                          "the zone " + origin_text + " has no NS records at its apex");
     {
         const RRset& s = *z->rrset(z->nodes_[z->apex_], kTypeSOA);
         const Rdata r = z->first(s);
@@ -323,8 +324,11 @@ std::shared_ptr<const StaticZone> ZoneBuilder::build(std::string source) {
         Node& n = z->nodes_[i];
         const std::uint8_t* name = z->names_.data() + n.name;
         if (n.len > origin_.size() && name[0] == 1 && name[1] == '*') {
-            const Node* parent = z->find(name + 2, n.len - 2u, dns::name_hash(name + 2, n.len - 2u));
-            if (parent != nullptr) z->nodes_[static_cast<std::size_t>(parent - z->nodes_.data())].wild = static_cast<std::int32_t>(i);
+            const Node* parent =
+                z->find(name + 2, n.len - 2u, dns::name_hash(name + 2, n.len - 2u));
+            if (parent != nullptr)
+                z->nodes_[static_cast<std::size_t>(parent - z->nodes_.data())].wild =
+                    static_cast<std::int32_t>(i);
         }
         // the topmost NS-holding ancestor-or-self below the apex
         for (std::size_t o = 0; n.len - o > origin_.size(); o += name[o] + 1u) {
@@ -336,7 +340,8 @@ std::shared_ptr<const StaticZone> ZoneBuilder::build(std::string source) {
             throw ConfigError(nodes_[order[i]].gslb_pos, "name",
                               "GSLB record " + text_of(name, n.len) +
                                   " lies at or below a delegation (NS records in " +
-                                  (z->source_.empty() ? std::string("the zone data") : z->source_) + ")");
+                                  (z->source_.empty() ? std::string("the zone data") : z->source_) +
+                                  ")");
         }
     }
     return z;

@@ -22,9 +22,9 @@
 
 namespace gslbd::zone {
 
-inline constexpr std::uint16_t kTypeA = 1, kTypeNS = 2, kTypeCNAME = 5, kTypeSOA = 6,
-                                kTypeMX = 15, kTypeAAAA = 28, kTypeSRV = 33, kTypeDNAME = 39,
-                                kTypeDS = 43, kTypeSVCB = 64, kTypeHTTPS = 65;
+inline constexpr std::uint16_t kTypeA = 1, kTypeNS = 2, kTypeCNAME = 5, kTypeSOA = 6, kTypeMX = 15,
+                               kTypeAAAA = 28, kTypeSRV = 33, kTypeDNAME = 39, kTypeDS = 43,
+                               kTypeSVCB = 64, kTypeHTTPS = 65;
 
 struct RRset {
     std::uint16_t type = 0;
@@ -38,11 +38,11 @@ struct Node {
     std::uint32_t name = 0;  ///< offset into the name arena
     std::uint32_t rr = 0;    ///< first RRset (index); RRsets of a node are sorted by type
     std::uint16_t nrr = 0;
-    std::uint8_t len = 0;      ///< wire length of the name
-    std::uint8_t flags = 0;    ///< kApex
-    std::int32_t cut = -1;     ///< topmost delegation at or above this node (node index), -1: none
-    std::int32_t wild = -1;    ///< the node `*.<this>`, -1: none
-    std::int32_t gslb = -1;    ///< GSLB record id (gslb::Topology::records) at this name, -1: none
+    std::uint8_t len = 0;    ///< wire length of the name
+    std::uint8_t flags = 0;  ///< kApex
+    std::int32_t cut = -1;   ///< topmost delegation at or above this node (node index), -1: none
+    std::int32_t wild = -1;  ///< the node `*.<this>`, -1: none
+    std::int32_t gslb = -1;  ///< GSLB record id (gslb::Topology::records) at this name, -1: none
 };
 inline constexpr std::uint8_t kApex = 1;
 
@@ -58,7 +58,8 @@ struct Lookup {
     Match match = Match::NxDomain;
     bool exact = false;  ///< `node` is the name itself (also with Referral)
     const Node* node = nullptr;
-    const Node* cut = nullptr;  ///< Referral only
+    const Node* cut = nullptr;       ///< Referral only
+    const Node* encloser = nullptr;  ///< the closest encloser (== node when exact)
 };
 
 /// One RR's RDATA inside an RRset (iterate with StaticZone::next()).
@@ -98,7 +99,9 @@ class StaticZone {
     std::span<const std::uint8_t> name_of(const Node& n) const noexcept {
         return {names_.data() + n.name, n.len};
     }
-    std::span<const RRset> rrsets(const Node& n) const noexcept { return {rrsets_.data() + n.rr, n.nrr}; }
+    std::span<const RRset> rrsets(const Node& n) const noexcept {
+        return {rrsets_.data() + n.rr, n.nrr};
+    }
     /// The RRset of `type` at `n`, or nullptr.
     const RRset* rrset(const Node& n, std::uint16_t type) const noexcept {
         for (const RRset& s : rrsets(n))

@@ -137,7 +137,7 @@ def test_tcp_carries_what_udp_truncates(servers):
 
 @pytest.mark.parametrize("text, where, problem", [
     ("www CNAME alias\nwww TXT \"x\"\n", 10, "beside other data"),
-    ("bad A 300.1.1.1\n", 10, "zone.db:10"),
+    ("bad A 300.1.1.1\n", 10, "invalid IPv4 address"),
     ("out.other.test. A 192.0.2.1\n", 10, "outside the zone"),
 ])
 def test_bad_zone_file_names_file_and_line(tmp_path, text, where, problem):
@@ -148,7 +148,7 @@ def test_bad_zone_file_names_file_and_line(tmp_path, text, where, problem):
     port = gslbd_test.free_port()
     path = zone_test.gslbd_config(tmp_path, port,
                                   f"zones:\n  - name: {ORIGIN}\n    file: {zone_file}\n")
-    r = gslbd_test.run_gslbd("--config", str(path), "--check-config")
+    r = gslbd_test.run_gslbd("--check-config", str(path))
     assert r.returncode != 0
     err = r.stdout + r.stderr
     assert f"zone.db:{lines + 1}" in err, err
@@ -165,7 +165,7 @@ def test_soa_in_both_places_is_refused(tmp_path):
       - name: ns1.{ORIGIN}
         addresses: [192.0.2.53]
 """)
-    r = gslbd_test.run_gslbd("--config", str(path), "--check-config")
+    r = gslbd_test.run_gslbd("--check-config", str(path))
     assert r.returncode != 0
     assert "cannot be given with 'file'" in r.stdout + r.stderr
 
@@ -184,7 +184,124 @@ def test_static_address_at_gslb_name_names_both_places(tmp_path):
     file: {zone_file}
     policy: {tmp_path / "data" / "policy.yml"}
 """)
-    r = gslbd_test.run_gslbd("--config", str(path), "--check-config")
+    r = gslbd_test.run_gslbd("--check-config", str(path))
     assert r.returncode != 0
     err = r.stdout + r.stderr
     assert "zone.db:" in err and "policy.yml:" in err, err
+
+
+# --- CNAME chains into GSLB names, over the wire -------------------------------------------
+
+CHAIN_DB = """$ORIGIN zt.test.
+$TTL 3600
+@       SOA ns1 hostmaster 7 7200 900 1209600 300
+@       NS  ns1
+ns1     A   192.0.2.53
+www     600 CNAME lb
+deep    CNAME www
+geo     300 CNAME geolb
+lb      TXT "static data beside a GSLB name"
+lb      MX  10 mail
+mail    A   192.0.2.25
+"""
+
+
+def chain_policy(a, b):
+    return gslbd_test.health_defaults(record_ttl=20) + f"""  lb.zt.test.:
+    mode: failover
+    backends:
+      - address: "{a.addr}"
+        priority: 1
+{gslbd_test.check(a.port)}      - address: "{b.addr}"
+        priority: 2
+{gslbd_test.check(b.port)}  geolb.zt.test.:
+    mode: geoip
+    backends:
+      - address: "192.0.2.51"
+        location: eu-fra
+      - address: "192.0.2.52"
+        location: us-east
+"""
+
+
+@pytest.fixture
+def chain_world(tmp_path):
+    a = gslbd_test.HttpBackend("127.0.0.21", tmp_path)
+    b = gslbd_test.HttpBackend("127.0.0.22", tmp_path)
+    zone_file = zone_test.write_zone(tmp_path / "data", CHAIN_DB)
+    (tmp_path / "data" / "policy.yml").write_text(chain_policy(a, b))
+    port = gslbd_test.free_port()
+    path = zone_test.gslbd_config(tmp_path / "gslbd", port, f"""zones:
+  - name: {ORIGIN}
+    file: {zone_file}
+    policy: {tmp_path / "data" / "policy.yml"}
+""", extra="cache:\n  entries: 4096\n")
+    d = gslbd_test.Daemon(path, port)
+    yield d, a, b
+    d.stop()
+    a.stop()
+    b.stop()
+
+
+def chain_of(r):
+    return [(rr.name.to_text().lower(), dns.rdatatype.to_text(rr.rdtype), rr.ttl,
+             sorted(rd.to_text() for rd in rr)) for rr in r.answer]
+
+
+def test_cname_into_gslb_name_follows_health(chain_world):
+    d, a, b = chain_world
+    q = lambda: gslbd_test.udp(d, gslbd_test.make_query("DEEP.zt.test.", "A"))
+    gslbd_test.wait_for(lambda: gslbd_test.addresses(q()), [a.addr], 5, "primary while healthy")
+    r = q()
+    assert r.flags & dns.flags.AA
+    names = [x[0] for x in chain_of(r)]
+    assert names == ["deep.zt.test.", "www.zt.test.", "lb.zt.test."], chain_of(r)
+    assert chain_of(r)[1][1] == "CNAME" and chain_of(r)[1][2] == 600
+    assert chain_of(r)[2][2] == 20  # the GSLB record's own TTL: the shorter one, as it is
+    a.set(status=503)
+    gslbd_test.wait_for(lambda: gslbd_test.addresses(q()), [b.addr], gslbd_test.HEALTH_LIMIT,
+                        "the chain's end follows health")
+    a.set(status=200)
+    gslbd_test.wait_for(lambda: gslbd_test.addresses(q()), [a.addr], gslbd_test.HEALTH_LIMIT,
+                        "and back")
+    # static data of other types at the GSLB name is answered from the file
+    r = gslbd_test.udp(d, gslbd_test.make_query("lb.zt.test.", "MX"))
+    assert [rd.to_text() for rr in r.answer for rd in rr] == ["10 mail.zt.test."]
+    assert gslbd_test.addresses(r) == [] and r.additional  # mail's A as additional
+
+
+def test_cname_into_geo_gslb_name_keeps_ecs_scope(chain_world):
+    d, _, _ = chain_world
+    for _ in range(2):  # the second round comes from the cache: the same answers and scopes
+        r = gslbd_test.udp(d, gslbd_test.make_query("geo.zt.test.", "A", ecs=("198.51.100.7", 24)))
+        assert [x[0] for x in chain_of(r)] == ["geo.zt.test.", "geolb.zt.test."]
+        assert gslbd_test.addresses(r) == ["192.0.2.52"]
+        assert gslbd_test.ecs_option(r).scopelen == 24
+        r = gslbd_test.udp(d, gslbd_test.make_query("geo.zt.test.", "A",
+                                                    ecs=("198.51.100.200", 32)))
+        assert gslbd_test.addresses(r) == ["192.0.2.51"]
+        assert gslbd_test.ecs_option(r).scopelen == 25
+        # a static answer depends on nobody: scope 0
+        r = gslbd_test.udp(d, gslbd_test.make_query("lb.zt.test.", "TXT", ecs=("198.51.100.7", 24)))
+        assert r.answer and gslbd_test.ecs_option(r).scopelen == 0
+
+
+def test_zone_file_reload_keeps_answering(chain_world, tmp_path):
+    d, _, _ = chain_world
+    zone_file = tmp_path / "data" / "zone.db"
+    zone_file.write_text(CHAIN_DB.replace(" 7 7200", " 8 7200") + "new A 192.0.2.99\n")
+    d.signal(__import__("signal").SIGHUP)
+
+    def serial():
+        r = gslbd_test.udp(d, gslbd_test.make_query(ORIGIN, "SOA"))
+        assert r.rcode() == dns.rcode.NOERROR  # never a lost or failed answer meanwhile
+        return r.answer[0][0].serial
+
+    gslbd_test.wait_for(serial, 8, 5, "the new serial")
+    r = gslbd_test.udp(d, gslbd_test.make_query("new.zt.test.", "A"))
+    assert gslbd_test.addresses(r) == ["192.0.2.99"]
+    # a broken file on reload: the old zone stays served
+    zone_file.write_text(CHAIN_DB + "broken A not-an-address\n")
+    d.signal(__import__("signal").SIGHUP)
+    gslbd_test.wait_for(lambda: "zone.db:" in d.log(), True, 5, "the reload error in the log")
+    assert serial() == 8

@@ -48,7 +48,13 @@ struct World {
     World() {
         const char* root = std::getenv("GSLBD_SOURCE_ROOT");
         std::string base = root ? root : ".";
-        auto cfg = std::make_shared<const config::Config>(config::load_config(base + "/examples/gslbd.yml"));
+        auto loaded = config::load_config(base + "/examples/gslbd.yml");
+        // a static zone beside the GSLB one (issue 21): cache-hit static vs GSLB answers
+        config::Zone stat;
+        stat.name = "static.example.";
+        stat.file = base + "/examples/static.example.zone";
+        loaded.zones.push_back(stat);
+        auto cfg = std::make_shared<const config::Config>(std::move(loaded));
         auto geo = geo::load_geo(*cfg);
         auto topo = gslb::build_topology(cfg, geo);
         auto snap = std::make_unique<gslb::Snapshot>();
@@ -97,6 +103,15 @@ void BM_pipeline_random(benchmark::State& s) { pipeline_bench(s, "shuffle.gslb.e
 void BM_pipeline_weighted(benchmark::State& s) { pipeline_bench(s, "weighted.gslb.example.", 1, true, nullptr); }
 void BM_pipeline_geoip_ecs(benchmark::State& s) { pipeline_bench(s, "geo.gslb.example.", 1, true, "198.51.100.7"); }
 void BM_pipeline_nxdomain(benchmark::State& s) { pipeline_bench(s, "nope.gslb.example.", 1, true, nullptr); }
+// static zone answers (lib/zone), through the same cache: compare with BM_pipeline_failover
+void BM_pipeline_static_a(benchmark::State& s) { pipeline_bench(s, "www.static.example.", 1, true, nullptr); }
+void BM_pipeline_static_cname(benchmark::State& s) { pipeline_bench(s, "alias.static.example.", 1, true, nullptr); }
+void BM_pipeline_static_wildcard(benchmark::State& s) { pipeline_bench(s, "x.wild.static.example.", 1, true, nullptr); }
+void BM_pipeline_static_nxdomain(benchmark::State& s) { pipeline_bench(s, "nope.static.example.", 1, true, nullptr); }
+BENCHMARK(BM_pipeline_static_a);
+BENCHMARK(BM_pipeline_static_cname);
+BENCHMARK(BM_pipeline_static_wildcard);
+BENCHMARK(BM_pipeline_static_nxdomain);
 BENCHMARK(BM_pipeline_failover);
 BENCHMARK(BM_pipeline_roundrobin);
 BENCHMARK(BM_pipeline_random);

@@ -296,8 +296,9 @@ def main():
         fill_s = time.monotonic() - t0
         rev1 = etcd.revision()
         result["fill"] = {"seconds": round(fill_s, 2), "etcd_revisions": rev1 - rev0,
-                          "votes": a.nodes * targets,
-                          "writes_per_second": round((rev1 - rev0) / fill_s)}
+                          "votes": sims_n * targets,
+                          "votes_per_second": round(sims_n * targets / fill_s),
+                          "transactions_per_second": round((rev1 - rev0) / fill_s, 1)}
         print("fill:", result["fill"], flush=True)
         time.sleep(2)
 
@@ -436,10 +437,11 @@ def markdown(r):
         "< 5 % |",
         f"| fleet threads alone, quiet / churn | {w['fleet_threads_quiet']} / "
         f"{w['fleet_threads_churn']} % | |",
-        f"| etcd writes (revisions) per second, churn | {r['churn']['etcd_writes_per_second']} "
-        "| |",
-        f"| fill: {r['fill']['votes']} votes | {r['fill']['seconds']} s, "
-        f"{r['fill']['etcd_revisions']} revisions, {r['fill']['writes_per_second']}/s | |",
+        f"| etcd writes (revisions: transactions) per second, churn | "
+        f"{r['churn']['etcd_writes_per_second']} | |",
+        f"| fill: {r['fill']['votes']} votes of the simulated voters, one after the other | "
+        f"{r['fill']['seconds']} s, {r['fill']['etcd_revisions']} etcd revisions "
+        f"(transactions of <= 128 votes), {r['fill']['votes_per_second']} votes/s | |",
         "",
         "Per thread (% of a core): off " + json.dumps(r["fleet_off"]["by_thread"]) +
         "; quiet " + json.dumps(r["fleet_on_quiet"]["by_thread"]) +

@@ -1,7 +1,9 @@
 #include "daemon.hh"
 
+#include <linux/capability.h>
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <exception>
@@ -17,6 +19,7 @@
 #include "gslb/snapshot.hh"
 #include "health/monitor.hh"
 #include "io/backends.hh"
+#include "util/privileges.hh"
 
 namespace gslbd::app {
 
@@ -143,6 +146,14 @@ int run(const Options& opts) {
         for (const auto& b : backends) util::log_info("{}", b->describe());
         if (cfg.api.enabled) api = make_api(*control, cfg, backends);
         if (cfg.api.watch) watcher = std::make_unique<ctl::ConfigWatcher>(*control);
+        // Everything privileged is done (sockets bound, EAL up): keep only what probes
+        // (raw ICMP sockets) and a reload's new listeners need.
+        if (!cfg.edge.user.empty()) {
+            util::drop_privileges(cfg.edge.user, cfg.edge.group,
+                                  {CAP_NET_BIND_SERVICE, CAP_NET_RAW});
+            util::log_info("running as user {} (uid {}), capabilities: net_bind_service, net_raw",
+                           cfg.edge.user, ::getuid());
+        }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "gslbd: %s\n", e.what());
         return 1;

@@ -384,7 +384,8 @@ Config load_config(const std::string& path) {
     Val root(file, doc);
     if (root.is_null()) root.fail("the configuration is empty: 'listen' and 'zones' are required");
     MapReader top(root, {"listen", "workers", "log_level", "edns", "ecs", "tcp", "geoip",
-                         "debug_txt", "zones", "io", "dpdk", "cache", "health", "api", "cluster"});
+                         "debug_txt", "zones", "io", "dpdk", "cache", "health", "api", "cluster",
+                         "acl", "rrl", "cookies", "dynamic_blocks", "user", "group"});
 
     parse_listen(top.require("listen"), cfg);
     if (auto x = top.get("workers")) {
@@ -445,6 +446,7 @@ Config load_config(const std::string& path) {
     cfg.api.addr = *util::IpAddr::parse("127.0.0.1");
     if (auto x = top.get("api"); x && !x->is_null()) parse_api(*x, cfg);
     if (auto x = top.get("cluster"); x && !x->is_null()) detail::parse_cluster(*x, cfg);
+    detail::parse_edge(top, cfg);
     if (auto x = top.get("io")) {
         std::string mode = x->nonempty_str();
         if (mode == "dpdk")

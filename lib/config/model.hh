@@ -1,6 +1,7 @@
 #pragma once
 /// The validated, immutable configuration model. Produced by load_config(); everything
 /// downstream (geo, gslb, io, apps) reads only this, never YAML.
+#include <array>
 #include <chrono>
 #include <concepts>
 #include <cstdint>
@@ -281,6 +282,77 @@ struct ClusterConfig {
     SourcePos pos;
 };
 
+/// What an ACL rule (or the ACL's default) does with a matching query (`acl:`).
+enum class AclAction : std::uint8_t {
+    Allow,   ///< answer as usual
+    Drop,    ///< send nothing, before the message is parsed
+    Refuse,  ///< answer REFUSED
+};
+
+struct AclRule {
+    util::IpPrefix prefix;
+    AclAction action = AclAction::Allow;
+    SourcePos pos;
+};
+
+/// Response rate limiting (`rrl:`, docs/edge.md): BIND/Knot semantics, per worker.
+/// A rate of 0 turns that response class off.
+struct RrlConfig {
+    bool enabled = false;
+    std::uint32_t responses_per_second = 0;  ///< positive answers, per (prefix, qname, qtype)
+    std::uint32_t nodata_per_second = 0;     ///< NODATA, per (prefix, qname)
+    std::uint32_t nxdomains_per_second = 0;  ///< NXDOMAIN, per (prefix, zone)
+    std::uint32_t errors_per_second = 0;     ///< REFUSED, SERVFAIL, FORMERR..., per prefix
+    std::uint32_t window = 15;               ///< seconds of debt a flooding class keeps
+    std::uint32_t slip = 2;                  ///< every Nth limited response goes out with TC
+    std::uint8_t ipv4_prefix = 24, ipv6_prefix = 56;
+    std::vector<util::IpPrefix> exempt;
+    bool log_only = false;
+    std::size_t table_size = 65536;  ///< entries per worker (rounded up to a power of two)
+    SourcePos pos;
+};
+
+/// DNS cookies (`cookies:`, RFC 7873 with RFC 9018 server cookies).
+struct CookieConfig {
+    bool enabled = false;
+    bool enforce = false;  ///< a UDP query with a client cookie but no valid server cookie: BADCOOKIE
+    /// 16-byte SipHash keys; unset: one random secret per process.
+    std::optional<std::array<std::uint8_t, 16>> secret, previous_secret;
+    SourcePos pos;
+};
+
+/// One threshold of `dynamic_blocks.rules` (dnsdist's dynamic block rules).
+struct DynBlockRule {
+    enum class Kind : std::uint8_t { Queries, NxDomain, Any, Bytes } kind = Kind::Queries;
+    std::uint32_t rate = 0;  ///< per second, averaged over the window
+    SourcePos pos;
+};
+
+/// `dynamic_blocks:`: per client prefix, block for `duration` when a rate is exceeded.
+struct DynBlockConfig {
+    bool enabled = false;
+    std::vector<DynBlockRule> rules;
+    std::uint32_t window = 10;  ///< seconds (1..60)
+    Millis duration{60000};
+    AclAction action = AclAction::Drop;  ///< Drop, Refuse, or truncate (below)
+    bool truncate = false;               ///< action `truncate`: answer TC over UDP
+    std::uint8_t ipv4_prefix = 32, ipv6_prefix = 64;
+    std::vector<util::IpPrefix> exempt;
+    std::size_t table_size = 16384;
+    SourcePos pos;
+};
+
+/// The edge protection blocks (docs/edge.md) and the privileges to keep.
+struct EdgeConfig {
+    AclAction acl_default = AclAction::Allow;
+    std::vector<AclRule> acl;  ///< longest prefix wins
+    RrlConfig rrl;
+    CookieConfig cookies;
+    DynBlockConfig dynblock;
+    std::string user, group;  ///< drop root to these after start-up ("" = stay)
+    SourcePos user_pos;
+};
+
 struct Config {
     /// `health:` defaults for every probed backend (zone files can override rise/fall).
     /// health_assume_healthy: start-up state; true = up until `fall` failed rounds
@@ -315,6 +387,7 @@ struct Config {
     DpdkConfig dpdk;
     ApiConfig api;
     ClusterConfig cluster;
+    EdgeConfig edge;
 };
 
 /// Smallest and largest response cache entry (see Config::cache_bytes).

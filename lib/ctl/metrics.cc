@@ -136,6 +136,23 @@ void cache_metrics(Writer& w, const cache::Counters& c) {
     w.sample("gslbd_cache_uncacheable_total", {}, U{c.uncacheable});
 }
 
+/// Edge protection (docs/edge.md): ACL, response rate limiting, DNS cookies.
+void edge_metrics(Writer& w, const edge::Counters& e) {
+    w.family("gslbd_acl_total", "counter", "Queries stopped by the ACL, by action.");
+    w.sample("gslbd_acl_total", {{"action", "drop"}}, U{e.acl_dropped});
+    w.sample("gslbd_acl_total", {{"action", "refuse"}}, U{e.acl_refused});
+    w.family("gslbd_rrl_total", "counter",
+             "Responses rate limited (RRL), by what happened to them.");
+    w.sample("gslbd_rrl_total", {{"action", "drop"}}, U{e.rrl_dropped});
+    w.sample("gslbd_rrl_total", {{"action", "slip"}}, U{e.rrl_slipped});
+    w.sample("gslbd_rrl_total", {{"action", "log_only"}}, U{e.rrl_would_limit});
+    w.sample("gslbd_rrl_total", {{"action", "exempt"}}, U{e.rrl_exempt});
+    w.family("gslbd_cookies_total", "counter", "Queries with a DNS COOKIE option, by outcome.");
+    w.sample("gslbd_cookies_total", {{"result", "received"}}, U{e.cookie_queries});
+    w.sample("gslbd_cookies_total", {{"result", "valid"}}, U{e.cookie_valid});
+    w.sample("gslbd_cookies_total", {{"result", "badcookie"}}, U{e.badcookie});
+}
+
 /// Packets, TCP connections and per-worker series of the I/O backends.
 void io_metrics(Writer& w, const DataPlaneStats& dp) {
     w.family("gslbd_udp_packets_total", "counter", "UDP datagrams received and sent.");
@@ -409,6 +426,7 @@ std::string render_metrics(const Control& ctl, const DataPlaneStats& dp,
     const gslb::Snapshot view = ctl.current();
     dns_metrics(w, dp);
     cache_metrics(w, dp.cache);
+    edge_metrics(w, dp.edge);
     io_metrics(w, dp);
 
     std::vector<health::BackendStatus> status;

@@ -54,6 +54,11 @@ bool parse_opt_options(Reader& r, std::size_t rdlen, Query& q) noexcept {
             const std::size_t start = r.pos();
             if (!ecs_valid_and_copy(r, optlen, q.ecs)) return false;
             if (r.pos() != start + optlen) return false;
+        } else if (code == kOptionCookie) {
+            if (q.cookie_len != 0 || !r.need(optlen)) return false;
+            if (optlen != 8 && (optlen < 16 || optlen > 40)) return false;
+            for (std::size_t i = 0; i < optlen; ++i) q.cookie[i] = r.u8();
+            q.cookie_len = static_cast<std::uint8_t>(optlen);
         } else {
             r.skip(optlen);
         }
@@ -134,6 +139,7 @@ void reset(Query& q) noexcept {
     q.ecs.source_prefix = 0;
     q.ecs.scope_prefix = 0;
     q.ecs.addr.fill(0);
+    q.cookie_len = 0;
 }
 
 }  // namespace
@@ -349,6 +355,7 @@ namespace {
     q.ecs.source_prefix = 0;
     q.ecs.scope_prefix = 0;
     q.ecs.addr.fill(0);
+    q.cookie_len = 0;
     if (arcount == 0) {
         if (qend != size) return false;
         q.has_edns = false;

@@ -32,6 +32,10 @@ struct Query {
     bool do_bit = false;
     std::uint16_t udp_size = 512;  ///< advertised size, clamped to >= 512
     Ecs ecs;
+    /// COOKIE option (RFC 7873) as received: 0 = none, else 8 (client cookie only) or
+    /// 16..40 (client cookie, then a server cookie of 8..32 bytes).
+    std::uint8_t cookie_len = 0;
+    std::array<std::uint8_t, 40> cookie;  ///< left uninitialised past cookie_len
 
     /// Largest response the client accepts over UDP: 512 without EDNS, else its
     /// advertised size (the caller clamps it further to our own limit).
@@ -72,7 +76,8 @@ struct ParseResult {
 /// additional section (which must be owned by the root), compression pointers only
 /// backwards and without loops, labels <= 63, names <= 255, everything in bounds; ECS:
 /// family 1 or 2, source prefix <= 32 / 128, address length == ceil(source/8), no bits set
-/// beyond the source prefix, scope prefix 0. TSIG and other additional records are
+/// beyond the source prefix, scope prefix 0; COOKIE: one option of 8 or 16..40 bytes
+/// (RFC 7873 §5.2.2: other lengths are FormErr). TSIG and other additional records are
 /// skipped safely. Trailing garbage after the last record is FormErr.
 ParseResult parse_query(std::span<const std::uint8_t> packet, Query& q) noexcept;
 

@@ -23,6 +23,7 @@ enum class Rcode : std::uint16_t {
     NotImp = 4,
     Refused = 5,
     BadVers = 16,
+    BadCookie = 23,  ///< RFC 7873
 };
 
 namespace qtype {

@@ -229,6 +229,7 @@ std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Con
     topo->config = cfg;
     topo->geo = geo;
     topo->edns_udp_size = cfg->edns_udp_size;
+    topo->edge = edge::build_rules(*cfg);
     topo->ecs_enabled = cfg->ecs_enabled;
     topo->ecs_trust = cfg->ecs_trust;
     topo->debug_txt = cfg->debug_txt;

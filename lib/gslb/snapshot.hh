@@ -13,6 +13,7 @@
 
 #include "config/model.hh"
 #include "dns/types.hh"
+#include "edge/guard.hh"
 #include "geo/geo.hh"
 #include "gslb/name_index.hh"
 #include "util/addr.hh"
@@ -129,6 +130,9 @@ struct Topology {
     bool ecs_enabled = true;
     std::vector<util::IpPrefix> ecs_trust;  ///< empty = all
     bool debug_txt = false;
+    /// Edge protection (ACL, RRL, cookies) built from the config; nullptr when none is
+    /// configured, so the pipeline skips it all with one branch.
+    std::shared_ptr<const edge::Rules> edge;
     /// lower-case wire zone name (view into zones[i].name) -> index into zones
     std::unordered_map<std::string_view, std::uint32_t> zone_index;
     /// Every name of every zone with what it is (see NameIndex), built from the maps above

@@ -30,6 +30,7 @@ struct WorkerSample {
 struct Stats {
     pipeline::Counters udp, tcp;  ///< pipeline counters by transport (DPDK counts as udp)
     cache::Counters cache;        ///< every worker's response cache, all transports
+    edge::Counters edge;          ///< ACL, RRL and cookie counters, all transports
     std::uint64_t udp_rx = 0, udp_tx = 0;
     std::uint64_t tcp_accepted = 0, tcp_rejected = 0, tcp_timed_out = 0, tcp_closed = 0,
                   tcp_active = 0;

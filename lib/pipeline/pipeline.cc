@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <ctime>
 
 namespace gslbd::pipeline {
 
@@ -12,6 +13,11 @@ const config::Config& sizing_config(const gslb::SnapshotHolder& holder) {
     const gslb::Snapshot* s = holder.current_for_writer();
     if (s != nullptr && s->topo != nullptr && s->topo->config != nullptr) return *s->topo->config;
     return defaults;
+}
+
+// The RRL table is sized at start like the cache; a reload that turns RRL on uses this size.
+std::size_t rrl_entries(const config::Config& cfg) noexcept {
+    return cfg.edge.rrl.enabled ? cfg.edge.rrl.table_size : 4096;
 }
 
 // The cache keeps answers as kinds, so a hit updates the same counters a build would.
@@ -31,7 +37,8 @@ Pipeline::Pipeline(const gslb::SnapshotHolder& holder, std::uint64_t seed,
     : holder_(holder),
       ws_(seed),
       cache_(cache_entries, entry_bytes, seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull),
-      scratch_(cache_entries != 0 ? std::make_unique<std::uint8_t[]>(dns::kMaxMessage) : nullptr) {}
+      scratch_(cache_entries != 0 ? std::make_unique<std::uint8_t[]>(dns::kMaxMessage) : nullptr),
+      guard_(rrl_entries(sizing_config(holder))) {}
 
 Pipeline::~Pipeline() = default;
 
@@ -83,22 +90,169 @@ std::size_t Pipeline::handle(std::span<const std::uint8_t> query, const util::Ip
         ++counters_.dropped;
         return 0;
     }
+    const gslb::Snapshot* snap = holder_.current();
+    if (snap != nullptr && snap->topo != nullptr && snap->topo->edge != nullptr) [[unlikely]]
+        return handle_edge(*snap->topo->edge, snap, query, source, out, tcp);
+    const dns::ParseResult pr = dns::parse_query(query, query_);
+    return respond(snap, pr, source, out, tcp, 0);
+}
 
+namespace {
+
+inline std::size_t response_limit(const gslb::Snapshot* snap, const dns::Query& q,
+                                  bool tcp) noexcept {
+    const std::uint16_t our_udp =
+        snap != nullptr ? snap->topo->edns_udp_size : dns::kDefaultEdnsUdpSize;
+    return tcp ? dns::kMaxMessage
+               : std::max(dns::kMinUdpSize,
+                          std::min(q.max_udp_response(), static_cast<std::size_t>(our_udp)));
+}
+
+inline std::uint32_t wall_seconds() noexcept {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);  // vDSO: no system call
+    return static_cast<std::uint32_t>(ts.tv_sec);
+}
+
+}  // namespace
+
+std::size_t Pipeline::handle_edge(const edge::Rules& rules, const gslb::Snapshot* snap,
+                                  std::span<const std::uint8_t> query, const util::IpAddr& source,
+                                  std::span<std::uint8_t> out, bool tcp) noexcept {
+    // The ACL looks at the source alone: a dropped packet is never parsed.
+    std::uint8_t acl = edge::kAclAllow;
+    if (rules.acl_on) {
+        acl = edge::Guard::acl(rules, source);
+        if (acl == edge::kAclDrop) {
+            ++guard_.counters.acl_dropped;
+            return 0;
+        }
+    }
     dns::Query& q = query_;
     const dns::ParseResult pr = dns::parse_query(query, q);
+    const std::uint16_t our_udp = snap->topo->edns_udp_size;
+    const std::size_t limit = response_limit(snap, q, tcp);
+
+    // A reply that is not the engine's: REFUSED by the ACL, TC by RRL, BADCOOKIE.
+    auto reply = [&](dns::Rcode rcode, bool tc) noexcept -> std::size_t {
+        dns::ResponseWriter w(out, limit);
+        if (pr.question_ok) {
+            w.begin(q, rcode, false, true);
+        } else {
+            w.begin_header_only(q.id, q.flags, rcode);
+        }
+        if (q.has_edns) w.set_opt(our_udp, q.do_bit, nullptr, 0);
+        const std::size_t n = w.finish();
+        if (tc) out[2] |= 0x02;
+        return n;
+    };
+
+    if (acl == edge::kAclRefuse) {
+        if (pr.status == dns::ParseStatus::Drop) {
+            ++counters_.dropped;
+            return 0;
+        }
+        ++guard_.counters.acl_refused;
+        ++counters_.refused;
+        ++counters_.responses;
+        return reply(dns::Rcode::Refused, false);
+    }
+
+    const bool cookie_in =
+        rules.cookies_on && pr.status == dns::ParseStatus::Ok && q.cookie_len != 0;
+    bool cookie_ok = false;
+    std::uint32_t wall = 0;
+    if (cookie_in) {
+        ++guard_.counters.cookie_queries;
+        wall = wall_seconds();
+        cookie_ok = q.cookie_len > edge::kClientCookieLen &&
+                    edge::server_cookie_valid(rules.secrets, q.cookie.data(),
+                                              q.cookie.data() + edge::kClientCookieLen,
+                                              q.cookie_len - edge::kClientCookieLen, source, wall);
+        if (cookie_ok) ++guard_.counters.cookie_valid;
+    }
+    auto with_cookie = [&](std::size_t n) noexcept {
+        if (!cookie_in || n == 0) return n;
+        std::uint8_t sc[edge::kServerCookieLen];
+        edge::make_server_cookie(rules.secrets.current.data(), q.cookie.data(), source, wall, sc);
+        return edge::append_cookie(out.first(std::max(limit, n)), n, q.cookie.data(), sc);
+    };
+    auto badcookie = [&]() noexcept {
+        ++guard_.counters.badcookie;
+        ++counters_.responses;
+        return with_cookie(reply(dns::Rcode::BadCookie, false));
+    };
+    // RFC 7873 §5.2.3/5.2.4: a server whose policy wants a valid cookie answers BADCOOKIE
+    // with a fresh one (over TCP the source address is proven already).
+    if (cookie_in && !cookie_ok && rules.cookies_enforce && !tcp) return badcookie();
+
+    last_kind_ = gslb::AnswerKind::ServFail;  // anything count() does not see is an error
+    const std::size_t n =
+        respond(snap, pr, source, out, tcp, cookie_in ? edge::kCookieOptionLen : 0);
+    if (n == 0) return 0;
+
+    if (rules.rrl_on && !tcp) {
+        if (cookie_ok) {
+            ++guard_.counters.rrl_exempt;
+        } else {
+            edge::RrlClass cls = edge::RrlClass::Error;
+            std::uint64_t name_key = 0;
+            if (pr.status == dns::ParseStatus::Ok) {
+                switch (last_kind_) {
+                    case gslb::AnswerKind::Answer:
+                        cls = edge::RrlClass::Answer;
+                        name_key = q.qname_hash ^ (std::uint64_t{q.qtype} << 48);
+                        break;
+                    case gslb::AnswerKind::NoData:
+                        cls = edge::RrlClass::NoData;
+                        name_key = q.qname_hash;
+                        break;
+                    case gslb::AnswerKind::NxDomain:
+                        // BIND keys NXDOMAIN by zone: random names under one zone share it.
+                        cls = edge::RrlClass::NxDomain;
+                        name_key = reinterpret_cast<std::uintptr_t>(plan_.zone);
+                        break;
+                    default:
+                        break;
+                }
+            }
+            const std::uint32_t now = external_clock_ ? now_ : cache::coarse_now();
+            switch (guard_.rrl(rules, source, cls, name_key, now)) {
+                case edge::Verdict::Pass:
+                    break;
+                case edge::Verdict::Drop:
+                    --counters_.responses;  // counted by respond(), never sent
+                    return 0;
+                case edge::Verdict::Slip:
+                    // A client that sent a cookie learns a valid one and is answered in
+                    // full next time; any other gets TC and may retry over TCP.
+                    if (cookie_in) {
+                        --counters_.responses;
+                        return badcookie();
+                    }
+                    ++counters_.truncated;
+                    return reply(pr.question_ok ? dns::Rcode::NoError : dns::Rcode::FormErr, true);
+            }
+        }
+    }
+    return with_cookie(n);
+}
+
+[[gnu::always_inline]] inline std::size_t Pipeline::respond(const gslb::Snapshot* snap,
+                                                            const dns::ParseResult& pr,
+                                                            const util::IpAddr& source,
+                                                            std::span<std::uint8_t> out, bool tcp,
+                                                            std::size_t reserve) noexcept {
+    dns::Query& q = query_;
     if (pr.status == dns::ParseStatus::Drop) {
         ++counters_.dropped;
         return 0;
     }
     if (pr.question_ok) ++counters_.by_qtype[qtype_slot(q.qtype)];
 
-    const gslb::Snapshot* snap = holder_.current();
     const std::uint16_t our_udp =
         snap != nullptr ? snap->topo->edns_udp_size : dns::kDefaultEdnsUdpSize;
-    const std::size_t limit =
-        tcp ? dns::kMaxMessage
-            : std::max(dns::kMinUdpSize,
-                       std::min(q.max_udp_response(), static_cast<std::size_t>(our_udp)));
+    const std::size_t limit = response_limit(snap, q, tcp) - reserve;
 
     if (pr.status == dns::ParseStatus::Ok) {
         gslb::ClientInfo client;
@@ -249,6 +403,7 @@ inline std::size_t Pipeline::answer_cached(const gslb::Snapshot& snap, const dns
 }
 
 inline void Pipeline::count(gslb::AnswerKind kind, bool fallback) noexcept {
+    last_kind_ = kind;
     switch (kind) {
         case gslb::AnswerKind::Answer:
             ++counters_.noerror;

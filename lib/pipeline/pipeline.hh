@@ -10,6 +10,7 @@
 #include "cache/cache.hh"
 #include "dns/query.hh"
 #include "dns/response.hh"
+#include "edge/guard.hh"
 #include "gslb/engine.hh"
 #include "gslb/policy.hh"
 #include "gslb/publish.hh"
@@ -96,8 +97,19 @@ class Pipeline {
     /// Response cache counters of this worker (all 0 when the cache is off).
     const cache::Counters& cache_counters() const noexcept { return cache_.counters(); }
     const cache::Cache& response_cache() const noexcept { return cache_; }
+    /// Edge protection counters of this worker (ACL, RRL, cookies; all 0 when none is on).
+    const edge::Counters& edge_counters() const noexcept { return guard_.counters; }
 
   private:
+    /// Everything after the parse: the answer (engine, cache or an error reply) into `out`,
+    /// leaving `reserve` bytes of the client's limit free (for a COOKIE option).
+    std::size_t respond(const gslb::Snapshot* snap, const dns::ParseResult& pr,
+                        const util::IpAddr& source, std::span<std::uint8_t> out, bool tcp,
+                        std::size_t reserve) noexcept;
+    /// handle() when the topology has edge rules: ACL, parse, cookies, respond, RRL.
+    std::size_t handle_edge(const edge::Rules& rules, const gslb::Snapshot* snap,
+                            std::span<const std::uint8_t> query, const util::IpAddr& source,
+                            std::span<std::uint8_t> out, bool tcp) noexcept;
     /// Picks the client (gslb::choose_client) and prepares the worker state; false when
     /// there is no snapshot to answer from.
     bool prepare(const gslb::Snapshot* snap, const dns::Query& q, const util::IpAddr& source,
@@ -127,6 +139,9 @@ class Pipeline {
     const gslb::Snapshot* seen_snap_ = nullptr;
     std::uint64_t seen_gen_ = 0;
     std::uint64_t cache_gen_ = 0;
+    edge::Guard guard_;
+    /// What the last answer was, for the RRL response class (set by count()).
+    gslb::AnswerKind last_kind_ = gslb::AnswerKind::ServFail;
 };
 
 }  // namespace gslbd::pipeline

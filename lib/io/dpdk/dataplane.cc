@@ -326,7 +326,15 @@ DpdkServer::DpdkServer(const gslb::SnapshotHolder& holder, const config::Config&
     : holder_(holder) {
     const config::DpdkConfig& dc = cfg.dpdk;
     if (dc.ports.empty()) throw std::runtime_error("io is dpdk but dpdk.ports is empty");
-    init_eal(eal_arguments(dc));
+    std::vector<std::string> eal_args = eal_arguments(dc);
+    // Once root is dropped (`user:`), the EAL could not remove its hugepage files at exit:
+    // unlink them right after mapping instead.
+    if (!cfg.edge.user.empty() &&
+        std::none_of(eal_args.begin(), eal_args.end(), [](const std::string& a) {
+            return a.rfind("--huge-unlink", 0) == 0 || a == "--no-huge" || a == "--in-memory";
+        }))
+        eal_args.push_back("--huge-unlink");
+    init_eal(eal_args);
     unsigned needed = 0;
     for (const auto& p : dc.ports) needed += p.queues;
     const unsigned available = rte_lcore_count() - 1;
@@ -497,6 +505,7 @@ void DpdkServer::collect(Stats& into) const {
     for (const auto& w : worker_stats()) {
         pipeline::add_relaxed(into.udp, w.pipeline);
         pipeline::add_relaxed(into.cache, w.cache);
+        edge::add_relaxed(into.edge, w.edge);
         into.udp_rx += w.dns;
         into.udp_tx += w.dns_replies;
         for (std::size_t k = 0; k < drops.size(); ++k) drops[k] += w.drops[k];

@@ -145,6 +145,7 @@ void WorkerStats::add(const WorkerStats& o) noexcept {
     idle_cycles += o.idle_cycles;
     pipeline::add_relaxed(pipeline, o.pipeline);
     pipeline::add_relaxed(cache, o.cache);
+    edge::add_relaxed(edge, o.edge);
 }
 
 WorkerStats snapshot(const WorkerCounters& c) noexcept {

@@ -79,6 +79,7 @@ struct WorkerStats {
     std::uint64_t busy_polls = 0, idle_polls = 0, busy_cycles = 0, idle_cycles = 0;
     pipeline::Counters pipeline;
     cache::Counters cache;
+    edge::Counters edge;
 
     std::uint64_t dropped() const noexcept;
     /// Adds every field of `o` (lcore/port/queue kept).

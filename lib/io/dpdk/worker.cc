@@ -148,6 +148,7 @@ WorkerStats Worker::stats() const noexcept {
     s.queue = q_.queue;
     pipeline::add_relaxed(s.pipeline, pipe_.counters());
     pipeline::add_relaxed(s.cache, pipe_.cache_counters());
+    edge::add_relaxed(s.edge, pipe_.edge_counters());
     return s;
 }
 

@@ -96,6 +96,7 @@ void TcpServer::collect(Stats& into) const {
     const TcpStats t = stats();
     pipeline::add_relaxed(into.tcp, t.dns);
     pipeline::add_relaxed(into.cache, t.cache);
+    edge::add_relaxed(into.edge, pipeline_->edge_counters());
     into.tcp_accepted += t.accepted;
     into.tcp_rejected += t.rejected;
     into.tcp_timed_out += t.timed_out;

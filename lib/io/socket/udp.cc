@@ -114,6 +114,7 @@ UdpStats UdpServer::stats() const noexcept {
         s.rx_truncated += w->rx_truncated.get();
         pipeline::add_relaxed(s.dns, w->pipe->counters());
         pipeline::add_relaxed(s.cache, w->pipe->cache_counters());
+        edge::add_relaxed(s.edge, w->pipe->edge_counters());
     }
     return s;
 }
@@ -126,6 +127,7 @@ void UdpServer::collect(Stats& into) const {
     const UdpStats u = stats();
     pipeline::add_relaxed(into.udp, u.dns);
     pipeline::add_relaxed(into.cache, u.cache);
+    edge::add_relaxed(into.edge, u.edge);
     into.udp_rx += u.rx_packets;
     into.udp_tx += u.tx_packets;
     into.drops.emplace_back("udp_send_error", u.tx_errors);

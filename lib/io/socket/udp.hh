@@ -25,6 +25,7 @@ struct UdpStats {
     std::uint64_t rx_truncated = 0;  ///< datagrams larger than our receive buffer (dropped)
     pipeline::Counters dns;          ///< summed pipeline counters
     cache::Counters cache;           ///< summed response cache counters
+    edge::Counters edge;             ///< summed edge protection counters
 };
 
 /// The socket backend's UDP half (io::Backend; the TCP server is the other backend).

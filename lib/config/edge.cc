@@ -1,4 +1,4 @@
-// The edge protection blocks (docs/edge.md): `acl`, `rrl`, `cookies`, `dynamic_blocks`, and
+// The edge protection blocks (docs/edge.md): `acl`, `rrl`, `cookies`, and
 // the `user`/`group` the daemon drops root to.
 #include <grp.h>
 #include <pwd.h>
@@ -123,47 +123,6 @@ void parse_cookies(const Val& v, EdgeConfig& e) {
     }
 }
 
-void parse_dynblock(const Val& v, EdgeConfig& e) {
-    DynBlockConfig& d = e.dynblock;
-    d.enabled = true;
-    d.pos = v.pos();
-    MapReader m(
-        v, {"queries_per_second", "nxdomains_per_second", "any_per_second", "bytes_per_second",
-            "window", "duration", "action", "ipv4_prefix", "ipv6_prefix", "exempt", "table_size"});
-    const std::pair<const char*, DynBlockRule::Kind> kinds[] = {
-        {"queries_per_second", DynBlockRule::Kind::Queries},
-        {"nxdomains_per_second", DynBlockRule::Kind::NxDomain},
-        {"any_per_second", DynBlockRule::Kind::Any},
-        {"bytes_per_second", DynBlockRule::Kind::Bytes}};
-    for (const auto& [key, kind] : kinds)
-        if (auto x = m.get(key))
-            d.rules.push_back(
-                {kind, static_cast<std::uint32_t>(x->integer(1, 1'000'000'000)), x->pos()});
-    if (d.rules.empty())
-        v.fail(
-            "dynamic_blocks needs a threshold: queries_per_second, nxdomains_per_second, "
-            "any_per_second or bytes_per_second");
-    if (auto x = m.get("window")) d.window = static_cast<std::uint32_t>(x->integer(1, 60));
-    if (auto x = m.get("duration")) d.duration = x->duration(Millis{1000});
-    if (auto x = m.get("action")) {
-        if (x->is_scalar() && x->text() == "truncate") {
-            d.truncate = true;
-            d.action = AclAction::Allow;
-        } else {
-            const std::string a = x->nonempty_str();
-            if (a != "drop" && a != "refuse" && a != "refused")
-                x->fail("unknown action '" + a + "': use drop, refuse or truncate");
-            d.action = parse_action(*x, false);
-        }
-    }
-    if (auto x = m.get("ipv4_prefix")) d.ipv4_prefix = static_cast<std::uint8_t>(x->integer(8, 32));
-    if (auto x = m.get("ipv6_prefix"))
-        d.ipv6_prefix = static_cast<std::uint8_t>(x->integer(16, 128));
-    if (auto x = m.get("exempt")) d.exempt = parse_prefixes(*x);
-    if (auto x = m.get("table_size"))
-        d.table_size = static_cast<std::size_t>(x->integer(64, 1 << 22));
-}
-
 }  // namespace
 
 void parse_edge(const MapReader& top, Config& cfg) {
@@ -171,7 +130,6 @@ void parse_edge(const MapReader& top, Config& cfg) {
     if (auto x = top.get("acl"); x && !x->is_null()) parse_acl(*x, e);
     if (auto x = top.get("rrl"); x && !x->is_null()) parse_rrl(*x, e);
     if (auto x = top.get("cookies"); x && !x->is_null()) parse_cookies(*x, e);
-    if (auto x = top.get("dynamic_blocks"); x && !x->is_null()) parse_dynblock(*x, e);
     if (auto x = top.get("user")) {
         e.user = x->nonempty_str();
         e.user_pos = x->pos();

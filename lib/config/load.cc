@@ -385,7 +385,7 @@ Config load_config(const std::string& path) {
     if (root.is_null()) root.fail("the configuration is empty: 'listen' and 'zones' are required");
     MapReader top(root, {"listen", "workers", "log_level", "edns", "ecs", "tcp", "geoip",
                          "debug_txt", "zones", "io", "dpdk", "cache", "health", "api", "cluster",
-                         "acl", "rrl", "cookies", "dynamic_blocks", "user", "group"});
+                         "acl", "rrl", "cookies", "user", "group"});
 
     parse_listen(top.require("listen"), cfg);
     if (auto x = top.get("workers")) {

@@ -321,34 +321,12 @@ struct CookieConfig {
     SourcePos pos;
 };
 
-/// One threshold of `dynamic_blocks.rules` (dnsdist's dynamic block rules).
-struct DynBlockRule {
-    enum class Kind : std::uint8_t { Queries, NxDomain, Any, Bytes } kind = Kind::Queries;
-    std::uint32_t rate = 0;  ///< per second, averaged over the window
-    SourcePos pos;
-};
-
-/// `dynamic_blocks:`: per client prefix, block for `duration` when a rate is exceeded.
-struct DynBlockConfig {
-    bool enabled = false;
-    std::vector<DynBlockRule> rules;
-    std::uint32_t window = 10;  ///< seconds (1..60)
-    Millis duration{60000};
-    AclAction action = AclAction::Drop;  ///< Drop, Refuse, or truncate (below)
-    bool truncate = false;               ///< action `truncate`: answer TC over UDP
-    std::uint8_t ipv4_prefix = 32, ipv6_prefix = 64;
-    std::vector<util::IpPrefix> exempt;
-    std::size_t table_size = 16384;
-    SourcePos pos;
-};
-
 /// The edge protection blocks (docs/edge.md) and the privileges to keep.
 struct EdgeConfig {
     AclAction acl_default = AclAction::Allow;
     std::vector<AclRule> acl;  ///< longest prefix wins
     RrlConfig rrl;
     CookieConfig cookies;
-    DynBlockConfig dynblock;
     std::string user, group;  ///< drop root to these after start-up ("" = stay)
     SourcePos user_pos;
 };

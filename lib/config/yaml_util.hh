@@ -136,8 +136,8 @@ std::vector<LocationEntry> load_location_map(const std::string& path, const Sour
 /// The `cluster:` block into cfg.cluster (cfg.file must be set: relative paths).
 void parse_cluster(const Val& v, Config& cfg);
 
-/// The edge blocks of the main file (`acl`, `rrl`, `cookies`, `dynamic_blocks`, `user`,
-/// `group`) into cfg.edge.
+/// The edge blocks of the main file (`acl`, `rrl`, `cookies`, `user`, `group`) into
+/// cfg.edge.
 void parse_edge(const MapReader& top, Config& cfg);
 
 /// True when `name` equals `zone` or lies below it (both normalized).

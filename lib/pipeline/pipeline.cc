@@ -116,9 +116,9 @@ inline std::uint32_t wall_seconds() noexcept {
 
 }  // namespace
 
-std::size_t Pipeline::handle_edge(const edge::Rules& rules, const gslb::Snapshot* snap,
-                                  std::span<const std::uint8_t> query, const util::IpAddr& source,
-                                  std::span<std::uint8_t> out, bool tcp) noexcept {
+[[gnu::noinline]] std::size_t Pipeline::handle_edge(
+    const edge::Rules& rules, const gslb::Snapshot* snap, std::span<const std::uint8_t> query,
+    const util::IpAddr& source, std::span<std::uint8_t> out, bool tcp) noexcept {
     // The ACL looks at the source alone: a dropped packet is never parsed.
     std::uint8_t acl = edge::kAclAllow;
     if (rules.acl_on) {

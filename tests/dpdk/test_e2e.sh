@@ -9,6 +9,8 @@
 #     counted under its reason, the daemon still serving after every one
 #   * dnsperf, 5 s at 2000 qps: zero lost queries
 #   * again with 2 queue pairs and 2 worker lcores: both answer, nothing lost
+#   * edge protection (docs/edge.md): ACL refuse/drop, kdig +cookie, RRL under dnsperf, and
+#     the daemon running as nobody with two capabilities (/proc/PID/status)
 # then SIGTERM (clean exit) and testbed down. Needs root. Never skips: when the testbed
 # cannot be built, the test fails and says why.
 set -euo pipefail
@@ -202,4 +204,62 @@ assert sorted(c["queue"] for c in lcores.values()) == [0, 1]
 PYEOF
 echo "ok: 2 queue pairs, both worker lcores answered"
 stop_gslbd
+# Edge protection in DPDK mode (docs/edge.md): ACL, RRL, cookies and the privilege drop, all
+# in the worker's pipeline. Two more client addresses in the namespace: one refused, one
+# dropped by the ACL.
+PREFIX="gslbd-e2e-edge-$$"
+TEL="/var/run/dpdk/$PREFIX/dpdk_telemetry.v2"
+API_PORT=$(((RANDOM % 2000) + 38000))
+write_config "$work/gslbd-edge.yml" "$PREFIX" gslbd-e2e-edge "0@0,1@1" 1
+cat >>"$work/gslbd-edge.yml" <<EOF
+api:
+  listen: 127.0.0.1:$API_PORT
+  read_requires_token: false
+acl:
+  rules:
+    - {prefix: 198.18.0.3/32, action: refuse}
+    - {prefix: 198.18.0.4/32, action: drop}
+rrl:
+  responses_per_second: 5
+  slip: 2
+cookies:
+  secret: e5e973e5a6b2a43f48e7dc849e37bfcf
+user: nobody
+group: nogroup
+EOF
+chmod 755 "$work"
+in_ns ip addr add 198.18.0.3/24 dev veth-client 2>/dev/null || true
+in_ns ip addr add 198.18.0.4/24 dev veth-client 2>/dev/null || true
+start_gslbd "$work/gslbd-edge.yml"
+grep -q "running as user nobody" "$work/gslbd.log" || fail "no privilege drop in the log"
+uid=$(awk '/^Uid:/ {print $2 $3 $4 $5}' "/proc/$pid/status")
+capeff=$(awk '/^CapEff:/ {print $2}' "/proc/$pid/status")
+capbnd=$(awk '/^CapBnd:/ {print $2}' "/proc/$pid/status")
+[[ $uid == 65534655346553465534 ]] || fail "DPDK gslbd runs with uids $uid, expected nobody"
+[[ $((16#$capeff)) == $((0x2400)) && $((16#$capbnd)) == $((0x2400)) ]] ||
+  fail "DPDK gslbd capabilities: CapEff $capeff CapBnd $capbnd, expected 2400 (net_bind_service, net_raw)"
+echo "ok: DPDK gslbd runs as nobody with CapEff $capeff"
+expect_answer 192.0.2.10 dig +short +time=2 +tries=2 @198.18.0.1 www.gslb.example A
+out=$(in_ns dig +time=2 +tries=1 -b 198.18.0.3 @198.18.0.1 www.gslb.example A 2>&1) || true
+[[ $out == *"status: REFUSED"* ]] || fail "ACL refuse over DPDK: $out"
+out=$(in_ns dig +time=1 +tries=1 -b 198.18.0.4 @198.18.0.1 www.gslb.example A 2>&1) || true
+[[ $out == *"timed out"* || $out == *"no servers could be reached"* ]] || fail "ACL drop over DPDK answered: $out"
+echo "ok: ACL refuse and drop over DPDK"
+out=$(in_ns kdig +cookie +timeout=2 @198.18.0.1 www.gslb.example A 2>&1) || true
+[[ $out =~ COOKIE:\ [0-9a-fA-F]{16}\ ?01000000[0-9a-fA-F]{24} ]] || fail "no RFC 9018 server cookie over DPDK: $out"
+echo "ok: kdig +cookie over DPDK"
+printf 'www.gslb.example A\n' >"$work/one"
+in_ns dnsperf -s 198.18.0.1 -d "$work/one" -l 2 -Q 2000 -c 1 -t 1 >"$work/dnsperf.txt" 2>&1 || true
+grep -E "Queries (sent|completed)" "$work/dnsperf.txt"
+curl -s "http://127.0.0.1:$API_PORT/metrics" >"$work/metrics.txt" || fail "no /metrics"
+drop=$(awk '/^gslbd_rrl_total\{action="drop"\}/ {print $2}' "$work/metrics.txt")
+slip=$(awk '/^gslbd_rrl_total\{action="slip"\}/ {print $2}' "$work/metrics.txt")
+completed=$(awk '/Queries completed:/ {print $3}' "$work/dnsperf.txt")
+sent=$(awk '/Queries sent:/ {print $3}' "$work/dnsperf.txt")
+[[ -n $drop && ${drop%.*} -gt 1000 ]] || fail "RRL over DPDK dropped only '$drop'"
+((completed <= 5 * 4 + ${slip%.*})) || fail "RRL over DPDK: $completed of $sent answered, $slip slipped"
+echo "ok: RRL over DPDK: $sent sent, $completed answered ($slip slipped TC), $drop dropped"
+stop_gslbd
+in_ns ip addr del 198.18.0.3/24 dev veth-client 2>/dev/null || true
+in_ns ip addr del 198.18.0.4/24 dev veth-client 2>/dev/null || true
 echo "PASS: DPDK end to end"

@@ -315,7 +315,8 @@ struct RrlConfig {
 /// DNS cookies (`cookies:`, RFC 7873 with RFC 9018 server cookies).
 struct CookieConfig {
     bool enabled = false;
-    bool enforce = false;  ///< a UDP query with a client cookie but no valid server cookie: BADCOOKIE
+    /// A UDP query with a client cookie but no valid server cookie gets BADCOOKIE.
+    bool enforce = false;
     /// 16-byte SipHash keys; unset: one random secret per process.
     std::optional<std::array<std::uint8_t, 16>> secret, previous_secret;
     SourcePos pos;

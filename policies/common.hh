@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 
+#include "geo/geo.hh"
 #include "gslb/policy.hh"
 
 namespace gslbd::policies {
@@ -38,6 +39,37 @@ bool add_best_priority(const gslb::SelectContext& ctx, gslb::Selection& out,
         if (b.priority == best && match(b)) out.add(i);
     }
     return true;
+}
+
+/// Nearest by coordinates: among the eligible backends with coordinates for which
+/// `match(backend)` holds, the nearest to `client` (largest geo::closeness); among those at
+/// that distance the best priority, first in config order. An index into ctx.family, or -1
+/// when no such backend has coordinates.
+template <class Match>
+int nearest_backend(const gslb::SelectContext& ctx, const geo::UnitVector& client,
+                    Match&& match) noexcept {
+    int pick = -1;
+    double best = -2;  // closeness is in [-1, 1]
+    std::int32_t prio = 0;
+    for (std::uint16_t i : ctx.eligible) {
+        const auto& b = ctx.family[i];
+        if (!b.has_coords || !match(b)) continue;
+        const double c = geo::closeness(client, b.point);
+        if (pick < 0 || c > best || (c == best && b.priority < prio)) {
+            pick = i;
+            best = c;
+            prio = b.priority;
+        }
+    }
+    return pick;
+}
+
+/// Whether `b` stands at the coordinates of `r` with its priority: the group a nearest
+/// step answers (CoreDNS-GSLB: "backends that share the same nearest coordinates and the
+/// same priority").
+inline bool same_site(const gslb::BackendRt& b, const gslb::BackendRt& r) noexcept {
+    return b.has_coords && b.latitude == r.latitude && b.longitude == r.longitude &&
+           b.priority == r.priority;
 }
 
 /// The best (lowest) priority among the eligible backends (ctx.eligible is never empty).

@@ -4,10 +4,21 @@
 // an IPv4 client asking AAAA) is classified dimension by dimension, most specific first:
 //
 //   1. location   custom subnet map (geoip.location_map)     backend `location`
-//   2. asn        ASN database (geoip.asn_db)                 backend `asn`
-//   3. city       city database (geoip.city_db), exact name   backend `city`
-//   4. country    country database, else the city database    backend `country`
-//   5. continent  the same database as country                backend `continent`
+//   2. nearest    city database coordinates                   backend `latitude`/`longitude`
+//   3. asn        ASN database (geoip.asn_db)                 backend `asn`
+//   4. city       city database (geoip.city_db), exact name   backend `city`
+//   5. subdivision city database, subdivisions[0].iso_code    backend `subdivision`
+//                 and the client's country (a backend's "CA" belongs to each country it
+//                 names, or to any; "US-CA" names its own)
+//   6. country    country database, else the city database    backend `country`
+//   7. continent  the same database as country                backend `continent`
+//
+// Nearest (CoreDNS-GSLB's first step when the city database is loaded and backends have
+// coordinates): the eligible backend nearest to the client's city-database coordinates
+// by great-circle distance, with every eligible backend at exactly its coordinates and of
+// its priority (the best priority among those at that distance). A client the database
+// does not place (no entry, or no location) skips this step; CoreDNS-GSLB would measure
+// from (0, 0) there.
 //
 // Most specific operator intent first: a subnet the operator mapped by hand says more
 // than an ASN, an ASN (one network) more than a city, a city more than a country. Only
@@ -40,7 +51,9 @@ enum Dimension : std::uint32_t {
     kCity = 3,
     kCountry = 4,
     kContinent = 5,
-    kNoMatch = 15,  ///< a lookup was consulted but no eligible backend matched
+    kNearest = 6,      ///< value: index of the representative backend (nearest_backend)
+    kSubdivision = 7,  ///< value: subdivision code | country in 10 bits << 18
+    kNoMatch = 15,     ///< a lookup was consulted but no eligible backend matched
 };
 
 constexpr std::uint32_t decision_class(Dimension d, std::uint32_t value) noexcept {
@@ -75,8 +88,55 @@ bool any_eligible(const gslb::SelectContext& ctx, Match&& match) noexcept {
 }
 
 struct Uses {
-    bool locations = false, asns = false, cities = false, countries = false, continents = false;
+    bool locations = false, asns = false, cities = false, countries = false, continents = false,
+         subdivisions = false, coords = false;
 };
+
+/// A country code in 10 bits (5 per letter) and back, for the subdivision class.
+constexpr std::uint32_t country10(std::uint16_t c) noexcept {
+    if (c == 0) return 0;
+    return (((c >> 8) - 'A' + 1u) & 31u) << 5 | (((c & 0xffu) - 'A' + 1u) & 31u);
+}
+constexpr std::uint16_t country_of10(std::uint32_t v) noexcept {
+    if (v == 0) return 0;
+    return geo::pack_code(static_cast<char>('A' + ((v >> 5) & 31u) - 1),
+                          static_cast<char>('A' + (v & 31u) - 1));
+}
+
+/// A backend's subdivision list holds the client's (code, country).
+bool in_subdivision(const gslb::BackendRt& b, std::uint32_t code, std::uint16_t country) noexcept {
+    for (const auto& s : b.subdivisions)
+        if (s.code == code && (s.country == 0 || s.country == country)) return true;
+    return false;
+}
+
+/// City names compare without regard to ASCII case, as CoreDNS-GSLB compares them.
+bool same_city(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+        if (x != y) return false;
+    }
+    return true;
+}
+bool has_city(const std::vector<std::string>& list, std::string_view name) noexcept {
+    for (const auto& c : list)
+        if (same_city(c, name)) return true;
+    return false;
+}
+
+/// position() for a city name, compared as same_city() does.
+std::uint32_t city_position(std::span<const gslb::BackendRt> family,
+                            std::string_view name) noexcept {
+    for (std::size_t b = 0; b < family.size(); ++b) {
+        const auto& l = family[b].cities;
+        for (std::size_t k = 0; k < l.size() && k <= 0xfff; ++k)
+            if (same_city(l[k], name)) return static_cast<std::uint32_t>(b) << 12 | k;
+    }
+    return 0;
+}
 
 class GeoIp final : public DecidedPolicy {
   public:
@@ -119,6 +179,13 @@ class GeoIp final : public DecidedPolicy {
         b = first_using(&config::Backend::continents);
         need(have_country, b != nullptr, b, "continent", "country database",
              "geoip.country_db (or geoip.city_db)");
+        b = first_using(&config::Backend::subdivisions);
+        need(have_city, b != nullptr, b, "subdivision", "city database", "geoip.city_db");
+        b = nullptr;
+        for (const auto& x : rec.backends)
+            if (x.has_coordinates && b == nullptr) b = &x;
+        need(have_city, b != nullptr, b, "latitude/longitude",
+             "city database (the client's coordinates)", "geoip.city_db");
         if (!problems.empty()) throw config::ConfigError(rec.pos, "mode", "geoip: " + problems);
     }
 
@@ -139,6 +206,8 @@ class GeoIp final : public DecidedPolicy {
             u.cities |= !b.cities.empty();
             u.countries |= !b.countries.empty();
             u.continents |= !b.continents.empty();
+            u.subdivisions |= !b.subdivisions.empty();
+            u.coords |= b.has_coords;
         }
 
         bool consulted = false;
@@ -162,6 +231,22 @@ class GeoIp final : public DecidedPolicy {
                        [&](const gslb::BackendRt& b) noexcept { return has(b.locations, m.id); }))
                 return;
         }
+        // One city-database lookup serves the nearest, city and subdivision steps.
+        geo::MaxMindDb::PlaceResult place;
+        const bool placed = (u.coords || u.subdivisions) && geo->city_db;
+        if (placed) {
+            place = geo->city_db->place(addr);
+            note(place.prefix);
+        }
+        if (u.coords && placed && place.has_coordinates) {
+            const int r = nearest_backend(ctx, geo::unit_vector(place.latitude, place.longitude),
+                                          [](const gslb::BackendRt&) noexcept { return true; });
+            if (r >= 0) {
+                d.scope = scope;
+                d.decision_class = decision_class(kNearest, static_cast<std::uint32_t>(r));
+                return;
+            }
+        }
         if (u.asns && geo->asn_db) {
             const auto r = geo->asn_db->asn(addr);
             note(r.prefix);
@@ -171,14 +256,25 @@ class GeoIp final : public DecidedPolicy {
                 return;
         }
         if (u.cities && geo->city_db) {
-            const auto r = geo->city_db->city(addr);
-            const bool found = r.found && !r.name.empty();
-            note(r.prefix);
-            if (found &&
-                decide(kCity, position(ctx.family, &gslb::BackendRt::cities, r.name),
-                       [&](const gslb::BackendRt& b) noexcept { return has(b.cities, r.name); }))
+            std::string_view name;
+            if (placed) {
+                name = place.city;
+            } else {
+                const auto r = geo->city_db->city(addr);
+                note(r.prefix);
+                name = r.name;
+            }
+            if (!name.empty() &&
+                decide(kCity, city_position(ctx.family, name),
+                       [&](const gslb::BackendRt& b) noexcept { return has_city(b.cities, name); }))
                 return;
         }
+        if (u.subdivisions && placed && place.subdivision != 0 &&
+            decide(kSubdivision, place.subdivision | country10(place.country) << 18,
+                   [&](const gslb::BackendRt& b) noexcept {
+                       return in_subdivision(b, place.subdivision, place.country);
+                   }))
+            return;
         if (u.countries || u.continents) {
             const geo::MaxMindDb* db = geo->country_db ? geo->country_db.get() : geo->city_db.get();
             if (db != nullptr) {
@@ -231,10 +327,26 @@ class GeoIp final : public DecidedPolicy {
                 if (b < ctx.family.size() && k < ctx.family[b].cities.size()) {
                     const std::string& city = ctx.family[b].cities[k];
                     done = add_best_priority(ctx, out, [&](const gslb::BackendRt& x) noexcept {
-                        return has(x.cities, city);
+                        return has_city(x.cities, city);
                     });
                 }
                 break;
+            case kNearest:
+                if (value < ctx.family.size()) {
+                    const gslb::BackendRt& r = ctx.family[value];
+                    for (std::uint16_t i : ctx.eligible)
+                        if (same_site(ctx.family[i], r)) out.add(i);
+                    done = out.count != 0;
+                }
+                break;
+            case kSubdivision: {
+                const std::uint32_t code = value & 0x3ffffu;
+                const std::uint16_t country = country_of10(value >> 18);
+                done = add_best_priority(ctx, out, [&](const gslb::BackendRt& x) noexcept {
+                    return in_subdivision(x, code, country);
+                });
+                break;
+            }
             case kCountry:
             case kContinent: {
                 const auto code = static_cast<std::uint16_t>(value);
@@ -278,6 +390,28 @@ class GeoIp final : public DecidedPolicy {
                 by = "city";
                 if (b < ctx.family.size() && k < ctx.family[b].cities.size())
                     matched = ctx.family[b].cities[k];
+                break;
+            case kNearest:
+                by = "nearest";
+                if (value < ctx.family.size()) {
+                    const auto& r = ctx.family[value];
+                    matched = r.addr.to_string() + " at " + std::to_string(r.latitude) + ", " +
+                              std::to_string(r.longitude);
+                    const geo::MaxMindDb* city = geo != nullptr ? geo->city_db.get() : nullptr;
+                    if (city != nullptr) {
+                        const auto p = city->place(ctx.client.addr);
+                        if (p.has_coordinates)
+                            matched += ", " +
+                                       std::to_string(static_cast<long>(geo::distance_km(
+                                           p.latitude, p.longitude, r.latitude, r.longitude))) +
+                                       " km from the client";
+                    }
+                }
+                break;
+            case kSubdivision:
+                by = "subdivision";
+                matched =
+                    code(country_of10(value >> 18)) + "-" + geo::subdivision_text(value & 0x3ffffu);
                 break;
             case kCountry:
                 by = "country";

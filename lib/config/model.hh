@@ -125,6 +125,12 @@ struct Backend {
     std::vector<std::uint32_t> asns;      ///< "AS12345" or "12345" accepted
     std::vector<std::string> locations;   ///< names from the location map
     std::vector<std::string> continents;  ///< two-letter codes (EU, NA, ...)
+    /// ISO 3166-2 subdivision codes, upper case: "CA" (the part after the country, as
+    /// MaxMind's subdivisions[0].iso_code) or "US-CA" (country and subdivision).
+    std::vector<std::string> subdivisions;
+    /// `latitude` / `longitude` in degrees (both or neither): the nearest-backend step.
+    bool has_coordinates = false;
+    double latitude = 0, longitude = 0;
     std::vector<HealthCheck> healthchecks;
     std::optional<int> rise, fall;
     bool assume_healthy = false;

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 
 #include "config/yaml_util.hh"
 
@@ -75,6 +76,45 @@ void add_continents(const Val& v, std::vector<std::string>& out) {
     }
 }
 
+// "CA" or "US-CA": an ISO 3166-2 subdivision code (1 to 3 letters or digits), optionally
+// after its country's code.
+void add_subdivisions(const Val& v, std::vector<std::string>& out) {
+    for (const auto& item : v.one_or_many()) {
+        std::string s = item.str();
+        if (s.empty()) continue;
+        std::string u = upper(s);
+        const std::size_t dash = u.find('-');
+        std::string_view code =
+            dash == std::string::npos ? std::string_view(u) : std::string_view(u).substr(dash + 1);
+        const bool country_ok = dash == std::string::npos ||
+                                (dash == 2 && std::isupper(static_cast<unsigned char>(u[0])) &&
+                                 std::isupper(static_cast<unsigned char>(u[1])));
+        const bool code_ok =
+            !code.empty() && code.size() <= 3 && std::all_of(code.begin(), code.end(), [](char c) {
+                return std::isupper(static_cast<unsigned char>(c)) ||
+                       std::isdigit(static_cast<unsigned char>(c));
+            });
+        if (!country_ok || !code_ok)
+            item.fail("'" + s +
+                      "' is not an ISO 3166-2 subdivision code (CA, IDF, or with the country: "
+                      "US-CA)");
+        out.push_back(u);
+    }
+}
+
+// A latitude (|x| <= 90) or longitude (|x| <= 180) in decimal degrees.
+double degrees(const Val& v, double limit) {
+    const std::string s = v.str();
+    double d = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), d);
+    if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || !std::isfinite(d) ||
+        d < -limit || d > limit)
+        v.fail("'" + s + "' is not a number of degrees between -" +
+               std::to_string(static_cast<int>(limit)) + " and " +
+               std::to_string(static_cast<int>(limit)));
+    return d;
+}
+
 void add_strings(const Val& v, std::vector<std::string>& out) {
     for (const auto& item : v.one_or_many()) {
         std::string s = item.str();
@@ -127,18 +167,6 @@ Backend parse_backend(const Val& v, const Profiles& profiles) {
                  "longitude"},
                 // CoreDNS-GSLB features we do not implement and that change no answer.
                 {"passive"});
-    // These change CoreDNS-GSLB's geoip answers: refused until gslbd implements them, so
-    // that a migrated file never silently gets other answers.
-    for (const char* k : {"subdivision", "location_subdivisions"})
-        if (auto x = m.get(k); x && !x->is_null())
-            x->fail(std::string(k) +
-                    " (ISO 3166-2 subdivision matching) is not implemented by gslbd yet: "
-                    "remove it, or use country / city / location");
-    for (const char* k : {"latitude", "longitude"})
-        if (auto x = m.get(k); x && !x->is_null())
-            x->fail(std::string(k) +
-                    " (nearest backend by distance) is not implemented by gslbd yet: "
-                    "remove the coordinates, or use country / city / location");
     Backend b;
     b.pos = v.pos();
     Val addr = m.require("address");
@@ -169,6 +197,20 @@ Backend parse_backend(const Val& v, const Profiles& profiles) {
     for (const char* k : {"location", "location_custom"})
         if (auto x = m.get(k)) add_strings(*x, b.locations);
     if (auto x = m.get("continent")) add_continents(*x, b.continents);
+    for (const char* k : {"subdivision", "location_subdivisions"})
+        if (auto x = m.get(k)) add_subdivisions(*x, b.subdivisions);
+    {
+        auto lat = m.get("latitude"), lon = m.get("longitude");
+        if (lat && !lat->is_null() && (!lon || lon->is_null()))
+            lat->fail("latitude without longitude: give both, or neither");
+        if (lon && !lon->is_null() && (!lat || lat->is_null()))
+            lon->fail("longitude without latitude: give both, or neither");
+        if (lat && !lat->is_null()) {
+            b.latitude = degrees(*lat, 90);
+            b.longitude = degrees(*lon, 180);
+            b.has_coordinates = true;
+        }
+    }
     if (auto x = m.get("healthchecks")) {
         const auto items = x->items();
         b.healthchecks.reserve(items.size());

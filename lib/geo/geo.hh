@@ -14,6 +14,28 @@ struct MMDB_s;
 
 namespace gslbd::geo {
 
+/// An ISO 3166-2 subdivision code of 1 to 3 letters or digits ("CA", "IDF", "75") in 18
+/// bits, 6 per character ('0'..'9' -> 1..10, 'A'..'Z' -> 11..36, lower case folded); 0 when
+/// `code` is not such a code.
+std::uint32_t pack_subdivision(std::string_view code) noexcept;
+/// pack_subdivision() back to text ("" for 0).
+std::string subdivision_text(std::uint32_t packed);
+
+/// A point on the sphere as a unit vector: the nearest-backend steps compare the cosine of
+/// the central angle (a dot product, no trigonometry per backend), which orders points
+/// exactly as the great-circle (haversine) distance does.
+struct UnitVector {
+    double x = 0, y = 0, z = 0;
+};
+/// From decimal degrees.
+UnitVector unit_vector(double latitude, double longitude) noexcept;
+/// cos of the central angle between `a` and `b`: larger = nearer.
+inline double closeness(const UnitVector& a, const UnitVector& b) noexcept {
+    return a.x * b.x + a.y * b.y + a.z * b.z;
+}
+/// Great-circle distance in km (haversine, earth radius 6371 km), for explain and tests.
+double distance_km(double lat1, double lon1, double lat2, double lon2) noexcept;
+
 /// Two ASCII letters packed big-endian ("FR" -> 'F' << 8 | 'R'); 0 = unknown.
 constexpr std::uint16_t pack_code(char a, char b) noexcept {
     return static_cast<std::uint16_t>((static_cast<unsigned char>(a) << 8) |
@@ -25,7 +47,7 @@ std::uint16_t pack_code(std::string_view two_letters) noexcept;
 /// Longest-prefix match over subnet -> location entries (IPv4 and IPv6 kept apart).
 /// Overlaps are resolved by prefix length alone, never by file order.
 class LocationMap {
-public:
+  public:
     struct Match {
         std::int32_t id = -1;  ///< location id, -1 = no match
         /// ECS scope (RFC 7871): length of a block around the address in which every address
@@ -48,14 +70,14 @@ public:
     const std::string& name_of(std::int32_t id) const;
     std::size_t size() const noexcept;
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
 
 /// One opened .mmdb (GeoIP2/GeoLite2 Country, City or ASN layout), memory-mapped.
 class MaxMindDb {
-public:
+  public:
     /// Throws std::runtime_error("PATH: reason") when the file cannot be opened.
     explicit MaxMindDb(const std::string& path);
     ~MaxMindDb();
@@ -73,6 +95,18 @@ public:
         std::string_view name;  ///< city.names.en, points into the mapped file
         std::uint8_t prefix = 0;
     };
+    /// Everything the city database says about a place (the geoip modes' nearest and
+    /// subdivision steps, and geoip_affinity): one lookup, several values read.
+    struct PlaceResult {
+        bool found = false;                  ///< the database has an entry for the address
+        std::string_view city;               ///< city.names.en ("" when absent)
+        std::uint32_t subdivision = 0;       ///< pack_subdivision(subdivisions[0].iso_code)
+        std::uint16_t country = 0;           ///< as CountryResult::country
+        std::uint16_t continent = 0;         ///< pack_code(continent.code)
+        bool has_coordinates = false;        ///< location.latitude and .longitude both present
+        double latitude = 0, longitude = 0;  ///< degrees
+        std::uint8_t prefix = 0;
+    };
     struct AsnResult {
         bool found = false;
         std::uint32_t asn = 0;  ///< autonomous_system_number
@@ -84,18 +118,19 @@ public:
     CountryResult country(const util::IpAddr& a) const noexcept;
     CityResult city(const util::IpAddr& a) const noexcept;
     AsnResult asn(const util::IpAddr& a) const noexcept;
+    PlaceResult place(const util::IpAddr& a) const noexcept;
     const std::string& path() const noexcept { return path_; }
     /// database_type from the metadata, e.g. "GeoLite2-Country".
     std::string type() const;
 
-private:
+  private:
     std::string path_;
     MMDB_s* db_;
 };
 
 /// Every geo source the config names. Immutable once built; shared by snapshots.
 struct GeoDbs {
-    std::unique_ptr<LocationMap> locations;  ///< null when no location map
+    std::unique_ptr<LocationMap> locations;                  ///< null when no location map
     std::unique_ptr<MaxMindDb> country_db, city_db, asn_db;  ///< null when not configured
 };
 

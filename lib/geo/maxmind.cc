@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 
@@ -21,6 +22,49 @@ std::uint16_t pack_code(std::string_view s) noexcept {
     return pack_code(a, b);
 }
 
+UnitVector unit_vector(double latitude, double longitude) noexcept {
+    constexpr double kRad = 3.14159265358979323846 / 180.0;
+    const double phi = latitude * kRad, lambda = longitude * kRad;
+    return {std::cos(phi) * std::cos(lambda), std::cos(phi) * std::sin(lambda), std::sin(phi)};
+}
+
+double distance_km(double lat1, double lon1, double lat2, double lon2) noexcept {
+    constexpr double kRad = 3.14159265358979323846 / 180.0;
+    const double dphi = (lat2 - lat1) * kRad, dlambda = (lon2 - lon1) * kRad;
+    const double a =
+        std::sin(dphi / 2) * std::sin(dphi / 2) + std::cos(lat1 * kRad) * std::cos(lat2 * kRad) *
+                                                      std::sin(dlambda / 2) * std::sin(dlambda / 2);
+    return 6371.0 * 2 * std::atan2(std::sqrt(a), std::sqrt(1 - a));
+}
+
+std::uint32_t pack_subdivision(std::string_view s) noexcept {
+    if (s.empty() || s.size() > 3) return 0;
+    std::uint32_t v = 0;
+    for (char c : s) {
+        unsigned d;
+        if (c >= '0' && c <= '9')
+            d = static_cast<unsigned>(c - '0') + 1;
+        else if (c >= 'A' && c <= 'Z')
+            d = static_cast<unsigned>(c - 'A') + 11;
+        else if (c >= 'a' && c <= 'z')
+            d = static_cast<unsigned>(c - 'a') + 11;
+        else
+            return 0;
+        v = v << 6 | d;
+    }
+    return v;
+}
+
+std::string subdivision_text(std::uint32_t v) {
+    std::string out;
+    for (; v != 0; v >>= 6) {
+        const unsigned d = v & 63u;
+        out.insert(out.begin(),
+                   d <= 10 ? static_cast<char>('0' + d - 1) : static_cast<char>('A' + d - 11));
+    }
+    return out;
+}
+
 namespace {
 
 // Static NULL-terminated paths for MMDB_aget_value: MMDB_get_value's varargs form
@@ -30,6 +74,9 @@ const char* const kRegistered[] = {"registered_country", "iso_code", nullptr};
 const char* const kContinent[] = {"continent", "code", nullptr};
 const char* const kCity[] = {"city", "names", "en", nullptr};
 const char* const kAsn[] = {"autonomous_system_number", nullptr};
+const char* const kSubdivision[] = {"subdivisions", "0", "iso_code", nullptr};
+const char* const kLatitude[] = {"location", "latitude", nullptr};
+const char* const kLongitude[] = {"location", "longitude", nullptr};
 
 struct Lookup {
     MMDB_lookup_result_s res{};
@@ -99,6 +146,19 @@ std::uint32_t uint32_at(MMDB_entry_s& entry, const char* const* path) noexcept {
     }
 }
 
+// The double at `path` into `out`; false when absent or not a number.
+bool double_at(MMDB_entry_s& entry, const char* const* path, double& out) noexcept {
+    MMDB_entry_data_s d{};
+    if (!get(entry, path, d)) return false;
+    if (d.type == MMDB_DATA_TYPE_DOUBLE)
+        out = d.double_value;
+    else if (d.type == MMDB_DATA_TYPE_FLOAT)
+        out = d.float_value;
+    else
+        return false;
+    return true;
+}
+
 }  // namespace
 
 MaxMindDb::MaxMindDb(const std::string& path) : path_(path), db_(new MMDB_s{}) {
@@ -139,6 +199,19 @@ MaxMindDb::AsnResult MaxMindDb::asn(const util::IpAddr& a) const noexcept {
     return lookup_into<AsnResult>(db_, a, [](MMDB_entry_s& e, AsnResult& r) {
         r.asn = uint32_at(e, kAsn);
         r.found = r.asn != 0;
+    });
+}
+
+MaxMindDb::PlaceResult MaxMindDb::place(const util::IpAddr& a) const noexcept {
+    return lookup_into<PlaceResult>(db_, a, [](MMDB_entry_s& e, PlaceResult& r) {
+        r.found = true;
+        r.city = string_at(e, kCity);
+        r.subdivision = pack_subdivision(string_at(e, kSubdivision));
+        r.country = code_at(e, kCountry);
+        if (r.country == 0) r.country = code_at(e, kRegistered);
+        r.continent = code_at(e, kContinent);
+        r.has_coordinates =
+            double_at(e, kLatitude, r.latitude) && double_at(e, kLongitude, r.longitude);
     });
 }
 

@@ -85,6 +85,25 @@ BackendRt make_backend(const config::Backend& b, const geo::GeoDbs* geo, std::ui
     for (const auto& c : b.continents) rt.continents.push_back(code_of(c, b, "continent"));
     rt.cities = b.cities;
     rt.asns = b.asns;
+    // "US-CA" names its country; "CA" belongs to each country the backend names, or to any.
+    for (const auto& text : b.subdivisions) {
+        const std::size_t dash = text.find('-');
+        const std::uint32_t code =
+            geo::pack_subdivision(dash == std::string::npos ? text : text.substr(dash + 1));
+        if (code == 0) throw ConfigError(b.pos, "subdivision", "'" + text + "' is not a code");
+        if (dash != std::string::npos)
+            rt.subdivisions.push_back({code_of(text.substr(0, dash), b, "subdivision"), code});
+        else if (rt.countries.empty())
+            rt.subdivisions.push_back({0, code});
+        else
+            for (std::uint16_t c : rt.countries) rt.subdivisions.push_back({c, code});
+    }
+    if (b.has_coordinates) {
+        rt.has_coords = true;
+        rt.latitude = b.latitude;
+        rt.longitude = b.longitude;
+        rt.point = geo::unit_vector(b.latitude, b.longitude);
+    }
     return rt;
 }
 

@@ -50,6 +50,14 @@ struct WireNameRef {
     bool empty() const noexcept { return len == 0; }
 };
 
+/// A backend's `subdivision`: the code (geo::pack_subdivision) and the country it belongs
+/// to (geo::pack_code; 0 = any: written without a country on a backend that names none).
+struct SubdivisionRt {
+    std::uint16_t country = 0;
+    std::uint32_t code = 0;
+    bool operator==(const SubdivisionRt&) const = default;
+};
+
 struct BackendRt {
     util::IpAddr addr;
     std::uint32_t id = 0;  ///< index into Health::up, unique across the topology
@@ -62,6 +70,12 @@ struct BackendRt {
     std::vector<std::uint16_t> continents;  ///< geo::pack_code
     std::vector<std::string> cities;
     std::vector<std::uint32_t> asns;
+    std::vector<SubdivisionRt> subdivisions;
+    /// `latitude` / `longitude` (degrees as configured, and as a unit vector for the
+    /// nearest-backend steps); has_coords false when the backend has none.
+    bool has_coords = false;
+    double latitude = 0, longitude = 0;
+    geo::UnitVector point;
     const config::Backend* cfg = nullptr;  ///< points into Topology::config
 };
 

@@ -185,6 +185,10 @@ TEST_CASE("a CoreDNS-GSLB zone file is accepted unchanged", "[config]") {
     CHECK(g.continents == std::vector<std::string>{"EU"});
     CHECK(g.countries == std::vector<std::string>{"FR"});
     CHECK(g.asns == std::vector<std::uint32_t>{12345});
+    CHECK(g.subdivisions == std::vector<std::string>{"IDF"});
+    CHECK(g.has_coordinates);
+    CHECK(g.latitude == 48.85);
+    CHECK(g.longitude == 2.35);
     CHECK(g.assume_healthy);
     REQUIRE(g.healthchecks.size() == 1);
     CHECK(g.healthchecks[0].type == "grpc");

@@ -1,0 +1,345 @@
+// geoip_affinity: CoreDNS-GSLB's "GeoIP Affinity" mode. Narrow the candidates to where the
+// client is, then pick the nearest inside them, so a US client stays in the US even when a
+// French backend is nearer to it.
+//
+//   1. subnet pin  the location map: the eligible backends whose `location` is the one of
+//                  the client's subnet
+//   2. hierarchy   (no pin) the city database, else the country database: the first level
+//                  with at least one eligible backend among
+//                    city         `city`, compared without regard to case
+//                    subdivision  `subdivision` and the backend's country both the client's
+//                    country      `country`
+//                    continent    `continent`
+//   3. distance    within the candidates: the nearest by coordinates (as geoip's nearest
+//                  step: every candidate at that site and of its priority) when the client
+//                  and some candidate have coordinates; else failover (best priority) within
+//                  the candidates
+//   4. global      no candidates: the nearest eligible backend globally, else failover over
+//                  every eligible backend
+//
+// One difference from CoreDNS-GSLB, kept so that the answer stays a function of a 32-bit
+// cache class: at the city level CoreDNS-GSLB also drops a backend whose declared
+// continent, country or subdivision contradicts the client's; here each level matches its
+// own key only (a file that names a city together with the wrong country is the only case
+// that answers differently).
+//
+// Decision class: the kind in the top 3 bits, 29 bits below it.
+//   kNearest      r | mask << 10: r (10 bits) indexes the nearest backend in the family;
+//                 the answer is the eligible backends at r's site (same_site) whose bit in
+//                 the 19-bit mask is set, counted in eligible order: the site's members that
+//                 were candidates. validate() refuses sites of more than 19 backends.
+//   kLocation ... failover within the level's candidates, the level's value as geoip
+//                 encodes it (location id, city position, subdivision | country, code)
+//   kGlobal       failover over every eligible backend
+// ECS scope: the largest prefix among the lookups consulted (a miss decides too).
+#include <algorithm>
+#include <string>
+
+#include "common.hh"
+#include "geo/geo.hh"
+
+namespace gslbd::policies {
+namespace {
+
+enum Kind : std::uint32_t {
+    kNearest = 1,
+    kLocation = 2,
+    kCity = 3,
+    kSubdivision = 4,
+    kCountry = 5,
+    kContinent = 6,
+    kGlobal = 7,
+};
+constexpr unsigned kSiteMax = 19;  ///< most backends of one site the mask can name
+
+constexpr std::uint32_t class_of(Kind k, std::uint32_t value) noexcept {
+    return k << 29 | (value & 0x1fffffffu);
+}
+
+template <class T>
+bool has(const std::vector<T>& list, const T& value) noexcept {
+    return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+bool same_city(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+        if (x != y) return false;
+    }
+    return true;
+}
+bool has_city(const std::vector<std::string>& list, std::string_view name) noexcept {
+    return std::any_of(list.begin(), list.end(),
+                       [&](const std::string& c) noexcept { return same_city(c, name); });
+}
+/// (first backend listing the city) << 12 | its index in that backend's list.
+std::uint32_t city_position(std::span<const gslb::BackendRt> family,
+                            std::string_view name) noexcept {
+    for (std::size_t b = 0; b < family.size(); ++b) {
+        const auto& l = family[b].cities;
+        for (std::size_t k = 0; k < l.size() && k <= 0xfff; ++k)
+            if (same_city(l[k], name)) return static_cast<std::uint32_t>(b) << 12 | k;
+    }
+    return 0;
+}
+
+/// The subdivision level: the backend's code and its (declared) country are the client's.
+bool in_subdivision(const gslb::BackendRt& b, std::uint32_t code, std::uint16_t country) noexcept {
+    for (const auto& s : b.subdivisions)
+        if (s.code == code && s.country != 0 && s.country == country) return true;
+    return false;
+}
+
+constexpr std::uint32_t country10(std::uint16_t c) noexcept {
+    if (c == 0) return 0;
+    return (((c >> 8) - 'A' + 1u) & 31u) << 5 | (((c & 0xffu) - 'A' + 1u) & 31u);
+}
+constexpr std::uint16_t country_of10(std::uint32_t v) noexcept {
+    if (v == 0) return 0;
+    return geo::pack_code(static_cast<char>('A' + ((v >> 5) & 31u) - 1),
+                          static_cast<char>('A' + (v & 31u) - 1));
+}
+
+/// The candidates of one level: which level, and the value it matched.
+struct Level {
+    Kind kind = kGlobal;
+    std::uint32_t value = 0;
+};
+
+/// Whether `b` is a candidate of `lv` (kGlobal: every backend).
+bool candidate(const gslb::BackendRt& b, const Level& lv, std::span<const gslb::BackendRt> family,
+               const geo::GeoDbs* geo) noexcept {
+    (void)geo;
+    switch (lv.kind) {
+        case kLocation:
+            return has(b.locations, static_cast<std::int32_t>(lv.value));
+        case kCity: {
+            const std::size_t r = lv.value >> 12, k = lv.value & 0xfffu;
+            return r < family.size() && k < family[r].cities.size() &&
+                   has_city(b.cities, family[r].cities[k]);
+        }
+        case kSubdivision:
+            return in_subdivision(b, lv.value & 0x3ffffu, country_of10(lv.value >> 18));
+        case kCountry:
+            return has(b.countries, static_cast<std::uint16_t>(lv.value));
+        case kContinent:
+            return has(b.continents, static_cast<std::uint16_t>(lv.value));
+        default:
+            return true;
+    }
+}
+
+class GeoIpAffinity final : public DecidedPolicy {
+  public:
+    std::string_view name() const noexcept override { return "geoip_affinity"; }
+
+    void validate(const config::Record& rec, const config::Config& cfg,
+                  const geo::GeoDbs* geo) const override {
+        const bool have_city = geo ? geo->city_db != nullptr : !cfg.city_db.empty();
+        const bool have_country =
+            have_city || (geo ? geo->country_db != nullptr : !cfg.country_db.empty());
+        for (const auto& b : rec.backends) {
+            auto need = [&](bool have, bool uses, const char* field, const char* key) {
+                if (have || !uses) return;
+                throw config::ConfigError(b.pos, field,
+                                          std::string("geoip_affinity: `") + field +
+                                              "` needs a MaxMind database: set " + key +
+                                              " in the main config");
+            };
+            need(have_city, !b.cities.empty(), "city", "geoip.city_db");
+            need(have_city, !b.subdivisions.empty(), "subdivision", "geoip.city_db");
+            need(have_city, b.has_coordinates, "latitude", "geoip.city_db");
+            need(have_country, !b.countries.empty(), "country",
+                 "geoip.country_db (or geoip.city_db)");
+            need(have_country, !b.continents.empty(), "continent",
+                 "geoip.country_db (or geoip.city_db)");
+            if (!b.has_coordinates) continue;
+            unsigned site = 0;
+            for (const auto& x : rec.backends)
+                site += x.has_coordinates && x.address.family == b.address.family &&
+                        x.latitude == b.latitude && x.longitude == b.longitude &&
+                        x.priority == b.priority;
+            if (site > kSiteMax)
+                throw config::ConfigError(
+                    b.pos, "latitude",
+                    std::to_string(site) +
+                        " backends of one address family share these "
+                        "coordinates and priority; geoip_affinity answers at most " +
+                        std::to_string(kSiteMax) + " of one site: give some another priority");
+        }
+    }
+
+    void classify(const gslb::SelectContext& ctx, gslb::Decision& d) const noexcept override {
+        d.decision_class = 0;
+        d.scope = 0;
+        const geo::GeoDbs* geo = ctx.snap.topo ? ctx.snap.topo->geo.get() : nullptr;
+        const util::IpAddr& addr = ctx.client.addr;
+        bool uses_locations = false, uses_coords = false, uses_hierarchy = false;
+        for (std::uint16_t i : ctx.eligible) {
+            const auto& b = ctx.family[i];
+            uses_locations |= !b.locations.empty();
+            uses_coords |= b.has_coords;
+            uses_hierarchy |= !b.cities.empty() || !b.subdivisions.empty() ||
+                              !b.countries.empty() || !b.continents.empty();
+        }
+        if (geo == nullptr || addr.family == 0) return;
+
+        std::uint8_t scope = 0;
+        auto note = [&](std::uint8_t prefix) noexcept { scope = std::max(scope, prefix); };
+        auto any = [&](const Level& lv) noexcept {
+            for (std::uint16_t i : ctx.eligible)
+                if (candidate(ctx.family[i], lv, ctx.family, geo)) return true;
+            return false;
+        };
+
+        // 1. subnet pin
+        Level lv;
+        if (uses_locations && geo->locations) {
+            const auto m = geo->locations->lookup(addr);
+            note(m.prefix);
+            if (m.id >= 0) {
+                const Level pin{kLocation, static_cast<std::uint32_t>(m.id)};
+                if (any(pin)) lv = pin;
+            }
+        }
+        // 2. hierarchy; the city database also gives the coordinates of step 3
+        geo::MaxMindDb::PlaceResult place;
+        const bool need_place =
+            geo->city_db && ((lv.kind == kGlobal && uses_hierarchy) || uses_coords);
+        if (need_place) {
+            place = geo->city_db->place(addr);
+            note(place.prefix);
+        }
+        if (lv.kind == kGlobal && uses_hierarchy) {
+            std::uint16_t country = place.country, continent = place.continent;
+            if (!geo->city_db && geo->country_db) {
+                const auto r = geo->country_db->country(addr);
+                note(r.prefix);
+                country = r.country;
+                continent = r.continent;
+            }
+            Level tries[4];
+            int n = 0;
+            if (!place.city.empty()) tries[n++] = {kCity, city_position(ctx.family, place.city)};
+            if (place.subdivision != 0 && country != 0)
+                tries[n++] = {kSubdivision, place.subdivision | country10(country) << 18};
+            if (country != 0) tries[n++] = {kCountry, country};
+            if (continent != 0) tries[n++] = {kContinent, continent};
+            for (int t = 0; t < n; ++t)
+                if (any(tries[t])) {
+                    lv = tries[t];
+                    break;
+                }
+        }
+        d.scope = scope;
+        // 3. distance within the candidates, 4. globally
+        if (place.has_coordinates) {
+            const geo::UnitVector here = geo::unit_vector(place.latitude, place.longitude);
+            const int r = nearest_backend(ctx, here, [&](const gslb::BackendRt& b) noexcept {
+                return candidate(b, lv, ctx.family, geo);
+            });
+            if (r >= 0) {
+                const gslb::BackendRt& rep = ctx.family[static_cast<std::size_t>(r)];
+                std::uint32_t mask = 0;
+                unsigned j = 0;
+                for (std::uint16_t i : ctx.eligible) {
+                    const auto& b = ctx.family[i];
+                    if (!same_site(b, rep)) continue;
+                    if (j < kSiteMax && candidate(b, lv, ctx.family, geo)) mask |= 1u << j;
+                    ++j;
+                }
+                d.decision_class = class_of(kNearest, static_cast<std::uint32_t>(r) | mask << 10);
+                return;
+            }
+        }
+        d.decision_class = class_of(lv.kind, lv.value);
+    }
+
+    void select_decided(const gslb::SelectContext& ctx, const gslb::Decision& d,
+                        gslb::Selection& out) const noexcept override {
+        reset(out, d);
+        const geo::GeoDbs* geo = ctx.snap.topo ? ctx.snap.topo->geo.get() : nullptr;
+        const auto kind = static_cast<Kind>(d.decision_class >> 29);
+        const std::uint32_t value = d.decision_class & 0x1fffffffu;
+        if (d.decision_class == 0) {
+            add_best_priority(ctx, out);
+            return;
+        }
+        if (kind == kNearest) {
+            const std::size_t r = value & 0x3ffu;
+            const std::uint32_t mask = value >> 10;
+            if (r < ctx.family.size()) {
+                unsigned j = 0;
+                for (std::uint16_t i : ctx.eligible) {
+                    if (!same_site(ctx.family[i], ctx.family[r])) continue;
+                    if (j < kSiteMax && (mask >> j & 1u)) out.add(i);
+                    ++j;
+                }
+            }
+        } else {
+            const Level lv{kind, value};
+            add_best_priority(ctx, out, [&](const gslb::BackendRt& b) noexcept {
+                return candidate(b, lv, ctx.family, geo);
+            });
+        }
+        if (out.count == 0) add_best_priority(ctx, out);
+    }
+
+    void explain(const gslb::SelectContext& ctx, const gslb::Decision& d,
+                 gslb::Explanation& out) const override {
+        out.consults_geo = true;
+        const auto kind = static_cast<Kind>(d.decision_class >> 29);
+        const std::uint32_t value = d.decision_class & 0x1fffffffu;
+        const geo::GeoDbs* geo = ctx.snap.topo ? ctx.snap.topo->geo.get() : nullptr;
+        auto code = [](std::uint16_t c) {
+            return std::string{static_cast<char>(c >> 8), static_cast<char>(c & 0xff)};
+        };
+        std::string by;
+        switch (d.decision_class == 0 ? kGlobal : kind) {
+            case kNearest: {
+                by = "nearest by coordinates among the candidates (or globally when no "
+                     "candidate has coordinates)";
+                const std::size_t r = value & 0x3ffu;
+                if (r < ctx.family.size())
+                    out.notes.emplace_back("site", std::to_string(ctx.family[r].latitude) + ", " +
+                                                       std::to_string(ctx.family[r].longitude));
+                break;
+            }
+            case kLocation:
+                by = "location map";
+                if (geo != nullptr && geo->locations)
+                    out.notes.emplace_back(
+                        "matched", geo->locations->name_of(static_cast<std::int32_t>(value)));
+                break;
+            case kCity:
+                by = "city (failover within it: no coordinates)";
+                break;
+            case kSubdivision:
+                by = "subdivision (failover within it: no coordinates)";
+                out.notes.emplace_back("matched", code(country_of10(value >> 18)) + "-" +
+                                                      geo::subdivision_text(value & 0x3ffffu));
+                break;
+            case kCountry:
+                by = "country (failover within it: no coordinates)";
+                out.notes.emplace_back("matched", code(static_cast<std::uint16_t>(value)));
+                break;
+            case kContinent:
+                by = "continent (failover within it: no coordinates)";
+                out.notes.emplace_back("matched", code(static_cast<std::uint16_t>(value)));
+                break;
+            default:
+                by = "no affinity and no coordinates: failover over every eligible backend";
+                break;
+        }
+        out.notes.insert(out.notes.begin(), {"decided_by", by});
+    }
+};
+
+}  // namespace
+
+GSLBD_REGISTER_POLICY("geoip_affinity", GeoIpAffinity, "geoip-affinity", "affinity")
+
+}  // namespace gslbd::policies

@@ -1,0 +1,276 @@
+// Nearest by coordinates and subdivisions (geoip), and geoip_affinity, over the test city
+// database (tests/data/geo/make_mmdb.pl lists its networks, coordinates and subdivisions).
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "fixture.hh"
+#include "util/random.hh"
+
+using namespace gslbd;
+using test::backend;
+
+namespace {
+
+gslb::ClientInfo client(const char* addr) {
+    const auto a = test::ip(addr);
+    return {a, static_cast<std::uint8_t>(a.family == 4 ? 24 : 56), true};
+}
+
+std::vector<std::uint16_t> picked(const gslb::Selection& s) {
+    return {s.idx.begin(), s.idx.begin() + s.count};
+}
+
+gslb::BackendRt at(const char* addr, std::uint32_t id, double lat, double lon,
+                   std::int32_t priority = 0) {
+    auto b = backend(addr, id, priority);
+    b.has_coords = true;
+    b.latitude = lat;
+    b.longitude = lon;
+    b.point = geo::unit_vector(lat, lon);
+    return b;
+}
+
+constexpr double kParis[2] = {48.8566, 2.3522}, kNewYork[2] = {40.7128, -74.0060},
+                 kSanJose[2] = {37.3382, -121.8863}, kTokyo[2] = {35.6762, 139.6503},
+                 kSeattle[2] = {47.6062, -122.3321}, kHonolulu[2] = {21.3069, -157.8583};
+
+struct CityWorld : test::World {
+    std::shared_ptr<geo::GeoDbs> geo = std::make_shared<geo::GeoDbs>();
+    CityWorld() {
+        geo->city_db = std::make_unique<geo::MaxMindDb>(test::env_path("GSLBD_TEST_CITY_MMDB"));
+        topo->geo = geo;
+    }
+    /// Every client of `clients` asked twice, and a class always maps to one selection:
+    /// what the response cache relies on.
+    void check_classes_exact(const gslb::Policy& p, const std::vector<std::uint16_t>& eligible,
+                             std::initializer_list<const char*> clients) {
+        std::map<std::uint32_t, std::vector<std::uint16_t>> by_class;
+        for (const char* c : clients) {
+            const auto s = select(p, 0, false, eligible, client(c));
+            auto [it, fresh] = by_class.emplace(s.decision_class, picked(s));
+            INFO("client " << c << " class " << s.decision_class);
+            CHECK(it->second == picked(s));
+        }
+    }
+};
+
+}  // namespace
+
+TEST_CASE("distance: haversine figures, and closeness orders as distance does", "[nearest]") {
+    CHECK(std::abs(geo::distance_km(kParis[0], kParis[1], kNewYork[0], kNewYork[1]) - 5837) < 5);
+    CHECK(geo::distance_km(kTokyo[0], kTokyo[1], kTokyo[0], kTokyo[1]) == 0);
+    util::Rng rng(7);
+    auto deg = [&](double lim) {
+        return (static_cast<double>(rng.next() >> 11) * 0x1p-53 * 2 - 1) * lim;
+    };
+    for (int i = 0; i < 20000; ++i) {
+        const double c[2] = {deg(90), deg(180)}, a[2] = {deg(90), deg(180)},
+                     b[2] = {deg(90), deg(180)};
+        const double da = geo::distance_km(c[0], c[1], a[0], a[1]);
+        const double db = geo::distance_km(c[0], c[1], b[0], b[1]);
+        if (std::abs(da - db) < 1e-3) continue;  // a near tie: either order is right
+        const auto pc = geo::unit_vector(c[0], c[1]);
+        INFO(c[0] << "," << c[1] << " a " << a[0] << "," << a[1] << " b " << b[0] << "," << b[1]);
+        CHECK((geo::closeness(pc, geo::unit_vector(a[0], a[1])) >
+               geo::closeness(pc, geo::unit_vector(b[0], b[1]))) == (da < db));
+    }
+}
+
+TEST_CASE("subdivision codes pack into 18 bits and back", "[nearest]") {
+    CHECK(geo::pack_subdivision("CA") != 0);
+    CHECK(geo::pack_subdivision("ca") == geo::pack_subdivision("CA"));
+    CHECK(geo::pack_subdivision("IDF") < (1u << 18));
+    CHECK(geo::pack_subdivision("ZZZ") < (1u << 18));
+    CHECK(geo::subdivision_text(geo::pack_subdivision("13")) == "13");
+    CHECK(geo::subdivision_text(geo::pack_subdivision("ARA")) == "ARA");
+    CHECK(geo::pack_subdivision("") == 0);
+    CHECK(geo::pack_subdivision("ABCD") == 0);
+    CHECK(geo::pack_subdivision("A-") == 0);
+}
+
+TEST_CASE("the city database gives subdivision, country and coordinates", "[nearest][mmdb]") {
+    geo::MaxMindDb db(test::env_path("GSLBD_TEST_CITY_MMDB"));
+    auto p = db.place(test::ip("100.64.2.9"));
+    CHECK(p.found);
+    CHECK(p.city == "Oakland");
+    CHECK(p.subdivision == geo::pack_subdivision("CA"));
+    CHECK(p.country == geo::pack_code('U', 'S'));
+    CHECK(p.continent == geo::pack_code('N', 'A'));
+    CHECK(p.has_coordinates);
+    CHECK(p.latitude == Approx(37.8044));
+    CHECK(p.longitude == Approx(-122.2711));
+    CHECK(p.prefix == 24);
+    p = db.place(test::ip("100.64.5.1"));  // a country, no city, no location
+    CHECK(p.found);
+    CHECK_FALSE(p.has_coordinates);
+    CHECK(p.subdivision == 0);
+    p = db.place(test::ip("10.0.0.1"));
+    CHECK_FALSE(p.found);
+    CHECK(p.prefix > 0);
+}
+
+TEST_CASE("geoip nearest: the nearest site, its best priority, then the next site",
+          "[nearest][geoip][mmdb]") {
+    CityWorld w;
+    // 0, 1 Paris priority 0; 2 Paris priority 1; 3 New York; 4 San Jose; 5 Tokyo
+    w.add_record(
+        {at("192.0.2.1", 0, kParis[0], kParis[1]), at("192.0.2.2", 1, kParis[0], kParis[1]),
+         at("192.0.2.3", 2, kParis[0], kParis[1], 1), at("192.0.2.4", 3, kNewYork[0], kNewYork[1]),
+         at("192.0.2.5", 4, kSanJose[0], kSanJose[1]), at("192.0.2.6", 5, kTokyo[0], kTokyo[1])});
+    w.finish();
+    const auto& p = test::policy("geoip");
+    const std::vector<std::uint16_t> all{0, 1, 2, 3, 4, 5};
+
+    auto s = w.select(p, 0, false, all, client("198.51.100.7"));  // Paris
+    CHECK(picked(s) == std::vector<std::uint16_t>{0, 1});
+    CHECK(s.decision_class == (6u << 28 | 0));
+    CHECK(s.scope == 24);
+    s = w.select(p, 0, false, {2, 3, 4, 5}, client("198.51.100.7"));  // 0, 1 down
+    CHECK(picked(s) == std::vector<std::uint16_t>{2});
+    s = w.select(p, 0, false, {3, 4, 5}, client("198.51.100.7"));  // Paris down: New York
+    CHECK(picked(s) == std::vector<std::uint16_t>{3});
+    s = w.select(p, 0, false, all, client("100.64.4.1"));  // Lyon -> Paris
+    CHECK(picked(s) == std::vector<std::uint16_t>{0, 1});
+    s = w.select(p, 0, false, all, client("100.64.2.9"));  // Oakland -> San Jose
+    CHECK(picked(s) == std::vector<std::uint16_t>{4});
+    s = w.select(p, 0, false, all, client("192.0.2.200"));  // Tokyo
+    CHECK(picked(s) == std::vector<std::uint16_t>{5});
+    s = w.select(p, 0, false, all, client("2001:db8:2::1"));  // New York over IPv6
+    CHECK(picked(s) == std::vector<std::uint16_t>{3});
+    CHECK(s.scope == 48);
+
+    // not placed (no entry, or an entry without a location): failover, scope still honest
+    for (const char* c : {"10.0.0.1", "100.64.5.1"}) {
+        s = w.select(p, 0, false, all, client(c));
+        CHECK(picked(s) == std::vector<std::uint16_t>{0, 1, 3, 4, 5});
+        CHECK(s.decision_class == (15u << 28));
+        CHECK(s.scope > 0);
+    }
+    w.check_classes_exact(p, all,
+                          {"198.51.100.7", "100.64.4.1", "100.64.1.1", "100.64.2.9", "100.64.3.3",
+                           "203.0.113.1", "192.0.2.130", "198.18.0.1", "10.0.0.1"});
+}
+
+TEST_CASE("geoip subdivision: after city, before country, with the client's country",
+          "[subdivision][geoip][mmdb]") {
+    CityWorld w;
+    auto us_ca = backend("192.0.2.1", 0);  // subdivision CA of the US (country: US)
+    us_ca.countries = {geo::pack_code('U', 'S')};
+    us_ca.subdivisions = {{geo::pack_code('U', 'S'), geo::pack_subdivision("CA")}};
+    auto any_ca = backend("192.0.2.2", 1);  // "CA" without a country: any country's CA
+    any_ca.subdivisions = {{0, geo::pack_subdivision("CA")}};
+    auto ca_bc = backend("192.0.2.3", 2);  // "CA-BC"
+    ca_bc.subdivisions = {{geo::pack_code('C', 'A'), geo::pack_subdivision("BC")}};
+    auto fr_ca = backend("192.0.2.4", 3);  // country FR with "CA": never a US client's
+    fr_ca.subdivisions = {{geo::pack_code('F', 'R'), geo::pack_subdivision("CA")}};
+    auto sj = backend("192.0.2.5", 4);  // the city San Jose
+    sj.cities = {"san jose"};
+    auto other = backend("192.0.2.6", 5, 1);
+    w.add_record({us_ca, any_ca, ca_bc, fr_ca, sj, other});
+    w.finish();
+    const auto& p = test::policy("geoip");
+    const std::vector<std::uint16_t> all{0, 1, 2, 3, 4, 5};
+
+    auto s = w.select(p, 0, false, all, client("100.64.1.5"));  // San Jose: the city first
+    CHECK(picked(s) == std::vector<std::uint16_t>{4});
+    CHECK(s.decision_class >> 28 == 3);
+    s = w.select(p, 0, false, all, client("100.64.2.5"));  // Oakland, US-CA
+    CHECK(picked(s) == std::vector<std::uint16_t>{0, 1});
+    CHECK(s.decision_class >> 28 == 7);
+    s = w.select(p, 0, false, {1, 2, 3, 4, 5}, client("100.64.2.5"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{1});
+    s = w.select(p, 0, false, {2, 3, 4, 5}, client("100.64.2.5"));  // no US-CA left: failover
+    CHECK(picked(s) == std::vector<std::uint16_t>{2, 3, 4});
+    s = w.select(p, 0, false, all, client("100.64.3.5"));  // Vancouver, CA-BC
+    CHECK(picked(s) == std::vector<std::uint16_t>{2});
+    w.check_classes_exact(p, all,
+                          {"100.64.1.5", "100.64.2.5", "100.64.3.5", "198.51.100.1", "10.0.0.1"});
+}
+
+TEST_CASE("geoip_affinity keeps the client in its country, then picks the nearest",
+          "[affinity][mmdb]") {
+    CityWorld w;
+    auto seattle = at("192.0.2.1", 0, kSeattle[0], kSeattle[1]);
+    seattle.countries = {geo::pack_code('U', 'S')};
+    auto ny = at("192.0.2.2", 1, kNewYork[0], kNewYork[1]);
+    ny.countries = {geo::pack_code('U', 'S')};
+    auto paris = at("192.0.2.3", 2, kParis[0], kParis[1]);
+    paris.countries = {geo::pack_code('F', 'R')};
+    auto honolulu = at("192.0.2.4", 3, kHonolulu[0], kHonolulu[1]);
+    honolulu.countries = {geo::pack_code('U', 'S')};
+    auto ny_untagged = at("192.0.2.5", 4, kNewYork[0], kNewYork[1]);  // same site, no country
+    w.add_record({seattle, ny, paris, honolulu, ny_untagged});
+    w.finish();
+    const auto& aff = test::policy("geoip_affinity");
+    const auto& geoip = test::policy("geoip");
+
+    // the docs' example: a US client gets the nearest US backend, never Paris
+    auto s = w.select(aff, 0, false, {0, 1, 2, 3, 4}, client("100.64.1.1"));  // San Jose
+    CHECK(picked(s) == std::vector<std::uint16_t>{0});
+    CHECK(s.scope == 24);
+    s = w.select(aff, 0, false, {0, 1, 2, 3, 4}, client("203.0.113.1"));  // New York
+    CHECK(picked(s) == std::vector<std::uint16_t>{1});  // the site's US member only
+    s = w.select(aff, 0, false, {0, 1, 2, 3, 4}, client("100.64.4.1"));  // Lyon -> Paris
+    CHECK(picked(s) == std::vector<std::uint16_t>{2});
+    // only Honolulu left in the US: a New York client stays in the US (affinity) where
+    // geoip's nearest goes to the same-site untagged backend or Paris
+    s = w.select(aff, 0, false, {2, 3}, client("203.0.113.1"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{3});
+    s = w.select(geoip, 0, false, {2, 3}, client("203.0.113.1"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{2});
+    // no US backend at all: the nearest globally (New York's untagged backend, then Paris)
+    s = w.select(aff, 0, false, {2, 4}, client("203.0.113.1"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{4});
+    s = w.select(aff, 0, false, {2}, client("203.0.113.1"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{2});
+    // Vancouver (CA, NA): no CA backend, no continent tags -> the nearest globally: Seattle
+    s = w.select(aff, 0, false, {0, 1, 2, 3, 4}, client("100.64.3.1"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{0});
+    // not placed: failover over everything (all priority 0)
+    s = w.select(aff, 0, false, {0, 1, 2, 3, 4}, client("10.0.0.1"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{0, 1, 2, 3, 4});
+    w.check_classes_exact(aff, {0, 1, 2, 3, 4},
+                          {"100.64.1.1", "100.64.2.1", "203.0.113.1", "100.64.4.1", "198.51.100.1",
+                           "100.64.3.1", "192.0.2.130", "10.0.0.1", "2001:db8:2::1"});
+    w.check_classes_exact(aff, {2, 3, 4}, {"203.0.113.1", "100.64.1.1", "100.64.4.1"});
+}
+
+TEST_CASE(
+    "geoip_affinity: a subnet pin wins over a nearer site; no coordinates: failover "
+    "within the level",
+    "[affinity][mmdb]") {
+    CityWorld w;
+    w.geo->locations = std::make_unique<geo::LocationMap>(std::vector<config::LocationEntry>{
+        {*util::IpPrefix::parse("100.64.1.0/24"), "eu-west", {}}});
+    auto us = at("192.0.2.1", 0, kSanJose[0], kSanJose[1]);
+    us.countries = {geo::pack_code('U', 'S')};
+    auto eu = at("192.0.2.2", 1, kParis[0], kParis[1]);
+    eu.locations = {0};
+    // no coordinates: failover within the subdivision level US-CA
+    auto ca1 = backend("192.0.2.3", 2, 2);
+    ca1.subdivisions = {{geo::pack_code('U', 'S'), geo::pack_subdivision("CA")}};
+    auto ca2 = backend("192.0.2.4", 3, 1);
+    ca2.subdivisions = {{geo::pack_code('U', 'S'), geo::pack_subdivision("CA")}};
+    auto ca_any = backend("192.0.2.5", 4, 0);  // "CA" without a country: not this level
+    ca_any.subdivisions = {{0, geo::pack_subdivision("CA")}};
+    w.add_record({us, eu});
+    w.add_record({ca1, ca2, ca_any});
+    w.finish();
+    const auto& aff = test::policy("geoip_affinity");
+
+    auto s = w.select(aff, 0, false, {0, 1}, client("100.64.1.9"));  // San Jose, pinned EU
+    CHECK(picked(s) == std::vector<std::uint16_t>{1});
+    s = w.select(aff, 0, false, {0}, client("100.64.1.9"));  // pin empty -> country US
+    CHECK(picked(s) == std::vector<std::uint16_t>{0});
+    s = w.select(aff, 0, false, {0, 1}, client("100.64.2.9"));  // Oakland: US
+    CHECK(picked(s) == std::vector<std::uint16_t>{0});
+
+    s = w.select(aff, 1, false, {0, 1, 2}, client("100.64.2.9"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{1});
+    CHECK(s.decision_class >> 29 == 4);
+    s = w.select(aff, 1, false, {0, 2}, client("100.64.2.9"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{0});
+    s = w.select(aff, 1, false, {2}, client("100.64.2.9"));  // level empty: global failover
+    CHECK(picked(s) == std::vector<std::uint16_t>{2});
+}

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,11 +32,12 @@ namespace {
 
 enum class Mode { Hit, HitTicked, Miss, NoCache };
 
-void run(benchmark::State& state, const char* name, bool ecs, Mode mode) {
+void run(benchmark::State& state, const char* name, bool ecs, Mode mode,
+         const char* client_text = "21.7.9.1") {
     auto& w = world();
     gslb::RcuThread rcu;
     pipeline::Pipeline p(w.holder, 42, mode == Mode::NoCache ? 0 : 65536, 256);
-    auto client = *util::IpAddr::parse("21.7.9.1");
+    auto client = *util::IpAddr::parse(client_text);
     auto q = query(name, ecs ? &client : nullptr, 24);
     std::vector<std::uint8_t> out(4096);
     auto src = *util::IpAddr::parse("127.0.0.1");
@@ -75,6 +77,32 @@ void BM_nocache_failover(benchmark::State& s) {
 void BM_nocache_geoip_ecs(benchmark::State& s) {
     run(s, "n7.bench.", true, Mode::NoCache);
 }
+// issue 15's modes: ip-hash, and geoip nearest (client 100.64.2.7, Oakland, in the city
+// test database; skipped without it)
+void BM_cache_hit_iphash_ecs(benchmark::State& s) {
+    run(s, "hash.bench.", true, Mode::HitTicked);
+}
+void BM_nocache_iphash_ecs(benchmark::State& s) {
+    run(s, "hash.bench.", true, Mode::NoCache);
+}
+void BM_cache_hit_nearest_ecs(benchmark::State& s) {
+    if (std::getenv("GSLBD_BENCH_CITY_MMDB") == nullptr) {
+        s.SkipWithError("GSLBD_BENCH_CITY_MMDB not set");
+        return;
+    }
+    run(s, "near.bench.", true, Mode::HitTicked, "100.64.2.7");
+}
+void BM_nocache_nearest_ecs(benchmark::State& s) {
+    if (std::getenv("GSLBD_BENCH_CITY_MMDB") == nullptr) {
+        s.SkipWithError("GSLBD_BENCH_CITY_MMDB not set");
+        return;
+    }
+    run(s, "near.bench.", true, Mode::NoCache, "100.64.2.7");
+}
+BENCHMARK(BM_cache_hit_iphash_ecs);
+BENCHMARK(BM_nocache_iphash_ecs);
+BENCHMARK(BM_cache_hit_nearest_ecs);
+BENCHMARK(BM_nocache_nearest_ecs);
 BENCHMARK(BM_cache_hit_failover);
 BENCHMARK(BM_cache_hit_failover_ticked);
 BENCHMARK(BM_cache_hit_geoip_ecs);

@@ -3,7 +3,9 @@
 //   valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*measured_loop*'
 //            build/bench/micro/cache_count hit-failover 20000
 // then Ir / n is the cost of one query (plus a few instructions of loop).
-// Kinds: hit-failover, hit-geoip-ecs, miss-geoip-ecs, nocache-failover, nocache-geoip-ecs.
+// Kinds: hit-failover, hit-geoip-ecs, miss-geoip-ecs, nocache-failover, nocache-geoip-ecs,
+// hit-iphash-ecs, nocache-iphash-ecs, and (GSLBD_BENCH_CITY_MMDB set to the city test
+// database) hit-nearest-ecs, nocache-nearest-ecs.
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -39,7 +41,9 @@ int main(int argc, char** argv) {
     }
     const std::string kind = argv[1];
     const long n = std::atol(argv[2]);
-    const bool ecs = kind.find("geoip-ecs") != std::string::npos;
+    const bool iphash = kind.find("iphash-ecs") != std::string::npos;
+    const bool nearest = kind.find("nearest-ecs") != std::string::npos;
+    const bool ecs = kind.find("geoip-ecs") != std::string::npos || iphash || nearest;
     const bool nocache = kind.rfind("nocache", 0) == 0;
     const bool miss = kind.rfind("miss", 0) == 0;
     if (!ecs && kind.find("failover") == std::string::npos) {
@@ -49,8 +53,17 @@ int main(int argc, char** argv) {
     auto& w = bench::world();
     gslb::RcuThread rcu;
     pipeline::Pipeline p(w.holder, 42, nocache ? 0 : 65536, 256);
-    const auto client = *util::IpAddr::parse("21.7.9.1");
-    const auto q = bench::query(ecs ? "n7.bench." : "www.bench.", ecs ? &client : nullptr, 24);
+    if (nearest && std::getenv("GSLBD_BENCH_CITY_MMDB") == nullptr) {
+        std::fprintf(stderr, "%s needs GSLBD_BENCH_CITY_MMDB (the city test database)\n",
+                     kind.c_str());
+        return 2;
+    }
+    const auto client = *util::IpAddr::parse(nearest ? "100.64.2.7" : "21.7.9.1");
+    const char* name = iphash    ? "hash.bench."
+                       : nearest ? "near.bench."
+                       : ecs     ? "n7.bench."
+                                 : "www.bench.";
+    const auto q = bench::query(name, ecs ? &client : nullptr, 24);
     std::vector<std::uint8_t> out(4096);
     const auto src = *util::IpAddr::parse("127.0.0.1");
     p.tick(1000);

@@ -1,6 +1,7 @@
 #pragma once
 // The zone the response-cache benchmarks answer from (bench_cache.cc, cache_count.cc):
 // kNames geoip records of kLocations backends plus one failover name, and a query builder.
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,6 +41,8 @@ inline constexpr int kNames = 1000;
 
 /// Zone bench. with kNames geoip records of kLocations backends each; the location map
 /// splits 16.0.0.0/4 (2^20 /24s) into its sixteen /8s, /8 number i -> location i % 10.
+/// Also hash.bench. (ip-hash) and, when GSLBD_BENCH_CITY_MMDB names the city test
+/// database, near.bench. (geoip by coordinates): ten backends each.
 struct World {
     gslb::SnapshotHolder holder;
     World() {
@@ -75,6 +78,33 @@ struct World {
             b.address = *util::IpAddr::parse(b.address_text);
             r.backends.push_back(b);
             z.records.push_back(r);
+        }
+        {
+            // ip-hash over ten backends, and (with the city test database) geoip nearest
+            // over ten sites: the cache-hit cost of the modes of issue 15
+            const double sites[10][2] = {{48.8566, 2.3522},    {40.7128, -74.0060},
+                                         {52.52, 13.405},      {35.6762, 139.6503},
+                                         {51.5074, -0.1278},   {47.6062, -122.3321},
+                                         {49.2827, -123.1207}, {37.3382, -121.8863},
+                                         {45.764, 4.8357},     {21.3069, -157.8583}};
+            const char* city = std::getenv("GSLBD_BENCH_CITY_MMDB");
+            if (city != nullptr) cfg->city_db = city;
+            for (const char* mode : {"ip-hash", "geoip"}) {
+                if (std::string(mode) == "geoip" && city == nullptr) continue;
+                config::Record r;
+                r.name = std::string(mode == std::string("geoip") ? "near" : "hash") + ".bench.";
+                r.mode = mode;
+                for (int l = 0; l < 10; ++l) {
+                    config::Backend b;
+                    b.address_text = "192.0.2." + std::to_string(l + 101);
+                    b.address = *util::IpAddr::parse(b.address_text);
+                    b.has_coordinates = true;
+                    b.latitude = sites[l][0];
+                    b.longitude = sites[l][1];
+                    r.backends.push_back(b);
+                }
+                z.records.push_back(r);
+            }
         }
         cfg->zones.push_back(z);
         auto geo = geo::load_geo(*cfg);

@@ -60,7 +60,23 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
                            NameRef owner = NameRef::qname()) noexcept {
     const bool v4 = q.qtype == dns::qtype::A;
     std::span<const BackendRt> family = v4 ? rec.v4 : rec.v6;
-    if (family.empty()) return negative(w, z, AnswerKind::NoData, info);
+    if (family.empty()) {
+        // CoreDNS-GSLB answers a family without backends from a fail-specific fallback that
+        // has something for it (a fallback address of that family, or the CNAME).
+        const FallbackRt& fb = rec.fallback;
+        const auto& ips = v4 ? fb.v4 : fb.v6;
+        if (fb.mode == config::FallbackMode::Ips && !ips.empty()) {
+            info.fallback = true;
+            for (const auto& ip : ips) add_addr(w, Section::Answer, owner, rec.ttl, ip);
+            return info;
+        }
+        if (fb.mode == config::FallbackMode::Cname) {
+            info.fallback = true;
+            w.add_cname(Section::Answer, owner, rec.ttl, NameRef::of(fb.cname.span()));
+            return info;
+        }
+        return negative(w, z, AnswerKind::NoData, info);
+    }
     info.fallback = p.fallback;
     if (p.fallback) {
         const FallbackRt& fb = rec.fallback;
@@ -84,7 +100,13 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
                 return info;
             case config::FallbackMode::Ips: {
                 const auto& ips = v4 ? fb.v4 : fb.v6;
-                if (ips.empty()) return negative(w, z, AnswerKind::NoData, info);
+                // CoreDNS-GSLB: no fallback address of the queried family -> SERVFAIL
+                if (ips.empty()) {
+                    info.kind = AnswerKind::ServFail;
+                    info.rcode = dns::Rcode::ServFail;
+                    w.set_rcode(dns::Rcode::ServFail);
+                    return info;
+                }
                 for (const auto& ip : ips) add_addr(w, Section::Answer, owner, rec.ttl, ip);
                 return info;
             }

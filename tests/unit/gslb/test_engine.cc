@@ -552,10 +552,20 @@ TEST_CASE("fallback modes apply when no backend is eligible") {
         m = env.ask("fb-ips.example.com.", dns::qtype::AAAA);
         CHECK(addrs(m.answer) == std::vector<std::string>{"2001:db8::99"});
         CHECK(env.info.fallback);
+        // As CoreDNS-GSLB: backends of the family, all down, and no fallback address of that
+        // family -> SERVFAIL
         down_all("fb-ips4.example.com.");
-        check_negative(env.ask("fb-ips4.example.com.", dns::qtype::AAAA), 0, "example.com.");
-        // No backend of the family at all: NODATA, not the fallback.
-        check_negative(env.ask("fb-ips4.example.com.", dns::qtype::A), 0, "example.com.");
+        m = env.ask("fb-ips4.example.com.", dns::qtype::AAAA);
+        CHECK(m.rcode() == 2);
+        CHECK(m.answer.empty());
+        CHECK(env.info.kind == gslb::AnswerKind::ServFail);
+        CHECK(env.info.fallback);
+        // No backend of the family at all, but a fallback address of it: the fallback
+        m = env.ask("fb-ips4.example.com.", dns::qtype::A);
+        CHECK(addrs(m.answer) == std::vector<std::string>{"198.51.100.2"});
+        CHECK(env.info.fallback);
+        // ... and without one: NODATA
+        check_negative(env.ask("fb-open.example.com.", dns::qtype::AAAA), 0, "example.com.");
         CHECK_FALSE(env.info.fallback);
     }
     SECTION("cname") {
@@ -567,6 +577,10 @@ TEST_CASE("fallback modes apply when no backend is eligible") {
         CHECK(m.answer[0].target == "backup.example.net.");
         CHECK(m.answer[0].ttl == 20);
         CHECK(env.info.fallback);
+        // the CNAME stands in for a family without backends too (CoreDNS-GSLB)
+        m = env.ask("fb-cname.example.com.", dns::qtype::AAAA);
+        REQUIRE(m.answer.size() == 1);
+        CHECK(m.answer[0].type == dns::qtype::CNAME);
     }
     SECTION("a healthy record is unaffected") {
         down_all("fb-cname.example.com.");

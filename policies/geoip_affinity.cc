@@ -75,7 +75,10 @@ bool has_city(const std::vector<std::string>& list, std::string_view name) noexc
     return std::any_of(list.begin(), list.end(),
                        [&](const std::string& c) noexcept { return same_city(c, name); });
 }
-/// (first backend listing the city) << 12 | its index in that backend's list.
+constexpr std::uint32_t kNoCity = 0x1fffffffu;  ///< names no backend: matches none
+
+/// (first backend listing the city) << 12 | its index in that backend's list; kNoCity when
+/// no backend lists it.
 std::uint32_t city_position(std::span<const gslb::BackendRt> family,
                             std::string_view name) noexcept {
     for (std::size_t b = 0; b < family.size(); ++b) {
@@ -83,7 +86,7 @@ std::uint32_t city_position(std::span<const gslb::BackendRt> family,
         for (std::size_t k = 0; k < l.size() && k <= 0xfff; ++k)
             if (same_city(l[k], name)) return static_cast<std::uint32_t>(b) << 12 | k;
     }
-    return 0;
+    return kNoCity;
 }
 
 /// The subdivision level: the backend's code and its (declared) country are the client's.

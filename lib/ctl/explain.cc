@@ -207,6 +207,10 @@ json geo_facts(const gslb::Topology& topo, const util::IpAddr& a) {
         const auto r = geo->city_db->city(a);
         json e = db_fact(*geo->city_db, a, r);
         if (r.found) e["city"] = std::string(r.name);
+        // what the subdivision and nearest steps read (geoip, geoip_affinity)
+        const auto p = geo->city_db->place(a);
+        if (p.subdivision != 0) e["subdivision"] = geo::subdivision_text(p.subdivision);
+        if (p.has_coordinates) e["coordinates"] = {p.latitude, p.longitude};
         g["city"] = std::move(e);
     }
     const geo::MaxMindDb* cdb = geo->country_db ? geo->country_db.get() : geo->city_db.get();
@@ -334,6 +338,8 @@ json candidate_json(const gslb::Snapshot& snap, const gslb::BackendRt& b, bool e
     if (!b.cfg->continents.empty()) c["continent"] = b.cfg->continents;
     if (!b.cfg->cities.empty()) c["city"] = b.cfg->cities;
     if (!b.cfg->asns.empty()) c["asn"] = b.cfg->asns;
+    if (!b.cfg->subdivisions.empty()) c["subdivision"] = b.cfg->subdivisions;
+    if (b.has_coords) c["coordinates"] = {b.latitude, b.longitude};
     return c;
 }
 

@@ -212,3 +212,21 @@ def test_fail_specific_without_an_address_of_the_family(world):
     out = kdig(d.port, "fs-cname.gslb.test.", "AAAA")
     assert "CNAME" in out and "backup.cdn.example.net." in out, out
     assert addresses(udp(d, make_query("fs-cname.gslb.test."))) == ["192.0.2.43"]
+
+
+def test_explain_shows_the_nearest_decision(world):
+    d, api = world
+    status, e = api.post("/api/v1/explain", {"name": "near.gslb.test.", "client": "127.0.0.1",
+                                             "ecs": f"{C_OAKLAND}/24"})
+    assert status == 200, e
+    assert e["decision"]["why"]["decided_by"] == "nearest"
+    assert "km from the client" in e["decision"]["why"]["matched"]
+    city = e["geo"]["city"]
+    assert city["city"] == "Oakland" and city["subdivision"] == "CA"
+    assert city["coordinates"] == pytest.approx([37.8044, -122.2711])
+    selected = [c["address"] for c in e["candidates"] if c["selected"]]
+    assert selected == ["192.0.2.5"]
+    assert [c["coordinates"] for c in e["candidates"]][4] == pytest.approx([37.3382, -121.8863])
+    _, e = api.post("/api/v1/explain", {"name": "affinity-far.gslb.test.",
+                                        "client": "127.0.0.1", "ecs": f"{C_NEW_YORK}/24"})
+    assert [c["address"] for c in e["candidates"] if c["selected"]] == ["192.0.2.31"]

@@ -46,8 +46,8 @@ TEST_CASE("every mode is cacheable and select() is classify, variant, select_dec
         if (eligible.empty()) eligible.push_back(0);
         const auto& rec = w.topo->records[0];
 
-        for (const char* name :
-             {"failover", "roundrobin", "random", "weighted", "geoip", "ip-hash"}) {
+        for (const char* name : {"failover", "roundrobin", "random", "weighted", "geoip", "ip-hash",
+                                 "geoip_affinity"}) {
             const auto& p = test::policy(name);
             INFO("mode " << name << ", round " << round);
             REQUIRE(p.cacheable());

@@ -1,6 +1,9 @@
 // Nearest by coordinates and subdivisions (geoip), and geoip_affinity, over the test city
 // database (tests/data/geo/make_mmdb.pl lists its networks, coordinates and subdivisions).
+#include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -273,4 +276,207 @@ TEST_CASE(
     CHECK(picked(s) == std::vector<std::uint16_t>{0});
     s = w.select(aff, 1, false, {2}, client("100.64.2.9"));  // level empty: global failover
     CHECK(picked(s) == std::vector<std::uint16_t>{2});
+}
+
+namespace {
+
+/// A plain reference of the two modes' semantics (docs/configuration.md, Modes), written
+/// with the haversine distance and no cache classes, for the random test below. The world
+/// has the city database only (country and continent come from it).
+struct Reference {
+    std::span<const gslb::BackendRt> family;
+    const std::vector<std::uint16_t>& eligible;
+    geo::MaxMindDb::PlaceResult place;
+
+    template <class Match>
+    std::vector<std::uint16_t> failover(Match match) const {
+        std::vector<std::uint16_t> out;
+        std::int32_t best = 0;
+        bool any = false;
+        for (auto i : eligible)
+            if (match(family[i]) && (!any || family[i].priority < best)) {
+                best = family[i].priority;
+                any = true;
+            }
+        for (auto i : eligible)
+            if (match(family[i]) && family[i].priority == best) out.push_back(i);
+        return out;
+    }
+    template <class Match>
+    std::vector<std::uint16_t> nearest(Match match) const {
+        std::vector<std::uint16_t> out;
+        if (!place.has_coordinates) return out;
+        double best = 1e18;
+        std::int32_t prio = 0;
+        for (auto i : eligible) {
+            const auto& b = family[i];
+            if (!b.has_coords || !match(b)) continue;
+            const double d =
+                geo::distance_km(place.latitude, place.longitude, b.latitude, b.longitude);
+            if (out.empty() || d < best - 1e-9 ||
+                (std::abs(d - best) <= 1e-9 && b.priority < prio)) {
+                out = {i};
+                best = d;
+                prio = b.priority;
+            }
+        }
+        if (out.empty()) return out;
+        const auto& r = family[out[0]];
+        out.clear();
+        for (auto i : eligible) {
+            const auto& b = family[i];
+            if (b.has_coords && match(b) && b.latitude == r.latitude &&
+                b.longitude == r.longitude && b.priority == r.priority)
+                out.push_back(i);
+        }
+        return out;
+    }
+    static bool city_of(const gslb::BackendRt& b, std::string_view c) {
+        for (const auto& x : b.cities)
+            if (x.size() == c.size() &&
+                std::equal(x.begin(), x.end(), c.begin(), [](char p, char q) {
+                    return std::tolower(static_cast<unsigned char>(p)) ==
+                           std::tolower(static_cast<unsigned char>(q));
+                }))
+                return true;
+        return false;
+    }
+    bool has_country(const gslb::BackendRt& b) const {
+        return std::find(b.countries.begin(), b.countries.end(), place.country) !=
+               b.countries.end();
+    }
+    bool has_continent(const gslb::BackendRt& b) const {
+        return std::find(b.continents.begin(), b.continents.end(), place.continent) !=
+               b.continents.end();
+    }
+    bool in_sub(const gslb::BackendRt& b, bool strict) const {
+        for (const auto& x : b.subdivisions)
+            if (x.code == place.subdivision &&
+                (strict ? x.country != 0 && x.country == place.country
+                        : x.country == 0 || x.country == place.country))
+                return true;
+        return false;
+    }
+
+    std::vector<std::uint16_t> geoip() const {
+        auto all = [](const gslb::BackendRt&) { return true; };
+        if (auto n = nearest(all); !n.empty()) return n;
+        std::vector<std::uint16_t> r;
+        if (!place.city.empty() && !(r = failover([&](const gslb::BackendRt& b) {
+                                         return city_of(b, place.city);
+                                     })).empty())
+            return r;
+        if (place.subdivision != 0 &&
+            !(r = failover([&](const gslb::BackendRt& b) { return in_sub(b, false); })).empty())
+            return r;
+        if (place.country != 0 &&
+            !(r = failover([&](const gslb::BackendRt& b) { return has_country(b); })).empty())
+            return r;
+        if (place.continent != 0 &&
+            !(r = failover([&](const gslb::BackendRt& b) { return has_continent(b); })).empty())
+            return r;
+        return failover(all);
+    }
+    std::vector<std::uint16_t> affinity() const {
+        auto all = [](const gslb::BackendRt&) { return true; };
+        std::function<bool(const gslb::BackendRt&)> level;
+        auto try_level = [&](std::function<bool(const gslb::BackendRt&)> m) {
+            if (level) return;
+            for (auto i : eligible)
+                if (m(family[i])) {
+                    level = m;
+                    return;
+                }
+        };
+        if (!place.city.empty())
+            try_level([&](const gslb::BackendRt& b) { return city_of(b, place.city); });
+        if (place.subdivision != 0 && place.country != 0)
+            try_level([&](const gslb::BackendRt& b) { return in_sub(b, true); });
+        if (place.country != 0) try_level([&](const gslb::BackendRt& b) { return has_country(b); });
+        if (place.continent != 0)
+            try_level([&](const gslb::BackendRt& b) { return has_continent(b); });
+        if (level) {
+            if (auto n = nearest(level); !n.empty()) return n;
+            return failover(level);
+        }
+        if (auto n = nearest(all); !n.empty()) return n;
+        return failover(all);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("nearest and affinity classes are exact: one class, one answer, for random worlds",
+          "[nearest][affinity][mmdb]") {
+    // Random records over the test database's places: backends at a few shared sites (so
+    // sites hold several backends of mixed priorities), random country / subdivision / city
+    // tags, random eligible subsets; every client of the database asked. Whatever two
+    // clients share a class must get the same selection, and select() must equal the three
+    // steps (what the response cache relies on).
+    const double places[][2] = {{48.8566, 2.3522},   {40.7128, -74.0060},  {37.3382, -121.8863},
+                                {35.6762, 139.6503}, {47.6062, -122.3321}, {45.764, 4.8357}};
+    const char* countries[] = {"US", "FR", "CA", "DE"};
+    const char* cities[] = {"Paris", "Oakland", "San Jose", "Lyon"};
+    const char* clients[] = {"198.51.100.7", "203.0.113.7", "192.0.2.7",  "192.0.2.200",
+                             "198.18.3.4",   "100.64.1.7",  "100.64.2.7", "100.64.3.7",
+                             "100.64.4.7",   "100.64.5.7",  "10.0.0.7",   "2001:db8:1::7",
+                             "2001:db8:2::7"};
+    util::Rng rng(99);
+    int compared = 0;
+    for (int round = 0; round < 60; ++round) {
+        CityWorld w;
+        std::vector<gslb::BackendRt> bs;
+        const int n = 2 + static_cast<int>(rng.next() % 12);
+        for (int i = 0; i < n; ++i) {
+            auto b = backend("192.0.2.1", static_cast<std::uint32_t>(i),
+                             static_cast<std::int32_t>(rng.next() % 3));
+            b.addr.bytes[3] = static_cast<std::uint8_t>(i + 1);
+            if (rng.next() % 4 != 0) {
+                const auto& p = places[rng.next() % 6];
+                b = at("192.0.2.1", static_cast<std::uint32_t>(i), p[0], p[1], b.priority);
+                b.addr.bytes[3] = static_cast<std::uint8_t>(i + 1);
+            }
+            const char* c = countries[rng.next() % 4];
+            if (rng.next() % 2) b.countries = {geo::pack_code(c)};
+            if (rng.next() % 3 == 0)
+                b.subdivisions = {{rng.next() % 2 ? geo::pack_code(c) : std::uint16_t{0},
+                                   geo::pack_subdivision(rng.next() % 2 ? "CA" : "IDF")}};
+            if (rng.next() % 4 == 0) b.cities = {cities[rng.next() % 4]};
+            bs.push_back(b);
+        }
+        w.add_record(bs);
+        w.finish();
+        std::vector<std::uint16_t> eligible;
+        for (int i = 0; i < n; ++i)
+            if (rng.next() % 4 != 0) eligible.push_back(static_cast<std::uint16_t>(i));
+        if (eligible.empty()) eligible.push_back(0);
+        for (const char* mode : {"geoip", "geoip_affinity"}) {
+            const auto& p = test::policy(mode);
+            std::map<std::uint32_t, std::vector<std::uint16_t>> by_class;
+            for (const char* c : clients) {
+                INFO(mode << " round " << round << " client " << c);
+                std::string world_text;
+                for (const auto& b : w.topo->records[0].v4)
+                    world_text += b.addr.to_string() + " p" + std::to_string(b.priority) +
+                                  (b.has_coords ? " @" + std::to_string(b.latitude) : "") + " c" +
+                                  std::to_string(b.countries.size()) + " s" +
+                                  std::to_string(b.subdivisions.size()) + " city" +
+                                  std::to_string(b.cities.size()) + "; ";
+                INFO(world_text);
+                const auto s = w.select(p, 0, false, eligible, client(c));
+                REQUIRE(s.count > 0);
+                for (std::size_t k = 0; k < s.count; ++k)
+                    CHECK(std::find(eligible.begin(), eligible.end(), s.idx[k]) != eligible.end());
+                const Reference ref{w.topo->records[0].v4, eligible,
+                                    w.geo->city_db->place(test::ip(c))};
+                CHECK(picked(s) == (std::string(mode) == "geoip" ? ref.geoip() : ref.affinity()));
+                auto [it, fresh] = by_class.emplace(s.decision_class, picked(s));
+                if (!fresh) {
+                    CHECK(it->second == picked(s));
+                    ++compared;
+                }
+            }
+        }
+    }
+    CHECK(compared > 100);
 }

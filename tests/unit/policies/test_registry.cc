@@ -19,7 +19,8 @@ std::unique_ptr<gslb::Policy> make_dummy() {
 
 TEST_CASE("every mode in policies/ survives static linking and is registered", "[registry]") {
     const auto names = gslb::policy_names();
-    for (const char* n : {"failover", "roundrobin", "random", "weighted", "geoip"}) {
+    for (const char* n :
+         {"failover", "roundrobin", "random", "weighted", "geoip", "geoip_affinity"}) {
         INFO(n);
         const gslb::Policy* p = gslb::find_policy(n);
         REQUIRE(p != nullptr);

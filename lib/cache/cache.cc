@@ -33,7 +33,15 @@ struct Cache::Slot {
     std::uint16_t tag;
     std::uint8_t qname_len;
     std::uint8_t do_bit;
-    // then qname_len bytes of name, then rr_len bytes of RRs
+    std::uint8_t nbackends;
+    // then qname_len bytes of name, rr_len bytes of RRs, then (at the next multiple of 4)
+    // nbackends backend ids
+    static std::size_t ids_at(std::size_t qname_len, std::size_t rr_len) noexcept {
+        return (qname_len + rr_len + 3) & ~std::size_t{3};
+    }
+    const std::uint32_t* ids() const noexcept {
+        return reinterpret_cast<const std::uint32_t*>(data() + ids_at(qname_len, rr_len));
+    }
     std::uint8_t* data() noexcept { return reinterpret_cast<std::uint8_t*>(this) + kSlotHeader; }
     const std::uint8_t* data() const noexcept {
         return reinterpret_cast<const std::uint8_t*>(this) + kSlotHeader;
@@ -165,6 +173,8 @@ bool Cache::lookup(const Key& k, std::uint64_t generation, std::uint32_t now,
         out.counts[2] = s.counts[2];
         out.rrs = {s.data() + s.qname_len, s.rr_len};
         out.tag = s.tag;
+        out.backends = s.nbackends != 0 ? std::span<const std::uint32_t>{s.ids(), s.nbackends}
+                                        : std::span<const std::uint32_t>{};
         ++counters_.hits;
         return true;
     }
@@ -177,7 +187,10 @@ bool Cache::insert(const Key& k, std::uint64_t generation, std::uint32_t now,
     if (nbuckets_ == 0) return false;
     const std::uint32_t ttl =
         min_ttl(a.rrs, std::size_t{a.counts[0]} + a.counts[1] + a.counts[2], kNoRecordTtl);
-    if (ttl == 0 || k.qname_len + a.rrs.size() > entry_bytes_ - kSlotHeader) {
+    const std::size_t used = a.backends.empty()
+                                 ? k.qname_len + a.rrs.size()
+                                 : Slot::ids_at(k.qname_len, a.rrs.size()) + a.backends.size() * 4;
+    if (ttl == 0 || a.backends.size() > kMaxBackends || used > entry_bytes_ - kSlotHeader) {
         ++counters_.uncacheable;
         return false;
     }
@@ -229,6 +242,10 @@ bool Cache::insert(const Key& k, std::uint64_t generation, std::uint32_t now,
     s.do_bit = k.do_bit ? 1 : 0;
     std::memcpy(s.data(), k.qname, k.qname_len);
     if (!a.rrs.empty()) std::memcpy(s.data() + k.qname_len, a.rrs.data(), a.rrs.size());
+    s.nbackends = static_cast<std::uint8_t>(a.backends.size());
+    if (!a.backends.empty())
+        std::memcpy(s.data() + Slot::ids_at(k.qname_len, a.rrs.size()), a.backends.data(),
+                    a.backends.size() * 4);
     b.tag[way] = t;
     b.ref = static_cast<std::uint8_t>(b.ref & ~(1u << way));
     ++counters_.inserts;

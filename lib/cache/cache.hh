@@ -62,6 +62,9 @@ struct Answer {
     std::uint16_t counts[3] = {0, 0, 0};  ///< answer, authority, additional (no OPT)
     std::span<const std::uint8_t> rrs;    ///< RR bytes; names may point only at offset 12
     std::uint16_t tag = 0;  ///< opaque to the cache: the caller's note (e.g. answer kind)
+    /// Opaque to the cache (at most kMaxBackends): the caller's backend ids that the answer
+    /// hands out, kept with it so that a hit can count them without rebuilding.
+    std::span<const std::uint32_t> backends;
 };
 
 /// Splits a response built without OPT (`msg`, question ending at `question_end`) into
@@ -92,6 +95,8 @@ class Cache {
     static constexpr std::size_t kSlotHeader = 40;
     /// Answers with no RR (REFUSED, SERVFAIL fallbacks) live this long (seconds).
     static constexpr std::uint32_t kNoRecordTtl = 30;
+    /// Most backend ids one entry keeps (Answer::backends).
+    static constexpr std::size_t kMaxBackends = 64;
 
     /// `entries` rounded up to a multiple of kWays; 0 disables the cache (every lookup
     /// misses without counting, insert stores nothing). `entry_bytes` is the slot size
@@ -113,7 +118,8 @@ class Cache {
     /// insert.
     bool lookup(const Key& k, std::uint64_t generation, std::uint32_t now, Answer& out) noexcept;
     /// Stores `a` under `k`, living min_ttl(a) seconds from `now`. False (counted as
-    /// uncacheable) when it does not fit a slot or its TTL is 0.
+    /// uncacheable) when it (name, RRs and backend ids) does not fit a slot, its TTL is 0
+    /// or it has more than kMaxBackends backend ids.
     bool insert(const Key& k, std::uint64_t generation, std::uint32_t now,
                 const Answer& a) noexcept;
 

@@ -68,7 +68,8 @@ json parse_body(const httplib::Request& req) {
 
 /// One backend in /api/v1/status: its configuration, what is published for it and, when
 /// the monitor has it (`s` not null), the probes' view.
-json backend_json(const gslb::BackendRt& b, const gslb::Health& h, const health::BackendStatus* s) {
+json backend_json(const gslb::BackendRt& b, const gslb::Health& h, const health::BackendStatus* s,
+                  const gslb::AnswerCounts* answers) {
     const AdminState adm = h.state_of(b.id);
     const std::uint32_t wo = b.id < h.weight.size() ? h.weight[b.id] : 0;
     const bool up = b.id >= h.up.size() || h.up[b.id] != 0;
@@ -80,7 +81,8 @@ json backend_json(const gslb::BackendRt& b, const gslb::Health& h, const health:
               {"admin", to_string(adm)},
               {"up", up},
               {"tags", b.cfg->tags},
-              {"location", b.cfg->locations}};
+              {"location", b.cfg->locations},
+              {"answers", answers != nullptr ? answers->total(b.id) : 0}};
     if (s == nullptr) {
         j["verdict"] = up ? "up" : "down";
         j["probed"] = false;
@@ -111,12 +113,14 @@ json backend_json(const gslb::BackendRt& b, const gslb::Health& h, const health:
 
 using StatusById = std::unordered_map<std::uint32_t, health::BackendStatus>;
 
-json record_json(const gslb::RecordRt& rec, const gslb::Health& h, const StatusById& by_id) {
+json record_json(const gslb::RecordRt& rec, const gslb::Health& h, const StatusById& by_id,
+                 const gslb::AnswerCounts* answers) {
     json backends = json::array();
     for (const auto* fam : {&rec.v4, &rec.v6}) {
         for (const auto& b : *fam) {
             auto it = by_id.find(b.id);
-            backends.push_back(backend_json(b, h, it != by_id.end() ? &it->second : nullptr));
+            backends.push_back(
+                backend_json(b, h, it != by_id.end() ? &it->second : nullptr, answers));
         }
     }
     return {{"name", rec.cfg->name},
@@ -156,7 +160,8 @@ json status_json(const Control& ctl) {
         if (rec.cfg == nullptr) continue;
         auto it = zone_of.find(rec.cfg);
         if (it != zone_of.end())
-            records[it->second].push_back(record_json(rec, *view.health, by_id));
+            records[it->second].push_back(
+                record_json(rec, *view.health, by_id, view.topo->answers.get()));
     }
     json zones = json::array();
     for (std::size_t zi = 0; zi < zone_cfgs.size(); ++zi)

@@ -306,6 +306,16 @@ void backend_metrics(Writer& w, const gslb::Snapshot& view) {
             w.sample("gslbd_backend_admin_state",
                      {{"name", rec}, {"address", addr}, {"state", std::string(to_string(s))}},
                      U{adm == s ? 1u : 0u});
+    w.family("gslbd_backend_answers_total", "counter",
+             "Answers that handed out the backend (A/AAAA, cache hits included), per record "
+             "and address; summed over the workers at scrape time, from 0 at each reload.");
+    if (view.topo != nullptr && view.topo->answers != nullptr)
+        for (const auto& rec : view.topo->records)
+            for (const auto* fam : {&rec.v4, &rec.v6})
+                for (const auto& b : *fam)
+                    w.sample("gslbd_backend_answers_total",
+                             {{"name", rec.cfg->name}, {"address", b.addr.to_string()}},
+                             U{view.topo->answers->total(b.id)});
     w.family("gslbd_backend_weight", "gauge",
              "Effective weight per backend (the API override, else the configured weight).");
     for (const auto& [rec, addr, adm, weight] : admin)

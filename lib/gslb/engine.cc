@@ -86,6 +86,7 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
                 std::size_t written = 0;
                 for (std::size_t k = 0; k < p.eligible_count && written < kMaxAnswers; ++k) {
                     add_addr(w, Section::Answer, owner, rec.ttl, family[p.eligible[k]].addr);
+                    ws.picked[ws.picked_count++] = family[p.eligible[k]].id;
                     ++written;
                 }
                 if (written == 0) return negative(w, z, AnswerKind::NoData, info);
@@ -134,6 +135,7 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
     for (std::size_t k = 0; k < sel.count; ++k) {
         if (sel.idx[k] >= family.size()) continue;
         add_addr(w, Section::Answer, owner, rec.ttl, family[sel.idx[k]].addr);
+        ws.picked[ws.picked_count++] = family[sel.idx[k]].id;
         ++written;
     }
     info.ecs_scope = sel.scope;
@@ -654,6 +656,7 @@ void plan(const Snapshot& snap, const dns::Query& q, const ClientInfo& client, W
 AnswerInfo build(const Snapshot& snap, const dns::Query& q, const ClientInfo& client,
                  WorkerState& ws, const Plan& p, dns::ResponseWriter& w) noexcept {
     AnswerInfo info;  // Refused until we know the name is ours
+    ws.picked_count = 0;
     const ZoneRt* z = p.zone;
     if (z == nullptr) {
         w.begin(q, dns::Rcode::Refused, false);

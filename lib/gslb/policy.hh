@@ -31,6 +31,11 @@ class WorkerState {
   public:
     explicit WorkerState(std::uint64_t seed) : rng(seed) {}
     util::Rng rng;
+    /// The backends (BackendRt::id) the last build() handed out in address answers (A,
+    /// AAAA; fail-open answers included): build() resets and fills it, the pipeline counts
+    /// them (Topology::answers) and keeps them with a cached answer.
+    std::array<std::uint32_t, 64> picked;  // left uninitialised past picked_count
+    std::uint16_t picked_count = 0;
 
     /// True when the slots are laid out for `topo` (prepare() would do nothing). Per packet.
     bool ready(const Topology& topo) const noexcept {
@@ -56,6 +61,7 @@ class WorkerState {
 };
 
 inline constexpr std::size_t kMaxAnswers = 64;  ///< most address RRs in one answer
+static_assert(kMaxAnswers <= std::tuple_size_v<decltype(WorkerState::picked)>);
 
 struct Selection {
     std::array<std::uint16_t, kMaxAnswers> idx{};  ///< indices into SelectContext::family

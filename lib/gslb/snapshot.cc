@@ -1,6 +1,8 @@
 #include "gslb/snapshot.hh"
 
 #include <algorithm>
+#include <atomic>
+#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -241,6 +243,27 @@ const ZoneRt* Topology::find_zone(const std::uint8_t* lname, std::size_t len) co
     return nullptr;
 }
 
+AnswerCounts::AnswerCounts(std::size_t backends, std::size_t stripes)
+    : backends_(backends), stripes_(std::clamp<std::size_t>(stripes, 1, kMaxStripes)) {
+    stride_ = (std::max<std::size_t>(backends, 1) + 7) / 8 * 8;  // whole cache lines per row
+    const std::size_t n = stride_ * stripes_;
+    data_.reset(static_cast<std::uint64_t*>(
+        ::operator new (n * sizeof(std::uint64_t), std::align_val_t{64})));
+    std::fill_n(data_.get(), n, std::uint64_t{0});
+}
+
+void AnswerCounts::Free::operator()(std::uint64_t* p) const noexcept {
+    ::operator delete (p, std::align_val_t{64});
+}
+
+std::uint64_t AnswerCounts::total(std::uint32_t id) const noexcept {
+    if (id >= backends_) return 0;
+    std::uint64_t sum = 0;
+    for (std::size_t s = 0; s < stripes_; ++s)
+        sum += std::atomic_ref<std::uint64_t>(row(s)[id]).load(std::memory_order_relaxed);
+    return sum;
+}
+
 std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Config> cfg,
                                                std::shared_ptr<const geo::GeoDbs> geo) {
     if (!cfg) throw ConfigError({}, "", "no configuration to build from");
@@ -323,6 +346,7 @@ std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Con
         collect_ents(zr);
     }
     topo->backend_count = next_backend;
+    topo->answers = std::make_unique<AnswerCounts>(next_backend, std::size_t{cfg->workers} + 2);
     index_names(*topo);
     return topo;
 }

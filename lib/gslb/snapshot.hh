@@ -129,7 +129,34 @@ struct ZoneRt {
     std::shared_ptr<const zone::StaticZone> stat;
 };
 
-/// Zones, records and backends. Immutable; shared between snapshots of one config.
+/// How often each backend (by BackendRt::id) was handed out in an answer: one row of
+/// counters per stripe, each row starting on its own cache line, so that workers (one stripe
+/// each, Pipeline) add without sharing lines and without locks. The control side sums the
+/// rows at scrape time with relaxed loads. Owned by a topology: a reload starts from 0.
+class AnswerCounts {
+  public:
+    static constexpr std::size_t kMaxStripes = 64;
+    /// `stripes` clamped to 1..kMaxStripes. Allocates backends * stripes counters.
+    AnswerCounts(std::size_t backends, std::size_t stripes);
+    std::size_t stripes() const noexcept { return stripes_; }
+    std::size_t backends() const noexcept { return backends_; }
+    /// The row of stripe `s` (taken modulo stripes()).
+    std::uint64_t* row(std::size_t s) const noexcept {
+        return data_.get() + (s % stripes_) * stride_;
+    }
+    /// Sum over the stripes for backend `id` (relaxed loads; 0 for an unknown id).
+    std::uint64_t total(std::uint32_t id) const noexcept;
+
+  private:
+    struct Free {
+        void operator()(std::uint64_t* p) const noexcept;
+    };
+    std::size_t backends_ = 0, stripes_ = 1, stride_ = 0;
+    std::unique_ptr<std::uint64_t[], Free> data_;
+};
+
+/// Zones, records and backends. Immutable (but for the answer counters); shared between
+/// snapshots of one config.
 struct Topology {
     std::shared_ptr<const config::Config> config;
     std::shared_ptr<const geo::GeoDbs> geo;
@@ -154,6 +181,9 @@ struct Topology {
     NameIndex names;
     /// Sum of the records' state_words: the per-worker policy state one WorkerState holds.
     std::size_t state_words = 0;
+    /// Answers per backend (build_topology sizes it: config `workers` + 2 stripes); nullptr
+    /// in topologies assembled by hand (then nothing is counted).
+    std::unique_ptr<AnswerCounts> answers;
 
     /// Longest zone that contains `lname` (lower-case wire), or nullptr.
     const ZoneRt* find_zone(const std::uint8_t* lname, std::size_t len) const noexcept;

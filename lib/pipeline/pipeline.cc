@@ -1,6 +1,7 @@
 #include "pipeline/pipeline.hh"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <ctime>
 
@@ -19,6 +20,8 @@ const config::Config& sizing_config(const gslb::SnapshotHolder& holder) {
 std::size_t rrl_entries(const config::Config& cfg) noexcept {
     return cfg.edge.rrl.enabled ? cfg.edge.rrl.table_size : 4096;
 }
+// Pipelines take answer-counter stripes in turn (gslb::AnswerCounts::row() wraps).
+std::atomic<std::uint32_t> next_stripe{0};
 
 // The cache keeps answers as kinds, so a hit updates the same counters a build would.
 constexpr std::uint16_t tag_of(gslb::AnswerKind kind, bool fallback) noexcept {
@@ -38,6 +41,7 @@ Pipeline::Pipeline(const gslb::SnapshotHolder& holder, std::uint64_t seed,
       ws_(seed),
       cache_(cache_entries, entry_bytes, seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull),
       scratch_(cache_entries != 0 ? std::make_unique<std::uint8_t[]>(dns::kMaxMessage) : nullptr),
+      stripe_(next_stripe.fetch_add(1, std::memory_order_relaxed)),
       guard_(rrl_entries(sizing_config(holder))) {}
 
 Pipeline::~Pipeline() = default;
@@ -277,6 +281,7 @@ inline std::uint32_t wall_seconds() noexcept {
                 w.set_opt(our_udp, q.do_bit, q.ecs.present ? &q.ecs : nullptr, scope);
             }
             count(info.kind, info.fallback);
+            count_backends(*snap->topo, {ws_.picked.data(), ws_.picked_count});
             const std::size_t len = w.finish();
             ++counters_.responses;
             if (w.truncated()) ++counters_.truncated;
@@ -394,12 +399,27 @@ inline std::size_t Pipeline::answer_cached(const gslb::Snapshot& snap, const dns
         if (w.truncated() || !cache::split_response({scratch_.get(), len}, q.question_end, a))
             return 0;
         a.tag = tag_of(info.kind, info.fallback);
+        a.backends = {ws_.picked.data(), ws_.picked_count};
         cache_.insert(key, cache_gen_, now_, a);
     }
     const std::size_t n =
         cache::write_response(a, q, topo.edns_udp_size, ecs, scope, out, limit, truncated);
-    if (n != 0) count(static_cast<gslb::AnswerKind>(a.tag & 0xff), (a.tag & 0x100) != 0);
+    if (n != 0) {
+        count(static_cast<gslb::AnswerKind>(a.tag & 0xff), (a.tag & 0x100) != 0);
+        count_backends(topo, a.backends);
+    }
     return n;
+}
+
+inline void Pipeline::count_backends(const gslb::Topology& topo,
+                                     std::span<const std::uint32_t> ids) noexcept {
+    if (ids.empty() || topo.answers == nullptr || !count_answers_) return;
+    std::uint64_t* row = topo.answers->row(stripe_);
+    const std::size_t n = topo.answers->backends();
+    // Relaxed atomic adds: pipelines outnumbering the stripes (TCP, extra workers) share a
+    // row without losing counts; a pipeline alone on its row never waits on another core.
+    for (const std::uint32_t id : ids)
+        if (id < n) std::atomic_ref<std::uint64_t>(row[id]).fetch_add(1, std::memory_order_relaxed);
 }
 
 inline void Pipeline::count(gslb::AnswerKind kind, bool fallback) noexcept {

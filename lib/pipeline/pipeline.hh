@@ -94,6 +94,9 @@ class Pipeline {
                        std::span<std::uint8_t> out, bool tcp) noexcept;
 
     const Counters& counters() const noexcept { return counters_; }
+    /// Whether answers are counted per backend (gslb::Topology::answers; on by default). The
+    /// control side's explain turns it off: what it asks is not handed out.
+    void count_answers(bool on) noexcept { count_answers_ = on; }
     /// Response cache counters of this worker (all 0 when the cache is off).
     const cache::Counters& cache_counters() const noexcept { return cache_.counters(); }
     const cache::Cache& response_cache() const noexcept { return cache_; }
@@ -121,6 +124,8 @@ class Pipeline {
                               const gslb::ClientInfo& client, std::span<std::uint8_t> out,
                               std::size_t limit, bool& truncated) noexcept;
     void count(gslb::AnswerKind kind, bool fallback) noexcept;
+    /// Adds one answer to each of `ids` in this pipeline's stripe of topo.answers.
+    void count_backends(const gslb::Topology& topo, std::span<const std::uint32_t> ids) noexcept;
 
     const gslb::SnapshotHolder& holder_;
     gslb::WorkerState ws_;
@@ -133,6 +138,8 @@ class Pipeline {
     dns::Query query_;
     std::uint32_t now_ = 0;
     bool external_clock_ = false;
+    bool count_answers_ = true;
+    std::uint32_t stripe_ = 0;  ///< this pipeline's row of gslb::AnswerCounts
     /// The cache's generation: bumped whenever the snapshot pointer or its generation
     /// changes, so that even a publisher that forgot to bump the generation cannot make
     /// the cache serve an answer built from an older snapshot.

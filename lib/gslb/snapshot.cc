@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -244,7 +245,8 @@ const ZoneRt* Topology::find_zone(const std::uint8_t* lname, std::size_t len) co
 }
 
 AnswerCounts::AnswerCounts(std::size_t backends, std::size_t stripes)
-    : backends_(backends), stripes_(std::clamp<std::size_t>(stripes, 1, kMaxStripes)) {
+    : backends_(backends),
+      stripes_(std::bit_ceil(std::clamp<std::size_t>(stripes, 1, kMaxStripes))) {
     stride_ = (std::max<std::size_t>(backends, 1) + 7) / 8 * 8;  // whole cache lines per row
     const std::size_t n = stride_ * stripes_;
     data_.reset(static_cast<std::uint64_t*>(
@@ -346,7 +348,7 @@ std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Con
         collect_ents(zr);
     }
     topo->backend_count = next_backend;
-    topo->answers = std::make_unique<AnswerCounts>(next_backend, std::size_t{cfg->workers} + 2);
+    topo->answers = std::make_shared<AnswerCounts>(next_backend, std::size_t{cfg->workers} + 2);
     index_names(*topo);
     return topo;
 }

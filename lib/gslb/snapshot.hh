@@ -136,13 +136,14 @@ struct ZoneRt {
 class AnswerCounts {
   public:
     static constexpr std::size_t kMaxStripes = 64;
-    /// `stripes` clamped to 1..kMaxStripes. Allocates backends * stripes counters.
+    /// `stripes` rounded up to a power of two in 1..kMaxStripes. Allocates backends * stripes
+    /// counters.
     AnswerCounts(std::size_t backends, std::size_t stripes);
     std::size_t stripes() const noexcept { return stripes_; }
     std::size_t backends() const noexcept { return backends_; }
     /// The row of stripe `s` (taken modulo stripes()).
     std::uint64_t* row(std::size_t s) const noexcept {
-        return data_.get() + (s % stripes_) * stride_;
+        return data_.get() + (s & (stripes_ - 1)) * stride_;
     }
     /// Sum over the stripes for backend `id` (relaxed loads; 0 for an unknown id).
     std::uint64_t total(std::uint32_t id) const noexcept;
@@ -181,9 +182,10 @@ struct Topology {
     NameIndex names;
     /// Sum of the records' state_words: the per-worker policy state one WorkerState holds.
     std::size_t state_words = 0;
-    /// Answers per backend (build_topology sizes it: config `workers` + 2 stripes); nullptr
+    /// Answers per backend (build_topology sizes it: config `workers` + 2 stripes; a copy of
+    /// the topology shares them); nullptr
     /// in topologies assembled by hand (then nothing is counted).
-    std::unique_ptr<AnswerCounts> answers;
+    std::shared_ptr<AnswerCounts> answers;
 
     /// Longest zone that contains `lname` (lower-case wire), or nullptr.
     const ZoneRt* find_zone(const std::uint8_t* lname, std::size_t len) const noexcept;

@@ -437,8 +437,11 @@ bool dname_target(const zone::StaticZone& st, const zone::RRset& dname, const zo
 void write_rrset(const zone::StaticZone& st, const zone::RRset& s, NameRef owner, Section sec,
                  dns::ResponseWriter& w) noexcept {
     zone::Rdata r = st.first(s);
-    for (std::uint16_t k = 0; k < s.count; ++k, r = st.next(r))
+    for (std::uint16_t k = 0; k < s.count; ++k) {
+        // next() reads the following RR's length: not past the last one
+        if (k > 0) r = st.next(r);
         w.add_rr(sec, owner, s.type, s.ttl, {r.data, r.len});
+    }
 }
 
 /// Additional-section addresses (A, AAAA) of the in-zone names an RRset points at: NS
@@ -457,7 +460,8 @@ void add_targets(const zone::StaticZone& st, const zone::RRset& s, const ZoneRt&
         return;
     }
     zone::Rdata r = st.first(s);
-    for (std::uint16_t k = 0; k < s.count; ++k, r = st.next(r)) {
+    for (std::uint16_t k = 0; k < s.count; ++k) {
+        if (k > 0) r = st.next(r);
         if (r.len <= at) continue;
         const std::size_t len = wire_len(r.data + at, r.len - at);
         if (len == 0) continue;

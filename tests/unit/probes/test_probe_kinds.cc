@@ -156,7 +156,10 @@ TEST_CASE("lua: limits stop a script, pcall cannot swallow them", "[probes]") {
     r = lua("while true do pcall(function() while true do end end) end", 20000ms);
     CHECK_THAT(r.detail, Catch::StartsWith("script stopped: "));
     const auto t0 = SteadyClock::now();
-    r = lua("while true do end", 300ms);
+    // Few instructions, much time each (a megabyte per string.rep, collected at once): the
+    // check's timeout stops it, not the instruction limit (an empty loop on a fast idle
+    // machine reaches that limit first).
+    r = lua("while true do local s = string.rep('x', 1000000) end", 300ms);
     CHECK(r.kind == ErrorKind::Timeout);
     CHECK(SteadyClock::now() - t0 < 1500ms);
 }

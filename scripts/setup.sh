@@ -18,6 +18,8 @@ packages=(
   libknot-dev knot
   # benchmarks and testbed
   libbenchmark-dev dnsperf iproute2 ethtool
+  # discovery tests (issue 16): knotd serves the SVCB records discovery asks for
+  knot
 )
 
 missing=()

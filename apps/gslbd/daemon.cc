@@ -15,6 +15,7 @@
 #include "ctl/control.hh"
 #include "ctl/fleet.hh"
 #include "ctl/watch.hh"
+#include "discovery/discovery.hh"
 #include "gslb/publish.hh"
 #include "gslb/snapshot.hh"
 #include "health/monitor.hh"
@@ -130,6 +131,7 @@ int run(const Options& opts) {
     Backends backends;
     std::unique_ptr<ctl::ApiServer> api;
     std::unique_ptr<ctl::ConfigWatcher> watcher;
+    std::unique_ptr<discovery::Discoverer> discoverer;  // records with `discovery:`
     try {
         auto topo = ctl::load_topology(opts.config_path);
         const config::Config& cfg = *topo->config;
@@ -141,6 +143,13 @@ int run(const Options& opts) {
             [c = control.get()](auto t, auto h) { c->publish(std::move(t), std::move(h)); });
         control->attach(*monitor);
         if (cfg.cluster.enabled) fleet = ctl::start_fleet(cfg, *monitor, *control, GSLBD_VERSION);
+        discoverer = std::make_unique<discovery::Discoverer>(
+            [c = control.get()](const std::string& record, auto backends) {
+                c->set_discovered(record, std::move(backends));
+            });
+        discoverer->set_sources(cfg);
+        control->set_config_hook([d = discoverer.get()](const auto& c) { d->set_sources(c); });
+        topo = control->prepare(topo);  // pools set through the API (state file)
         control->publish(topo, monitor->set_topology(topo));  // generation 1
         backends = io::make_backends(holder, cfg);  // the config's `io` picks the UDP backend
         for (const auto& b : backends) util::log_info("{}", b->describe());
@@ -162,10 +171,12 @@ int run(const Options& opts) {
     for (const auto& b : backends) b->start();
     if (api) api->start();
     if (watcher) watcher->start();
+    discoverer->start();
     util::log_info("gslbd ready");
 
     wait_for_stop(signals, *control, opts.config_path);
     watcher.reset();
+    discoverer->stop();
     if (api) api->stop();      // before the backends whose counters it reads go away
     if (fleet) fleet->stop();  // revokes the lease: this node's votes vanish at once
     monitor->stop();

@@ -45,15 +45,21 @@ std::vector<std::uint8_t> make_query(const std::string& name, std::uint16_t qtyp
 
 struct World {
     gslb::SnapshotHolder holder;
-    World() {
+    /// `idle`: health.resolution_idle_timeout set, so every query marks its record
+    /// (gslb::QueryMarks): the per-packet cost of idle-record probing.
+    explicit World(bool idle = false) {
         const char* root = std::getenv("GSLBD_SOURCE_ROOT");
         std::string base = root ? root : ".";
-        auto loaded = config::load_config(base + "/examples/gslbd.yml");
+        config::Config loaded = config::load_config(base + "/examples/gslbd.yml");
         // a static zone beside the GSLB one (issue 21): cache-hit static vs GSLB answers
         config::Zone stat;
         stat.name = "static.example.";
         stat.file = base + "/examples/static.example.zone";
         loaded.zones.push_back(stat);
+        if (idle) {
+            loaded.idle_timeout = config::Millis(3600000);
+            loaded.idle_multiplier = 10;
+        }
         auto cfg = std::make_shared<const config::Config>(std::move(loaded));
         auto geo = geo::load_geo(*cfg);
         auto topo = gslb::build_topology(cfg, geo);
@@ -70,6 +76,11 @@ World& world() {
     return w;
 }
 
+World& idle_world() {
+    static World w(true);
+    return w;
+}
+
 void BM_parse_query(benchmark::State& state) {
     auto q = make_query("www.gslb.example.", dns::qtype::A, true, "198.51.100.7");
     dns::Query out;
@@ -82,8 +93,8 @@ void BM_parse_query(benchmark::State& state) {
 BENCHMARK(BM_parse_query);
 
 void pipeline_bench(benchmark::State& state, const char* name, std::uint16_t qtype, bool edns,
-                    const char* ecs) {
-    auto& w = world();
+                    const char* ecs, bool idle = false) {
+    auto& w = idle ? idle_world() : world();
     gslb::RcuThread rcu;
     pipeline::Pipeline p(w.holder, 42);
     auto q = make_query(name, qtype, edns, ecs);
@@ -112,7 +123,10 @@ BENCHMARK(BM_pipeline_static_a);
 BENCHMARK(BM_pipeline_static_cname);
 BENCHMARK(BM_pipeline_static_wildcard);
 BENCHMARK(BM_pipeline_static_nxdomain);
+// The same query with query marks on (idle-record probing): compare with BM_pipeline_failover.
+void BM_pipeline_failover_idle_marks(benchmark::State& s) { pipeline_bench(s, "www.gslb.example.", 1, true, nullptr, true); }
 BENCHMARK(BM_pipeline_failover);
+BENCHMARK(BM_pipeline_failover_idle_marks);
 BENCHMARK(BM_pipeline_roundrobin);
 BENCHMARK(BM_pipeline_random);
 BENCHMARK(BM_pipeline_weighted);

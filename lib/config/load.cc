@@ -105,7 +105,7 @@ std::uint32_t u32(const Val& v, long long hi = 4294967295ll) {
     return static_cast<std::uint32_t>(v.integer(0, hi));
 }
 
-Zone parse_zone(const Val& v, const Config& cfg) {
+Zone parse_zone(const Val& v, const Config& cfg, const HealthProfiles& global_profiles) {
     MapReader m(v, {"name", "policy", "soa", "ns_ttl", "ns", "file"});
     Zone z;
     z.pos = v.pos();
@@ -169,7 +169,10 @@ Zone parse_zone(const Val& v, const Config& cfg) {
 
     if (auto p = m.get("policy"); p && !p->is_null()) {
         z.policy_file = resolve(cfg.file, p->nonempty_str());
-        z.records = detail::load_policy_file(z.policy_file, z.name, p->pos(), p->path());
+        z.records = detail::load_policy_file(z.policy_file, z.name, p->pos(), p->path(),
+                                             global_profiles, &z.profiles);
+    } else {
+        z.profiles = std::make_shared<const HealthProfiles>(global_profiles);
     }
     return z;
 }
@@ -385,7 +388,7 @@ Config load_config(const std::string& path) {
     if (root.is_null()) root.fail("the configuration is empty: 'listen' and 'zones' are required");
     MapReader top(root, {"listen", "workers", "log_level", "edns", "ecs", "tcp", "geoip",
                          "debug_txt", "zones", "io", "dpdk", "cache", "health", "api", "cluster",
-                         "acl", "rrl", "cookies", "user", "group"});
+                         "acl", "rrl", "cookies", "user", "group", "healthcheck_profiles"});
 
     parse_listen(top.require("listen"), cfg);
     if (auto x = top.get("workers")) {
@@ -423,7 +426,11 @@ Config load_config(const std::string& path) {
     if (auto x = top.get("geoip")) parse_geoip(*x, cfg);
     if (auto x = top.get("debug_txt")) cfg.debug_txt = x->boolean();
     if (auto h = top.get("health")) {
-        MapReader m(*h, {"start", "rise", "fall", "source"});
+        MapReader m(*h, {"start", "rise", "fall", "source", "resolution_idle_timeout",
+                         "healthcheck_idle_multiplier"});
+        if (auto x = m.get("resolution_idle_timeout")) cfg.idle_timeout = x->duration(Millis(0));
+        if (auto x = m.get("healthcheck_idle_multiplier"))
+            cfg.idle_multiplier = static_cast<unsigned>(x->integer(1, 1000));
         if (auto x = m.get("start")) {
             std::string start = x->nonempty_str();
             if (start == "wait")
@@ -460,11 +467,18 @@ Config load_config(const std::string& path) {
         top.self().fail("io is dpdk but there is no 'dpdk' block (eal_args, ports)");
     }
 
+    HealthProfiles global_profiles;
+    if (auto x = top.get("healthcheck_profiles"); x && !x->is_null()) {
+        cfg.healthcheck_profiles_file = resolve(cfg.file, x->nonempty_str());
+        global_profiles =
+            detail::load_profiles_file(cfg.healthcheck_profiles_file, x->pos(), x->path());
+    }
+
     Val zones = top.require("zones");
     auto items = zones.items();
     if (items.empty()) zones.fail("at least one zone is required");
     for (const auto& item : items) {
-        Zone z = parse_zone(item, cfg);
+        Zone z = parse_zone(item, cfg, global_profiles);
         for (const auto& other : cfg.zones) {
             if (other.name == z.name) {
                 throw ConfigError(z.pos, detail::join_index("zones", cfg.zones.size()) + ".name",

@@ -112,6 +112,10 @@ struct HealthCheck {
     std::vector<RawParam> raw_params;
 };
 
+/// Health check profiles by name: a zone file's own `healthcheck_profiles` over the global
+/// ones (the main file's `healthcheck_profiles` file; a zone's profile of the same name wins).
+using HealthProfiles = std::map<std::string, HealthCheck, std::less<>>;
+
 struct Backend {
     util::IpAddr address;
     std::string address_text;
@@ -162,6 +166,30 @@ struct Fallback {
     std::string cname;  ///< absolute, lower case, trailing dot
 };
 
+/// A record's `discovery:` block (docs/discovery.md): where its pool comes from at run time.
+/// lib/discovery fetches it; the backends it finds replace the record's `backends`.
+struct Discovery {
+    enum class Type : std::uint8_t { Http, Consul, Svcb, Https };
+    Type type = Type::Http;
+    std::string type_name;  ///< as written: http, consul, svcb, https
+    /// http: the URL of the JSON list; consul: the agent ("http://127.0.0.1:8500").
+    std::string url;
+    std::string service;     ///< consul: the catalog service name
+    std::string datacenter;  ///< consul: `?dc=` ("" = the agent's own)
+    std::string token;       ///< consul: X-Consul-Token ("" = none)
+    std::vector<std::pair<std::string, std::string>> headers;  ///< http: extra request headers
+    std::string query_name;  ///< svcb/https: the name asked (absolute, lower case)
+    util::IpAddr server;     ///< svcb/https: the upstream DNS server
+    std::uint16_t server_port = 53;
+    Millis interval{30000};
+    Millis timeout{5000};
+    /// What every discovered backend starts from (`backend:`: priority, weight, tags, port,
+    /// healthchecks, ...); its address is unset. Checks without a port of their own probe the
+    /// discovered port (else this template's port).
+    std::shared_ptr<const Backend> defaults;
+    SourcePos pos;
+};
+
 struct Record {
     std::string name;               ///< absolute, lower case, with trailing dot
     std::string mode = "failover";  ///< as written; gslb::resolve_policy() reads it
@@ -175,6 +203,9 @@ struct Record {
     std::vector<std::string> alpn;
     std::vector<Backend> backends;
     Fallback fallback;
+    /// `discovery:` (null = none): its backends replace `backends` once found; `backends`
+    /// (may be empty then) serve until the first good answer.
+    std::shared_ptr<const Discovery> discovery;
     SourcePos pos;
     /// A hash of the record's YAML and of its file's `defaults` and `healthcheck_profiles`
     /// (not of positions): a reload compares it to count the records that changed.
@@ -199,6 +230,8 @@ struct Zone {
     std::uint32_t ns_ttl = 3600;
     std::string policy_file;      ///< resolved against the main file's directory
     std::vector<Record> records;  ///< from the policy file; every name is inside the zone
+    /// The profiles the zone's backends could name (the API's backend lists use them too).
+    std::shared_ptr<const HealthProfiles> profiles;
     SourcePos pos;
     /// `file:` an RFC 1035 master file with the zone's static data (lib/zone), resolved
     /// against the main file's directory; "" = none. With a file, `soa`/`ns` come from it
@@ -348,6 +381,13 @@ struct Config {
     /// `health.source`: local addresses probes are sent from, at most one per family
     /// (unset = the kernel chooses). Lets each node of a fleet probe from its own address.
     std::optional<util::IpAddr> probe_source_v4, probe_source_v6;
+    /// `health.resolution_idle_timeout` / `health.healthcheck_idle_multiplier`: a record
+    /// nobody asked for during the timeout has its probes run `multiplier` times less often
+    /// (0 / 1 = off, the default).
+    Millis idle_timeout{0};
+    unsigned idle_multiplier = 1;
+    /// `healthcheck_profiles`: a file of profiles every zone file may name ("" = none).
+    std::string healthcheck_profiles_file;
     std::string file;  ///< main config path as given
     std::vector<Listener> udp;
     std::vector<Listener> tcp;
@@ -388,6 +428,30 @@ inline std::size_t cache_entry_bytes(const Config& cfg) noexcept {
 /// Loads the main YAML at `path`, every zone's policy file and the location map.
 /// Throws ConfigError naming file, line, column and field on the first problem.
 Config load_config(const std::string& path);
+
+/// A backend list as text (YAML or JSON): a list of zone-file backends, or {"backends": [...]}
+/// (the API's PUT body). Validated exactly like a zone file's `backends`, naming `zone`'s
+/// health check profiles; errors read "SOURCE:LINE:COL: backends[1].address: ...". An empty
+/// list is an error.
+std::vector<Backend> parse_backend_list(std::string_view text, const std::string& source,
+                                        const Zone& zone);
+
+/// An `http` discovery answer: a JSON list of addresses, or of objects with `address` and
+/// optionally `port`, `priority`, `weight`, `enable`, `description`, `tags`, `country`,
+/// `city`, `asn`, `location`, `continent` (other keys are ignored). Each backend starts from
+/// d.defaults. Throws ConfigError (naming `source`) on anything else; an empty list is an
+/// error (a registry that lost everything must not empty a record).
+std::vector<Backend> parse_discovered_list(std::string_view text, const std::string& source,
+                                           const Discovery& d);
+
+/// A Consul catalog answer (GET /v1/catalog/service/NAME): per entry `ServiceAddress` (or
+/// `Address` when that is empty) and `ServicePort`. Same rules as parse_discovered_list().
+std::vector<Backend> parse_consul_catalog(std::string_view text, const std::string& source,
+                                          const Discovery& d);
+
+/// One discovered backend: d.defaults with `address` and `port` (0 = the template's); checks
+/// without a port of their own probe that port.
+Backend discovered_backend(const Discovery& d, const util::IpAddr& address, int port);
 
 /// Normalizes a domain name from config text: lower case, trailing dot added; throws
 /// ConfigError (at `pos`, `field`) when it is not a valid name.

@@ -119,15 +119,35 @@ util::IpAddr parse_ip(const Val& v);
 // Internal entry points of the other files of this module.
 
 /// Health check profiles by name, in the order they appear.
-using Profiles = std::map<std::string, HealthCheck, std::less<>>;
+using Profiles = HealthProfiles;
 /// One `healthchecks` item: a profile name or an inline {type, params, rise, fall} map.
 HealthCheck parse_healthcheck_item(const Val& v, const Profiles& profiles);
 /// A definition {type, params, rise, fall} (profile body or inline item).
 HealthCheck parse_healthcheck_def(const Val& v);
 
 /// Reads a CoreDNS-GSLB zone policy file. Records are checked to lie inside `zone_name`.
+/// Its backends may name `global` profiles (the file's own of the same name win); the
+/// profiles in force are stored in `*profiles_out` when not null.
 std::vector<Record> load_policy_file(const std::string& path, const std::string& zone_name,
-                                     const SourcePos& blame, const std::string& field);
+                                     const SourcePos& blame, const std::string& field,
+                                     const Profiles& global = {},
+                                     std::shared_ptr<const Profiles>* profiles_out = nullptr);
+
+/// Reads a global profiles file (`healthcheck_profiles:` mapping, CoreDNS-GSLB's format).
+Profiles load_profiles_file(const std::string& path, const SourcePos& blame,
+                            const std::string& field);
+
+/// One zone-file backend. `tmpl`: a discovery template (no address; its checks keep port 0
+/// unless they set one, so that the discovered port fills them).
+Backend parse_backend(const Val& v, const Profiles& profiles, bool tmpl = false);
+
+/// Backend keys whose value is one string or a list (tags, country, city, asn, location,
+/// continent): replaces that field of `b` from `v` with the zone file's rules. False for any
+/// other key.
+bool read_backend_list_key(std::string_view key, const Val& v, Backend& b);
+
+/// A record's `discovery:` block.
+std::shared_ptr<const Discovery> parse_discovery(const Val& v, const Profiles& profiles);
 
 /// Reads a location map (`subnets: [{subnet, location}]`).
 std::vector<LocationEntry> load_location_map(const std::string& path, const SourcePos& blame,

@@ -138,7 +138,34 @@ void add_asns(const Val& v, std::vector<std::uint32_t>& out) {
     }
 }
 
-Backend parse_backend(const Val& v, const Profiles& profiles) {
+}  // namespace
+
+bool read_backend_list_key(std::string_view key, const Val& v, Backend& b) {
+    if (key == "tags") {
+        b.tags.clear();
+        add_strings(v, b.tags);
+    } else if (key == "country") {
+        b.countries.clear();
+        add_countries(v, b.countries);
+    } else if (key == "city") {
+        b.cities.clear();
+        add_strings(v, b.cities);
+    } else if (key == "asn") {
+        b.asns.clear();
+        add_asns(v, b.asns);
+    } else if (key == "location") {
+        b.locations.clear();
+        add_strings(v, b.locations);
+    } else if (key == "continent") {
+        b.continents.clear();
+        add_continents(v, b.continents);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+Backend parse_backend(const Val& v, const Profiles& profiles, bool tmpl) {
     MapReader m(v,
                 {"address",
                  "priority",
@@ -169,14 +196,16 @@ Backend parse_backend(const Val& v, const Profiles& profiles) {
                 {"passive"});
     Backend b;
     b.pos = v.pos();
-    Val addr = m.require("address");
-    b.address_text = addr.nonempty_str();
-    auto ip = util::IpAddr::parse(b.address_text);
-    if (!ip) {
-        addr.fail("'" + b.address_text +
-                  "' is not an IPv4 or IPv6 address (host names are not supported yet)");
+    if (auto addr = tmpl ? m.get("address") : std::optional<Val>(m.require("address"))) {
+        if (tmpl) addr->fail("a discovery template has no address: discovery finds them");
+        b.address_text = addr->nonempty_str();
+        auto ip = util::IpAddr::parse(b.address_text);
+        if (!ip) {
+            addr->fail("'" + b.address_text +
+                       "' is not an IPv4 or IPv6 address (host names are not supported yet)");
+        }
+        b.address = *ip;
     }
-    b.address = *ip;
     if (auto x = m.get("priority")) b.priority = static_cast<int>(x->integer(0, 1'000'000));
     if (auto x = m.get("weight")) b.weight = static_cast<int>(x->integer(0, 1'000'000));
     if (auto x = m.get("enable")) b.enable = x->boolean();
@@ -218,13 +247,122 @@ Backend parse_backend(const Val& v, const Profiles& profiles) {
             HealthCheck hc = parse_healthcheck_item(item, profiles);
             // The backend's port and timeout are the probe's defaults / override, as in
             // CoreDNS-GSLB.
-            if (hc.port == 0 && b.port != 0) hc.port = b.port;
+            if (hc.port == 0 && b.port != 0 && !tmpl) hc.port = b.port;
             if (b.timeout) hc.timeout = *b.timeout;
             b.healthchecks.push_back(std::move(hc));
         }
     }
     return b;
 }
+
+std::shared_ptr<const Discovery> parse_discovery(const Val& v, const Profiles& profiles) {
+    MapReader m(v, {"type", "url", "service", "datacenter", "token", "headers", "name", "server",
+                    "interval", "timeout", "backend"});
+    auto d = std::make_shared<Discovery>();
+    d->pos = v.pos();
+    Val type = m.require("type");
+    d->type_name = type.nonempty_str();
+    for (char& c : d->type_name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (d->type_name == "http")
+        d->type = Discovery::Type::Http;
+    else if (d->type_name == "consul")
+        d->type = Discovery::Type::Consul;
+    else if (d->type_name == "svcb")
+        d->type = Discovery::Type::Svcb;
+    else if (d->type_name == "https")
+        d->type = Discovery::Type::Https;
+    else
+        type.fail("unknown discovery type '" + type.str() + "': use http, consul, svcb or https");
+    const bool dns = d->type == Discovery::Type::Svcb || d->type == Discovery::Type::Https;
+    auto only = [&](const char* key, bool allowed, const char* types) {
+        if (auto x = m.get(key); x && !allowed)
+            x->fail(std::string(key) + " is for discovery type " + types + ", not " + d->type_name);
+    };
+    only("url", !dns, "http or consul");
+    only("service", d->type == Discovery::Type::Consul, "consul");
+    only("datacenter", d->type == Discovery::Type::Consul, "consul");
+    only("token", d->type == Discovery::Type::Consul, "consul");
+    only("headers", d->type == Discovery::Type::Http, "http");
+    only("name", dns, "svcb or https");
+    only("server", dns, "svcb or https");
+    if (!dns) {
+        Val url = m.require("url");
+        d->url = url.nonempty_str();
+        if (d->url.rfind("http://", 0) != 0 && d->url.rfind("https://", 0) != 0)
+            url.fail("'" + d->url + "' is not an http:// or https:// URL");
+        while (d->type == Discovery::Type::Consul && d->url.back() == '/') d->url.pop_back();
+    }
+    if (d->type == Discovery::Type::Consul) {
+        Val service = m.require("service");
+        d->service = service.nonempty_str();
+        for (char c : d->service)
+            if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.')
+                service.fail("a Consul service name is letters, digits, '-', '_' and '.'");
+        if (auto x = m.get("datacenter"); x && !x->is_null()) d->datacenter = x->str();
+        if (auto x = m.get("token"); x && !x->is_null()) d->token = x->str();
+    }
+    if (auto x = m.get("headers"); x && !x->is_null()) {
+        for (const auto& e : x->entries()) d->headers.emplace_back(e.key, e.value.str());
+    }
+    if (dns) {
+        Val name = m.require("name");
+        d->query_name = normalize_name(name.nonempty_str(), name.pos(), name.path());
+        Val server = m.require("server");
+        // "127.0.0.1", "127.0.0.1:5353", "::1", "[::1]:5353"
+        std::string text = server.nonempty_str();
+        std::string host = text;
+        if (!text.empty() && text.front() == '[') {
+            const auto close = text.find(']');
+            if (close == std::string::npos) server.fail("'" + text + "': missing ']'");
+            host = text.substr(1, close - 1);
+            if (close + 1 < text.size()) {
+                if (text[close + 1] != ':') server.fail("'" + text + "': expected ]:PORT");
+                text = text.substr(close + 2);
+            } else {
+                text.clear();
+            }
+        } else if (std::count(text.begin(), text.end(), ':') == 1) {
+            const auto colon = text.find(':');
+            host = text.substr(0, colon);
+            text = text.substr(colon + 1);
+        } else {
+            text.clear();
+        }
+        auto ip = util::IpAddr::parse(host);
+        if (!ip) server.fail("'" + host + "' is not an IP address (the upstream DNS server)");
+        d->server = *ip;
+        if (!text.empty()) {
+            unsigned port = 0;
+            auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+            if (ec != std::errc{} || end != text.data() + text.size() || port == 0 || port > 65535)
+                server.fail("bad port '" + text + "' (1..65535)");
+            d->server_port = static_cast<std::uint16_t>(port);
+        }
+    }
+    if (auto x = m.get("interval")) d->interval = x->duration(Millis(100));
+    if (auto x = m.get("timeout")) d->timeout = x->duration(Millis(10));
+    if (d->timeout > d->interval) d->timeout = d->interval;
+    if (auto x = m.get("backend"); x && !x->is_null())
+        d->defaults = std::make_shared<const Backend>(parse_backend(*x, profiles, true));
+    else
+        d->defaults = std::make_shared<const Backend>();
+    return d;
+}
+
+Profiles load_profiles_file(const std::string& path, const SourcePos& blame,
+                            const std::string& field) {
+    const yaml::Document doc = load_yaml_file(path, blame, field);
+    const FileName file(path);
+    Val root(file, doc);
+    Profiles out;
+    if (root.is_null()) return out;
+    MapReader top(root, {"healthcheck_profiles"});
+    if (auto p = top.get("healthcheck_profiles"))
+        for (const auto& e : p->entries()) out.emplace(e.key, parse_healthcheck_def(e.value));
+    return out;
+}
+
+namespace {
 
 // `failover_policy` (CoreDNS-GSLB's current key: fail-open, fail-closed, fail-specific) and
 // `fallback_policy` (the older key: rcode, fallback_ips, fallback_cname, fail_open) take the
@@ -278,7 +416,9 @@ Fallback parse_fallback(const Val& v, bool failover_key) {
 }  // namespace
 
 std::vector<Record> load_policy_file(const std::string& path, const std::string& zone_name,
-                                     const SourcePos& blame, const std::string& field) {
+                                     const SourcePos& blame, const std::string& field,
+                                     const Profiles& global,
+                                     std::shared_ptr<const Profiles>* profiles_out) {
     const yaml::Document doc = load_yaml_file(path, blame, field);
     const FileName file(path);
     Val root(file, doc);
@@ -292,10 +432,12 @@ std::vector<Record> load_policy_file(const std::string& path, const std::string&
         common_setting(m, defaults);
     }
 
-    Profiles profiles;
+    Profiles profiles = global;  // the zone's own of the same name win
     if (auto p = top.get("healthcheck_profiles")) {
-        for (const auto& e : p->entries()) profiles.emplace(e.key, parse_healthcheck_def(e.value));
+        for (const auto& e : p->entries())
+            profiles.insert_or_assign(e.key, parse_healthcheck_def(e.value));
     }
+    if (profiles_out != nullptr) *profiles_out = std::make_shared<const Profiles>(profiles);
 
     // What every record inherits is part of each record's hash.
     std::uint64_t shared_hash = 0;
@@ -327,9 +469,7 @@ std::vector<Record> load_policy_file(const std::string& path, const std::string&
                          "scrape_retries", "rise", "fall", "owner", "description", "backends",
                          "fallback_policy", "failover_policy", "alpn", "svcb_alpn", "discovery"});
         if (auto x = m.get("discovery"); x && !x->is_null())
-            x->fail(
-                "discovery (backends found by service discovery) is not implemented by "
-                "gslbd: list the backends under 'backends'");
+            r.discovery = parse_discovery(*x, profiles);
         Defaults d = defaults;
         common_setting(m, d);
         r.owner = d.owner;
@@ -355,12 +495,13 @@ std::vector<Record> load_policy_file(const std::string& path, const std::string&
             if (older && !older->is_null()) r.fallback = parse_fallback(*older, false);
         }
         auto backends = m.get("backends");
-        if (!backends || backends->is_null() || backends->items().empty()) {
+        if (r.discovery == nullptr &&
+            (!backends || backends->is_null() || backends->items().empty())) {
             throw ConfigError(backends ? backends->pos() : rv.pos(),
                               join_key(rv.path(), "backends"),
                               "a record needs at least one backend");
         }
-        const auto items = backends->items();
+        const auto items = backends ? backends->items() : std::vector<Val>{};
         r.backends.reserve(items.size());
         for (const auto& bv : items) r.backends.push_back(parse_backend(bv, profiles));
         out.push_back(std::move(r));

@@ -96,7 +96,13 @@ std::string AdminStore::to_json() const {
         if (o.weight != 0) e["weight"] = o.weight;
         list.push_back(std::move(e));
     }
-    return json{{"version", 1}, {"overrides", std::move(list)}}.dump(2) + "\n";
+    json doc{{"version", 1}, {"overrides", std::move(list)}};
+    if (!pools_.empty()) {
+        json pools = json::object();
+        for (const auto& [record, text] : pools_) pools[record] = json::parse(text);
+        doc["pools"] = std::move(pools);
+    }
+    return doc.dump(2) + "\n";
 }
 
 AdminStore AdminStore::load(const std::string& path) {
@@ -143,6 +149,14 @@ AdminStore AdminStore::load(const std::string& path) {
             o.weight = e["weight"].get<std::uint32_t>();
         }
         s.set({e["record"].get<std::string>(), addr->to_string()}, o);
+    }
+    if (doc.contains("pools")) {
+        if (!doc["pools"].is_object()) throw bad("pools: expected {\"RECORD\": [backends]}");
+        for (const auto& [record, list] : doc["pools"].items()) {
+            if (!list.is_array() || list.empty())
+                throw bad("pools." + record + ": expected a non-empty list of backends");
+            s.pools_[record] = list.dump();
+        }
     }
     return s;
 }

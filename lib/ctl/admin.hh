@@ -55,6 +55,14 @@ using BackendKey = std::pair<std::string, std::string>;  ///< (record name, addr
 class AdminStore {
   public:
     const std::map<BackendKey, Override>& overrides() const noexcept { return map_; }
+    /// Pools set through the API (PUT .../records/{name}/backends) by record name: the
+    /// backend list as the JSON text that was accepted, read again with the zone file's
+    /// parser when the state file is loaded (config::parse_backend_list).
+    const std::map<std::string, std::string>& pools() const noexcept { return pools_; }
+    void set_pool(const std::string& record, std::string json_list) {
+        pools_[record] = std::move(json_list);
+    }
+    void set_pools(std::map<std::string, std::string> p) { pools_ = std::move(p); }
     Override get(const std::string& record, const std::string& address) const;
     void set(const BackendKey& key, const Override& o);
 
@@ -78,6 +86,7 @@ class AdminStore {
 
   private:
     std::map<BackendKey, Override> map_;
+    std::map<std::string, std::string> pools_;
 };
 
 }  // namespace gslbd::ctl

@@ -424,6 +424,49 @@ void ApiServer::routes() {
                send_json(res, 200, backends_call(control_, req.matches[1], parse_body(req)));
            }));
 
+    // A record's pool (CoreDNS-GSLB's PUT .../backends): replace, show, drop.
+    const char* kPool = R"(/api/v1/zones/([^/]+)/records/([^/]+)/backends)";
+    s.Put(kPool, route(kMutating, [this](const Request& req, Response& res) {
+              const auto addrs = control_.set_pool(req.matches[1], req.matches[2], req.body);
+              send_json(res, 200,
+                        {{"ok", true},
+                         {"record", req.matches[2].str()},
+                         {"backends", addrs},
+                         {"generation", control_.current().generation}});
+          }));
+    s.Delete(kPool, route(kMutating, [this](const Request& req, Response& res) {
+                 if (!control_.clear_pool(req.matches[1], req.matches[2]))
+                     throw RequestError(404, "record '" + req.matches[2].str() +
+                                                 "' has no pool set through the API");
+                 send_json(res, 200, {{"ok", true}, {"generation", control_.current().generation}});
+             }));
+    s.Get(kPool, route(kRead, [this](const Request& req, Response& res) {
+              const gslb::Snapshot snap = control_.current();
+              std::string name = req.matches[2];
+              for (char& c : name)
+                  c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+              if (name.empty() || name.back() != '.') name += '.';
+              if (snap.topo == nullptr) throw RequestError(503, "no configuration loaded yet");
+              for (const auto& rec : snap.topo->records) {
+                  if (rec.cfg->name != name) continue;
+                  json list = json::array();
+                  for (const auto& b : rec.cfg->backends)
+                      list.push_back({{"address", b.address_text},
+                                      {"port", b.port},
+                                      {"priority", b.priority},
+                                      {"weight", b.weight},
+                                      {"enable", b.enable}});
+                  const auto sources = control_.pool_sources();
+                  auto it = sources.find(name);
+                  send_json(res, 200,
+                            {{"record", name},
+                             {"source", it == sources.end() ? "zone file" : it->second},
+                             {"backends", std::move(list)}});
+                  return;
+              }
+              throw RequestError(404, "unknown record '" + name + "'");
+          }));
+
     const auto explain_route = route(kRead, [this](const Request& req, Response& res) {
         const gslb::Snapshot snap = control_.current();
         json out = explain(snap, explain_request(req));

@@ -8,11 +8,14 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <iostream>
 #include <iterator>
 #include <optional>
 #include <ostream>
+#include <sstream>
 
 #include "config/yaml_doc.hh"
+#include "ctl/corefile.hh"
 
 namespace gslbd::ctl::client {
 
@@ -33,6 +36,12 @@ const char* const kUsage =
     "  ready                           exit 0 when ready, 5 when not\n"
     "  metrics                         print the Prometheus metrics\n"
     "  fleet                           the fleet's members; * marks a config that differs\n"
+    "  pool set ZONE RECORD FILE       replace the record's backends with FILE's JSON list\n"
+    "                                  (zone-file backends; - = stdin); kept over restarts\n"
+    "  pool show ZONE RECORD           the record's backends and where they come from\n"
+    "  pool clear ZONE RECORD          back to the zone file's backends\n"
+    "  import-corefile COREFILE [OUT]  write a gslbd main config from a CoreDNS-GSLB\n"
+    "                                  Corefile (stdout without OUT); no API call\n"
     "\n"
     "SELECTOR: any of --address ADDR, --tag TAG (repeatable), --location LOC, --record NAME\n"
     "\n"
@@ -252,6 +261,34 @@ Request make_request(const CommandLine& cl) {
     // ready and metrics have always ignored extra words; scripts may rely on that.
     if (cmd == "ready") return {Command::kReady, cmd, false, "/api/v1/ready", {}};
     if (cmd == "metrics") return {Command::kMetrics, cmd, false, "/metrics", {}};
+    if (cmd == "pool") {
+        const std::string sub = args.size() > 1 ? args[1] : "";
+        const bool set = sub == "set";
+        if (!(sub == "set" || sub == "show" || sub == "clear") ||
+            !need_args(set ? 5 : 4, set ? 5 : 4))
+            throw UsageError(
+                "pool set ZONE RECORD FILE | pool show ZONE RECORD | pool clear ZONE RECORD");
+        Request r{set             ? Command::kPoolSet
+                  : sub == "show" ? Command::kPoolShow
+                                  : Command::kPoolClear,
+                  "pool " + sub,
+                  false,
+                  "/api/v1/zones/" + args[2] + "/records/" + args[3] + "/backends",
+                  {}};
+        r.method = set ? "PUT" : sub == "clear" ? "DELETE" : "";
+        if (set) {
+            std::stringstream text;
+            if (args[4] == "-") {
+                text << std::cin.rdbuf();
+            } else {
+                std::ifstream in(args[4]);
+                if (!in) throw UsageError("cannot read " + args[4]);
+                text << in.rdbuf();
+            }
+            r.raw = text.str();
+        }
+        return r;
+    }
     if (cmd == "fleet") {
         if (!need_args(1, 1)) throw UsageError("fleet takes no arguments");
         return {Command::kFleet, cmd, false, "/api/v1/fleet", {}};
@@ -276,8 +313,10 @@ Transport::Transport(const Options& o) : api_(o.api) {
 Transport::~Transport() = default;
 
 Reply Transport::send(const Request& req) {
-    const httplib::Result r =
-        req.post ? cli_->Post(req.path, req.body.dump(), "application/json") : cli_->Get(req.path);
+    const httplib::Result r = req.method == "PUT" ? cli_->Put(req.path, req.raw, "application/json")
+                              : req.method == "DELETE" ? cli_->Delete(req.path)
+                              : req.post ? cli_->Post(req.path, req.body.dump(), "application/json")
+                                         : cli_->Get(req.path);
     if (!r)
         throw Unreachable("cannot reach the API at " + api_ + ": " + httplib::to_string(r.error()));
     Reply out;
@@ -438,6 +477,19 @@ int render(const Request& req, const Reply& r, bool json_out, std::ostream& out,
         print_fleet(r.body, out);
     } else if (req.command == Command::kReload) {
         out << "reloaded: serving generation " << r.body.value("generation", 0) << "\n";
+    } else if (req.command == Command::kPoolSet) {
+        for (const auto& a : r.body["backends"]) out << "pool: " << a.get<std::string>() << "\n";
+        out << "generation " << r.body.value("generation", 0) << "\n";
+    } else if (req.command == Command::kPoolClear) {
+        out << "pool cleared: the zone file's backends (generation "
+            << r.body.value("generation", 0) << ")\n";
+    } else if (req.command == Command::kPoolShow) {
+        out << cell(r.body, "record") << " (from " << cell(r.body, "source") << ")\n";
+        std::vector<std::vector<std::string>> rows = {{"  ADDRESS", "PORT", "PRIO", "WEIGHT"}};
+        for (const auto& b : r.body["backends"])
+            rows.push_back({"  " + cell(b, "address"), cell(b, "port"), cell(b, "priority"),
+                            cell(b, "weight")});
+        print_table(rows, out);
     } else if (is_backend_change(req.command)) {
         for (const auto& b : r.body["backends"])
             out << req.name << ": " << cell(b, "record") << " " << cell(b, "address") << "\n";
@@ -446,6 +498,34 @@ int render(const Request& req, const Reply& r, bool json_out, std::ostream& out,
     return kOk;
 }
 
+namespace {
+
+// `import-corefile COREFILE [OUT]`: offline; what is not carried over goes to stderr.
+int import_corefile(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+    if (args.size() < 2 || args.size() > 3) throw UsageError("import-corefile COREFILE [OUT]");
+    corefile::Import imp;
+    try {
+        imp = corefile::import_corefile(args[1]);
+    } catch (const std::exception& e) {
+        err << "gslbctl: " << e.what() << "\n";
+        return kBadUsage;
+    }
+    if (args.size() == 3) {
+        std::ofstream f(args[2]);
+        f << imp.config;
+        if (!f) {
+            err << "gslbctl: cannot write " << args[2] << "\n";
+            return kBadUsage;
+        }
+    } else {
+        out << imp.config;
+    }
+    for (const auto& line : imp.not_carried) err << "not carried over: " << line << "\n";
+    return kOk;
+}
+
+}  // namespace
+
 int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err, const EnvFn& env) {
     try {
         CommandLine cl = parse_command_line(argc, argv);
@@ -453,6 +533,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
             out << kUsage;
             return kOk;
         }
+        if (cl.args.at(0) == "import-corefile") return import_corefile(cl.args, out, err);
         try {
             resolve_endpoint(cl.options, env);
         } catch (const std::exception& e) {

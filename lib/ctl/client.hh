@@ -90,7 +90,10 @@ enum class Command {
     kExplain,
     kReady,
     kMetrics,
-    kFleet
+    kFleet,
+    kPoolSet,
+    kPoolShow,
+    kPoolClear
 };
 
 /// One call of the API.
@@ -100,6 +103,8 @@ struct Request {
     bool post = false;
     std::string path;     ///< "/api/v1/status"
     nlohmann::json body;  ///< the POST body (unused for GET)
+    std::string method;   ///< "PUT" / "DELETE" ("" = GET or POST by `post`)
+    std::string raw;      ///< PUT: the body as sent (a backend list file, as written)
 };
 
 /// Checks the command's arguments and builds its request. Throws UsageError for an unknown

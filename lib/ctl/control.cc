@@ -1,6 +1,7 @@
 #include "ctl/control.hh"
 
 #include <exception>
+#include <nlohmann/json.hpp>
 #include <string_view>
 #include <unordered_map>
 
@@ -89,7 +90,25 @@ ReloadResult Control::reload(const std::string& trigger) {
     std::lock_guard serial(reload_mu_);
     ReloadResult r;
     try {
-        auto topo = load_topology(config_path_);
+        auto base = load_topology(config_path_);
+        Discovered discovered;
+        std::map<std::string, std::string> api;
+        {
+            std::lock_guard lock(mu_);
+            discovered = discovered_;
+            api = admin_.pools();
+        }
+        // A discovered pool lives while its record still has `discovery:`.
+        for (auto it = discovered.begin(); it != discovered.end();) {
+            bool keep = false;
+            for (const auto& z : base->config->zones)
+                for (const auto& rec : z.records)
+                    if (rec.name == it->first && rec.discovery != nullptr) keep = true;
+            it = keep ? std::next(it) : discovered.erase(it);
+        }
+        std::vector<std::string> problems;
+        auto topo = compose(base, api, discovered, &problems);
+        for (const auto& p : problems) util::log_warn("reload ({}): {}", trigger, p);
         const auto old = current();
         if (old.topo != nullptr) {
             const auto& a = *old.topo->config;
@@ -135,15 +154,20 @@ ReloadResult Control::reload(const std::string& trigger) {
         // Validates the checks and carries over the verdicts of backends that still exist.
         std::shared_ptr<const gslb::Health> health;
         if (monitor_ != nullptr) health = monitor_->set_topology(topo);
-        std::lock_guard lock(mu_);
-        // From set_topology's return on, the monitor thread may publish verdicts of the new
-        // topology; one that came first is newer than `health` and stands.
-        if (topo_ != topo) {
-            topo_ = std::move(topo);
-            verdicts_ = std::move(health);
-            publish_locked();
+        {
+            std::lock_guard lock(mu_);
+            // From set_topology's return on, the monitor thread may publish verdicts of the
+            // new topology; one that came first is newer than `health` and stands.
+            base_ = base;
+            discovered_ = std::move(discovered);
+            if (topo_ != topo) {
+                topo_ = std::move(topo);
+                verdicts_ = std::move(health);
+                publish_locked();
+            }
         }
         r.ok = true;
+        if (config_hook_) config_hook_(*base->config);
     } catch (const std::exception& e) {
         r.error = e.what();
     }
@@ -214,9 +238,11 @@ void Control::adopt_admin(const AdminStore& fleet) {
     std::lock_guard lock(mu_);
     if (fleet.overrides() == admin_.overrides()) return;
     util::log_info("admin state: {} override(s) from the fleet", fleet.overrides().size());
+    AdminStore next = fleet;  // pools are this node's (the fleet carries overrides only)
+    next.set_pools(admin_.pools());
     if (!state_file_.empty()) {
         try {
-            fleet.save(state_file_);
+            next.save(state_file_);
         } catch (const std::exception& e) {
             util::log_warn(
                 "admin state: the fleet's overrides are in force but the state file "
@@ -224,13 +250,244 @@ void Control::adopt_admin(const AdminStore& fleet) {
                 e.what());
         }
     }
-    admin_ = fleet;
+    admin_ = std::move(next);
     publish_locked();
 }
 
 AdminStore Control::admin() const {
     std::lock_guard lock(mu_);
     return admin_;
+}
+
+namespace {
+
+std::string lower_abs(std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (s.empty() || s.back() != '.') s += '.';
+    return s;
+}
+
+// What makes two pools serve the same: compared before a discovered pool is republished.
+std::string pool_key(const std::vector<config::Backend>& pool) {
+    std::string k;
+    for (const auto& b : pool) {
+        k += b.address_text + '|' + std::to_string(b.port) + '|' + std::to_string(b.priority) +
+             '|' + std::to_string(b.weight) + '|' + (b.enable ? '1' : '0') + '|' + b.description;
+        for (const auto* list : {&b.tags, &b.countries, &b.cities, &b.locations, &b.continents})
+            for (const auto& x : *list) k += '|' + x;
+        for (auto a : b.asns) k += '|' + std::to_string(a);
+        k += '\n';
+    }
+    return k;
+}
+
+}  // namespace
+
+std::shared_ptr<const gslb::Topology> Control::compose(
+    const std::shared_ptr<const gslb::Topology>& base,
+    const std::map<std::string, std::string>& api, const Discovered& discovered,
+    std::vector<std::string>* problems) {
+    if (api.empty() && discovered.empty()) return base;
+    auto cfg = std::make_shared<config::Config>(*base->config);
+    bool changed = false;
+    for (auto& z : cfg->zones) {
+        for (auto& rec : z.records) {
+            if (rec.discovery != nullptr) {
+                if (api.count(rec.name) != 0 && problems != nullptr)
+                    problems->push_back("pool of " + rec.name +
+                                        " from the API is not used: the record has discovery");
+                auto it = discovered.find(rec.name);
+                if (it == discovered.end()) continue;
+                rec.backends = it->second;
+                changed = true;
+                continue;
+            }
+            auto it = api.find(rec.name);
+            if (it == api.end()) continue;
+            try {
+                rec.backends =
+                    config::parse_backend_list(it->second, "state file pool " + rec.name, z);
+                changed = true;
+            } catch (const config::ConfigError& e) {
+                if (problems != nullptr)
+                    problems->push_back(std::string("pool from the API not used: ") + e.what());
+            }
+        }
+    }
+    if (!changed) return base;
+    return gslb::build_topology(std::move(cfg), base->geo);
+}
+
+std::shared_ptr<const gslb::Topology> Control::prepare(std::shared_ptr<const gslb::Topology> base) {
+    std::lock_guard serial(reload_mu_);
+    std::map<std::string, std::string> api;
+    {
+        std::lock_guard lock(mu_);
+        base_ = base;
+        api = admin_.pools();
+    }
+    std::vector<std::string> problems;
+    auto topo = compose(base, api, {}, &problems);
+    for (const auto& p : problems) util::log_warn("{}", p);
+    if (topo != base)
+        util::log_info("pools: {} record(s) served from API pools (state file)", api.size());
+    return topo;
+}
+
+void Control::switch_to(std::shared_ptr<const gslb::Topology> topo) {
+    std::shared_ptr<const gslb::Health> health;
+    if (monitor_ != nullptr) health = monitor_->set_topology(topo);
+    std::lock_guard lock(mu_);
+    if (topo_ == topo) return;
+    topo_ = std::move(topo);
+    verdicts_ = std::move(health);
+    publish_locked();
+}
+
+std::vector<std::string> Control::set_pool(const std::string& zone_name,
+                                           const std::string& record_name,
+                                           const std::string& body) {
+    std::lock_guard serial(reload_mu_);
+    std::shared_ptr<const gslb::Topology> base;
+    AdminStore next;
+    Discovered discovered;
+    {
+        std::lock_guard lock(mu_);
+        base = base_;
+        next = admin_;
+        discovered = discovered_;
+    }
+    if (base == nullptr) throw RequestError(503, "no configuration loaded yet");
+    const std::string zname = lower_abs(zone_name), rname = lower_abs(record_name);
+    const config::Zone* zone = nullptr;
+    for (const auto& z : base->config->zones)
+        if (z.name == zname) zone = &z;
+    if (zone == nullptr) throw RequestError(404, "unknown zone '" + zname + "'");
+    const config::Record* rec = nullptr;
+    for (const auto& r : zone->records)
+        if (r.name == rname) rec = &r;
+    if (rec == nullptr)
+        throw RequestError(404, "unknown record '" + rname + "' in zone '" + zname + "'");
+    if (rec->discovery != nullptr)
+        throw RequestError(409, "the pool of '" + rname + "' comes from discovery (" +
+                                    rec->discovery->type_name +
+                                    "); change the zone file to set it by hand");
+    // JSON is the API's format (and what the state file keeps); the zone file's parser reads
+    // the body itself so that errors point into it.
+    nlohmann::json doc;
+    try {
+        doc = nlohmann::json::parse(body);
+    } catch (const nlohmann::json::exception& e) {
+        throw RequestError(400, std::string("the body is not JSON: ") + e.what());
+    }
+    std::vector<config::Backend> backends;
+    try {
+        backends = config::parse_backend_list(body, "request body", *zone);
+    } catch (const config::ConfigError& e) {
+        throw RequestError(400, e.what());
+    }
+    const nlohmann::json list = doc.is_object() && doc.contains("backends") ? doc["backends"] : doc;
+    next.set_pool(rname, list.dump());
+    std::shared_ptr<const gslb::Topology> topo;
+    try {
+        topo = compose(base, next.pools(), discovered, nullptr);
+        // The checks, as a reload would see them (unsupported types, ICMP privilege).
+        health::Monitor check({}, [](auto, auto) {});
+        check.set_topology(topo);
+    } catch (const config::ConfigError& e) {
+        throw RequestError(400, e.what());
+    }
+    if (!state_file_.empty()) {
+        try {
+            next.save(state_file_);
+        } catch (const std::exception& e) {
+            throw RequestError(500, e.what());
+        }
+    }
+    {
+        std::lock_guard lock(mu_);
+        admin_.set_pool(rname, list.dump());
+    }
+    switch_to(topo);
+    std::vector<std::string> out;
+    for (const auto& b : backends) out.push_back(b.address_text);
+    util::log_info("pool of {} set through the API: {} backend(s)", rname, out.size());
+    return out;
+}
+
+bool Control::clear_pool(const std::string& zone_name, const std::string& record_name) {
+    std::lock_guard serial(reload_mu_);
+    const std::string rname = lower_abs(record_name);
+    (void)zone_name;
+    std::shared_ptr<const gslb::Topology> base;
+    AdminStore next;
+    Discovered discovered;
+    {
+        std::lock_guard lock(mu_);
+        base = base_;
+        next = admin_;
+        discovered = discovered_;
+    }
+    auto pools = next.pools();
+    if (pools.erase(rname) == 0) return false;
+    next.set_pools(pools);
+    if (!state_file_.empty()) {
+        try {
+            next.save(state_file_);
+        } catch (const std::exception& e) {
+            throw RequestError(500, e.what());
+        }
+    }
+    {
+        std::lock_guard lock(mu_);
+        admin_.set_pools(pools);
+    }
+    if (base != nullptr) switch_to(compose(base, pools, discovered, nullptr));
+    util::log_info("pool of {} from the API removed: the zone file's backends again", rname);
+    return true;
+}
+
+void Control::set_discovered(const std::string& record, std::vector<config::Backend> backends) {
+    std::lock_guard serial(reload_mu_);
+    std::shared_ptr<const gslb::Topology> base;
+    std::map<std::string, std::string> api;
+    Discovered discovered;
+    {
+        std::lock_guard lock(mu_);
+        base = base_;
+        api = admin_.pools();
+        discovered = discovered_;
+    }
+    if (base == nullptr || backends.empty()) return;
+    auto it = discovered.find(record);
+    if (it != discovered.end() && pool_key(it->second) == pool_key(backends)) return;
+    std::string list;
+    for (const auto& b : backends)
+        list += (list.empty() ? "" : ", ") + b.address_text +
+                (b.port != 0 ? ":" + std::to_string(b.port) : "");
+    discovered[record] = std::move(backends);
+    try {
+        auto topo = compose(base, api, discovered, nullptr);
+        switch_to(topo);
+    } catch (const std::exception& e) {
+        util::log_warn(
+            "discovery: {}: the pool found ({}) is refused, keeping the last good one: {}", record,
+            list, e.what());
+        return;
+    }
+    {
+        std::lock_guard lock(mu_);
+        discovered_ = std::move(discovered);
+    }
+    util::log_info("discovery: {}: pool now {}", record, list);
+}
+
+std::map<std::string, std::string> Control::pool_sources() const {
+    std::lock_guard lock(mu_);
+    std::map<std::string, std::string> out;
+    for (const auto& [rec, _] : admin_.pools()) out[rec] = "api";
+    for (const auto& [rec, _] : discovered_) out[rec] = "discovery";
+    return out;
 }
 
 gslb::Snapshot Control::current() const {

@@ -6,9 +6,11 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "ctl/admin.hh"
 #include "gslb/publish.hh"
@@ -92,6 +94,36 @@ class Control {
     ReloadResult reload(const std::string& trigger);
     ReloadCounters reload_counters() const;
 
+    /// Pools (docs/discovery.md, docs/api.md): backend lists that replace a record's
+    /// `backends` at run time, from the API (persisted in the state file, kept over reloads
+    /// and restarts until deleted) or from discovery (a record with `discovery:` only).
+    ///
+    /// The topology to serve for `base` (as loaded from the files): the pools laid over it.
+    /// Remembers `base` for later pool changes. Called once at start-up, before the first
+    /// publish; a stored pool that no longer loads is logged and left out.
+    std::shared_ptr<const gslb::Topology> prepare(std::shared_ptr<const gslb::Topology> base);
+    /// Called with every configuration loaded (start-up is the caller's, then every good
+    /// reload), outside Control's locks: lib/discovery's sources follow the config this way.
+    using ConfigHook = std::function<void(const config::Config&)>;
+    void set_config_hook(ConfigHook h) { config_hook_ = std::move(h); }
+    /// PUT: replaces the pool of `record` in `zone` with the backend list `body` (JSON: a list
+    /// of zone-file backends or {"backends": [...]}), validated like the zone file; persisted
+    /// (state file first) and published. Returns the addresses now in the pool. Throws
+    /// RequestError: 400 for a bad list (the zone file's error text), 404 for an unknown zone
+    /// or record, 409 for a record whose pool comes from discovery, 500 when the state file
+    /// cannot be written (nothing changes then).
+    std::vector<std::string> set_pool(const std::string& zone, const std::string& record,
+                                      const std::string& body);
+    /// DELETE: back to the zone file's backends. Returns false when there was no API pool.
+    bool clear_pool(const std::string& zone, const std::string& record);
+    /// Discovery's sink: `backends` found for `record` (non-empty; lib/discovery keeps the
+    /// last good list on failures). Publishes when they differ from the pool in force; a list
+    /// the topology refuses (an unknown location, too many backends) is logged and dropped,
+    /// keeping the last good pool.
+    void set_discovered(const std::string& record, std::vector<config::Backend> backends);
+    /// Where each record's pool comes from now: record -> "api" / "discovery".
+    std::map<std::string, std::string> pool_sources() const;
+
     /// Applies `action` to every backend `sel` names: all of them or none (the state file is
     /// written first; a failure to write it changes nothing). Returns the backends changed
     /// as (record, address). Throws RequestError.
@@ -110,6 +142,14 @@ class Control {
 
   private:
     void publish_locked(bool only_if_changed = false);
+    using Discovered = std::map<std::string, std::vector<config::Backend>>;
+    /// `base` with the pools laid over it (`problems`: stored pools that did not load).
+    static std::shared_ptr<const gslb::Topology> compose(
+        const std::shared_ptr<const gslb::Topology>& base,
+        const std::map<std::string, std::string>& api, const Discovered& discovered,
+        std::vector<std::string>* problems);
+    /// Serves `topo` (a new pool composition): the monitor takes it, then it is published.
+    void switch_to(std::shared_ptr<const gslb::Topology> topo);
 
     std::string config_path_;
     gslb::SnapshotHolder& holder_;
@@ -129,7 +169,11 @@ class Control {
     ReloadCounters reloads_;
     mutable std::atomic<bool> ready_{false};
 
-    std::mutex reload_mu_;  ///< serializes reload(); taken before the monitor's locks
+    std::shared_ptr<const gslb::Topology> base_;  ///< as loaded from the files, no pools
+    Discovered discovered_;
+    ConfigHook config_hook_;
+
+    std::mutex reload_mu_;  ///< serializes reload() and pool changes; taken before mu_
 };
 
 }  // namespace gslbd::ctl

@@ -3,6 +3,7 @@
 /// the health verdicts (Health), stamped with a generation. Built on the control side,
 /// published over RCU (gslb/publish.hh), read by workers without locks.
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -156,6 +157,29 @@ class AnswerCounts {
     std::unique_ptr<std::uint64_t[], Free> data_;
 };
 
+/// "Someone asked for this record since the control side last looked", per record id: the
+/// workers mark, the health monitor takes the marks to probe quiet records less often
+/// (`health.resolution_idle_timeout`). One byte per record; a worker only reads the byte
+/// and writes it when it is clear, so a busy record's line is written once per sweep of the
+/// monitor, not once per query: no locked instruction and no line bouncing per packet.
+class QueryMarks {
+  public:
+    explicit QueryMarks(std::size_t n) : flags_(new std::atomic<std::uint8_t>[n]()), size_(n) {}
+    void mark(std::uint32_t id) const noexcept {
+        std::atomic<std::uint8_t>& f = flags_[id];
+        if (f.load(std::memory_order_relaxed) == 0) f.store(1, std::memory_order_relaxed);
+    }
+    /// Whether `id` was marked since the last take (and clears it). Control side only.
+    bool take(std::uint32_t id) const noexcept {
+        return id < size_ && flags_[id].exchange(0, std::memory_order_relaxed) != 0;
+    }
+    std::size_t size() const noexcept { return size_; }
+
+  private:
+    std::unique_ptr<std::atomic<std::uint8_t>[]> flags_;
+    std::size_t size_;
+};
+
 /// Zones, records and backends. Immutable (but for the answer counters); shared between
 /// snapshots of one config.
 struct Topology {
@@ -186,6 +210,9 @@ struct Topology {
     /// the topology shares them); nullptr
     /// in topologies assembled by hand (then nothing is counted).
     std::shared_ptr<AnswerCounts> answers;
+    /// One mark per record (by RecordRt::id) when the config slows probes of idle records
+    /// (health.healthcheck_idle_multiplier > 1 and a resolution_idle_timeout); null otherwise.
+    std::shared_ptr<const QueryMarks> marks;
 
     /// Longest zone that contains `lname` (lower-case wire), or nullptr.
     const ZoneRt* find_zone(const std::uint8_t* lname, std::size_t len) const noexcept;

@@ -18,6 +18,8 @@ namespace gslbd::health {
 
 struct Monitor::Target {
     TargetPlan plan;
+    std::vector<std::uint32_t> records;  ///< ids of the records whose backends use it
+    bool idle = false;
     bool retired = false;
     bool in_flight = false;
     /// a check using it has reached rise good or fall failed rounds in a row at least once:
@@ -105,6 +107,8 @@ std::shared_ptr<const gslb::Health> Monitor::set_topology(
             }
             t->plan = std::move(tp);
             t->users.clear();
+            t->records.clear();
+            t->idle = false;
             targets.push_back(std::move(t));
         }
         for (auto& [key, t] : old_targets) t->retired = true;
@@ -114,6 +118,11 @@ std::shared_ptr<const gslb::Health> Monitor::set_topology(
             by_key.emplace(backends_[i].plan.key, i);
             by_loose.emplace(backends_[i].plan.loose_key, i);
         }
+        std::vector<std::uint32_t> record_of(topo->backend_count, 0);
+        for (const auto& rec : topo->records)
+            for (const auto* family : {&rec.v4, &rec.v6})
+                for (const auto& b : *family)
+                    if (b.id < record_of.size()) record_of[b.id] = rec.id;
         std::vector<bool> taken(backends_.size(), false);
         std::vector<BackendState> backends;
         backends.reserve(plan.backends.size());
@@ -157,6 +166,11 @@ std::shared_ptr<const gslb::Health> Monitor::set_topology(
             for (std::size_t c = 0; c < bp.checks.size(); ++c) {
                 b.checks[c].set_thresholds(bp.checks[c].rise, bp.checks[c].fall);
                 targets[bp.checks[c].target]->users.emplace_back(backends.size(), c);
+                if (bp.id < record_of.size()) {
+                    auto& recs = targets[bp.checks[c].target]->records;
+                    if (std::find(recs.begin(), recs.end(), record_of[bp.id]) == recs.end())
+                        recs.push_back(record_of[bp.id]);
+                }
                 b.targets.push_back(targets[bp.checks[c].target]);
             }
             if (bp.id < up.size()) up[bp.id] = bp.enabled && published_up(b.verdict) ? 1 : 0;
@@ -166,6 +180,10 @@ std::shared_ptr<const gslb::Health> Monitor::set_topology(
 
         topo_ = topo;
         layout_ = nullptr;
+        marks_ = topo->marks;
+        idle_timeout_ = topo->config != nullptr ? topo->config->idle_timeout : Millis(0);
+        idle_multiplier_ = topo->config != nullptr ? topo->config->idle_multiplier : 1;
+        last_seen_.assign(topo->records.size(), now);
         targets_ = std::move(targets);
         backends_ = std::move(backends);
         up_ = up;
@@ -299,7 +317,7 @@ bool Monitor::apply(ProbeResult& r, SteadyClock::time_point now) {
     ++t->rounds;
     ++counters_.rounds;
     if (!ok) ++counters_.rounds_failed;
-    t->due = std::max(t->round_start + t->plan.interval, now);
+    t->due = std::max(t->round_start + interval_of(*t), now);
     due_.push(Due{t->due, t});
     bool changed = false;
     for (auto [bi, ci] : t->users) changed |= feed_backend(backends_[bi], ci, *t, ok);
@@ -314,6 +332,30 @@ bool Monitor::apply(ProbeResult& r, SteadyClock::time_point now) {
         }
     }
     return changed;
+}
+
+std::chrono::milliseconds Monitor::interval_of(const Target& t) const noexcept {
+    return t.idle ? t.plan.interval * idle_multiplier_ : t.plan.interval;
+}
+
+void Monitor::sweep_idle(SteadyClock::time_point now) {
+    if (marks_ == nullptr || now - last_sweep_ < std::chrono::milliseconds(200)) return;
+    last_sweep_ = now;
+    for (std::uint32_t r = 0; r < last_seen_.size(); ++r)
+        if (marks_->take(r)) last_seen_[r] = now;
+    for (auto& t : targets_) {
+        bool idle = !t->records.empty();
+        for (auto r : t->records)
+            if (r >= last_seen_.size() || now - last_seen_[r] <= idle_timeout_) idle = false;
+        if (idle == t->idle) continue;
+        t->idle = idle;
+        // Woken: the long wait of an idle target ends now (an entry already queued for the
+        // later time is skipped as stale).
+        if (!idle && !t->in_flight && t->due > now) {
+            t->due = now;
+            due_.push(Due{t->due, t});
+        }
+    }
 }
 
 void Monitor::publish_current() {
@@ -338,6 +380,7 @@ void Monitor::run() {
         std::chrono::milliseconds wait{1000};
         {
             std::lock_guard lk(mu_);
+            if (marks_ != nullptr) wait = std::chrono::milliseconds(200);  // idle sweeps
             auto now = SteadyClock::now();
             auto next = prober_.next_deadline();
             // at the in-flight cap only a finished attempt (an event or a deadline) frees a slot
@@ -358,13 +401,15 @@ void Monitor::run() {
             prober_.process(results);
             auto now = SteadyClock::now();
             for (auto& r : results) changed |= apply(r, now);
+            sweep_idle(now);
             while (!stop_.load() && !due_.empty() && due_.top().at <= now &&
                    inflight_.size() < max_in_flight_) {
                 std::shared_ptr<Target> t = due_.top().target;
+                const auto at = due_.top().at;
                 due_.pop();
-                if (t->retired || t->in_flight) continue;
+                if (t->retired || t->in_flight || at != t->due) continue;  // stale entry
                 if (filter_ && !filter_(t->plan.key)) {  // another node of the fleet probes it
-                    t->due = now + t->plan.interval;
+                    t->due = now + interval_of(*t);
                     due_.push(Due{t->due, t});
                     continue;
                 }
@@ -425,7 +470,8 @@ std::vector<TargetStatus> Monitor::targets() const {
         s.address = t->plan.addr.to_string();
         s.type = t->plan.spec->type_name();
         s.port = t->plan.spec->port;
-        s.interval = t->plan.interval;
+        s.interval = interval_of(*t);
+        s.idle = t->idle;
         s.timeout = t->plan.timeout;
         s.retries = t->plan.retries;
         s.users = t->plan.users;

@@ -24,6 +24,10 @@
 ///   smallest timeout and the largest retry count.
 /// * Unsupported check types (grpc, lua, mysql, ...) are refused at load (set_topology).
 /// * Every verdict change is logged (info): record, backend, old -> new, reason.
+/// * Idle records (health.resolution_idle_timeout and healthcheck_idle_multiplier, off by
+///   default): a target whose every record went unasked for the timeout waits `multiplier`
+///   intervals between rounds; the first query for one of its records (seen within 200 ms)
+///   starts its next round at once. A (re)load counts every record as just asked.
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -124,6 +128,9 @@ struct TargetStatus {
     bool in_flight = false;
     std::uint64_t probes = 0, rounds = 0;
     std::array<std::uint64_t, kErrorKinds> failures{};
+    /// every record using it has been idle (unasked) for health.resolution_idle_timeout: its
+    /// rounds run health.healthcheck_idle_multiplier times less often
+    bool idle = false;
     bool assigned = true;  ///< probed by this node (false: another node of the fleet does)
 };
 
@@ -215,6 +222,12 @@ class Monitor {
     bool feed_backend(BackendState& b, std::size_t check, const Target& t, bool ok);
     void publish_current();
     void reschedule_all(SteadyClock::time_point now);
+    /// Idle records (health.resolution_idle_timeout): takes the workers' query marks, marks
+    /// targets idle whose every record is, and brings a woken target's next round forward.
+    void sweep_idle(SteadyClock::time_point now);
+    /// The interval a target's next round waits: its plan's, times the idle multiplier while
+    /// idle.
+    std::chrono::milliseconds interval_of(const Target& t) const noexcept;
 
     Options opts_;
     PublishFn publish_;
@@ -236,6 +249,12 @@ class Monitor {
     util::Rng rng_;
     ProbeFilter filter_;                                 ///< under mu_
     mutable std::shared_ptr<const FleetLayout> layout_;  ///< under mu_; null = build again
+    // idle records (from topo_'s config; off when marks_ is null)
+    std::shared_ptr<const gslb::QueryMarks> marks_;
+    std::vector<SteadyClock::time_point> last_seen_;  ///< by record id
+    std::chrono::milliseconds idle_timeout_{0};
+    unsigned idle_multiplier_ = 1;
+    SteadyClock::time_point last_sweep_{};
     std::atomic<std::uint64_t> vote_epoch_{0};
     std::atomic<bool> stop_{false};
     std::thread thread_;

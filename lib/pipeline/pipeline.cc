@@ -262,6 +262,8 @@ inline std::uint32_t wall_seconds() noexcept {
         gslb::ClientInfo client;
         if (prepare(snap, q, source, client)) {
             gslb::plan(*snap, q, client, ws_, plan_);
+            if (plan_.rec != nullptr && snap->topo->marks != nullptr)
+                snap->topo->marks->mark(plan_.rec->id);  // health: the record is not idle
             if (plan_.cacheable && cache_.enabled()) {
                 bool tc = false;
                 const std::size_t n = answer_cached(*snap, q, client, out, limit, tc);

@@ -277,11 +277,6 @@ std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Con
     topo->ecs_enabled = cfg->ecs_enabled;
     topo->ecs_trust = cfg->ecs_trust;
     topo->debug_txt = cfg->debug_txt;
-    if (cfg->idle_multiplier > 1 && cfg->idle_timeout.count() > 0) {
-        std::size_t records = 0;
-        for (const auto& z : cfg->zones) records += z.records.size();
-        topo->marks = std::make_shared<const QueryMarks>(records);
-    }
 
     // The maps below hold string_views into WireNames stored in these vectors: reserve
     // up front so no element ever moves.
@@ -355,6 +350,9 @@ std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Con
     topo->backend_count = next_backend;
     topo->answers = std::make_shared<AnswerCounts>(next_backend, std::size_t{cfg->workers} + 2);
     index_names(*topo);
+    // one mark per RecordRt id (sized last: every record is in by now)
+    if (cfg->idle_multiplier > 1 && cfg->idle_timeout.count() > 0)
+        topo->marks = std::make_shared<const QueryMarks>(topo->records.size());
     return topo;
 }
 

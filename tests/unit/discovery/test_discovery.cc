@@ -54,7 +54,7 @@ TEST_CASE("http discovery: addresses and objects over the template", "[discovery
 
 TEST_CASE("http discovery: garbage and empty lists are errors", "[discovery]") {
     const auto d = http_source();
-    for (const auto& [text, needle] : std::vector<std::pair<std::string, std::string>>{
+    for (const auto& tc : std::vector<std::pair<std::string, std::string>>{
              {"[]", "empty"},
              {"{\"a\": 1}", "expected a JSON list"},
              {"[\"nope\"]", "nope"},
@@ -62,6 +62,9 @@ TEST_CASE("http discovery: garbage and empty lists are errors", "[discovery]") {
              {"[{\"address\": \"192.0.2.1\", \"port\": 70000}]", "65535"},
              {"[{\"address\": \"192.0.2.1\", \"country\": \"France\"}]", "ISO 3166"},
              {"[1, [", "syntax error"}}) {
+        // not a structured binding: clang 14 cannot capture one in the lambda below
+        const std::string& text = tc.first;
+        const std::string& needle = tc.second;
         INFO(text);
         const std::string e =
             error_of([&] { config::parse_discovered_list(text, "http://registry/pool", d); });

@@ -22,11 +22,13 @@ namespace {
 /// Builds a wire query for `name`/`qtype`, optionally with EDNS and an IPv4 ECS option.
 std::vector<std::uint8_t> make_query(const std::string& name, std::uint16_t qtype, bool edns,
                                      const char* ecs_v4 = nullptr, std::uint8_t ecs_len = 24) {
-    std::vector<std::uint8_t> q = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, static_cast<std::uint8_t>(edns ? 1 : 0)};
+    std::vector<std::uint8_t> q = {
+        0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, static_cast<std::uint8_t>(edns ? 1 : 0)};
     std::uint8_t wire[dns::kMaxNameWire];
     std::size_t n = dns::name_from_text(name, wire);
     q.insert(q.end(), wire, wire + n);
-    q.insert(q.end(), {static_cast<std::uint8_t>(qtype >> 8), static_cast<std::uint8_t>(qtype), 0, 1});
+    q.insert(q.end(),
+             {static_cast<std::uint8_t>(qtype >> 8), static_cast<std::uint8_t>(qtype), 0, 1});
     if (edns) {
         std::vector<std::uint8_t> opt;
         if (ecs_v4 != nullptr) {
@@ -35,9 +37,9 @@ std::vector<std::uint8_t> make_query(const std::string& name, std::uint16_t qtyp
             opt = {0, 8, 0, static_cast<std::uint8_t>(4 + alen), 0, 1, ecs_len, 0};
             opt.insert(opt.end(), a.bytes.begin(), a.bytes.begin() + alen);
         }
-        q.insert(q.end(), {0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0,
-                           static_cast<std::uint8_t>(opt.size() >> 8),
-                           static_cast<std::uint8_t>(opt.size())});
+        q.insert(q.end(),
+                 {0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, static_cast<std::uint8_t>(opt.size() >> 8),
+                  static_cast<std::uint8_t>(opt.size())});
         q.insert(q.end(), opt.begin(), opt.end());
     }
     return q;
@@ -108,23 +110,45 @@ void pipeline_bench(benchmark::State& state, const char* name, std::uint16_t qty
     state.SetItemsProcessed(state.iterations());
 }
 
-void BM_pipeline_failover(benchmark::State& s) { pipeline_bench(s, "www.gslb.example.", 1, true, nullptr); }
-void BM_pipeline_roundrobin(benchmark::State& s) { pipeline_bench(s, "rr.gslb.example.", 1, true, nullptr); }
-void BM_pipeline_random(benchmark::State& s) { pipeline_bench(s, "shuffle.gslb.example.", 1, true, nullptr); }
-void BM_pipeline_weighted(benchmark::State& s) { pipeline_bench(s, "weighted.gslb.example.", 1, true, nullptr); }
-void BM_pipeline_geoip_ecs(benchmark::State& s) { pipeline_bench(s, "geo.gslb.example.", 1, true, "198.51.100.7"); }
-void BM_pipeline_nxdomain(benchmark::State& s) { pipeline_bench(s, "nope.gslb.example.", 1, true, nullptr); }
+void BM_pipeline_failover(benchmark::State& s) {
+    pipeline_bench(s, "www.gslb.example.", 1, true, nullptr);
+}
+void BM_pipeline_roundrobin(benchmark::State& s) {
+    pipeline_bench(s, "rr.gslb.example.", 1, true, nullptr);
+}
+void BM_pipeline_random(benchmark::State& s) {
+    pipeline_bench(s, "shuffle.gslb.example.", 1, true, nullptr);
+}
+void BM_pipeline_weighted(benchmark::State& s) {
+    pipeline_bench(s, "weighted.gslb.example.", 1, true, nullptr);
+}
+void BM_pipeline_geoip_ecs(benchmark::State& s) {
+    pipeline_bench(s, "geo.gslb.example.", 1, true, "198.51.100.7");
+}
+void BM_pipeline_nxdomain(benchmark::State& s) {
+    pipeline_bench(s, "nope.gslb.example.", 1, true, nullptr);
+}
 // static zone answers (lib/zone), through the same cache: compare with BM_pipeline_failover
-void BM_pipeline_static_a(benchmark::State& s) { pipeline_bench(s, "www.static.example.", 1, true, nullptr); }
-void BM_pipeline_static_cname(benchmark::State& s) { pipeline_bench(s, "alias.static.example.", 1, true, nullptr); }
-void BM_pipeline_static_wildcard(benchmark::State& s) { pipeline_bench(s, "x.wild.static.example.", 1, true, nullptr); }
-void BM_pipeline_static_nxdomain(benchmark::State& s) { pipeline_bench(s, "nope.static.example.", 1, true, nullptr); }
+void BM_pipeline_static_a(benchmark::State& s) {
+    pipeline_bench(s, "www.static.example.", 1, true, nullptr);
+}
+void BM_pipeline_static_cname(benchmark::State& s) {
+    pipeline_bench(s, "alias.static.example.", 1, true, nullptr);
+}
+void BM_pipeline_static_wildcard(benchmark::State& s) {
+    pipeline_bench(s, "x.wild.static.example.", 1, true, nullptr);
+}
+void BM_pipeline_static_nxdomain(benchmark::State& s) {
+    pipeline_bench(s, "nope.static.example.", 1, true, nullptr);
+}
 BENCHMARK(BM_pipeline_static_a);
 BENCHMARK(BM_pipeline_static_cname);
 BENCHMARK(BM_pipeline_static_wildcard);
 BENCHMARK(BM_pipeline_static_nxdomain);
 // The same query with query marks on (idle-record probing): compare with BM_pipeline_failover.
-void BM_pipeline_failover_idle_marks(benchmark::State& s) { pipeline_bench(s, "www.gslb.example.", 1, true, nullptr, true); }
+void BM_pipeline_failover_idle_marks(benchmark::State& s) {
+    pipeline_bench(s, "www.gslb.example.", 1, true, nullptr, true);
+}
 BENCHMARK(BM_pipeline_failover);
 BENCHMARK(BM_pipeline_failover_idle_marks);
 BENCHMARK(BM_pipeline_roundrobin);

@@ -84,10 +84,11 @@ TEST_CASE("consul catalog: ServiceAddress, else Address, and ServicePort", "[dis
     CHECK(b[0].port == 8080);
     CHECK(b[1].address_text == "192.0.2.20");
     CHECK(b[1].port == 0);
-    CHECK(error_of([&] { config::parse_consul_catalog("[]", "consul", d); })
-              .find("no instances") != std::string::npos);
-    CHECK(error_of([&] { config::parse_consul_catalog(R"([{"Node": "x"}])", "consul", d); })
-              .find("neither ServiceAddress nor Address") != std::string::npos);
+    CHECK(error_of([&] { config::parse_consul_catalog("[]", "consul", d); }).find("no instances") !=
+          std::string::npos);
+    CHECK(error_of([&] {
+              config::parse_consul_catalog(R"([{"Node": "x"}])", "consul", d);
+          }).find("neither ServiceAddress nor Address") != std::string::npos);
 }
 
 TEST_CASE("PUT body: zone-file backends, list or {backends: [...]}", "[discovery]") {
@@ -114,29 +115,41 @@ TEST_CASE("PUT body: zone-file backends, list or {backends: [...]}", "[discovery
               config::parse_backend_list(R"([{"address": "192.0.2.1", "healthchecks": ["q"]}])",
                                          "request body", z);
           }).find("unknown health check profile 'q'") != std::string::npos);
-    CHECK(error_of([&] { config::parse_backend_list("[]", "request body", z); })
-              .find("at least one backend") != std::string::npos);
+    CHECK(error_of([&] {
+              config::parse_backend_list("[]", "request body", z);
+          }).find("at least one backend") != std::string::npos);
 }
 
 namespace {
 
 // An SVCB answer for _web.example. with two RRs: one with port and ipv4hint, one without.
 std::vector<std::uint8_t> svcb_reply(std::uint16_t id) {
-    std::vector<std::uint8_t> m = {
-        static_cast<std::uint8_t>(id >> 8), static_cast<std::uint8_t>(id), 0x84, 0x00, 0, 1, 0,
-        2, 0, 0, 0, 0};
+    std::vector<std::uint8_t> m = {static_cast<std::uint8_t>(id >> 8),
+                                   static_cast<std::uint8_t>(id),
+                                   0x84,
+                                   0x00,
+                                   0,
+                                   1,
+                                   0,
+                                   2,
+                                   0,
+                                   0,
+                                   0,
+                                   0};
     const std::uint8_t qname[] = {4, '_', 'w', 'e', 'b', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0};
     m.insert(m.end(), std::begin(qname), std::end(qname));
     m.insert(m.end(), {0, 64, 0, 1});
     // RR 1: owner pointer to the question, SVCB IN TTL 60, priority 1 target "." port=8443
     // ipv4hint=192.0.2.1,192.0.2.2
-    const std::vector<std::uint8_t> rd1 = {0, 1, 0, 0, 3, 0, 2, 0x20, 0xFB, 0, 4, 0, 8,
-                                           192, 0, 2, 1, 192, 0, 2, 2};
-    m.insert(m.end(), {0xC0, 12, 0, 64, 0, 1, 0, 0, 0, 60, 0, static_cast<std::uint8_t>(rd1.size())});
+    const std::vector<std::uint8_t> rd1 = {0, 1, 0,   0, 3, 0, 2,   0x20, 0xFB, 0, 4,
+                                           0, 8, 192, 0, 2, 1, 192, 0,    2,    2};
+    m.insert(m.end(),
+             {0xC0, 12, 0, 64, 0, 1, 0, 0, 0, 60, 0, static_cast<std::uint8_t>(rd1.size())});
     m.insert(m.end(), rd1.begin(), rd1.end());
     // RR 2: priority 2 target web2.example. (no params)
     const std::vector<std::uint8_t> rd2 = {0, 2, 4, 'w', 'e', 'b', '2', 0xC0, 17};
-    m.insert(m.end(), {0xC0, 12, 0, 64, 0, 1, 0, 0, 0, 60, 0, static_cast<std::uint8_t>(rd2.size())});
+    m.insert(m.end(),
+             {0xC0, 12, 0, 64, 0, 1, 0, 0, 0, 60, 0, static_cast<std::uint8_t>(rd2.size())});
     m.insert(m.end(), rd2.begin(), rd2.end());
     return m;
 }
@@ -168,7 +181,7 @@ TEST_CASE("SVCB answers: hints, port, priority, target", "[discovery]") {
     CHECK_FALSE(discovery::parse_svcb_answer(msg, 0x1235, {qname, qlen}, 64, out, rcode));
     for (std::size_t n = 0; n < msg.size(); ++n) {
         out.clear();
-        CHECK_FALSE(discovery::parse_svcb_answer({msg.data(), n}, 0x1234, {qname, qlen}, 64, out,
-                                                 rcode));
+        CHECK_FALSE(
+            discovery::parse_svcb_answer({msg.data(), n}, 0x1234, {qname, qlen}, 64, out, rcode));
     }
 }

@@ -30,8 +30,7 @@ std::string write_file(const std::string& text) {
     return path;
 }
 
-const char* kHead =
-    "$ORIGIN z.test.\n$TTL 300\n@ SOA ns hm 42 1 2 3 4\n@ NS ns\nns A 192.0.2.1\n";
+const char* kHead = "$ORIGIN z.test.\n$TTL 300\n@ SOA ns hm 42 1 2 3 4\n@ NS ns\nns A 192.0.2.1\n";
 
 std::shared_ptr<const zone::StaticZone> load(const std::string& body, int gslb = -1,
                                              const char* gslb_name = nullptr) {

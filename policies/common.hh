@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "geo/geo.hh"
 #include "gslb/policy.hh"
@@ -103,6 +105,23 @@ class DecidedPolicy : public gslb::Policy {
         select_decided(ctx, d, out);
     }
 };
+
+/// City names compare without regard to ASCII case, as CoreDNS-GSLB compares them.
+inline bool same_city(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+        if (x != y) return false;
+    }
+    return true;
+}
+/// Whether `list` holds `name`, compared as same_city() does.
+inline bool has_city(const std::vector<std::string>& list, std::string_view name) noexcept {
+    return std::any_of(list.begin(), list.end(),
+                       [&](const std::string& c) noexcept { return same_city(c, name); });
+}
 
 /// Starts a selection for decision `d` (class and scope copied).
 inline void reset(gslb::Selection& out, const gslb::Decision& d) noexcept {

@@ -110,23 +110,6 @@ bool in_subdivision(const gslb::BackendRt& b, std::uint32_t code, std::uint16_t 
     return false;
 }
 
-/// City names compare without regard to ASCII case, as CoreDNS-GSLB compares them.
-bool same_city(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-        if (x != y) return false;
-    }
-    return true;
-}
-bool has_city(const std::vector<std::string>& list, std::string_view name) noexcept {
-    for (const auto& c : list)
-        if (same_city(c, name)) return true;
-    return false;
-}
-
 /// position() for a city name, compared as same_city() does.
 std::uint32_t city_position(std::span<const gslb::BackendRt> family,
                             std::string_view name) noexcept {

@@ -61,20 +61,6 @@ bool has(const std::vector<T>& list, const T& value) noexcept {
     return std::find(list.begin(), list.end(), value) != list.end();
 }
 
-bool same_city(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-        if (x != y) return false;
-    }
-    return true;
-}
-bool has_city(const std::vector<std::string>& list, std::string_view name) noexcept {
-    return std::any_of(list.begin(), list.end(),
-                       [&](const std::string& c) noexcept { return same_city(c, name); });
-}
 constexpr std::uint32_t kNoCity = 0x1fffffffu;  ///< names no backend: matches none
 
 /// (first backend listing the city) << 12 | its index in that backend's list; kNoCity when

@@ -220,13 +220,7 @@ std::vector<BackendKey> Control::apply(const Selector& sel, AdminAction action,
         keys.push_back(std::move(key));
     }
     // The file first: if it cannot be written, nothing changes (the API says so).
-    if (!state_file_.empty()) {
-        try {
-            next.save(state_file_);
-        } catch (const std::exception& e) {
-            throw RequestError(500, e.what());
-        }
-    }
+    save_state(next);
     admin_ = std::move(next);
     publish_locked();
     if (admin_sink_)
@@ -334,6 +328,15 @@ std::shared_ptr<const gslb::Topology> Control::prepare(std::shared_ptr<const gsl
     return topo;
 }
 
+void Control::save_state(const AdminStore& next) const {
+    if (state_file_.empty()) return;
+    try {
+        next.save(state_file_);
+    } catch (const std::exception& e) {
+        throw RequestError(500, e.what());
+    }
+}
+
 void Control::switch_to(std::shared_ptr<const gslb::Topology> topo) {
     std::shared_ptr<const gslb::Health> health;
     if (monitor_ != nullptr) health = monitor_->set_topology(topo);
@@ -397,13 +400,7 @@ std::vector<std::string> Control::set_pool(const std::string& zone_name,
     } catch (const config::ConfigError& e) {
         throw RequestError(400, e.what());
     }
-    if (!state_file_.empty()) {
-        try {
-            next.save(state_file_);
-        } catch (const std::exception& e) {
-            throw RequestError(500, e.what());
-        }
-    }
+    save_state(next);
     {
         std::lock_guard lock(mu_);
         admin_.set_pool(rname, list.dump());
@@ -431,13 +428,7 @@ bool Control::clear_pool(const std::string& zone_name, const std::string& record
     auto pools = next.pools();
     if (pools.erase(rname) == 0) return false;
     next.set_pools(pools);
-    if (!state_file_.empty()) {
-        try {
-            next.save(state_file_);
-        } catch (const std::exception& e) {
-            throw RequestError(500, e.what());
-        }
-    }
+    save_state(next);
     {
         std::lock_guard lock(mu_);
         admin_.set_pools(pools);

@@ -142,6 +142,8 @@ class Control {
 
   private:
     void publish_locked(bool only_if_changed = false);
+    /// Writes `next` to the state file when there is one; RequestError 500 when it cannot.
+    void save_state(const AdminStore& next) const;
     using Discovered = std::map<std::string, std::vector<config::Backend>>;
     /// `base` with the pools laid over it (`problems`: stored pools that did not load).
     static std::shared_ptr<const gslb::Topology> compose(

@@ -22,6 +22,9 @@ struct Walked {
     std::uint16_t id = 0, flags = 0, qd = 0, an = 0, ns = 0, ar = 0;
     unsigned opts = 0;            ///< OPT records seen
     std::uint16_t opt_class = 0;  ///< the OPT's CLASS (advertised size)
+    std::uint32_t opt_ttl = 0;    ///< the OPT's TTL (extended RCODE, version, flags)
+    std::size_t opt_rdata = 0;    ///< offset of the OPT's RDATA (its options)
+    std::uint16_t opt_rdlen = 0;
 };
 
 /// Walks a whole response with the wire toolkit's general readers (dns::read_header,
@@ -52,6 +55,9 @@ inline Walked walk_message(const std::uint8_t* m, std::size_t len) {
             FUZZ_CHECK(i >= 0u + w.an + w.ns);  // additional section only
             FUZZ_CHECK(owner_len == 1);
             w.opt_class = rr.rclass;
+            w.opt_ttl = rr.ttl;
+            w.opt_rdata = rr.rdata;
+            w.opt_rdlen = rr.rdlength;
         }
     }
     FUZZ_CHECK(r.ok() && r.pos() == len);

@@ -69,6 +69,7 @@ def main():
     write("parse_query", seeds)
     pipeline_seeds(seeds)
     ecs_seeds()
+    cookie_seeds()
     config_seeds()
     dnsprobe_seeds()
     api_json_seeds()
@@ -128,6 +129,44 @@ def ecs_seeds():
         "empty": b"\x00",
     }
     write("ecs", seeds)
+
+
+def cookie_seeds():
+    """Byte 0: bits 0-1 config (0 no cookies, 1 cookies, 2 enforced), bit 2 TCP, bits 3-4
+    source, bit 5 forge a real server cookie, bit 6 under the previous secret, bit 7 flip a
+    bit of it; bytes 1-2 the forged cookie's age (signed seconds); byte 3 the bit to flip;
+    then the COOKIE option payload."""
+    client = bytes.fromhex("0102030405060708")
+
+    def ctl(config, tcp=0, src=0, forge=0, previous=0, flip=0):
+        return config | tcp << 2 | src << 3 | forge << 5 | previous << 6 | flip << 7
+
+    def seed(c, age=0, bit=0, payload=client):
+        return bytes([c]) + struct.pack("!hB", age, bit) + payload
+
+    seeds = {
+        "client_only": seed(ctl(1)),
+        "client_only_enforced": seed(ctl(2)),
+        "client_only_enforced_tcp": seed(ctl(2, tcp=1)),
+        "client_only_off": seed(ctl(0)),
+        "forged_fresh": seed(ctl(1, forge=1), age=10, payload=client + bytes(16)),
+        "forged_fresh_v6": seed(ctl(2, src=2, forge=1), age=1, payload=client + bytes(16)),
+        "forged_previous": seed(ctl(2, forge=1, previous=1), age=100, payload=client + bytes(16)),
+        "forged_old": seed(ctl(2, forge=1), age=3601, payload=client + bytes(16)),
+        "forged_hour": seed(ctl(2, forge=1), age=3600, payload=client + bytes(16)),
+        "forged_future": seed(ctl(2, forge=1), age=-301, payload=client + bytes(16)),
+        "forged_future_ok": seed(ctl(2, forge=1), age=-300, payload=client + bytes(16)),
+        "forged_flipped": seed(ctl(2, forge=1, flip=1), age=5, bit=77, payload=client + bytes(16)),
+        "forged_version": seed(ctl(2, forge=1, flip=1), age=5, bit=0, payload=client + bytes(16)),
+        "server_random_16": seed(ctl(2), payload=client + bytes(range(16))),
+        "server_8": seed(ctl(1), payload=client + bytes(8)),
+        "server_32": seed(ctl(1, src=1), payload=client + bytes(32)),
+        "bad_len_7": seed(ctl(1), payload=client[:7]),
+        "bad_len_12": seed(ctl(2), payload=client + bytes(4)),
+        "bad_len_41": seed(ctl(1), payload=client + bytes(33)),
+        "bad_len_0": seed(ctl(0), payload=b""),
+    }
+    write("cookie", seeds)
 
 
 def config_seeds():

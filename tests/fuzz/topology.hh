@@ -19,12 +19,23 @@ namespace fuzz {
 
 inline constexpr unsigned kHealthStates = 3;
 
+/// The main files in tests/fuzz/data: the same zones, with edge protection differing.
+enum class Variant : unsigned {
+    Plain,           ///< gslbd.yml: no edge rules
+    Cookies,         ///< cookies.yml: DNS cookies with a fixed secret and a previous one
+    CookiesEnforce,  ///< cookies-enforce.yml: the same, `enforce: true`
+};
+inline constexpr unsigned kVariants = 3;
+inline constexpr const char* kVariantFiles[kVariants] = {"gslbd.yml", "cookies.yml",
+                                                         "cookies-enforce.yml"};
+
 /// The snapshots themselves (not published; for callers that must not be RCU readers).
-inline const gslbd::gslb::Snapshot& fixed_snapshot(unsigned health_state) {
+inline const gslbd::gslb::Snapshot& fixed_snapshot(unsigned health_state,
+                                                   Variant variant = Variant::Plain) {
     using namespace gslbd;
-    static const auto snaps = [] {
+    static const auto build = [](const char* file) {
         auto cfg = std::make_shared<config::Config>(
-            config::load_config(std::string(GSLBD_FUZZ_DATA) + "/gslbd.yml"));
+            config::load_config(std::string(GSLBD_FUZZ_DATA) + "/" + file));
         auto topo = gslb::build_topology(cfg, geo::load_geo(*cfg));
         std::vector<gslb::Snapshot> v(kHealthStates);
         for (unsigned i = 0; i < kHealthStates; ++i) {
@@ -46,28 +57,34 @@ inline const gslbd::gslb::Snapshot& fixed_snapshot(unsigned health_state) {
             v[i].health = std::move(h);
         }
         return v;
-    }();
-    return snaps[health_state % kHealthStates];
+    };
+    static const std::vector<gslb::Snapshot> snaps[kVariants] = {
+        build(kVariantFiles[0]), build(kVariantFiles[1]), build(kVariantFiles[2])};
+    return snaps[static_cast<unsigned>(variant) % kVariants][health_state % kHealthStates];
 }
 
-/// fixed_snapshot(health_state), published on first use. The calling thread becomes an
-/// online RCU reader and stays one.
-inline const gslbd::gslb::SnapshotHolder& fixed_topology(unsigned health_state) {
+/// fixed_snapshot(health_state, variant), published on first use. The calling thread becomes
+/// an online RCU reader and stays one.
+inline const gslbd::gslb::SnapshotHolder& fixed_topology(unsigned health_state,
+                                                         Variant variant = Variant::Plain) {
     using namespace gslbd;
     static gslb::RcuThread reader;
-    static gslb::SnapshotHolder holders[kHealthStates];
+    static gslb::SnapshotHolder holders[kVariants][kHealthStates];
     static const bool once = [] {
         // publish() waits for a grace period: not from an online reader.
         gslb::RcuThread::offline();
-        for (unsigned i = 0; i < kHealthStates; ++i) {
-            auto snap = std::make_unique<const gslb::Snapshot>(fixed_snapshot(i));
-            std::thread([&] { holders[i].publish(std::move(snap)); }).join();
+        for (unsigned v = 0; v < kVariants; ++v) {
+            for (unsigned i = 0; i < kHealthStates; ++i) {
+                auto snap = std::make_unique<const gslb::Snapshot>(
+                    fixed_snapshot(i, static_cast<Variant>(v)));
+                std::thread([&] { holders[v][i].publish(std::move(snap)); }).join();
+            }
         }
         gslb::RcuThread::online();
         return true;
     }();
     (void)once;
-    return holders[health_state % kHealthStates];
+    return holders[static_cast<unsigned>(variant) % kVariants][health_state % kHealthStates];
 }
 
 }  // namespace fuzz

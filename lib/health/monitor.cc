@@ -81,11 +81,12 @@ std::shared_ptr<const gslb::Health> Monitor::set_topology(
     std::lock_guard pl(publish_mu_);
     {
         std::lock_guard lk(mu_);
-        try {
-            if (plan.icmp4) prober_.open_icmp(4);
-            if (plan.icmp6) prober_.open_icmp(6);
-        } catch (const std::system_error& e) {
-            throw config::ConfigError(plan.icmp_pos, "type", e.what());
+        for (const auto& tp : plan.targets) {
+            try {
+                prober_.prepare(*tp.spec, tp.addr);  // icmp: the raw socket, or a load error
+            } catch (const std::system_error& e) {
+                throw config::ConfigError(tp.spec->cfg.pos, "type", e.what());
+            }
         }
         const auto now = SteadyClock::now();
         const auto wall = WallClock::now();

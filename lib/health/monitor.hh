@@ -46,6 +46,7 @@
 #include "health/plan.hh"
 #include "health/prober.hh"
 #include "health/state.hh"
+#include "util/random.hh"
 
 namespace gslbd::health {
 

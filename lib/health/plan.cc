@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <unordered_map>
 
-#include "health/dnsprobe.hh"
 #include "health/probe_kind.hh"
 
 namespace gslbd::health {
@@ -32,22 +31,6 @@ bool BodyRegex::search(std::string_view text) const noexcept {
     return regexec(&re_, text.data(), 1, &m, REG_STARTEND) == 0;
 }
 
-std::string ProbeSpec::type_name() const {
-    switch (kind) {
-        case Kind::Http:
-            return tls ? "https" : "http";
-        case Kind::Tcp:
-            return "tcp";
-        case Kind::Dns:
-            return "dns";
-        case Kind::Icmp:
-            return "icmp";
-        case Kind::Plugin:
-            return plugin != nullptr ? plugin->name : "?";
-    }
-    return "?";
-}
-
 ProbeSpec resolve_check(const config::HealthCheck& hc, const config::Record& record,
                         const config::Backend& backend) {
     ProbeSpec s;
@@ -57,91 +40,21 @@ ProbeSpec resolve_check(const config::HealthCheck& hc, const config::Record& rec
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     const std::string where =
         fmt::format("record '{}' backend '{}'", record.name, backend.address_text);
-    if (!hc.supported ||
-        (type != "http" && type != "https" && type != "tcp" && type != "dns" && type != "icmp")) {
-        if (const ProbeKind* pk = find_probe_kind(type)) {
-            s.kind = ProbeSpec::Kind::Plugin;
-            s.plugin = pk;
-            std::string own = pk->resolve(hc, CheckSite{record, backend, where}, s);
-            s.key = fmt::format("{}\x1f{}\x1f{}", pk->name, s.port, own);
-            return s;
-        }
-        std::string kinds = "http, https, tcp, dns, icmp";
-        for (const auto& n : probe_kind_names()) kinds += ", " + n;
+    const ProbeKind* pk = find_probe_kind(type);
+    if (pk == nullptr) {
+        std::string kinds;
+        for (const auto& n : probe_kind_names()) kinds += (kinds.empty() ? "" : ", ") + n;
         throw config::ConfigError(
             hc.pos, "type",
             fmt::format("{}: health check type '{}' is not supported by gslbd; remove this check "
                         "or replace it with one of {}",
                         where, hc.type, kinds));
     }
-    if (hc.port < 0 || hc.port > 65535) {
-        throw config::ConfigError(hc.pos, "port", where + ": port must be 1..65535");
-    }
-    auto port = static_cast<std::uint16_t>(hc.port);
-    if (type == "http" || type == "https") {
-        s.kind = ProbeSpec::Kind::Http;
-        s.tls = type == "https" || hc.enable_tls;
-        s.port = port != 0 ? port : (s.tls ? 443 : 80);
-        if (!hc.expected_body.empty()) {
-            s.body = std::make_shared<const BodyRegex>(hc.expected_body, hc.pos);
-        }
-        if (hc.uri.empty() || hc.uri[0] != '/') {
-            throw config::ConfigError(hc.pos, "uri", where + ": uri must start with '/'");
-        }
-        if (hc.tls_key.empty() != hc.tls_cert.empty()) {
-            throw config::ConfigError(hc.pos, "tls_cert",
-                                      where + ": tls_cert and tls_key go together (mTLS)");
-        }
-    } else if (type == "tcp") {
-        s.kind = ProbeSpec::Kind::Tcp;
-        if (port == 0) {
-            throw config::ConfigError(hc.pos, "port", where + ": a tcp check needs a port");
-        }
-        s.port = port;
-    } else if (type == "dns") {
-        s.kind = ProbeSpec::Kind::Dns;
-        s.port = port != 0 ? port : 53;
-        // no query_name: ask the backend for the record it serves
-        s.qname_wire = encode_qname(hc.query_name.empty() ? record.name : hc.query_name, hc.pos);
-    } else {
-        s.kind = ProbeSpec::Kind::Icmp;
-        if (hc.count < 1 || hc.count > 100) {
-            throw config::ConfigError(hc.pos, "count", where + ": count must be 1..100");
-        }
-    }
+    s.kind = pk;
+    s.type = pk->name;
+    std::string own = pk->resolve(hc, CheckSite{record, backend, where}, s);
     // '\x1f' separates fields so that no two different checks share a key
-    std::string k = fmt::format("{}\x1f{}", s.type_name(), s.port);
-    auto add = [&k](const std::string& v) {
-        k += '\x1f';
-        k += v;
-    };
-    switch (s.kind) {
-        case ProbeSpec::Kind::Http:
-            add(hc.uri);
-            add(hc.method);
-            add(hc.host);
-            for (const auto& [n, v] : hc.headers) add(n + ":" + v);
-            add("codes");
-            for (const auto& c : hc.expected_codes) add(fmt::format("{}-{}", c.lo, c.hi));
-            add(hc.expected_body);
-            add(hc.skip_tls_verify ? "noverify" : "verify");
-            add(hc.tls_cert);
-            add(hc.tls_key);
-            add(hc.tls_ca);
-            break;
-        case ProbeSpec::Kind::Dns:
-            add(std::string(s.qname_wire.begin(), s.qname_wire.end()));
-            add(fmt::format("{}/{}", hc.query_type, hc.expected_rcode));
-            add(hc.expected_address ? hc.expected_address->to_string() : "");
-            break;
-        case ProbeSpec::Kind::Icmp:
-            add(std::to_string(hc.count));
-            break;
-        case ProbeSpec::Kind::Tcp:
-        case ProbeSpec::Kind::Plugin:
-            break;
-    }
-    s.key = std::move(k);
+    s.key = fmt::format("{}\x1f{}\x1f{}", s.type, s.port, own);
     return s;
 }
 
@@ -191,10 +104,6 @@ Plan build_plan(const gslb::Topology& topo, int default_rise, int default_fall) 
                         TargetPlan tp;
                         tp.key = tkey;
                         tp.addr = b.addr;
-                        if (spec.kind == ProbeSpec::Kind::Icmp) {
-                            if (!plan.icmp4 && !plan.icmp6) plan.icmp_pos = hc.pos;
-                            (b.addr.family == 4 ? plan.icmp4 : plan.icmp6) = true;
-                        }
                         auto [sit, new_spec] = specs.try_emplace(spec.key);
                         if (new_spec) {
                             sit->second = std::make_shared<const ProbeSpec>(std::move(spec));

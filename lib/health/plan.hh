@@ -46,18 +46,17 @@ struct KindParams;  // health/probe_kind.hh
 
 /// One health check with every default resolved; what a probe needs besides the address.
 struct ProbeSpec {
-    /// Built-in kinds, and Plugin: a kind registered in health/probe_kind.hh (`plugin`).
-    enum class Kind : std::uint8_t { Http, Tcp, Dns, Icmp, Plugin };
-    Kind kind = Kind::Tcp;
-    const ProbeKind* plugin = nullptr;         ///< Kind::Plugin: the registered kind
-    std::shared_ptr<const KindParams> params;  ///< Kind::Plugin: what its resolve() parsed
-    bool tls = false;         ///< http only: https scheme (type https or enable_tls)
-    std::uint16_t port = 0;   ///< resolved (80 / 443 / 53); 0 for icmp
+    /// The registered kind that checks it (health/probe_kind.hh): its resolve() filled
+    /// `port` and `params`, its runner carries out the attempts.
+    const ProbeKind* kind = nullptr;
+    /// The type as status and logs show it: the kind's name, which its resolve() may refine
+    /// ("https" for an http check with enable_tls).
+    std::string type;
+    std::shared_ptr<const KindParams> params;  ///< what the kind's resolve() parsed
+    std::uint16_t port = 0;                    ///< resolved (80 / 443 / 53 ...); 0 for none
     config::HealthCheck cfg;  ///< the original check (uri, headers, codes, tls files, ...)
-    std::shared_ptr<const BodyRegex> body;  ///< null = no body check
-    std::vector<std::uint8_t> qname_wire;   ///< dns: query name in wire format
-    std::string key;                        ///< identity of the check (everything but the timeout)
-    std::string type_name() const;  ///< "http", "https", "tcp", "dns", "icmp", or the plug-in's
+    std::string key;          ///< identity of the check (everything but the timeout)
+    const std::string& type_name() const noexcept { return type; }
 };
 
 /// One thing to probe: an address with a check. Shared by every backend that has both.
@@ -91,12 +90,11 @@ struct Plan {
     std::vector<TargetPlan> targets;
     std::vector<BackendPlan> backends;  ///< one per backend id that occurs in the topology
     std::uint32_t backend_count = 0;    ///< Topology::backend_count (size of Health::up)
-    bool icmp4 = false, icmp6 = false;  ///< raw sockets needed
-    config::SourcePos icmp_pos;         ///< first icmp check, for the privilege error
 };
 
-/// Normalizes one check of `backend` in `record`. Throws config::ConfigError at the check's
-/// position for unsupported types (naming record, backend, type and the fix) and bad values.
+/// Normalizes one check of `backend` in `record` through the kind registered under its type
+/// (health/probe_kind.hh). Throws config::ConfigError at the check's position for types no
+/// kind is registered for (naming record, backend, type and the known kinds) and bad values.
 ProbeSpec resolve_check(const config::HealthCheck& hc, const config::Record& record,
                         const config::Backend& backend);
 

@@ -1,10 +1,11 @@
 #pragma once
-/// Probe kinds as plug-ins. A kind is one file (see probes/) that registers, by name, its
-/// config parser (check params -> a validated, immutable KindParams, errors at the param's
-/// file:line:column) and a factory for its runner (what carries out attempts inside the
-/// Prober). Adding a kind touches no switch statement: plan.cc looks the type name up here
-/// when it is not one of the built-in kinds (http, https, tcp, dns, icmp), and the Prober
-/// creates one runner per kind the first time a probe of that kind starts.
+/// Probe kinds as plug-ins. Every kind (http, https, tcp, dns, icmp, grpc, mysql, lua) is one
+/// file in probes/ that registers, by name, its config parser (check -> port and a
+/// validated, immutable KindParams, errors at the check's file:line:column) and a factory for
+/// its runner (what carries out attempts inside the Prober). Adding a kind touches no switch
+/// statement: plan.cc looks every check's type up here, and the Prober creates one runner per
+/// kind the first time a probe of that kind is prepared or started. lib/health itself knows
+/// no kind: it is the loop, the plan and rise/fall.
 ///
 /// Runners live on the prober's thread and share its epoll set: a socket a runner watches is
 /// tagged `RunnerContext::tag | fd`, and its events come back through on_event(). A runner
@@ -39,6 +40,11 @@ struct RunnerContext {
 class ProbeRunner {
   public:
     virtual ~ProbeRunner() = default;
+    /// Called when a configuration with a target `addr` of this kind loads, before any
+    /// start(): acquire what must fail at load rather than at the first probe (icmp: its raw
+    /// socket). Throws std::system_error, which the monitor reports as a config error at the
+    /// check.
+    virtual void prepare(const util::IpAddr& /*addr*/) {}
     /// Starts one attempt; every attempt ends in exactly one result from process() (a
     /// failure to start too), unless cancel_all() drops it. The runner enforces `timeout`.
     virtual void start(std::uint64_t token, std::shared_ptr<const ProbeSpec> spec,
@@ -68,8 +74,9 @@ struct CheckSite {
 
 struct ProbeKind {
     std::string name;  ///< the `type` of the check, lower case
-    /// Validates `hc` (its raw_params, port, timeout). Sets spec.port (0 if the kind has no
-    /// port), spec.params, and returns what identifies the check besides type and port (two
+    /// Validates `hc` (the typed fields for the kinds config/ parses, raw_params for the
+    /// others; port, timeout). Sets spec.port (0 if the kind has no port), spec.params, may
+    /// refine spec.type, and returns what identifies the check besides type and port (two
     /// checks with equal keys share a probe target). Throws config::ConfigError.
     std::function<std::string(const config::HealthCheck& hc, const CheckSite& site,
                               ProbeSpec& spec)>

@@ -71,10 +71,13 @@ ProbeResult lua(const std::string& script, std::chrono::milliseconds timeout = 2
 }  // namespace
 
 TEST_CASE("the plug-in kinds are registered", "[probes]") {
-    for (const char* k : {"grpc", "mysql", "lua"}) CHECK(find_probe_kind(k) != nullptr);
+    // the built-in kinds too: every kind is a plug-in of probes/
+    for (const char* k : {"grpc", "mysql", "lua", "http", "https", "tcp", "dns", "icmp"})
+        CHECK(find_probe_kind(k) != nullptr);
     CHECK(find_probe_kind("custom") == nullptr);
     const std::string e = resolve_error(check("custom", {}));
-    CHECK_THAT(e, Catch::Contains("not supported") && Catch::Contains("grpc, lua, mysql"));
+    CHECK_THAT(e, Catch::Contains("not supported") &&
+                      Catch::Contains("dns, grpc, http, https, icmp, lua, mysql, tcp"));
 }
 
 TEST_CASE("params are validated at load", "[probes]") {

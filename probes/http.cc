@@ -1,5 +1,7 @@
-#include "health/probe_http.hh"
-
+// Probe kinds `http` and `https`: HTTP(S) on libcurl's multi interface in socket-action
+// mode. Curl's sockets join the prober's epoll set (tagged RunnerContext::tag | fd); easy
+// handles come from a small pool and go back to it when their probe ends, so memory follows
+// the probes in flight, not the number of targets.
 #include <curl/curl.h>
 #include <sys/epoll.h>
 
@@ -9,12 +11,63 @@
 #include <cerrno>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 
-#include "health/prober_impl.hh"
+#include "health/plan.hh"
+#include "health/probe_kind.hh"
 
-namespace gslbd::health::detail {
+namespace gslbd::probes {
 
 namespace {
+
+using health::ErrorKind;
+using health::ProbeResult;
+using health::ProbeSpec;
+using health::SteadyClock;
+
+struct HttpParams : health::KindParams {
+    bool tls = false;                               ///< https scheme (type https or enable_tls)
+    std::shared_ptr<const health::BodyRegex> body;  ///< null = no body check
+};
+
+std::string resolve(const config::HealthCheck& hc, const health::CheckSite& site, ProbeSpec& spec) {
+    const std::string& where = site.where;
+    if (hc.port < 0 || hc.port > 65535) {
+        throw config::ConfigError(hc.pos, "port", where + ": port must be 1..65535");
+    }
+    auto p = std::make_shared<HttpParams>();
+    p->tls = spec.type == "https" || hc.enable_tls;
+    spec.type = p->tls ? "https" : "http";
+    spec.port = hc.port != 0 ? static_cast<std::uint16_t>(hc.port) : (p->tls ? 443 : 80);
+    if (!hc.expected_body.empty()) {
+        p->body = std::make_shared<const health::BodyRegex>(hc.expected_body, hc.pos);
+    }
+    if (hc.uri.empty() || hc.uri[0] != '/') {
+        throw config::ConfigError(hc.pos, "uri", where + ": uri must start with '/'");
+    }
+    if (hc.tls_key.empty() != hc.tls_cert.empty()) {
+        throw config::ConfigError(hc.pos, "tls_cert",
+                                  where + ": tls_cert and tls_key go together (mTLS)");
+    }
+    // '\x1f' separates fields so that no two different checks share a key
+    std::string k = hc.uri;
+    auto add = [&k](const std::string& v) {
+        k += '\x1f';
+        k += v;
+    };
+    add(hc.method);
+    add(hc.host);
+    for (const auto& [n, v] : hc.headers) add(n + ":" + v);
+    add("codes");
+    for (const auto& c : hc.expected_codes) add(fmt::format("{}-{}", c.lo, c.hi));
+    add(hc.expected_body);
+    add(hc.skip_tls_verify ? "noverify" : "verify");
+    add(hc.tls_cert);
+    add(hc.tls_key);
+    add(hc.tls_ca);
+    spec.params = std::move(p);
+    return k;
+}
 
 bool code_ok(const config::HealthCheck& hc, long code) {
     if (hc.expected_codes.empty()) return code == 200;
@@ -32,10 +85,45 @@ struct CurlGlobal {
     CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
 };
 
-}  // namespace
+class HttpRunner final : public health::ProbeRunner {
+  public:
+    /// Throws std::runtime_error when curl cannot be set up.
+    explicit HttpRunner(const health::RunnerContext& ctx);
+    ~HttpRunner() override;  ///< abandons transfers in flight
+    HttpRunner(const HttpRunner&) = delete;
+    HttpRunner& operator=(const HttpRunner&) = delete;
+
+    void start(std::uint64_t token, std::shared_ptr<const ProbeSpec> spec, const util::IpAddr& addr,
+               std::chrono::milliseconds timeout) override;
+    void on_event(int fd, std::uint32_t epoll_events) override;
+    void process(SteadyClock::time_point now, std::vector<ProbeResult>& out) override;
+    std::optional<SteadyClock::time_point> deadline() const override {
+        if (!results_.empty()) return SteadyClock::time_point::min();
+        return deadline_;
+    }
+    void cancel_all() override;
+    std::size_t in_flight() const override { return live_.size(); }
+
+  private:
+    struct Transfer;
+    static int socket_cb(void* easy, int s, int what, void* userp, void* socketp);
+    static int timer_cb(void* multi, long timeout_ms, void* userp);
+    static std::size_t body_cb(char* data, std::size_t size, std::size_t n, void* userp);
+    void finish(Transfer* t, int curl_code);
+    void recycle(std::unique_ptr<Transfer> t);  ///< back to the idle pool (or freed when full)
+    void fail_now(std::uint64_t token, ErrorKind kind, std::string detail);
+
+    health::RunnerContext ctx_;
+    std::vector<ProbeResult> results_;  ///< finished, handed out by process()
+    void* multi_ = nullptr;             ///< CURLM*
+    std::optional<SteadyClock::time_point> deadline_;
+    std::unordered_map<Transfer*, std::unique_ptr<Transfer>> live_;  ///< in flight
+    std::vector<std::unique_ptr<Transfer>> idle_;                    ///< reusable easy handles
+    std::vector<std::pair<Transfer*, int>> done_;                    ///< process() scratch
+};
 
 /// One transfer: an easy handle and what belongs to the probe it runs.
-struct HttpProbes::Transfer {
+struct HttpRunner::Transfer {
     std::uint64_t token = 0;
     CURL* easy = nullptr;  ///< kept across probes (pooled), reset before each use
     curl_slist* headers = nullptr;
@@ -66,51 +154,50 @@ struct HttpProbes::Transfer {
     }
 };
 
-HttpProbes::HttpProbes(int epoll_fd, std::vector<ProbeResult>& results)
-    : ep_(epoll_fd), results_(results) {
+HttpRunner::HttpRunner(const health::RunnerContext& ctx) : ctx_(ctx) {
     static CurlGlobal global;  // curl_global_init is not thread-safe: once, at first use
     multi_ = curl_multi_init();
     if (multi_ == nullptr) throw std::runtime_error("health: curl_multi_init failed");
-    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &HttpProbes::socket_cb);
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &HttpRunner::socket_cb);
     curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
-    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &HttpProbes::timer_cb);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &HttpRunner::timer_cb);
     curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
 }
 
-HttpProbes::~HttpProbes() {
+HttpRunner::~HttpRunner() {
     cancel_all();
     if (multi_ != nullptr) curl_multi_cleanup(multi_);
 }
 
-void HttpProbes::fail_now(std::uint64_t token, ErrorKind kind, std::string detail) {
+void HttpRunner::fail_now(std::uint64_t token, ErrorKind kind, std::string detail) {
     results_.push_back(ProbeResult{token, kind, std::move(detail), {}});
 }
 
-int HttpProbes::socket_cb(void* /*easy*/, int s, int what, void* userp, void* socketp) {
-    auto* self = static_cast<HttpProbes*>(userp);
+int HttpRunner::socket_cb(void* /*easy*/, int s, int what, void* userp, void* socketp) {
+    auto* self = static_cast<HttpRunner*>(userp);
     if (what == CURL_POLL_REMOVE) {
         // curl forgets the socket's assigned pointer itself; the fd may already be closed
-        epoll_ctl(self->ep_, EPOLL_CTL_DEL, s, nullptr);
+        epoll_ctl(self->ctx_.epoll_fd, EPOLL_CTL_DEL, s, nullptr);
         return 0;
     }
     epoll_event ev{};
     ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
-    ev.data.u64 = kCurlTag | static_cast<std::uint32_t>(s);
+    ev.data.u64 = self->ctx_.tag | static_cast<std::uint32_t>(s);
     // socketp (set through curl_multi_assign) tells a new socket from a known one: one
     // epoll_ctl per change instead of a failing MOD before every ADD
     if (socketp == nullptr) {
-        if (epoll_ctl(self->ep_, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST) {
-            epoll_ctl(self->ep_, EPOLL_CTL_MOD, s, &ev);
+        if (epoll_ctl(self->ctx_.epoll_fd, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST) {
+            epoll_ctl(self->ctx_.epoll_fd, EPOLL_CTL_MOD, s, &ev);
         }
         curl_multi_assign(self->multi_, s, self);
     } else {
-        epoll_ctl(self->ep_, EPOLL_CTL_MOD, s, &ev);
+        epoll_ctl(self->ctx_.epoll_fd, EPOLL_CTL_MOD, s, &ev);
     }
     return 0;
 }
 
-int HttpProbes::timer_cb(void* /*multi*/, long timeout_ms, void* userp) {
-    auto* self = static_cast<HttpProbes*>(userp);
+int HttpRunner::timer_cb(void* /*multi*/, long timeout_ms, void* userp) {
+    auto* self = static_cast<HttpRunner*>(userp);
     if (timeout_ms < 0) {
         self->deadline_.reset();
     } else {
@@ -119,7 +206,7 @@ int HttpProbes::timer_cb(void* /*multi*/, long timeout_ms, void* userp) {
     return 0;
 }
 
-void HttpProbes::start(std::uint64_t token, std::shared_ptr<const ProbeSpec> spec,
+void HttpRunner::start(std::uint64_t token, std::shared_ptr<const ProbeSpec> spec,
                        const util::IpAddr& addr, std::chrono::milliseconds timeout) {
     std::unique_ptr<Transfer> h;
     if (!idle_.empty()) {
@@ -137,14 +224,15 @@ void HttpProbes::start(std::uint64_t token, std::shared_ptr<const ProbeSpec> spe
     h->spec = spec;
     h->start = SteadyClock::now();
     const config::HealthCheck& hc = spec->cfg;
+    const bool tls = health::kind_params<HttpParams>(*spec).tls;
     const std::string ip = addr.family == 6 ? "[" + addr.to_string() + "]" : addr.to_string();
     const std::string& host = hc.host.empty() ? ip : hc.host;
     const std::string url =
-        fmt::format("{}://{}:{}{}", spec->tls ? "https" : "http", host, spec->port, hc.uri);
+        fmt::format("{}://{}:{}{}", tls ? "https" : "http", host, spec->port, hc.uri);
     CURL* e = h->easy;
     curl_easy_setopt(e, CURLOPT_URL, url.c_str());
-    if (const std::string& src = source_[addr.family == 4 ? 0 : 1]; !src.empty()) {
-        const std::string iface = "host!" + src;  // an address, never an interface name
+    if (const auto& src = ctx_.source[addr.family == 4 ? 0 : 1]) {
+        const std::string iface = "host!" + src->to_string();  // an address, never a device
         curl_easy_setopt(e, CURLOPT_INTERFACE, iface.c_str());
     }
     if (!hc.host.empty()) {
@@ -177,11 +265,11 @@ void HttpProbes::start(std::uint64_t token, std::shared_ptr<const ProbeSpec> spe
     curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, 0L);
     // the request goes out in one write: Nagle never delays it, and this saves a syscall
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 0L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &HttpProbes::body_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &HttpRunner::body_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, h.get());
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, h.get());
-    if (spec->tls) {
+    if (tls) {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, hc.skip_tls_verify ? 0L : 1L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, hc.skip_tls_verify ? 0L : 2L);
         if (!hc.tls_ca.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, hc.tls_ca.c_str());
@@ -198,19 +286,19 @@ void HttpProbes::start(std::uint64_t token, std::shared_ptr<const ProbeSpec> spe
     live_.emplace(raw, std::move(h));
 }
 
-std::size_t HttpProbes::body_cb(char* data, std::size_t size, std::size_t n, void* userp) {
+std::size_t HttpRunner::body_cb(char* data, std::size_t size, std::size_t n, void* userp) {
     auto* h = static_cast<Transfer*>(userp);
     std::size_t len = size * n;
     // Without a body check the status line is all we need: stop at the first body byte.
-    if (!h->spec->body || h->body.size() >= kMaxBody) {
+    if (!health::kind_params<HttpParams>(*h->spec).body || h->body.size() >= health::kMaxBody) {
         h->stopped = true;
         return 0;
     }
-    h->body.append(data, std::min(len, kMaxBody - h->body.size()));
+    h->body.append(data, std::min(len, health::kMaxBody - h->body.size()));
     return len;
 }
 
-void HttpProbes::finish(Transfer* h, int code) {
+void HttpRunner::finish(Transfer* h, int code) {
     auto res = static_cast<CURLcode>(code);
     ProbeResult r;
     r.token = h->token;
@@ -223,7 +311,8 @@ void HttpProbes::finish(Transfer* h, int code) {
         if (!code_ok(h->spec->cfg, status)) {
             r.kind = ErrorKind::Status;
             r.detail = fmt::format("HTTP status {}", status);
-        } else if (h->spec->body && !h->spec->body->search(h->body)) {
+        } else if (const auto& body = health::kind_params<HttpParams>(*h->spec).body;
+                   body && !body->search(h->body)) {
             r.kind = ErrorKind::Body;
             r.detail = fmt::format("body ({} bytes read) does not match '{}'", h->body.size(),
                                    h->spec->cfg.expected_body);
@@ -274,12 +363,12 @@ void HttpProbes::finish(Transfer* h, int code) {
     }
 }
 
-void HttpProbes::recycle(std::unique_ptr<Transfer> h) {
+void HttpRunner::recycle(std::unique_ptr<Transfer> h) {
     h->release();
     if (idle_.size() < kMaxIdleHandles) idle_.push_back(std::move(h));
 }
 
-void HttpProbes::process(SteadyClock::time_point now) {
+void HttpRunner::process(SteadyClock::time_point now, std::vector<ProbeResult>& out) {
     if (deadline_ && *deadline_ <= now) {
         deadline_.reset();
         int running = 0;
@@ -298,9 +387,11 @@ void HttpProbes::process(SteadyClock::time_point now) {
     }
     for (auto [h, code] : done_) finish(h, code);
     done_.clear();
+    for (auto& r : results_) out.push_back(std::move(r));
+    results_.clear();
 }
 
-void HttpProbes::on_socket(int fd, std::uint32_t epoll_events) {
+void HttpRunner::on_event(int fd, std::uint32_t epoll_events) {
     const int mask = (epoll_events & EPOLLIN ? CURL_CSELECT_IN : 0) |
                      (epoll_events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
                      (epoll_events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
@@ -308,10 +399,21 @@ void HttpProbes::on_socket(int fd, std::uint32_t epoll_events) {
     curl_multi_socket_action(multi_, static_cast<curl_socket_t>(fd), mask, &running);
 }
 
-void HttpProbes::cancel_all() {
+void HttpRunner::cancel_all() {
     for (auto& [t, owned] : live_) curl_multi_remove_handle(multi_, t->easy);
     live_.clear();
     idle_.clear();
+    results_.clear();
 }
 
-}  // namespace gslbd::health::detail
+std::unique_ptr<health::ProbeRunner> make_runner(const health::RunnerContext& ctx) {
+    return std::make_unique<HttpRunner>(ctx);
+}
+
+}  // namespace
+
+// two names, one implementation: `https` is `http` with TLS on (as enable_tls: true)
+GSLBD_REGISTER_PROBE_KIND(http, "http", resolve, make_runner)
+GSLBD_REGISTER_PROBE_KIND(https, "https", resolve, make_runner)
+
+}  // namespace gslbd::probes

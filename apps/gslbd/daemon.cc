@@ -148,6 +148,7 @@ int run(const Options& opts) {
                 c->set_discovered(record, std::move(backends));
             });
         discoverer->set_sources(cfg);
+        control->set_discoverer(discoverer.get());  // its status in the API and /metrics
         control->set_config_hook([d = discoverer.get()](const auto& c) { d->set_sources(c); });
         topo = control->prepare(topo);  // pools set through the API (state file)
         control->publish(topo, monitor->set_topology(topo));  // generation 1

@@ -15,6 +15,7 @@
 #include "ctl/api_request.hh"
 #include "ctl/explain.hh"
 #include "ctl/fleet.hh"
+#include "discovery/discovery.hh"
 #include "health/state.hh"
 #include "util/log.hh"
 
@@ -169,6 +170,21 @@ json status_json(const Control& ctl) {
                          {"policy", zone_cfgs[zi].policy_file},
                          {"records", std::move(records[zi])}});
     out["zones"] = std::move(zones);
+    if (const discovery::Discoverer* d = ctl.discoverer()) {
+        json sources = json::array();
+        for (const auto& st : d->status())
+            sources.push_back({{"record", st.record},
+                               {"type", st.type},
+                               {"source", st.source},
+                               {"ok", st.ok},
+                               {"backends", st.backends},
+                               {"last_success", iso_time(st.last_success)},
+                               {"last_error", st.last_error},
+                               {"last_error_at", iso_time(st.last_failure)},
+                               {"fetches", st.fetches},
+                               {"failures", st.failures}});
+        out["discovery"] = std::move(sources);
+    }
     if (const FleetLink* f = ctl.fleet()) {
         const FleetStatus fs = f->status();
         out["fleet"] = {{"node", fs.node},

@@ -17,6 +17,10 @@
 #include "gslb/snapshot.hh"
 #include "health/monitor.hh"
 
+namespace gslbd::discovery {
+class Discoverer;  // discovery/discovery.hh
+}
+
 namespace gslbd::ctl {
 
 class FleetLink;  // ctl/fleet.hh
@@ -80,6 +84,10 @@ class Control {
     /// The fleet link, for the API and /metrics (null without a `cluster:` block).
     void set_fleet(const FleetLink* f) noexcept { fleet_ = f; }
     const FleetLink* fleet() const noexcept { return fleet_; }
+    /// The discovery thread, for status and /metrics (nullptr: none); set before the API
+    /// starts, outlives it.
+    void set_discoverer(const discovery::Discoverer* d) noexcept { discoverer_ = d; }
+    const discovery::Discoverer* discoverer() const noexcept { return discoverer_; }
 
     /// Runs the filter again over the stored verdicts and publishes a new generation when the
     /// result differs from what is published (the fleet's view changed).
@@ -161,6 +169,7 @@ class Control {
     AdminSink admin_sink_;
     ReloadHook reload_hook_;
     const FleetLink* fleet_ = nullptr;
+    const discovery::Discoverer* discoverer_ = nullptr;
 
     mutable std::mutex mu_;  ///< everything below; never held while calling into the monitor
     std::uint64_t generation_ = 0;

@@ -7,6 +7,7 @@
 
 #include "ctl/explain.hh"
 #include "ctl/fleet.hh"
+#include "discovery/discovery.hh"
 #include "health/state.hh"
 
 namespace gslbd::ctl {
@@ -367,6 +368,33 @@ void config_metrics(Writer& w, const Control& ctl, const gslb::Snapshot& view,
 
 }  // namespace
 
+/// Discovery sources (docs/discovery.md), by record and type; nothing without `discovery:`.
+static void discovery_metrics(Writer& w, const std::vector<discovery::Discoverer::Status>& st) {
+    if (st.empty()) return;
+    auto each = [&](const char* name, const char* type, const char* help, auto value) {
+        w.family(name, type, help);
+        for (const auto& s : st) w.sample(name, {{"record", s.record}, {"type", s.type}}, value(s));
+    };
+    using S = discovery::Discoverer::Status;
+    each("gslbd_discovery_up", "gauge",
+         "1 when the source's last answer was good (a failing source keeps its last good pool).",
+         [](const S& s) { return U{s.ok ? 1u : 0u}; });
+    each("gslbd_discovery_backends", "gauge", "Backends in the source's last good answer.",
+         [](const S& s) { return U{s.backends}; });
+    each("gslbd_discovery_fetches_total", "counter", "Times the source was asked.",
+         [](const S& s) { return U{s.fetches}; });
+    each("gslbd_discovery_failures_total", "counter",
+         "Failed asks (unreachable, an error status, garbage or an empty answer).",
+         [](const S& s) { return U{s.failures}; });
+    each("gslbd_discovery_last_success_timestamp_seconds", "gauge",
+         "Unix time of the source's last good answer (0: never).", [](const S& s) {
+             return U{static_cast<std::uint64_t>(std::max<std::int64_t>(
+                 0,
+                 std::chrono::duration_cast<std::chrono::seconds>(s.last_success.time_since_epoch())
+                     .count()))};
+         });
+}
+
 /// The fleet (docs/fleet.md); nothing without a `cluster:` block.
 static void fleet_metrics(Writer& w, const FleetLink& link) {
     const FleetStatus s = link.status();
@@ -451,6 +479,7 @@ std::string render_metrics(const Control& ctl, const DataPlaneStats& dp,
     healthcheck_metrics(w, status, targets);
     backend_metrics(w, view);
     config_metrics(w, ctl, view, version);
+    if (const discovery::Discoverer* d = ctl.discoverer()) discovery_metrics(w, d->status());
     if (const FleetLink* f = ctl.fleet()) fleet_metrics(w, *f);
     return w.take();
 }

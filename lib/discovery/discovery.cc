@@ -52,6 +52,8 @@ void Discoverer::set_sources(const config::Config& cfg) {
                 s.st.ok = old.st.ok;
                 s.st.last_error = old.st.last_error;
                 s.st.backends = old.st.backends;
+                s.st.last_success = old.st.last_success;
+                s.st.last_failure = old.st.last_failure;
             }
     sources_ = std::move(next);
     ++epoch_;
@@ -110,6 +112,7 @@ void Discoverer::run() {
         } catch (const std::exception& e) {
             error = e.what();
         }
+        const auto wall = std::chrono::system_clock::now();
         lock.lock();
         if (epoch != epoch_) continue;  // the config changed meanwhile: ask again
         for (auto& s : sources_) {
@@ -122,9 +125,11 @@ void Discoverer::run() {
                                    s.st.type, s.st.source, error);
                 s.st.ok = false;
                 s.st.last_error = error;
+                s.st.last_failure = wall;
             } else {
                 s.st.ok = true;
                 s.st.backends = found.size();
+                s.st.last_success = wall;
             }
         }
         if (!error.empty()) continue;

@@ -56,13 +56,18 @@ class Discoverer {
     void start();
     void stop();
 
+    /// One source as the control API and /metrics show it (GET /api/v1/status "discovery",
+    /// gslbd_discovery_* metrics). Carried over a reload that keeps the source.
     struct Status {
         std::string record, type, source;
         bool ok = false;           ///< the last answer was good
-        std::string last_error;    ///< of the last failure
-        std::size_t backends = 0;  ///< in the last good answer
+        std::string last_error;    ///< of the last failure (kept after a later success)
+        std::size_t backends = 0;  ///< in the last good answer (the pool in force)
         std::uint64_t fetches = 0, failures = 0;
+        std::chrono::system_clock::time_point last_success{};  ///< epoch = never
+        std::chrono::system_clock::time_point last_failure{};  ///< epoch = never
     };
+    /// Thread-safe; a copy, in config order.
     std::vector<Status> status() const;
 
   private:

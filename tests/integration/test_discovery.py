@@ -47,6 +47,29 @@ def start(start_gslbd, tmp_path, zone, name="gslbd"):
     return d, api
 
 
+def discovery_status(api, record="disc.gslb.test."):
+    """The record's entry of GET /api/v1/status "discovery"."""
+    status, st = api.get("/api/v1/status")
+    assert status == 200, st
+    found = [s for s in st["discovery"] if s["record"] == record]
+    assert len(found) == 1, st["discovery"]
+    return found[0]
+
+
+def discovery_metrics(api, record="disc.gslb.test.", kind="http"):
+    """{name: value} of the gslbd_discovery_* samples of one source in /metrics."""
+    status, text = api.get("/metrics")
+    assert status == 200, text
+    labels = f'{{record="{record}",type="{kind}"}}'
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("gslbd_discovery_") and labels in line:
+            name, value = line.split(labels)
+            out[name] = float(value)
+    assert len(out) == 5, text
+    return out
+
+
 @pytest.fixture
 def backends(tmp_path):
     started = []
@@ -103,6 +126,18 @@ def test_http_list_changes_fails_and_is_health_checked(start_gslbd, backends, tm
                     f"discovery failure logged for {bad}")
         assert answer(d) == {"127.0.0.23"}, bad
     assert "not-an-ip" in d.log() and "HTTP status 500" in d.log()
+    # observability: the failing source shows its error, when it last succeeded and its
+    # counters in the status and /metrics, and the backends of the pool still in force
+    src = discovery_status(api)
+    assert src["type"] == "http" and src["ok"] is False, src
+    assert "not-an-ip" in src["last_error"] and src["last_error_at"], src
+    assert src["backends"] == 1 and src["last_success"], src
+    assert src["failures"] >= 4 and src["fetches"] > src["failures"], src
+    m = discovery_metrics(api)
+    assert m["gslbd_discovery_up"] == 0 and m["gslbd_discovery_backends"] == 1, m
+    assert m["gslbd_discovery_failures_total"] >= src["failures"], m
+    assert m["gslbd_discovery_fetches_total"] >= src["fetches"], m
+    assert 0 < time.time() - m["gslbd_discovery_last_success_timestamp_seconds"] < 120, m
 
     # a reload keeps the discovered pool while the registry is still down
     d.signal(signal.SIGHUP)
@@ -115,6 +150,11 @@ def test_http_list_changes_fails_and_is_health_checked(start_gslbd, backends, tm
     registry.set(status=200, body='["127.0.0.23", "127.0.0.24"]')
     gt.wait_for(lambda: answer(d), {"127.0.0.24"}, 10, "override kept over a new pool")
     assert answer(d, "static.gslb.test.") == {"192.0.2.1"}
+    # the source recovered: up again, the new pool counted, the last error still shown
+    src = discovery_status(api)
+    assert src["ok"] is True and src["backends"] == 2 and "not-an-ip" in src["last_error"], src
+    m = discovery_metrics(api)
+    assert m["gslbd_discovery_up"] == 1 and m["gslbd_discovery_backends"] == 2, m
 
 
 def test_consul_catalog(start_gslbd, backends, tmp_path):

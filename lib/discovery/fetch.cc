@@ -78,6 +78,88 @@ std::string escape_url(const std::string& s) {
 
 // One UDP exchange with the upstream: a query for (qname, qtype) with EDNS (1232 bytes),
 // the answer checked to be ours. Throws on timeout or a socket error.
+std::string where_of(const Discovery& d) {
+    return d.server.to_string() + ":" + std::to_string(d.server_port);
+}
+
+/// Waits for `events` on `fd` until `deadline`; throws on timeout.
+void wait_fd(int fd, short events, std::chrono::steady_clock::time_point deadline,
+             const std::string& where) {
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) throw std::runtime_error(where + ": no answer (timeout)");
+        pollfd p{fd, events, 0};
+        const int n = ::poll(&p, 1, static_cast<int>(left.count()));
+        if (n < 0 && errno == EINTR) continue;
+        if (n > 0) return;
+    }
+}
+
+/// The query `q` over TCP (RFC 7766: two-byte length, then the message), bounded by
+/// `deadline`: what a truncated UDP answer leads to (RFC 7766 section 5).
+std::vector<std::uint8_t> tcp_exchange(const Discovery& d, std::span<const std::uint8_t> q,
+                                       std::uint16_t id,
+                                       std::chrono::steady_clock::time_point deadline) {
+    const std::string where = where_of(d) + " (tcp)";
+    sockaddr_storage ss{};
+    const socklen_t len = util::to_sockaddr(d.server, d.server_port, ss);
+    const int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{fd};
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS)
+        throw std::runtime_error(where + ": " + std::strerror(errno));
+    wait_fd(fd, POLLOUT, deadline, where);
+    int err = 0;
+    socklen_t el = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
+    if (err != 0) throw std::runtime_error(where + ": " + std::strerror(err));
+    std::vector<std::uint8_t> out(2 + q.size());
+    util::store16(out.data(), static_cast<std::uint16_t>(q.size()));
+    std::memcpy(out.data() + 2, q.data(), q.size());
+    for (std::size_t sent = 0; sent < out.size();) {
+        const ssize_t n = ::send(fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += static_cast<std::size_t>(n);
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            wait_fd(fd, POLLOUT, deadline, where);
+        } else {
+            throw std::runtime_error(where + ": " + std::strerror(errno));
+        }
+    }
+    // one message back (others, e.g. with another ID, are skipped)
+    std::vector<std::uint8_t> buf;
+    for (;;) {
+        std::uint8_t lenbuf[2];
+        std::size_t need = 2, got = 0;
+        std::uint8_t* into = lenbuf;
+        for (int part = 0; part < 2; ++part) {
+            while (got < need) {
+                const ssize_t n = ::recv(fd, into + got, need - got, 0);
+                if (n > 0) {
+                    got += static_cast<std::size_t>(n);
+                } else if (n == 0) {
+                    throw std::runtime_error(where + ": connection closed before the answer");
+                } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                    wait_fd(fd, POLLIN, deadline, where);
+                } else {
+                    throw std::runtime_error(where + ": " + std::strerror(errno));
+                }
+            }
+            if (part == 0) {
+                need = util::load16(lenbuf);
+                got = 0;
+                buf.assign(need, 0);
+                into = buf.data();
+            }
+        }
+        if (buf.size() >= dns::kHeaderSize && util::load16(buf.data()) == id) return buf;
+    }
+}
+
 std::vector<std::uint8_t> dns_exchange(const Discovery& d, std::span<const std::uint8_t> qname,
                                        std::uint16_t qtype, std::uint16_t id) {
     std::vector<std::uint8_t> q(dns::kHeaderSize + qname.size() + 4 + dns::kOptFixed);
@@ -100,29 +182,21 @@ std::vector<std::uint8_t> dns_exchange(const Discovery& d, std::span<const std::
         int fd;
         ~Closer() { ::close(fd); }
     } closer{fd};
-    const std::string where = d.server.to_string() + ":" + std::to_string(d.server_port);
+    const std::string where = where_of(d);
     if (::connect(fd, reinterpret_cast<const sockaddr*>(&ss), len) != 0 ||
         ::send(fd, q.data(), w.pos(), 0) < 0)
         throw std::runtime_error(where + ": " + std::strerror(errno));
     const auto deadline = std::chrono::steady_clock::now() + d.timeout;
     std::vector<std::uint8_t> buf(65535);
     for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) throw std::runtime_error(where + ": no answer (timeout)");
-        pollfd p{fd, POLLIN, 0};
-        const int n = ::poll(&p, 1, static_cast<int>(left.count()));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) continue;
+        wait_fd(fd, POLLIN, deadline, where);
         const ssize_t got = ::recv(fd, buf.data(), buf.size(), 0);
         if (got < 0) throw std::runtime_error(where + ": " + std::strerror(errno));
         if (got < static_cast<ssize_t>(dns::kHeaderSize) || util::load16(buf.data()) != id)
             continue;  // not ours: keep waiting
         buf.resize(static_cast<std::size_t>(got));
-        if (buf[2] & 0x02)
-            throw std::runtime_error(where +
-                                     ": the answer is truncated (TC); gslbd asks over "
-                                     "UDP only: keep the RRset under 1232 bytes");
+        // truncated: the same query over TCP, within what is left of the timeout
+        if (buf[2] & 0x02) return tcp_exchange(d, {q.data(), w.pos()}, id, deadline);
         return buf;
     }
 }

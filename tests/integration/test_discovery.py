@@ -1,6 +1,7 @@
 """Service discovery of record pools (docs/discovery.md): `http` against a test HTTP server whose
 list changes and then fails, `consul` against a test HTTP responder serving the catalog API's
-JSON (the Consul agent is not packaged for Debian), `svcb` against a real knotd and `https`
+JSON (the Consul agent is not packaged for Debian), `svcb` against a real knotd (a truncated
+answer asked again over TCP) and `https`
 against a second gslbd. Discovered backends are health-checked and survive reloads."""
 import json
 import shutil
@@ -9,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import dns.flags
 import dns.rdatatype
 import pytest
 
@@ -197,7 +199,9 @@ _web    SVCB 1 web1 port=8443 ipv4hint=127.0.0.41
 _web    SVCB 2 web2
 web2    A    127.0.0.42
 web2    AAAA ::1
-"""
+""" + "".join(  # 30 SVCB RRs of 8 hints each: about 1,650 bytes, over the 1,232 of UDP
+    f"_big    SVCB {i + 1} . port=80 ipv4hint="
+    + ",".join(f"127.0.1.{i * 8 + j + 1}" for j in range(8)) + "\n" for i in range(30))
 
 
 def start_knotd(tmp_path, port):
@@ -260,6 +264,34 @@ def test_svcb_from_knotd(start_gslbd, tmp_path):
     gt.wait_for(lambda: "no answer (timeout)" in d.log() or "Connection refused" in d.log(),
                 True, 10, "upstream failure logged")
     assert answer(d) == {"127.0.0.41"}
+
+
+def test_svcb_truncated_answer_over_tcp(start_gslbd, tmp_path):
+    port = gt.free_port()
+    knot = start_knotd(tmp_path, port)
+    try:
+        # the RRset does not fit in UDP: knotd sets TC, gslbd asks again over TCP
+        udp_answer = gt.udp(port, gt.make_query("_big.svc.test.", "SVCB"))
+        assert udp_answer.flags & dns.flags.TC, udp_answer
+        zone = disco_zone(f"""      type: svcb
+      name: _big.svc.test.
+      server: 127.0.0.1:{port}
+      interval: 200ms
+      timeout: 1s""")
+        d, api = start(start_gslbd, tmp_path, zone)
+
+        def pool_now():
+            return {(b["address"], b["port"]) for b in
+                    api.get("/api/v1/zones/gslb.test./records/disc.gslb.test./backends")[1]["backends"]}
+        want = {(f"127.0.1.{n}", 80) for n in range(1, 241)}
+        gt.wait_for(pool_now, want, 10, "the 240 hints of the truncated SVCB RRset")
+        assert answer(d) == {f"127.0.1.{n}" for n in range(1, 9)}  # SvcPriority 1: 8 hints
+        src = discovery_status(api)
+        assert src["ok"] is True and src["backends"] == 240 and src["failures"] == 0, src
+        assert "keeping the last good pool" not in d.log()
+    finally:
+        knot.terminate()
+        knot.wait()
 
 
 def test_https_from_a_second_gslbd(start_gslbd, tmp_path):

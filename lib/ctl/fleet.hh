@@ -120,7 +120,6 @@ class FleetLink {
     /// Member record: configurations loaded by this process (1 at start, +1 per reload).
     std::uint64_t generation_ = 0;
     cluster::NodeInfo self_;
-    bool degraded_logged_ = false;
     std::size_t targets_fleet_ = 0, targets_own_ = 0, votes_up_ = 0, votes_down_ = 0;
     bool degraded_ = true;
     // filter caches, valid for one FleetLayout (one topology)

@@ -6,6 +6,7 @@ tests expect; each test file states the answers it relies on. Fixtures are in co
 """
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -55,11 +56,17 @@ def wait_for(fn, expect=True, timeout=5.0, what="condition"):
 
 
 def free_port():
-    """A port free for UDP and TCP on 127.0.0.1 and ::1 (checked, then released)."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+    """A port free for UDP and TCP on 127.0.0.1 and ::1 (checked, then released).
+
+    Drawn at random below the kernel's ephemeral range (net.ipv4.ip_local_port_range), so
+    the source port of some client socket (dnsperf, a probe, an etcd client) cannot take it
+    between this check and the daemon's bind; the check catches tests running in parallel."""
+    try:
+        low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 12000), low)
         try:
             socks = []
             for fam, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):

@@ -155,9 +155,13 @@ def test_tls_and_credentials_join_the_fleet(node, secure_etcd):
     assert not f["degraded"], f
     assert f["last_error"] == "", f
     # its vote is in etcd, written under its own user (the prefix is all it may touch)
-    wait_for(lambda: PREFIX + f"votes/{A}" in secure_etcd.ctl("get", "--prefix", "--keys-only",
-                                                                 PREFIX + "votes/"),
-             True, 15, "the node's vote in etcd")
+    def keys():
+        return secure_etcd.ctl("get", "--prefix", "--keys-only", PREFIX)
+
+    wait_for(lambda: PREFIX + f"votes/{A}" in keys(), True, 15,
+             lambda: f"the node's vote in etcd; keys under {PREFIX}: {keys()!r}; "
+                     f"fleet: {fleet_status(d)}; status: {d.api.get('/api/v1/status')}; "
+                     f"log:\n{d.log()}")
     assert answer(d) == [A]
 
 

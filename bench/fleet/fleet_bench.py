@@ -378,7 +378,8 @@ def main():
             "all_nodes_max_s": pct(conv_all, 100),
             "gslbd_dns_p50_s": pct(conv_gslbd, 50), "gslbd_dns_p99_s": pct(conv_gslbd, 99),
             "gslbd_dns_max_s": pct(conv_gslbd, 100),
-            "simulated_p50_s": pct(conv_sims, 50), "simulated_p99_s": pct(conv_sims, 99)}
+            "simulated_p50_s": pct(conv_sims, 50), "simulated_p99_s": pct(conv_sims, 99),
+            "all_nodes_sorted_s": sorted(round(x, 4) for x in conv_all)}
         print("convergence:", result["convergence"], flush=True)
         off = result["fleet_off"]["cpu_percent"]
         result["fleet_work_cpu_percent"] = {

@@ -58,8 +58,12 @@ void ConfigWatcher::rewatch() {
     const gslb::Snapshot v = control_.current();
     if (v.topo != nullptr) {
         const auto& cfg = *v.topo->config;
-        for (const auto& z : cfg.zones) add(z.policy_file);
+        for (const auto& z : cfg.zones) {
+            add(z.policy_file);
+            add(z.file);  // the zone's static data (its $INCLUDEd files are not watched)
+        }
         add(cfg.location_map);
+        add(cfg.healthcheck_profiles_file);
     }
     std::set<std::string> dirs;
     for (const auto& f : files_) dirs.insert(fs::path(f).parent_path().string());

@@ -1,6 +1,7 @@
 #pragma once
-/// `api.watch: true`: reloads when the main config, a zone policy file or the location map
-/// changes on disk (inotify on their directories, so editors that write a new file and
+/// `api.watch: true`: reloads when the main config, a zone policy file, a zone's `file:`
+/// (static data; not the files it $INCLUDEs), the global healthcheck_profiles file or the
+/// location map changes on disk (inotify on their directories, so editors that write a new file and
 /// rename it over the old one are seen too). Changes are debounced by 500 ms.
 #include <atomic>
 #include <set>

@@ -305,3 +305,35 @@ def test_zone_file_reload_keeps_answering(chain_world, tmp_path):
     d.signal(__import__("signal").SIGHUP)
     gslbd_test.wait_for(lambda: "zone.db:" in d.log(), True, 5, "the reload error in the log")
     assert serial() == 8
+
+
+def test_zone_file_change_seen_by_the_file_watch(tmp_path):
+    """api.watch: true reloads when the zone's `file:` changes (an editor's write-and-rename),
+    and a broken save keeps the old zone served."""
+    zone_file = zone_test.write_zone(tmp_path / "data", CHAIN_DB)
+    port = gslbd_test.free_port()
+    api_dir = tmp_path / "gslbd"
+    api_dir.mkdir()
+    extra = gslbd_test.api_block(gslbd_test.free_port(), api_dir, extra="  watch: true\n")
+    path = zone_test.gslbd_config(api_dir, port, f"zones:\n  - name: {ORIGIN}\n"
+                                                 f"    file: {zone_file}\n", extra=extra)
+    d = gslbd_test.Daemon(path, port)
+    try:
+        def serial():
+            r = gslbd_test.udp(d, gslbd_test.make_query(ORIGIN, "SOA"))
+            assert r.rcode() == dns.rcode.NOERROR
+            return r.answer[0][0].serial
+
+        assert serial() == 7
+        new = zone_file.with_suffix(".new")
+        new.write_text(CHAIN_DB.replace(" 7 7200", " 9 7200") + "watched A 192.0.2.98\n")
+        new.rename(zone_file)
+        gslbd_test.wait_for(serial, 9, 10, d.log)
+        r = gslbd_test.udp(d, gslbd_test.make_query("watched.zt.test.", "A"))
+        assert gslbd_test.addresses(r) == ["192.0.2.98"]
+        assert "reload (file change): serving generation" in d.log()
+        zone_file.write_text(CHAIN_DB + "broken A not-an-address\n")
+        gslbd_test.wait_for(lambda: "reload failed (file change)" in d.log(), True, 10, d.log)
+        assert serial() == 9
+    finally:
+        d.stop()

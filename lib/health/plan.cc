@@ -53,8 +53,11 @@ ProbeSpec resolve_check(const config::HealthCheck& hc, const config::Record& rec
     s.kind = pk;
     s.type = pk->name;
     std::string own = pk->resolve(hc, CheckSite{record, backend, where}, s);
-    // '\x1f' separates fields so that no two different checks share a key
-    s.key = fmt::format("{}\x1f{}\x1f{}", s.type, s.port, own);
+    // '\x1f' separates fields so that no two different checks share a key. The key names
+    // the target in the fleet's votes (docs/fleet.md): it stays what it was before the
+    // built-in kinds moved to probes/, so nodes of both versions agree during an upgrade.
+    s.key = fmt::format("{}\x1f{}", s.type, s.port);
+    if (!own.empty()) s.key += '\x1f' + own;
     return s;
 }
 

@@ -166,3 +166,93 @@ TEST_CASE("lua: limits stop a script, pcall cannot swallow them", "[probes]") {
     CHECK(r.kind == ErrorKind::Timeout);
     CHECK(SteadyClock::now() - t0 < 1500ms);
 }
+
+// The plug-in promise for probe kinds: a kind defined and registered in this file alone is
+// resolved, keyed and run through the real Prober like the ones in probes/ (nothing else in
+// the tree names it).
+namespace {
+
+struct VerdictParams : KindParams {
+    bool up = true;
+};
+
+class VerdictRunner final : public ProbeRunner {
+  public:
+    void start(std::uint64_t token, std::shared_ptr<const ProbeSpec> spec,
+               const util::IpAddr& /*addr*/, std::chrono::milliseconds /*timeout*/) override {
+        const bool up = kind_params<VerdictParams>(*spec).up;
+        done_.push_back(ProbeResult{
+            token, up ? ErrorKind::None : ErrorKind::Status, up ? "" : "told to be down", {}});
+    }
+    void process(SteadyClock::time_point, std::vector<ProbeResult>& out) override {
+        for (auto& r : done_) out.push_back(std::move(r));
+        done_.clear();
+    }
+    std::optional<SteadyClock::time_point> deadline() const override {
+        if (done_.empty()) return std::nullopt;
+        return SteadyClock::time_point::min();
+    }
+    void cancel_all() override { done_.clear(); }
+    std::size_t in_flight() const override { return done_.size(); }
+
+  private:
+    std::vector<ProbeResult> done_;
+};
+
+std::string resolve_verdict(const config::HealthCheck& hc, const CheckSite& site, ProbeSpec& spec) {
+    check_known_params(hc, site, {"up"});
+    auto p = std::make_shared<VerdictParams>();
+    const auto* raw = raw_param(hc, "up");
+    p->up = raw == nullptr || raw->value != "false";
+    const std::string key = p->up ? "up" : "down";
+    spec.params = std::move(p);
+    return key;
+}
+
+}  // namespace
+
+GSLBD_REGISTER_PROBE_KIND(test_verdict, "test_verdict", resolve_verdict,
+                          [](const RunnerContext&) -> std::unique_ptr<ProbeRunner> {
+                              return std::make_unique<VerdictRunner>();
+                          })
+
+TEST_CASE("a probe kind registered in one file alone is resolved and run", "[probes]") {
+    REQUIRE(find_probe_kind("test_verdict") != nullptr);
+    const ProbeSpec s = resolve(check("test_verdict", {{"up", "false"}}));
+    CHECK(s.type_name() == "test_verdict");
+    CHECK(s.key.find("test_verdict") == 0);
+    CHECK(probe(check("test_verdict", {})).ok());
+    const ProbeResult r = probe(check("test_verdict", {{"up", "false"}}));
+    CHECK(r.kind == ErrorKind::Status);
+    CHECK(r.detail == "told to be down");
+    CHECK_THAT(resolve_error(check("test_verdict", {{"upp", "1"}})),
+               Catch::Contains("unknown param 'upp' for a test_verdict check"));
+}
+
+TEST_CASE("target keys of the built-in kinds are unchanged by the move to probes/", "[probes]") {
+    // the fleet votes on these keys: nodes before and after the move must agree
+    config::HealthCheck tcp;
+    tcp.type = "tcp";
+    tcp.port = 8080;
+    CHECK(resolve(tcp).key ==
+          "tcp\x1f"
+          "8080");
+    config::HealthCheck icmp;
+    icmp.type = "icmp";
+    icmp.count = 3;
+    CHECK(resolve(icmp).key ==
+          "icmp\x1f"
+          "0\x1f"
+          "3");
+    config::HealthCheck http;
+    http.type = "http";
+    http.uri = "/h";
+    http.method = "GET";
+    http.enable_tls = true;
+    const ProbeSpec hs = resolve(http);
+    CHECK(hs.type_name() == "https");
+    CHECK(hs.port == 443);
+    CHECK(hs.key.rfind("https\x1f"
+                       "443\x1f/h\x1fGET\x1f",
+                       0) == 0);
+}

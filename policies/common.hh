@@ -123,6 +123,18 @@ inline bool has_city(const std::vector<std::string>& list, std::string_view name
                        [&](const std::string& c) noexcept { return same_city(c, name); });
 }
 
+/// What the city database says about the client (with its coordinates as a unit vector, of
+/// (0, 0) when it gives none), through the worker's memo when it has one: exactly db.place().
+inline geo::PlaceMemo::Place client_place(const gslb::SelectContext& ctx,
+                                          const geo::MaxMindDb& db) noexcept {
+    if (ctx.ws.places != nullptr) return ctx.ws.places->place(db, ctx.client.addr);
+    geo::PlaceMemo::Place p;
+    p.result = db.place(ctx.client.addr);
+    p.point = p.result.has_coordinates ? geo::unit_vector(p.result.latitude, p.result.longitude)
+                                       : geo::unit_vector(0, 0);
+    return p;
+}
+
 /// Starts a selection for decision `d` (class and scope copied).
 inline void reset(gslb::Selection& out, const gslb::Decision& d) noexcept {
     out.count = 0;

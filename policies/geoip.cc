@@ -1,31 +1,35 @@
 // geoip: answer with the backends that match where the client is.
 //
 // The client (ECS address or packet source; its family may differ from the query's, e.g.
-// an IPv4 client asking AAAA) is classified dimension by dimension, most specific first:
+// an IPv4 client asking AAAA) is classified step by step, in CoreDNS-GSLB's order:
 //
-//   1. location   custom subnet map (geoip.location_map)     backend `location`
-//   2. nearest    city database coordinates                   backend `latitude`/`longitude`
-//   3. asn        ASN database (geoip.asn_db)                 backend `asn`
-//   4. city       city database (geoip.city_db), exact name   backend `city`
-//   5. subdivision city database, subdivisions[0].iso_code    backend `subdivision`
-//                 and the client's country (a backend's "CA" belongs to each country it
-//                 names, or to any; "US-CA" names its own)
-//   6. country    country database, else the city database    backend `country`
-//   7. continent  the same database as country                backend `continent`
+//   1. nearest    city database coordinates                   backend `latitude`/`longitude`
+//   2. city       city database (geoip.city_db), the name     backend `city`
+//      subdivision  subdivisions[0].iso_code and the client's  backend `subdivision`
+//                 country (a backend's "CA" belongs to each country it names, or to any;
+//                 "US-CA" names its own)
+//      country    city database                               backend `country`
+//      continent  city database                               backend `continent`
+//   3. country    country database (geoip.country_db), then   backend `country`,
+//      continent  its continent                               `continent`
+//   4. asn        ASN database (geoip.asn_db)                 backend `asn`
+//   5. location   custom subnet map (geoip.location_map)      backend `location`
 //
-// Nearest (CoreDNS-GSLB's first step when the city database is loaded and backends have
-// coordinates): the eligible backend nearest to the client's city-database coordinates
-// by great-circle distance, with every eligible backend at exactly its coordinates and of
-// its priority (the best priority among those at that distance). A client the database
-// does not place (no entry, or no location) skips this step; CoreDNS-GSLB would measure
-// from (0, 0) there.
+// Nearest (when the city database is loaded and backends have coordinates): the eligible
+// backend nearest to the client's city-database coordinates by great-circle distance, with
+// every eligible backend at exactly its coordinates and of its priority (the best priority
+// among those at that distance). A client the database does not place (no entry, or no
+// location) is measured from latitude 0, longitude 0, as CoreDNS-GSLB does.
 //
-// Most specific operator intent first: a subnet the operator mapped by hand says more
-// than an ASN, an ASN (one network) more than a city, a city more than a country. Only
-// dimensions that some eligible backend uses are looked up. The first dimension where at
-// least one eligible backend matches decides; among the matching backends failover
-// semantics apply (best priority, config order). When nothing matches: failover over all
+// Only steps that some eligible backend uses are looked up. The first step where at least
+// one eligible backend matches decides; among the matching backends failover semantics
+// apply (best priority, config order), except ASN, which answers the first matching
+// eligible backend alone (as CoreDNS-GSLB does). When nothing matches: failover over all
 // eligible backends.
+//
+// The city database is read through the worker's memo (geo::PlaceMemo): a warm client
+// costs a table probe, not a database walk, which is what keeps a cache hit (whose key is
+// the class computed here) cheap.
 //
 // ECS scope: the largest prefix among the lookups consulted, since each of them
 // influenced the answer (a miss in an earlier dimension is why a later one decided). The
@@ -89,7 +93,7 @@ bool any_eligible(const gslb::SelectContext& ctx, Match&& match) noexcept {
 
 struct Uses {
     bool locations = false, asns = false, cities = false, countries = false, continents = false,
-         subdivisions = false, coords = false;
+         subdivisions = false;
 };
 
 /// A country code in 10 bits (5 per letter) and back, for the subdivision class.
@@ -181,6 +185,22 @@ class GeoIp final : public DecidedPolicy {
         const util::IpAddr& addr = ctx.client.addr;
         if (geo == nullptr || addr.family == 0) return;
 
+        // 1. nearest: it decides whenever the city database is loaded and an eligible
+        // backend has coordinates (an unplaced client is measured from (0, 0), as
+        // CoreDNS-GSLB does: its reader gives zero coordinates then), so the city database
+        // is then the only lookup and no other key needs a look.
+        if (geo->city_db &&
+            any_eligible(ctx, [](const gslb::BackendRt& b) noexcept { return b.has_coords; })) {
+            const geo::PlaceMemo::Place here = client_place(ctx, *geo->city_db);
+            const int r = nearest_backend(ctx, here.point,
+                                          [](const gslb::BackendRt&) noexcept { return true; });
+            if (r >= 0) {
+                d.scope = here.result.prefix;
+                d.decision_class = decision_class(kNearest, static_cast<std::uint32_t>(r));
+                return;
+            }
+        }
+
         Uses u;
         for (std::uint16_t i : ctx.eligible) {
             const auto& b = ctx.family[i];
@@ -190,7 +210,6 @@ class GeoIp final : public DecidedPolicy {
             u.countries |= !b.countries.empty();
             u.continents |= !b.continents.empty();
             u.subdivisions |= !b.subdivisions.empty();
-            u.coords |= b.has_coords;
         }
 
         bool consulted = false;
@@ -206,30 +225,49 @@ class GeoIp final : public DecidedPolicy {
             return true;
         };
 
-        if (u.locations && geo->locations) {
-            const auto m = geo->locations->lookup(addr);
-            note(m.prefix);
-            if (m.id >= 0 &&
-                decide(kLocation, static_cast<std::uint32_t>(m.id),
-                       [&](const gslb::BackendRt& b) noexcept { return has(b.locations, m.id); }))
-                return;
-        }
-        // One city-database lookup serves the nearest, city and subdivision steps.
-        geo::MaxMindDb::PlaceResult place;
-        const bool placed = (u.coords || u.subdivisions) && geo->city_db;
-        if (placed) {
-            place = geo->city_db->place(addr);
+        // 2. the city database's hierarchy (one memoised lookup)
+        if ((u.cities || u.subdivisions || u.countries || u.continents) && geo->city_db) {
+            const geo::PlaceMemo::Place here = client_place(ctx, *geo->city_db);
+            const auto& place = here.result;
             note(place.prefix);
-        }
-        if (u.coords && placed && place.has_coordinates) {
-            const int r = nearest_backend(ctx, geo::unit_vector(place.latitude, place.longitude),
-                                          [](const gslb::BackendRt&) noexcept { return true; });
-            if (r >= 0) {
-                d.scope = scope;
-                d.decision_class = decision_class(kNearest, static_cast<std::uint32_t>(r));
+            const std::string_view name = place.city;
+            if (u.cities && !name.empty() &&
+                decide(kCity, city_position(ctx.family, name),
+                       [&](const gslb::BackendRt& b) noexcept { return has_city(b.cities, name); }))
                 return;
-            }
+            if (u.subdivisions && place.subdivision != 0 &&
+                decide(kSubdivision, place.subdivision | country10(place.country) << 18,
+                       [&](const gslb::BackendRt& b) noexcept {
+                           return in_subdivision(b, place.subdivision, place.country);
+                       }))
+                return;
+            if (u.countries && place.country != 0 &&
+                decide(kCountry, place.country, [&](const gslb::BackendRt& b) noexcept {
+                    return has(b.countries, place.country);
+                }))
+                return;
+            if (u.continents && place.continent != 0 &&
+                decide(kContinent, place.continent, [&](const gslb::BackendRt& b) noexcept {
+                    return has(b.continents, place.continent);
+                }))
+                return;
         }
+        // 3. the country database
+        if ((u.countries || u.continents) && geo->country_db) {
+            const auto r = geo->country_db->country(addr);
+            note(r.prefix);
+            if (r.found && u.countries && r.country != 0 &&
+                decide(kCountry, r.country, [&](const gslb::BackendRt& b) noexcept {
+                    return has(b.countries, r.country);
+                }))
+                return;
+            if (u.continents && r.continent != 0 &&
+                decide(kContinent, r.continent, [&](const gslb::BackendRt& b) noexcept {
+                    return has(b.continents, r.continent);
+                }))
+                return;
+        }
+        // 4. ASN
         if (u.asns && geo->asn_db) {
             const auto r = geo->asn_db->asn(addr);
             note(r.prefix);
@@ -238,42 +276,14 @@ class GeoIp final : public DecidedPolicy {
                        [&](const gslb::BackendRt& b) noexcept { return has(b.asns, r.asn); }))
                 return;
         }
-        if (u.cities && geo->city_db) {
-            std::string_view name;
-            if (placed) {
-                name = place.city;
-            } else {
-                const auto r = geo->city_db->city(addr);
-                note(r.prefix);
-                name = r.name;
-            }
-            if (!name.empty() &&
-                decide(kCity, city_position(ctx.family, name),
-                       [&](const gslb::BackendRt& b) noexcept { return has_city(b.cities, name); }))
+        // 5. the location map
+        if (u.locations && geo->locations) {
+            const auto m = geo->locations->lookup(addr);
+            note(m.prefix);
+            if (m.id >= 0 &&
+                decide(kLocation, static_cast<std::uint32_t>(m.id),
+                       [&](const gslb::BackendRt& b) noexcept { return has(b.locations, m.id); }))
                 return;
-        }
-        if (u.subdivisions && placed && place.subdivision != 0 &&
-            decide(kSubdivision, place.subdivision | country10(place.country) << 18,
-                   [&](const gslb::BackendRt& b) noexcept {
-                       return in_subdivision(b, place.subdivision, place.country);
-                   }))
-            return;
-        if (u.countries || u.continents) {
-            const geo::MaxMindDb* db = geo->country_db ? geo->country_db.get() : geo->city_db.get();
-            if (db != nullptr) {
-                const auto r = db->country(addr);
-                note(r.prefix);
-                if (r.found && u.countries && r.country != 0 &&
-                    decide(kCountry, r.country, [&](const gslb::BackendRt& b) noexcept {
-                        return has(b.countries, r.country);
-                    }))
-                    return;
-                if (r.found && u.continents && r.continent != 0 &&
-                    decide(kContinent, r.continent, [&](const gslb::BackendRt& b) noexcept {
-                        return has(b.continents, r.continent);
-                    }))
-                    return;
-            }
         }
         if (consulted) {
             d.scope = scope;
@@ -301,9 +311,12 @@ class GeoIp final : public DecidedPolicy {
             case kAsn:
                 if (b < ctx.family.size() && k < ctx.family[b].asns.size()) {
                     const std::uint32_t asn = ctx.family[b].asns[k];
-                    done = add_best_priority(ctx, out, [&](const gslb::BackendRt& x) noexcept {
-                        return has(x.asns, asn);
-                    });
+                    for (std::uint16_t i : ctx.eligible)
+                        if (has(ctx.family[i].asns, asn)) {
+                            out.add(i);
+                            break;
+                        }
+                    done = out.count != 0;
                 }
                 break;
             case kCity:

@@ -195,11 +195,12 @@ class GeoIpAffinity final : public DecidedPolicy {
             }
         }
         // 2. hierarchy; the city database also gives the coordinates of step 3
-        geo::MaxMindDb::PlaceResult place;
+        geo::PlaceMemo::Place here;  // through the worker's memo: a warm client costs no walk
+        const auto& place = here.result;
         const bool need_place =
             geo->city_db && ((lv.kind == kGlobal && uses_hierarchy) || uses_coords);
         if (need_place) {
-            place = geo->city_db->place(addr);
+            here = client_place(ctx, *geo->city_db);
             note(place.prefix);
         }
         if (lv.kind == kGlobal && uses_hierarchy) {
@@ -226,8 +227,7 @@ class GeoIpAffinity final : public DecidedPolicy {
         d.scope = scope;
         // 3. distance within the candidates, 4. globally
         if (place.has_coordinates) {
-            const geo::UnitVector here = geo::unit_vector(place.latitude, place.longitude);
-            const int r = nearest_backend(ctx, here, [&](const gslb::BackendRt& b) noexcept {
+            const int r = nearest_backend(ctx, here.point, [&](const gslb::BackendRt& b) noexcept {
                 return candidate(b, lv, ctx.family, geo);
             });
             if (r >= 0) {

@@ -99,10 +99,26 @@ void BM_nocache_nearest_ecs(benchmark::State& s) {
     }
     run(s, "near.bench.", true, Mode::NoCache, "100.64.2.7");
 }
+void BM_cache_hit_affinity_ecs(benchmark::State& s) {
+    if (std::getenv("GSLBD_BENCH_CITY_MMDB") == nullptr) {
+        s.SkipWithError("GSLBD_BENCH_CITY_MMDB not set");
+        return;
+    }
+    run(s, "aff.bench.", true, Mode::HitTicked, "100.64.2.7");
+}
+void BM_nocache_affinity_ecs(benchmark::State& s) {
+    if (std::getenv("GSLBD_BENCH_CITY_MMDB") == nullptr) {
+        s.SkipWithError("GSLBD_BENCH_CITY_MMDB not set");
+        return;
+    }
+    run(s, "aff.bench.", true, Mode::NoCache, "100.64.2.7");
+}
 BENCHMARK(BM_cache_hit_iphash_ecs);
 BENCHMARK(BM_nocache_iphash_ecs);
 BENCHMARK(BM_cache_hit_nearest_ecs);
 BENCHMARK(BM_nocache_nearest_ecs);
+BENCHMARK(BM_cache_hit_affinity_ecs);
+BENCHMARK(BM_nocache_affinity_ecs);
 BENCHMARK(BM_cache_hit_failover);
 BENCHMARK(BM_cache_hit_failover_ticked);
 BENCHMARK(BM_cache_hit_geoip_ecs);

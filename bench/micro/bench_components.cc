@@ -242,7 +242,16 @@ void BM_geo_maxmind_place(benchmark::State& s) {
 BENCHMARK(BM_geo_maxmind_country);
 BENCHMARK(BM_geo_maxmind_asn);
 BENCHMARK(BM_geo_maxmind_city);
+/// The same four clients through a worker's geo::PlaceMemo (warm after the first round):
+/// what the geoip modes pay per query for a client seen before.
+void BM_geo_place_memo(benchmark::State& s) {
+    geo::PlaceMemo memo(gslb::WorkerState::kPlaceMemoSlots);
+    bench_mmdb(s, "GSLBD_BENCH_CITY_MMDB", [&](const geo::MaxMindDb& db, const util::IpAddr& a) {
+        return memo.place(db, a).result.prefix;
+    });
+}
 BENCHMARK(BM_geo_maxmind_place);
+BENCHMARK(BM_geo_place_memo);
 
 /// Two A records, OPT with the ECS option echoed: what a GSLB answer miss writes.
 void BM_response_build(benchmark::State& state) {

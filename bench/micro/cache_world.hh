@@ -42,7 +42,8 @@ inline constexpr int kNames = 1000;
 /// Zone bench. with kNames geoip records of kLocations backends each; the location map
 /// splits 16.0.0.0/4 (2^20 /24s) into its sixteen /8s, /8 number i -> location i % 10.
 /// Also hash.bench. (ip-hash) and, when GSLBD_BENCH_CITY_MMDB names the city test
-/// database, near.bench. (geoip by coordinates): ten backends each.
+/// database, near.bench. (geoip by coordinates) and aff.bench. (geoip_affinity: country,
+/// then coordinates): ten backends each.
 struct World {
     gslb::SnapshotHolder holder;
     World() {
@@ -89,10 +90,14 @@ struct World {
                                          {45.764, 4.8357},     {21.3069, -157.8583}};
             const char* city = std::getenv("GSLBD_BENCH_CITY_MMDB");
             if (city != nullptr) cfg->city_db = city;
-            for (const char* mode : {"ip-hash", "geoip"}) {
-                if (std::string(mode) == "geoip" && city == nullptr) continue;
+            const char* countries[10] = {"FR", "US", "DE", "JP", "GB",
+                                         "US", "CA", "US", "FR", "US"};
+            for (const std::string mode : {"ip-hash", "geoip", "geoip_affinity"}) {
+                if (mode != "ip-hash" && city == nullptr) continue;
                 config::Record r;
-                r.name = std::string(mode == std::string("geoip") ? "near" : "hash") + ".bench.";
+                r.name = mode == "geoip"     ? "near.bench."
+                         : mode == "ip-hash" ? "hash.bench."
+                                             : "aff.bench.";
                 r.mode = mode;
                 for (int l = 0; l < 10; ++l) {
                     config::Backend b;
@@ -101,6 +106,7 @@ struct World {
                     b.has_coordinates = true;
                     b.latitude = sites[l][0];
                     b.longitude = sites[l][1];
+                    if (mode == "geoip_affinity") b.countries = {countries[l]};
                     r.backends.push_back(b);
                 }
                 z.records.push_back(r);

@@ -1,12 +1,15 @@
 #include <maxminddb.h>
 
 #include <algorithm>
+#include <atomic>
+#include <bit>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
 
 #include "geo/geo.hh"
+#include "util/hash.hh"
 #include "util/sockaddr.hh"
 
 namespace gslbd::geo {
@@ -161,7 +164,12 @@ bool double_at(MMDB_entry_s& entry, const char* const* path, double& out) noexce
 
 }  // namespace
 
-MaxMindDb::MaxMindDb(const std::string& path) : path_(path), db_(new MMDB_s{}) {
+namespace {
+std::atomic<std::uint64_t> next_serial{1};
+}
+
+MaxMindDb::MaxMindDb(const std::string& path)
+    : path_(path), db_(new MMDB_s{}), serial_(next_serial.fetch_add(1)) {
     errno = 0;
     int status = MMDB_open(path.c_str(), MMDB_MODE_MMAP, db_);
     if (status != MMDB_SUCCESS) {
@@ -213,6 +221,60 @@ MaxMindDb::PlaceResult MaxMindDb::place(const util::IpAddr& a) const noexcept {
         r.has_coordinates =
             double_at(e, kLatitude, r.latitude) && double_at(e, kLongitude, r.longitude);
     });
+}
+
+struct PlaceMemo::Entry {
+    std::uint64_t serial = 0;                         ///< MaxMindDb::serial(); 0 = empty
+    std::uint64_t net[2] = {0, 0}, mask[2] = {0, 0};  ///< the network, as two native words
+    std::uint8_t family = 0;
+    Place place;
+};
+
+namespace {
+
+// The address as two native-order words (the same layout for keys and masks, so the
+// byte order of the machine never matters).
+void words(const util::IpAddr& a, std::uint64_t (&w)[2]) noexcept {
+    std::memcpy(&w[0], a.bytes.data(), 8);
+    std::memcpy(&w[1], a.bytes.data() + 8, 8);
+}
+
+}  // namespace
+
+PlaceMemo::PlaceMemo(std::size_t slots) {
+    const std::size_t n = std::bit_ceil(std::max<std::size_t>(slots, 1));
+    entries_ = std::make_unique<Entry[]>(n);
+    mask_ = n - 1;
+}
+
+PlaceMemo::~PlaceMemo() = default;
+
+const PlaceMemo::Place& PlaceMemo::place(const MaxMindDb& db, const util::IpAddr& a) noexcept {
+    std::uint64_t w[2];
+    words(a, w);
+    // the slot: the /24 (IPv4) or /48 (IPv6) around the address
+    static constexpr std::uint8_t k24[8] = {0xff, 0xff, 0xff, 0, 0, 0, 0, 0};
+    static constexpr std::uint8_t k48[8] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0};
+    std::uint64_t m;
+    std::memcpy(&m, a.family == 4 ? k24 : k48, 8);
+    Entry& e = entries_[util::mix64((w[0] & m) ^ a.family) & mask_];
+    if (e.serial == db.serial() && e.family == a.family && (w[0] & e.mask[0]) == e.net[0] &&
+        (w[1] & e.mask[1]) == e.net[1]) {
+        ++hits_;
+        return e.place;
+    }
+    ++misses_;
+    e.place.result = db.place(a);
+    const auto& r = e.place.result;
+    e.place.point = r.has_coordinates ? unit_vector(r.latitude, r.longitude) : unit_vector(0, 0);
+    util::IpAddr ones = a;
+    ones.bytes.fill(0xff);
+    words(ones.masked(r.prefix), e.mask);
+    e.net[0] = w[0] & e.mask[0];
+    e.net[1] = w[1] & e.mask[1];
+    e.family = a.family;
+    e.serial = db.serial();
+    return e.place;
 }
 
 std::string MaxMindDb::type() const {

@@ -60,6 +60,8 @@ std::vector<std::string> policy_names() {
 
 void WorkerState::prepare(const Topology& topo) {
     if (ready(topo)) return;
+    if (places == nullptr && topo.geo != nullptr && topo.geo->city_db != nullptr)
+        places.reset(new geo::PlaceMemo(kPlaceMemoSlots));
     words_.resize(topo.state_words);
     for (auto& w : words_) w = rng.next();
     prepared_for_ = &topo;

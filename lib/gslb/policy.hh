@@ -36,6 +36,22 @@ class WorkerState {
     /// them (Topology::answers) and keeps them with a cached answer.
     std::array<std::uint32_t, 64> picked;  // left uninitialised past picked_count
     std::uint16_t picked_count = 0;
+    /// The city database's places of recent clients (geo::PlaceMemo): prepare() makes it
+    /// for the first topology with a city database; null until then (the geo modes then
+    /// look the client up directly). A copy of the state starts without one: a memo is
+    /// never shared between workers.
+    struct OwnMemo : std::unique_ptr<geo::PlaceMemo> {
+        OwnMemo() = default;
+        OwnMemo(const OwnMemo&) noexcept {}
+        OwnMemo(OwnMemo&&) noexcept = default;
+        OwnMemo& operator=(const OwnMemo&) noexcept {
+            reset();
+            return *this;
+        }
+        OwnMemo& operator=(OwnMemo&&) noexcept = default;
+    };
+    OwnMemo places;
+    static constexpr std::size_t kPlaceMemoSlots = 1024;
 
     /// True when the slots are laid out for `topo` (prepare() would do nothing). Per packet.
     bool ready(const Topology& topo) const noexcept {

@@ -24,10 +24,12 @@
 // that answers differently).
 //
 // Decision class: the kind in the top 3 bits, 29 bits below it.
-//   kNearest      r | mask << 10: r (10 bits) indexes the nearest backend in the family;
-//                 the answer is the eligible backends at r's site (same_site) whose bit in
-//                 the 19-bit mask is set, counted in eligible order: the site's members that
-//                 were candidates. validate() refuses sites of more than 19 backends.
+//   kNearest      r | level << 10 | k << 13: r (10 bits) indexes the nearest backend in
+//                 the family, level (3 bits) is the kind of the candidates' level and k (16
+//                 bits) the index, in r's own list for that level, of the value the level
+//                 matched (r is a candidate, so it lists it); the answer is the eligible
+//                 backends at r's site (same_site) that are candidates of that level. Any
+//                 number of backends may share a site.
 //   kLocation ... failover within the level's candidates, the level's value as geoip
 //                 encodes it (location id, city position, subdivision | country, code)
 //   kGlobal       failover over every eligible backend
@@ -50,7 +52,6 @@ enum Kind : std::uint32_t {
     kContinent = 6,
     kGlobal = 7,
 };
-constexpr unsigned kSiteMax = 19;  ///< most backends of one site the mask can name
 
 constexpr std::uint32_t class_of(Kind k, std::uint32_t value) noexcept {
     return k << 29 | (value & 0x1fffffffu);
@@ -121,6 +122,85 @@ bool candidate(const gslb::BackendRt& b, const Level& lv, std::span<const gslb::
     }
 }
 
+/// The kNearest class value for representative `r` of the candidates of `lv` (see the top).
+std::uint32_t nearest_value(std::span<const gslb::BackendRt> family, std::size_t r,
+                            const Level& lv) noexcept {
+    const gslb::BackendRt& b = family[r];
+    std::size_t k = 0;
+    auto index_in = [&](const auto& list, auto&& is) noexcept {
+        for (std::size_t i = 0; i < list.size(); ++i)
+            if (is(list[i])) return i;
+        return std::size_t{0};
+    };
+    switch (lv.kind) {
+        case kLocation:
+            k = index_in(b.locations,
+                         [&](std::int32_t x) { return x == static_cast<std::int32_t>(lv.value); });
+            break;
+        case kCity: {
+            const std::size_t c = lv.value >> 12, j = lv.value & 0xfffu;
+            if (c < family.size() && j < family[c].cities.size()) {
+                const std::string& name = family[c].cities[j];
+                k = index_in(b.cities, [&](const std::string& x) { return same_city(x, name); });
+            }
+            break;
+        }
+        case kSubdivision: {
+            const std::uint32_t code = lv.value & 0x3ffffu;
+            const std::uint16_t country = country_of10(lv.value >> 18);
+            k = index_in(b.subdivisions, [&](const gslb::SubdivisionRt& x) {
+                return x.code == code && x.country == country;
+            });
+            break;
+        }
+        case kCountry:
+            k = index_in(b.countries, [&](std::uint16_t x) { return x == lv.value; });
+            break;
+        case kContinent:
+            k = index_in(b.continents, [&](std::uint16_t x) { return x == lv.value; });
+            break;
+        default:
+            break;
+    }
+    return static_cast<std::uint32_t>(r) | static_cast<std::uint32_t>(lv.kind & 7u) << 10 |
+           static_cast<std::uint32_t>(std::min<std::size_t>(k, 0xffff)) << 13;
+}
+
+/// The level a kNearest class value names (the inverse of nearest_value); false when the
+/// value does not fit `family`.
+bool nearest_level(std::span<const gslb::BackendRt> family, std::uint32_t value,
+                   Level& lv) noexcept {
+    const std::size_t r = value & 0x3ffu, k = value >> 13;
+    if (r >= family.size()) return false;
+    const gslb::BackendRt& b = family[r];
+    lv.kind = static_cast<Kind>(value >> 10 & 7u);
+    switch (lv.kind) {
+        case kLocation:
+            if (k >= b.locations.size()) return false;
+            lv.value = static_cast<std::uint32_t>(b.locations[k]);
+            return true;
+        case kCity:
+            if (k >= b.cities.size() || k > 0xfff) return false;
+            lv.value = static_cast<std::uint32_t>(r) << 12 | static_cast<std::uint32_t>(k);
+            return true;
+        case kSubdivision:
+            if (k >= b.subdivisions.size()) return false;
+            lv.value = b.subdivisions[k].code | country10(b.subdivisions[k].country) << 18;
+            return true;
+        case kCountry:
+            if (k >= b.countries.size()) return false;
+            lv.value = b.countries[k];
+            return true;
+        case kContinent:
+            if (k >= b.continents.size()) return false;
+            lv.value = b.continents[k];
+            return true;
+        default:
+            lv = Level{};
+            return true;
+    }
+}
+
 class GeoIpAffinity final : public DecidedPolicy {
   public:
     std::string_view name() const noexcept override { return "geoip_affinity"; }
@@ -145,19 +225,6 @@ class GeoIpAffinity final : public DecidedPolicy {
                  "geoip.country_db (or geoip.city_db)");
             need(have_country, !b.continents.empty(), "continent",
                  "geoip.country_db (or geoip.city_db)");
-            if (!b.has_coordinates) continue;
-            unsigned site = 0;
-            for (const auto& x : rec.backends)
-                site += x.has_coordinates && x.address.family == b.address.family &&
-                        x.latitude == b.latitude && x.longitude == b.longitude &&
-                        x.priority == b.priority;
-            if (site > kSiteMax)
-                throw config::ConfigError(
-                    b.pos, "latitude",
-                    std::to_string(site) +
-                        " backends of one address family share these "
-                        "coordinates and priority; geoip_affinity answers at most " +
-                        std::to_string(kSiteMax) + " of one site: give some another priority");
         }
     }
 
@@ -231,16 +298,8 @@ class GeoIpAffinity final : public DecidedPolicy {
                 return candidate(b, lv, ctx.family, geo);
             });
             if (r >= 0) {
-                const gslb::BackendRt& rep = ctx.family[static_cast<std::size_t>(r)];
-                std::uint32_t mask = 0;
-                unsigned j = 0;
-                for (std::uint16_t i : ctx.eligible) {
-                    const auto& b = ctx.family[i];
-                    if (!same_site(b, rep)) continue;
-                    if (j < kSiteMax && candidate(b, lv, ctx.family, geo)) mask |= 1u << j;
-                    ++j;
-                }
-                d.decision_class = class_of(kNearest, static_cast<std::uint32_t>(r) | mask << 10);
+                d.decision_class =
+                    class_of(kNearest, nearest_value(ctx.family, static_cast<std::size_t>(r), lv));
                 return;
             }
         }
@@ -259,15 +318,13 @@ class GeoIpAffinity final : public DecidedPolicy {
         }
         if (kind == kNearest) {
             const std::size_t r = value & 0x3ffu;
-            const std::uint32_t mask = value >> 10;
-            if (r < ctx.family.size()) {
-                unsigned j = 0;
+            Level lv;
+            if (nearest_level(ctx.family, value, lv))
                 for (std::uint16_t i : ctx.eligible) {
-                    if (!same_site(ctx.family[i], ctx.family[r])) continue;
-                    if (j < kSiteMax && (mask >> j & 1u)) out.add(i);
-                    ++j;
+                    const auto& b = ctx.family[i];
+                    if (same_site(b, ctx.family[r]) && candidate(b, lv, ctx.family, geo))
+                        out.add(i);
                 }
-            }
         } else {
             const Level lv{kind, value};
             add_best_priority(ctx, out, [&](const gslb::BackendRt& b) noexcept {

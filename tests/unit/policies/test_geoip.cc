@@ -196,16 +196,27 @@ struct MaxMindWorld : test::World {
 
 }  // namespace
 
-TEST_CASE("geoip with MaxMind: asn, then city, then country, then continent", "[geoip][mmdb]") {
+TEST_CASE("geoip with MaxMind: city, country, continent, then the country db, then asn",
+          "[geoip][mmdb]") {
     MaxMindWorld w;
     const auto& p = test::policy("geoip");
     const std::vector<std::uint16_t> all{0, 1, 2, 3, 4, 5, 6};
 
-    // 192.0.2.0/25: DE, Berlin, EU, AS64503 -> the ASN decides before continent EU
+    // 192.0.2.0/25: DE, Berlin, EU, AS64503 -> CoreDNS-GSLB's order: the city database's
+    // continent EU decides before the ASN
     auto s = w.select(p, 0, false, all, client("192.0.2.5"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{4});
+    CHECK(dim(s) == 5);
+    CHECK(s.scope == 25);
+    // the EU backend down: nothing in either MaxMind hierarchy, so the ASN decides, and
+    // alone (backend 6 lists the same ASN but comes later: the first match answers)
+    w.topo->records[0].v4[6].asns = {64503};
+    s = w.select(p, 0, false, {0, 1, 2, 3, 5, 6}, client("192.0.2.5"));
     CHECK(picked(s) == std::vector<std::uint16_t>{0});
     CHECK(dim(s) == 2);
-    CHECK(s.scope == 25);
+    s = w.select(p, 0, false, {1, 2, 3, 5, 6}, client("192.0.2.5"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{6});
+    w.topo->records[0].v4[6].asns.clear();
 
     // 198.51.100.0/24: FR, Paris, AS64501 (no backend) -> city before country
     s = w.select(p, 0, false, all, client("198.51.100.7"));
@@ -265,11 +276,15 @@ TEST_CASE("geoip with MaxMind: classes are exact and country falls back to the c
     CHECK(v4.scope == 24);
     CHECK(v6.scope == 48);
 
+    // Berlin and London both decide on continent EU (the city database's hierarchy comes
+    // before the ASN): one class, as they get one answer
     std::set<std::uint32_t> classes;
     for (const char* a :
          {"192.0.2.5", "198.51.100.7", "203.0.113.9", "198.18.0.1", "192.0.2.200", "10.0.0.1"})
         classes.insert(w.select(p, 0, false, all, client(a)).decision_class);
-    CHECK(classes.size() == 6);
+    CHECK(classes.size() == 5);
+    CHECK(w.select(p, 0, false, all, client("192.0.2.5")).decision_class ==
+          w.select(p, 0, false, all, client("198.18.0.1")).decision_class);
 }
 
 TEST_CASE("geoip scope is the largest prefix among the lookups consulted", "[geoip][mmdb]") {
@@ -283,17 +298,28 @@ TEST_CASE("geoip scope is the largest prefix among the lookups consulted", "[geo
     const auto& p = test::policy("geoip");
     const std::vector<std::uint16_t> all{0, 1, 2, 3, 4, 5, 6, 7};
 
+    // the location map comes last (CoreDNS-GSLB's order): the city database's country US
+    // decides first, and it is the only lookup made
     auto s = w.select(p, 0, false, all, client("203.0.113.9"));
+    CHECK(picked(s) == std::vector<std::uint16_t>{3});
+    CHECK(dim(s) == 4);
+    CHECK(s.scope == 24);
+    // the US backend down: every MaxMind step misses, the map decides; the scope is the
+    // longest block among all the lookups made
+    const std::vector<std::uint16_t> no_us{0, 1, 2, 4, 5, 6, 7};
+    s = w.select(p, 0, false, no_us, client("203.0.113.9"));
     CHECK(picked(s) == std::vector<std::uint16_t>{7});
     CHECK(dim(s) == 1);
     CHECK(s.scope == 28);
 
-    // outside the /28: the map misses, then the country (US, /24) decides; the miss block
-    // from the map (203.0.113.128/25) is longer than the country's network and wins
+    // outside the /28: everything misses; the miss block from the map (203.0.113.128/25) is
+    // longer than the databases' networks and wins
     const auto a = ip("203.0.113.200");
     s = w.select(p, 0, false, all, client("203.0.113.200"));
     CHECK(picked(s) == std::vector<std::uint16_t>{3});
-    CHECK(dim(s) == 4);
+    CHECK(s.scope == w.geo->city_db->place(a).prefix);
+    s = w.select(p, 0, false, no_us, client("203.0.113.200"));
+    CHECK(s.decision_class == kNoMatchClass);
     const std::uint8_t expected =
         std::max({w.geo->locations->lookup(a).prefix, w.geo->asn_db->asn(a).prefix,
                   w.geo->city_db->city(a).prefix, w.geo->country_db->country(a).prefix});

@@ -143,12 +143,14 @@ TEST_CASE("geoip nearest: the nearest site, its best priority, then the next sit
     CHECK(picked(s) == std::vector<std::uint16_t>{3});
     CHECK(s.scope == 48);
 
-    // not placed (no entry, or an entry without a location): failover, scope still honest
+    // not placed (no entry, or an entry without a location): measured from latitude 0,
+    // longitude 0 as CoreDNS-GSLB does: Paris is the nearest site to it; scope still honest
     for (const char* c : {"10.0.0.1", "100.64.5.1"}) {
         s = w.select(p, 0, false, all, client(c));
-        CHECK(picked(s) == std::vector<std::uint16_t>{0, 1, 3, 4, 5});
-        CHECK(s.decision_class == (15u << 28));
+        CHECK(picked(s) == std::vector<std::uint16_t>{0, 1});
+        CHECK(s.decision_class == (6u << 28 | 0));
         CHECK(s.scope > 0);
+        CHECK(s.scope == w.geo->city_db->place(test::ip(c)).prefix);
     }
     w.check_classes_exact(p, all,
                           {"198.51.100.7", "100.64.4.1", "100.64.1.1", "100.64.2.9", "100.64.3.3",
@@ -302,17 +304,20 @@ struct Reference {
             if (match(family[i]) && family[i].priority == best) out.push_back(i);
         return out;
     }
+    /// `origin`: an unplaced client is measured from (0, 0) (geoip, as CoreDNS-GSLB).
     template <class Match>
-    std::vector<std::uint16_t> nearest(Match match) const {
+    std::vector<std::uint16_t> nearest(Match match, bool origin = false) const {
         std::vector<std::uint16_t> out;
-        if (!place.has_coordinates) return out;
+        if (!place.has_coordinates && !origin) return out;
+        const double lat = place.has_coordinates ? place.latitude : 0;
+        const double lon = place.has_coordinates ? place.longitude : 0;
         double best = 1e18;
         std::int32_t prio = 0;
         for (auto i : eligible) {
             const auto& b = family[i];
             if (!b.has_coords || !match(b)) continue;
             const double d =
-                geo::distance_km(place.latitude, place.longitude, b.latitude, b.longitude);
+                geo::distance_km(lat, lon, b.latitude, b.longitude);
             if (out.empty() || d < best - 1e-9 ||
                 (std::abs(d - best) <= 1e-9 && b.priority < prio)) {
                 out = {i};
@@ -360,7 +365,7 @@ struct Reference {
 
     std::vector<std::uint16_t> geoip() const {
         auto all = [](const gslb::BackendRt&) { return true; };
-        if (auto n = nearest(all); !n.empty()) return n;
+        if (auto n = nearest(all, true); !n.empty()) return n;
         std::vector<std::uint16_t> r;
         if (!place.city.empty() && !(r = failover([&](const gslb::BackendRt& b) {
                                          return city_of(b, place.city);

@@ -66,6 +66,17 @@ ZONE = """records:
     backends:
 """ + at("192.0.2.31", HONOLULU, "        country: US\n") + \
     at("192.0.2.32", PARIS, "        country: FR\n") + """
+  order.gslb.test.:
+    mode: geoip
+    backends:
+      - address: "192.0.2.51"
+        location: us-east
+      - address: "192.0.2.52"
+        asn: 64501
+      - address: "192.0.2.53"
+        country: FR
+      - address: "192.0.2.54"
+        city: Paris
   fs-v4only.gslb.test.:
     mode: failover
     failover_policy: {mode: fail-specific, fallback_ips: ["198.51.100.1"]}
@@ -158,11 +169,29 @@ def test_next_nearest_when_the_nearest_is_disabled(world):
     assert ask(d, "near.gslb.test.", C_PARIS)[0] == ["192.0.2.1", "192.0.2.2"]
 
 
-def test_client_without_coordinates_gets_failover(world):
+def test_geoip_steps_in_coredns_gslb_order(world):
+    # 198.51.100.7 is Paris, FR, AS64501 and us-east in the location map: CoreDNS-GSLB's
+    # order is the city database's city -> ... -> country, then ASN, then the location map;
+    # disabling each winner in turn shows the next step
+    d, api = world
+    order = ["192.0.2.54", "192.0.2.53", "192.0.2.52", "192.0.2.51"]
+    try:
+        for i, want in enumerate(order):
+            assert ask(d, "order.gslb.test.", C_PARIS)[0] == [want], f"step {i}"
+            set_admin(api, "disable", "order.gslb.test.", want)
+    finally:
+        for a in order:
+            set_admin(api, "enable", "order.gslb.test.", a)
+    assert ask(d, "order.gslb.test.", C_PARIS) == (["192.0.2.54"], 24)
+
+
+def test_client_without_coordinates_measured_from_origin(world):
     d, _ = world
-    # 10.0.0.0/24 is not in the database: no coordinates, failover (best priority)
+    # 10.0.0.0/24 is not in the database: no coordinates, so, as CoreDNS-GSLB does, the
+    # client is measured from latitude 0, longitude 0, to which Paris is the nearest site
+    # (not failover, which would add New York, San Jose and Tokyo)
     got, scope = ask(d, "near.gslb.test.", "10.0.0.7")
-    assert got == ["192.0.2.1", "192.0.2.2", "192.0.2.4", "192.0.2.5", "192.0.2.6"]
+    assert got == ["192.0.2.1", "192.0.2.2"]
     assert scope > 0
 
 

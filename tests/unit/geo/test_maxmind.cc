@@ -227,3 +227,52 @@ TEST_CASE("open errors name the file and the reason", "[geo][mmdb]") {
         CHECK(what == path + ": " + MMDB_strerror(MMDB_INVALID_METADATA_ERROR));
     }
 }
+
+TEST_CASE("PlaceMemo answers exactly what place() does, only inside the matched network",
+          "[geo][mmdb][memo]") {
+    const std::string city = env("GSLBD_TEST_CITY_MMDB");
+    MaxMindDb db(city);
+    gslbd::geo::PlaceMemo memo(4);  // tiny: neighbours fight over slots
+    // 192.0.2.0/25 (Berlin) and 192.0.2.128/25 (Tokyo) share one /24 slot; 10.0.0.0/8 is
+    // unknown to the database (a negative entry); IPv6 and IPv4-mapped too
+    const char* const addrs[] = {
+        "192.0.2.1",     "192.0.2.129",   "192.0.2.5",     "192.0.2.200",       "100.64.1.7",
+        "100.64.2.7",    "100.64.5.1",    "10.0.0.1",      "10.9.9.9",          "198.51.100.7",
+        "2001:db8:1::1", "2001:db8:2::9", "2001:db8:3::1", "::ffff:192.0.2.130"};
+    for (int round = 0; round < 3; ++round)
+        for (std::size_t i = 0; i < std::size(addrs); ++i) {
+            const char* a = addrs[(i * 5 + static_cast<std::size_t>(round)) % std::size(addrs)];
+            CAPTURE(a, round);
+            const IpAddr addr = ip(a);
+            const auto want = db.place(addr);
+            const auto& got = memo.place(db, addr);
+            CHECK(got.result.found == want.found);
+            CHECK(got.result.city == want.city);
+            CHECK(got.result.subdivision == want.subdivision);
+            CHECK(got.result.country == want.country);
+            CHECK(got.result.continent == want.continent);
+            CHECK(got.result.has_coordinates == want.has_coordinates);
+            CHECK(got.result.latitude == want.latitude);
+            CHECK(got.result.longitude == want.longitude);
+            CHECK(got.result.prefix == want.prefix);
+            const auto u = want.has_coordinates
+                               ? gslbd::geo::unit_vector(want.latitude, want.longitude)
+                               : gslbd::geo::unit_vector(0, 0);
+            CHECK(got.point.x == u.x);
+            CHECK(got.point.y == u.y);
+            CHECK(got.point.z == u.z);
+        }
+    CHECK(memo.hits() > 0);
+
+    // the same address twice: the second is a hit; another database (a reload of the same
+    // file) never reuses the first one's entries
+    gslbd::geo::PlaceMemo one(1024);
+    MaxMindDb again(city);
+    CHECK(again.serial() != db.serial());
+    (void)one.place(db, ip("100.64.2.7"));
+    (void)one.place(db, ip("100.64.2.9"));  // same /24 network: a hit
+    CHECK(one.hits() == 1);
+    CHECK(one.place(again, ip("100.64.2.7")).result.city == "Oakland");
+    CHECK(one.hits() == 1);
+    CHECK(one.misses() == 2);
+}

@@ -316,8 +316,7 @@ struct Reference {
         for (auto i : eligible) {
             const auto& b = family[i];
             if (!b.has_coords || !match(b)) continue;
-            const double d =
-                geo::distance_km(lat, lon, b.latitude, b.longitude);
+            const double d = geo::distance_km(lat, lon, b.latitude, b.longitude);
             if (out.empty() || d < best - 1e-9 ||
                 (std::abs(d - best) <= 1e-9 && b.priority < prio)) {
                 out = {i};
@@ -484,4 +483,35 @@ TEST_CASE("nearest and affinity classes are exact: one class, one answer, for ra
         }
     }
     CHECK(compared > 100);
+}
+
+TEST_CASE("geoip_affinity answers a site of any size (no 19-backend limit)", "[affinity][mmdb]") {
+    CityWorld w;
+    std::vector<gslb::BackendRt> bs;
+    for (std::uint32_t i = 0; i < 30; ++i) {
+        auto b = at("192.0.2.1", i, kParis[0], kParis[1]);
+        b.addr.bytes[3] = static_cast<std::uint8_t>(i + 1);
+        b.countries = {geo::pack_code('F', 'R')};
+        bs.push_back(b);
+    }
+    auto ny = at("192.0.2.100", 30, kNewYork[0], kNewYork[1]);
+    ny.countries = {geo::pack_code('U', 'S')};
+    bs.push_back(ny);
+    w.add_record(bs);
+    w.finish();
+    const auto& aff = test::policy("geoip_affinity");
+    std::vector<std::uint16_t> all, some;
+    for (std::uint16_t i = 0; i <= 30; ++i) all.push_back(i);
+    for (std::uint16_t i = 1; i < 30; i += 3) some.push_back(i);
+    std::vector<std::uint16_t> paris(all.begin(), all.end() - 1);
+
+    auto s = w.select(aff, 0, false, all, client("198.51.100.7"));  // Paris: the whole site
+    CHECK(picked(s) == paris);
+    CHECK(s.decision_class >> 29 == 1);
+    some.push_back(30);
+    s = w.select(aff, 0, false, some, client("198.51.100.7"));  // only the eligible members
+    some.pop_back();
+    CHECK(picked(s) == some);
+    s = w.select(aff, 0, false, all, client("203.0.113.7"));  // New York: the US level
+    CHECK(picked(s) == std::vector<std::uint16_t>{30});
 }

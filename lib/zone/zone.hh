@@ -181,7 +181,14 @@ class ZoneBuilder {
 
     std::vector<std::uint8_t> origin_;
     std::vector<PendingNode> nodes_;
-    std::unordered_map<std::string, std::uint32_t> index_;
+    /// Looked up by string_view: no std::string is made for a name already known.
+    struct NameHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept {
+            return std::hash<std::string_view>{}(s);
+        }
+    };
+    std::unordered_map<std::string, std::uint32_t, NameHash, std::equal_to<>> index_;
     std::vector<PendingRR> rrs_;
     std::vector<std::uint8_t> rdata_;
     std::vector<config::FileName> files_;  ///< a file name per distinct source

@@ -16,6 +16,7 @@
 #include "ctl/fleet.hh"
 #include "ctl/watch.hh"
 #include "discovery/discovery.hh"
+#include "edge/dynblock.hh"
 #include "gslb/publish.hh"
 #include "gslb/snapshot.hh"
 #include "health/monitor.hh"
@@ -173,6 +174,7 @@ int run(const Options& opts) {
     if (api) api->start();
     if (watcher) watcher->start();
     discoverer->start();
+    const edge::BlockWatch block_log;  // logs each dynamic block when it starts and ends
     util::log_info("gslbd ready");
 
     wait_for_stop(signals, *control, opts.config_path);

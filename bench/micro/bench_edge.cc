@@ -1,7 +1,8 @@
 // Micro benchmarks of the edge protection checks (lib/edge, docs/edge.md), each alone: the
 // ACL lookup (rules of several prefix lengths, IPv4 and IPv6), one RRL debit (an account that
 // is found, one under a flood that is limited) and a server cookie check (one SipHash-2-4
-// under the current secret, the previous secret tried too when it fails).
+// under the current secret, the previous secret tried too when it fails), and the dynamic
+// block accounting of one query.
 #include <benchmark/benchmark.h>
 
 #include <cstring>
@@ -79,3 +80,32 @@ void BM_cookie_make(benchmark::State& state) {
 BENCHMARK(BM_cookie_make);
 
 }  // namespace
+
+// Dynamic blocks: the whole per-packet work of one query, find (hash, probe, window roll),
+// query() (count, threshold check) and response() (NXDOMAIN and bytes, threshold check):
+// a prefix within its rates, a blocked one (the query is stopped), and a new prefix per
+// query (a spoofed flood from many prefixes: a slot is taken over every time).
+void BM_dynblock(benchmark::State& state, int kind) {
+    config::Config cfg;
+    cfg.edge.dynblocks.enabled = true;
+    cfg.edge.dynblocks.queries.rate = kind == 1 ? 10 : 1'000'000'000;
+    cfg.edge.dynblocks.nxdomains.rate = 1000;
+    cfg.edge.dynblocks.response_bytes.rate = 400'000'000;
+    const auto rules = edge::build_rules(cfg);
+    edge::Guard g(64, 65536);
+    util::IpAddr a = ip("198.51.100.7");
+    std::uint32_t i = 0;
+    for (auto _ : state) {
+        if (kind == 2) {
+            const std::uint32_t v = __builtin_bswap32(0x0a000000u + (++i << 8));
+            std::memcpy(a.bytes.data(), &v, 4);
+        }
+        edge::DynSlot* s = g.dyn_find(*rules, a, 100);
+        if (g.dyn_query(*rules, *s, false, false, 100) == edge::BlockAction::Pass)
+            g.dyn_response(*rules, *s, false, 60, 100);
+        benchmark::DoNotOptimize(s);
+    }
+}
+BENCHMARK_CAPTURE(BM_dynblock, within_rates, 0);
+BENCHMARK_CAPTURE(BM_dynblock, blocked, 1);
+BENCHMARK_CAPTURE(BM_dynblock, new_prefix_each, 2);

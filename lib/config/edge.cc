@@ -1,7 +1,9 @@
-// The edge protection blocks (docs/edge.md): `acl`, `rrl`, `cookies`, and
+// The edge protection blocks (docs/edge.md): `acl`, `rrl`, `cookies`, `dynamic_blocks`, and
 // the `user`/`group` the daemon drops root to.
 #include <grp.h>
 #include <pwd.h>
+
+#include <algorithm>
 
 #include "config/yaml_util.hh"
 
@@ -123,6 +125,62 @@ void parse_cookies(const Val& v, EdgeConfig& e) {
     }
 }
 
+BlockAction parse_block_action(const Val& v) {
+    const std::string a = v.nonempty_str();
+    if (a == "drop") return BlockAction::Drop;
+    if (a == "refuse" || a == "refused") return BlockAction::Refuse;
+    if (a == "truncate") return BlockAction::Truncate;
+    v.fail("unknown action '" + a + "': use drop, refuse or truncate");
+}
+
+// `dynamic_blocks:` thresholds are a rate, or {rate, action, duration} overriding the block's
+// defaults (dnsdist's per-rule action and block time).
+void parse_dynblocks(const Val& v, EdgeConfig& e) {
+    DynBlockConfig& d = e.dynblocks;
+    d.enabled = true;
+    d.pos = v.pos();
+    MapReader m(v, {"queries_per_second", "nxdomains_per_second", "any_per_second",
+                    "response_bytes_per_second", "window", "duration", "action", "ipv4_prefix",
+                    "ipv6_prefix", "exempt", "table_size"});
+    if (auto x = m.get("window")) d.window = static_cast<std::uint32_t>(x->integer(1, 3600));
+    std::uint32_t duration = 60;
+    BlockAction action = BlockAction::Drop;
+    if (auto x = m.get("duration")) duration = static_cast<std::uint32_t>(x->integer(1, 86400));
+    if (auto x = m.get("action")) action = parse_block_action(*x);
+    auto rule = [&](const char* key, DynBlockRule& r, std::int64_t max) {
+        r.action = action;
+        r.duration = duration;
+        auto x = m.get(key);
+        if (!x) return;
+        r.pos = x->pos();
+        if (x->is_scalar()) {
+            r.rate = static_cast<std::uint32_t>(x->integer(1, max));
+            return;
+        }
+        MapReader rm(*x, {"rate", "action", "duration"});
+        r.rate = static_cast<std::uint32_t>(rm.require("rate").integer(1, max));
+        if (auto a = rm.get("action")) r.action = parse_block_action(*a);
+        if (auto t = rm.get("duration"))
+            r.duration = static_cast<std::uint32_t>(t->integer(1, 86400));
+    };
+    // The window's counts are 32-bit: rate × window must stay below 2^32.
+    const std::int64_t max = std::min<std::int64_t>(1'000'000'000, 4'000'000'000 / d.window);
+    rule("queries_per_second", d.queries, max);
+    rule("nxdomains_per_second", d.nxdomains, max);
+    rule("any_per_second", d.any, max);
+    rule("response_bytes_per_second", d.response_bytes, max);
+    if (d.queries.rate + d.nxdomains.rate + d.any.rate + d.response_bytes.rate == 0)
+        v.fail(
+            "dynamic_blocks needs a threshold: queries_per_second, nxdomains_per_second, "
+            "any_per_second or response_bytes_per_second");
+    if (auto x = m.get("ipv4_prefix")) d.ipv4_prefix = static_cast<std::uint8_t>(x->integer(8, 32));
+    if (auto x = m.get("ipv6_prefix"))
+        d.ipv6_prefix = static_cast<std::uint8_t>(x->integer(16, 64));
+    if (auto x = m.get("exempt")) d.exempt = parse_prefixes(*x);
+    if (auto x = m.get("table_size"))
+        d.table_size = static_cast<std::size_t>(x->integer(64, 1 << 22));
+}
+
 }  // namespace
 
 void parse_edge(const MapReader& top, Config& cfg) {
@@ -130,6 +188,7 @@ void parse_edge(const MapReader& top, Config& cfg) {
     if (auto x = top.get("acl"); x && !x->is_null()) parse_acl(*x, e);
     if (auto x = top.get("rrl"); x && !x->is_null()) parse_rrl(*x, e);
     if (auto x = top.get("cookies"); x && !x->is_null()) parse_cookies(*x, e);
+    if (auto x = top.get("dynamic_blocks"); x && !x->is_null()) parse_dynblocks(*x, e);
     if (auto x = top.get("user")) {
         e.user = x->nonempty_str();
         e.user_pos = x->pos();

@@ -392,7 +392,8 @@ Config load_config(const std::string& path) {
                          "io",     "dpdk",      "cache",
                          "health", "api",       "cluster",
                          "acl",    "rrl",       "cookies",
-                         "user",   "group",     "healthcheck_profiles"});
+                         "user",   "group",     "healthcheck_profiles",
+                         "dynamic_blocks"});
 
     parse_listen(top.require("listen"), cfg);
     if (auto x = top.get("workers")) {

@@ -361,12 +361,36 @@ struct CookieConfig {
     SourcePos pos;
 };
 
+/// What a dynamic block does to its prefix's queries.
+enum class BlockAction : std::uint8_t { Drop, Refuse, Truncate };
+
+/// One threshold of `dynamic_blocks:`: more than `rate` per second over the window blocks the
+/// prefix for `duration` seconds with `action`. rate 0 = off.
+struct DynBlockRule {
+    std::uint32_t rate = 0;
+    BlockAction action = BlockAction::Drop;
+    std::uint32_t duration = 60;
+    SourcePos pos;
+};
+
+/// Dynamic blocks (`dynamic_blocks:`, docs/edge.md): dnsdist's per-prefix rate thresholds.
+struct DynBlockConfig {
+    bool enabled = false;
+    DynBlockRule queries, nxdomains, any, response_bytes;  ///< per second
+    std::uint32_t window = 10;                             ///< seconds
+    std::uint8_t ipv4_prefix = 24, ipv6_prefix = 56;
+    std::vector<util::IpPrefix> exempt;
+    std::size_t table_size = 8192;  ///< prefixes per worker (rounded up to a power of two)
+    SourcePos pos;
+};
+
 /// The edge protection blocks (docs/edge.md) and the privileges to keep.
 struct EdgeConfig {
     AclAction acl_default = AclAction::Allow;
     std::vector<AclRule> acl;  ///< longest prefix wins
     RrlConfig rrl;
     CookieConfig cookies;
+    DynBlockConfig dynblocks;
     std::string user, group;  ///< drop root to these after start-up ("" = stay)
     SourcePos user_pos;
 };

@@ -12,10 +12,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cache/cache.hh"
 #include "ctl/api_request.hh"
 #include "ctl/explain.hh"
 #include "ctl/fleet.hh"
 #include "discovery/discovery.hh"
+#include "edge/dynblock.hh"
 #include "health/state.hh"
 #include "util/log.hh"
 
@@ -387,6 +389,27 @@ void add_probe_status(const health::Monitor& mon, const gslb::Snapshot& snap, js
     }
 }
 
+// GET /api/v1/blocks: times as UTC (the workers count CLOCK_MONOTONIC_COARSE seconds).
+json blocks_json() {
+    const std::uint32_t mono = cache::coarse_now();
+    const auto wall = std::chrono::system_clock::now();
+    auto at = [&](std::uint32_t t) {
+        return iso_time(wall + std::chrono::seconds(static_cast<std::int32_t>(t - mono)));
+    };
+    json list = json::array();
+    for (const edge::BlockInfo& b : edge::BlockBoard::instance().list(mono))
+        list.push_back({{"prefix", b.prefix.to_string()},
+                        {"reason", edge::to_string(b.reason)},
+                        {"action", edge::to_string(b.action)},
+                        {"since", at(b.since)},
+                        {"until", at(b.until)},
+                        {"remaining_seconds", static_cast<std::int32_t>(b.until - mono)},
+                        {"queries_blocked", b.blocked},
+                        {"workers", b.workers}});
+    const std::size_t n = list.size();
+    return {{"blocks", std::move(list)}, {"count", n}};
+}
+
 }  // namespace
 
 void ApiServer::routes() {
@@ -482,6 +505,28 @@ void ApiServer::routes() {
               }
               throw RequestError(404, "unknown record '" + name + "'");
           }));
+
+    // Dynamic blocks (docs/edge.md): the workers' blocks merged; lift one prefix or all.
+    s.Get("/api/v1/blocks",
+          route(kRead, [](const Request&, Response& res) { send_json(res, 200, blocks_json()); }));
+    s.Delete("/api/v1/blocks", route(kMutating, [](const Request&, Response& res) {
+                 const std::size_t n = edge::BlockBoard::instance().lift(std::nullopt, "API");
+                 send_json(res, 200, {{"ok", true}, {"lifted", n}});
+             }));
+    s.Delete(R"(/api/v1/blocks/(.+))", route(kMutating, [](const Request& req, Response& res) {
+                 const std::string text = req.matches[1];
+                 const auto p = util::IpPrefix::parse(text, true);
+                 if (!p) {
+                     if (util::IpPrefix::parse(text, false))
+                         throw RequestError(
+                             400, "'" + text + "' has host bits set after the prefix length");
+                     throw RequestError(
+                         400, "'" + text + "' is not a prefix (192.0.2.0/24, 2001:db8::/56)");
+                 }
+                 const std::size_t n = edge::BlockBoard::instance().lift(*p, "API");
+                 if (n == 0) throw RequestError(404, p->to_string() + " is not blocked");
+                 send_json(res, 200, {{"ok", true}, {"lifted", n}});
+             }));
 
     const auto explain_route = route(kRead, [this](const Request& req, Response& res) {
         const gslb::Snapshot snap = control_.current();

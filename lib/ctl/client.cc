@@ -40,6 +40,8 @@ const char* const kUsage =
     "                                  (zone-file backends; - = stdin); kept over restarts\n"
     "  pool show ZONE RECORD           the record's backends and where they come from\n"
     "  pool clear ZONE RECORD          back to the zone file's backends\n"
+    "  blocks [list]                   dynamic blocks in force (prefix, reason, action, until)\n"
+    "  blocks lift PREFIX | lift-all   lift one dynamic block, or all of them\n"
     "  import-corefile COREFILE [OUT]  write a gslbd main config from a CoreDNS-GSLB\n"
     "                                  Corefile (stdout without OUT); no API call\n"
     "\n"
@@ -289,6 +291,22 @@ Request make_request(const CommandLine& cl) {
         }
         return r;
     }
+    if (cmd == "blocks") {
+        const std::string sub = args.size() > 1 ? args[1] : "list";
+        if (sub == "list" && need_args(1, 2))
+            return {Command::kBlocks, "blocks", false, "/api/v1/blocks", {}};
+        if (sub == "lift-all" && need_args(2, 2)) {
+            Request r{Command::kBlocksLift, "blocks lift-all", false, "/api/v1/blocks", {}};
+            r.method = "DELETE";
+            return r;
+        }
+        if (sub == "lift" && need_args(3, 3)) {
+            Request r{Command::kBlocksLift, "blocks lift", false, "/api/v1/blocks/" + args[2], {}};
+            r.method = "DELETE";
+            return r;
+        }
+        throw UsageError("blocks [list] | blocks lift PREFIX | blocks lift-all");
+    }
     if (cmd == "fleet") {
         if (!need_args(1, 1)) throw UsageError("fleet takes no arguments");
         return {Command::kFleet, cmd, false, "/api/v1/fleet", {}};
@@ -483,6 +501,17 @@ int render(const Request& req, const Reply& r, bool json_out, std::ostream& out,
     } else if (req.command == Command::kPoolClear) {
         out << "pool cleared: the zone file's backends (generation "
             << r.body.value("generation", 0) << ")\n";
+    } else if (req.command == Command::kBlocks) {
+        std::vector<std::vector<std::string>> rows = {
+            {"PREFIX", "REASON", "ACTION", "UNTIL", "LEFT", "BLOCKED"}};
+        for (const auto& b : r.body["blocks"])
+            rows.push_back({cell(b, "prefix"), cell(b, "reason"), cell(b, "action"),
+                            cell(b, "until"), cell(b, "remaining_seconds") + "s",
+                            cell(b, "queries_blocked")});
+        print_table(rows, out);
+        out << r.body["blocks"].size() << " block(s)\n";
+    } else if (req.command == Command::kBlocksLift) {
+        out << "lifted " << r.body.value("lifted", 0) << " block(s)\n";
     } else if (req.command == Command::kPoolShow) {
         out << cell(r.body, "record") << " (from " << cell(r.body, "source") << ")\n";
         std::vector<std::vector<std::string>> rows = {{"  ADDRESS", "PORT", "PRIO", "WEIGHT"}};

@@ -93,7 +93,9 @@ enum class Command {
     kFleet,
     kPoolSet,
     kPoolShow,
-    kPoolClear
+    kPoolClear,
+    kBlocks,
+    kBlocksLift
 };
 
 /// One call of the API.

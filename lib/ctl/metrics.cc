@@ -5,9 +5,11 @@
 #include <iterator>
 #include <map>
 
+#include "cache/cache.hh"
 #include "ctl/explain.hh"
 #include "ctl/fleet.hh"
 #include "discovery/discovery.hh"
+#include "edge/dynblock.hh"
 #include "health/state.hh"
 
 namespace gslbd::ctl {
@@ -137,7 +139,7 @@ void cache_metrics(Writer& w, const cache::Counters& c) {
     w.sample("gslbd_cache_uncacheable_total", {}, U{c.uncacheable});
 }
 
-/// Edge protection (docs/edge.md): ACL, response rate limiting, DNS cookies.
+/// Edge protection (docs/edge.md): ACL, response rate limiting, DNS cookies, dynamic blocks.
 void edge_metrics(Writer& w, const edge::Counters& e) {
     w.family("gslbd_acl_total", "counter", "Queries stopped by the ACL, by action.");
     w.sample("gslbd_acl_total", {{"action", "drop"}}, U{e.acl_dropped});
@@ -152,6 +154,22 @@ void edge_metrics(Writer& w, const edge::Counters& e) {
     w.sample("gslbd_cookies_total", {{"result", "received"}}, U{e.cookie_queries});
     w.sample("gslbd_cookies_total", {{"result", "valid"}}, U{e.cookie_valid});
     w.sample("gslbd_cookies_total", {{"result", "badcookie"}}, U{e.badcookie});
+    w.family("gslbd_dynblocks_active", "gauge",
+             "Client prefixes under a dynamic block now (merged over workers).");
+    w.sample("gslbd_dynblocks_active", {},
+             U{edge::BlockBoard::instance().list(cache::coarse_now()).size()});
+    w.family("gslbd_dynblocks_started_total", "counter",
+             "Dynamic blocks started (each worker counts the blocks it starts).");
+    w.sample("gslbd_dynblocks_started_total", {}, U{e.dyn_started});
+    w.family("gslbd_dynblock_queries_total", "counter",
+             "Queries stopped by a dynamic block, by the threshold that started it.");
+    for (std::size_t i = 0; i < edge::kBlockReasons; ++i)
+        w.sample("gslbd_dynblock_queries_total",
+                 {{"reason", edge::to_string(static_cast<edge::BlockReason>(i))}},
+                 U{e.dyn_blocked[i]});
+    w.family("gslbd_dynblock_exempt_total", "counter",
+             "Queries not checked against dynamic blocks: valid server cookie.");
+    w.sample("gslbd_dynblock_exempt_total", {}, U{e.dyn_exempt});
 }
 
 /// Packets, TCP connections and per-worker series of the I/O backends.

@@ -82,7 +82,22 @@ std::shared_ptr<const Rules> build_rules(const config::Config& cfg) {
         r->secrets.previous = *c.previous_secret;
         r->secrets.has_previous = true;
     }
-    if (!r->acl_on && !r->rrl_on && !r->cookies_on) return nullptr;
+    const config::DynBlockConfig& d = e.dynblocks;
+    r->dyn.on = d.enabled;
+    auto threshold = [](const config::DynBlockRule& x) {
+        const BlockAction a = x.action == config::BlockAction::Refuse     ? BlockAction::Refuse
+                              : x.action == config::BlockAction::Truncate ? BlockAction::Truncate
+                                                                          : BlockAction::Drop;
+        return DynThreshold{x.rate, a, x.duration};
+    };
+    r->dyn.thresholds = {threshold(d.queries), threshold(d.nxdomains), threshold(d.any),
+                         threshold(d.response_bytes)};
+    r->dyn.window = d.window;
+    r->dyn.v4_prefix = d.ipv4_prefix;
+    r->dyn.v6_prefix = d.ipv6_prefix;
+    for (const auto& p : d.exempt) r->dyn.exempt.add(p, 1);
+    r->dyn.exempt.freeze();
+    if (!r->acl_on && !r->rrl_on && !r->cookies_on && !r->dyn.on) return nullptr;
     return r;
 }
 
@@ -100,12 +115,16 @@ void add_relaxed(Counters& o, const Counters& c) noexcept {
     add(o.cookie_queries, c.cookie_queries);
     add(o.cookie_valid, c.cookie_valid);
     add(o.badcookie, c.badcookie);
+    add(o.dyn_started, c.dyn_started);
+    add(o.dyn_exempt, c.dyn_exempt);
+    for (std::size_t i = 0; i < kBlockReasons; ++i) add(o.dyn_blocked[i], c.dyn_blocked[i]);
 }
 
-Guard::Guard(std::size_t rrl_entries)
+Guard::Guard(std::size_t rrl_entries, std::size_t dyn_entries)
     : table_(std::make_unique<Entry[]>(std::bit_ceil(std::max<std::size_t>(64, rrl_entries)))),
       mask_(std::bit_ceil(std::max<std::size_t>(64, rrl_entries)) - 1),
-      seed_(util::random_seed()) {}
+      seed_(util::random_seed()),
+      dyn_(dyn_entries) {}
 
 Verdict Guard::rrl(const Rules& r, const util::IpAddr& src, RrlClass cls, std::uint64_t name_key,
                    std::uint32_t now) noexcept {

@@ -18,6 +18,7 @@
 
 #include "config/model.hh"
 #include "edge/cookie.hh"
+#include "edge/dynblock.hh"
 #include "edge/prefix_table.hh"
 #include "util/addr.hh"
 
@@ -51,6 +52,8 @@ struct Rules {
     bool cookies_on = false;
     bool cookies_enforce = false;
     CookieSecrets secrets;
+    // dynamic blocks (edge/dynblock.hh)
+    DynRules dyn;
 };
 
 /// The rules `cfg` asks for, or nullptr when it configures none of them (then the pipeline
@@ -72,6 +75,10 @@ struct alignas(64) Counters {
     std::uint64_t cookie_queries = 0;   ///< queries with a COOKIE option (cookies on)
     std::uint64_t cookie_valid = 0;     ///< ... and a valid server cookie
     std::uint64_t badcookie = 0;        ///< BADCOOKIE answers
+    std::uint64_t dyn_started = 0;      ///< dynamic blocks started (per worker)
+    std::uint64_t dyn_exempt = 0;       ///< not checked: valid cookie (dynamic blocks on)
+    /// queries a dynamic block stopped, by BlockReason
+    std::array<std::uint64_t, kBlockReasons> dyn_blocked{};
 };
 
 /// Adds `from` (read with relaxed loads) into `into`.
@@ -81,8 +88,9 @@ void add_relaxed(Counters& into, const Counters& from) noexcept;
 /// is reused when all four are taken, as BIND's table does when it is full).
 class Guard {
   public:
-    /// `rrl_entries` is rounded up to a power of two (at least 64). Allocates.
-    explicit Guard(std::size_t rrl_entries);
+    /// `rrl_entries` and `dyn_entries` are rounded up to a power of two (at least 64).
+    /// Allocates; registers the dynamic block table with the BlockBoard.
+    Guard(std::size_t rrl_entries, std::size_t dyn_entries = 64);
 
     /// The ACL verdict for `src` (a kAcl* value).
     static std::uint8_t acl(const Rules& r, const util::IpAddr& src) noexcept {
@@ -95,6 +103,19 @@ class Guard {
     /// Exempt prefixes always pass; log_only counts and passes.
     Verdict rrl(const Rules& r, const util::IpAddr& src, RrlClass cls, std::uint64_t name_key,
                 std::uint32_t now) noexcept;
+
+    /// Dynamic blocks: DynTable::query() and response() with this guard's counters.
+    DynSlot* dyn_find(const Rules& r, const util::IpAddr& src, std::uint32_t now) noexcept {
+        return dyn_.find(r.dyn, src, now);
+    }
+    BlockAction dyn_query(const Rules& r, DynSlot& s, bool any, bool tcp,
+                          std::uint32_t now) noexcept {
+        return dyn_.query(r.dyn, s, any, tcp, now, counters.dyn_started, counters.dyn_blocked);
+    }
+    void dyn_response(const Rules& r, DynSlot& s, bool nxdomain, std::size_t bytes,
+                      std::uint32_t now) noexcept {
+        dyn_.response(r.dyn, s, nxdomain, bytes, now, counters.dyn_started);
+    }
 
     Counters counters;
 
@@ -109,6 +130,7 @@ class Guard {
     std::unique_ptr<Entry[]> table_;
     std::size_t mask_ = 0;
     std::uint64_t seed_ = 0;
+    DynTable dyn_;
 };
 
 /// Appends an EDNS COOKIE option (`client`, 8 bytes, then `server`, kServerCookieLen bytes)

@@ -20,6 +20,9 @@ const config::Config& sizing_config(const gslb::SnapshotHolder& holder) {
 std::size_t rrl_entries(const config::Config& cfg) noexcept {
     return cfg.edge.rrl.enabled ? cfg.edge.rrl.table_size : 4096;
 }
+std::size_t dyn_entries(const config::Config& cfg) noexcept {
+    return cfg.edge.dynblocks.enabled ? cfg.edge.dynblocks.table_size : 1024;
+}
 // Pipelines take answer-counter stripes in turn (gslb::AnswerCounts::row() wraps).
 std::atomic<std::uint32_t> next_stripe{0};
 
@@ -42,7 +45,7 @@ Pipeline::Pipeline(const gslb::SnapshotHolder& holder, std::uint64_t seed,
       cache_(cache_entries, entry_bytes, seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull),
       scratch_(cache_entries != 0 ? std::make_unique<std::uint8_t[]>(dns::kMaxMessage) : nullptr),
       stripe_(next_stripe.fetch_add(1, std::memory_order_relaxed)),
-      guard_(rrl_entries(sizing_config(holder))) {}
+      guard_(rrl_entries(sizing_config(holder)), dyn_entries(sizing_config(holder))) {}
 
 Pipeline::~Pipeline() = default;
 
@@ -186,60 +189,98 @@ inline std::uint32_t wall_seconds() noexcept {
         ++counters_.responses;
         return with_cookie(reply(dns::Rcode::BadCookie, false));
     };
-    // RFC 7873 §5.2.3/5.2.4: a server whose policy wants a valid cookie answers BADCOOKIE
-    // with a fresh one (over TCP the source address is proven already).
-    if (cookie_in && !cookie_ok && rules.cookies_enforce && !tcp) return badcookie();
-
-    last_kind_ = gslb::AnswerKind::ServFail;  // anything count() does not see is an error
-    const std::size_t n =
-        respond(snap, pr, source, out, tcp, cookie_in ? edge::kCookieOptionLen : 0);
-    if (n == 0) return 0;
-
-    if (rules.rrl_on && !tcp) {
+    // Dynamic blocks: per prefix, after the cookie check because a valid server cookie
+    // exempts (the spoofer of a blocked prefix cannot have one).
+    edge::DynSlot* dyn = nullptr;
+    std::uint32_t dyn_now = 0;
+    if (rules.dyn.on && pr.status != dns::ParseStatus::Drop) {
         if (cookie_ok) {
-            ++guard_.counters.rrl_exempt;
+            ++guard_.counters.dyn_exempt;
         } else {
-            edge::RrlClass cls = edge::RrlClass::Error;
-            std::uint64_t name_key = 0;
-            if (pr.status == dns::ParseStatus::Ok) {
-                switch (last_kind_) {
-                    case gslb::AnswerKind::Answer:
-                        cls = edge::RrlClass::Answer;
-                        name_key = q.qname_hash ^ (std::uint64_t{q.qtype} << 48);
+            dyn_now = external_clock_ ? now_ : cache::coarse_now();
+            dyn = guard_.dyn_find(rules, source, dyn_now);
+            if (dyn != nullptr) {
+                const bool any = pr.question_ok && q.qtype == 255;
+                switch (guard_.dyn_query(rules, *dyn, any, tcp, dyn_now)) {
+                    case edge::BlockAction::Pass:
                         break;
-                    case gslb::AnswerKind::NoData:
-                        cls = edge::RrlClass::NoData;
-                        name_key = q.qname_hash;
-                        break;
-                    case gslb::AnswerKind::NxDomain:
-                        // BIND keys NXDOMAIN by zone: random names under one zone share it.
-                        cls = edge::RrlClass::NxDomain;
-                        name_key = reinterpret_cast<std::uintptr_t>(plan_.zone);
-                        break;
-                    default:
-                        break;
+                    case edge::BlockAction::Drop:
+                        return 0;
+                    case edge::BlockAction::Refuse:
+                        ++counters_.refused;
+                        ++counters_.responses;
+                        return with_cookie(reply(dns::Rcode::Refused, false));
+                    case edge::BlockAction::Truncate:
+                        ++counters_.truncated;
+                        ++counters_.responses;
+                        return with_cookie(reply(
+                            pr.question_ok ? dns::Rcode::NoError : dns::Rcode::FormErr, true));
                 }
-            }
-            const std::uint32_t now = external_clock_ ? now_ : cache::coarse_now();
-            switch (guard_.rrl(rules, source, cls, name_key, now)) {
-                case edge::Verdict::Pass:
-                    break;
-                case edge::Verdict::Drop:
-                    --counters_.responses;  // counted by respond(), never sent
-                    return 0;
-                case edge::Verdict::Slip:
-                    // A client that sent a cookie learns a valid one and is answered in
-                    // full next time; any other gets TC and may retry over TCP.
-                    if (cookie_in) {
-                        --counters_.responses;
-                        return badcookie();
-                    }
-                    ++counters_.truncated;
-                    return reply(pr.question_ok ? dns::Rcode::NoError : dns::Rcode::FormErr, true);
             }
         }
     }
-    return with_cookie(n);
+    // The answer, RRL and the response's cookie; returns what is sent.
+    auto answer = [&]() noexcept -> std::size_t {
+        // RFC 7873 §5.2.3/5.2.4: a server whose policy wants a valid cookie answers BADCOOKIE
+        // with a fresh one (over TCP the source address is proven already).
+        if (cookie_in && !cookie_ok && rules.cookies_enforce && !tcp) return badcookie();
+
+        last_kind_ = gslb::AnswerKind::ServFail;  // anything count() does not see is an error
+        const std::size_t n =
+            respond(snap, pr, source, out, tcp, cookie_in ? edge::kCookieOptionLen : 0);
+        if (n == 0) return 0;
+
+        if (rules.rrl_on && !tcp) {
+            if (cookie_ok) {
+                ++guard_.counters.rrl_exempt;
+            } else {
+                edge::RrlClass cls = edge::RrlClass::Error;
+                std::uint64_t name_key = 0;
+                if (pr.status == dns::ParseStatus::Ok) {
+                    switch (last_kind_) {
+                        case gslb::AnswerKind::Answer:
+                            cls = edge::RrlClass::Answer;
+                            name_key = q.qname_hash ^ (std::uint64_t{q.qtype} << 48);
+                            break;
+                        case gslb::AnswerKind::NoData:
+                            cls = edge::RrlClass::NoData;
+                            name_key = q.qname_hash;
+                            break;
+                        case gslb::AnswerKind::NxDomain:
+                            // BIND keys NXDOMAIN by zone: random names under one zone share it.
+                            cls = edge::RrlClass::NxDomain;
+                            name_key = reinterpret_cast<std::uintptr_t>(plan_.zone);
+                            break;
+                        default:
+                            break;
+                    }
+                }
+                const std::uint32_t now = external_clock_ ? now_ : cache::coarse_now();
+                switch (guard_.rrl(rules, source, cls, name_key, now)) {
+                    case edge::Verdict::Pass:
+                        break;
+                    case edge::Verdict::Drop:
+                        --counters_.responses;  // counted by respond(), never sent
+                        return 0;
+                    case edge::Verdict::Slip:
+                        // A client that sent a cookie learns a valid one and is answered in
+                        // full next time; any other gets TC and may retry over TCP.
+                        if (cookie_in) {
+                            --counters_.responses;
+                            return badcookie();
+                        }
+                        ++counters_.truncated;
+                        return reply(pr.question_ok ? dns::Rcode::NoError : dns::Rcode::FormErr,
+                                     true);
+                }
+            }
+        }
+        return with_cookie(n);
+    };
+    const std::size_t sent = answer();
+    if (dyn != nullptr)
+        guard_.dyn_response(rules, *dyn, last_kind_ == gslb::AnswerKind::NxDomain, sent, dyn_now);
+    return sent;
 }
 
 [[gnu::always_inline]] inline std::size_t Pipeline::respond(const gslb::Snapshot* snap,

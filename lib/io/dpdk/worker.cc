@@ -30,7 +30,7 @@ void Worker::start_clock() noexcept {
     const std::uint64_t now = rte_rdtsc();
     clock_seconds_ = static_cast<std::uint32_t>(now / tsc_hz_);
     next_second_tsc_ = (now / tsc_hz_ + 1) * tsc_hz_;
-    pipe_.tick(clock_seconds_);
+    pipe_.tick(cache::coarse_now());
 }
 
 void Worker::tick_clock() noexcept {
@@ -40,7 +40,10 @@ void Worker::tick_clock() noexcept {
     const std::uint64_t seconds = now / tsc_hz_;
     clock_seconds_ = static_cast<std::uint32_t>(seconds);
     next_second_tsc_ = (seconds + 1) * tsc_hz_;
-    pipe_.tick(clock_seconds_);
+    // The TSC says when a second passed; the value is CLOCK_MONOTONIC_COARSE (a vDSO read
+    // once a second), the clock of the socket workers and of the control side's view of
+    // the dynamic blocks.
+    pipe_.tick(cache::coarse_now());
 }
 
 void Worker::send(std::uint16_t port, std::uint16_t queue, rte_mbuf** pkts, unsigned n,

@@ -510,7 +510,8 @@ void ApiServer::routes() {
     s.Get("/api/v1/blocks",
           route(kRead, [](const Request&, Response& res) { send_json(res, 200, blocks_json()); }));
     s.Delete("/api/v1/blocks", route(kMutating, [](const Request&, Response& res) {
-                 const std::size_t n = edge::BlockBoard::instance().lift(std::nullopt, "API");
+                 const std::size_t n =
+                     edge::BlockBoard::instance().lift(std::nullopt, "API", cache::coarse_now());
                  send_json(res, 200, {{"ok", true}, {"lifted", n}});
              }));
     s.Delete(R"(/api/v1/blocks/(.+))", route(kMutating, [](const Request& req, Response& res) {
@@ -523,7 +524,8 @@ void ApiServer::routes() {
                      throw RequestError(
                          400, "'" + text + "' is not a prefix (192.0.2.0/24, 2001:db8::/56)");
                  }
-                 const std::size_t n = edge::BlockBoard::instance().lift(*p, "API");
+                 const std::size_t n =
+                     edge::BlockBoard::instance().lift(*p, "API", cache::coarse_now());
                  if (n == 0) throw RequestError(404, p->to_string() + " is not blocked");
                  send_json(res, 200, {{"ok", true}, {"lifted", n}});
              }));

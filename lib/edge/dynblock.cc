@@ -175,12 +175,14 @@ void DynTable::check(const DynRules& r, DynSlot& s, std::uint32_t now,
                      std::uint64_t& started) noexcept {
     const std::uint64_t w = r.window;
     const auto age = static_cast<std::int32_t>(now - s.bucket);
-    const std::uint64_t prev_weight =
-        age <= 0 ? w : (age >= static_cast<std::int32_t>(w) ? 0 : w - age);
+    // The part of the previous bucket still inside the window, counting the current second
+    // as whole: a steady rate just below the threshold never trips it.
+    const std::int64_t left = static_cast<std::int64_t>(w) - 1 - std::max<std::int32_t>(age, 0);
+    const std::uint64_t prev_weight = left > 0 ? static_cast<std::uint64_t>(left) : 0;
     for (std::size_t i = 0; i < kBlockReasons; ++i) {
         const DynThreshold& t = r.thresholds[i];
         if (t.rate == 0) continue;
-        // estimate × window = prev × (window − age) + cur × window, against rate × window².
+        // estimate × window = prev × weight + cur × window, against rate × window².
         if (std::uint64_t{s.prev[i]} * prev_weight + std::uint64_t{s.cur[i]} * w <=
             std::uint64_t{t.rate} * w * w)
             continue;
@@ -271,8 +273,8 @@ std::vector<BlockInfo> BlockBoard::list(std::uint32_t now) const {
     return out;
 }
 
-std::size_t BlockBoard::lift(const std::optional<util::IpPrefix>& prefix, const std::string& by) {
-    const std::uint32_t now = mono_now();
+std::size_t BlockBoard::lift(const std::optional<util::IpPrefix>& prefix, const std::string& by,
+                             std::uint32_t now) {
     std::lock_guard lk(mu_);
     std::map<PrefixKey, std::uint64_t> lifted;
     for (DynTable* t : tables_) {

@@ -136,8 +136,9 @@ class BlockBoard {
     std::vector<BlockInfo> list(std::uint32_t now) const;
     /// Lifts the block of `prefix` (every block when nullopt) in every worker and forgets
     /// the prefix's counts, so it starts from an empty window. Returns how many distinct
-    /// prefixes were blocked. Logged.
-    std::size_t lift(const std::optional<util::IpPrefix>& prefix, const std::string& by);
+    /// prefixes were blocked at `now`. Logged, naming `by`.
+    std::size_t lift(const std::optional<util::IpPrefix>& prefix, const std::string& by,
+                     std::uint32_t now);
     /// Logs the blocks that started and ended since the last call (once each); returns how
     /// many are in force. Called periodically (BlockWatch).
     std::size_t scan(std::uint32_t now);

@@ -78,7 +78,9 @@ for b in "${bins[@]}"; do
   "$builddir/$b" "$corpus" "tests/fuzz/corpus/$t" -max_total_time="$seconds" \
     -timeout=10 -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1 \
     "${par[@]}" -artifact_prefix="$findings/" >"$log" 2>&1 || rc=$?
-  if ((jobs > 1)); then cat fuzz-*.log >>"$log" 2>/dev/null && rm -f fuzz-*.log; fi
+  # with -jobs libFuzzer copies every job's log into its own output (after "Job N exited"):
+  # the per-job files are duplicates, and counting them too would double the executions
+  if ((jobs > 1)); then rm -f fuzz-*.log; fi
   execs=$(awk '/stat::number_of_executed_units:/ {n += $2} END {print n + 0}' "$log")
   result=ok
   if ((rc != 0)); then

@@ -294,11 +294,11 @@ std::size_t BlockBoard::lift(const std::optional<util::IpPrefix>& prefix, const 
         }
     }
     for (const auto& [k, n] : lifted) {
+        // a named copy: clang 14 cannot capture a structured binding in a lambda
+        const auto prefix = to_prefix(k.family, k.len, k.word);
         util::log_info("dynamic block lifted by {}: {} ({} queries blocked)", by,
-                       to_prefix(k.family, k.len, k.word).to_string(), n);
-        std::erase_if(seen_, [&](const BlockInfo& b) {
-            return b.prefix == to_prefix(k.family, k.len, k.word);
-        });
+                       prefix.to_string(), n);
+        std::erase_if(seen_, [&](const BlockInfo& b) { return b.prefix == prefix; });
     }
     return lifted.size();
 }
@@ -307,7 +307,8 @@ std::size_t BlockBoard::scan(std::uint32_t now) {
     std::lock_guard lk(mu_);
     const auto now_in = merged(tables_, now);
     std::vector<BlockInfo> next;
-    for (const auto& [k, b] : now_in) {
+    for (const auto& entry : now_in) {
+        const BlockInfo& b = entry.second;
         const bool known = std::any_of(seen_.begin(), seen_.end(), [&](const BlockInfo& o) {
             return o.prefix == b.prefix && o.since == b.since;
         });

@@ -194,10 +194,18 @@ ReloadCounters Control::reload_counters() const {
 
 std::vector<BackendKey> Control::apply(const Selector& sel, AdminAction action,
                                        std::uint32_t weight) {
-    std::lock_guard lock(mu_);
-    if (topo_ == nullptr) throw RequestError(503, "no configuration loaded yet");
-    const auto matched = AdminStore::select(*topo_, sel);
-    AdminStore next = admin_;
+    // Serialized with reloads and pool changes; mu_ is held only to copy and to install, so
+    // the state file's fsync (seconds on a busy disk) never holds up a health publish.
+    std::lock_guard serial(reload_mu_);
+    std::shared_ptr<const gslb::Topology> topo;
+    AdminStore next;
+    {
+        std::lock_guard lock(mu_);
+        topo = topo_;
+        next = admin_;
+    }
+    if (topo == nullptr) throw RequestError(503, "no configuration loaded yet");
+    const auto matched = AdminStore::select(*topo, sel);
     std::vector<BackendKey> keys;
     for (const auto& [rec, b] : matched) {
         BackendKey key{rec->cfg->name, b->addr.to_string()};
@@ -221,7 +229,9 @@ std::vector<BackendKey> Control::apply(const Selector& sel, AdminAction action,
     }
     // The file first: if it cannot be written, nothing changes (the API says so).
     save_state(next);
-    admin_ = std::move(next);
+    std::lock_guard lock(mu_);
+    // Only the changed overrides: the fleet may have installed others meanwhile.
+    for (const auto& key : keys) admin_.set(key, next.get(key.first, key.second));
     publish_locked();
     if (admin_sink_)
         for (const auto& key : keys) admin_sink_(key, admin_.get(key.first, key.second));

@@ -386,13 +386,27 @@ Config load_config(const std::string& path) {
     const FileName file(cfg.file);
     Val root(file, doc);
     if (root.is_null()) root.fail("the configuration is empty: 'listen' and 'zones' are required");
-    MapReader top(root, {"listen", "workers",   "log_level",
-                         "edns",   "ecs",       "tcp",
-                         "geoip",  "debug_txt", "zones",
-                         "io",     "dpdk",      "cache",
-                         "health", "api",       "cluster",
-                         "acl",    "rrl",       "cookies",
-                         "user",   "group",     "healthcheck_profiles",
+    MapReader top(root, {"listen",
+                         "workers",
+                         "log_level",
+                         "edns",
+                         "ecs",
+                         "tcp",
+                         "geoip",
+                         "debug_txt",
+                         "zones",
+                         "io",
+                         "dpdk",
+                         "cache",
+                         "health",
+                         "api",
+                         "cluster",
+                         "acl",
+                         "rrl",
+                         "cookies",
+                         "user",
+                         "group",
+                         "healthcheck_profiles",
                          "dynamic_blocks"});
 
     parse_listen(top.require("listen"), cfg);

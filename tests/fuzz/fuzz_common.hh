@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "dns/wire.hh"
 
@@ -16,6 +17,30 @@ namespace fuzz {
 
 inline std::uint16_t rd16(const std::uint8_t* p) {
     return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
+}
+
+/// A query for geo.example.com A with ID `id` and an OPT record (UDP size 1232) up to its
+/// RDLENGTH: the caller appends RDLENGTH and the options.
+inline std::vector<std::uint8_t> geo_query_with_opt(std::uint16_t id) {
+    std::vector<std::uint8_t> q = {static_cast<std::uint8_t>(id >> 8),
+                                   static_cast<std::uint8_t>(id),
+                                   0x01,
+                                   0x00,
+                                   0,
+                                   1,
+                                   0,
+                                   0,
+                                   0,
+                                   0,
+                                   0,
+                                   1};
+    for (const char* l : {"geo", "example", "com"}) {
+        q.push_back(static_cast<std::uint8_t>(std::strlen(l)));
+        q.insert(q.end(), l, l + std::strlen(l));
+    }
+    // QTYPE A, QCLASS IN; OPT: root owner, TYPE 41, CLASS 1232, TTL 0
+    q.insert(q.end(), {0, 0, 1, 0, 1, 0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0});
+    return q;
 }
 
 struct Walked {

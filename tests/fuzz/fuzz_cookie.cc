@@ -113,19 +113,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::size_t optlen = opt.size();
     const bool well_formed = optlen == 8 || (optlen >= 16 && optlen <= 40);
 
-    Bytes q = {0x43, 0x21, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1};
-    for (const char* l : {"geo", "example", "com"}) {
-        q.push_back(static_cast<std::uint8_t>(std::strlen(l)));
-        q.insert(q.end(), l, l + std::strlen(l));
-    }
-    q.push_back(0);
-    put16(q, 1);
-    put16(q, 1);
-    q.push_back(0);
-    put16(q, 41);
-    put16(q, 1232);
-    put16(q, 0);
-    put16(q, 0);
+    Bytes q = fuzz::geo_query_with_opt(0x4321);
     put16(q, static_cast<unsigned>(4 + optlen));
     put16(q, 10);
     put16(q, static_cast<unsigned>(optlen));

@@ -55,19 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const util::IpAddr& src = sources[(ctl >> 2) & 3];
     const bool trusted = ((ctl >> 2) & 3) != 3;
 
-    Bytes q = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1};
-    for (const char* l : {"geo", "example", "com"}) {
-        q.push_back(static_cast<std::uint8_t>(std::strlen(l)));
-        q.insert(q.end(), l, l + std::strlen(l));
-    }
-    q.push_back(0);
-    put16(q, 1);
-    put16(q, 1);
-    q.push_back(0);
-    put16(q, 41);
-    put16(q, 1232);
-    put16(q, 0);
-    put16(q, 0);
+    Bytes q = fuzz::geo_query_with_opt(0x1234);
     Bytes rd;
     if (ctl & 1) {  // a client cookie: skipped by the parser
         put16(rd, 10);

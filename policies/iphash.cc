@@ -46,7 +46,9 @@ std::uint16_t iphash_pick(const gslb::SelectContext& ctx, std::uint64_t client_k
         const std::uint64_t h = mix64(client_key ^ key_of(b.addr));
         // u in (0, 1): the top 53 bits, never 0
         const double u = (static_cast<double>(h >> 11) + 0.5) * 0x1.0p-53;
-        const double w = std::max<std::uint32_t>(ctx.snap.weight_of(b), 1);
+        // slow start scales the weight: clients only move towards a ramping backend
+        const double w =
+            static_cast<double>(std::max<std::uint64_t>(ctx.snap.effective_weight(b), 1));
         const double score = -w / std::log(u);
         if (score > best) {
             best = score;

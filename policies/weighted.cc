@@ -2,7 +2,8 @@
 // already >= 1 (the topology maps the config's <= 0 or missing to 1); the sum is 64-bit
 // so that many large weights cannot overflow. The weighted draw is the variant (the
 // position in the eligible set), made per query, so the cache keeps the proportions.
-// An operator's weight override (control API, Health::weight) replaces the configured one.
+// An operator's weight override (control API, Health::weight) replaces the configured one;
+// a backend in slow start draws with its percent of it (docs/gradual.md).
 #include <algorithm>
 
 #include "common.hh"
@@ -10,9 +11,10 @@
 namespace gslbd::policies {
 namespace {
 
-/// The weight of eligible backend `k` (the override when set), at least 1.
+/// The weight of eligible backend `k` (the override when set, times its slow start percent,
+/// Snapshot::effective_weight), at least 1.
 std::uint64_t weight_at(const gslb::SelectContext& ctx, std::size_t k) noexcept {
-    return std::max<std::uint32_t>(ctx.snap.weight_of(ctx.family[ctx.eligible[k]]), 1);
+    return std::max<std::uint64_t>(ctx.snap.effective_weight(ctx.family[ctx.eligible[k]]), 1);
 }
 
 std::uint64_t total_weight(const gslb::SelectContext& ctx) noexcept {
@@ -41,9 +43,11 @@ class Weighted final : public OneOfEligible {
                                "one eligible backend, with probability weight / sum of "
                                "the eligible weights");
         const std::uint64_t w = weight_at(ctx, d.variant % ctx.eligible.size());
-        out.notes.emplace_back("draw", position(d.variant, ctx.eligible.size()) + ", weight " +
-                                           std::to_string(w) + " of " +
-                                           std::to_string(total_weight(ctx)));
+        // effective weights are weight x slow start percent (100 when not ramping)
+        out.notes.emplace_back("draw", position(d.variant, ctx.eligible.size()) +
+                                           ", effective weight " + std::to_string(w) + " of " +
+                                           std::to_string(total_weight(ctx)) +
+                                           " (weight x slow start percent)");
     }
 };
 

@@ -166,6 +166,37 @@ struct Fallback {
     std::string cname;  ///< absolute, lower case, trailing dot
 };
 
+/// Moving traffic gradually (docs/gradual.md): a record's `slow_start`, `flap_damping` and
+/// `dynamic_ttl` blocks, each off unless written (or inherited from the file's `defaults`).
+struct SlowStart {
+    Millis window{0};                ///< 0 = off: a usable-again backend gets its full weight
+    std::uint32_t min_percent = 10;  ///< the share of its weight it starts with (1..100)
+    SourcePos pos;
+    bool on() const noexcept { return window.count() > 0; }
+};
+/// RFC 2439's scheme, with times in seconds rather than minutes.
+struct FlapDamping {
+    bool enabled = false;
+    double penalty = 1000;        ///< added by every up/down change of the health verdict
+    double suppress = 2000;       ///< at or over it: out of the answers
+    double reuse = 750;           ///< suppressed until the penalty decays under it
+    Millis half_life{30000};      ///< the penalty halves in this time
+    Millis max_suppress{120000};  ///< the longest a backend stays suppressed after its last flap
+    SourcePos pos;
+};
+/// Answers that may change soon carry `min`..record_ttl (as gdnsd shortens them).
+struct DynamicTtl {
+    bool enabled = false;
+    std::uint32_t min = 5;  ///< the shortest TTL given
+    Millis recent{0};       ///< a verdict change this recent counts (0 = the record's TTL)
+    SourcePos pos;
+};
+struct Gradual {
+    SlowStart slow_start;
+    FlapDamping damping;
+    DynamicTtl ttl;
+};
+
 /// A record's `discovery:` block (docs/discovery.md): where its pool comes from at run time.
 /// lib/discovery fetches it; the backends it finds replace the record's `backends`.
 struct Discovery {
@@ -203,6 +234,7 @@ struct Record {
     std::vector<std::string> alpn;
     std::vector<Backend> backends;
     Fallback fallback;
+    Gradual gradual;  ///< slow start, flap damping, dynamic TTL (docs/gradual.md)
     /// `discovery:` (null = none): its backends replace `backends` once found; `backends`
     /// (may be empty then) serve until the first good answer.
     std::shared_ptr<const Discovery> discovery;

@@ -160,6 +160,11 @@ void parse_cluster(const Val& v, Config& cfg);
 /// cfg.edge.
 void parse_edge(const MapReader& top, Config& cfg);
 
+/// A record's (or `defaults`') slow_start, flap_damping and dynamic_ttl keys of `m` into `g`.
+void parse_gradual(const MapReader& m, Gradual& g);
+/// Warns (log) about gradual settings that work against the record's TTL.
+void check_gradual(const Record& r);
+
 /// True when `name` equals `zone` or lies below it (both normalized).
 bool in_zone(std::string_view name, std::string_view zone) noexcept;
 

@@ -21,6 +21,7 @@ struct Defaults {
     int scrape_retries = 1;
     std::optional<int> rise, fall;
     std::vector<std::string> alpn;
+    Gradual gradual;
 };
 
 std::string upper(std::string s) {
@@ -38,6 +39,7 @@ void common_setting(const MapReader& m, Defaults& d) {
     if (auto x = m.get("scrape_retries")) d.scrape_retries = static_cast<int>(x->integer(0, 100));
     if (auto x = m.get("rise")) d.rise = static_cast<int>(x->integer(1, 100));
     if (auto x = m.get("fall")) d.fall = static_cast<int>(x->integer(1, 100));
+    parse_gradual(m, d.gradual);
     for (const char* k : {"alpn", "svcb_alpn"}) {
         auto x = m.get(k);
         if (!x || x->is_null()) continue;
@@ -428,7 +430,8 @@ std::vector<Record> load_policy_file(const std::string& path, const std::string&
     Defaults defaults;
     if (auto d = top.get("defaults")) {
         MapReader m(*d, {"owner", "description", "record_ttl", "scrape_interval", "scrape_timeout",
-                         "scrape_retries", "rise", "fall", "alpn", "svcb_alpn"});
+                         "scrape_retries", "rise", "fall", "alpn", "svcb_alpn", "slow_start",
+                         "flap_damping", "dynamic_ttl"});
         common_setting(m, defaults);
     }
 
@@ -467,7 +470,8 @@ std::vector<Record> load_policy_file(const std::string& path, const std::string&
         if (rv.is_null()) rv.fail("the record is empty: it needs backends");
         MapReader m(rv, {"mode", "record_ttl", "scrape_interval", "scrape_timeout",
                          "scrape_retries", "rise", "fall", "owner", "description", "backends",
-                         "fallback_policy", "failover_policy", "alpn", "svcb_alpn", "discovery"});
+                         "fallback_policy", "failover_policy", "alpn", "svcb_alpn", "discovery",
+                         "slow_start", "flap_damping", "dynamic_ttl"});
         if (auto x = m.get("discovery"); x && !x->is_null())
             r.discovery = parse_discovery(*x, profiles);
         Defaults d = defaults;
@@ -481,6 +485,7 @@ std::vector<Record> load_policy_file(const std::string& path, const std::string&
         r.rise = d.rise;
         r.fall = d.fall;
         r.alpn = d.alpn;
+        r.gradual = d.gradual;
         // Kept as written: the modes and their spellings are the policies' own (lib/gslb's
         // registry resolves them when the topology is built).
         if (auto x = m.get("mode")) r.mode = x->nonempty_str();
@@ -504,6 +509,7 @@ std::vector<Record> load_policy_file(const std::string& path, const std::string&
         const auto items = backends ? backends->items() : std::vector<Val>{};
         r.backends.reserve(items.size());
         for (const auto& bv : items) r.backends.push_back(parse_backend(bv, profiles));
+        check_gradual(r);
         out.push_back(std::move(r));
     }
     return out;

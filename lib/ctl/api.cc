@@ -72,7 +72,7 @@ json parse_body(const httplib::Request& req) {
 /// One backend in /api/v1/status: its configuration, what is published for it and, when
 /// the monitor has it (`s` not null), the probes' view.
 json backend_json(const gslb::BackendRt& b, const gslb::Health& h, const health::BackendStatus* s,
-                  const gslb::AnswerCounts* answers) {
+                  const gslb::AnswerCounts* answers, const config::Gradual& g) {
     const AdminState adm = h.state_of(b.id);
     const std::uint32_t wo = b.id < h.weight.size() ? h.weight[b.id] : 0;
     const bool up = b.id >= h.up.size() || h.up[b.id] != 0;
@@ -86,6 +86,12 @@ json backend_json(const gslb::BackendRt& b, const gslb::Health& h, const health:
               {"tags", b.cfg->tags},
               {"location", b.cfg->locations},
               {"answers", answers != nullptr ? answers->total(b.id) : 0}};
+    if (json gj = gradual_json(h, b, g); gj.is_object() && !gj.empty()) {
+        if (gj.contains("slow_start"))
+            j["effective_weight"] = j["effective_weight"].get<std::uint64_t>() *
+                                    gj["slow_start"]["percent"].get<std::uint32_t>() / 100;
+        j["gradual"] = std::move(gj);
+    }
     if (s == nullptr) {
         j["verdict"] = up ? "up" : "down";
         j["probed"] = false;
@@ -122,8 +128,8 @@ json record_json(const gslb::RecordRt& rec, const gslb::Health& h, const StatusB
     for (const auto* fam : {&rec.v4, &rec.v6}) {
         for (const auto& b : *fam) {
             auto it = by_id.find(b.id);
-            backends.push_back(
-                backend_json(b, h, it != by_id.end() ? &it->second : nullptr, answers));
+            backends.push_back(backend_json(b, h, it != by_id.end() ? &it->second : nullptr,
+                                            answers, rec.cfg->gradual));
         }
     }
     return {{"name", rec.cfg->name},

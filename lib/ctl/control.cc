@@ -55,6 +55,24 @@ Control::Control(std::string config_path, gslb::SnapshotHolder& holder, std::str
             util::log_info("admin state: {} override(s) restored from {}",
                            admin_.overrides().size(), state_file_);
     }
+    ticker_ = std::thread([this] { tick_loop(); });
+}
+
+Control::~Control() {
+    {
+        std::lock_guard lock(mu_);
+        stop_ = true;
+    }
+    tick_cv_.notify_all();
+    ticker_.join();
+}
+
+void Control::tick_loop() {
+    std::unique_lock lock(mu_);
+    while (!stop_) {
+        tick_cv_.wait_for(lock, std::chrono::seconds(1));
+        if (!stop_ && gradual_moving_) publish_locked(true);
+    }
 }
 
 void Control::publish(std::shared_ptr<const gslb::Topology> topo,
@@ -77,9 +95,11 @@ void Control::publish_locked(bool only_if_changed) {
     if (base != nullptr) h->up = base->up;
     h->up.resize(topo_->backend_count, 1);
     admin_.overlay(*topo_, h->admin, h->weight);
+    gradual_moving_ = gradual_.apply(topo_, *h, health::steady_seconds());
     // a new generation empties every worker's cache: only for a real change
     if (only_if_changed && published_ != nullptr && published_->up == h->up &&
-        published_->admin == h->admin && published_->weight == h->weight)
+        published_->admin == h->admin && published_->weight == h->weight &&
+        published_->ramp == h->ramp && published_->short_ttl == h->short_ttl)
         return;
     published_ = h;
     holder_.publish(

@@ -4,17 +4,20 @@
 /// API and /metrics ask. Workers never touch it; they only see the snapshots it publishes.
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ctl/admin.hh"
 #include "gslb/publish.hh"
 #include "gslb/snapshot.hh"
+#include "health/gradual.hh"
 #include "health/monitor.hh"
 
 namespace gslbd::discovery {
@@ -49,6 +52,8 @@ class Control {
     /// `state_file` ("" = none) is read now: throws std::runtime_error when it is unreadable
     /// or malformed (a missing file is an empty state).
     Control(std::string config_path, gslb::SnapshotHolder& holder, std::string state_file);
+    /// Stops the gradual ticker.
+    ~Control();
     Control(const Control&) = delete;
     Control& operator=(const Control&) = delete;
 
@@ -171,7 +176,18 @@ class Control {
     const FleetLink* fleet_ = nullptr;
     const discovery::Discoverer* discoverer_ = nullptr;
 
+    /// Slow start, flap damping and dynamic TTLs (docs/gradual.md): applied to every Health
+    /// publish_locked() builds; while it says something moves with time, the ticker thread
+    /// runs publish_locked(true) once a second, which publishes only when a weight, verdict
+    /// or TTL changed (one new generation per ramp step, not per second).
+    void tick_loop();
+    std::thread ticker_;
+    std::condition_variable tick_cv_;
+    bool stop_ = false;  ///< under mu_
+
     mutable std::mutex mu_;  ///< everything below; never held while calling into the monitor
+    health::GradualTracker gradual_;
+    bool gradual_moving_ = false;
     std::uint64_t generation_ = 0;
     std::shared_ptr<const gslb::Topology> topo_;
     std::shared_ptr<const gslb::Health> verdicts_;  ///< from the monitor, without overrides

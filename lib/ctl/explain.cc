@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@
 #include "dns/wire.hh"
 #include "gslb/engine.hh"
 #include "gslb/policy.hh"
+#include "health/gradual.hh"
 #include "pipeline/pipeline.hh"
 
 namespace gslbd::ctl {
@@ -319,6 +321,39 @@ std::string candidate_why(const gslb::BackendRt& b, bool up, gslb::AdminState ad
     return "";
 }
 
+}  // namespace
+
+json gradual_json(const gslb::Health& h, const gslb::BackendRt& b, const config::Gradual& g) {
+    if (b.id >= h.notes.size()) return nullptr;
+    const gslb::GradualNote& n = h.notes[b.id];
+    const double now = health::steady_seconds();
+    auto round1 = [](double x) { return std::round(x * 10.0) / 10.0; };
+    json j = json::object();
+    if (g.slow_start.on()) {
+        const bool ramping = n.ramp_until > now;
+        const std::uint32_t pct = b.id < h.ramp.size() && h.ramp[b.id] != 0 ? h.ramp[b.id] : 100;
+        j["slow_start"] = {{"ramping", ramping},
+                           {"percent", pct},
+                           {"window_s", round1(g.slow_start.window.count() / 1000.0)}};
+        if (ramping) j["slow_start"]["full_in_s"] = round1(n.ramp_until - now);
+    }
+    if (g.damping.enabled) {
+        const double hl = g.damping.half_life.count() / 1000.0;
+        const double pen =
+            n.penalty <= 0 ? 0.0 : n.penalty * std::exp2(-std::max(now - n.penalty_at, 0.0) / hl);
+        j["damping"] = {{"penalty", std::round(pen)},
+                        {"flaps", n.flaps},
+                        {"suppressed", n.suppressed},
+                        {"suppress", g.damping.suppress},
+                        {"reuse", g.damping.reuse}};
+        if (n.suppressed) j["damping"]["reuse_in_s"] = round1(std::max(n.reuse_at - now, 0.0));
+    }
+    if (n.changed_at >= 0) j["changed_s_ago"] = round1(now - n.changed_at);
+    return j;
+}
+
+namespace {
+
 json candidate_json(const gslb::Snapshot& snap, const gslb::BackendRt& b, bool eligible,
                     bool selected) {
     const bool up = snap.backend_up(b);
@@ -345,8 +380,9 @@ json candidate_json(const gslb::Snapshot& snap, const gslb::BackendRt& b, bool e
 }
 
 /// Every backend of the queried family: in or out, and why.
-json candidates_json(const gslb::Snapshot& snap, std::span<const gslb::BackendRt> family,
-                     const gslb::Plan& plan, const std::vector<std::string>& answered) {
+json candidates_json(const gslb::Snapshot& snap, const gslb::RecordRt& rec,
+                     std::span<const gslb::BackendRt> family, const gslb::Plan& plan,
+                     const std::vector<std::string>& answered) {
     json cands = json::array();
     const auto eligible_end = plan.eligible.begin() + plan.eligible_count;
     for (std::size_t i = 0; i < family.size(); ++i) {
@@ -354,7 +390,16 @@ json candidates_json(const gslb::Snapshot& snap, std::span<const gslb::BackendRt
                                         static_cast<std::uint16_t>(i)) != eligible_end;
         const std::string addr = family[i].addr.to_string();
         const bool selected = std::find(answered.begin(), answered.end(), addr) != answered.end();
-        cands.push_back(candidate_json(snap, family[i], eligible, selected));
+        json c = candidate_json(snap, family[i], eligible, selected);
+        if (snap.health != nullptr) {
+            json g = gradual_json(*snap.health, family[i], rec.cfg->gradual);
+            if (g.is_object() && !g.empty()) {
+                if (g.contains("damping") && g["damping"].value("suppressed", false))
+                    c["why"] = "flap damping: suppressed until the penalty decays under reuse";
+                c["gradual"] = std::move(g);
+            }
+        }
+        cands.push_back(std::move(c));
     }
     return cands;
 }
@@ -489,14 +534,14 @@ json explain(const gslb::Snapshot& snap, const ExplainRequest& req) {
     const gslb::RecordRt& rec = *plan->rec;
     out["record"] = rec.cfg->name;
     out["mode"] = rec.policy->name();
-    out["ttl"] = rec.ttl;
-
     const bool v4 = asked.qtype == dns::qtype::A;
+    out["ttl"] = snap.ttl_of(rec, v4 ? 4 : 6);  // dynamic_ttl may shorten it
+    out["record_ttl"] = rec.ttl;
     std::vector<std::string> answered;
     for (const auto& rr : answer["answer"])
         if (rr.contains("data")) answered.push_back(rr["data"].get<std::string>());
     out["candidates"] = v4 || asked.qtype == dns::qtype::AAAA
-                            ? candidates_json(snap, v4 ? rec.v4 : rec.v6, *plan, answered)
+                            ? candidates_json(snap, rec, v4 ? rec.v4 : rec.v6, *plan, answered)
                             : json::array();
     out["fallback"] = {{"taken", plan->fallback},
                        {"policy", fallback_mode_name(rec.fallback.mode)}};

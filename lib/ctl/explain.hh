@@ -23,6 +23,12 @@ struct ExplainRequest {
 /// or type, RequestError(503) before the first snapshot.
 nlohmann::json explain(const gslb::Snapshot& view, const ExplainRequest& req);
 
+/// Slow start and flap damping of backend `b` as of now (docs/gradual.md), for status and
+/// explain: {"slow_start": {...}, "damping": {...}, "changed_s_ago"}; null when the
+/// snapshot has no gradual notes (no record uses the rules).
+nlohmann::json gradual_json(const gslb::Health& h, const gslb::BackendRt& b,
+                            const config::Gradual& g);
+
 /// "A" -> 1, "TYPE65" -> 65, "28" -> 28; nullopt when unknown.
 std::optional<std::uint16_t> qtype_from_text(const std::string& text);
 /// 1 -> "A", 65 -> "HTTPS", 999 -> "TYPE999".

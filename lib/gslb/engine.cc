@@ -60,6 +60,8 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
                            NameRef owner = NameRef::qname()) noexcept {
     const bool v4 = q.qtype == dns::qtype::A;
     std::span<const BackendRt> family = v4 ? rec.v4 : rec.v6;
+    // dynamic_ttl: shorter while the answer may change soon (docs/gradual.md)
+    const std::uint32_t ttl = snap.ttl_of(rec, v4 ? 4 : 6);
     if (family.empty()) {
         // CoreDNS-GSLB answers a family without backends from a fail-specific fallback that
         // has something for it (a fallback address of that family, or the CNAME).
@@ -67,12 +69,12 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
         const auto& ips = v4 ? fb.v4 : fb.v6;
         if (fb.mode == config::FallbackMode::Ips && !ips.empty()) {
             info.fallback = true;
-            for (const auto& ip : ips) add_addr(w, Section::Answer, owner, rec.ttl, ip);
+            for (const auto& ip : ips) add_addr(w, Section::Answer, owner, ttl, ip);
             return info;
         }
         if (fb.mode == config::FallbackMode::Cname) {
             info.fallback = true;
-            w.add_cname(Section::Answer, owner, rec.ttl, NameRef::of(fb.cname.span()));
+            w.add_cname(Section::Answer, owner, ttl, NameRef::of(fb.cname.span()));
             return info;
         }
         return negative(w, z, AnswerKind::NoData, info);
@@ -85,7 +87,7 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
                 // CoreDNS-GSLB's fail-open: every enabled backend, the mode not applied.
                 std::size_t written = 0;
                 for (std::size_t k = 0; k < p.eligible_count && written < kMaxAnswers; ++k) {
-                    add_addr(w, Section::Answer, owner, rec.ttl, family[p.eligible[k]].addr);
+                    add_addr(w, Section::Answer, owner, ttl, family[p.eligible[k]].addr);
                     ws.picked[ws.picked_count++] = family[p.eligible[k]].id;
                     ++written;
                 }
@@ -108,11 +110,11 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
                     w.set_rcode(dns::Rcode::ServFail);
                     return info;
                 }
-                for (const auto& ip : ips) add_addr(w, Section::Answer, owner, rec.ttl, ip);
+                for (const auto& ip : ips) add_addr(w, Section::Answer, owner, ttl, ip);
                 return info;
             }
             case config::FallbackMode::Cname:
-                w.add_cname(Section::Answer, owner, rec.ttl, NameRef::of(fb.cname.span()));
+                w.add_cname(Section::Answer, owner, ttl, NameRef::of(fb.cname.span()));
                 return info;
         }
     }
@@ -134,7 +136,7 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
     std::size_t written = 0;
     for (std::size_t k = 0; k < sel.count; ++k) {
         if (sel.idx[k] >= family.size()) continue;
-        add_addr(w, Section::Answer, owner, rec.ttl, family[sel.idx[k]].addr);
+        add_addr(w, Section::Answer, owner, ttl, family[sel.idx[k]].addr);
         ws.picked[ws.picked_count++] = family[sel.idx[k]].id;
         ++written;
     }

@@ -228,6 +228,18 @@ enum class AdminState : std::uint8_t {
 /// "enabled", "disabled", "drained".
 std::string_view to_string(AdminState s) noexcept;
 
+/// What the control side's gradual tracker (health/gradual.hh) knows of one backend, for
+/// status and explain only: workers never read it. Times are seconds of the steady clock
+/// (health::steady_seconds()).
+struct GradualNote {
+    double penalty = 0, penalty_at = 0;  ///< flap damping: penalty at that time (it decays)
+    std::uint32_t flaps = 0;             ///< up/down changes counted since start or reload
+    bool suppressed = false;
+    double reuse_at = 0;                   ///< suppressed: when the penalty decays under reuse
+    double ramp_from = 0, ramp_until = 0;  ///< slow start in progress when ramp_until > now
+    double changed_at = -1;                ///< last verdict or usability change (-1: none)
+};
+
 /// Up/down verdict per backend id (1 = up). All up until lib/health publishes otherwise.
 struct Health {
     std::vector<std::uint8_t> up;
@@ -235,6 +247,14 @@ struct Health {
     std::vector<AdminState> admin;
     /// Weight overrides by backend id (empty or 0 = the configured BackendRt::weight).
     std::vector<std::uint32_t> weight;
+    /// Slow start by backend id (docs/gradual.md): the percent of its weight in force,
+    /// 1..99; 0 or past the end = the full weight.
+    std::vector<std::uint8_t> ramp;
+    /// dynamic_ttl: the TTL of address answers by record id * 2 + (AAAA ? 1 : 0) while they
+    /// may change soon; 0 or past the end = the record's TTL.
+    std::vector<std::uint32_t> short_ttl;
+    /// By backend id, for status and explain (empty when no record moves gradually).
+    std::vector<GradualNote> notes;
 
     /// The override of backend `id` (Enabled when there is none).
     AdminState state_of(std::uint32_t id) const noexcept {
@@ -261,6 +281,21 @@ struct Snapshot {
         const std::uint32_t w =
             health != nullptr && b.id < health->weight.size() ? health->weight[b.id] : 0;
         return w != 0 ? w : b.weight;
+    }
+    /// weight_of() times the slow start percent in force (100 when none): what the weighted
+    /// modes draw with. Scaling every weight by 100 keeps their proportions.
+    std::uint64_t effective_weight(const BackendRt& b) const noexcept {
+        const std::uint8_t r =
+            health != nullptr && b.id < health->ramp.size() ? health->ramp[b.id] : 0;
+        return std::uint64_t{weight_of(b)} * (r != 0 ? r : 100u);
+    }
+    /// The TTL of `rec`'s address answers of family `af` (4 or 6): shortened by dynamic_ttl
+    /// while they may change soon, else the record's.
+    std::uint32_t ttl_of(const RecordRt& rec, std::uint8_t af) const noexcept {
+        const std::size_t i = std::size_t{rec.id} * 2 + (af == 6 ? 1 : 0);
+        const std::uint32_t t =
+            health != nullptr && i < health->short_ttl.size() ? health->short_ttl[i] : 0;
+        return t != 0 ? t : rec.ttl;
     }
 };
 

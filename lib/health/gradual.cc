@@ -1,0 +1,158 @@
+#include "health/gradual.hh"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <unordered_map>
+
+namespace gslbd::health {
+
+double steady_seconds() noexcept {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+namespace {
+
+double seconds(config::Millis m) noexcept {
+    return static_cast<double>(m.count()) / 1000.0;
+}
+
+double ceiling(const config::FlapDamping& d) noexcept {
+    return d.reuse * std::exp2(seconds(d.max_suppress) / seconds(d.half_life));
+}
+
+}  // namespace
+
+std::uint32_t ramp_percent(double elapsed, const config::SlowStart& s) noexcept {
+    const double window = seconds(s.window);
+    if (!s.on() || elapsed >= window) return 100;
+    const double lo = std::clamp<double>(s.min_percent, 1, 100);
+    const double p = lo + (100.0 - lo) * std::max(elapsed, 0.0) / window;
+    const auto stepped = static_cast<std::uint32_t>(p / 5.0) * 5u;
+    return std::clamp<std::uint32_t>(stepped, static_cast<std::uint32_t>(lo), 100);
+}
+
+double FlapDamper::penalty(double now, const config::FlapDamping& d) const noexcept {
+    if (penalty_ <= 0) return 0;
+    return penalty_ * std::exp2(-(std::max(now - at_, 0.0)) / seconds(d.half_life));
+}
+
+void FlapDamper::flap(double now, const config::FlapDamping& d) noexcept {
+    penalty_ = std::min(penalty(now, d) + d.penalty, ceiling(d));
+    at_ = now;
+    ++flaps_;
+    if (penalty_ >= d.suppress) suppressed_ = true;
+}
+
+bool FlapDamper::update(double now, const config::FlapDamping& d) noexcept {
+    penalty_ = penalty(now, d);
+    at_ = now;
+    if (suppressed_ && penalty_ < d.reuse) suppressed_ = false;
+    if (penalty_ < 1) penalty_ = 0;  // forgotten: nothing left to decay
+    return suppressed_;
+}
+
+double FlapDamper::reuse_at(const config::FlapDamping& d) const noexcept {
+    if (penalty_ < d.reuse) return at_;
+    return at_ + seconds(d.half_life) * std::log2(penalty_ / d.reuse);
+}
+
+void GradualTracker::remap(const gslb::Topology& topo) {
+    std::unordered_map<std::string, Track> old;
+    for (auto& t : tracks_)
+        if (t.seen) old.emplace(t.key, std::move(t));
+    tracks_.assign(topo.backend_count, Track{});
+    any_ = false;
+    for (const auto& rec : topo.records) {
+        const auto& g = rec.cfg->gradual;
+        any_ = any_ || g.slow_start.on() || g.damping.enabled || g.ttl.enabled;
+        for (const auto* fam : {&rec.v4, &rec.v6}) {
+            for (const auto& b : *fam) {
+                if (b.id >= tracks_.size()) continue;
+                std::string key = rec.cfg->name + ' ' + b.addr.to_string();
+                auto it = old.find(key);
+                if (it != old.end()) tracks_[b.id] = std::move(it->second);
+                tracks_[b.id].key = std::move(key);
+            }
+        }
+    }
+}
+
+bool GradualTracker::apply(const std::shared_ptr<const gslb::Topology>& topo_ptr, gslb::Health& h,
+                           double now) {
+    const gslb::Topology& topo = *topo_ptr;
+    if (topo_ != topo_ptr) {
+        remap(topo);
+        topo_ = topo_ptr;
+    }
+    if (!any_) return false;
+    h.up.resize(topo.backend_count, 1);
+    h.ramp.assign(topo.backend_count, 0);
+    h.notes.assign(topo.backend_count, gslb::GradualNote{});
+    h.short_ttl.clear();
+    bool moving = false;
+    for (const auto& rec : topo.records) {
+        const auto& g = rec.cfg->gradual;
+        const double recent = g.ttl.recent.count() > 0 ? seconds(g.ttl.recent) : rec.ttl;
+        for (int f = 0; f < 2; ++f) {
+            const auto& fam = f == 0 ? rec.v4 : rec.v6;
+            bool shorten = false, any_usable = false;
+            for (const auto& b : fam) {
+                if (b.id >= tracks_.size()) continue;
+                Track& t = tracks_[b.id];
+                const bool raw = h.up[b.id] != 0;
+                if (t.seen && raw != t.raw_up) {
+                    t.changed_at = now;
+                    if (g.damping.enabled) t.damper.flap(now, g.damping);
+                }
+                t.raw_up = raw;
+                const bool suppressed = g.damping.enabled && t.damper.update(now, g.damping);
+                if (suppressed) h.up[b.id] = 0;
+                const bool usable =
+                    b.enabled && h.up[b.id] != 0 && h.state_of(b.id) == gslb::AdminState::Enabled;
+                if (t.seen && usable != t.usable) {
+                    t.changed_at = now;
+                    if (usable) t.usable_since = now;
+                }
+                t.usable = usable;
+                t.seen = true;
+                any_usable = any_usable || usable;
+
+                gslb::GradualNote& n = h.notes[b.id];
+                n.flaps = t.damper.flaps();
+                n.penalty = t.damper.raw_penalty();
+                n.penalty_at = t.damper.raw_at();
+                n.suppressed = suppressed;
+                if (suppressed) n.reuse_at = t.damper.reuse_at(g.damping);
+                n.changed_at = t.changed_at > -1e17 ? t.changed_at : -1;
+                const double elapsed = now - t.usable_since;
+                bool ramping = false;
+                if (usable && g.slow_start.on() && elapsed < seconds(g.slow_start.window)) {
+                    const std::uint32_t p = ramp_percent(elapsed, g.slow_start);
+                    n.ramp_from = t.usable_since;
+                    n.ramp_until = t.usable_since + seconds(g.slow_start.window);
+                    moving = true;
+                    if (p < 100) {
+                        h.ramp[b.id] = static_cast<std::uint8_t>(p);
+                        ramping = true;
+                    }
+                }
+                if (suppressed || t.damper.raw_penalty() > 0) moving = moving || g.damping.enabled;
+                const bool is_recent = now - t.changed_at < recent;
+                if (g.ttl.enabled && is_recent) moving = true;
+                shorten = shorten || ramping || suppressed || is_recent;
+            }
+            // a family with none usable answers from the fallback (fail-open or fixed)
+            if (!fam.empty() && !any_usable) shorten = true;
+            if (g.ttl.enabled && shorten && g.ttl.min < rec.ttl) {
+                const std::size_t i = std::size_t{rec.id} * 2 + static_cast<std::size_t>(f);
+                if (h.short_ttl.size() <= i) h.short_ttl.resize(topo.records.size() * 2, 0);
+                h.short_ttl[i] = std::max<std::uint32_t>(g.ttl.min, 1);
+            }
+        }
+    }
+    return moving;
+}
+
+}  // namespace gslbd::health

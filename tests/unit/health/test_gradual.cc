@@ -1,0 +1,132 @@
+// Slow start, flap damping and dynamic TTLs (health/gradual.hh): the pure rules, then the
+// tracker over a hand-made topology.
+#include <catch2/catch.hpp>
+
+#include "health/gradual.hh"
+
+using namespace gslbd;
+
+namespace {
+
+config::SlowStart slow(double window_s, std::uint32_t min_percent = 10) {
+    config::SlowStart s;
+    s.window = config::Millis{static_cast<long long>(window_s * 1000)};
+    s.min_percent = min_percent;
+    return s;
+}
+
+config::FlapDamping damping(double half_life_s) {
+    config::FlapDamping d;
+    d.enabled = true;
+    d.half_life = config::Millis{static_cast<long long>(half_life_s * 1000)};
+    d.max_suppress = config::Millis{static_cast<long long>(4 * half_life_s * 1000)};
+    return d;
+}
+
+}  // namespace
+
+TEST_CASE("slow start ramps linearly in 5 % steps from min_percent to 100") {
+    const auto s = slow(10, 10);
+    CHECK(health::ramp_percent(0, s) == 10);
+    CHECK(health::ramp_percent(0.5, s) == 10);   // 14.5 -> 10
+    CHECK(health::ramp_percent(1.0, s) == 15);   // 19 -> 15
+    CHECK(health::ramp_percent(5.0, s) == 55);   // 55
+    CHECK(health::ramp_percent(9.99, s) == 95);  // 99.9 -> 95
+    CHECK(health::ramp_percent(10, s) == 100);
+    CHECK(health::ramp_percent(1000, s) == 100);
+    CHECK(health::ramp_percent(0, slow(10, 7)) == 7);            // never under min_percent
+    CHECK(health::ramp_percent(0, config::SlowStart{}) == 100);  // off
+    std::uint32_t last = 0, steps = 0;
+    for (double t = 0; t < 60; t += 0.01) {
+        const std::uint32_t p = health::ramp_percent(t, slow(60, 1));
+        REQUIRE(p >= last);
+        steps += p != last;
+        last = p;
+    }
+    CHECK(steps <= 21);  // at most 20 distinct weights per ramp, whatever its length
+}
+
+TEST_CASE("flap damping follows RFC 2439: suppress, decay, reuse, ceiling") {
+    const auto d = damping(10);  // penalty 1000, suppress 2000, reuse 750
+    health::FlapDamper f;
+    f.flap(0, d);
+    CHECK_FALSE(f.update(0, d));
+    f.flap(2, d);  // 1000 * 2^-0.2 + 1000 = 1870
+    CHECK_FALSE(f.suppressed());
+    CHECK(f.penalty(2, d) == Approx(1000 * std::exp2(-0.2) + 1000));
+    f.flap(4, d);  // 1870 * 2^-0.2 + 1000 = 2628: suppressed on the third change
+    CHECK(f.suppressed());
+    const double reuse = f.reuse_at(d);
+    CHECK(reuse == Approx(4 + 10 * std::log2(f.penalty(4, d) / 750)));
+    CHECK(f.update(reuse - 0.1, d));
+    CHECK_FALSE(f.update(reuse + 0.1, d));
+    CHECK(f.flaps() == 3);
+    // the ceiling: reuse * 2^(max_suppress / half_life) = 750 * 16 = 12000
+    health::FlapDamper g;
+    for (int i = 0; i < 100; ++i) g.flap(0, d);
+    CHECK(g.penalty(0, d) == Approx(12000));
+    CHECK(g.reuse_at(d) == Approx(40));  // never longer than max_suppress after the last change
+}
+
+TEST_CASE("tracker: ramps a backend that comes back, damps flaps, shortens TTLs") {
+    auto cfg = std::make_shared<config::Config>();
+    config::Zone z;
+    z.name = "t.";
+    z.soa.mname = "ns.t.";
+    z.soa.rname = "hostmaster.t.";
+    config::Record r;
+    r.name = "w.t.";
+    r.mode = "weighted";
+    r.ttl = 30;
+    r.gradual.slow_start = slow(10, 10);
+    r.gradual.damping = damping(10);
+    r.gradual.ttl.enabled = true;
+    r.gradual.ttl.min = 5;
+    r.gradual.ttl.recent = config::Millis{3000};
+    for (const char* a : {"192.0.2.1", "192.0.2.2"}) {
+        config::Backend b;
+        b.address = *util::IpAddr::parse(a);
+        b.address_text = a;
+        r.backends.push_back(b);
+    }
+    z.records.push_back(r);
+    cfg->zones.push_back(z);
+    auto topo = gslb::build_topology(cfg, std::make_shared<geo::GeoDbs>());
+    REQUIRE(topo->backend_count == 2);
+
+    health::GradualTracker t;
+    auto run = [&](double now, std::vector<std::uint8_t> up) {
+        gslb::Health h;
+        h.up = std::move(up);
+        t.apply(topo, h, now);
+        return h;
+    };
+    // the first look is the steady state: nothing ramps, the TTL is the record's
+    auto h = run(100, {1, 1});
+    CHECK((h.ramp.empty() || (h.ramp[0] == 0 && h.ramp[1] == 0)));
+    CHECK(h.short_ttl.empty());
+    h = run(101, {0, 1});  // down: a recent change, TTL shortened
+    REQUIRE(h.short_ttl.size() == 2);
+    CHECK(h.short_ttl[0] == 5);
+    h = run(102, {1, 1});  // back: ramps from 10 %
+    CHECK(h.ramp[0] == 10);
+    h = run(107, {1, 1});
+    CHECK(h.ramp[0] == 55);
+    CHECK(h.short_ttl[0] == 5);  // still ramping
+    h = run(112.5, {1, 1});
+    CHECK(h.ramp[0] == 0);  // full weight again
+    CHECK(h.short_ttl.empty());
+    // more changes within a few seconds: suppressed, kept down while it is up
+    h = run(113, {0, 1});
+    CHECK_FALSE(h.notes[0].suppressed);
+    h = run(113.5, {1, 1});
+    CHECK(h.notes[0].suppressed);
+    CHECK(h.up[0] == 0);
+    h = run(114, {1, 1});
+    CHECK(h.up[0] == 0);
+    CHECK(h.notes[0].suppressed);
+    const double back = h.notes[0].reuse_at;
+    h = run(back + 0.1, {1, 1});
+    CHECK(h.up[0] == 1);
+    CHECK(h.ramp[0] == 10);  // usable again after the suppression: slow start
+}

@@ -38,7 +38,11 @@ std::uint8_t client_bits(const gslb::ClientInfo& c) noexcept {
 }
 
 /// The rendezvous winner among ctx.eligible for `client_key` (an index into ctx.family).
-std::uint16_t iphash_pick(const gslb::SelectContext& ctx, std::uint64_t client_key) noexcept {
+/// `Ramping`: some backend is in slow start, so weights are Snapshot::effective_weight
+/// (clients then only move towards a ramping backend); else the plain weight_of(), without
+/// the slow start lookups.
+template <bool Ramping>
+std::uint16_t iphash_pick_with(const gslb::SelectContext& ctx, std::uint64_t client_key) noexcept {
     double best = -1;
     std::uint16_t pick = ctx.eligible[0];
     for (std::uint16_t i : ctx.eligible) {
@@ -46,9 +50,11 @@ std::uint16_t iphash_pick(const gslb::SelectContext& ctx, std::uint64_t client_k
         const std::uint64_t h = mix64(client_key ^ key_of(b.addr));
         // u in (0, 1): the top 53 bits, never 0
         const double u = (static_cast<double>(h >> 11) + 0.5) * 0x1.0p-53;
-        // slow start scales the weight: clients only move towards a ramping backend
-        const double w =
-            static_cast<double>(std::max<std::uint64_t>(ctx.snap.effective_weight(b), 1));
+        double w;
+        if constexpr (Ramping)
+            w = static_cast<double>(std::max<std::uint64_t>(ctx.snap.effective_weight(b), 1));
+        else
+            w = std::max<std::uint32_t>(ctx.snap.weight_of(b), 1);
         const double score = -w / std::log(u);
         if (score > best) {
             best = score;
@@ -56,6 +62,11 @@ std::uint16_t iphash_pick(const gslb::SelectContext& ctx, std::uint64_t client_k
         }
     }
     return pick;
+}
+
+std::uint16_t iphash_pick(const gslb::SelectContext& ctx, std::uint64_t client_key) noexcept {
+    return ctx.snap.ramping() ? iphash_pick_with<true>(ctx, client_key)
+                              : iphash_pick_with<false>(ctx, client_key);
 }
 
 class IpHash final : public DecidedPolicy {

@@ -282,6 +282,9 @@ struct Snapshot {
             health != nullptr && b.id < health->weight.size() ? health->weight[b.id] : 0;
         return w != 0 ? w : b.weight;
     }
+    /// True when some backend is in slow start (Health::ramp not empty): the weighted modes
+    /// check it once per query and otherwise keep to weight_of().
+    bool ramping() const noexcept { return health != nullptr && !health->ramp.empty(); }
     /// weight_of() times the slow start percent in force (100 when none): what the weighted
     /// modes draw with. Scaling every weight by 100 keeps their proportions.
     std::uint64_t effective_weight(const BackendRt& b) const noexcept {

@@ -152,6 +152,9 @@ bool GradualTracker::apply(const std::shared_ptr<const gslb::Topology>& topo_ptr
             }
         }
     }
+    // nothing ramps: an empty vector keeps the weighted modes on their plain path
+    if (std::all_of(h.ramp.begin(), h.ramp.end(), [](std::uint8_t r) { return r == 0; }))
+        h.ramp.clear();
     return moving;
 }
 

@@ -377,6 +377,13 @@ void print_status(const json& s, std::ostream& out) {
             for (const auto& b : r["backends"]) {
                 std::string verdict = cell(b, "verdict");
                 if (!b.value("enabled", true)) verdict = "off(config)";
+                if (b.contains("gradual")) {  // docs/gradual.md
+                    const json& g = b["gradual"];
+                    if (g.contains("damping") && g["damping"].value("suppressed", false))
+                        verdict += "/suppressed";
+                    if (g.contains("slow_start") && g["slow_start"].value("ramping", false))
+                        verdict += "/ramp" + cell(g["slow_start"], "percent") + "%";
+                }
                 std::string err = "-";
                 if (b.contains("last_probe") && b["last_probe"].contains("error"))
                     err = b["last_probe"].value("error", std::string()) + ": " +

@@ -237,6 +237,22 @@ TEST_CASE("resolve_endpoint: flags, then environment, then the daemon's config")
     CHECK_THROWS_WITH(resolve_endpoint(o, env), "cannot read " + dir.path() + "/missing");
 }
 
+TEST_CASE("print_status: the verdict says when slow start or flap damping holds a backend") {
+    const json s = json::parse(R"({"generation": 3, "ready": true, "config": "c.yml",
+        "reloads": {"ok": 0, "failed": 0, "last_ok": true},
+        "zones": [{"name": "z.", "records": [{"name": "w.z.", "mode": "weighted", "backends": [
+          {"address": "192.0.2.1", "verdict": "up", "enabled": true, "admin": "enabled",
+           "effective_weight": 35, "priority": 0, "since": "t",
+           "gradual": {"slow_start": {"ramping": true, "percent": 35, "window_s": 60}}},
+          {"address": "192.0.2.2", "verdict": "up", "enabled": true, "admin": "enabled",
+           "effective_weight": 1, "priority": 0, "since": "t",
+           "gradual": {"damping": {"suppressed": true, "penalty": 2500, "flaps": 3}}}]}]}]})");
+    std::ostringstream out;
+    print_status(s, out);
+    CHECK(out.str().find("up/ramp35%") != std::string::npos);
+    CHECK(out.str().find("up/suppressed") != std::string::npos);
+}
+
 TEST_CASE("print_status: one aligned row per backend, cells from the reply") {
     const json s = load("status.json");
     std::ostringstream out;

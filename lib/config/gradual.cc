@@ -61,9 +61,22 @@ void parse_ttl(const Val& v, DynamicTtl& t) {
     if (auto x = m.get("recent")) t.recent = x->duration(Millis{0});
 }
 
+void parse_scoring(const Val& v, Scoring& sc) {
+    sc.pos = v.pos();
+    sc.enabled = true;
+    MapReader m(v, {"window", "min_success_percent", "latency", "floor_percent"});
+    if (auto x = m.get("window")) sc.window = static_cast<std::uint32_t>(x->integer(1, 64));
+    if (auto x = m.get("min_success_percent"))
+        sc.min_success_percent = static_cast<std::uint32_t>(x->integer(0, 100));
+    if (auto x = m.get("latency")) sc.latency = x->duration(Millis{1});
+    if (auto x = m.get("floor_percent"))
+        sc.floor_percent = static_cast<std::uint32_t>(x->integer(1, 100));
+}
+
 }  // namespace
 
 void parse_gradual(const MapReader& m, Gradual& g) {
+    if (auto x = m.get("scoring"); x && !x->is_null()) parse_scoring(*x, g.scoring);
     if (auto x = m.get("slow_start"); x && !x->is_null()) parse_slow_start(*x, g.slow_start);
     if (auto x = m.get("flap_damping"); x && !x->is_null()) parse_damping(*x, g.damping);
     if (auto x = m.get("dynamic_ttl"); x && !x->is_null()) parse_ttl(*x, g.ttl);

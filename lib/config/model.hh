@@ -191,7 +191,17 @@ struct DynamicTtl {
     Millis recent{0};       ///< a verdict change this recent counts (0 = the record's TTL)
     SourcePos pos;
 };
+/// Health scores: a probed backend's recent rounds turn into a percent of its weight.
+struct Scoring {
+    bool enabled = false;
+    std::uint32_t window = 10;               ///< rounds looked at (1..64)
+    std::uint32_t min_success_percent = 80;  ///< under it: out of the answers
+    Millis latency{0};                       ///< mean latency over it reduces the weight (0 = off)
+    std::uint32_t floor_percent = 10;        ///< the least a slow backend keeps (1..100)
+    SourcePos pos;
+};
 struct Gradual {
+    Scoring scoring;
     SlowStart slow_start;
     FlapDamping damping;
     DynamicTtl ttl;

@@ -431,7 +431,7 @@ std::vector<Record> load_policy_file(const std::string& path, const std::string&
     if (auto d = top.get("defaults")) {
         MapReader m(*d, {"owner", "description", "record_ttl", "scrape_interval", "scrape_timeout",
                          "scrape_retries", "rise", "fall", "alpn", "svcb_alpn", "slow_start",
-                         "flap_damping", "dynamic_ttl"});
+                         "flap_damping", "dynamic_ttl", "scoring"});
         common_setting(m, defaults);
     }
 
@@ -471,7 +471,7 @@ std::vector<Record> load_policy_file(const std::string& path, const std::string&
         MapReader m(rv, {"mode", "record_ttl", "scrape_interval", "scrape_timeout",
                          "scrape_retries", "rise", "fall", "owner", "description", "backends",
                          "fallback_policy", "failover_policy", "alpn", "svcb_alpn", "discovery",
-                         "slow_start", "flap_damping", "dynamic_ttl"});
+                         "slow_start", "flap_damping", "dynamic_ttl", "scoring"});
         if (auto x = m.get("discovery"); x && !x->is_null())
             r.discovery = parse_discovery(*x, profiles);
         Defaults d = defaults;

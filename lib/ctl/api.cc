@@ -87,9 +87,8 @@ json backend_json(const gslb::BackendRt& b, const gslb::Health& h, const health:
               {"location", b.cfg->locations},
               {"answers", answers != nullptr ? answers->total(b.id) : 0}};
     if (json gj = gradual_json(h, b, g); gj.is_object() && !gj.empty()) {
-        if (gj.contains("slow_start"))
-            j["effective_weight"] = j["effective_weight"].get<std::uint64_t>() *
-                                    gj["slow_start"]["percent"].get<std::uint32_t>() / 100;
+        const std::uint32_t pct = b.id < h.ramp.size() && h.ramp[b.id] != 0 ? h.ramp[b.id] : 100;
+        j["effective_weight"] = j["effective_weight"].get<std::uint64_t>() * pct / 100;
         j["gradual"] = std::move(gj);
     }
     if (s == nullptr) {

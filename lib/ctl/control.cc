@@ -71,7 +71,18 @@ void Control::tick_loop() {
     std::unique_lock lock(mu_);
     while (!stop_) {
         tick_cv_.wait_for(lock, std::chrono::seconds(1));
-        if (!stop_ && gradual_moving_) publish_locked(true);
+        if (stop_ || !gradual_moving_) continue;
+        // health scores: the monitor's recent rounds, asked without mu_ held
+        const auto topo = topo_;
+        lock.unlock();
+        std::map<std::uint32_t, std::vector<health::Monitor::Score>> scores;
+        if (monitor_ != nullptr && topo != nullptr)
+            for (std::uint32_t w : health::GradualTracker::score_windows(*topo))
+                scores[w] = monitor_->scores(w);
+        lock.lock();
+        if (stop_) break;
+        if (!scores.empty()) gradual_.set_scores(std::move(scores));
+        publish_locked(true);
     }
 }
 
@@ -99,8 +110,12 @@ void Control::publish_locked(bool only_if_changed) {
     // a new generation empties every worker's cache: only for a real change
     if (only_if_changed && published_ != nullptr && published_->up == h->up &&
         published_->admin == h->admin && published_->weight == h->weight &&
-        published_->ramp == h->ramp && published_->short_ttl == h->short_ttl)
+        published_->ramp == h->ramp && published_->short_ttl == h->short_ttl) {
+        // the same answers: only the notes (scores, penalties) are newer, for the API
+        fresh_ = std::move(h);
         return;
+    }
+    fresh_ = h;
     published_ = h;
     holder_.publish(
         std::make_unique<const gslb::Snapshot>(gslb::Snapshot{++generation_, topo_, std::move(h)}));
@@ -513,7 +528,9 @@ std::map<std::string, std::string> Control::pool_sources() const {
 
 gslb::Snapshot Control::current() const {
     std::lock_guard lock(mu_);
-    return gslb::Snapshot{generation_, topo_, published_};
+    // fresh_ answers exactly as published_ (publish_locked compares every field workers read)
+    // and carries the newest gradual notes
+    return gslb::Snapshot{generation_, topo_, fresh_ != nullptr ? fresh_ : published_};
 }
 
 bool Control::ready() const {

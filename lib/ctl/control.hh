@@ -192,6 +192,9 @@ class Control {
     std::shared_ptr<const gslb::Topology> topo_;
     std::shared_ptr<const gslb::Health> verdicts_;  ///< from the monitor, without overrides
     std::shared_ptr<const gslb::Health> published_;
+    /// The last Health built: published_, or one that answers the same with newer gradual
+    /// notes (what current() shows the API).
+    std::shared_ptr<const gslb::Health> fresh_;
     AdminStore admin_;
     ReloadCounters reloads_;
     mutable std::atomic<bool> ready_{false};

@@ -348,6 +348,14 @@ json gradual_json(const gslb::Health& h, const gslb::BackendRt& b, const config:
                         {"reuse", g.damping.reuse}};
         if (n.suppressed) j["damping"]["reuse_in_s"] = round1(std::max(n.reuse_at - now, 0.0));
     }
+    if (g.scoring.enabled) {
+        json sc = {{"percent", n.score}, {"samples", n.samples}};
+        if (n.samples != 0) {
+            sc["success_percent"] = round1(n.success * 100.0);
+            sc["latency_ms"] = round1(n.latency_ms);
+        }
+        j["score"] = std::move(sc);
+    }
     if (n.changed_at >= 0) j["changed_s_ago"] = round1(now - n.changed_at);
     return j;
 }
@@ -396,6 +404,8 @@ json candidates_json(const gslb::Snapshot& snap, const gslb::RecordRt& rec,
             if (g.is_object() && !g.empty()) {
                 if (g.contains("damping") && g["damping"].value("suppressed", false))
                     c["why"] = "flap damping: suppressed until the penalty decays under reuse";
+                else if (g.contains("score") && g["score"].value("percent", 100) == 0)
+                    c["why"] = "health score: success rate under min_success_percent";
                 c["gradual"] = std::move(g);
             }
         }

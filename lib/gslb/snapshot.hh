@@ -238,6 +238,9 @@ struct GradualNote {
     double reuse_at = 0;                   ///< suppressed: when the penalty decays under reuse
     double ramp_from = 0, ramp_until = 0;  ///< slow start in progress when ramp_until > now
     double changed_at = -1;                ///< last verdict or usability change (-1: none)
+    /// health scores (scoring): the percent kept and its inputs; samples 0 = no score
+    std::uint32_t score = 100, samples = 0;
+    double success = 1, latency_ms = 0;
 };
 
 /// Up/down verdict per backend id (1 = up). All up until lib/health publishes otherwise.
@@ -247,8 +250,8 @@ struct Health {
     std::vector<AdminState> admin;
     /// Weight overrides by backend id (empty or 0 = the configured BackendRt::weight).
     std::vector<std::uint32_t> weight;
-    /// Slow start by backend id (docs/gradual.md): the percent of its weight in force,
-    /// 1..99; 0 or past the end = the full weight.
+    /// Slow start and health scores by backend id (docs/gradual.md): the percent of its
+    /// weight in force (their product), 1..99; 0 or past the end = the full weight.
     std::vector<std::uint8_t> ramp;
     /// dynamic_ttl: the TTL of address answers by record id * 2 + (AAAA ? 1 : 0) while they
     /// may change soon; 0 or past the end = the record's TTL.

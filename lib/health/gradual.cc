@@ -33,6 +33,25 @@ std::uint32_t ramp_percent(double elapsed, const config::SlowStart& s) noexcept 
     return std::clamp<std::uint32_t>(stepped, static_cast<std::uint32_t>(lo), 100);
 }
 
+std::uint32_t score_percent(const Monitor::Score& s, const config::Scoring& sc) noexcept {
+    if (!sc.enabled || s.samples == 0) return 100;
+    if (s.success * 100.0 < static_cast<double>(sc.min_success_percent) - 1e-9) return 0;
+    const double t = static_cast<double>(sc.latency.count());
+    if (t <= 0 || s.latency_ms <= t) return 100;
+    const auto p = static_cast<std::uint32_t>(100.0 * t / s.latency_ms / 5.0) * 5u;
+    return std::clamp<std::uint32_t>(p, std::min<std::uint32_t>(sc.floor_percent, 100), 100);
+}
+
+std::vector<std::uint32_t> GradualTracker::score_windows(const gslb::Topology& topo) {
+    std::vector<std::uint32_t> out;
+    for (const auto& rec : topo.records) {
+        const auto& sc = rec.cfg->gradual.scoring;
+        if (sc.enabled && std::find(out.begin(), out.end(), sc.window) == out.end())
+            out.push_back(sc.window);
+    }
+    return out;
+}
+
 double FlapDamper::penalty(double now, const config::FlapDamping& d) const noexcept {
     if (penalty_ <= 0) return 0;
     return penalty_ * std::exp2(-(std::max(now - at_, 0.0)) / seconds(d.half_life));
@@ -66,7 +85,7 @@ void GradualTracker::remap(const gslb::Topology& topo) {
     any_ = false;
     for (const auto& rec : topo.records) {
         const auto& g = rec.cfg->gradual;
-        any_ = any_ || g.slow_start.on() || g.damping.enabled || g.ttl.enabled;
+        any_ = any_ || g.slow_start.on() || g.damping.enabled || g.ttl.enabled || g.scoring.enabled;
         for (const auto* fam : {&rec.v4, &rec.v6}) {
             for (const auto& b : *fam) {
                 if (b.id >= tracks_.size()) continue;
@@ -109,6 +128,21 @@ bool GradualTracker::apply(const std::shared_ptr<const gslb::Topology>& topo_ptr
                 t.raw_up = raw;
                 const bool suppressed = g.damping.enabled && t.damper.update(now, g.damping);
                 if (suppressed) h.up[b.id] = 0;
+                std::uint32_t score = 100;
+                gslb::GradualNote& n = h.notes[b.id];
+                if (g.scoring.enabled) {
+                    moving = true;  // scores change with every round: look again each second
+                    auto it = scores_.find(g.scoring.window);
+                    if (it != scores_.end() && b.id < it->second.size()) {
+                        const Monitor::Score& s = it->second[b.id];
+                        score = score_percent(s, g.scoring);
+                        n.samples = s.samples;
+                        n.success = s.success;
+                        n.latency_ms = s.latency_ms;
+                    }
+                    n.score = score;
+                    if (score == 0) h.up[b.id] = 0;  // under min_success_percent: out
+                }
                 const bool usable =
                     b.enabled && h.up[b.id] != 0 && h.state_of(b.id) == gslb::AdminState::Enabled;
                 if (t.seen && usable != t.usable) {
@@ -119,7 +153,6 @@ bool GradualTracker::apply(const std::shared_ptr<const gslb::Topology>& topo_ptr
                 t.seen = true;
                 any_usable = any_usable || usable;
 
-                gslb::GradualNote& n = h.notes[b.id];
                 n.flaps = t.damper.flaps();
                 n.penalty = t.damper.raw_penalty();
                 n.penalty_at = t.damper.raw_at();
@@ -128,16 +161,16 @@ bool GradualTracker::apply(const std::shared_ptr<const gslb::Topology>& topo_ptr
                 n.changed_at = t.changed_at > -1e17 ? t.changed_at : -1;
                 const double elapsed = now - t.usable_since;
                 bool ramping = false;
+                std::uint32_t p = 100;
                 if (usable && g.slow_start.on() && elapsed < seconds(g.slow_start.window)) {
-                    const std::uint32_t p = ramp_percent(elapsed, g.slow_start);
+                    p = ramp_percent(elapsed, g.slow_start);
                     n.ramp_from = t.usable_since;
                     n.ramp_until = t.usable_since + seconds(g.slow_start.window);
                     moving = true;
-                    if (p < 100) {
-                        h.ramp[b.id] = static_cast<std::uint8_t>(p);
-                        ramping = true;
-                    }
+                    ramping = p < 100;
                 }
+                if (usable && score > 0) p = std::max<std::uint32_t>(p * score / 100, 1);
+                if (p < 100) h.ramp[b.id] = static_cast<std::uint8_t>(p);
                 if (suppressed || t.damper.raw_penalty() > 0) moving = moving || g.damping.enabled;
                 const bool is_recent = now - t.changed_at < recent;
                 if (g.ttl.enabled && is_recent) moving = true;

@@ -5,12 +5,14 @@
 /// every Health it publishes; the workers only see its result in the snapshot (Health::up,
 /// ramp, short_ttl), never this state.
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "config/model.hh"
 #include "gslb/snapshot.hh"
+#include "health/monitor.hh"
 
 namespace gslbd::health {
 
@@ -22,6 +24,12 @@ double steady_seconds() noexcept;
 /// of 5 (never under min_percent), so a ramp publishes at most 20 distinct weights; 100 once
 /// the window has passed (or when slow start is off).
 std::uint32_t ramp_percent(double elapsed, const config::SlowStart& s) noexcept;
+
+/// Health scores: the percent of its weight a backend keeps for its recent rounds `s`. 100
+/// without samples (or scoring off); 0 (out) when the success rate is under
+/// min_success_percent; when the mean latency L is over the threshold T,
+/// max(floor_percent, 100 * T / L) rounded down to a multiple of 5; else 100.
+std::uint32_t score_percent(const Monitor::Score& s, const config::Scoring& sc) noexcept;
 
 /// RFC 2439 penalty of one backend: every up/down change adds `penalty`; it halves every
 /// half_life; at or over `suppress` the backend is suppressed until the penalty decays under
@@ -60,7 +68,15 @@ class GradualTracker {
     /// dynamic_ttl): apply() again about once a second until it returns false.
     bool apply(const std::shared_ptr<const gslb::Topology>& topo, gslb::Health& h, double now);
 
+    /// The monitor's scores for the next apply(): by window (rounds), each by backend id.
+    void set_scores(std::map<std::uint32_t, std::vector<Monitor::Score>> scores) {
+        scores_ = std::move(scores);
+    }
+    /// The windows the records of `topo` score over (empty: no record scores).
+    static std::vector<std::uint32_t> score_windows(const gslb::Topology& topo);
+
   private:
+    std::map<std::uint32_t, std::vector<Monitor::Score>> scores_;
     struct Track {
         std::string key;  ///< record name + ' ' + address
         bool seen = false, raw_up = true, usable = true;

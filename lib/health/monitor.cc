@@ -1,5 +1,7 @@
 #include "health/monitor.hh"
 
+#include <limits>
+
 #include <fmt/format.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -36,6 +38,13 @@ struct Monitor::Target {
     std::string last_error_text;
     WallClock::time_point last_error_at{}, last_at{};
     std::chrono::microseconds last_latency{0};
+    /// the last rounds, newest at (ring_pos - 1): ok and latency in microseconds (scores)
+    struct Round {
+        bool ok = false;
+        std::uint32_t latency_us = 0;
+    };
+    std::array<Round, Monitor::kScoreWindow> ring{};
+    std::size_t ring_pos = 0, ring_count = 0;
 };
 
 struct Monitor::BackendState {
@@ -314,6 +323,10 @@ bool Monitor::apply(ProbeResult& r, SteadyClock::time_point now) {
         }
     }
     // the round is over
+    t->ring[t->ring_pos] = {ok, static_cast<std::uint32_t>(std::min<std::int64_t>(
+                                    r.latency.count(), std::numeric_limits<std::uint32_t>::max()))};
+    t->ring_pos = (t->ring_pos + 1) % kScoreWindow;
+    t->ring_count = std::min(t->ring_count + 1, kScoreWindow);
     t->attempts = 0;
     ++t->rounds;
     ++counters_.rounds;
@@ -458,6 +471,43 @@ std::vector<BackendStatus> Monitor::status() const {
             }
         }
         out.push_back(std::move(s));
+    }
+    return out;
+}
+
+std::vector<Monitor::Score> Monitor::scores(std::size_t window) const {
+    window = std::clamp<std::size_t>(window, 1, kScoreWindow);
+    std::lock_guard lk(mu_);
+    std::vector<Score> out;
+    for (const auto& b : backends_) {
+        if (!b.plan.enabled || b.targets.empty()) continue;
+        if (out.size() <= b.plan.id) out.resize(b.plan.id + 1);
+        Score& sc = out[b.plan.id];
+        bool first = true;
+        for (const auto& tp : b.targets) {
+            const Target& t = *tp;
+            const std::size_t n = std::min(window, t.ring_count);
+            if (n == 0) {
+                sc = Score{};
+                break;
+            }
+            std::size_t ok = 0;
+            double lat = 0;
+            for (std::size_t k = 1; k <= n; ++k) {
+                const auto& r = t.ring[(t.ring_pos + kScoreWindow - k) % kScoreWindow];
+                if (r.ok) {
+                    ++ok;
+                    lat += r.latency_us;
+                }
+            }
+            const double success = static_cast<double>(ok) / static_cast<double>(n);
+            const double latency_ms = ok != 0 ? lat / static_cast<double>(ok) / 1000.0 : 0;
+            if (first || success < sc.success) sc.success = success;
+            if (first || latency_ms > sc.latency_ms) sc.latency_ms = latency_ms;
+            sc.samples = first ? static_cast<std::uint32_t>(n)
+                               : std::min<std::uint32_t>(sc.samples, static_cast<std::uint32_t>(n));
+            first = false;
+        }
     }
     return out;
 }

@@ -189,6 +189,17 @@ class Monitor {
 
     /// Copies for the control API / metrics (take a mutex; never call from a worker).
     std::vector<BackendStatus> status() const;
+    /// Recent rounds of each probed backend, by backend id (health scores, docs/gradual.md):
+    /// over the last `window` finished rounds of each of its checks (at most kScoreWindow),
+    /// the share that succeeded (the worst check's) and the mean latency of the successful
+    /// ones (the slowest check's). samples = 0: no round yet (or not probed). Takes a mutex.
+    static constexpr std::size_t kScoreWindow = 64;
+    struct Score {
+        std::uint32_t samples = 0;
+        double success = 1;     ///< 0..1
+        double latency_ms = 0;  ///< mean of the successful rounds
+    };
+    std::vector<Score> scores(std::size_t window) const;
     std::vector<TargetStatus> targets() const;
     Counters counters() const;
     /// Probe sharing (the fleet's probes_per_target, docs/fleet.md): a target for which

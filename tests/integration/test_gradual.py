@@ -4,6 +4,7 @@ time in /metrics (gslbd_backend_answers_total) and /api/v1/status ("answers").""
 import math
 import re
 import socket
+import subprocess
 import time
 from collections import Counter
 
@@ -389,3 +390,75 @@ records:
     t3 = wait_for(lambda: short("dt.gslb.test."), False, 6, "record TTL after the ramp")
     assert t3 - t2 >= 5.5, t3 - t2
     assert ttl("plain.gslb.test.") > 25
+
+
+def dnsperf_counts(d, api, name, n, tmp_path):
+    """`n` queries for `name` with dnsperf; the answers per backend they added (/metrics)."""
+    qfile = tmp_path / "q.txt"
+    qfile.write_text(f"{name} A\n")
+    before = scrape(api)
+    p = subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(d.port), "-d", str(qfile),
+                        "-n", str(n), "-c", "2", "-q", "200", "-t", "2"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    m = re.search(r"Queries completed:\s+(\d+)", p.stdout)
+    assert m and int(m.group(1)) == n, p.stdout
+    after = scrape(api)
+    return before, after
+
+
+def test_scores_follow_latency_and_success(pair, start_gslbd, tmp_path):
+    a, b = pair
+    # fall 100: the verdict stays up; only the score takes a backend out here
+    zone = f"""defaults:
+  record_ttl: 30
+  scrape_interval: 300ms
+  scrape_timeout: 300ms
+  rise: 1
+  fall: 100
+records:
+  sc.gslb.test.:
+    mode: weighted
+    scoring: {{window: 5, min_success_percent: 80, latency: 100ms, floor_percent: 10}}
+    backends:
+{probed(a)}{probed(b)}"""
+    d, api = start_with_api(start_gslbd, tmp_path, zone)
+    name = "sc.gslb.test."
+
+    def score(h):
+        return backend_status(api, name, h.addr).get("gradual", {}).get("score", {})
+
+    wait_for(lambda: score(a).get("samples", 0) >= 5, True, 10, "A scored")
+    assert score(a)["percent"] == 100 and score(a)["success_percent"] == 100
+    # B answers in ~210 ms: 100 * 100 / 210 = 47.6 -> 45 % of its weight (docs/gradual.md)
+    b.set(status=200, delay=0.207)
+    wait_for(lambda: score(b).get("percent"), 45, 10, lambda: f"B scored 45: {score(b)}")
+    assert 200 <= score(b)["latency_ms"] <= 222, score(b)
+    for attempt in range(3):
+        g0 = metric(scrape(api), "gslbd_config_generation")
+        before, after = dnsperf_counts(d, api, name, 100_000, tmp_path)
+        if metric(after, "gslbd_config_generation") == g0:
+            break  # one weight for the whole run
+    else:
+        raise AssertionError("the score kept changing during the runs")
+    got = {h.addr: answers_metric(after, name, h.addr) - answers_metric(before, name, h.addr)
+           for h in (a, b)}
+    assert sum(got.values()) == 100_000, got
+    share, expected = got[b.addr] / 100_000, 45 / 145
+    assert abs(share / expected - 1) < 0.02, (share, expected, got)
+    _, e = api.get(f"/api/v1/explain?name={name}&client=127.0.0.1")
+    cand = [c for c in e["candidates"] if c["address"] == b.addr][0]
+    assert cand["gradual"]["score"]["percent"] == 45, cand
+    # failing rounds: under 80 % success in the window it is out, though its verdict is up
+    b.set(status=500)
+    wait_for(lambda: score(b).get("percent"), 0, 10, "B out by its score")
+    st = backend_status(api, name, b.addr)
+    assert st["verdict"] == "up" and st["up"] is False, st
+    assert {addresses(udp(d, make_query(name)))[0] for _ in range(40)} == {a.addr}
+    _, e = api.get(f"/api/v1/explain?name={name}&client=127.0.0.1")
+    cand = [c for c in e["candidates"] if c["address"] == b.addr][0]
+    assert cand["why"].startswith("health score"), cand
+    # recovered: back at its full weight once the window is good again
+    b.set(status=200)
+    wait_for(lambda: score(b).get("percent"), 100, 10, "B back to 100")
+    assert {addresses(udp(d, make_query(name)))[0] for _ in range(60)} == {a.addr, b.addr}

@@ -133,3 +133,21 @@ TEST_CASE("tracker: ramps a backend that comes back, damps flaps, shortens TTLs"
     CHECK(h.up[0] == 1);
     CHECK(ramp(h, 0) == 10);  // usable again after the suppression: slow start
 }
+
+TEST_CASE("health scores: out under min success, reduced in 5 % steps over the latency") {
+    config::Scoring sc;
+    sc.enabled = true;
+    sc.min_success_percent = 80;
+    sc.latency = config::Millis{100};
+    sc.floor_percent = 10;
+    using S = health::Monitor::Score;
+    CHECK(health::score_percent(S{0, 0, 0}, sc) == 100);  // no round yet
+    CHECK(health::score_percent(S{10, 1.0, 50}, sc) == 100);
+    CHECK(health::score_percent(S{10, 0.8, 50}, sc) == 100);  // at the minimum: in
+    CHECK(health::score_percent(S{10, 0.7, 50}, sc) == 0);
+    CHECK(health::score_percent(S{10, 1.0, 210}, sc) == 45);  // 47.6 -> 45
+    CHECK(health::score_percent(S{10, 1.0, 200}, sc) == 50);
+    CHECK(health::score_percent(S{10, 1.0, 5000}, sc) == 10);  // the floor
+    sc.enabled = false;
+    CHECK(health::score_percent(S{10, 0.0, 5000}, sc) == 100);
+}

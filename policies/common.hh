@@ -14,6 +14,20 @@
 
 namespace gslbd::policies {
 
+/// Where the client is for the nearest steps. The location map's coordinates come first: an
+/// entry with `latitude`/`longitude` places its subnet's clients (gslbd's addition: a private
+/// subnet is placed without MaxMind, or a public one corrected). Otherwise the city
+/// database's location (of (0, 0) when it does not place the client, as CoreDNS-GSLB measures
+/// from there: `placed` is then false). No point when neither source is there.
+struct ClientPoint {
+    bool known = false;   ///< a point to measure from
+    bool placed = false;  ///< known from real coordinates (map entry, or the city database's)
+    bool from_map = false;
+    geo::UnitVector unit;
+    double latitude = 0, longitude = 0;
+    std::uint8_t scope = 0;  ///< the largest prefix among the lookups consulted
+};
+
 /// Starts a fresh selection that does not depend on the client.
 inline void reset(gslb::Selection& out) noexcept {
     out.count = 0;
@@ -132,6 +146,97 @@ inline geo::PlaceMemo::Place client_place(const gslb::SelectContext& ctx,
     p.result = db.place(ctx.client.addr);
     p.point = p.result.has_coordinates ? geo::unit_vector(p.result.latitude, p.result.longitude)
                                        : geo::unit_vector(0, 0);
+    return p;
+}
+
+/// A country code in 10 bits (5 per letter) and back: decision classes and variants.
+constexpr std::uint32_t country10(std::uint16_t c) noexcept {
+    if (c == 0) return 0;
+    return (((c >> 8) - 'A' + 1u) & 31u) << 5 | (((c & 0xffu) - 'A' + 1u) & 31u);
+}
+constexpr std::uint16_t country_of10(std::uint32_t v) noexcept {
+    if (v == 0) return 0;
+    return geo::pack_code(static_cast<char>('A' + ((v >> 5) & 31u) - 1),
+                          static_cast<char>('A' + (v & 31u) - 1));
+}
+
+/// What the databases say about the client besides the key a geo step matched: CoreDNS-GSLB's
+/// geo steps drop a backend whose *declared* continent, country or subdivision contradicts
+/// the client's (a backend that declares none of them is never dropped). A step's answer
+/// then depends on these facts too, so the modes carry the ones a step consulted in the
+/// decision's variant: 3 bits of continent (the seven codes a backend may declare, 0 for any
+/// other), 10 of country, 18 of subdivision. Exact: the same variant, the same answer.
+struct Facts {
+    std::uint16_t continent = 0, country = 0;  ///< geo::pack_code; 0 = unknown
+    std::uint32_t subdivision = 0;             ///< geo::pack_subdivision; 0 = unknown
+
+    static constexpr std::uint16_t kContinents[8] = {0,
+                                                     geo::pack_code('A', 'F'),
+                                                     geo::pack_code('A', 'N'),
+                                                     geo::pack_code('A', 'S'),
+                                                     geo::pack_code('E', 'U'),
+                                                     geo::pack_code('N', 'A'),
+                                                     geo::pack_code('O', 'C'),
+                                                     geo::pack_code('S', 'A')};
+    /// The variant: only the facts the step consulted (`keep_*`), the others 0.
+    std::uint32_t pack(bool keep_continent, bool keep_country,
+                       bool keep_subdivision) const noexcept {
+        std::uint32_t c = 0;
+        for (std::uint32_t i = 1; i < 8; ++i)
+            if (kContinents[i] == continent) c = i;
+        return (keep_continent ? c : 0) | (keep_country ? country10(country) : 0) << 3 |
+               (keep_subdivision ? subdivision & 0x3ffffu : 0) << 13;
+    }
+    static Facts unpack(std::uint32_t v) noexcept {
+        return {kContinents[v & 7u], country_of10(v >> 3 & 0x3ffu), v >> 13 & 0x3ffffu};
+    }
+};
+
+template <class T>
+bool has(const std::vector<T>& list, const T& value) noexcept {
+    return std::find(list.begin(), list.end(), value) != list.end();
+}
+/// `b` declares a continent and the client's is not among them.
+inline bool other_continent(const gslb::BackendRt& b, const Facts& f) noexcept {
+    return !b.continents.empty() && !has(b.continents, f.continent);
+}
+/// `b` declares a country and the client's is not among them.
+inline bool other_country(const gslb::BackendRt& b, const Facts& f) noexcept {
+    return !b.countries.empty() && !has(b.countries, f.country);
+}
+/// `b` declares a subdivision and the client's (code and country) is not among them.
+inline bool other_subdivision(const gslb::BackendRt& b, const Facts& f) noexcept {
+    if (b.subdivisions.empty()) return false;
+    for (const auto& s : b.subdivisions)
+        if (s.code == f.subdivision && (s.country == 0 || s.country == f.country)) return false;
+    return true;
+}
+
+/// The client's point (ClientPoint): the map when some entry has coordinates, then the city
+/// database through the worker's memo. Allocation free.
+inline ClientPoint client_point(const gslb::SelectContext& ctx, const geo::GeoDbs& geo) noexcept {
+    ClientPoint p;
+    if (geo.locations && geo.locations->has_coordinates()) {
+        const auto m = geo.locations->lookup(ctx.client.addr);
+        p.scope = m.prefix;
+        const auto& at = geo.locations->point(m);
+        if (at.has) {
+            p.known = p.placed = p.from_map = true;
+            p.unit = at.unit;
+            p.latitude = at.latitude;
+            p.longitude = at.longitude;
+            return p;
+        }
+    }
+    if (geo.city_db) {
+        const geo::PlaceMemo::Place here = client_place(ctx, *geo.city_db);
+        p.known = true;
+        p.placed = here.result.has_coordinates;
+        p.unit = here.point;
+        p.latitude = here.result.latitude;
+        p.longitude = here.result.longitude;
+        p.scope = std::max(p.scope, here.result.prefix);
+    }
     return p;
 }
 

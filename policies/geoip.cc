@@ -15,11 +15,23 @@
 //   4. asn        ASN database (geoip.asn_db)                 backend `asn`
 //   5. location   custom subnet map (geoip.location_map)      backend `location`
 //
-// Nearest (when the city database is loaded and backends have coordinates): the eligible
-// backend nearest to the client's city-database coordinates by great-circle distance, with
-// every eligible backend at exactly its coordinates and of its priority (the best priority
-// among those at that distance). A client the database does not place (no entry, or no
-// location) is measured from latitude 0, longitude 0, as CoreDNS-GSLB does.
+// Nearest (when backends have coordinates and the client has a point, common.hh's
+// client_point(): its location-map entry's coordinates, else the city database's): the
+// eligible backend nearest to the client by great-circle distance, with every eligible
+// backend at exactly its coordinates and of its priority (the best priority among those at
+// that distance). A client the city database does not place (no entry, or no location) is
+// measured from latitude 0, longitude 0, as CoreDNS-GSLB does. Without a city database only
+// clients of map entries with coordinates have a point; the others go on to step 2.
+//
+// Contradictions (CoreDNS-GSLB's pickBackendWithGeoIP): a backend that declares a continent,
+// country or subdivision the client is not in is dropped from the steps that check it:
+//   city         continent, country, subdivision; among the rest, those declaring country
+//                and subdivision come first, then those declaring a country, then the city
+//                alone (the first non-empty tier answers)
+//   subdivision  continent, country
+//   country      continent (the city database's step and the country database's)
+// Continent, ASN, location and nearest check nothing more. The client facts a step
+// consulted travel in the decision's variant (common.hh's Facts), so the cache stays exact.
 //
 // Only steps that some eligible backend uses are looked up. The first step where at least
 // one eligible backend matches decides; among the matching backends failover semantics
@@ -64,11 +76,6 @@ constexpr std::uint32_t decision_class(Dimension d, std::uint32_t value) noexcep
     return (static_cast<std::uint32_t>(d) << 28) | (value & 0x0fffffffu);
 }
 
-template <class T>
-bool has(const std::vector<T>& list, const auto& value) noexcept {
-    return std::find(list.begin(), list.end(), value) != list.end();
-}
-
 /// (first backend in `family` listing `value`) << 12 | its index in that backend's list.
 template <class T>
 std::uint32_t position(std::span<const gslb::BackendRt> family,
@@ -96,17 +103,6 @@ struct Uses {
          subdivisions = false;
 };
 
-/// A country code in 10 bits (5 per letter) and back, for the subdivision class.
-constexpr std::uint32_t country10(std::uint16_t c) noexcept {
-    if (c == 0) return 0;
-    return (((c >> 8) - 'A' + 1u) & 31u) << 5 | (((c & 0xffu) - 'A' + 1u) & 31u);
-}
-constexpr std::uint16_t country_of10(std::uint32_t v) noexcept {
-    if (v == 0) return 0;
-    return geo::pack_code(static_cast<char>('A' + ((v >> 5) & 31u) - 1),
-                          static_cast<char>('A' + (v & 31u) - 1));
-}
-
 /// A backend's subdivision list holds the client's (code, country).
 bool in_subdivision(const gslb::BackendRt& b, std::uint32_t code, std::uint16_t country) noexcept {
     for (const auto& s : b.subdivisions)
@@ -125,9 +121,41 @@ std::uint32_t city_position(std::span<const gslb::BackendRt> family,
     return 0;
 }
 
+/// The city step's tier of a backend (CoreDNS-GSLB): 0 declares country and subdivision,
+/// 1 a country, 2 neither.
+int city_tier(const gslb::BackendRt& b) noexcept {
+    return b.countries.empty() ? 2 : b.subdivisions.empty() ? 1 : 0;
+}
+/// The city step's survivors: the city, and no contradiction.
+bool city_match(const gslb::BackendRt& b, std::string_view name, const Facts& f) noexcept {
+    return has_city(b.cities, name) && !other_continent(b, f) && !other_country(b, f) &&
+           !other_subdivision(b, f);
+}
+/// The best tier among the eligible survivors of the city step (3: none).
+int best_city_tier(const gslb::SelectContext& ctx, std::string_view name, const Facts& f) noexcept {
+    int best = 3;
+    for (std::uint16_t i : ctx.eligible)
+        if (city_match(ctx.family[i], name, f)) best = std::min(best, city_tier(ctx.family[i]));
+    return best;
+}
+
 class GeoIp final : public DecidedPolicy {
   public:
     std::string_view name() const noexcept override { return "geoip"; }
+
+    /// Some location map entry has coordinates (from the loaded map, else from the config).
+    static bool map_points(const config::Config& cfg, const geo::GeoDbs* geo) {
+        if (geo != nullptr) return geo->locations && geo->locations->has_coordinates();
+        return std::any_of(cfg.locations.begin(), cfg.locations.end(),
+                           [](const config::LocationEntry& e) { return e.has_coordinates; });
+    }
+
+    // The facts a step consulted are in the variant (see the top): classify() leaves them
+    // in d.variant.
+    std::uint32_t variant(const gslb::SelectContext&,
+                          const gslb::Decision& d) const noexcept override {
+        return d.variant;
+    }
 
     void validate(const config::Record& rec, const config::Config& cfg,
                   const geo::GeoDbs* geo) const override {
@@ -171,33 +199,47 @@ class GeoIp final : public DecidedPolicy {
         b = nullptr;
         for (const auto& x : rec.backends)
             if (x.has_coordinates && b == nullptr) b = &x;
-        need(have_city, b != nullptr, b, "latitude/longitude",
-             "city database (the client's coordinates)", "geoip.city_db");
+        need(have_city || map_points(cfg, geo), b != nullptr, b, "latitude/longitude",
+             "source of client coordinates (a city database, or location map entries with "
+             "latitude/longitude)",
+             "geoip.city_db");
         if (!problems.empty()) throw config::ConfigError(rec.pos, "mode", "geoip: " + problems);
     }
 
-    // Lookups happen here; the class alone then fixes the answer (select_decided), so the
-    // response cache can serve every client of a class from one entry.
+    // Lookups happen here; the class (and the facts in the variant) then fix the answer
+    // (select_decided), so the response cache can serve every client of a class from one
+    // entry.
     void classify(const gslb::SelectContext& ctx, gslb::Decision& d) const noexcept override {
         d.decision_class = 0;
         d.scope = 0;
+        d.variant = 0;
         const geo::GeoDbs* geo = ctx.snap.topo ? ctx.snap.topo->geo.get() : nullptr;
         const util::IpAddr& addr = ctx.client.addr;
         if (geo == nullptr || addr.family == 0) return;
 
-        // 1. nearest: it decides whenever the city database is loaded and an eligible
-        // backend has coordinates (an unplaced client is measured from (0, 0), as
-        // CoreDNS-GSLB does: its reader gives zero coordinates then), so the city database
-        // is then the only lookup and no other key needs a look.
-        if (geo->city_db &&
+        bool consulted = false;
+        std::uint8_t scope = 0;
+        auto note = [&](std::uint8_t prefix) noexcept {
+            consulted = true;
+            scope = std::max(scope, prefix);
+        };
+
+        // 1. nearest: it decides whenever the client has a point (a location map entry's
+        // coordinates, or the city database: an unplaced client is measured from (0, 0), as
+        // CoreDNS-GSLB does) and an eligible backend has coordinates; with the city
+        // database that is always, so no other key needs a look.
+        if ((geo->city_db || (geo->locations && geo->locations->has_coordinates())) &&
             any_eligible(ctx, [](const gslb::BackendRt& b) noexcept { return b.has_coords; })) {
-            const geo::PlaceMemo::Place here = client_place(ctx, *geo->city_db);
-            const int r = nearest_backend(ctx, here.point,
-                                          [](const gslb::BackendRt&) noexcept { return true; });
-            if (r >= 0) {
-                d.scope = here.result.prefix;
-                d.decision_class = decision_class(kNearest, static_cast<std::uint32_t>(r));
-                return;
+            const ClientPoint at = client_point(ctx, *geo);
+            note(at.scope);
+            if (at.known) {
+                const int r = nearest_backend(ctx, at.unit,
+                                              [](const gslb::BackendRt&) noexcept { return true; });
+                if (r >= 0) {
+                    d.scope = scope;
+                    d.decision_class = decision_class(kNearest, static_cast<std::uint32_t>(r));
+                    return;
+                }
             }
         }
 
@@ -212,17 +254,25 @@ class GeoIp final : public DecidedPolicy {
             u.subdivisions |= !b.subdivisions.empty();
         }
 
-        bool consulted = false;
-        std::uint8_t scope = 0;
-        auto note = [&](std::uint8_t prefix) noexcept {
-            consulted = true;
-            scope = std::max(scope, prefix);
-        };
-        auto decide = [&](Dimension dim, std::uint32_t value, auto&& match) noexcept {
+        // `variant`: the facts the deciding step consulted (select_decided reads them back)
+        auto decide = [&](Dimension dim, std::uint32_t value, std::uint32_t variant,
+                          auto&& match) noexcept {
             if (!any_eligible(ctx, match)) return false;
             d.scope = scope;
             d.decision_class = decision_class(dim, value);
+            d.variant = variant;
             return true;
+        };
+        // Which facts the backends matching `key` declare (only those can drop one).
+        auto declared = [&](auto&& key, bool& continent, bool& country, bool& subdivision) {
+            continent = country = subdivision = false;
+            for (std::uint16_t i : ctx.eligible) {
+                const auto& b = ctx.family[i];
+                if (!key(b)) continue;
+                continent |= !b.continents.empty();
+                country |= !b.countries.empty();
+                subdivision |= !b.subdivisions.empty();
+            }
         };
 
         // 2. the city database's hierarchy (one memoised lookup)
@@ -230,24 +280,43 @@ class GeoIp final : public DecidedPolicy {
             const geo::PlaceMemo::Place here = client_place(ctx, *geo->city_db);
             const auto& place = here.result;
             note(place.prefix);
+            const Facts f{place.continent, place.country, place.subdivision};
             const std::string_view name = place.city;
-            if (u.cities && !name.empty() &&
-                decide(kCity, city_position(ctx.family, name),
-                       [&](const gslb::BackendRt& b) noexcept { return has_city(b.cities, name); }))
-                return;
-            if (u.subdivisions && place.subdivision != 0 &&
-                decide(kSubdivision, place.subdivision | country10(place.country) << 18,
-                       [&](const gslb::BackendRt& b) noexcept {
-                           return in_subdivision(b, place.subdivision, place.country);
-                       }))
-                return;
-            if (u.countries && place.country != 0 &&
-                decide(kCountry, place.country, [&](const gslb::BackendRt& b) noexcept {
+            bool cont = false, ctry = false, sub = false;
+            if (u.cities && !name.empty()) {
+                declared(
+                    [&](const gslb::BackendRt& b) noexcept { return has_city(b.cities, name); },
+                    cont, ctry, sub);
+                // the subdivision check compares the country too
+                if (decide(
+                        kCity, city_position(ctx.family, name), f.pack(cont, ctry || sub, sub),
+                        [&](const gslb::BackendRt& b) noexcept { return city_match(b, name, f); }))
+                    return;
+            }
+            if (u.subdivisions && place.subdivision != 0) {
+                auto in = [&](const gslb::BackendRt& b) noexcept {
+                    return in_subdivision(b, place.subdivision, place.country);
+                };
+                declared(in, cont, ctry, sub);
+                if (decide(kSubdivision, place.subdivision | country10(place.country) << 18,
+                           f.pack(cont, false, false), [&](const gslb::BackendRt& b) noexcept {
+                               return in(b) && !other_continent(b, f) && !other_country(b, f);
+                           }))
+                    return;
+            }
+            if (u.countries && place.country != 0) {
+                auto in = [&](const gslb::BackendRt& b) noexcept {
                     return has(b.countries, place.country);
-                }))
-                return;
+                };
+                declared(in, cont, ctry, sub);
+                if (decide(kCountry, place.country, f.pack(cont, false, false),
+                           [&](const gslb::BackendRt& b) noexcept {
+                               return in(b) && !other_continent(b, f);
+                           }))
+                    return;
+            }
             if (u.continents && place.continent != 0 &&
-                decide(kContinent, place.continent, [&](const gslb::BackendRt& b) noexcept {
+                decide(kContinent, place.continent, 0, [&](const gslb::BackendRt& b) noexcept {
                     return has(b.continents, place.continent);
                 }))
                 return;
@@ -256,13 +325,21 @@ class GeoIp final : public DecidedPolicy {
         if ((u.countries || u.continents) && geo->country_db) {
             const auto r = geo->country_db->country(addr);
             note(r.prefix);
-            if (r.found && u.countries && r.country != 0 &&
-                decide(kCountry, r.country, [&](const gslb::BackendRt& b) noexcept {
+            const Facts f{r.continent, r.country, 0};
+            if (r.found && u.countries && r.country != 0) {
+                auto in = [&](const gslb::BackendRt& b) noexcept {
                     return has(b.countries, r.country);
-                }))
-                return;
+                };
+                bool cont = false, ctry = false, sub = false;
+                declared(in, cont, ctry, sub);
+                if (decide(kCountry, r.country, f.pack(cont, false, false),
+                           [&](const gslb::BackendRt& b) noexcept {
+                               return in(b) && !other_continent(b, f);
+                           }))
+                    return;
+            }
             if (u.continents && r.continent != 0 &&
-                decide(kContinent, r.continent, [&](const gslb::BackendRt& b) noexcept {
+                decide(kContinent, r.continent, 0, [&](const gslb::BackendRt& b) noexcept {
                     return has(b.continents, r.continent);
                 }))
                 return;
@@ -272,7 +349,7 @@ class GeoIp final : public DecidedPolicy {
             const auto r = geo->asn_db->asn(addr);
             note(r.prefix);
             if (r.found &&
-                decide(kAsn, position(ctx.family, &gslb::BackendRt::asns, r.asn),
+                decide(kAsn, position(ctx.family, &gslb::BackendRt::asns, r.asn), 0,
                        [&](const gslb::BackendRt& b) noexcept { return has(b.asns, r.asn); }))
                 return;
         }
@@ -281,7 +358,7 @@ class GeoIp final : public DecidedPolicy {
             const auto m = geo->locations->lookup(addr);
             note(m.prefix);
             if (m.id >= 0 &&
-                decide(kLocation, static_cast<std::uint32_t>(m.id),
+                decide(kLocation, static_cast<std::uint32_t>(m.id), 0,
                        [&](const gslb::BackendRt& b) noexcept { return has(b.locations, m.id); }))
                 return;
         }
@@ -291,14 +368,16 @@ class GeoIp final : public DecidedPolicy {
         }
     }
 
-    // The class names the dimension and the matched value exactly (see the top of the
-    // file), so the matching set is rebuilt from it without another lookup.
+    // The class names the dimension and the matched value exactly, the variant the facts
+    // the step consulted (see the top of the file), so the matching set is rebuilt from
+    // them without another lookup.
     void select_decided(const gslb::SelectContext& ctx, const gslb::Decision& d,
                         gslb::Selection& out) const noexcept override {
         reset(out, d);
         const std::uint32_t dim = d.decision_class >> 28;
         const std::uint32_t value = d.decision_class & 0x0fffffffu;
         const std::size_t b = value >> 12, k = value & 0xfffu;
+        const Facts f = Facts::unpack(d.variant);
         bool done = false;
         switch (dim) {
             case kLocation: {
@@ -322,8 +401,9 @@ class GeoIp final : public DecidedPolicy {
             case kCity:
                 if (b < ctx.family.size() && k < ctx.family[b].cities.size()) {
                     const std::string& city = ctx.family[b].cities[k];
+                    const int tier = best_city_tier(ctx, city, f);
                     done = add_best_priority(ctx, out, [&](const gslb::BackendRt& x) noexcept {
-                        return has_city(x.cities, city);
+                        return city_match(x, city, f) && city_tier(x) == tier;
                     });
                 }
                 break;
@@ -338,17 +418,24 @@ class GeoIp final : public DecidedPolicy {
             case kSubdivision: {
                 const std::uint32_t code = value & 0x3ffffu;
                 const std::uint16_t country = country_of10(value >> 18);
+                const Facts g{f.continent, country, code};
                 done = add_best_priority(ctx, out, [&](const gslb::BackendRt& x) noexcept {
-                    return in_subdivision(x, code, country);
+                    return in_subdivision(x, code, country) && !other_continent(x, g) &&
+                           !other_country(x, g);
                 });
                 break;
             }
-            case kCountry:
+            case kCountry: {
+                const auto code = static_cast<std::uint16_t>(value);
+                done = add_best_priority(ctx, out, [&](const gslb::BackendRt& x) noexcept {
+                    return has(x.countries, code) && !other_continent(x, f);
+                });
+                break;
+            }
             case kContinent: {
                 const auto code = static_cast<std::uint16_t>(value);
-                const bool country = dim == kCountry;
                 done = add_best_priority(ctx, out, [&](const gslb::BackendRt& x) noexcept {
-                    return has(country ? x.countries : x.continents, code);
+                    return has(x.continents, code);
                 });
                 break;
             }
@@ -393,14 +480,14 @@ class GeoIp final : public DecidedPolicy {
                     const auto& r = ctx.family[value];
                     matched = r.addr.to_string() + " at " + std::to_string(r.latitude) + ", " +
                               std::to_string(r.longitude);
-                    const geo::MaxMindDb* city = geo != nullptr ? geo->city_db.get() : nullptr;
-                    if (city != nullptr) {
-                        const auto p = city->place(ctx.client.addr);
-                        if (p.has_coordinates)
+                    if (geo != nullptr) {
+                        const ClientPoint at = client_point(ctx, *geo);
+                        if (at.placed)
                             matched += ", " +
                                        std::to_string(static_cast<long>(geo::distance_km(
-                                           p.latitude, p.longitude, r.latitude, r.longitude))) +
-                                       " km from the client";
+                                           at.latitude, at.longitude, r.latitude, r.longitude))) +
+                                       " km from the client" +
+                                       (at.from_map ? " (placed by the location map)" : "");
                     }
                 }
                 break;

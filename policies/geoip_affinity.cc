@@ -17,11 +17,14 @@
 //   4. global      no candidates: the nearest eligible backend globally, else failover over
 //                  every eligible backend
 //
-// One difference from CoreDNS-GSLB, kept so that the answer stays a function of a 32-bit
-// cache class: at the city level CoreDNS-GSLB also drops a backend whose declared
-// continent, country or subdivision contradicts the client's; here each level matches its
-// own key only (a file that names a city together with the wrong country is the only case
-// that answers differently).
+// Contradictions, as CoreDNS-GSLB's pickBackendWithGeoIPAffinity: a level drops a backend
+// whose declared continent (city, subdivision, country levels), country or subdivision (city
+// level) the client is not in. The client facts a level consulted travel in the decision's
+// variant (common.hh's Facts), so the class stays 32 bits and the cache exact.
+//
+// The client's point (step 3, 4) is common.hh's client_point(): its location map entry's
+// coordinates when it has them (no MaxMind needed), else the city database's location; a
+// client neither places skips the distance pick, as in CoreDNS-GSLB.
 //
 // Decision class: the kind in the top 3 bits, 29 bits below it.
 //   kNearest      r | level << 10 | k << 13: r (10 bits) indexes the nearest backend in
@@ -57,11 +60,6 @@ constexpr std::uint32_t class_of(Kind k, std::uint32_t value) noexcept {
     return k << 29 | (value & 0x1fffffffu);
 }
 
-template <class T>
-bool has(const std::vector<T>& list, const T& value) noexcept {
-    return std::find(list.begin(), list.end(), value) != list.end();
-}
-
 constexpr std::uint32_t kNoCity = 0x1fffffffu;  ///< names no backend: matches none
 
 /// (first backend listing the city) << 12 | its index in that backend's list; kNoCity when
@@ -83,43 +81,69 @@ bool in_subdivision(const gslb::BackendRt& b, std::uint32_t code, std::uint16_t 
     return false;
 }
 
-constexpr std::uint32_t country10(std::uint16_t c) noexcept {
-    if (c == 0) return 0;
-    return (((c >> 8) - 'A' + 1u) & 31u) << 5 | (((c & 0xffu) - 'A' + 1u) & 31u);
-}
-constexpr std::uint16_t country_of10(std::uint32_t v) noexcept {
-    if (v == 0) return 0;
-    return geo::pack_code(static_cast<char>('A' + ((v >> 5) & 31u) - 1),
-                          static_cast<char>('A' + (v & 31u) - 1));
-}
-
 /// The candidates of one level: which level, and the value it matched.
 struct Level {
     Kind kind = kGlobal;
     std::uint32_t value = 0;
 };
 
-/// Whether `b` is a candidate of `lv` (kGlobal: every backend).
-bool candidate(const gslb::BackendRt& b, const Level& lv, std::span<const gslb::BackendRt> family,
-               const geo::GeoDbs* geo) noexcept {
-    (void)geo;
+/// Whether `b` is a candidate of `lv` (kGlobal: every backend) for a client of facts `f`
+/// (the contradictions at the top).
+inline bool candidate(const gslb::BackendRt& b, const Level& lv,
+                      std::span<const gslb::BackendRt> family, const Facts& f) noexcept {
     switch (lv.kind) {
         case kLocation:
             return has(b.locations, static_cast<std::int32_t>(lv.value));
         case kCity: {
             const std::size_t r = lv.value >> 12, k = lv.value & 0xfffu;
             return r < family.size() && k < family[r].cities.size() &&
-                   has_city(b.cities, family[r].cities[k]);
+                   has_city(b.cities, family[r].cities[k]) && !other_continent(b, f) &&
+                   !other_country(b, f) && !other_subdivision(b, f);
         }
         case kSubdivision:
-            return in_subdivision(b, lv.value & 0x3ffffu, country_of10(lv.value >> 18));
+            return in_subdivision(b, lv.value & 0x3ffffu, country_of10(lv.value >> 18)) &&
+                   !other_continent(b, f);
         case kCountry:
-            return has(b.countries, static_cast<std::uint16_t>(lv.value));
+            return has(b.countries, static_cast<std::uint16_t>(lv.value)) && !other_continent(b, f);
         case kContinent:
             return has(b.continents, static_cast<std::uint16_t>(lv.value));
         default:
             return true;
     }
+}
+
+/// The variant for level `lv`: the facts its candidate() consults that some eligible backend
+/// of the level's key declares.
+std::uint32_t facts_variant(const gslb::SelectContext& ctx, const Level& lv,
+                            const Facts& f) noexcept {
+    if (lv.kind != kCity && lv.kind != kSubdivision && lv.kind != kCountry) return 0;
+    bool cont = false, ctry = false, sub = false;
+    for (std::uint16_t i : ctx.eligible) {
+        const auto& b = ctx.family[i];
+        // the level's own key, with no contradiction checked
+        bool key = false;
+        switch (lv.kind) {
+            case kCity: {
+                const std::size_t r = lv.value >> 12, k = lv.value & 0xfffu;
+                key = r < ctx.family.size() && k < ctx.family[r].cities.size() &&
+                      has_city(b.cities, ctx.family[r].cities[k]);
+                break;
+            }
+            case kSubdivision:
+                key = in_subdivision(b, lv.value & 0x3ffffu, country_of10(lv.value >> 18));
+                break;
+            default:
+                key = has(b.countries, static_cast<std::uint16_t>(lv.value));
+                break;
+        }
+        if (!key) continue;
+        cont |= !b.continents.empty();
+        if (lv.kind == kCity) {
+            ctry |= !b.countries.empty() || !b.subdivisions.empty();
+            sub |= !b.subdivisions.empty();
+        }
+    }
+    return f.pack(cont, ctry, sub);
 }
 
 /// The kNearest class value for representative `r` of the candidates of `lv` (see the top).
@@ -210,6 +234,11 @@ class GeoIpAffinity final : public DecidedPolicy {
         const bool have_city = geo ? geo->city_db != nullptr : !cfg.city_db.empty();
         const bool have_country =
             have_city || (geo ? geo->country_db != nullptr : !cfg.country_db.empty());
+        const bool map_points =
+            geo != nullptr
+                ? geo->locations && geo->locations->has_coordinates()
+                : std::any_of(cfg.locations.begin(), cfg.locations.end(),
+                              [](const config::LocationEntry& e) { return e.has_coordinates; });
         for (const auto& b : rec.backends) {
             auto need = [&](bool have, bool uses, const char* field, const char* key) {
                 if (have || !uses) return;
@@ -220,7 +249,8 @@ class GeoIpAffinity final : public DecidedPolicy {
             };
             need(have_city, !b.cities.empty(), "city", "geoip.city_db");
             need(have_city, !b.subdivisions.empty(), "subdivision", "geoip.city_db");
-            need(have_city, b.has_coordinates, "latitude", "geoip.city_db");
+            need(have_city || map_points, b.has_coordinates, "latitude",
+                 "geoip.city_db (or give location map entries latitude/longitude)");
             need(have_country, !b.countries.empty(), "country",
                  "geoip.country_db (or geoip.city_db)");
             need(have_country, !b.continents.empty(), "continent",
@@ -228,9 +258,17 @@ class GeoIpAffinity final : public DecidedPolicy {
         }
     }
 
+    // The facts the candidates' level consulted are in the variant (see the top):
+    // classify() leaves them in d.variant.
+    std::uint32_t variant(const gslb::SelectContext&,
+                          const gslb::Decision& d) const noexcept override {
+        return d.variant;
+    }
+
     void classify(const gslb::SelectContext& ctx, gslb::Decision& d) const noexcept override {
         d.decision_class = 0;
         d.scope = 0;
+        d.variant = 0;
         const geo::GeoDbs* geo = ctx.snap.topo ? ctx.snap.topo->geo.get() : nullptr;
         const util::IpAddr& addr = ctx.client.addr;
         bool uses_locations = false, uses_coords = false, uses_hierarchy = false;
@@ -245,18 +283,22 @@ class GeoIpAffinity final : public DecidedPolicy {
 
         std::uint8_t scope = 0;
         auto note = [&](std::uint8_t prefix) noexcept { scope = std::max(scope, prefix); };
+        Facts f;
         auto any = [&](const Level& lv) noexcept {
             for (std::uint16_t i : ctx.eligible)
-                if (candidate(ctx.family[i], lv, ctx.family, geo)) return true;
+                if (candidate(ctx.family[i], lv, ctx.family, f)) return true;
             return false;
         };
 
-        // 1. subnet pin
+        // 1. subnet pin; a pinned entry's coordinates are also the client's point
         Level lv;
-        if (uses_locations && geo->locations) {
+        geo::LocationMap::Point pinned;
+        const bool map_points = geo->locations && geo->locations->has_coordinates();
+        if (geo->locations && (uses_locations || (uses_coords && map_points))) {
             const auto m = geo->locations->lookup(addr);
             note(m.prefix);
-            if (m.id >= 0) {
+            if (uses_coords) pinned = geo->locations->point(m);
+            if (uses_locations && m.id >= 0) {
                 const Level pin{kLocation, static_cast<std::uint32_t>(m.id)};
                 if (any(pin)) lv = pin;
             }
@@ -264,27 +306,26 @@ class GeoIpAffinity final : public DecidedPolicy {
         // 2. hierarchy; the city database also gives the coordinates of step 3
         geo::PlaceMemo::Place here;  // through the worker's memo: a warm client costs no walk
         const auto& place = here.result;
-        const bool need_place =
-            geo->city_db && ((lv.kind == kGlobal && uses_hierarchy) || uses_coords);
+        const bool need_place = geo->city_db && ((lv.kind == kGlobal && uses_hierarchy) ||
+                                                 (uses_coords && !pinned.has));
         if (need_place) {
             here = client_place(ctx, *geo->city_db);
             note(place.prefix);
         }
         if (lv.kind == kGlobal && uses_hierarchy) {
-            std::uint16_t country = place.country, continent = place.continent;
+            f = {place.continent, place.country, place.subdivision};
             if (!geo->city_db && geo->country_db) {
                 const auto r = geo->country_db->country(addr);
                 note(r.prefix);
-                country = r.country;
-                continent = r.continent;
+                f = {r.continent, r.country, 0};
             }
             Level tries[4];
             int n = 0;
             if (!place.city.empty()) tries[n++] = {kCity, city_position(ctx.family, place.city)};
-            if (place.subdivision != 0 && country != 0)
-                tries[n++] = {kSubdivision, place.subdivision | country10(country) << 18};
-            if (country != 0) tries[n++] = {kCountry, country};
-            if (continent != 0) tries[n++] = {kContinent, continent};
+            if (f.subdivision != 0 && f.country != 0)
+                tries[n++] = {kSubdivision, f.subdivision | country10(f.country) << 18};
+            if (f.country != 0) tries[n++] = {kCountry, f.country};
+            if (f.continent != 0) tries[n++] = {kContinent, f.continent};
             for (int t = 0; t < n; ++t)
                 if (any(tries[t])) {
                     lv = tries[t];
@@ -292,10 +333,13 @@ class GeoIpAffinity final : public DecidedPolicy {
                 }
         }
         d.scope = scope;
+        d.variant = facts_variant(ctx, lv, f);
+        const Facts kept = Facts::unpack(d.variant);
         // 3. distance within the candidates, 4. globally
-        if (place.has_coordinates) {
-            const int r = nearest_backend(ctx, here.point, [&](const gslb::BackendRt& b) noexcept {
-                return candidate(b, lv, ctx.family, geo);
+        if (pinned.has || place.has_coordinates) {
+            const geo::UnitVector& at = pinned.has ? pinned.unit : here.point;
+            const int r = nearest_backend(ctx, at, [&](const gslb::BackendRt& b) noexcept {
+                return candidate(b, lv, ctx.family, kept);
             });
             if (r >= 0) {
                 d.decision_class =
@@ -309,9 +353,9 @@ class GeoIpAffinity final : public DecidedPolicy {
     void select_decided(const gslb::SelectContext& ctx, const gslb::Decision& d,
                         gslb::Selection& out) const noexcept override {
         reset(out, d);
-        const geo::GeoDbs* geo = ctx.snap.topo ? ctx.snap.topo->geo.get() : nullptr;
         const auto kind = static_cast<Kind>(d.decision_class >> 29);
         const std::uint32_t value = d.decision_class & 0x1fffffffu;
+        const Facts f = Facts::unpack(d.variant);
         if (d.decision_class == 0) {
             add_best_priority(ctx, out);
             return;
@@ -322,13 +366,12 @@ class GeoIpAffinity final : public DecidedPolicy {
             if (nearest_level(ctx.family, value, lv))
                 for (std::uint16_t i : ctx.eligible) {
                     const auto& b = ctx.family[i];
-                    if (same_site(b, ctx.family[r]) && candidate(b, lv, ctx.family, geo))
-                        out.add(i);
+                    if (same_site(b, ctx.family[r]) && candidate(b, lv, ctx.family, f)) out.add(i);
                 }
         } else {
             const Level lv{kind, value};
             add_best_priority(ctx, out, [&](const gslb::BackendRt& b) noexcept {
-                return candidate(b, lv, ctx.family, geo);
+                return candidate(b, lv, ctx.family, f);
             });
         }
         if (out.count == 0) add_best_priority(ctx, out);

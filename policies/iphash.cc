@@ -14,7 +14,6 @@
 // decided. The decision class is the chosen backend itself (its index + 1), so the cache
 // holds one entry per backend and a hit serves exactly what a miss would.
 #include <cmath>
-#include <cstring>
 
 #include "common.hh"
 #include "util/hash.hh"
@@ -25,10 +24,7 @@ namespace {
 using util::mix64;
 
 std::uint64_t key_of(const util::IpAddr& a) noexcept {
-    std::uint64_t hi = 0, lo = 0;
-    std::memcpy(&hi, a.bytes.data(), 8);
-    std::memcpy(&lo, a.bytes.data() + 8, 8);
-    return mix64(mix64(hi ^ a.family) ^ lo);
+    return gslb::address_hash(a);
 }
 
 // The bits of the client address that decide, and so the ECS scope.
@@ -37,24 +33,53 @@ std::uint8_t client_bits(const gslb::ClientInfo& c) noexcept {
     return static_cast<std::uint8_t>(c.from_ecs ? std::min<unsigned>(c.source_prefix, max) : max);
 }
 
+/// The backend's key: its address hash, kept in the topology (computed here only for a
+/// BackendRt built without one).
+std::uint64_t key_of(const gslb::BackendRt& b) noexcept {
+    return b.addr_hash != 0 ? b.addr_hash : key_of(b.addr);
+}
+
 /// The rendezvous winner among ctx.eligible for `client_key` (an index into ctx.family).
 /// `Ramping`: some backend is in slow start, so weights are Snapshot::effective_weight
 /// (clients then only move towards a ramping backend); else the plain weight_of(), without
 /// the slow start lookups.
 template <bool Ramping>
 std::uint16_t iphash_pick_with(const gslb::SelectContext& ctx, std::uint64_t client_key) noexcept {
-    double best = -1;
+    auto weight = [&](const gslb::BackendRt& b) noexcept -> std::uint64_t {
+        if constexpr (Ramping)
+            return std::max<std::uint64_t>(ctx.snap.effective_weight(b), 1);
+        else
+            return std::max<std::uint32_t>(ctx.snap.weight_of(b), 1);
+    };
     std::uint16_t pick = ctx.eligible[0];
+    // Equal weights (the usual case): the score -w / ln(u) grows with u, so the largest u
+    // wins and no logarithm is needed; u's 53 bits are compared exactly as below.
+    const std::uint64_t w0 = weight(ctx.family[pick]);
+    bool equal = true;
+    for (std::uint16_t i : ctx.eligible)
+        if (weight(ctx.family[i]) != w0) {
+            equal = false;
+            break;
+        }
+    if (equal) {
+        std::int64_t best = -1;
+        for (std::uint16_t i : ctx.eligible) {
+            const auto u =
+                static_cast<std::int64_t>(mix64(client_key ^ key_of(ctx.family[i])) >> 11);
+            if (u > best) {
+                best = u;
+                pick = i;
+            }
+        }
+        return pick;
+    }
+    double best = -1;
     for (std::uint16_t i : ctx.eligible) {
         const auto& b = ctx.family[i];
-        const std::uint64_t h = mix64(client_key ^ key_of(b.addr));
+        const std::uint64_t h = mix64(client_key ^ key_of(b));
         // u in (0, 1): the top 53 bits, never 0
         const double u = (static_cast<double>(h >> 11) + 0.5) * 0x1.0p-53;
-        double w;
-        if constexpr (Ramping)
-            w = static_cast<double>(std::max<std::uint64_t>(ctx.snap.effective_weight(b), 1));
-        else
-            w = std::max<std::uint32_t>(ctx.snap.weight_of(b), 1);
+        const auto w = static_cast<double>(weight(b));
         const double score = -w / std::log(u);
         if (score > best) {
             best = score;

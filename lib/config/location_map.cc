@@ -1,5 +1,6 @@
-// Location maps: `subnets: [{subnet, location}]`, the CoreDNS-GSLB format. Overlaps are kept
-// as written; lib/geo resolves them by longest prefix.
+// Location maps: `subnets: [{subnet, location}]`, the CoreDNS-GSLB format, with gslbd's
+// optional `latitude` / `longitude` per entry. Overlaps are kept as written; lib/geo resolves
+// them by longest prefix.
 #include <array>
 #include <map>
 #include <tuple>
@@ -23,7 +24,7 @@ std::vector<LocationEntry> load_location_map(const std::string& path, const Sour
     using Key = std::tuple<std::uint8_t, std::array<std::uint8_t, 16>, std::uint8_t>;
     std::map<Key, std::size_t> seen;
     for (const auto& item : subnets.items()) {
-        MapReader m(item, {"subnet", "location"});
+        MapReader m(item, {"subnet", "location", "latitude", "longitude"});
         Val sv = m.require("subnet");
         std::string text = sv.nonempty_str();
         auto prefix = util::IpPrefix::parse(text, true);
@@ -46,6 +47,7 @@ std::vector<LocationEntry> load_location_map(const std::string& path, const Sour
             location = lv.nonempty_str();
         }
         LocationEntry entry{*prefix, location, sv.pos()};
+        entry.has_coordinates = read_coordinates(m, entry.latitude, entry.longitude);
         Key key{entry.prefix.addr.family, entry.prefix.addr.bytes, entry.prefix.len};
         auto [it, fresh] = seen.emplace(key, out.size());
         if (fresh) {
@@ -57,6 +59,17 @@ std::vector<LocationEntry> load_location_map(const std::string& path, const Sour
             sv.fail("subnet " + entry.prefix.to_string() + " maps to '" + entry.location +
                     "' here but to '" + first.location + "' at line " +
                     std::to_string(first.pos.line));
+        }
+        if (first.has_coordinates != entry.has_coordinates || first.latitude != entry.latitude ||
+            first.longitude != entry.longitude) {
+            auto where = [](const LocationEntry& e) {
+                return e.has_coordinates
+                           ? "at " + std::to_string(e.latitude) + ", " + std::to_string(e.longitude)
+                           : std::string("without coordinates");
+            };
+            sv.fail("subnet " + entry.prefix.to_string() + " is placed " + where(entry) +
+                    " here but " + where(first) + " at line " + std::to_string(first.pos.line) +
+                    "; a subnet has one place");
         }
     }
     return out;

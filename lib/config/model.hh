@@ -291,6 +291,10 @@ struct LocationEntry {
     util::IpPrefix prefix;
     std::string location;
     SourcePos pos;
+    /// `latitude` / `longitude` (both or neither; gslbd's addition to CoreDNS-GSLB's map):
+    /// where the subnet's clients are for the nearest steps, ahead of the city database.
+    bool has_coordinates = false;
+    double latitude = 0, longitude = 0;
 };
 
 /// How UDP DNS reaches the pipeline.

@@ -149,7 +149,11 @@ bool read_backend_list_key(std::string_view key, const Val& v, Backend& b);
 /// A record's `discovery:` block.
 std::shared_ptr<const Discovery> parse_discovery(const Val& v, const Profiles& profiles);
 
-/// Reads a location map (`subnets: [{subnet, location}]`).
+/// `latitude` / `longitude` of `m` (a backend, a location map entry): both or neither, in
+/// decimal degrees (-90..90, -180..180); false when neither is given. Errors at the value.
+bool read_coordinates(const MapReader& m, double& latitude, double& longitude);
+
+/// Reads a location map (`subnets: [{subnet, location, latitude, longitude}]`).
 std::vector<LocationEntry> load_location_map(const std::string& path, const SourcePos& blame,
                                              const std::string& field);
 

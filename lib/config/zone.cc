@@ -104,19 +104,6 @@ void add_subdivisions(const Val& v, std::vector<std::string>& out) {
     }
 }
 
-// A latitude (|x| <= 90) or longitude (|x| <= 180) in decimal degrees.
-double degrees(const Val& v, double limit) {
-    const std::string s = v.str();
-    double d = 0;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), d);
-    if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || !std::isfinite(d) ||
-        d < -limit || d > limit)
-        v.fail("'" + s + "' is not a number of degrees between -" +
-               std::to_string(static_cast<int>(limit)) + " and " +
-               std::to_string(static_cast<int>(limit)));
-    return d;
-}
-
 void add_strings(const Val& v, std::vector<std::string>& out) {
     for (const auto& item : v.one_or_many()) {
         std::string s = item.str();
@@ -230,18 +217,7 @@ Backend parse_backend(const Val& v, const Profiles& profiles, bool tmpl) {
     if (auto x = m.get("continent")) add_continents(*x, b.continents);
     for (const char* k : {"subdivision", "location_subdivisions"})
         if (auto x = m.get(k)) add_subdivisions(*x, b.subdivisions);
-    {
-        auto lat = m.get("latitude"), lon = m.get("longitude");
-        if (lat && !lat->is_null() && (!lon || lon->is_null()))
-            lat->fail("latitude without longitude: give both, or neither");
-        if (lon && !lon->is_null() && (!lat || lat->is_null()))
-            lon->fail("longitude without latitude: give both, or neither");
-        if (lat && !lat->is_null()) {
-            b.latitude = degrees(*lat, 90);
-            b.longitude = degrees(*lon, 180);
-            b.has_coordinates = true;
-        }
-    }
+    b.has_coordinates = read_coordinates(m, b.latitude, b.longitude);
     if (auto x = m.get("healthchecks")) {
         const auto items = x->items();
         b.healthchecks.reserve(items.size());
@@ -513,6 +489,31 @@ std::vector<Record> load_policy_file(const std::string& path, const std::string&
         out.push_back(std::move(r));
     }
     return out;
+}
+
+// A latitude (|x| <= 90) or longitude (|x| <= 180) in decimal degrees.
+static double degrees(const Val& v, double limit) {
+    const std::string s = v.str();
+    double d = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), d);
+    if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || !std::isfinite(d) ||
+        d < -limit || d > limit)
+        v.fail("'" + s + "' is not a number of degrees between -" +
+               std::to_string(static_cast<int>(limit)) + " and " +
+               std::to_string(static_cast<int>(limit)));
+    return d;
+}
+
+bool read_coordinates(const MapReader& m, double& latitude, double& longitude) {
+    auto lat = m.get("latitude"), lon = m.get("longitude");
+    if (lat && !lat->is_null() && (!lon || lon->is_null()))
+        lat->fail("latitude without longitude: give both, or neither");
+    if (lon && !lon->is_null() && (!lat || lat->is_null()))
+        lon->fail("longitude without latitude: give both, or neither");
+    if (!lat || lat->is_null()) return false;
+    latitude = degrees(*lat, 90);
+    longitude = degrees(*lon, 180);
+    return true;
 }
 
 }  // namespace gslbd::config::detail

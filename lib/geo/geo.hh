@@ -55,9 +55,16 @@ class LocationMap {
         /// gets this same answer (also when id == -1); never shorter than `matched`.
         std::uint8_t prefix = 0;
         std::uint8_t matched = 0;  ///< length of the matched subnet (0 when id == -1)
+        std::int32_t entry = -1;   ///< index of the matched entry (in the constructor's list)
+    };
+    /// Where the map places a matched address (the entry's `latitude`/`longitude`).
+    struct Point {
+        bool has = false;  ///< false: the entry gives no coordinates (or nothing matched)
+        double latitude = 0, longitude = 0;
+        UnitVector unit;
     };
     /// Throws config::ConfigError when the same subnet is listed twice with different
-    /// locations (naming both places).
+    /// locations or coordinates (naming both places).
     explicit LocationMap(const std::vector<config::LocationEntry>& entries);
     ~LocationMap();
     LocationMap(const LocationMap&) = delete;
@@ -66,6 +73,11 @@ class LocationMap {
     /// IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) are looked up in the IPv4 entries; their
     /// scope is then given in IPv6 terms (96 + IPv4 scope). Family 0 -> {-1, 0, 0}.
     Match lookup(const util::IpAddr& addr) const noexcept;
+    /// The coordinates of `m`'s entry (has == false when it has none or `m` matched
+    /// nothing). Never allocates.
+    const Point& point(const Match& m) const noexcept;
+    /// True when some entry has coordinates (the nearest steps then consult the map).
+    bool has_coordinates() const noexcept;
     /// Location name -> id; -1 when the map never mentions it.
     std::int32_t id_of(std::string_view name) const noexcept;
     const std::string& name_of(std::int32_t id) const;

@@ -27,6 +27,7 @@ struct Trie {
             if (n->id >= 0) {
                 m.id = n->id;
                 m.matched = static_cast<std::uint8_t>(d);
+                m.entry = n->entry;
             }
             if (d == max_bits) {
                 m.prefix = static_cast<std::uint8_t>(d);
@@ -59,6 +60,9 @@ struct LocationMap::Impl {
     Trie v4, v6;
     std::vector<std::string> names;                             ///< id -> name
     std::vector<std::pair<std::string, std::int32_t>> by_name;  ///< sorted, for id_of
+    std::vector<Point> points;                                  ///< per entry
+    bool any_point = false;
+    Point none;
 };
 
 LocationMap::LocationMap(const std::vector<config::LocationEntry>& entries)
@@ -70,6 +74,12 @@ LocationMap::LocationMap(const std::vector<config::LocationEntry>& entries)
         if ((a.family != 4 && a.family != 6) || e.prefix.len > a.max_prefix())
             throw config::ConfigError(e.pos, "subnet", "not a valid subnet");
         if (e.location.empty()) throw config::ConfigError(e.pos, "location", "must not be empty");
+        Point pt;
+        if (e.has_coordinates) {
+            pt = {true, e.latitude, e.longitude, unit_vector(e.latitude, e.longitude)};
+            impl_->any_point = true;
+        }
+        impl_->points.push_back(pt);
 
         auto it = std::find(impl_->names.begin(), impl_->names.end(), e.location);
         auto id = static_cast<std::int32_t>(it - impl_->names.begin());
@@ -93,6 +103,15 @@ LocationMap::LocationMap(const std::vector<config::LocationEntry>& entries)
                                           "' here but to '" + first.location + "' at line " +
                                           std::to_string(first.pos.line) +
                                           "; a subnet may name one location only");
+        }
+        if (node.id >= 0) {
+            const Point& was = impl_->points[static_cast<std::size_t>(node.entry)];
+            if (was.has != pt.has || was.latitude != pt.latitude || was.longitude != pt.longitude)
+                throw config::ConfigError(
+                    e.pos, "subnet",
+                    e.prefix.to_string() + " has other coordinates here than at line " +
+                        std::to_string(entries[static_cast<std::size_t>(node.entry)].pos.line) +
+                        "; a subnet has one place");
         }
         if (node.id < 0) {
             node.id = id;
@@ -124,6 +143,16 @@ LocationMap::Match LocationMap::lookup(const util::IpAddr& addr) const noexcept 
         ++common;
     if (m.prefix <= common) m.prefix = static_cast<std::uint8_t>(common + 1);
     return m;
+}
+
+const LocationMap::Point& LocationMap::point(const Match& m) const noexcept {
+    if (m.entry < 0 || static_cast<std::size_t>(m.entry) >= impl_->points.size())
+        return impl_->none;
+    return impl_->points[static_cast<std::size_t>(m.entry)];
+}
+
+bool LocationMap::has_coordinates() const noexcept {
+    return impl_->any_point;
 }
 
 std::int32_t LocationMap::id_of(std::string_view name) const noexcept {

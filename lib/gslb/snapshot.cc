@@ -67,6 +67,7 @@ std::uint16_t code_of(const std::string& text, const config::Backend& b, const c
 BackendRt make_backend(const config::Backend& b, const geo::GeoDbs* geo, std::uint32_t id) {
     BackendRt rt;
     rt.addr = b.address;
+    rt.addr_hash = address_hash(b.address);
     rt.id = id;
     rt.priority = b.priority;
     rt.weight = b.weight <= 0 ? 1u : static_cast<std::uint32_t>(b.weight);

@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <string>
@@ -18,6 +19,7 @@
 #include "geo/geo.hh"
 #include "gslb/name_index.hh"
 #include "util/addr.hh"
+#include "util/hash.hh"
 #include "zone/zone.hh"
 
 namespace gslbd::gslb {
@@ -59,6 +61,15 @@ struct SubdivisionRt {
     bool operator==(const SubdivisionRt&) const = default;
 };
 
+/// A hash of an address (family and bytes, through util::mix64; never 0 in practice):
+/// ip-hash's key for clients and backends.
+inline std::uint64_t address_hash(const util::IpAddr& a) noexcept {
+    std::uint64_t hi = 0, lo = 0;
+    std::memcpy(&hi, a.bytes.data(), 8);
+    std::memcpy(&lo, a.bytes.data() + 8, 8);
+    return util::mix64(util::mix64(hi ^ a.family) ^ lo);
+}
+
 struct BackendRt {
     util::IpAddr addr;
     std::uint32_t id = 0;  ///< index into Health::up, unique across the topology
@@ -77,6 +88,8 @@ struct BackendRt {
     bool has_coords = false;
     double latitude = 0, longitude = 0;
     geo::UnitVector point;
+    /// address_hash(addr), computed once when the topology is built (0: not computed).
+    std::uint64_t addr_hash = 0;
     const config::Backend* cfg = nullptr;  ///< points into Topology::config
 };
 

@@ -77,6 +77,40 @@ ZONE = """records:
         country: FR
       - address: "192.0.2.54"
         city: Paris
+  contra.gslb.test.:
+    mode: geoip
+    backends:
+      - address: "192.0.2.61"
+        city: Paris
+        country: US
+      - address: "192.0.2.62"
+        city: Paris
+      - address: "192.0.2.63"
+        city: Paris
+        country: FR
+      - address: "192.0.2.64"
+        country: FR
+        continent: NA
+      - address: "192.0.2.65"
+        country: FR
+      - address: "192.0.2.66"
+        priority: 5
+  contra-sub.gslb.test.:
+    mode: geoip
+    backends:
+      - address: "192.0.2.71"
+        subdivision: CA
+        country: US
+        continent: EU
+      - address: "192.0.2.72"
+        subdivision: US-CA
+      - address: "192.0.2.73"
+        priority: 5
+  aff-contra.gslb.test.:
+    mode: geoip_affinity
+    backends:
+""" + at("192.0.2.81", "33.6609, -95.5555", "        city: Paris\n        country: US\n") + \
+    at("192.0.2.82", "45.7640, 4.8357", "        country: FR\n") + """
   fs-v4only.gslb.test.:
     mode: failover
     failover_policy: {mode: fail-specific, fallback_ips: ["198.51.100.1"]}
@@ -98,16 +132,61 @@ ZONE = """records:
 """
 
 
-@pytest.fixture(scope="module", params=["nocache", "cache"])
-def world(request, tmp_path_factory):
+# the tests' location map, plus an entry with coordinates inside a city-database network
+# (Oakland's 100.64.2.0/24): the map's place wins over the city database's
+NEAREST_MAP = gslbd_test.LOCATION_MAP + """\
+  - subnet: "100.64.2.128/25"
+    location: moved
+    latitude: 35.6762
+    longitude: 139.6503
+"""
+
+# private subnets placed by the location map alone (no city database in this world)
+PRIVATE_MAP = gslbd_test.LOCATION_MAP + """\
+  - subnet: "10.1.0.0/16"
+    location: office-paris
+    latitude: 48.8566
+    longitude: 2.3522
+  - {subnet: "10.2.0.0/16", location: office-ny, latitude: 40.7128, longitude: -74.0060}
+  - subnet: "10.3.0.0/16"
+    location: office-sj
+"""
+
+PRIVATE_ZONE = """records:
+  mapnear.gslb.test.:
+    mode: geoip
+    backends:
+""" + at("192.0.2.91", PARIS) + at("192.0.2.92", NEW_YORK) + at("192.0.2.93", SAN_JOSE) + """
+  mapaff.gslb.test.:
+    mode: geoip_affinity
+    backends:
+""" + at("192.0.2.94", SEATTLE, "        country: US\n") + \
+    at("192.0.2.95", NEW_YORK, "        country: US\n") + \
+    at("192.0.2.96", PARIS, "        country: FR\n")
+
+
+def start(request, tmp_path_factory, zone, locations, extra=""):
     tmp = tmp_path_factory.mktemp(request.param)
     api_port = gslbd_test.free_port()
-    extra = CITY_DB + (CACHE if request.param == "cache" else "")
-    extra += gslbd_test.api_block(api_port, tmp)
+    extra += (CACHE if request.param == "cache" else "") + gslbd_test.api_block(api_port, tmp)
     port = gslbd_test.free_port()
-    d = gslbd_test.Daemon(gslbd_test.write_config(tmp, port, zone=ZONE, extra=extra), port)
+    d = gslbd_test.Daemon(gslbd_test.write_config(tmp, port, zone=zone, locations=locations,
+                                                  extra=extra), port)
     api = gslbd_test.Api(api_port)
     gslbd_test.wait_api(api)
+    return d, api
+
+
+@pytest.fixture(scope="module", params=["nocache", "cache"])
+def world(request, tmp_path_factory):
+    d, api = start(request, tmp_path_factory, ZONE, NEAREST_MAP, CITY_DB)
+    yield d, api
+    d.stop()
+
+
+@pytest.fixture(scope="module", params=["nocache", "cache"])
+def private_world(request, tmp_path_factory):
+    d, api = start(request, tmp_path_factory, PRIVATE_ZONE, PRIVATE_MAP)
     yield d, api
     d.stop()
 
@@ -259,3 +338,74 @@ def test_explain_shows_the_nearest_decision(world):
     _, e = api.post("/api/v1/explain", {"name": "affinity-far.gslb.test.",
                                         "client": "127.0.0.1", "ecs": f"{C_NEW_YORK}/24"})
     assert [c["address"] for c in e["candidates"] if c["selected"]] == ["192.0.2.31"]
+
+
+def test_location_map_coordinates_place_a_subnet_over_the_city_database(world):
+    d, _ = world
+    # 100.64.2.128/25 is Oakland in the city database but Tokyo in the location map
+    assert ask(d, "near.gslb.test.", "100.64.2.200", prefix=25) == (["192.0.2.6"], 25)
+    assert ask(d, "near.gslb.test.", "100.64.2.200", prefix=32) == (["192.0.2.6"], 25)
+    # the other half of Oakland's network is not in the map: the city database decides
+    assert ask(d, "near.gslb.test.", "100.64.2.7", prefix=25) == (["192.0.2.5"], 25)
+    assert ask(d, "near.gslb.test.", C_OAKLAND) == (["192.0.2.5"], 24)
+
+
+@pytest.mark.parametrize("client,want", [
+    ("10.1.0.7", ["192.0.2.91"]),  # office-paris
+    ("10.2.77.7", ["192.0.2.92"]),  # office-ny
+    # office-sj has no coordinates and there is no city database: no point to measure
+    # from, no other key matches, so failover over every eligible backend
+    ("10.3.0.7", ["192.0.2.91", "192.0.2.92", "192.0.2.93"]),
+])
+def test_private_subnets_placed_by_the_location_map_without_maxmind(private_world, client,
+                                                                     want):
+    d, _ = private_world
+    got, scope = ask(d, "mapnear.gslb.test.", client)
+    assert got == want
+    assert scope == 16  # the map entry decided: its /16, however long the ECS source
+    out = dig(d.port, "mapnear.gslb.test.", "A", f"+subnet={client}/24")
+    assert dig_answers(out) == want, out
+
+
+def test_private_subnets_in_affinity_and_next_nearest(private_world):
+    d, api = private_world
+    # no MaxMind place for 10.x: no affinity level, so the nearest globally by the map
+    assert ask(d, "mapaff.gslb.test.", "10.2.0.7") == (["192.0.2.95"], 16)
+    assert ask(d, "mapaff.gslb.test.", "10.1.0.7") == (["192.0.2.96"], 16)
+    set_admin(api, "disable", "mapnear.gslb.test.", "192.0.2.92")
+    try:
+        # New York down: from New York, San Jose (4,100 km) is nearer than Paris (5,837 km)
+        assert ask(d, "mapnear.gslb.test.", "10.2.0.7")[0] == ["192.0.2.93"]
+    finally:
+        set_admin(api, "enable", "mapnear.gslb.test.", "192.0.2.92")
+    assert ask(d, "mapnear.gslb.test.", "10.2.0.7")[0] == ["192.0.2.92"]
+
+
+def test_geoip_drops_backends_that_contradict_the_client(world):
+    # CoreDNS-GSLB's city step: "Paris, US" is not a Paris FR client's city; among the rest
+    # a backend declaring the country comes before the city alone; its country step drops a
+    # backend whose declared continent is not the client's
+    d, api = world
+    steps = [["192.0.2.63"], ["192.0.2.62"], ["192.0.2.65"]]
+    try:
+        for i, want in enumerate(steps):
+            assert ask(d, "contra.gslb.test.", C_PARIS) == (want, 24), f"step {i}"
+            set_admin(api, "disable", "contra.gslb.test.", want[0])
+    finally:
+        for want in steps:
+            set_admin(api, "enable", "contra.gslb.test.", want[0])
+    # a US client: no city or subdivision match, so the US country step takes "Paris, US"
+    assert ask(d, "contra.gslb.test.", C_NEW_YORK) == (["192.0.2.61"], 24)
+    # subdivision step: US-CA declared on a European backend does not hold an Oakland client
+    assert ask(d, "contra-sub.gslb.test.", C_OAKLAND) == (["192.0.2.72"], 24)
+    out = kdig(d.port, "contra.gslb.test.", "A", f"+subnet={C_LYON}/24")
+    assert "192.0.2.65" in out and "192.0.2.64" not in out, out
+
+
+def test_affinity_drops_backends_that_contradict_the_client(world):
+    d, _ = world
+    # "Paris, US" (Paris, Texas) is not the Paris FR client's city level: the country level
+    # (FR) answers, not the backend at Paris, Texas
+    assert ask(d, "aff-contra.gslb.test.", C_PARIS) == (["192.0.2.82"], 24)
+    # a US client: the country level holds the Texan backend
+    assert ask(d, "aff-contra.gslb.test.", C_NEW_YORK) == (["192.0.2.81"], 24)

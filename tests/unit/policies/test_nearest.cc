@@ -353,6 +353,17 @@ struct Reference {
         return std::find(b.continents.begin(), b.continents.end(), place.continent) !=
                b.continents.end();
     }
+    /// CoreDNS-GSLB drops a backend whose declared continent / country / subdivision is not
+    /// the client's.
+    bool other_continent(const gslb::BackendRt& b) const {
+        return !b.continents.empty() && !has_continent(b);
+    }
+    bool other_country(const gslb::BackendRt& b) const {
+        return !b.countries.empty() && !has_country(b);
+    }
+    bool other_subdivision(const gslb::BackendRt& b) const {
+        return !b.subdivisions.empty() && !in_sub(b, false);
+    }
     bool in_sub(const gslb::BackendRt& b, bool strict) const {
         for (const auto& x : b.subdivisions)
             if (x.code == place.subdivision &&
@@ -366,15 +377,26 @@ struct Reference {
         auto all = [](const gslb::BackendRt&) { return true; };
         if (auto n = nearest(all, true); !n.empty()) return n;
         std::vector<std::uint16_t> r;
-        if (!place.city.empty() && !(r = failover([&](const gslb::BackendRt& b) {
-                                         return city_of(b, place.city);
-                                     })).empty())
+        // the city: no contradiction, then the tiers (country and subdivision declared,
+        // country declared, neither)
+        auto city_ok = [&](const gslb::BackendRt& b) {
+            return city_of(b, place.city) && !other_continent(b) && !other_country(b) &&
+                   !other_subdivision(b);
+        };
+        for (int tier = 0; tier < 3 && !place.city.empty(); ++tier)
+            if (!(r = failover([&](const gslb::BackendRt& b) {
+                      const int t = b.countries.empty() ? 2 : b.subdivisions.empty() ? 1 : 0;
+                      return city_ok(b) && t == tier;
+                  })).empty())
+                return r;
+        if (place.subdivision != 0 && !(r = failover([&](const gslb::BackendRt& b) {
+                                            return in_sub(b, false) && !other_continent(b) &&
+                                                   !other_country(b);
+                                        })).empty())
             return r;
-        if (place.subdivision != 0 &&
-            !(r = failover([&](const gslb::BackendRt& b) { return in_sub(b, false); })).empty())
-            return r;
-        if (place.country != 0 &&
-            !(r = failover([&](const gslb::BackendRt& b) { return has_country(b); })).empty())
+        if (place.country != 0 && !(r = failover([&](const gslb::BackendRt& b) {
+                                        return has_country(b) && !other_continent(b);
+                                    })).empty())
             return r;
         if (place.continent != 0 &&
             !(r = failover([&](const gslb::BackendRt& b) { return has_continent(b); })).empty())
@@ -393,10 +415,16 @@ struct Reference {
                 }
         };
         if (!place.city.empty())
-            try_level([&](const gslb::BackendRt& b) { return city_of(b, place.city); });
+            try_level([&](const gslb::BackendRt& b) {
+                return city_of(b, place.city) && !other_continent(b) && !other_country(b) &&
+                       !other_subdivision(b);
+            });
         if (place.subdivision != 0 && place.country != 0)
-            try_level([&](const gslb::BackendRt& b) { return in_sub(b, true); });
-        if (place.country != 0) try_level([&](const gslb::BackendRt& b) { return has_country(b); });
+            try_level(
+                [&](const gslb::BackendRt& b) { return in_sub(b, true) && !other_continent(b); });
+        if (place.country != 0)
+            try_level(
+                [&](const gslb::BackendRt& b) { return has_country(b) && !other_continent(b); });
         if (place.continent != 0)
             try_level([&](const gslb::BackendRt& b) { return has_continent(b); });
         if (level) {
@@ -446,6 +474,7 @@ TEST_CASE("nearest and affinity classes are exact: one class, one answer, for ra
                 b.subdivisions = {{rng.next() % 2 ? geo::pack_code(c) : std::uint16_t{0},
                                    geo::pack_subdivision(rng.next() % 2 ? "CA" : "IDF")}};
             if (rng.next() % 4 == 0) b.cities = {cities[rng.next() % 4]};
+            if (rng.next() % 4 == 0) b.continents = {geo::pack_code(rng.next() % 2 ? "EU" : "NA")};
             bs.push_back(b);
         }
         w.add_record(bs);
@@ -456,7 +485,9 @@ TEST_CASE("nearest and affinity classes are exact: one class, one answer, for ra
         if (eligible.empty()) eligible.push_back(0);
         for (const char* mode : {"geoip", "geoip_affinity"}) {
             const auto& p = test::policy(mode);
-            std::map<std::uint32_t, std::vector<std::uint16_t>> by_class;
+            // the cache keys on (class, variant): the variant carries the client facts a
+            // step checked for contradictions
+            std::map<std::uint64_t, std::vector<std::uint16_t>> by_class;
             for (const char* c : clients) {
                 INFO(mode << " round " << round << " client " << c);
                 std::string world_text;
@@ -474,7 +505,17 @@ TEST_CASE("nearest and affinity classes are exact: one class, one answer, for ra
                 const Reference ref{w.topo->records[0].v4, eligible,
                                     w.geo->city_db->place(test::ip(c))};
                 CHECK(picked(s) == (std::string(mode) == "geoip" ? ref.geoip() : ref.affinity()));
-                auto [it, fresh] = by_class.emplace(s.decision_class, picked(s));
+                const auto& rec = w.topo->records[0];
+                const gslb::ClientInfo who = client(c);
+                gslb::SelectContext ctx{w.snap, rec, rec.v4, eligible, who, w.ws};
+                gslb::Decision d;
+                p.classify(ctx, d);
+                d.variant = p.variant(ctx, d);
+                gslb::Selection stepped;
+                p.select_decided(ctx, d, stepped);
+                CHECK(picked(stepped) == picked(s));
+                auto [it, fresh] =
+                    by_class.emplace(std::uint64_t{d.decision_class} << 32 | d.variant, picked(s));
                 if (!fresh) {
                     CHECK(it->second == picked(s));
                     ++compared;

@@ -229,13 +229,18 @@ inline ClientPoint client_point(const gslb::SelectContext& ctx, const geo::GeoDb
         }
     }
     if (geo.city_db) {
-        const geo::PlaceMemo::Place here = client_place(ctx, *geo.city_db);
-        p.known = true;
-        p.placed = here.result.has_coordinates;
-        p.unit = here.point;
-        p.latitude = here.result.latitude;
-        p.longitude = here.result.longitude;
-        p.scope = std::max(p.scope, here.result.prefix);
+        auto take = [&](const geo::PlaceMemo::Place& here) noexcept {
+            p.known = true;
+            p.placed = here.result.has_coordinates;
+            p.unit = here.point;
+            p.latitude = here.result.latitude;
+            p.longitude = here.result.longitude;
+            p.scope = std::max(p.scope, here.result.prefix);
+        };
+        if (ctx.ws.places != nullptr)  // the memo's entry, not a copy of it
+            take(ctx.ws.places->place(*geo.city_db, ctx.client.addr));
+        else
+            take(client_place(ctx, *geo.city_db));
     }
     return p;
 }

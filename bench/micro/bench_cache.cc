@@ -62,6 +62,11 @@ void run(benchmark::State& state, const char* name, bool ecs, Mode mode,
 void BM_cache_hit_failover(benchmark::State& s) {
     run(s, "www.bench.", false, Mode::Hit);
 }
+// the same failover hit with an ECS option (parsed, echoed): the fair base for the ECS
+// benchmarks of the geo modes and ip-hash below
+void BM_cache_hit_failover_ecs(benchmark::State& s) {
+    run(s, "www.bench.", true, Mode::HitTicked, "100.64.2.7");
+}
 void BM_cache_hit_failover_ticked(benchmark::State& s) {
     run(s, "www.bench.", false, Mode::HitTicked);
 }
@@ -120,6 +125,7 @@ BENCHMARK(BM_nocache_nearest_ecs);
 BENCHMARK(BM_cache_hit_affinity_ecs);
 BENCHMARK(BM_nocache_affinity_ecs);
 BENCHMARK(BM_cache_hit_failover);
+BENCHMARK(BM_cache_hit_failover_ecs);
 BENCHMARK(BM_cache_hit_failover_ticked);
 BENCHMARK(BM_cache_hit_geoip_ecs);
 BENCHMARK(BM_cache_miss_geoip_ecs);

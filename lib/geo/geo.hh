@@ -77,7 +77,7 @@ class LocationMap {
     /// nothing). Never allocates.
     const Point& point(const Match& m) const noexcept;
     /// True when some entry has coordinates (the nearest steps then consult the map).
-    bool has_coordinates() const noexcept;
+    bool has_coordinates() const noexcept { return any_point_; }
     /// Location name -> id; -1 when the map never mentions it.
     std::int32_t id_of(std::string_view name) const noexcept;
     const std::string& name_of(std::int32_t id) const;
@@ -86,6 +86,7 @@ class LocationMap {
   private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
+    bool any_point_ = false;
 };
 
 /// One opened .mmdb (GeoIP2/GeoLite2 Country, City or ASN layout), memory-mapped.

@@ -61,7 +61,6 @@ struct LocationMap::Impl {
     std::vector<std::string> names;                             ///< id -> name
     std::vector<std::pair<std::string, std::int32_t>> by_name;  ///< sorted, for id_of
     std::vector<Point> points;                                  ///< per entry
-    bool any_point = false;
     Point none;
 };
 
@@ -77,7 +76,7 @@ LocationMap::LocationMap(const std::vector<config::LocationEntry>& entries)
         Point pt;
         if (e.has_coordinates) {
             pt = {true, e.latitude, e.longitude, unit_vector(e.latitude, e.longitude)};
-            impl_->any_point = true;
+            any_point_ = true;
         }
         impl_->points.push_back(pt);
 
@@ -149,10 +148,6 @@ const LocationMap::Point& LocationMap::point(const Match& m) const noexcept {
     if (m.entry < 0 || static_cast<std::size_t>(m.entry) >= impl_->points.size())
         return impl_->none;
     return impl_->points[static_cast<std::size_t>(m.entry)];
-}
-
-bool LocationMap::has_coordinates() const noexcept {
-    return impl_->any_point;
 }
 
 std::int32_t LocationMap::id_of(std::string_view name) const noexcept {

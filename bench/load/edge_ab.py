@@ -1,135 +1,187 @@
 #!/usr/bin/python3
-"""Edge protection cost under load (docs/edge.md): gslbd with every edge feature on against the
-same gslbd with none, in one run, on the cache-friendly mix of bench/load (3 names: failover,
-weighted, geoip A; no ECS), dnsperf over loopback at full speed.
+"""Edge protection cost under load (docs/edge.md "Cost"): gslbd with every edge feature on
+against the same gslbd with none, in one run, on the load benchmark's cache mix.
 
-    /usr/bin/python3 bench/load/edge_ab.py --gslbd build/apps/gslbd/gslbd [--seconds 5]
-        [--rounds 3] [--out bench/results/edge_ab.json]
+    /usr/bin/python3 bench/load/edge_ab.py --gslbd build/apps/gslbd/gslbd [--seconds 4]
+        [--rounds 5] [--skip-callgrind] [--port-base 5490] [--out bench/results/edge_ab.json]
 
-"on" = an ACL of 8 rules over 5 prefix lengths (none matching the client), RRL with a rate
-no client reaches (1,000,000/s: every response is debited, none limited), and DNS cookies.
-Both servers run on core 1 (one worker), dnsperf on core 0; the rows alternate, `rounds`
-times each, and the median answered qps of each is compared. Writes a JSON result with the
-machine it ran on.
+It reuses the load benchmark (bench/load): gen.py writes the zone, gslbd.yml (1 worker,
+response cache of 65,536 entries) and the query files; run.py's Server, dnsperf and callgrind
+code runs them: server on core 1, dnsperf (-B, 8 sockets, 500 outstanding) on core 0.
+
+Rows (each a separate gslbd, all running at once):
+  off   gslbd.yml as gen.py writes it
+  on    the same plus an ACL of 8 rules over 6 prefix lengths (none matching the client: every
+        length probed), RRL with a rate no client reaches (1,000,000/s: every response is
+        debited, none limited), dynamic blocks on every threshold (queries, NXDOMAIN, ANY,
+        response bytes; never reached: every query counted and checked) and DNS cookies
+Query files:
+  cache      gen.py's cache.bin: 3 A names, EDNS0, no cookie (most clients today)
+  cookie     the same 3 queries with a COOKIE option (client cookie + a valid server cookie
+             fetched from the "on" row first): on that row each query is verified (SipHash)
+             and answered with a fresh cookie, and is exempt from RRL and dynamic blocks
+
+Throughput: unlimited dnsperf, `seconds` each, rows and files alternating in rotating order,
+`rounds` times; the median answered qps per row and file. On a shared machine this is noisy:
+the callgrind figure (marginal instructions per answered query, user space, run.py's method:
+N = 2,000 and 20,000 queries) is the deterministic one. Writes a JSON result with the machine.
 """
 import argparse
 import json
 import os
-import platform
-import re
-import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import dns.edns
+import dns.message
+import dns.query
 
-EDGE = """
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import run as load  # noqa: E402  (bench/load/run.py)
+
+SECRET = "e5e973e5a6b2a43f48e7dc849e37bfcf"
+CLIENT_COOKIE = bytes.fromhex("0123456789abcdef")
+EDGE = f"""
 acl:
   rules:
-    - {prefix: 10.0.0.0/8, action: drop}
-    - {prefix: 10.1.0.0/16, action: refuse}
-    - {prefix: 192.0.2.0/24, action: drop}
-    - {prefix: 198.51.100.0/24, action: drop}
-    - {prefix: 203.0.113.7/32, action: refuse}
-    - {prefix: 172.16.0.0/12, action: drop}
-    - {prefix: "2001:db8::/32", action: drop}
-    - {prefix: "2001:db8:1::/48", action: refuse}
+    - {{prefix: 10.0.0.0/8, action: drop}}
+    - {{prefix: 10.1.0.0/16, action: refuse}}
+    - {{prefix: 192.0.2.0/24, action: drop}}
+    - {{prefix: 198.51.100.0/24, action: drop}}
+    - {{prefix: 203.0.113.7/32, action: refuse}}
+    - {{prefix: 172.16.0.0/12, action: drop}}
+    - {{prefix: "2001:db8::/32", action: drop}}
+    - {{prefix: "2001:db8:1::/48", action: refuse}}
 rrl:
   responses_per_second: 1000000
   slip: 2
+dynamic_blocks:
+  queries_per_second: 10000000
+  nxdomains_per_second: 1000000
+  any_per_second: 1000000
+  response_bytes_per_second: 100000000
+  window: 10
+  duration: 60
 cookies:
-  secret: e5e973e5a6b2a43f48e7dc849e37bfcf
+  secret: {SECRET}
 """
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def write_bin(path, wires):
+    with open(path, "wb") as f:
+        for w in wires:
+            f.write(struct.pack("!H", len(w)) + w)
 
 
-def config(port, edge):
-    return f"""
-listen:
-  - 127.0.0.1:{port}
-workers: 1
-log_level: off
-api:
-  listen: off
-geoip:
-  location_map: {ROOT}/examples/location_map.yml
-zones:
-  - name: gslb.example.
-    policy: {ROOT}/examples/gslb.example.yml
-    ns:
-      - name: ns1.gslb.example.
-        addresses: [127.0.0.1]
-{edge}
-"""
+def read_bin(path):
+    data, out, i = open(path, "rb").read(), [], 0
+    while i < len(data):
+        n = struct.unpack("!H", data[i:i + 2])[0]
+        out.append(data[i + 2:i + 2 + n])
+        i += 2 + n
+    return out
 
 
-def start(binary, path, port):
-    p = subprocess.Popen(["taskset", "-c", "1", binary, "--config", path],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        r = subprocess.run(["dig", "+short", "+time=1", "+tries=1", "-p", str(port),
-                            "@127.0.0.1", "www.gslb.example", "A"], capture_output=True, text=True)
-        if r.stdout.strip():
-            return p
-        time.sleep(0.1)
-    p.kill()
-    sys.exit(f"gslbd with {path} did not answer")
+def cookie_files(gen, port):
+    """cookie.bin and cg-cookie-{2000,20000}.bin: cache.bin's queries with the client cookie
+    and the server cookie the "on" row gives 127.0.0.1 (valid for an hour)."""
+    q = dns.message.make_query("www.gslb.example.", "A")
+    q.use_edns(0, payload=1232, options=[dns.edns.GenericOption(dns.edns.COOKIE, CLIENT_COOKIE)])
+    r = dns.query.udp(q, "127.0.0.1", port=port, timeout=2)
+    opt = [o for o in r.options if o.otype == dns.edns.COOKIE]
+    assert opt, "the edge row sent no cookie"
+    cookie = opt[0].to_wire() if hasattr(opt[0], "to_wire") else opt[0].data
+    assert len(cookie) == 24 and cookie[:8] == CLIENT_COOKIE, cookie.hex()
+    wires = []
+    for w in read_bin(os.path.join(gen, "cache.bin")):
+        m = dns.message.from_wire(w)
+        m.use_edns(0, payload=1232, options=[dns.edns.GenericOption(dns.edns.COOKIE, cookie)])
+        wires.append(m.to_wire())
+    write_bin(os.path.join(gen, "cookie.bin"), wires)
+    for n in (2000, 20000):
+        write_bin(os.path.join(gen, f"cg-cookie-{n}.bin"),
+                  [wires[i % len(wires)] for i in range(n)])
+    return cookie.hex()
 
 
-def dnsperf(port, qfile, seconds):
-    out = subprocess.run(["taskset", "-c", "0", "dnsperf", "-s", "127.0.0.1", "-p", str(port),
-                          "-d", qfile, "-l", str(seconds), "-c", "4", "-q", "200"],
-                         capture_output=True, text=True).stdout
-    return float(re.search(r"Queries per second:\s+([\d.]+)", out).group(1))
+def rows(gen, gslbd, ports):
+    base = open(os.path.join(gen, "gslbd.yml")).read()
+    on = base.replace(f"port: {ports['gslbd']},", f"port: {ports['on']},") + EDGE
+    assert on != base + EDGE, "gslbd.yml's listen line changed: adjust edge_ab.py"
+    open(os.path.join(gen, "gslbd-edge.yml"), "w").write(on)
+    lo = lambda port: ("127.0.0.1", port, None)
+    out = {}
+    for name, cfg, port in (("off", "gslbd.yml", ports["gslbd"]),
+                            ("on", "gslbd-edge.yml", ports["on"])):
+        out[name] = load.Server(f"edge-{name}", f"gslbd, edge protection {name}",
+                                [("gslbd", [gslbd, "--config", os.path.join(gen, cfg)],
+                                  lo(port))], "", {"lo": ("127.0.0.1", port)}, None)
+    return out
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--gslbd", required=True)
-    ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--port-base", type=int, default=5490)
+    ap.add_argument("--skip-callgrind", action="store_true")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "edge_ab.json"))
     a = ap.parse_args()
+    gslbd = os.path.abspath(a.gslbd)
     work = tempfile.mkdtemp(prefix="gslbd-edge-ab.")
-    qfile = os.path.join(work, "cache.txt")
-    with open(qfile, "w") as f:
-        f.write("www.gslb.example A\nweighted.gslb.example A\ngeo.gslb.example A\n")
-    rows = {}
-    for name, edge in (("off", ""), ("on", EDGE)):
-        port = free_port()
-        path = os.path.join(work, f"{name}.yml")
-        with open(path, "w") as f:
-            f.write(config(port, edge))
-        rows[name] = {"port": port, "proc": start(a.gslbd, path, port), "qps": []}
+    gen = os.path.join(work, "gen")
+    subprocess.run([sys.executable, os.path.join(HERE, "gen.py"), gen,
+                    "--port-base", str(a.port_base)], check=True, capture_output=True)
+    ports = json.load(open(os.path.join(gen, "manifest.json")))["ports"]
+    ports["on"] = a.port_base + 9
+    for p in (ports["gslbd"], ports["on"]):
+        if not load.port_free(p):
+            sys.exit(f"edge_ab: port {p} is busy; pass another --port-base")
+    srv = rows(gen, gslbd, ports)
+    res = {"what": "gslbd with ACL (8 rules), RRL, dynamic blocks and cookies on, against all "
+                   "off; load benchmark cache mix (bench/load/gen.py cache.bin), and the same "
+                   "queries carrying a valid DNS cookie; 1 worker on core 1, dnsperf on core 0",
+           "machine": load.machine(), "seconds": a.seconds, "rounds": a.rounds, "edge": EDGE,
+           "qps": {}, "callgrind": {}}
+    files = ("cache", "cookie")
     try:
-        for _ in range(a.rounds):
-            for name in ("off", "on"):
-                rows[name]["qps"].append(dnsperf(rows[name]["port"], qfile, a.seconds))
+        for s in srv.values():
+            s.start(work)
+        res["cookie"] = cookie_files(gen, ports["on"])
+        order = [(r, f) for f in files for r in ("off", "on")]
+        for k in range(a.rounds):
+            for r, f in order[k % len(order):] + order[:k % len(order)]:
+                out = load.dnsperf("lo", srv[r].targets["lo"], os.path.join(gen, f"{f}.bin"),
+                                   a.seconds)
+                s = load.parse_dnsperf(out)
+                res["qps"].setdefault(f, {}).setdefault(r, []).append(round(s["qps"]))
+                print(f"edge_ab: round {k + 1} {f} {r}: {s['qps']:.0f} qps "
+                      f"({s['lost']} lost)", flush=True)
     finally:
-        for r in rows.values():
-            r["proc"].terminate()
-            r["proc"].wait()
-    off = statistics.median(rows["off"]["qps"])
-    on = statistics.median(rows["on"]["qps"])
-    result = {
-        "what": "answered qps, cache mix, dnsperf over loopback, 1 worker on core 1",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus, "
-                   f"load {os.getloadavg()[0]:.2f}",
-        "off_qps": rows["off"]["qps"], "on_qps": rows["on"]["qps"],
-        "off_median": off, "on_median": on, "change": (on - off) / off,
-    }
+        for s in srv.values():
+            s.stop()
+    res["median"] = {f: {r: statistics.median(v) for r, v in res["qps"][f].items()}
+                     for f in files}
+    res["change"] = {f: round(res["median"][f]["on"] / res["median"][f]["off"] - 1, 4)
+                     for f in files}
+    if not a.skip_callgrind:
+        for r in ("off", "on"):
+            cg = load.efficiency(srv[r], gen, work, list(files), 5000)
+            res["callgrind"][r] = {f: cg[f]["total"] for f in files}
+        res["callgrind_change"] = {
+            f: res["callgrind"]["on"][f] - res["callgrind"]["off"][f] for f in files}
+    res["machine"]["loadavg_end"] = load.loadavg()
     with open(a.out, "w") as f:
-        json.dump(result, f, indent=2)
-    print(json.dumps(result, indent=2))
+        json.dump(res, f, indent=2)
+        f.write("\n")
+    print(json.dumps({k: res[k] for k in ("median", "change", "callgrind")}, indent=2))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@
 #     counted under its reason, the daemon still serving after every one
 #   * dnsperf, 5 s at 2000 qps: zero lost queries
 #   * again with 2 queue pairs and 2 worker lcores: both answer, nothing lost
-#   * edge protection (docs/edge.md): ACL refuse/drop, kdig +cookie, RRL under dnsperf, and
+#   * edge protection (docs/edge.md): ACL refuse/drop, kdig +cookie, RRL under dnsperf, a
+#     dynamic block (dnsperf flood refused, cookie exempt, API list/lift, logged once), and
 #     the daemon running as nobody with two capabilities (/proc/PID/status)
 # then SIGTERM (clean exit) and testbed down. Needs root. Never skips: when the testbed
 # cannot be built, the test fails and says why.
@@ -215,6 +216,7 @@ cat >>"$work/gslbd-edge.yml" <<EOF
 api:
   listen: 127.0.0.1:$API_PORT
   read_requires_token: false
+  token_file: $work/token
 acl:
   rules:
     - {prefix: 198.18.0.3/32, action: refuse}
@@ -222,14 +224,23 @@ acl:
 rrl:
   responses_per_second: 5
   slip: 2
+  exempt: [198.18.0.5/32, 198.18.0.6/32]   # the dynamic block phase
 cookies:
   secret: e5e973e5a6b2a43f48e7dc849e37bfcf
+dynamic_blocks:
+  queries_per_second: 200
+  window: 2
+  duration: 60
+  action: refuse
+  ipv4_prefix: 32
+  exempt: [198.18.0.2/32]
 user: nobody
 group: nogroup
 EOF
+echo e2e-token >"$work/token"
+chmod 644 "$work/token"
 chmod 755 "$work"
-in_ns ip addr add 198.18.0.3/24 dev veth-client 2>/dev/null || true
-in_ns ip addr add 198.18.0.4/24 dev veth-client 2>/dev/null || true
+for a in 3 4 5 6; do in_ns ip addr add "198.18.0.$a/24" dev veth-client 2>/dev/null || true; done
 start_gslbd "$work/gslbd-edge.yml"
 grep -q "running as user nobody" "$work/gslbd.log" || fail "no privilege drop in the log"
 uid=$(awk '/^Uid:/ {print $2 $3 $4 $5}' "/proc/$pid/status")
@@ -259,7 +270,48 @@ sent=$(awk '/Queries sent:/ {print $3}' "$work/dnsperf.txt")
 [[ -n $drop && ${drop%.*} -ge $((sent / 4)) ]] || fail "RRL over DPDK dropped only '$drop' of $sent"
 ((completed <= 5 * 4 + ${slip%.*})) || fail "RRL over DPDK: $completed of $sent answered, $slip slipped"
 echo "ok: RRL over DPDK: $sent sent, $completed answered ($slip slipped TC), $drop dropped"
+
+# Dynamic blocks over DPDK: 198.18.0.5 (exempt from RRL, as is .6, so every query is answered or
+# refused) learns a server cookie, then floods at 2000 qps against 200/s over 2 s: it is
+# refused after 400 to 800 answers (the two-bucket window), and the block is listed, counted,
+# logged once and lifted through the API. Its cookie keeps it answered while blocked;
+# 198.18.0.6 is another prefix and is answered throughout.
+out=$(in_ns kdig +cookie +timeout=2 -b 198.18.0.5 @198.18.0.1 www.gslb.example A 2>&1) || true
+cookie=$(sed -nE 's/.*COOKIE: ([0-9a-fA-F]{16}) ?([0-9a-fA-F]{32,64}).*/\1\2/p' <<<"$out" | head -1)
+[[ -n $cookie ]] || fail "no server cookie for 198.18.0.5: $out"
+in_ns dnsperf -s 198.18.0.1 -a 198.18.0.5 -d "$work/one" -l 2 -Q 2000 -c 1 -q 4000 -t 1 \
+  >"$work/dnsperf.txt" 2>&1 || true
+grep -E "Queries (sent|completed)|Response codes" "$work/dnsperf.txt"
+sent=$(awk '/Queries sent:/ {print $3}' "$work/dnsperf.txt")
+noerror=$(grep -oE 'NOERROR [0-9]+' "$work/dnsperf.txt" | awk '{print $2}')
+refused=$(grep -oE 'REFUSED [0-9]+' "$work/dnsperf.txt" | awk '{print $2}')
+[[ -n $sent && $sent -ge 3000 ]] || fail "dnsperf from 198.18.0.5 sent only '$sent'"
+[[ -n $noerror && $noerror -ge 390 && $noerror -le 810 ]] || fail "dynamic block over DPDK: $noerror answered before the block (400..800 expected, less the kdig query)"
+[[ -n $refused && $((noerror + refused)) -ge $((sent * 99 / 100)) ]] || fail "dynamic block over DPDK: $refused REFUSED of $sent"
+out=$(in_ns dig +time=2 +tries=1 -b 198.18.0.5 @198.18.0.1 www.gslb.example A 2>&1) || true
+[[ $out == *"status: REFUSED"* ]] || fail "198.18.0.5 not refused while blocked: $out"
+out=$(in_ns kdig +cookie="$cookie" +timeout=2 -b 198.18.0.5 @198.18.0.1 www.gslb.example A 2>&1) || true
+[[ $out == *"status: NOERROR"* && $out == *"192.0.2.10"* ]] || fail "a valid cookie is not exempt from the block over DPDK: $out"
+expect_answer 192.0.2.10 dig +short +time=2 +tries=1 -b 198.18.0.6 @198.18.0.1 www.gslb.example A
+blocks=$(curl -s "http://127.0.0.1:$API_PORT/api/v1/blocks")
+"$PY" -c '
+import json, sys
+b = json.loads(sys.argv[1])["blocks"]
+assert [(x["prefix"], x["reason"], x["action"]) for x in b] == [("198.18.0.5/32", "queries", "refuse")], b
+assert 50 <= b[0]["remaining_seconds"] <= 60 and b[0]["queries_blocked"] >= 1000, b
+' "$blocks" || fail "GET /api/v1/blocks over DPDK: $blocks"
+curl -s "http://127.0.0.1:$API_PORT/metrics" >"$work/metrics.txt" || fail "no /metrics"
+active=$(awk '/^gslbd_dynblocks_active / {print $2}' "$work/metrics.txt")
+dblocked=$(awk '/^gslbd_dynblock_queries_total\{reason="queries"\}/ {print $2}' "$work/metrics.txt")
+[[ $active == 1 && ${dblocked%.*} -ge $refused ]] || fail "dynamic block metrics over DPDK: active '$active', blocked '$dblocked' (refused $refused)"
+for _ in $(seq 1 20); do grep -q "dynamic block: 198.18.0.5/32 refuse" "$work/gslbd.log" && break; sleep 0.1; done
+(($(grep -c "dynamic block: 198.18.0.5/32" "$work/gslbd.log") == 1)) || fail "the block is not logged exactly once"
+code=$(curl -s -o "$work/lift.json" -w '%{http_code}' -X DELETE -H "Authorization: Bearer e2e-token" \
+  "http://127.0.0.1:$API_PORT/api/v1/blocks/198.18.0.5/32")
+[[ $code == 200 ]] || fail "DELETE /api/v1/blocks/198.18.0.5/32: $code $(cat "$work/lift.json")"
+expect_answer 192.0.2.10 dig +short +time=2 +tries=1 -b 198.18.0.5 @198.18.0.1 www.gslb.example A
+grep -q "dynamic block lifted by API: 198.18.0.5/32" "$work/gslbd.log" || fail "the lift is not logged"
+echo "ok: dynamic block over DPDK: $noerror answered, $refused refused, cookie exempt, listed, logged once, lifted"
 stop_gslbd
-in_ns ip addr del 198.18.0.3/24 dev veth-client 2>/dev/null || true
-in_ns ip addr del 198.18.0.4/24 dev veth-client 2>/dev/null || true
+for a in 3 4 5 6; do in_ns ip addr del "198.18.0.$a/24" dev veth-client 2>/dev/null || true; done
 echo "PASS: DPDK end to end"

@@ -35,6 +35,9 @@ void BM_acl_lookup(benchmark::State& state, const char* addr) {
     for (auto _ : state) benchmark::DoNotOptimize(edge::Guard::acl(*rules, a));
 }
 BENCHMARK_CAPTURE(BM_acl_lookup, v4_miss, "8.8.8.8");
+// a first octet some rule starts with (192.0.2.0/24): every length is probed
+BENCHMARK_CAPTURE(BM_acl_lookup, v4_miss_probed, "192.0.3.1");
+BENCHMARK_CAPTURE(BM_acl_lookup, v6_miss, "2a00:1450::1");
 BENCHMARK_CAPTURE(BM_acl_lookup, v4_hit_24, "192.0.2.9");
 BENCHMARK_CAPTURE(BM_acl_lookup, v6_hit_64, "2001:db8:1:2::5");
 

@@ -171,8 +171,8 @@ DynSlot* DynTable::find(const DynRules& r, const util::IpAddr& src, std::uint32_
     return s;
 }
 
-void DynTable::check(const DynRules& r, DynSlot& s, std::uint32_t now,
-                     std::uint64_t& started) noexcept {
+void DynTable::check(const DynRules& r, DynSlot& s, std::uint32_t now, std::uint64_t& started,
+                     unsigned which) noexcept {
     const std::uint64_t w = r.window;
     const auto age = static_cast<std::int32_t>(now - s.bucket);
     // The part of the previous bucket still inside the window, counting the current second
@@ -181,7 +181,7 @@ void DynTable::check(const DynRules& r, DynSlot& s, std::uint32_t now,
     const std::uint64_t prev_weight = left > 0 ? static_cast<std::uint64_t>(left) : 0;
     for (std::size_t i = 0; i < kBlockReasons; ++i) {
         const DynThreshold& t = r.thresholds[i];
-        if (t.rate == 0) continue;
+        if ((which >> i & 1) == 0 || t.rate == 0) continue;
         // estimate × window = prev × weight + cur × window, against rate × window².
         if (std::uint64_t{s.prev[i]} * prev_weight + std::uint64_t{s.cur[i]} * w <=
             std::uint64_t{t.rate} * w * w)
@@ -202,7 +202,9 @@ BlockAction DynTable::query(const DynRules& r, DynSlot& s, bool any, bool tcp, s
     s.cur[0] = sat_add(s.cur[0], 1);
     if (any) s.cur[2] = sat_add(s.cur[2], 1);
     if (!active(s, now)) {
-        check(r, s, now, started);
+        // Only the counts that grew can newly exceed their threshold: the estimate of the
+        // others only falls as time passes.
+        check(r, s, now, started, any ? 1u << 0 | 1u << 2 : 1u << 0);
         if (!active(s, now)) return BlockAction::Pass;
     }
     const auto action = static_cast<BlockAction>(s.block >> 4);
@@ -216,7 +218,7 @@ void DynTable::response(const DynRules& r, DynSlot& s, bool nxdomain, std::size_
                         std::uint32_t now, std::uint64_t& started) noexcept {
     if (nxdomain) s.cur[1] = sat_add(s.cur[1], 1);
     s.cur[3] = sat_add(s.cur[3], bytes);
-    if (!active(s, now)) check(r, s, now, started);
+    if (!active(s, now)) check(r, s, now, started, (nxdomain ? 1u << 1 : 0u) | 1u << 3);
 }
 
 BlockBoard& BlockBoard::instance() {

@@ -106,7 +106,9 @@ class DynTable {
     DynSlot& slot(std::size_t i) noexcept { return table_[i]; }
 
   private:
-    void check(const DynRules& r, DynSlot& s, std::uint32_t now, std::uint64_t& started) noexcept;
+    /// Starts a block when one of the thresholds in `which` (a bit per BlockReason) is exceeded.
+    void check(const DynRules& r, DynSlot& s, std::uint32_t now, std::uint64_t& started,
+               unsigned which) noexcept;
 
     std::unique_ptr<DynSlot[]> table_;
     std::size_t mask_ = 0;

@@ -20,6 +20,20 @@ inline std::uint64_t keep_high(std::uint64_t w, unsigned bits) noexcept {
     return bits == 0 ? 0 : (bits >= 64 ? w : w & ~(~std::uint64_t{0} >> bits));
 }
 
+// Sets the bits of `lead` for every value of the first `bits` address bits that `p` covers.
+template <std::size_t N>
+void mark_lead(std::array<std::uint64_t, N>& lead, unsigned bits, const util::IpPrefix& p) {
+    const unsigned first = static_cast<unsigned>(be64(p.addr.bytes.data()) >> (64 - bits));
+    const unsigned span = p.len >= bits ? 1u : 1u << (bits - p.len);
+    for (unsigned v = first & ~(span - 1); v < (first & ~(span - 1)) + span; ++v)
+        lead[v >> 6] |= std::uint64_t{1} << (v & 63);
+}
+
+template <std::size_t N>
+inline bool has_lead(const std::array<std::uint64_t, N>& lead, unsigned v) noexcept {
+    return (lead[v >> 6] >> (v & 63) & 1) != 0;
+}
+
 inline std::uint64_t slot_hash(std::uint64_t seed, std::uint64_t hi, std::uint64_t lo,
                                unsigned len) noexcept {
     return util::mix64(seed ^ util::mix64(hi ^ len) ^ (lo * 0x9e3779b97f4a7c15ull));
@@ -41,9 +55,15 @@ void PrefixTable::add(const util::IpPrefix& prefix, std::uint8_t value) {
 void PrefixTable::freeze() {
     v4_lens_.clear();
     v6_lens_.clear();
+    v4_lead_ = {};
+    v6_lead_ = {};
     for (const auto& p : pending_) {
         auto& lens = p.addr.family == 4 ? v4_lens_ : v6_lens_;
         if (std::find(lens.begin(), lens.end(), p.len) == lens.end()) lens.push_back(p.len);
+        if (p.addr.family == 4)
+            mark_lead(v4_lead_, 8, p);
+        else
+            mark_lead(v6_lead_, 12, p);
     }
     std::sort(v4_lens_.rbegin(), v4_lens_.rend());
     std::sort(v6_lens_.rbegin(), v6_lens_.rend());
@@ -71,6 +91,7 @@ void PrefixTable::freeze() {
 
 std::uint8_t PrefixTable::lookup(const util::IpAddr& a) const noexcept {
     if (a.family == 4) {
+        if (!has_lead(v4_lead_, a.bytes[0])) return 0;
         const std::uint64_t w = be64(a.bytes.data()) & 0xffffffff00000000ull;
         for (const std::uint8_t len : v4_lens_) {
             const std::uint64_t lo = keep_high(w, len);
@@ -84,6 +105,7 @@ std::uint8_t PrefixTable::lookup(const util::IpAddr& a) const noexcept {
         return 0;
     }
     const std::uint64_t w0 = be64(a.bytes.data()), w1 = be64(a.bytes.data() + 8);
+    if (!has_lead(v6_lead_, static_cast<unsigned>(w0 >> 52))) return 0;
     for (const std::uint8_t len : v6_lens_) {
         const std::uint64_t hi = keep_high(w0, len);
         const std::uint64_t lo = keep_high(w1, len > 64 ? len - 64u : 0u);

@@ -105,6 +105,37 @@ TEST_CASE("PrefixTable: longest prefix wins, both families") {
     CHECK(t.lookup(ip("::ffff:10.1.2.3")) == 0);
 }
 
+TEST_CASE("PrefixTable: prefixes shorter than the leading-bits filter match their whole range") {
+    PrefixTable t;
+    t.add(pre("96.0.0.0/3"), 1);     // first octets 96..127
+    t.add(pre("200.1.0.0/16"), 2);   // first octet 200 only
+    t.add(pre("2000::/3"), 3);       // first 12 bits 0x200..0x3ff
+    t.add(pre("fc00::/7"), 4);       // 0xfc0..0xfdf
+    t.add(pre("fe80::/10"), 5);      // 0xfe8..0xfeb
+    t.add(pre("ff02::1:2/128"), 6);  // 0xff0 only
+    t.freeze();
+    CHECK(t.lookup(ip("95.255.255.255")) == 0);
+    CHECK(t.lookup(ip("96.0.0.0")) == 1);
+    CHECK(t.lookup(ip("127.255.1.1")) == 1);
+    CHECK(t.lookup(ip("128.0.0.1")) == 0);
+    CHECK(t.lookup(ip("200.1.200.1")) == 2);
+    CHECK(t.lookup(ip("200.2.0.1")) == 0);  // octet 200 is marked, the /16 is not there
+    CHECK(t.lookup(ip("201.1.0.1")) == 0);
+    CHECK(t.lookup(ip("1fff::1")) == 0);
+    CHECK(t.lookup(ip("2000::1")) == 3);
+    CHECK(t.lookup(ip("3fff:ffff::1")) == 3);
+    CHECK(t.lookup(ip("4000::1")) == 0);
+    CHECK(t.lookup(ip("fc00::1")) == 4);
+    CHECK(t.lookup(ip("fdff::1")) == 4);
+    CHECK(t.lookup(ip("fe00::1")) == 0);
+    CHECK(t.lookup(ip("fe80::1")) == 5);
+    CHECK(t.lookup(ip("febf::1")) == 5);
+    CHECK(t.lookup(ip("fec0::1")) == 0);
+    CHECK(t.lookup(ip("ff02::1:2")) == 6);
+    CHECK(t.lookup(ip("ff02::1:3")) == 0);
+    CHECK(t.lookup(ip("ff12::1:2")) == 0);
+}
+
 TEST_CASE("RRL: rate per second, window-bounded debt, slip") {
     config::Config cfg;
     cfg.edge.rrl.enabled = true;

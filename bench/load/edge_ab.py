@@ -22,19 +22,21 @@ Query files:
              and answered with a fresh cookie, and is exempt from RRL and dynamic blocks
 
 Throughput: unlimited dnsperf, `seconds` each, rows and files alternating in rotating order,
-`rounds` times; the median answered qps per row and file. On a shared machine this is noisy:
-the callgrind figure (marginal instructions per answered query, user space, run.py's method:
+`rounds` times; the median answered qps per row and file, and the server's CPU time (user +
+kernel, from /proc) per answered query, whose inverse is the answers one core can give
+(`capacity_change`, the figure the goal is about). On a shared machine the qps is noisy; the
+CPU time less so; the callgrind figure (marginal instructions per answered query, user space, run.py's method:
 N = 2,000 and 20,000 queries) is the deterministic one. Writes a JSON result with the machine.
 """
 import argparse
 import json
 import os
+import shutil
 import statistics
 import struct
 import subprocess
 import sys
 import tempfile
-import time
 
 import dns.edns
 import dns.message
@@ -110,6 +112,12 @@ def cookie_files(gen, port):
     return cookie.hex()
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of process `pid` and its threads so far."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rows(gen, gslbd, ports):
     base = open(os.path.join(gen, "gslbd.yml")).read()
     on = base.replace(f"port: {ports['gslbd']},", f"port: {ports['on']},") + EDGE
@@ -149,7 +157,7 @@ def main():
                    "off; load benchmark cache mix (bench/load/gen.py cache.bin), and the same "
                    "queries carrying a valid DNS cookie; 1 worker on core 1, dnsperf on core 0",
            "machine": load.machine(), "seconds": a.seconds, "rounds": a.rounds, "edge": EDGE,
-           "qps": {}, "callgrind": {}}
+           "qps": {}, "cpu_us": {}, "callgrind": {}}
     files = ("cache", "cookie")
     try:
         for s in srv.values():
@@ -158,12 +166,19 @@ def main():
         order = [(r, f) for f in files for r in ("off", "on")]
         for k in range(a.rounds):
             for r, f in order[k % len(order):] + order[:k % len(order)]:
+                pid = srv[r].running[0][1].pid
+                cpu0 = cpu_seconds(pid)
                 out = load.dnsperf("lo", srv[r].targets["lo"], os.path.join(gen, f"{f}.bin"),
                                    a.seconds)
+                cpu = cpu_seconds(pid) - cpu0
                 s = load.parse_dnsperf(out)
                 res["qps"].setdefault(f, {}).setdefault(r, []).append(round(s["qps"]))
+                # the server's CPU time (user + kernel) per answered query: what one core
+                # could answer, less disturbed by the machine's other load than the qps
+                us = cpu / s["completed"] * 1e6 if s["completed"] else None
+                res["cpu_us"].setdefault(f, {}).setdefault(r, []).append(us and round(us, 3))
                 print(f"edge_ab: round {k + 1} {f} {r}: {s['qps']:.0f} qps "
-                      f"({s['lost']} lost)", flush=True)
+                      f"({s['lost']} lost), {us or 0:.2f} us CPU per answer", flush=True)
     finally:
         for s in srv.values():
             s.stop()
@@ -171,6 +186,12 @@ def main():
                      for f in files}
     res["change"] = {f: round(res["median"][f]["on"] / res["median"][f]["off"] - 1, 4)
                      for f in files}
+    res["cpu_us_median"] = {f: {r: statistics.median(x for x in v if x)
+                                for r, v in res["cpu_us"][f].items()} for f in files}
+    # answers per CPU-second, on against off (the goal: no more than 10 % fewer)
+    res["capacity_change"] = {
+        f: round(res["cpu_us_median"][f]["off"] / res["cpu_us_median"][f]["on"] - 1, 4)
+        for f in files}
     if not a.skip_callgrind:
         for r in ("off", "on"):
             cg = load.efficiency(srv[r], gen, work, list(files), 5000)
@@ -181,7 +202,9 @@ def main():
     with open(a.out, "w") as f:
         json.dump(res, f, indent=2)
         f.write("\n")
-    print(json.dumps({k: res[k] for k in ("median", "change", "callgrind")}, indent=2))
+    shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps({k: res[k] for k in ("median", "change", "cpu_us_median", "capacity_change",
+                                          "callgrind")}, indent=2))
 
 
 if __name__ == "__main__":

@@ -150,6 +150,9 @@ DynSlot* DynTable::find(const DynRules& r, const util::IpAddr& src, std::uint32_
         s->cur = {};
         s->prev = {};
     } else if (ld(s->lift) != 0) [[unlikely]] {
+        // A block this worker started between the lift and now came from the counts the lift
+        // forgets (the query that read them raced the lift): it goes with them.
+        st(s->until, std::uint32_t{0});
         s->cur = {};
         s->prev = {};
         s->bucket = now;
@@ -229,11 +232,22 @@ BlockBoard& BlockBoard::instance() {
 void BlockBoard::add(DynTable* t) {
     std::lock_guard lk(mu_);
     tables_.push_back(t);
+    shadows_.emplace_back(t->size());
 }
 
 void BlockBoard::remove(DynTable* t) {
     std::lock_guard lk(mu_);
-    std::erase(tables_, t);
+    for (std::size_t i = 0; i < tables_.size(); ++i) {
+        if (tables_[i] != t) continue;
+        tables_.erase(tables_.begin() + static_cast<std::ptrdiff_t>(i));
+        shadows_.erase(shadows_.begin() + static_cast<std::ptrdiff_t>(i));
+        return;
+    }
+}
+
+std::uint64_t BlockBoard::logged_starts() const {
+    std::lock_guard lk(mu_);
+    return logged_starts_;
 }
 
 namespace {
@@ -314,10 +328,54 @@ std::size_t BlockBoard::scan(std::uint32_t now) {
         const bool known = std::any_of(seen_.begin(), seen_.end(), [&](const BlockInfo& o) {
             return o.prefix == b.prefix && o.since == b.since;
         });
-        if (!known)
+        if (!known) {
             util::log_warn("dynamic block: {} {} for {} s ({} rate exceeded)", b.prefix.to_string(),
                            to_string(b.action), b.until - b.since, to_string(b.reason));
+            ++logged_starts_;
+        }
         next.push_back(b);
+    }
+    // Every slot's block is accounted for once: one in force now is part of a merged block
+    // logged above; one that ended is part of a block the last scan saw (its end is logged
+    // below), or else it started and ended since that scan and has never been logged.
+    std::map<PrefixKey, BlockInfo> short_blocks;
+    for (std::size_t ti = 0; ti < tables_.size(); ++ti) {
+        const DynTable& t = *tables_[ti];
+        std::vector<Shadow>& shadow = shadows_[ti];
+        for (std::size_t i = 0; i < t.size() && i < shadow.size(); ++i) {
+            const DynSlot& s = t.slot(i);
+            const std::uint32_t until = ld(s.until);
+            if (until == 0 || ld(s.family) == 0) continue;
+            const std::uint64_t word = ld(s.word);
+            const std::uint32_t since = ld(s.since);
+            Shadow& sh = shadow[i];
+            if (sh.seen && sh.word == word && sh.since == since) continue;
+            sh = Shadow{word, since, true};
+            const PrefixKey k{ld(s.family), ld(s.len), word};
+            const util::IpPrefix prefix = to_prefix(k.family, k.len, k.word);
+            const bool logged = now_in.contains(k) ||
+                                std::any_of(seen_.begin(), seen_.end(),
+                                            [&](const BlockInfo& o) { return o.prefix == prefix; });
+            if (logged || active(s, now)) continue;
+            auto [it, fresh] = short_blocks.try_emplace(k);
+            BlockInfo& b = it->second;
+            const std::uint8_t block = ld(s.block);
+            if (fresh) {
+                b.prefix = prefix;
+                b.since = since;
+                b.until = until;
+                b.reason = static_cast<BlockReason>(block & 3);
+                b.action = static_cast<BlockAction>(block >> 4);
+            }
+            b.blocked += ld(s.blocked);
+        }
+    }
+    for (const auto& [k, b] : short_blocks) {
+        util::log_warn("dynamic block: {} {} for {} s ({} rate exceeded)", b.prefix.to_string(),
+                       to_string(b.action), b.until - b.since, to_string(b.reason));
+        util::log_info("dynamic block ended: {} ({} queries blocked)", b.prefix.to_string(),
+                       b.blocked);
+        ++logged_starts_;
     }
     for (const BlockInfo& o : seen_) {
         const bool still = std::any_of(next.begin(), next.end(), [&](const BlockInfo& b) {

@@ -142,13 +142,25 @@ class BlockBoard {
     std::size_t lift(const std::optional<util::IpPrefix>& prefix, const std::string& by,
                      std::uint32_t now);
     /// Logs the blocks that started and ended since the last call (once each); returns how
-    /// many are in force. Called periodically (BlockWatch).
+    /// many are in force. A block that started and ended between two calls (a 1 s block can
+    /// last a few milliseconds: it ends at the next full second) is logged too, start and end
+    /// in one go. Called periodically (BlockWatch).
     std::size_t scan(std::uint32_t now);
+    /// Blocks scan() has logged as started (tests).
+    std::uint64_t logged_starts() const;
 
   private:
+    /// Per table slot: the block (prefix word and start) scan() has accounted for.
+    struct Shadow {
+        std::uint64_t word = 0;
+        std::uint32_t since = 0;
+        bool seen = false;
+    };
     mutable std::mutex mu_;
     std::vector<DynTable*> tables_;
-    std::vector<BlockInfo> seen_;  ///< what the last scan() logged as in force
+    std::vector<std::vector<Shadow>> shadows_;  ///< by index in tables_
+    std::vector<BlockInfo> seen_;               ///< what the last scan() logged as in force
+    std::uint64_t logged_starts_ = 0;
 };
 
 /// A thread that calls BlockBoard::scan() every 250 ms until destroyed.

@@ -137,3 +137,43 @@ TEST_CASE("dynblock: a full table keeps its blocks and reuses the stalest free a
     }
     REQUIRE(w.ask(r, "192.0.2.1", 102) == BlockAction::Drop);
 }
+
+TEST_CASE("dynblock: a block that starts and ends between two scans is logged once") {
+    const DynRules r = rules(1, BlockAction::Drop, 2, 1);
+    Worker w;
+    BlockBoard& board = BlockBoard::instance();
+    const std::uint32_t now = 3000;
+    board.scan(now);
+    const std::uint64_t before = board.logged_starts();
+    for (int i = 0; i < 3; ++i) w.ask(r, "203.0.113.1", now);
+    REQUIRE(w.started == 1);
+    // the next scan comes after the block's end (until = now + 1)
+    REQUIRE(board.scan(now + 1) == 0);
+    REQUIRE(board.logged_starts() == before + 1);
+    REQUIRE(board.scan(now + 1) == 0);
+    REQUIRE(board.scan(now + 2) == 0);
+    REQUIRE(board.logged_starts() == before + 1);
+    // a block the scan saw in force is logged once too, and its end not as a short block
+    for (int i = 0; i < 9; ++i) w.ask(r, "203.0.113.1", now + 10);
+    REQUIRE(board.scan(now + 10) == 1);
+    REQUIRE(board.scan(now + 11) == 0);
+    REQUIRE(board.scan(now + 12) == 0);
+    REQUIRE(board.logged_starts() == before + 2);
+}
+
+TEST_CASE("dynblock: a block started from counts a racing lift forgot goes with them") {
+    const DynRules r = rules(1, BlockAction::Drop, 2, 30);
+    Worker w;
+    BlockBoard& board = BlockBoard::instance();
+    const std::uint32_t now = 4000;
+    for (int i = 0; i < 3; ++i) w.ask(r, "203.0.113.1", now);
+    REQUIRE(w.ask(r, "203.0.113.1", now) == BlockAction::Drop);
+    // the worker found the slot (old counts) just before the lift, counts the query after it
+    DynSlot* s = w.table.find(r, ip("203.0.113.1"), now);
+    REQUIRE(board.lift(*util::IpPrefix::parse("203.0.113.0/24"), "test", now) == 1);
+    REQUIRE(w.table.query(r, *s, false, false, now, w.started, w.blocked) == BlockAction::Drop);
+    // its next query sees the lift: counts and that block are gone
+    REQUIRE(w.ask(r, "203.0.113.1", now) == BlockAction::Pass);
+    REQUIRE(w.ask(r, "203.0.113.1", now) == BlockAction::Pass);
+    REQUIRE(board.list(now).empty());
+}

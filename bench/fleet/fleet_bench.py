@@ -9,20 +9,27 @@ its own). Nodes 1..NODES-1 are simulated voters: tests/integration/fleet_tool pr
 real fleet agent of lib/cluster, without the daemon) voting on the very target keys gslbd
 publishes (read back from etcd).
 
+A second real gslbd, the same configuration without the `cluster:` block ("fleet off"), runs
+beside node 0 for the whole run, probing the same targets: every CPU window measures both over
+the same seconds, so the difference is the fleet's work even on a machine whose load varies.
+
 Phases:
-  A. fleet off: gslbd alone, CPU per thread over WINDOW seconds in steady state (probes only);
+  A. fleet off: the fleet-off gslbd starts and reaches its steady state (probes only);
   B. fleet on: etcd up, gslbd with a `cluster:` block; once it has voted on every target the
      simulated voters join and vote up on all of them (fill: time, etcd writes);
-  C. quiet: CPU of gslbd over WINDOW seconds with every vote in place (the steady state of a
+  C. quiet: CPU of both gslbd over WINDOW seconds with every vote in place (the steady state of a
      fleet whose backends are all well: keepalives, nothing else);
   D. churn + convergence: SAMPLES times, a majority of the simulated voters vote one primary
      target down (then up again), and the time until every node answers it is measured: each
      simulated node's fleet verdict, and gslbd over DNS (the failover record's answer moves
      to the secondary and back). In between, every INTERVAL, CHURN of the targets flip (a
      majority votes them down, then up on the next round): gslbd's CPU over this phase is
-     the busy steady state. etcd writes per second are counted over the phase.
-Fleet work of one node = CPU(fleet on) - CPU(fleet off), from /proc (whole process and by
-thread: gslbd-fleet-rd / -wr / -tk are the fleet's own threads).
+     the busy steady state. etcd writes per second and etcd leader changes are counted over
+     the phase.
+Fleet work of one node = CPU(fleet on) - CPU(fleet off) over the same window, from /proc (whole
+process and by thread: gslbd-fleet-rd / -wr / -tk are the fleet's own threads).
+etcd runs with its default raft timing (heartbeat 100 ms, election 1 s; the tests use 50/500 ms
+to fail over fast), its data under /dev/shm.
 
 Writes OUT/fleet.json and OUT/fleet.md.
 
@@ -164,18 +171,21 @@ class Gslbd:
         self.proc.wait(30)
 
 
-def cpu_window(g, seconds, during=None):
-    """CPU % of gslbd (whole process and per thread) over `seconds`; `during(deadline)` runs
-    meanwhile (else sleep)."""
-    th0, t0 = g.threads(), time.monotonic()
+def cpu_window(nodes, seconds, during=None):
+    """CPU % of each gslbd in `nodes` (whole process and per thread) over the same `seconds`;
+    `during(deadline)` runs meanwhile (else sleep)."""
+    th0, t0 = [g.threads() for g in nodes], time.monotonic()
     if during:
         during(t0 + seconds)
     while time.monotonic() < t0 + seconds:
         time.sleep(min(0.5, t0 + seconds - time.monotonic()))
-    th1, t1 = g.threads(), time.monotonic()
-    per = {k: round(100 * (th1.get(k, 0) - th0.get(k, 0)) / (t1 - t0), 2) for k in th1}
-    return {"seconds": round(t1 - t0, 1), "cpu_percent": round(sum(per.values()), 2),
-            "by_thread": per}
+    th1, t1 = [g.threads() for g in nodes], time.monotonic()
+    out = []
+    for a, b in zip(th0, th1):
+        per = {k: round(100 * (b.get(k, 0) - a.get(k, 0)) / (t1 - t0), 2) for k in b}
+        out.append({"seconds": round(t1 - t0, 1), "cpu_percent": round(sum(per.values()), 2),
+                    "by_thread": per})
+    return out
 
 
 def etcd_count(etcd, prefix):
@@ -221,6 +231,8 @@ def main():
     ap.add_argument("--churn", type=float, default=0.01)
     ap.add_argument("--ttl", type=int, default=10)
     ap.add_argument("--etcd-members", type=int, default=3)
+    ap.add_argument("--etcd-heartbeat-ms", type=int, default=100)
+    ap.add_argument("--etcd-election-ms", type=int, default=1000)
     ap.add_argument("--out", default="bench/results")
     a = ap.parse_args()
     build = Path(a.build).resolve()
@@ -240,19 +252,17 @@ def main():
               "targets": targets, "interval_s": a.interval, "etcd_members": a.etcd_members}
     http = hs.HttpCounter(hs.free_port())
     tmp = Path(tempfile.mkdtemp(prefix="gslbd-fleet-bench-"))
-    etcd, g, sims = None, None, []
+    result["etcd_timing_ms"] = {"heartbeat": a.etcd_heartbeat_ms,
+                                "election": a.etcd_election_ms}
+    etcd, g, g_off, sims = None, None, None, []
     try:
-        # A. fleet off
+        # A. fleet off: stays up beside node 0 for the whole run
         (tmp / "off").mkdir()
-        g = Gslbd(binary, tmp / "off", a.records, http.port, a.interval)
-        time.sleep(a.interval + 2)  # the first round is spread over one interval
-        result["fleet_off"] = cpu_window(g, a.window)
-        g.stop()
-        g = None
-        print("fleet off:", result["fleet_off"], flush=True)
+        g_off = Gslbd(binary, tmp / "off", a.records, http.port, a.interval)
 
         # B. fleet on: gslbd votes first, then the simulated voters join on its target keys
-        etcd = EtcdCluster(size=a.etcd_members)
+        etcd = EtcdCluster(size=a.etcd_members, heartbeat_ms=a.etcd_heartbeat_ms,
+                           election_ms=a.etcd_election_ms)
         prefix = f"/bench-{uuid.uuid4().hex[:8]}/"
         (tmp / "on").mkdir()
         g = Gslbd(binary, tmp / "on", a.records, http.port, a.interval,
@@ -303,8 +313,8 @@ def main():
         time.sleep(2)
 
         # C. quiet
-        result["fleet_on_quiet"] = cpu_window(g, a.window)
-        print("quiet:", result["fleet_on_quiet"], flush=True)
+        result["fleet_on_quiet"], result["fleet_off_quiet"] = cpu_window([g, g_off], a.window)
+        print("quiet:", result["fleet_on_quiet"], "off:", result["fleet_off_quiet"], flush=True)
 
         # D. churn + convergence samples
         down_sims = sims[:majority]
@@ -364,14 +374,17 @@ def main():
                 i += 1
                 time.sleep(0.2)
 
-        rev2, t2 = etcd.revision(), time.monotonic()
-        result["fleet_on_churn"] = cpu_window(g, a.window, run_samples)
+        rev2, t2, lc2 = etcd.revision(), time.monotonic(), etcd.leader_changes()
+        result["fleet_on_churn"], result["fleet_off_churn"] = cpu_window([g, g_off], a.window,
+                                                                         run_samples)
         t3 = time.monotonic()
-        rev3 = etcd.revision()
+        rev3, lc3 = etcd.revision(), etcd.leader_changes()
         result["churn"] = {"targets_per_round": churn_n,
                            "etcd_writes_per_second": round((rev3 - rev2) / (t3 - t2), 1),
+                           "etcd_leader_changes": lc3 - lc2,
                            "seconds": round(t3 - t2, 1)}
-        print("churn:", result["fleet_on_churn"], result["churn"], flush=True)
+        print("churn:", result["fleet_on_churn"], "off:", result["fleet_off_churn"],
+              result["churn"], flush=True)
         result["convergence"] = {
             "samples": len(conv_gslbd), "flipping_voters": majority,
             "all_nodes_p50_s": pct(conv_all, 50), "all_nodes_p99_s": pct(conv_all, 99),
@@ -381,10 +394,11 @@ def main():
             "simulated_p50_s": pct(conv_sims, 50), "simulated_p99_s": pct(conv_sims, 99),
             "all_nodes_sorted_s": sorted(round(x, 4) for x in conv_all)}
         print("convergence:", result["convergence"], flush=True)
-        off = result["fleet_off"]["cpu_percent"]
         result["fleet_work_cpu_percent"] = {
-            "quiet": round(result["fleet_on_quiet"]["cpu_percent"] - off, 2),
-            "churn": round(result["fleet_on_churn"]["cpu_percent"] - off, 2),
+            "quiet": round(result["fleet_on_quiet"]["cpu_percent"]
+                           - result["fleet_off_quiet"]["cpu_percent"], 2),
+            "churn": round(result["fleet_on_churn"]["cpu_percent"]
+                           - result["fleet_off_churn"]["cpu_percent"], 2),
             "fleet_threads_quiet": round(sum(v for k, v in result["fleet_on_quiet"]["by_thread"]
                                              .items() if k.startswith("gslbd-fleet")), 2),
             "fleet_threads_churn": round(sum(v for k, v in result["fleet_on_churn"]["by_thread"]
@@ -396,8 +410,9 @@ def main():
     finally:
         for s in sims:
             s.quit()
-        if g is not None:
-            g.stop()
+        for node in (g, g_off):
+            if node is not None:
+                node.stop()
         if etcd is not None:
             etcd.stop()
         http.stop()
@@ -430,10 +445,14 @@ def markdown(r):
         f"{c['gslbd_dns_p99_s']} / {c['gslbd_dns_max_s']} s | |",
         f"| convergence, simulated nodes (p50 / p99) | {c['simulated_p50_s']} / "
         f"{c['simulated_p99_s']} s | |",
-        f"| gslbd CPU, fleet off (probes only) | {r['fleet_off']['cpu_percent']} % | |",
-        f"| gslbd CPU, fleet on, quiet | {r['fleet_on_quiet']['cpu_percent']} % | |",
-        f"| gslbd CPU, fleet on, churn ({r['churn']['targets_per_round']} targets per "
-        f"interval + the flips) | {r['fleet_on_churn']['cpu_percent']} % | |",
+        f"| etcd leader changes during the flips (raft heartbeat / election "
+        f"{r['etcd_timing_ms']['heartbeat']} / {r['etcd_timing_ms']['election']} ms) | "
+        f"{r['churn']['etcd_leader_changes']} | |",
+        f"| gslbd CPU, quiet: fleet on / fleet off (same window) | "
+        f"{r['fleet_on_quiet']['cpu_percent']} / {r['fleet_off_quiet']['cpu_percent']} % | |",
+        f"| gslbd CPU, churn ({r['churn']['targets_per_round']} targets per "
+        f"interval + the flips): fleet on / fleet off (same window) | "
+        f"{r['fleet_on_churn']['cpu_percent']} / {r['fleet_off_churn']['cpu_percent']} % | |",
         f"| fleet work (on - off), quiet / churn | {w['quiet']} / {w['churn']} % of a core | "
         "< 5 % |",
         f"| fleet threads alone, quiet / churn | {w['fleet_threads_quiet']} / "
@@ -444,9 +463,11 @@ def markdown(r):
         f"{r['fill']['seconds']} s, {r['fill']['etcd_revisions']} etcd revisions "
         f"(transactions of <= 128 votes), {r['fill']['votes_per_second']} votes/s | |",
         "",
-        "Per thread (% of a core): off " + json.dumps(r["fleet_off"]["by_thread"]) +
-        "; quiet " + json.dumps(r["fleet_on_quiet"]["by_thread"]) +
-        "; churn " + json.dumps(r["fleet_on_churn"]["by_thread"]),
+        "Per thread (% of a core), fleet on: quiet " +
+        json.dumps(r["fleet_on_quiet"]["by_thread"]) +
+        "; churn " + json.dumps(r["fleet_on_churn"]["by_thread"]) +
+        ". Fleet off: quiet " + json.dumps(r["fleet_off_quiet"]["by_thread"]) +
+        "; churn " + json.dumps(r["fleet_off_churn"]["by_thread"]),
     ])
 
 

@@ -152,19 +152,52 @@ void FleetLink::attach(Control& control) {
     control.set_reload_hook([this](const config::Config& next) { reconfigure(next); });
 }
 
-void FleetLink::install_probe_filter(unsigned k) {
-    if (passive_) {
-        monitor_.set_probe_filter([](const std::string&) { return false; });
-    } else if (k > 0) {
-        // rendezvous over the live probing members; without etcd (degraded: own verdicts
-        // decide) and until this node is a member, it probes everything
-        monitor_.set_probe_filter([this, k](const std::string& key) {
-            const auto v = agent()->view();
-            return !v->connected || v->assigned(key, k);
-        });
-    } else {
-        monitor_.set_probe_filter(nullptr);
+namespace {
+
+/// A passive node probes nothing.
+class ProbeNothing final : public health::Monitor::ProbeFilter {
+  public:
+    std::uint64_t epoch() const override { return 0; }
+    bool assigned(const std::string&) const override { return false; }
+};
+
+/// probes_per_target k: rendezvous over the live probing members. Without etcd (degraded:
+/// own verdicts decide) and until this node is a member, it probes everything. The monitor
+/// keeps each target's answer until epoch() changes: only a change of the agent, of the
+/// membership or of the connection can move a target.
+class ProbeShare final : public health::Monitor::ProbeFilter {
+  public:
+    ProbeShare(const FleetLink& link, const std::atomic<std::uint64_t>& agent_gen, unsigned k)
+        : link_(link), agent_gen_(agent_gen), k_(k) {}
+
+    std::uint64_t epoch() const override {
+        const auto v = link_.agent()->view();
+        std::uint64_t e = agent_gen_.load(std::memory_order_acquire);
+        e = e * 0x9E3779B97F4A7C15ULL + v->epoch;
+        e = e * 0x9E3779B97F4A7C15ULL + (v->connected ? 1 : 0);
+        e = e * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(v->self_index + 1);
+        return e * 0x9E3779B97F4A7C15ULL + v->probing_hashes.size();
     }
+    bool assigned(const std::string& key) const override {
+        const auto v = link_.agent()->view();
+        return !v->connected || v->assigned(key, k_);
+    }
+
+  private:
+    const FleetLink& link_;
+    const std::atomic<std::uint64_t>& agent_gen_;
+    unsigned k_;
+};
+
+}  // namespace
+
+void FleetLink::install_probe_filter(unsigned k) {
+    if (passive_)
+        monitor_.set_probe_filter(std::make_shared<ProbeNothing>());
+    else if (k > 0)
+        monitor_.set_probe_filter(std::make_shared<ProbeShare>(*this, agent_gen_, k));
+    else
+        monitor_.set_probe_filter(nullptr);
 }
 
 void FleetLink::wake_tick() {
@@ -282,6 +315,7 @@ void FleetLink::reconfigure(const config::Config& next) {
     {
         std::lock_guard lk(agent_mu_);
         old = std::exchange(fleet_, fresh);
+        agent_gen_.fetch_add(1, std::memory_order_release);
     }
     {
         std::lock_guard lk(mu_);

@@ -109,6 +109,7 @@ class FleetLink {
 
     mutable std::mutex agent_mu_;  ///< guards fleet_ (the pointer); taken before mu_
     std::shared_ptr<cluster::Fleet> fleet_;
+    std::atomic<std::uint64_t> agent_gen_{0};  ///< grows when fleet_ is replaced
     std::atomic<bool> fleet_overrides_{true};
     std::mutex reconf_mu_;           ///< serializes reconfigure
     config::ClusterConfig cluster_;  ///< as in force (reconf_mu_)

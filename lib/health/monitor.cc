@@ -27,6 +27,10 @@ struct Monitor::Target {
     /// a check using it has reached rise good or fall failed rounds in a row at least once:
     /// its verdict rests on probes, not on the start-up assumption (only then it votes)
     bool evidence = false;
+    /// probe sharing: the filter's answer for this target, valid while its epoch is
+    /// assigned_epoch (has_assigned false: not asked yet); under the monitor's mutex
+    mutable bool has_assigned = false, assigned = true;
+    mutable std::uint64_t assigned_epoch = 0;
     int attempts = 0;  ///< in the current round
     SteadyClock::time_point round_start{}, due{};
     std::vector<std::pair<std::size_t, std::size_t>> users;  ///< (backend index, check index)
@@ -416,13 +420,14 @@ void Monitor::run() {
             auto now = SteadyClock::now();
             for (auto& r : results) changed |= apply(r, now);
             sweep_idle(now);
+            const std::uint64_t epoch = filter_ ? filter_->epoch() : 0;
             while (!stop_.load() && !due_.empty() && due_.top().at <= now &&
                    inflight_.size() < max_in_flight_) {
                 std::shared_ptr<Target> t = due_.top().target;
                 const auto at = due_.top().at;
                 due_.pop();
                 if (t->retired || t->in_flight || at != t->due) continue;  // stale entry
-                if (filter_ && !filter_(t->plan.key)) {  // another node of the fleet probes it
+                if (!probes(*t, epoch)) {  // another node of the fleet probes it
                     t->due = now + interval_of(*t);
                     due_.push(Due{t->due, t});
                     continue;
@@ -516,6 +521,7 @@ std::vector<TargetStatus> Monitor::targets() const {
     std::lock_guard lk(mu_);
     std::vector<TargetStatus> out;
     out.reserve(targets_.size());
+    const std::uint64_t epoch = filter_ ? filter_->epoch() : 0;
     for (const auto& t : targets_) {
         TargetStatus s;
         s.address = t->plan.addr.to_string();
@@ -531,18 +537,29 @@ std::vector<TargetStatus> Monitor::targets() const {
         s.probes = t->probes;
         s.rounds = t->rounds;
         s.failures = t->failures;
-        s.assigned = !filter_ || filter_(t->plan.key);
+        s.assigned = probes(*t, epoch);
         out.push_back(std::move(s));
     }
     return out;
 }
 
-void Monitor::set_probe_filter(ProbeFilter f) {
+void Monitor::set_probe_filter(std::shared_ptr<const ProbeFilter> f) {
     {
         std::lock_guard lk(mu_);
         filter_ = std::move(f);
+        for (const auto& t : targets_) t->has_assigned = false;
     }
     prober_.wakeup();
+}
+
+bool Monitor::probes(const Target& t, std::uint64_t epoch) const {
+    if (!filter_) return true;
+    if (!t.has_assigned || t.assigned_epoch != epoch) {
+        t.assigned = filter_->assigned(t.plan.key);
+        t.assigned_epoch = epoch;
+        t.has_assigned = true;
+    }
+    return t.assigned;
 }
 
 FleetInputs Monitor::fleet_inputs() const {
@@ -578,9 +595,10 @@ FleetInputs Monitor::fleet_inputs() const {
         }
     }
     in.verdicts.assign(targets_.size(), Verdict::Unknown);
+    const std::uint64_t epoch = filter_ ? filter_->epoch() : 0;
     for (std::size_t i = 0; i < targets_.size(); ++i) {
         if (!targets_[i]->evidence) continue;  // the start-up assumption is not a vote
-        if (filter_ && !filter_(targets_[i]->plan.key)) continue;  // not ours to probe
+        if (!probes(*targets_[i], epoch)) continue;  // not ours to probe
         in.verdicts[i] = worst[i] == 2   ? Verdict::Down
                          : worst[i] == 1 ? Verdict::Unknown
                                          : Verdict::Up;

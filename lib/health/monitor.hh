@@ -202,12 +202,22 @@ class Monitor {
     std::vector<Score> scores(std::size_t window) const;
     std::vector<TargetStatus> targets() const;
     Counters counters() const;
-    /// Probe sharing (the fleet's probes_per_target, docs/fleet.md): a target for which
-    /// `f(key)` is false is not probed (its rounds are skipped; asked again every interval)
-    /// and gives no vote in fleet_inputs(). Null = probe everything. `f` runs on the monitor
-    /// thread with the monitor's mutex held: it must not call into the Monitor.
-    using ProbeFilter = std::function<bool(const std::string& key)>;
-    void set_probe_filter(ProbeFilter f);
+    /// Probe sharing (the fleet's probes_per_target, docs/fleet.md): which targets this node
+    /// probes. Both functions run with the monitor's mutex held: they must not call into the
+    /// Monitor.
+    class ProbeFilter {
+      public:
+        virtual ~ProbeFilter() = default;
+        /// Changes whenever assigned() may answer differently for some key (equal values:
+        /// equal answers). Read once per probe-loop pass and per fleet_inputs() call.
+        virtual std::uint64_t epoch() const = 0;
+        /// Whether this node probes `key`. Asked once per target per epoch (the answer is
+        /// kept with the target), so it may be costly.
+        virtual bool assigned(const std::string& key) const = 0;
+    };
+    /// A target for which the filter says no is not probed (its rounds are skipped; asked
+    /// again every interval) and gives no vote in fleet_inputs(). Null = probe everything.
+    void set_probe_filter(std::shared_ptr<const ProbeFilter> f);
     /// Grows whenever fleet_inputs() may have changed without a publish: a target's verdict
     /// came to rest on probes, or a check's verdict changed. Lock-free; the fleet polls it.
     std::uint64_t vote_epoch() const noexcept {
@@ -259,7 +269,9 @@ class Monitor {
     std::size_t max_in_flight_ = 1;
     Counters counters_;
     util::Rng rng_;
-    ProbeFilter filter_;                                 ///< under mu_
+    std::shared_ptr<const ProbeFilter> filter_;          ///< under mu_
+    /// Whether this node probes `t` (mu_ held; `epoch` = filter_->epoch() read by the caller).
+    bool probes(const Target& t, std::uint64_t epoch) const;
     mutable std::shared_ptr<const FleetLayout> layout_;  ///< under mu_; null = build again
     // idle records (from topo_'s config; off when marks_ is null)
     std::shared_ptr<const gslb::QueryMarks> marks_;

@@ -37,8 +37,9 @@ class EtcdCluster:
     client URLs are https:// with that server certificate and CA (--trusted-ca-file: clients
     show a certificate the CA signed), and the helpers here use the client certificate."""
 
-    def __init__(self, size=3, first_ip=21, tls=None):
+    def __init__(self, size=3, first_ip=21, tls=None, heartbeat_ms=50, election_ms=500):
         self.tls = tls
+        self.timing = (str(heartbeat_ms), str(election_ms))
         self.ssl = ssl.create_default_context(cafile=str(tls["ca"])) if tls else None
         if tls and tls.get("client_cert"):  # --trusted-ca-file: etcd asks for a client cert
             self.ssl.load_cert_chain(str(tls["client_cert"]), str(tls["client_key"]))
@@ -83,7 +84,7 @@ class EtcdCluster:
             "--initial-advertise-peer-urls", f"http://{m['host']}:{m['peer']}",
             "--initial-cluster", self.initial, "--initial-cluster-state", "new",
             "--initial-cluster-token", self.dir.name,
-            "--heartbeat-interval", "50", "--election-timeout", "500",
+            "--heartbeat-interval", self.timing[0], "--election-timeout", self.timing[1],
             "--logger", "zap", "--log-level", "warn",
             *([] if not self.tls else ["--cert-file", str(self.tls["cert"]), "--key-file",
                                        str(self.tls["key"]), "--trusted-ca-file",
@@ -136,6 +137,22 @@ class EtcdCluster:
             except OSError as e:
                 last = e
         raise AssertionError(f"no etcd member answered {path}: {last}")
+
+    def leader_changes(self):
+        """Sum over live members of etcd_server_leader_changes_seen_total (from /metrics)."""
+        total = 0
+        for i, m in enumerate(self.members):
+            if m["proc"] is None or m["proc"].poll() is not None:
+                continue
+            try:
+                with urllib.request.urlopen(self.url(i) + "/metrics", timeout=5,
+                                            context=self.ssl) as r:
+                    for line in r.read().decode().splitlines():
+                        if line.startswith("etcd_server_leader_changes_seen_total"):
+                            total += int(float(line.split()[-1]))
+            except OSError:
+                pass
+        return total
 
     def revision(self):
         return int(self.call("/v3/kv/range", {"key": "AA=="})["header"]["revision"])

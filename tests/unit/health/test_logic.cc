@@ -1,5 +1,6 @@
 // Pure logic of lib/health: rise/fall, plan building (dedup, precedence, validation), start-up
 // state, stagger, DNS wire helpers. Nothing here opens a socket to a backend.
+#include <atomic>
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -364,9 +365,35 @@ TEST_CASE("monitor: fleet inputs name every target once and no vote before a rou
     m.set_topology(tb.build());
     CHECK(m.fleet_inputs().layout != in.layout);
 
-    // probe sharing: a filter that refuses everything leaves every target unassigned
-    m.set_probe_filter([](const std::string&) { return false; });
+    // probe sharing: each target's answer is asked once per filter epoch, then kept
+    struct Filter final : Monitor::ProbeFilter {
+        mutable std::atomic<int> asked{0};
+        std::atomic<std::uint64_t> era{1};
+        std::atomic<bool> answer{false};
+        std::uint64_t epoch() const override { return era.load(); }
+        bool assigned(const std::string&) const override {
+            ++asked;
+            return answer.load();
+        }
+    };
+    auto f = std::make_shared<Filter>();
+    m.set_probe_filter(f);
     for (const auto& t : m.targets()) CHECK_FALSE(t.assigned);
+    CHECK(f->asked.load() == 3);
+    (void)m.fleet_inputs();  // same epoch: answers kept
+    for (const auto& t : m.targets()) CHECK_FALSE(t.assigned);
+    CHECK(f->asked.load() == 3);
+    f->answer = true;  // the answer changes only when the epoch says so
+    for (const auto& t : m.targets()) CHECK_FALSE(t.assigned);
+    f->era = 2;
+    for (const auto& t : m.targets()) CHECK(t.assigned);
+    CHECK(f->asked.load() == 6);
     m.set_probe_filter(nullptr);
     for (const auto& t : m.targets()) CHECK(t.assigned);
+    // a new filter is asked afresh, whatever its epoch
+    auto g = std::make_shared<Filter>();
+    g->era = 2;
+    m.set_probe_filter(g);
+    for (const auto& t : m.targets()) CHECK_FALSE(t.assigned);
+    CHECK(g->asked.load() == 3);
 }

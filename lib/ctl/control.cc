@@ -232,6 +232,7 @@ std::vector<BackendKey> Control::apply(const Selector& sel, AdminAction action,
     // Serialized with reloads and pool changes; mu_ is held only to copy and to install, so
     // the state file's fsync (seconds on a busy disk) never holds up a health publish.
     std::lock_guard serial(reload_mu_);
+    std::lock_guard file(state_mu_);
     std::shared_ptr<const gslb::Topology> topo;
     AdminStore next;
     {
@@ -274,23 +275,32 @@ std::vector<BackendKey> Control::apply(const Selector& sel, AdminAction action,
 }
 
 void Control::adopt_admin(const AdminStore& fleet) {
-    std::lock_guard lock(mu_);
-    if (fleet.overrides() == admin_.overrides()) return;
-    util::log_info("admin state: {} override(s) from the fleet", fleet.overrides().size());
-    AdminStore next = fleet;  // pools are this node's (the fleet carries overrides only)
-    next.set_pools(admin_.pools());
-    if (!state_file_.empty()) {
-        try {
-            next.save(state_file_);
-        } catch (const std::exception& e) {
-            util::log_warn(
-                "admin state: the fleet's overrides are in force but the state file "
-                "could not be written: {}",
-                e.what());
-        }
+    {
+        std::lock_guard lock(mu_);
+        if (fleet.overrides() == admin_.overrides()) return;
+        util::log_info("admin state: {} override(s) from the fleet", fleet.overrides().size());
+        AdminStore next = fleet;  // pools are this node's (the fleet carries overrides only)
+        next.set_pools(admin_.pools());
+        admin_ = std::move(next);
+        publish_locked();
     }
-    admin_ = std::move(next);
-    publish_locked();
+    // In force first; the file after, outside mu_ (its fsync never holds up a publish). The
+    // copy is taken under state_mu_, so whichever writer comes last writes the newest state.
+    if (state_file_.empty()) return;
+    std::lock_guard file(state_mu_);
+    AdminStore now;
+    {
+        std::lock_guard lock(mu_);
+        now = admin_;
+    }
+    try {
+        now.save(state_file_);
+    } catch (const std::exception& e) {
+        util::log_warn(
+            "admin state: the fleet's overrides are in force but the state file "
+            "could not be written: {}",
+            e.what());
+    }
 }
 
 AdminStore Control::admin() const {
@@ -396,6 +406,7 @@ std::vector<std::string> Control::set_pool(const std::string& zone_name,
                                            const std::string& record_name,
                                            const std::string& body) {
     std::lock_guard serial(reload_mu_);
+    std::lock_guard file(state_mu_);
     std::shared_ptr<const gslb::Topology> base;
     AdminStore next;
     Discovered discovered;
@@ -461,6 +472,7 @@ bool Control::clear_pool(const std::string& zone_name, const std::string& record
     std::lock_guard serial(reload_mu_);
     const std::string rname = lower_abs(record_name);
     (void)zone_name;
+    std::lock_guard file(state_mu_);
     std::shared_ptr<const gslb::Topology> base;
     AdminStore next;
     Discovered discovered;

@@ -204,6 +204,9 @@ class Control {
     ConfigHook config_hook_;
 
     std::mutex reload_mu_;  ///< serializes reload() and pool changes; taken before mu_
+    /// Held by whoever writes the state file, from copying admin_ to installing the change
+    /// (after reload_mu_, before mu_): the last writer writes the newest state.
+    std::mutex state_mu_;
 };
 
 }  // namespace gslbd::ctl

@@ -597,7 +597,7 @@ FleetInputs Monitor::fleet_inputs() const {
     in.verdicts.assign(targets_.size(), Verdict::Unknown);
     const std::uint64_t epoch = filter_ ? filter_->epoch() : 0;
     for (std::size_t i = 0; i < targets_.size(); ++i) {
-        if (!targets_[i]->evidence) continue;  // the start-up assumption is not a vote
+        if (!targets_[i]->evidence) continue;        // the start-up assumption is not a vote
         if (!probes(*targets_[i], epoch)) continue;  // not ours to probe
         in.verdicts[i] = worst[i] == 2   ? Verdict::Down
                          : worst[i] == 1 ? Verdict::Unknown

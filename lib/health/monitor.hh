@@ -269,7 +269,7 @@ class Monitor {
     std::size_t max_in_flight_ = 1;
     Counters counters_;
     util::Rng rng_;
-    std::shared_ptr<const ProbeFilter> filter_;          ///< under mu_
+    std::shared_ptr<const ProbeFilter> filter_;  ///< under mu_
     /// Whether this node probes `t` (mu_ held; `epoch` = filter_->epoch() read by the caller).
     bool probes(const Target& t, std::uint64_t epoch) const;
     mutable std::shared_ptr<const FleetLayout> layout_;  ///< under mu_; null = build again

@@ -319,14 +319,16 @@ def main():
         # D. churn + convergence samples
         down_sims = sims[:majority]
         churn_n = max(1, int(targets * a.churn))
-        churn_state = {"next": time.monotonic(), "first": None}
+        churn_state = {"next": time.monotonic(), "first": None, "last": None}
         conv_sims, conv_gslbd, conv_all = [], [], []
+        slow = []  # (convergence, seconds since the last churn batch was sent)
 
         def churn_tick():
             now = time.monotonic()
             if now < churn_state["next"]:
                 return
             churn_state["next"] = now + a.interval
+            churn_state["last"] = now
             if churn_state["first"] is not None:  # last round's batch comes back up
                 for s in down_sims:
                     s.cmd(f"setvotes up {churn_state['first']} {churn_n}")
@@ -362,6 +364,9 @@ def main():
             conv_sims.extend(got.values())
             conv_gslbd.append(g_done)
             conv_all.append(max(max(got.values()), g_done))
+            last = churn_state["last"]
+            slow.append((round(conv_all[-1], 4),
+                         None if last is None else round(t0 - last, 3)))
 
         def run_samples(deadline):
             i = 0
@@ -392,7 +397,8 @@ def main():
             "gslbd_dns_p50_s": pct(conv_gslbd, 50), "gslbd_dns_p99_s": pct(conv_gslbd, 99),
             "gslbd_dns_max_s": pct(conv_gslbd, 100),
             "simulated_p50_s": pct(conv_sims, 50), "simulated_p99_s": pct(conv_sims, 99),
-            "all_nodes_sorted_s": sorted(round(x, 4) for x in conv_all)}
+            "all_nodes_sorted_s": sorted(round(x, 4) for x in conv_all),
+            "slowest_with_seconds_after_churn_batch": sorted(slow, reverse=True)[:5]}
         print("convergence:", result["convergence"], flush=True)
         result["fleet_work_cpu_percent"] = {
             "quiet": round(result["fleet_on_quiet"]["cpu_percent"]
@@ -448,6 +454,10 @@ def markdown(r):
         f"| etcd leader changes during the flips (raft heartbeat / election "
         f"{r['etcd_timing_ms']['heartbeat']} / {r['etcd_timing_ms']['election']} ms) | "
         f"{r['churn']['etcd_leader_changes']} | |",
+        f"| the 5 slowest flips: (seconds, seconds since a churn batch of "
+        f"{r['churn']['targets_per_round']} targets x {c['flipping_voters']} voters was sent) | "
+        + ", ".join(f"({x}, {y})" for x, y in c["slowest_with_seconds_after_churn_batch"])
+        + " | |",
         f"| gslbd CPU, quiet: fleet on / fleet off (same window) | "
         f"{r['fleet_on_quiet']['cpu_percent']} / {r['fleet_off_quiet']['cpu_percent']} % | |",
         f"| gslbd CPU, churn ({r['churn']['targets_per_round']} targets per "

@@ -261,11 +261,7 @@ void Fleet::recompute_locked() {
         const std::size_t si = TargetTable::shard_of(t);
         const auto& cur = next ? next->shards_[si] : targets_ptr_->shards_[si];
         auto it = cur->find(t);
-        const bool same =
-            any ? (it != cur->end() && it->second.verdict == fv &&
-                   it->second.tally.up == tally.up && it->second.tally.down == tally.down &&
-                   it->second.tally.stale == tally.stale)
-                : it == cur->end();
+        const bool same = any ? (it != cur->end() && it->second.verdict == fv) : it == cur->end();
         if (same) continue;
         if (!next) next = std::make_shared<TargetTable>(*targets_ptr_);
         if (copied[si] == nullptr) {

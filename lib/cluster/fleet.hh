@@ -52,7 +52,10 @@ struct FleetOptions {
 /// `generation` are the caller's to fill in).
 FleetOptions options_from_config(const config::ClusterConfig& c);
 
-/// The fleet's verdict on one target, with the votes it rests on.
+/// The fleet's verdict on one target, with the tally that decided it. The table changes only
+/// when a verdict changes: votes that move no verdict (most of a burst: the first voters of a
+/// new majority) copy nothing, so `tally` is as of the last change of the verdict. The votes
+/// as they are now: Fleet::votes().
 struct TargetView {
     FleetVerdict verdict = FleetVerdict::NoQuorum;
     Tally tally;

@@ -44,7 +44,7 @@ std::vector<std::string> split(const std::string& s, char sep) {
     return out;
 }
 
-json view_json(const cluster::View& v, unsigned k) {
+json view_json(const cluster::Fleet& fleet, const cluster::View& v, unsigned k) {
     json j;
     j["synced"] = v.synced;
     j["connected"] = v.connected;
@@ -60,10 +60,12 @@ json view_json(const cluster::View& v, unsigned k) {
     j["members"] = members;
     json targets = json::object();
     v.targets->for_each([&](const std::string& t, const cluster::TargetView& tv) {
+        std::size_t up = 0, down = 0, stale = 0;  // the votes now (tv.tally: at the last change)
+        for (const auto& vote : fleet.votes(t)) ++(!vote.fresh ? stale : vote.up ? up : down);
         targets[t] = {{"verdict", std::string(cluster::to_string(tv.verdict))},
-                      {"up", tv.tally.up},
-                      {"down", tv.tally.down},
-                      {"stale", tv.tally.stale},
+                      {"up", up},
+                      {"down", down},
+                      {"stale", stale},
                       {"assigned", v.assigned(t, k)}};
     });
     j["targets"] = targets;
@@ -201,7 +203,7 @@ int main(int argc, char** argv) {
                    {"connected", v->connected},
                    {"votes_written", v->counters.votes_written}};
         } else if (w[0] == "view") {
-            out = view_json(*fleet.view(), o.probes_per_target);
+            out = view_json(fleet, *fleet.view(), o.probes_per_target);
         } else if (w[0] == "explain" && w.size() == 2) {
             out = {
                 {"verdict", std::string(cluster::to_string(fleet.view()->target(w[1]).verdict))}};

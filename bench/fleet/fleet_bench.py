@@ -111,6 +111,8 @@ def main_config(port, cluster):
   - {{address: 127.0.0.1, port: {port}, tcp: false}}
 workers: 1
 log_level: info
+api:
+  listen: "off"
 cache:
   entries: 0
 health:

@@ -190,6 +190,18 @@ def cpu_window(nodes, seconds, during=None):
     return out
 
 
+def etcd_cpu(etcd):
+    """CPU seconds used so far by the live etcd members together."""
+    tck, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for m in etcd.members:
+        if m["proc"] is None or m["proc"].poll() is not None:
+            continue
+        with open(f"/proc/{m['proc'].pid}/stat") as f:
+            parts = f.read().rsplit(")", 1)[1].split()
+        total += (int(parts[11]) + int(parts[12])) / tck
+    return total
+
+
 def etcd_count(etcd, prefix):
     try:
         return _etcd_count(etcd, prefix)
@@ -382,13 +394,15 @@ def main():
                 time.sleep(0.2)
 
         rev2, t2, lc2 = etcd.revision(), time.monotonic(), etcd.leader_changes()
+        cpu2 = etcd_cpu(etcd)
         result["fleet_on_churn"], result["fleet_off_churn"] = cpu_window([g, g_off], a.window,
                                                                          run_samples)
         t3 = time.monotonic()
-        rev3, lc3 = etcd.revision(), etcd.leader_changes()
+        rev3, lc3, cpu3 = etcd.revision(), etcd.leader_changes(), etcd_cpu(etcd)
         result["churn"] = {"targets_per_round": churn_n,
                            "etcd_writes_per_second": round((rev3 - rev2) / (t3 - t2), 1),
                            "etcd_leader_changes": lc3 - lc2,
+                           "etcd_cpu_percent": round(100 * (cpu3 - cpu2) / (t3 - t2), 1),
                            "seconds": round(t3 - t2, 1)}
         print("churn:", result["fleet_on_churn"], "off:", result["fleet_off_churn"],
               result["churn"], flush=True)
@@ -471,6 +485,8 @@ def markdown(r):
         f"{w['fleet_threads_churn']} % | |",
         f"| etcd writes (revisions: transactions) per second, churn | "
         f"{r['churn']['etcd_writes_per_second']} | |",
+        f"| etcd CPU (all {r['etcd_members']} members), churn | "
+        f"{r['churn']['etcd_cpu_percent']} % of a core | |",
         f"| fill: {r['fill']['votes']} votes of the simulated voters, one after the other | "
         f"{r['fill']['seconds']} s, {r['fill']['etcd_revisions']} etcd revisions "
         f"(transactions of <= 128 votes), {r['fill']['votes_per_second']} votes/s | |",

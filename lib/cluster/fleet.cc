@@ -113,15 +113,18 @@ void Fleet::set_votes(std::unordered_map<std::string, bool> votes) {
     {
         std::lock_guard lk(mu_);
         wanted_ = std::move(votes);
+        all_dirty_ = true;
+        wanted_dirty_.clear();
         work_ = true;
     }
     cv_.notify_all();
 }
 
-void Fleet::update_votes(const std::function<void(std::unordered_map<std::string, bool>&)>& fn) {
+void Fleet::update_votes(const std::function<void(VoteEdit&)>& fn) {
     {
         std::lock_guard lk(mu_);
-        fn(wanted_);
+        VoteEdit edit(wanted_, wanted_dirty_);
+        fn(edit);
         work_ = true;
     }
     cv_.notify_all();
@@ -130,10 +133,11 @@ void Fleet::update_votes(const std::function<void(std::unordered_map<std::string
 void Fleet::set_vote(const std::string& target, std::optional<bool> up) {
     {
         std::lock_guard lk(mu_);
+        VoteEdit edit(wanted_, wanted_dirty_);
         if (up)
-            wanted_[target] = *up;
+            edit.set(target, *up);
         else
-            wanted_.erase(target);
+            edit.erase(target);
         work_ = true;
     }
     cv_.notify_all();
@@ -393,6 +397,7 @@ void Fleet::writer_loop() {
                 lease = client->lease_grant(ttl.count());
                 published.clear();
                 std::lock_guard lk(mu_);
+                all_dirty_ = true;
                 lease_ = lease;
                 lease_ok_ = true;
                 info_dirty_ = true;
@@ -424,16 +429,29 @@ void Fleet::writer_loop() {
                         etcd::Op::put(keys_.node(opts_.self.name), info_.to_json(), lease));
                     info_dirty_ = false;
                 }
-                if (opts_.self.role == Role::Probe) {
-                    for (const auto& [t, up] : wanted_) {
-                        auto it = published.find(t);
-                        if (it == published.end() || it->second != up)
-                            vote_changes.emplace_back(t, up);
+                const bool probe = opts_.self.role == Role::Probe;
+                if (all_dirty_) {
+                    if (probe) {
+                        for (const auto& [t, up] : wanted_) {
+                            auto it = published.find(t);
+                            if (it == published.end() || it->second != up)
+                                vote_changes.emplace_back(t, up);
+                        }
+                    }
+                    for (const auto& [t, _] : published)
+                        if (!probe || !wanted_.count(t)) vote_changes.emplace_back(t, std::nullopt);
+                } else if (probe) {
+                    for (const auto& t : wanted_dirty_) {
+                        const auto w = wanted_.find(t);
+                        const auto p = published.find(t);
+                        if (w != wanted_.end() && (p == published.end() || p->second != w->second))
+                            vote_changes.emplace_back(t, w->second);
+                        else if (w == wanted_.end() && p != published.end())
+                            vote_changes.emplace_back(t, std::nullopt);
                     }
                 }
-                for (const auto& [t, _] : published)
-                    if (!wanted_.count(t) || opts_.self.role != Role::Probe)
-                        vote_changes.emplace_back(t, std::nullopt);
+                all_dirty_ = false;
+                wanted_dirty_.clear();
                 overrides.swap(pending_overrides_);
             }
             for (const auto& [t, up] : vote_changes) {
@@ -471,6 +489,7 @@ void Fleet::writer_loop() {
                 // nothing is known to be written: write it all again next time
                 std::lock_guard lk(mu_);
                 info_dirty_ = true;
+                all_dirty_ = true;
                 for (auto& [id, doc] : overrides)
                     if (!pending_overrides_.count(id)) pending_overrides_[id] = doc;
                 throw;

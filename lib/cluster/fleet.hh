@@ -28,6 +28,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "cluster/etcd.hh"
@@ -137,6 +138,26 @@ struct View {
     TargetView target(std::string_view target) const;
 };
 
+/// Changes to a node's wanted votes (Fleet::update_votes): each one is noted, so that the
+/// writer looks at the changed targets only, not at every vote.
+class VoteEdit {
+  public:
+    void set(const std::string& target, bool up) {
+        wanted_[target] = up;
+        dirty_.insert(target);
+    }
+    void erase(const std::string& target) {
+        if (wanted_.erase(target) != 0) dirty_.insert(target);
+    }
+
+  private:
+    friend class Fleet;
+    VoteEdit(std::unordered_map<std::string, bool>& wanted, std::unordered_set<std::string>& dirty)
+        : wanted_(wanted), dirty_(dirty) {}
+    std::unordered_map<std::string, bool>& wanted_;
+    std::unordered_set<std::string>& dirty_;
+};
+
 class Fleet {
   public:
     using ChangeFn = std::function<void()>;
@@ -162,7 +183,7 @@ class Fleet {
     /// withdrawn. Only the difference to what etcd has is written. Cheap: call on change.
     void set_votes(std::unordered_map<std::string, bool> votes);
     /// Changes this node's wanted votes in place: many changes, one wake-up of the writer.
-    void update_votes(const std::function<void(std::unordered_map<std::string, bool>&)>& fn);
+    void update_votes(const std::function<void(VoteEdit&)>& fn);
     /// Changes one vote (nullopt: withdraw it).
     void set_vote(const std::string& target, std::optional<bool> up);
     /// Writes (document) or deletes (nullopt) a fleet-wide override; asynchronous.
@@ -208,6 +229,10 @@ class Fleet {
     bool watching_ = false;
     // writer side (mu_)
     std::unordered_map<std::string, bool> wanted_;  ///< own votes wanted in etcd
+    /// targets whose wanted vote changed since the writer last looked; all_dirty_: look at
+    /// every one (start, set_votes, a new lease, a failed write)
+    std::unordered_set<std::string> wanted_dirty_;
+    bool all_dirty_ = true;
     std::map<std::string, std::optional<std::string>> pending_overrides_;
     NodeInfo info_;
     bool info_dirty_ = true;

@@ -381,12 +381,12 @@ std::shared_ptr<const gslb::Health> FleetLink::filter(
             sent_to_ = fleet.get();
             fleet->set_votes(votes_locked());
         } else if (!changed.empty()) {
-            fleet->update_votes([&](std::unordered_map<std::string, bool>& votes) {
+            fleet->update_votes([&](cluster::VoteEdit& votes) {
                 for (const std::uint32_t i : changed) {
                     if (sent_[i] < 0)
                         votes.erase(layout.keys[i]);
                     else
-                        votes[layout.keys[i]] = sent_[i] == 1;
+                        votes.set(layout.keys[i], sent_[i] == 1);
                 }
             });
         }

@@ -161,10 +161,10 @@ int main(int argc, char** argv) {
             const auto count = static_cast<std::size_t>(std::stoul(w[3]));
             std::optional<bool> up;
             if (w[1] != "none") up = w[1] == "up";
-            fleet.update_votes([&](std::unordered_map<std::string, bool>& votes) {
+            fleet.update_votes([&](cluster::VoteEdit& votes) {
                 for (std::size_t i = first; i < first + count; ++i) {
                     if (up)
-                        votes[target_name(i)] = *up;
+                        votes.set(target_name(i), *up);
                     else
                         votes.erase(target_name(i));
                 }

@@ -296,8 +296,9 @@ const std::vector<BadCase>& cases() {
          .field = "records.\"www.example.\".flap_damping",
          .problem = "reuse (750) must be below suppress (500)"},
         {.what = "flap damping: max_suppress too short to ever suppress",
-         .policy = "records:\n  www.example.:\n    flap_damping: {half_life: 10s, max_suppress: 1s}\n"
-                   "    backends:\n      - address: 192.0.2.1\n",
+         .policy =
+             "records:\n  www.example.:\n    flap_damping: {half_life: 10s, max_suppress: 1s}\n"
+             "    backends:\n      - address: 192.0.2.1\n",
          .file = "policy.yml",
          .line = 3,
          .column = 19,

@@ -398,13 +398,16 @@ def dnsperf_counts(d, api, name, n, tmp_path):
     qfile.write_text(f"{name} A\n")
     before = scrape(api)
     p = subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(d.port), "-d", str(qfile),
-                        "-n", str(n), "-c", "2", "-q", "200", "-t", "2"],
+                        "-n", str(n), "-c", "2", "-q", "100", "-t", "2"],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
     m = re.search(r"Queries completed:\s+(\d+)", p.stdout)
-    assert m and int(m.group(1)) == n, p.stdout
+    # UDP on a loaded machine (CI runs this under ASan) may lose a few datagrams in the
+    # kernel; the shares below come from gslbd's own answer counters, so a loss of at most
+    # 0.1 % only shrinks the sample
+    assert m and int(m.group(1)) >= n * 0.999, p.stdout
     after = scrape(api)
-    return before, after
+    return int(m.group(1)), before, after
 
 
 def test_scores_follow_latency_and_success(pair, start_gslbd, tmp_path):
@@ -436,15 +439,17 @@ records:
     assert 200 <= score(b)["latency_ms"] <= 222, score(b)
     for attempt in range(3):
         g0 = metric(scrape(api), "gslbd_config_generation")
-        before, after = dnsperf_counts(d, api, name, 100_000, tmp_path)
+        completed, before, after = dnsperf_counts(d, api, name, 100_000, tmp_path)
         if metric(after, "gslbd_config_generation") == g0:
             break  # one weight for the whole run
     else:
         raise AssertionError("the score kept changing during the runs")
     got = {h.addr: answers_metric(after, name, h.addr) - answers_metric(before, name, h.addr)
            for h in (a, b)}
-    assert sum(got.values()) == 100_000, got
-    share, expected = got[b.addr] / 100_000, 45 / 145
+    total = sum(got.values())
+    # every completed query was counted; a lost one may have been answered or not
+    assert completed <= total <= 100_000, (completed, got)
+    share, expected = got[b.addr] / total, 45 / 145
     assert abs(share / expected - 1) < 0.02, (share, expected, got)
     _, e = api.get(f"/api/v1/explain?name={name}&client=127.0.0.1")
     cand = [c for c in e["candidates"] if c["address"] == b.addr][0]

@@ -3,6 +3,7 @@ with file:line:col, bind errors, SIGHUP reload (good and bad), SIGTERM."""
 import re
 import signal
 import socket
+import subprocess
 
 import dns.rcode
 
@@ -154,3 +155,14 @@ def test_start_up_log_names_listeners_and_zones(server):
     assert f"[::1]:{server.port}" in log
     assert "gslb.test." in log
     assert re.search(r"\d+ records", log), log
+
+
+def test_udp_sockets_get_a_large_receive_buffer(server):
+    # Linux's default 212 KB queue overflows within milliseconds of a burst; gslbd forces
+    # 4 MiB per worker socket while still root (the kernel reports twice what was set)
+    out = subprocess.run(["ss", "-uamnp", "sport", f"= :{server.port}"], capture_output=True,
+                         text=True, check=True).stdout
+    mine = [b for b in out.split("users:")[1:] if f"pid={server.proc.pid}," in b]
+    sizes = [int(m) for b in mine for m in re.findall(r"\brb(\d+)", b)]
+    assert sizes and len(sizes) == len(mine), out
+    assert min(sizes) >= 2 * (4 << 20), out

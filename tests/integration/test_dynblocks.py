@@ -1,5 +1,5 @@
 """Dynamic blocks over the wire (docs/edge.md "Dynamic blocks"): a source prefix that exceeds a
-threshold (queries/s, NXDOMAIN/s, ANY/s) is blocked with the configured action (REFUSED, drop,
+threshold (queries/s, NXDOMAIN/s, ANY/s, response bytes/s) is blocked with the configured action (REFUSED, drop,
 TC) for the configured time; another prefix is unaffected; a client holding a valid server
 cookie is exempt; blocks show in GET /api/v1/blocks, `gslbctl blocks` and /metrics, are lifted
 one by one or all at once, and are logged once when they start and once when they end.
@@ -188,3 +188,57 @@ def test_dynblocks_config_errors(tmp_path):
         path = gslbd_test.write_config(tmp_path / f"bad{i}", gslbd_test.free_port(), extra=extra)
         p = gslbd_test.run_gslbd("--check-config", str(path))
         assert p.returncode != 0 and re.search(pattern, p.stderr + p.stdout), (extra, p.stderr)
+
+
+def test_response_bytes_block(start_gslbd, tmp_path):
+    """response_bytes_per_second: 4,000 over a 2 s window is 8,000 bytes of responses. A
+    client whose 400 answers add up to far more is refused once its answers pass that; one
+    that asks for less than 8,000 bytes in the window is answered in full. The query
+    threshold is set so high that only the bytes can start a block."""
+    d, api = start(start_gslbd, tmp_path, "dynbytes", """
+dynamic_blocks:
+  window: 2
+  duration: 30
+  action: refuse
+  queries_per_second: 100000
+  response_bytes_per_second: 4000
+""")
+    size = len(ask(d, make_query("fo.gslb.test."), "127.0.25.9").to_wire())
+    allowed = 8000 // size  # answers that fit into rate x window
+
+    # under the rate: 60 % of the window's bytes, back to back, from another /24
+    light, took = burst(d, "127.0.25.1", allowed * 6 // 10)
+    assert took < 2, f"the burst took {took:.2f} s: it no longer fits in one window"
+    assert rcodes(light) == {dns.rcode.NOERROR: allowed * 6 // 10}, rcodes(light)
+
+    # over it: 400 answers of `size` bytes from one socket (one worker). Answered until the
+    # sent bytes pass 8,000 (up to twice that when the window's bucket turns mid-burst),
+    # refused after
+    heavy, took = burst(d, "127.0.24.1", 400)
+    codes = rcodes(heavy)
+    assert took < 2, f"the burst took {took:.2f} s: it no longer fits in one window"
+    assert allowed * 9 // 10 <= codes.get(dns.rcode.NOERROR, 0) <= 2 * allowed + 5, (size, codes)
+    assert codes.get(dns.rcode.REFUSED, 0) >= 400 - 2 * allowed - 5, (size, codes)
+    assert codes.get(dns.rcode.NOERROR, 0) + codes.get(dns.rcode.REFUSED, 0) >= 390, codes
+
+    # the light client is still answered (its prefix is not blocked), the heavy one is not
+    r = ask(d, make_query("fo.gslb.test."), "127.0.25.1")
+    assert r.rcode() == dns.rcode.NOERROR and gslbd_test.addresses(r)
+
+    b = blocks(api)
+    assert set(b) == {"127.0.24.0/24"}, b
+    blk = b["127.0.24.0/24"]
+    assert blk["reason"] == "bytes" and blk["action"] == "refuse", blk
+    assert 25 <= blk["remaining_seconds"] <= 30
+    assert blk["queries_blocked"] >= codes.get(dns.rcode.REFUSED, 0), (blk, codes)
+    m = metrics(api)
+    assert m["gslbd_dynblocks_active"] == 1
+    assert m["gslbd_dynblocks_started_total"] == 1
+    assert m['gslbd_dynblock_queries_total{reason="bytes"}'] >= codes[dns.rcode.REFUSED]
+    assert m.get('gslbd_dynblock_queries_total{reason="queries"}', 0) == 0
+    gslbd_test.wait_for(lambda: "dynamic block: 127.0.24.0/24 refuse for 30 s (bytes rate "
+                        "exceeded)" in d.log(), True, 5, "the block's start in the log")
+    # more refused queries do not log again
+    burst(d, "127.0.24.1", 50)
+    assert d.log().count("dynamic block: 127.0.24.0/24") == 1, "logged once, not per packet"
+    assert "127.0.25.0/24" not in d.log()

@@ -10,8 +10,11 @@
 #   * dnsperf, 5 s at 2000 qps: zero lost queries
 #   * again with 2 queue pairs and 2 worker lcores: both answer, nothing lost
 #   * edge protection (docs/edge.md): ACL refuse/drop, kdig +cookie, RRL under dnsperf, a
-#     dynamic block (dnsperf flood refused, cookie exempt, API list/lift, logged once), and
-#     the daemon running as nobody with two capabilities (/proc/PID/status)
+#     valid server cookie exempt from RRL, BADCOOKIE on slips to a client cookie alone,
+#     FORMERR for malformed COOKIE options (e2e_edge.py), RRL exempt prefixes, a dynamic
+#     block (dnsperf flood refused, cookie exempt, API list/lift, logged once), then a reload
+#     into RRL log-only mode (answered, counted) and enforced cookies (BADCOOKIE), and the
+#     daemon running as nobody with two capabilities (/proc/PID/status)
 # then SIGTERM (clean exit) and testbed down. Needs root. Never skips: when the testbed
 # cannot be built, the test fails and says why.
 set -euo pipefail
@@ -20,6 +23,7 @@ SRC=${GSLBD_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 BIN=${GSLBD_BIN:?GSLBD_BIN must point to the gslbd binary}
 TESTBED="$SRC/scripts/testbed.sh"
 TOOLS="$SRC/tests/dpdk/e2e_tools.py"
+EDGE_TOOL="$SRC/tests/dpdk/e2e_edge.py"
 NS=gslbd-client
 PREFIX="gslbd-e2e-$$"
 TEL="/var/run/dpdk/$PREFIX/dpdk_telemetry.v2"
@@ -258,11 +262,16 @@ out=$(in_ns dig +time=1 +tries=1 -b 198.18.0.4 @198.18.0.1 www.gslb.example A 2>
 echo "ok: ACL refuse and drop over DPDK"
 out=$(in_ns kdig +cookie +timeout=2 @198.18.0.1 www.gslb.example A 2>&1) || true
 [[ $out =~ COOKIE:\ [0-9a-fA-F]{16}\ ?01000000[0-9a-fA-F]{24} ]] || fail "no RFC 9018 server cookie over DPDK: $out"
+cookie2=$(sed -nE 's/.*COOKIE: ([0-9a-fA-F]{16}) ?([0-9a-fA-F]{32,64}).*/\1\2/p' <<<"$out" | head -1)
 echo "ok: kdig +cookie over DPDK"
 printf 'www.gslb.example A\n' >"$work/one"
 in_ns dnsperf -s 198.18.0.1 -d "$work/one" -l 2 -Q 2000 -c 1 -q 4000 -t 1 >"$work/dnsperf.txt" 2>&1 || true
 grep -E "Queries (sent|completed)" "$work/dnsperf.txt"
 curl -s "http://127.0.0.1:$API_PORT/metrics" >"$work/metrics.txt" || fail "no /metrics"
+# metric SAMPLE: one sample of /metrics now (the name with its labels, as printed)
+metric() {
+  curl -s "http://127.0.0.1:$API_PORT/metrics" | awk -v k="$1" '$1 == k {printf "%d\n", $2}'
+}
 drop=$(awk '/^gslbd_rrl_total\{action="drop"\}/ {print $2}' "$work/metrics.txt")
 slip=$(awk '/^gslbd_rrl_total\{action="slip"\}/ {print $2}' "$work/metrics.txt")
 completed=$(awk '/Queries completed:/ {print $3}' "$work/dnsperf.txt")
@@ -270,6 +279,19 @@ sent=$(awk '/Queries sent:/ {print $3}' "$work/dnsperf.txt")
 [[ -n $drop && ${drop%.*} -ge $((sent / 4)) ]] || fail "RRL over DPDK dropped only '$drop' of $sent"
 ((completed <= 5 * 4 + ${slip%.*})) || fail "RRL over DPDK: $completed of $sent answered, $slip slipped"
 echo "ok: RRL over DPDK: $sent sent, $completed answered ($slip slipped TC), $drop dropped"
+
+# RRL and cookies over DPDK (RFC 7873): the flooded class of 198.18.0.2 is limited now. A
+# valid server cookie of .2 (kdig's above) is exempt from RRL, a client cookie alone gets
+# BADCOOKIE with a fresh cookie on the slips, malformed COOKIE options get FORMERR.
+exempt0=$(metric 'gslbd_rrl_total{action="exempt"}')
+valid0=$(metric 'gslbd_cookies_total{result="valid"}')
+bad0=$(metric 'gslbd_cookies_total{result="badcookie"}')
+in_ns "$PY" "$EDGE_TOOL" rrl-cookie 198.18.0.1 www.gslb.example 192.0.2.10 "$cookie2" ||
+  fail "cookies against RRL over DPDK (see above)"
+in_ns "$PY" "$EDGE_TOOL" formerr 198.18.0.1 www.gslb.example || fail "malformed cookies over DPDK"
+(($(metric 'gslbd_rrl_total{action="exempt"}') - exempt0 >= 50)) || fail "RRL exemptions not counted"
+(($(metric 'gslbd_cookies_total{result="valid"}') - valid0 >= 50)) || fail "valid cookies not counted"
+(($(metric 'gslbd_cookies_total{result="badcookie"}') - bad0 >= 5)) || fail "BADCOOKIE not counted"
 
 # Dynamic blocks over DPDK: 198.18.0.5 (exempt from RRL, as is .6, so every query is answered or
 # refused) learns a server cookie, then floods at 2000 qps against 200/s over 2 s: it is
@@ -279,6 +301,8 @@ echo "ok: RRL over DPDK: $sent sent, $completed answered ($slip slipped TC), $dr
 out=$(in_ns kdig +cookie +timeout=2 -b 198.18.0.5 @198.18.0.1 www.gslb.example A 2>&1) || true
 cookie=$(sed -nE 's/.*COOKIE: ([0-9a-fA-F]{16}) ?([0-9a-fA-F]{32,64}).*/\1\2/p' <<<"$out" | head -1)
 [[ -n $cookie ]] || fail "no server cookie for 198.18.0.5: $out"
+rrl0=$(($(metric 'gslbd_rrl_total{action="drop"}') + $(metric 'gslbd_rrl_total{action="slip"}')))
+exempt0=$(metric 'gslbd_rrl_total{action="exempt"}')
 in_ns dnsperf -s 198.18.0.1 -a 198.18.0.5 -d "$work/one" -l 2 -Q 2000 -c 1 -q 4000 -t 1 \
   >"$work/dnsperf.txt" 2>&1 || true
 grep -E "Queries (sent|completed)|Response codes" "$work/dnsperf.txt"
@@ -288,6 +312,12 @@ refused=$(grep -oE 'REFUSED [0-9]+' "$work/dnsperf.txt" | awk '{print $2}')
 [[ -n $sent && $sent -ge 3000 ]] || fail "dnsperf from 198.18.0.5 sent only '$sent'"
 [[ -n $noerror && $noerror -ge 390 && $noerror -le 810 ]] || fail "dynamic block over DPDK: $noerror answered before the block (400..800 expected, less the kdig query)"
 [[ -n $refused && $((noerror + refused)) -ge $((sent * 99 / 100)) ]] || fail "dynamic block over DPDK: $refused REFUSED of $sent"
+# RRL's exempt prefixes: .5's answers (far above 5/s) were neither dropped nor slipped
+rrl1=$(($(metric 'gslbd_rrl_total{action="drop"}') + $(metric 'gslbd_rrl_total{action="slip"}')))
+exempt1=$(metric 'gslbd_rrl_total{action="exempt"}')
+((rrl1 == rrl0 && exempt1 - exempt0 >= noerror)) ||
+  fail "RRL exempt prefix over DPDK: drop+slip $rrl0 -> $rrl1, exempt $exempt0 -> $exempt1 ($noerror answered)"
+echo "ok: RRL exempt prefix over DPDK: $((exempt1 - exempt0)) exempt, none limited"
 out=$(in_ns dig +time=2 +tries=1 -b 198.18.0.5 @198.18.0.1 www.gslb.example A 2>&1) || true
 [[ $out == *"status: REFUSED"* ]] || fail "198.18.0.5 not refused while blocked: $out"
 out=$(in_ns kdig +cookie="$cookie" +timeout=2 -b 198.18.0.5 @198.18.0.1 www.gslb.example A 2>&1) || true
@@ -312,6 +342,29 @@ code=$(curl -s -o "$work/lift.json" -w '%{http_code}' -X DELETE -H "Authorizatio
 expect_answer 192.0.2.10 dig +short +time=2 +tries=1 -b 198.18.0.5 @198.18.0.1 www.gslb.example A
 grep -q "dynamic block lifted by API: 198.18.0.5/32" "$work/gslbd.log" || fail "the lift is not logged"
 echo "ok: dynamic block over DPDK: $noerror answered, $refused refused, cookie exempt, listed, logged once, lifted"
+
+# Reload (same daemon, now unprivileged) into RRL log-only mode and enforced cookies:
+# 198.18.0.2's flooded class is answered in full, each response over the rate counted as
+# log_only and none dropped or slipped; a client cookie alone or a wrong server cookie gets
+# BADCOOKIE.
+sed -i -e 's/^  slip: 2$/&\n  log_only: true/' -e 's/^  secret: e5e973e5.*$/&\n  enforce: true/' \
+  "$work/gslbd-edge.yml"
+grep -q "log_only: true" "$work/gslbd-edge.yml" && grep -q "enforce: true" "$work/gslbd-edge.yml" ||
+  fail "could not edit the config for the reload"
+rrl0=$(($(metric 'gslbd_rrl_total{action="drop"}') + $(metric 'gslbd_rrl_total{action="slip"}')))
+would0=$(metric 'gslbd_rrl_total{action="log_only"}')
+code=$(curl -s -o "$work/reload.json" -w '%{http_code}' -X POST -H "Authorization: Bearer e2e-token" -d '{}' \
+  "http://127.0.0.1:$API_PORT/api/v1/reload")
+[[ $code == 200 ]] || fail "POST /api/v1/reload: $code $(cat "$work/reload.json")"
+in_ns "$PY" "$EDGE_TOOL" answered 198.18.0.1 www.gslb.example 192.0.2.10 200 ||
+  fail "RRL log_only over DPDK: not every query answered"
+rrl1=$(($(metric 'gslbd_rrl_total{action="drop"}') + $(metric 'gslbd_rrl_total{action="slip"}')))
+would1=$(metric 'gslbd_rrl_total{action="log_only"}')
+((rrl1 == rrl0 && would1 - would0 >= 150)) ||
+  fail "RRL log_only over DPDK: drop+slip $rrl0 -> $rrl1, log_only $would0 -> $would1 (200 queries at 5/s)"
+echo "ok: RRL log_only over DPDK: 200 answered, $((would1 - would0)) counted as would-be-limited"
+in_ns "$PY" "$EDGE_TOOL" enforce 198.18.0.1 www.gslb.example 192.0.2.10 "$cookie2" ||
+  fail "cookies.enforce over DPDK (see above)"
 stop_gslbd
 for a in 3 4 5 6; do in_ns ip addr del "198.18.0.$a/24" dev veth-client 2>/dev/null || true; done
 echo "PASS: DPDK end to end"

@@ -174,7 +174,12 @@ int run(const Options& opts) {
     if (api) api->start();
     if (watcher) watcher->start();
     discoverer->start();
-    const edge::BlockWatch block_log;  // logs each dynamic block when it starts and ends
+    // logs each dynamic block when it starts and ends, and what RRL's log-only mode counts
+    auto block_log = std::make_unique<edge::BlockWatch>([&backends] {
+        ctl::DataPlaneStats s;
+        for (const auto& b : backends) b->collect(s);
+        return s.edge.rrl_would_limit;
+    });
     util::log_info("gslbd ready");
 
     wait_for_stop(signals, *control, opts.config_path);
@@ -183,6 +188,7 @@ int run(const Options& opts) {
     if (api) api->stop();      // before the backends whose counters it reads go away
     if (fleet) fleet->stop();  // revokes the lease: this node's votes vanish at once
     monitor->stop();
+    block_log.reset();  // before the backends it reads
     for (const auto& b : backends) b->stop();
     for (const auto& b : backends) util::log_info("{}", b->summary());
     while (!backends.empty()) backends.pop_back();  // last made, first gone (DPDK: the EAL)

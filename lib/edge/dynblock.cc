@@ -396,12 +396,31 @@ struct BlockWatch::Impl {
     std::thread thread;
 };
 
-BlockWatch::BlockWatch() : impl_(std::make_unique<Impl>()) {
-    impl_->thread = std::thread([i = impl_.get()] {
+BlockWatch::BlockWatch(std::function<std::uint64_t()> rrl_would_limit)
+    : impl_(std::make_unique<Impl>()) {
+    impl_->thread = std::thread([i = impl_.get(), would = std::move(rrl_would_limit)] {
+        using Clock = std::chrono::steady_clock;
+        std::uint64_t logged = would ? would() : 0;
+        Clock::time_point last_log = Clock::now() - std::chrono::seconds(10);
+        unsigned tick = 0;
         std::unique_lock lk(i->mu);
         while (!i->cv.wait_for(lk, std::chrono::milliseconds(250), [i] { return i->stop; })) {
             lk.unlock();
             BlockBoard::instance().scan(mono_now());
+            // Log-only RRL is for sizing the rates: say how much would have been limited,
+            // the first time at once, then in 10 s summaries.
+            if (would && ++tick % 4 == 0) {
+                const std::uint64_t n = would();
+                const Clock::time_point t = Clock::now();
+                if (n > logged && t - last_log >= std::chrono::seconds(10)) {
+                    util::log_warn(
+                        "RRL log-only: {} responses over the rate since the last report ({} in "
+                        "all), none limited",
+                        n - logged, n);
+                    logged = n;
+                    last_log = t;
+                }
+            }
             lk.lock();
         }
     });

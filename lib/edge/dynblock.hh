@@ -20,6 +20,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -163,10 +164,14 @@ class BlockBoard {
     std::uint64_t logged_starts_ = 0;
 };
 
-/// A thread that calls BlockBoard::scan() every 250 ms until destroyed.
+/// A thread that calls BlockBoard::scan() every 250 ms until destroyed. Given
+/// `rrl_would_limit` (the data plane's count of responses RRL's log-only mode let through over
+/// the rate, summed over workers; called from this thread once a second), it also logs how
+/// many there were: at once when the count first moves, then at most every 10 s while it
+/// keeps moving, never per packet. Destroy it before what the function reads goes away.
 class BlockWatch {
   public:
-    BlockWatch();
+    explicit BlockWatch(std::function<std::uint64_t()> rrl_would_limit = {});
     ~BlockWatch();
     BlockWatch(const BlockWatch&) = delete;
     BlockWatch& operator=(const BlockWatch&) = delete;

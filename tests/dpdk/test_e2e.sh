@@ -253,6 +253,23 @@ capbnd=$(awk '/^CapBnd:/ {print $2}' "/proc/$pid/status")
 [[ $uid == 65534655346553465534 ]] || fail "DPDK gslbd runs with uids $uid, expected nobody"
 [[ $((16#$capeff)) == $((0x2400)) && $((16#$capbnd)) == $((0x2400)) ]] ||
   fail "DPDK gslbd capabilities: CapEff $capeff CapBnd $capbnd, expected 2400 (net_bind_service, net_raw)"
+# the rest of /proc/PID/status and every thread: the lcores that ran before the switch too
+"$PY" - "$pid" <<'PYEOF' || fail "DPDK gslbd privileges (see above)"
+import os, sys
+CAPS = (1 << 10) | (1 << 13)  # CAP_NET_BIND_SERVICE, CAP_NET_RAW
+def status(path):
+    return {k: v.split() for k, v in (l.split(":", 1) for l in open(f"/proc/{path}/status"))}
+st = status(sys.argv[1])
+assert st["Gid"] == ["65534"] * 4 and st["Groups"] == ["65534"], (st["Gid"], st["Groups"])
+assert int(st["CapPrm"][0], 16) == CAPS and int(st["CapInh"][0], 16) == 0, st["CapPrm"]
+assert st["NoNewPrivs"] == ["1"], st["NoNewPrivs"]
+tasks = os.listdir(f"/proc/{sys.argv[1]}/task")
+for tid in tasks:
+    t = status(f"{sys.argv[1]}/task/{tid}")
+    assert t["Uid"] == ["65534"] * 4 and t["Gid"] == ["65534"] * 4, (t["Name"], t["Uid"], t["Gid"])
+    assert int(t["CapEff"][0], 16) & ~CAPS == 0, (t["Name"], t["CapEff"])
+print(f"ok: gid nogroup, CapPrm = CapEff, NoNewPrivs, all {len(tasks)} threads as nobody")
+PYEOF
 echo "ok: DPDK gslbd runs as nobody with CapEff $capeff"
 expect_answer 192.0.2.10 dig +short +time=2 +tries=2 @198.18.0.1 www.gslb.example A
 out=$(in_ns dig +time=2 +tries=1 -b 198.18.0.3 @198.18.0.1 www.gslb.example A 2>&1) || true
@@ -362,7 +379,9 @@ rrl1=$(($(metric 'gslbd_rrl_total{action="drop"}') + $(metric 'gslbd_rrl_total{a
 would1=$(metric 'gslbd_rrl_total{action="log_only"}')
 ((rrl1 == rrl0 && would1 - would0 >= 150)) ||
   fail "RRL log_only over DPDK: drop+slip $rrl0 -> $rrl1, log_only $would0 -> $would1 (200 queries at 5/s)"
-echo "ok: RRL log_only over DPDK: 200 answered, $((would1 - would0)) counted as would-be-limited"
+for _ in $(seq 1 30); do grep -q "RRL log-only: [0-9]* responses over the rate" "$work/gslbd.log" && break; sleep 0.1; done
+grep -q "RRL log-only: [0-9]* responses over the rate" "$work/gslbd.log" || fail "RRL log_only over DPDK: not logged"
+echo "ok: RRL log_only over DPDK: 200 answered, $((would1 - would0)) counted as would-be-limited, logged"
 in_ns "$PY" "$EDGE_TOOL" enforce 198.18.0.1 www.gslb.example 192.0.2.10 "$cookie2" ||
   fail "cookies.enforce over DPDK (see above)"
 stop_gslbd

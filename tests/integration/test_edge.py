@@ -189,7 +189,17 @@ rrl:
 """)
     got, _ = burst(d, "127.0.8.1", 40)
     assert len(got) == 40 and not any(r.flags & dns.flags.TC for r in got)
-    assert metrics(api)['gslbd_rrl_total{action="log_only"}'] >= 30
+    would = metrics(api)['gslbd_rrl_total{action="log_only"}']
+    assert would >= 30
+    # logged at once, as a count (never per packet)
+    gslbd_test.wait_for(lambda: re.search(r"RRL log-only: \d+ responses over the rate", d.log())
+                        is not None, True, 5, "the log-only report in the log")
+    m = re.search(r"RRL log-only: (\d+) responses over the rate since the last report "
+                  r"\((\d+) in all\), none limited", d.log())
+    assert m and 1 <= int(m.group(1)) == int(m.group(2)) <= would, (m and m.group(0), would)
+    burst(d, "127.0.8.1", 40)  # within 10 s of the first report: no second one yet
+    time.sleep(1.5)
+    assert d.log().count("RRL log-only:") == 1
 
 
 # --- cookies -----------------------------------------------------------------------------

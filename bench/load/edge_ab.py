@@ -2,8 +2,9 @@
 """Edge protection cost under load (docs/edge.md "Cost"): gslbd with every edge feature on
 against the same gslbd with none, in one run, on the load benchmark's cache mix.
 
-    /usr/bin/python3 bench/load/edge_ab.py --gslbd build/apps/gslbd/gslbd [--seconds 4]
-        [--rounds 5] [--skip-callgrind] [--port-base 5490] [--out bench/results/edge_ab.json]
+    /usr/bin/python3 bench/load/edge_ab.py --gslbd build-bench/apps/gslbd/gslbd [--seconds 2]
+        [--rounds 40] [--files cache,cookie] [--skip-callgrind] [--port-base 5490]
+        [--out bench/results/edge_ab.json]
 
 It reuses the load benchmark (bench/load): gen.py writes the zone, gslbd.yml (1 worker,
 response cache of 65,536 entries) and the query files; run.py's Server, dnsperf and callgrind
@@ -21,12 +22,17 @@ Query files:
              fetched from the "on" row first): on that row each query is verified (SipHash)
              and answered with a fresh cookie, and is exempt from RRL and dynamic blocks
 
-Throughput: unlimited dnsperf, `seconds` each, rows and files alternating in rotating order,
-`rounds` times; the median answered qps per row and file, and the server's CPU time (user +
-kernel, from /proc) per answered query, whose inverse is the answers one core can give
-(`capacity_change`, the figure the goal is about). On a shared machine the qps is noisy; the
-CPU time less so; the callgrind figure (marginal instructions per answered query, user space, run.py's method:
-N = 2,000 and 20,000 queries) is the deterministic one. Writes a JSON result with the machine.
+Throughput, made to survive a shared, noisy machine: A/B pairs. Per round and query file,
+"off" and "on" run back to back (unlimited dnsperf, `seconds` each), the order flipped every
+round (ABBA: a load that rises or falls over a pair favours neither row). The figure is the
+per-pair ratio on / off of answered qps (`pair_summary`: median over the pairs, a
+distribution-free 95 % confidence interval of that median from order statistics, quartiles,
+min, max, all as changes: -0.05 = 5 % fewer); the server's CPU time (user + kernel, from /proc)
+per answered query is paired the same way (`pair_cpu_summary`, as answers per CPU-second).
+Row medians (`median`, `change`, `cpu_us_median`, `capacity_change`) and the 1-minute load
+average after each pair (`loadavg_1min`) are kept too. The callgrind figure (marginal
+instructions per answered query, user space, every thread, run.py's method: N = 2,000 and
+20,000 queries) comes after. Writes a JSON result with the machine.
 """
 import argparse
 import json

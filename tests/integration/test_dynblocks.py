@@ -1,9 +1,9 @@
 """Dynamic blocks over the wire (docs/edge.md "Dynamic blocks"): a source prefix that exceeds a
-threshold (queries/s, NXDOMAIN/s, ANY/s, response bytes/s) is blocked with the configured action (REFUSED, drop,
-TC) for the configured time; another prefix is unaffected; a client holding a valid server
-cookie is exempt; blocks show in GET /api/v1/blocks, `gslbctl blocks` and /metrics, are lifted
-one by one or all at once, and are logged once when they start and once when they end.
-Each test uses its own 127.x.y.0/24 sources.
+threshold (queries/s, NXDOMAIN/s, ANY/s, response bytes/s) is blocked with the configured
+action (REFUSED, drop, TC) for the configured time; another prefix is unaffected; a client
+holding a valid server cookie is exempt; blocks show in GET /api/v1/blocks, `gslbctl blocks`
+and /metrics, are lifted one by one or all at once, and are logged once when they start and
+once when they end. Each test uses its own 127.x.y.0/24 sources.
 """
 import re
 import socket

@@ -142,6 +142,8 @@ int best_city_tier(const gslb::SelectContext& ctx, std::string_view name, const 
 class GeoIp final : public DecidedPolicy {
   public:
     std::string_view name() const noexcept override { return "geoip"; }
+    /// A pure function of the snapshot and the client (the decision memo may keep it).
+    bool by_client() const noexcept override { return true; }
 
     /// Some location map entry has coordinates (from the loaded map, else from the config).
     static bool map_points(const config::Config& cfg, const geo::GeoDbs* geo) {

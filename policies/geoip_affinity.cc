@@ -228,6 +228,8 @@ bool nearest_level(std::span<const gslb::BackendRt> family, std::uint32_t value,
 class GeoIpAffinity final : public DecidedPolicy {
   public:
     std::string_view name() const noexcept override { return "geoip_affinity"; }
+    /// A pure function of the snapshot and the client (the decision memo may keep it).
+    bool by_client() const noexcept override { return true; }
 
     void validate(const config::Record& rec, const config::Config& cfg,
                   const geo::GeoDbs* geo) const override {

@@ -97,6 +97,8 @@ std::uint16_t iphash_pick(const gslb::SelectContext& ctx, std::uint64_t client_k
 class IpHash final : public DecidedPolicy {
   public:
     std::string_view name() const noexcept override { return "ip-hash"; }
+    /// A pure function of the snapshot and the client (the decision memo may keep it).
+    bool by_client() const noexcept override { return true; }
     void classify(const gslb::SelectContext& ctx, gslb::Decision& d) const noexcept override {
         const std::uint8_t bits = client_bits(ctx.client);
         d.scope = bits;

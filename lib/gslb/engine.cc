@@ -173,12 +173,35 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
     return n;
 }
 
-/// The eligible set for an address query, and the policy's decision when it has one.
-[[gnu::always_inline]] inline void plan_address(const Snapshot& snap, const RecordRt& rec, bool v4,
-                                                const ClientInfo& client, WorkerState& ws,
-                                                Plan& p) noexcept {
-    std::span<const BackendRt> family = v4 ? rec.v4 : rec.v6;
-    if (family.empty()) return;
+/// The memo slot of (rec, family, client): a multiplicative hash of the address words,
+/// the record and the prefix.
+[[gnu::always_inline]] inline DecisionMemo::Entry& memo_slot(DecisionMemo& m, const RecordRt& rec,
+                                                             bool v4,
+                                                             const ClientInfo& c) noexcept {
+    std::uint64_t a = 0, b = 0;
+    std::memcpy(&a, c.addr.bytes.data(), 8);
+    std::memcpy(&b, c.addr.bytes.data() + 8, 8);
+    const std::uint64_t h =
+        (a ^ (b * 0x9e3779b97f4a7c15ull) ^ reinterpret_cast<std::uintptr_t>(&rec) ^
+         (std::uint64_t{c.source_prefix} << 1) ^ (v4 ? 1u : 0u)) *
+        0xff51afd7ed558ccdull;
+    static_assert((DecisionMemo::kSlots & (DecisionMemo::kSlots - 1)) == 0);
+    return m.slots[(h >> 40) & (DecisionMemo::kSlots - 1)];
+}
+
+[[gnu::always_inline]] inline bool memo_matches(const DecisionMemo::Entry& e, const Snapshot& snap,
+                                                const RecordRt& rec, bool v4,
+                                                const ClientInfo& c) noexcept {
+    return e.snap == &snap && e.generation == snap.generation && e.rec == &rec && e.v4 == v4 &&
+           e.client.addr == c.addr && e.client.source_prefix == c.source_prefix &&
+           e.client.from_ecs == c.from_ecs;
+}
+
+/// plan_address without the memo.
+[[gnu::always_inline]] inline void plan_address_fresh(const Snapshot& snap, const RecordRt& rec,
+                                                      bool v4, std::span<const BackendRt> family,
+                                                      const ClientInfo& client, WorkerState& ws,
+                                                      Plan& p) noexcept {
     bool fallback = false;
     const std::size_t n = eligible_of(snap, rec, family, p.eligible, fallback);
     p.fallback = fallback;
@@ -200,6 +223,43 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
                             v4 ? std::uint8_t{4} : std::uint8_t{6}};
     rec.policy->classify(ctx, p.decision);
     p.decision.variant = rec.policy->variant(ctx, p.decision);
+}
+
+/// The eligible set for an address query, and the policy's decision when it has one. A
+/// by_client() mode's plan comes from the worker's memo when this client asked the same
+/// record under the same snapshot (no geo lookup, no hashing, no health walk).
+[[gnu::always_inline]] inline void plan_address(const Snapshot& snap, const RecordRt& rec, bool v4,
+                                                const ClientInfo& client, WorkerState& ws,
+                                                Plan& p) noexcept {
+    std::span<const BackendRt> family = v4 ? rec.v4 : rec.v6;
+    if (family.empty()) return;
+    DecisionMemo::Entry* slot = nullptr;
+    if (ws.decisions != nullptr && rec.policy != nullptr && rec.policy->by_client()) {
+        slot = &memo_slot(*ws.decisions, rec, v4, client);
+        if (memo_matches(*slot, snap, rec, v4, client)) {
+            p.fallback = slot->fallback;
+            p.address = slot->address;
+            p.cacheable = slot->cacheable;
+            p.decision = slot->decision;
+            p.eligible_count = slot->count;
+            std::copy_n(slot->eligible.begin(), slot->count, p.eligible.begin());
+            return;
+        }
+    }
+    plan_address_fresh(snap, rec, v4, family, client, ws, p);
+    if (slot != nullptr && p.eligible_count <= DecisionMemo::kEligible) {
+        slot->snap = &snap;
+        slot->generation = snap.generation;
+        slot->rec = &rec;
+        slot->v4 = v4;
+        slot->client = client;
+        slot->fallback = p.fallback;
+        slot->address = p.address;
+        slot->cacheable = p.cacheable;
+        slot->decision = p.decision;
+        slot->count = p.eligible_count;
+        std::copy_n(p.eligible.begin(), p.eligible_count, slot->eligible.begin());
+    }
 }
 
 /// HTTPS/SVCB: both families decide as their A and AAAA answers would. The IPv4 part is

@@ -58,6 +58,10 @@ std::vector<std::string> policy_names() {
     return names;
 }
 
+void WorkerState::enable_decision_memo() {
+    if (decisions == nullptr) decisions.reset(new DecisionMemo);
+}
+
 void WorkerState::prepare(const Topology& topo) {
     if (ready(topo)) return;
     if (places == nullptr && topo.geo != nullptr && topo.geo->city_db != nullptr)

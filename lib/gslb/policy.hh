@@ -27,6 +27,8 @@ struct ClientInfo {
 /// Mutable per-worker state policies may use (never shared between threads): the worker's
 /// RNG and one slot of 64-bit words per record, owned by the record's policy (its size is
 /// Policy::state_words(), laid out in the topology: RecordRt::state_offset/state_words).
+struct DecisionMemo;
+
 class WorkerState {
   public:
     explicit WorkerState(std::uint64_t seed) : rng(seed) {}
@@ -42,7 +44,7 @@ class WorkerState {
     /// never shared between workers.
     struct OwnMemo : std::unique_ptr<geo::PlaceMemo> {
         OwnMemo() = default;
-        OwnMemo(const OwnMemo&) noexcept {}
+        OwnMemo(const OwnMemo&) noexcept : std::unique_ptr<geo::PlaceMemo>() {}
         OwnMemo(OwnMemo&&) noexcept = default;
         OwnMemo& operator=(const OwnMemo&) noexcept {
             reset();
@@ -52,6 +54,23 @@ class WorkerState {
     };
     OwnMemo places;
     static constexpr std::size_t kPlaceMemoSlots = 1024;
+    /// Recent plans of by_client() records per (snapshot, record, family, client): see
+    /// DecisionMemo. Null (no memo) unless enable_decision_memo() was called; a copy of
+    /// the state starts without one.
+    struct OwnDecisions : std::unique_ptr<DecisionMemo> {
+        OwnDecisions() = default;
+        OwnDecisions(const OwnDecisions&) noexcept : std::unique_ptr<DecisionMemo>() {}
+        OwnDecisions(OwnDecisions&&) noexcept = default;
+        OwnDecisions& operator=(const OwnDecisions&) noexcept {
+            reset();
+            return *this;
+        }
+        OwnDecisions& operator=(OwnDecisions&&) noexcept = default;
+    };
+    OwnDecisions decisions;
+    /// Allocates the decision memo (once). For a state whose snapshots are identified by
+    /// (address, generation), as a Pipeline's are: the memo trusts that identity.
+    void enable_decision_memo();
 
     /// True when the slots are laid out for `topo` (prepare() would do nothing). Per packet.
     bool ready(const Topology& topo) const noexcept {
@@ -113,6 +132,31 @@ struct Decision {
     std::uint32_t variant = 0;         ///< which of the mode's deterministic answers
 };
 
+/// The plans of recent clients of by_client() records, direct-mapped by (record, family,
+/// client): what engine.cc's plan of an address query found (eligible set, fallback,
+/// decision) for one snapshot. A client asking again while the snapshot stays gets the
+/// same plan without the geo lookups or hashes. An entry is only trusted for the same
+/// snapshot (address and generation), record, family and ClientInfo; a new snapshot
+/// (health, overrides, reload) makes every entry stale at once.
+struct DecisionMemo {
+    static constexpr std::size_t kSlots = 256;    ///< a power of two
+    static constexpr std::size_t kEligible = 16;  ///< larger eligible sets are not kept
+    struct Entry {
+        const void* snap = nullptr;  ///< nullptr: empty
+        std::uint64_t generation = 0;
+        const void* rec = nullptr;
+        ClientInfo client;
+        bool v4 = false;
+        bool fallback = false;
+        bool address = false;
+        bool cacheable = false;
+        std::uint16_t count = 0;
+        Decision decision;
+        std::array<std::uint16_t, kEligible> eligible{};
+    };
+    std::array<Entry, kSlots> slots{};
+};
+
 /// What a mode says about one decision, for the control API's explain (lib/ctl): words for
 /// a person, not parsed by anything. Control side only (allocates).
 struct Explanation {
@@ -137,6 +181,11 @@ class Policy {
     virtual ~Policy() = default;
     /// True when classify/variant/select_decided are implemented (see above).
     virtual bool cacheable() const noexcept { return false; }
+    /// True when classify() and variant() are functions of the snapshot, the record's
+    /// family, its eligible set and ctx.client alone (no RNG, no per-worker cursor): the
+    /// engine may then reuse a decision for the same client while the snapshot stays
+    /// (WorkerState's decision memo), skipping the geo lookups and the hashing.
+    virtual bool by_client() const noexcept { return false; }
     /// Step 1: fills d.decision_class and d.scope (defaults: 0, 0).
     virtual void classify(const SelectContext& ctx, Decision& d) const noexcept {
         (void)ctx, (void)d;

@@ -45,7 +45,10 @@ Pipeline::Pipeline(const gslb::SnapshotHolder& holder, std::uint64_t seed,
       cache_(cache_entries, entry_bytes, seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull),
       scratch_(cache_entries != 0 ? std::make_unique<std::uint8_t[]>(dns::kMaxMessage) : nullptr),
       stripe_(next_stripe.fetch_add(1, std::memory_order_relaxed)),
-      guard_(rrl_entries(sizing_config(holder)), dyn_entries(sizing_config(holder))) {}
+      guard_(rrl_entries(sizing_config(holder)), dyn_entries(sizing_config(holder))) {
+    // the pipeline identifies snapshots by (address, generation), as its cache does
+    ws_.enable_decision_memo();
+}
 
 Pipeline::~Pipeline() = default;
 

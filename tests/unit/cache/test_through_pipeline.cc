@@ -476,3 +476,38 @@ TEST_CASE("cached and uncached pipelines give the same bytes", "[pipeline-cache]
     CHECK(cached.pipe->counters().truncated == plain.pipe->counters().truncated);
     CHECK(cached.pipe->counters().noerror == plain.pipe->counters().noerror);
 }
+
+TEST_CASE("a client's remembered geoip plan follows a new snapshot", "[pipeline-cache]") {
+    // The worker's decision memo keeps a client's plan while the snapshot stays; the same
+    // client asking right after a health change must get the new answer, with and without
+    // the response cache.
+    for (const std::size_t entries : {std::size_t{4096}, std::size_t{0}}) {
+        Env env(entries);
+        Q q;
+        q.name = "geo.example.com.";
+        q.edns = true;
+        q.ecs = true;
+        q.ecs_source = 24;
+        q.ecs_addr = {10, 1, 2};  // eu
+        CHECK(one(env.ask(q)) == "192.0.2.41");
+        CHECK(one(env.ask(q)) == "192.0.2.41");
+        // the eu backend goes down: the same client moves at once
+        auto topo = env.holder.current()->topo;
+        gslb::Health h;
+        h.up.assign(topo->backend_count, 1);
+        for (const auto& r : topo->records)
+            if (r.cfg->name == "geo.example.com.") h.up.at(r.v4[0].id) = 0;
+        publish(env.holder, snapshot_of(env.cfg, 2, &h));
+        const Msg m = env.ask(q);
+        CHECK(addrs(m) != std::vector<std::string>{"192.0.2.41"});
+        CHECK(!addrs(m).empty());
+        // another client of another location in between does not disturb either plan
+        Q us = q;
+        us.ecs_addr = {20, 9, 9};
+        CHECK(one(env.ask(us)) == "192.0.2.42");
+        CHECK(addrs(env.ask(q)) == addrs(m));
+        // back up: back to eu
+        publish(env.holder, snapshot_of(env.cfg, 3));
+        CHECK(one(env.ask(q)) == "192.0.2.41");
+    }
+}

@@ -535,6 +535,32 @@ void ApiServer::routes() {
                  send_json(res, 200, {{"ok", true}, {"lifted", n}});
              }));
 
+    // Traffic shifts and drills (docs/gradual.md): start, list, show, pause/resume/abort.
+    s.Post("/api/v1/shift", route(kMutating, [this](const Request& req, Response& res) {
+               json out = control_.shift_start(parse_shift_request(parse_body(req)));
+               out["ok"] = true;
+               send_json(res, 200, out);
+           }));
+    s.Get("/api/v1/shift", route(kRead, [this](const Request&, Response& res) {
+              send_json(res, 200, control_.shifts());
+          }));
+    auto shift_id = [](const std::string& text) {
+        if (text.empty() || text.size() > 18 ||
+            text.find_first_not_of("0123456789") != std::string::npos)
+            throw RequestError(404, "no shift '" + text + "'");
+        return std::stoull(text);
+    };
+    s.Get(R"(/api/v1/shift/([^/]+))",
+          route(kRead, [this, shift_id](const Request& req, Response& res) {
+              send_json(res, 200, control_.shift(shift_id(req.matches[1])));
+          }));
+    s.Post(R"(/api/v1/shift/([^/]+)/(pause|resume|abort))",
+           route(kMutating, [this, shift_id](const Request& req, Response& res) {
+               json out = control_.shift_action(shift_id(req.matches[1]), req.matches[2]);
+               out["ok"] = true;
+               send_json(res, 200, out);
+           }));
+
     const auto explain_route = route(kRead, [this](const Request& req, Response& res) {
         const gslb::Snapshot snap = control_.current();
         json out = explain(snap, explain_request(req));

@@ -1,6 +1,7 @@
 #include "ctl/api_request.hh"
 
 #include <cctype>
+#include <cmath>
 #include <optional>
 #include <set>
 
@@ -9,6 +10,13 @@ namespace gslbd::ctl {
 using nlohmann::json;
 
 namespace {
+
+std::string fmt_seconds(double s) {
+    std::string t = std::to_string(s);
+    while (!t.empty() && t.back() == '0') t.pop_back();
+    if (!t.empty() && t.back() == '.') t.pop_back();
+    return t;
+}
 
 std::string normalize_record(std::string r) {
     for (auto& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -85,6 +93,66 @@ BackendsRequest parse_backends_request(const std::string& verb, const json& body
         br.weight = body["weight"].get<std::uint32_t>();
     }
     return br;
+}
+
+namespace {
+
+/// Seconds from a number or "1500ms" / "2s" / "1m" / "1h"; nullopt when it is neither.
+std::optional<double> duration_seconds(const json& v) {
+    if (v.is_number()) return v.get<double>();
+    if (!v.is_string()) return std::nullopt;
+    const std::string t = v.get<std::string>();
+    std::size_t used = 0;
+    double x = 0;
+    try {
+        x = std::stod(t, &used);
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+    const std::string unit = t.substr(used);
+    if (unit.empty() || unit == "s") return x;
+    if (unit == "ms") return x / 1000.0;
+    if (unit == "m") return x * 60.0;
+    if (unit == "h") return x * 3600.0;
+    return std::nullopt;
+}
+
+}  // namespace
+
+ShiftParams parse_shift_request(const json& body) {
+    if (!body.is_object()) throw RequestError(400, "expected a JSON object");
+    static const std::set<std::string> own = {"share", "step", "interval", "restore_after"};
+    json sel = json::object();
+    for (const auto& [k, v] : body.items())
+        if (own.count(k) == 0) sel[k] = v;
+    ShiftParams p;
+    p.selector = parse_selector(sel, false);
+    if (!p.selector.address && p.selector.tags.empty() && !p.selector.location &&
+        !p.selector.record)
+        throw RequestError(400, "a shift needs a selector: address, tags, location or record");
+    auto percent = [&](const char* key, std::uint32_t dflt) {
+        if (!body.contains(key)) return dflt;
+        const json& v = body[key];
+        if (!v.is_number_integer() || v.get<long long>() < 1 || v.get<long long>() > 100)
+            throw RequestError(
+                400, std::string("field '") + key + "' must be an integer percent in 1..100");
+        return v.get<std::uint32_t>();
+    };
+    p.share = percent("share", 100);
+    p.step = percent("step", 10);
+    auto seconds = [&](const char* key, double dflt, double lo, double hi) {
+        if (!body.contains(key)) return dflt;
+        const auto s = duration_seconds(body[key]);
+        if (!s || !std::isfinite(*s) || *s < lo || *s > hi)
+            throw RequestError(400, std::string("field '") + key +
+                                        "' must be a duration (seconds, or a string like "
+                                        "\"1500ms\", \"30s\", \"10m\", \"1h\") in " +
+                                        fmt_seconds(lo) + ".." + fmt_seconds(hi) + " s");
+        return *s;
+    };
+    p.interval = seconds("interval", 60, 0.1, 86400);
+    p.restore_after = seconds("restore_after", 0, 0.1, 7 * 86400);
+    return p;
 }
 
 ExplainRequest parse_explain_request(const json& in) {

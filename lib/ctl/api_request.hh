@@ -28,6 +28,12 @@ struct BackendsRequest {
 /// is required. Throws RequestError(400).
 BackendsRequest parse_backends_request(const std::string& verb, const nlohmann::json& body);
 
+/// POST /api/v1/shift (docs/api.md): the selector keys of the backends calls plus "share"
+/// and "step" (integer percent, 1..100; default 100 and 10), "interval" (seconds as a number
+/// or a string with ms/s/m/h; default 60 s; 0.1 s .. 1 day) and, for a drill,
+/// "restore_after" (the same form; at most 7 days). Throws RequestError(400).
+ShiftParams parse_shift_request(const nlohmann::json& body);
+
 /// The parameters of /api/v1/explain as a JSON object of strings (a POST body, or the
 /// query string of a GET): name and client required, qtype/type and ecs optional.
 /// Throws RequestError(400).

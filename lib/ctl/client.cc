@@ -13,6 +13,7 @@
 #include <optional>
 #include <ostream>
 #include <sstream>
+#include <thread>
 
 #include "config/yaml_doc.hh"
 #include "ctl/corefile.hh"
@@ -42,6 +43,12 @@ const char* const kUsage =
     "  pool clear ZONE RECORD          back to the zone file's backends\n"
     "  blocks [list]                   dynamic blocks in force (prefix, reason, action, until)\n"
     "  blocks lift PREFIX | lift-all   lift one dynamic block, or all of them\n"
+    "  shift start SELECTOR [--share P] [--step P] [--interval D] [--drill D] [--wait]\n"
+    "                                  move P % of the selected backends' answers away in\n"
+    "                                  steps (defaults 100 %, 10 % every 60s); --drill D\n"
+    "                                  restores all after D; --wait prints the report at the end\n"
+    "  shift list | show ID [--wait]   shifts and their state | one shift's report per step\n"
+    "  shift pause|resume|abort ID     hold the current step, go on, restore at once\n"
     "  import-corefile COREFILE [OUT]  write a gslbd main config from a CoreDNS-GSLB\n"
     "                                  Corefile (stdout without OUT); no API call\n"
     "\n"
@@ -161,6 +168,10 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
             o.insecure = true;
             continue;
         }
+        if (name == "--wait") {
+            cl.wait = true;
+            continue;
+        }
         if (name.rfind("--", 0) != 0) {
             cl.args.push_back(a);
             continue;
@@ -197,6 +208,8 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
             cl.client = v;
         else if (name == "--ecs")
             cl.ecs = v;
+        else if (name == "--share" || name == "--step" || name == "--interval" || name == "--drill")
+            cl.shift[name.substr(2)] = v;
         else
             throw UsageError("unknown option '" + name + "'");
     }
@@ -307,6 +320,7 @@ Request make_request(const CommandLine& cl) {
         }
         throw UsageError("blocks [list] | blocks lift PREFIX | blocks lift-all");
     }
+    if (cmd == "shift") return make_shift_request(cl);
     if (cmd == "fleet") {
         if (!need_args(1, 1)) throw UsageError("fleet takes no arguments");
         return {Command::kFleet, cmd, false, "/api/v1/fleet", {}};
@@ -517,6 +531,10 @@ int render(const Request& req, const Reply& r, bool json_out, std::ostream& out,
                             cell(b, "queries_blocked")});
         print_table(rows, out);
         out << r.body["blocks"].size() << " block(s)\n";
+    } else if (req.command == Command::kShift || req.command == Command::kShiftShow) {
+        print_shift(r.body, out);
+    } else if (req.command == Command::kShiftList) {
+        print_shifts(r.body, out);
     } else if (req.command == Command::kBlocksLift) {
         out << "lifted " << r.body.value("lifted", 0) << " block(s)\n";
     } else if (req.command == Command::kPoolShow) {
@@ -578,7 +596,24 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
         }
         const Request req = make_request(cl);
         Transport transport(cl.options);
-        return render(req, transport.send(req), cl.options.json_out, out, err);
+        Reply reply = transport.send(req);
+        if (req.wait && reply.status == 200 && reply.body.is_object()) {
+            // until the shift is over (a drill's end, an abort elsewhere), then its report
+            Request show{Command::kShiftShow,
+                         "shift show",
+                         false,
+                         "/api/v1/shift/" + reply.body["id"].dump(),
+                         {}};
+            while (reply.status == 200 && reply.body.is_object() &&
+                   (reply.body.value("state", "") == "running" ||
+                    reply.body.value("state", "") == "paused" ||
+                    (reply.body.value("state", "") == "holding" &&
+                     reply.body.value("drill", false)))) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(500));
+                reply = transport.send(show);
+            }
+        }
+        return render(req, reply, cl.options.json_out, out, err);
     } catch (const UsageError& e) {
         err << "gslbctl: " << e.what() << "\n\n" << kUsage;
         return kBadUsage;

@@ -60,6 +60,8 @@ struct CommandLine {
     nlohmann::json selector = nlohmann::json::object();  ///< --address/--tag/--location/--record
     std::string client;                                  ///< explain's --client
     std::string ecs;                                     ///< explain's --ecs
+    nlohmann::json shift = nlohmann::json::object();  ///< shift's --share/--step/--interval/--drill
+    bool wait = false;                                ///< shift start/show --wait
     bool help = false;  ///< -h/--help was seen: print kUsage and exit kOk
 };
 
@@ -95,7 +97,10 @@ enum class Command {
     kPoolShow,
     kPoolClear,
     kBlocks,
-    kBlocksLift
+    kBlocksLift,
+    kShift,      ///< shift start / pause / resume / abort (client_shift.cc)
+    kShiftList,  ///< shift list
+    kShiftShow   ///< shift show ID
 };
 
 /// One call of the API.
@@ -107,6 +112,7 @@ struct Request {
     nlohmann::json body;  ///< the POST body (unused for GET)
     std::string method;   ///< "PUT" / "DELETE" ("" = GET or POST by `post`)
     std::string raw;      ///< PUT: the body as sent (a backend list file, as written)
+    bool wait = false;    ///< shift: poll until the shift is over, then print its report
 };
 
 /// Checks the command's arguments and builds its request. Throws UsageError for an unknown
@@ -150,6 +156,15 @@ void print_status(const nlohmann::json& status, std::ostream& out);
 /// `explain` as text: the query, the client address used, zone/record, the candidate table,
 /// geo facts, decision, fallback, result and the answer's records.
 void print_explain(const nlohmann::json& explain, std::ostream& out);
+
+/// `shift ...` (docs/gradual.md): the request of a shift subcommand (client_shift.cc).
+/// Throws UsageError.
+Request make_shift_request(const CommandLine& cl);
+/// A shift as text: its parameters and state, then one row per step with the answers of
+/// every backend (targets marked *), the targets' share and the share the plan expects.
+void print_shift(const nlohmann::json& shift, std::ostream& out);
+/// `shift list` as a table.
+void print_shifts(const nlohmann::json& list, std::ostream& out);
 
 /// Rows as columns padded to the widest cell, two spaces apart; no trailing padding.
 void print_table(const std::vector<std::vector<std::string>>& rows, std::ostream& out);

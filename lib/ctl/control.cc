@@ -1,5 +1,6 @@
 #include "ctl/control.hh"
 
+#include <algorithm>
 #include <exception>
 #include <nlohmann/json.hpp>
 #include <string_view>
@@ -70,8 +71,12 @@ Control::~Control() {
 void Control::tick_loop() {
     std::unique_lock lock(mu_);
     while (!stop_) {
-        tick_cv_.wait_for(lock, std::chrono::seconds(1));
-        if (stop_ || !gradual_moving_) continue;
+        // a shift's next step may be due before the next second
+        const double due = std::clamp(shifts_.next_due(health::steady_seconds()), 0.001, 1.0);
+        tick_cv_.wait_for(lock, std::chrono::duration<double>(due));
+        if (stop_) continue;
+        if (shifts_.advance(health::steady_seconds())) publish_locked(true);
+        if (!gradual_moving_) continue;
         // health scores: the monitor's recent rounds, asked without mu_ held
         const auto topo = topo_;
         lock.unlock();
@@ -106,7 +111,10 @@ void Control::publish_locked(bool only_if_changed) {
     if (base != nullptr) h->up = base->up;
     h->up.resize(topo_->backend_count, 1);
     admin_.overlay(*topo_, h->admin, h->weight);
-    gradual_moving_ = gradual_.apply(topo_, *h, health::steady_seconds());
+    const double now = health::steady_seconds();
+    gradual_moving_ = gradual_.apply(topo_, *h, now);
+    // after the gradual rules: their tracker never sees a shift, so its end is no comeback
+    shifts_.apply(topo_, *h, now);
     // a new generation empties every worker's cache: only for a real change
     if (only_if_changed && published_ != nullptr && published_->up == h->up &&
         published_->admin == h->admin && published_->weight == h->weight &&
@@ -306,6 +314,59 @@ void Control::adopt_admin(const AdminStore& fleet) {
 AdminStore Control::admin() const {
     std::lock_guard lock(mu_);
     return admin_;
+}
+
+nlohmann::json Control::shift_start(const ShiftParams& p) {
+    nlohmann::json out;
+    {
+        std::lock_guard lock(mu_);
+        if (topo_ == nullptr) throw RequestError(503, "no configuration loaded yet");
+        const double now = health::steady_seconds();
+        const std::uint64_t id = shifts_.start(p, topo_, now);
+        publish_locked();
+        out = shifts_.to_json(id, now);
+        out["generation"] = generation_;
+    }
+    tick_cv_.notify_all();  // the ticker waits for the next step from now on
+    util::log_info(
+        "shift {}: {} ({} % in steps of {} % every {} s{})", out["id"].get<std::uint64_t>(),
+        p.selector.describe(), p.share, p.step, p.interval,
+        p.restore_after > 0 ? ", drill restored after " + std::to_string(p.restore_after) + " s"
+                            : "");
+    return out;
+}
+
+nlohmann::json Control::shift_action(std::uint64_t id, const std::string& verb) {
+    nlohmann::json out;
+    {
+        std::lock_guard lock(mu_);
+        const double now = health::steady_seconds();
+        if (verb == "pause")
+            shifts_.pause(id, now);
+        else if (verb == "resume")
+            shifts_.resume(id, now);
+        else if (verb == "abort")
+            shifts_.abort(id, now);
+        else
+            throw RequestError(404, "unknown shift action '" + verb + "'");
+        // abort restores at once; pause and resume change no weight (nothing new to publish)
+        publish_locked(true);
+        out = shifts_.to_json(id, now);
+        out["generation"] = generation_;
+    }
+    tick_cv_.notify_all();
+    util::log_info("shift {}: {}", id, verb);
+    return out;
+}
+
+nlohmann::json Control::shifts() const {
+    std::lock_guard lock(mu_);
+    return shifts_.to_json(health::steady_seconds());
+}
+
+nlohmann::json Control::shift(std::uint64_t id) const {
+    std::lock_guard lock(mu_);
+    return shifts_.to_json(id, health::steady_seconds());
 }
 
 namespace {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "ctl/admin.hh"
+#include "ctl/shift.hh"
 #include "gslb/publish.hh"
 #include "gslb/snapshot.hh"
 #include "health/gradual.hh"
@@ -144,6 +145,14 @@ class Control {
                                   std::uint32_t weight = 0);
     AdminStore admin() const;
 
+    /// Traffic shifts (ctl/shift.hh, docs/gradual.md): start one (its first step is published
+    /// at once), pause / resume / abort one by id (abort publishes the restored weights at
+    /// once), list them or show one with its steps. Throw RequestError (400, 404, 409, 503).
+    nlohmann::json shift_start(const ShiftParams& p);
+    nlohmann::json shift_action(std::uint64_t id, const std::string& verb);
+    nlohmann::json shifts() const;
+    nlohmann::json shift(std::uint64_t id) const;
+
     /// A copy of the snapshot published last (generation 0 and null pointers before the
     /// first): it shares the topology and health, so it stays valid on any thread.
     gslb::Snapshot current() const;
@@ -187,6 +196,8 @@ class Control {
 
     mutable std::mutex mu_;  ///< everything below; never held while calling into the monitor
     health::GradualTracker gradual_;
+    /// mutable: showing a shift brings its answer counts up to date
+    mutable ShiftBook shifts_;
     bool gradual_moving_ = false;
     std::uint64_t generation_ = 0;
     std::shared_ptr<const gslb::Topology> topo_;

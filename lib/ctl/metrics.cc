@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <iterator>
 #include <map>
 
@@ -10,6 +12,7 @@
 #include "ctl/fleet.hh"
 #include "discovery/discovery.hh"
 #include "edge/dynblock.hh"
+#include "health/gradual.hh"
 #include "health/state.hh"
 
 namespace gslbd::ctl {
@@ -282,6 +285,77 @@ void healthcheck_metrics(Writer& w, const std::vector<health::BackendStatus>& st
     }
 }
 
+/// The weight in force per backend, and the gradual rules' state per backend (docs/gradual.md;
+/// the latter only for records that use the rule).
+void gradual_metrics(Writer& w, const gslb::Snapshot& view) {
+    if (view.topo == nullptr || view.health == nullptr) return;
+    const gslb::Health& h = *view.health;
+    struct Row {
+        std::string rec, addr;
+        const config::Gradual* g;
+        const gslb::BackendRt* b;
+    };
+    std::vector<Row> rows;
+    for (const auto& rec : view.topo->records)
+        for (const auto* fam : {&rec.v4, &rec.v6})
+            for (const auto& b : *fam)
+                rows.push_back({rec.cfg->name, b.addr.to_string(), &rec.cfg->gradual, &b});
+    const double now = health::steady_seconds();
+    auto percent_of = [&](const gslb::BackendRt& b) -> U {
+        return U{b.id < h.ramp.size() && h.ramp[b.id] != 0 ? h.ramp[b.id] : 100u};
+    };
+    w.family("gslbd_backend_effective_weight", "gauge",
+             "Weight the weighted modes draw with: the weight in force times the percent of "
+             "slow start, health score and traffic shift (0 while out of the answers).");
+    for (const auto& r : rows) {
+        const bool out = r.b->id < h.up.size() && h.up[r.b->id] == 0;
+        const std::uint32_t wo = r.b->id < h.weight.size() ? h.weight[r.b->id] : 0;
+        const U weight = wo != 0 ? wo : r.b->weight;
+        const bool in = !out && r.b->enabled && h.state_of(r.b->id) == AdminState::Enabled;
+        w.sample("gslbd_backend_effective_weight", {{"name", r.rec}, {"address", r.addr}},
+                 static_cast<double>(in ? weight * percent_of(*r.b) : 0) / 100.0);
+    }
+    w.family("gslbd_backend_weight_percent", "gauge",
+             "Percent of its weight a backend gets now (slow start x score x traffic shift; "
+             "100 = full).");
+    for (const auto& r : rows)
+        w.sample("gslbd_backend_weight_percent", {{"name", r.rec}, {"address", r.addr}},
+                 percent_of(*r.b));
+    auto note = [&](const Row& r) -> const gslb::GradualNote* {
+        return r.b->id < h.notes.size() ? &h.notes[r.b->id] : nullptr;
+    };
+    w.family("gslbd_backend_score_percent", "gauge",
+             "Health score: percent of its weight the backend keeps for its recent rounds "
+             "(records with `scoring`).");
+    for (const auto& r : rows)
+        if (const auto* n = note(r); n != nullptr && r.g->scoring.enabled)
+            w.sample("gslbd_backend_score_percent", {{"name", r.rec}, {"address", r.addr}},
+                     U{n->score});
+    w.family("gslbd_backend_ramp_percent", "gauge",
+             "Slow start: percent of its weight in force by the ramp (100 when not ramping; "
+             "records with `slow_start`).");
+    for (const auto& r : rows)
+        if (const auto* n = note(r); n != nullptr && r.g->slow_start.on())
+            w.sample("gslbd_backend_ramp_percent", {{"name", r.rec}, {"address", r.addr}},
+                     U{n->ramp_until > now ? n->ramp_percent : 100u});
+    w.family("gslbd_backend_damping_penalty", "gauge",
+             "Flap damping: the RFC 2439 penalty decayed to now (records with `flap_damping`).");
+    w.family("gslbd_backend_suppressed", "gauge",
+             "Flap damping: 1 while the backend is suppressed (records with `flap_damping`).");
+    for (const auto& r : rows) {
+        const auto* n = note(r);
+        if (n == nullptr || !r.g->damping.enabled) continue;
+        const double hl = static_cast<double>(r.g->damping.half_life.count()) / 1000.0;
+        const double pen = n->penalty <= 0
+                               ? 0.0
+                               : n->penalty * std::exp2(-std::max(now - n->penalty_at, 0.0) / hl);
+        w.sample("gslbd_backend_damping_penalty", {{"name", r.rec}, {"address", r.addr}},
+                 std::round(pen * 10.0) / 10.0);
+        w.sample("gslbd_backend_suppressed", {{"name", r.rec}, {"address", r.addr}},
+                 U{n->suppressed ? 1u : 0u});
+    }
+}
+
 /// Backend and record gauges from the published snapshot (what the workers answer from).
 void backend_metrics(Writer& w, const gslb::Snapshot& view) {
     w.family("gslb_backend_health_status", "gauge",
@@ -339,6 +413,7 @@ void backend_metrics(Writer& w, const gslb::Snapshot& view) {
              "Effective weight per backend (the API override, else the configured weight).");
     for (const auto& [rec, addr, adm, weight] : admin)
         w.sample("gslbd_backend_weight", {{"name", rec}, {"address", addr}}, U{weight});
+    gradual_metrics(w, view);
 }
 
 /// Generation, reloads, sizes of the configuration, readiness and build.

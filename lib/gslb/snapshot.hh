@@ -250,6 +250,7 @@ struct GradualNote {
     bool suppressed = false;
     double reuse_at = 0;                   ///< suppressed: when the penalty decays under reuse
     double ramp_from = 0, ramp_until = 0;  ///< slow start in progress when ramp_until > now
+    std::uint32_t ramp_percent = 100;      ///< slow start's own percent (Health::ramp: product)
     double changed_at = -1;                ///< last verdict or usability change (-1: none)
     /// health scores (scoring): the percent kept and its inputs; samples 0 = no score
     std::uint32_t score = 100, samples = 0;
@@ -271,6 +272,12 @@ struct Health {
     std::vector<std::uint32_t> short_ttl;
     /// By backend id, for status and explain (empty when no record moves gradually).
     std::vector<GradualNote> notes;
+    /// Traffic shifts (POST /api/v1/shift, docs/gradual.md), by backend id, for status and
+    /// metrics: the percent of its weight a shift leaves the backend, kNoShift when none
+    /// (empty while no shift runs). Workers read only the result, folded into ramp (and a
+    /// backend a shift moved entirely away is published drained in admin).
+    static constexpr std::uint8_t kNoShift = 255;
+    std::vector<std::uint8_t> shift;
 
     /// The override of backend `id` (Enabled when there is none).
     AdminState state_of(std::uint32_t id) const noexcept {

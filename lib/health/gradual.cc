@@ -164,6 +164,7 @@ bool GradualTracker::apply(const std::shared_ptr<const gslb::Topology>& topo_ptr
                 std::uint32_t p = 100;
                 if (usable && g.slow_start.on() && elapsed < seconds(g.slow_start.window)) {
                     p = ramp_percent(elapsed, g.slow_start);
+                    n.ramp_percent = p;
                     n.ramp_from = t.usable_since;
                     n.ramp_until = t.usable_since + seconds(g.slow_start.window);
                     moving = true;

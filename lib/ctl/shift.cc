@@ -1,0 +1,434 @@
+#include "ctl/shift.hh"
+
+#include <algorithm>
+#include <cmath>
+
+#include "gslb/policy.hh"
+
+namespace gslbd::ctl {
+
+using nlohmann::json;
+
+std::uint32_t shift_moved(std::uint32_t steps, const ShiftParams& p) noexcept {
+    const std::uint64_t m = std::uint64_t{steps} * p.step;
+    return static_cast<std::uint32_t>(std::min<std::uint64_t>(m, p.share));
+}
+
+std::uint32_t shift_steps(const ShiftParams& p) noexcept {
+    return p.step == 0 ? 1 : (p.share + p.step - 1) / p.step;
+}
+
+std::uint32_t shift_percent(std::uint32_t moved, double wt, double wo) noexcept {
+    if (moved >= 100) return 0;
+    if (moved == 0) return 100;
+    if (wo <= 0) return 100;  // nowhere to move a share to
+    const double m = moved / 100.0;
+    const double f = (1.0 - m) * wo / (wo + m * std::max(wt, 0.0));
+    return std::clamp<std::uint32_t>(static_cast<std::uint32_t>(std::lround(100.0 * f)), 1, 100);
+}
+
+std::string_view to_string(ShiftState s) noexcept {
+    switch (s) {
+        case ShiftState::Running:
+            return "running";
+        case ShiftState::Paused:
+            return "paused";
+        case ShiftState::Holding:
+            return "holding";
+        case ShiftState::Aborted:
+            return "aborted";
+        case ShiftState::Restored:
+            return "restored";
+        case ShiftState::Ended:
+            return "ended";
+    }
+    return "?";
+}
+
+namespace {
+
+// A mode that splits a record's answers by weight: only these follow a share.
+bool by_weight(const gslb::RecordRt& rec) {
+    const std::string_view m = rec.policy != nullptr ? rec.policy->name() : "";
+    return m == "weighted" || m == "ip-hash";
+}
+
+template <class Fn>
+void for_backends(const gslb::Topology& topo, const std::set<std::string>& records, Fn&& fn) {
+    for (const auto& rec : topo.records)
+        if (records.count(rec.cfg->name) != 0)
+            for (const auto* fam : {&rec.v4, &rec.v6})
+                for (const auto& b : *fam) fn(rec, b);
+}
+
+double round3(double x) {
+    return std::round(x * 1000.0) / 1000.0;
+}
+
+}  // namespace
+
+ShiftBook::Shift& ShiftBook::find(std::uint64_t id) {
+    for (auto& s : shifts_)
+        if (s.id == id) return s;
+    throw RequestError(404, "no shift " + std::to_string(id));
+}
+
+bool ShiftBook::resolve(Shift& s, const gslb::Topology& topo) {
+    std::vector<std::pair<const gslb::RecordRt*, const gslb::BackendRt*>> matched;
+    try {
+        matched = AdminStore::select(topo, s.p.selector);
+    } catch (const RequestError&) {
+        return false;
+    }
+    s.targets.clear();
+    s.records.clear();
+    for (const auto& [rec, b] : matched) {
+        s.targets.emplace(rec->cfg->name, b->addr.to_string());
+        s.records.insert(rec->cfg->name);
+    }
+    return !s.targets.empty();
+}
+
+void ShiftBook::sample(Shift& s) {
+    if (s.topo == nullptr || s.topo->answers == nullptr) return;
+    Segment* seg = !s.segments.empty() && s.segments.back().to < 0 ? &s.segments.back() : nullptr;
+    for_backends(*s.topo, s.records, [&](const gslb::RecordRt& rec, const gslb::BackendRt& b) {
+        const BackendKey key{rec.cfg->name, b.addr.to_string()};
+        const std::uint64_t total = s.topo->answers->total(b.id);
+        auto it = s.seen.find(key);
+        if (it == s.seen.end()) {
+            s.seen.emplace(key, total);  // not read before: a baseline, nothing to count
+            return;
+        }
+        const std::uint64_t delta = total >= it->second ? total - it->second : total;
+        it->second = total;
+        if (seg != nullptr) seg->answers[key] += delta;
+    });
+}
+
+void ShiftBook::boundary(Shift& s, double now) {
+    sample(s);
+    if (!s.segments.empty()) s.segments.back().to = now;
+    if (!s.live()) return;
+    Segment seg;
+    seg.step = s.steps;
+    seg.moved = shift_moved(s.steps, s.p);
+    seg.state = s.state;
+    seg.from = now;
+    if (!s.segments.empty()) seg.records = s.segments.back().records;
+    s.segments.push_back(std::move(seg));
+}
+
+void ShiftBook::finish(Shift& s, ShiftState st, std::string reason, double now) {
+    sample(s);
+    if (!s.segments.empty() && s.segments.back().to < 0) s.segments.back().to = now;
+    s.state = st;
+    s.reason = std::move(reason);
+    s.ended = now;
+    s.topo.reset();  // its counters are read; do not keep an old topology alive
+    trim();
+}
+
+void ShiftBook::trim() {
+    std::size_t finished = 0;
+    for (const auto& s : shifts_) finished += s.live() ? 0 : 1;
+    for (auto it = shifts_.begin(); it != shifts_.end() && finished > kKeepFinished;) {
+        if (!it->live()) {
+            it = shifts_.erase(it);
+            --finished;
+        } else {
+            ++it;
+        }
+    }
+}
+
+std::uint64_t ShiftBook::start(const ShiftParams& p,
+                               const std::shared_ptr<const gslb::Topology>& topo, double now) {
+    Shift s;
+    s.p = p;
+    if (!resolve(s, *topo)) {
+        // select() says why (unknown record, or no backend matches)
+        AdminStore::select(*topo, p.selector);
+        throw RequestError(404, "no backend matches " + p.selector.describe());
+    }
+    for (const auto& o : shifts_) {
+        if (!o.live()) continue;
+        for (const auto& t : s.targets)
+            if (o.targets.count(t) != 0)
+                throw RequestError(409, "backend " + t.second + " of " + t.first +
+                                            " is already in shift " + std::to_string(o.id) + " (" +
+                                            std::string(to_string(o.state)) +
+                                            "): abort that one first");
+    }
+    s.id = next_id_++;
+    s.started = now;
+    s.steps = 1;
+    s.state = shift_steps(p) <= 1 ? ShiftState::Holding : ShiftState::Running;
+    s.next_at = now + p.interval;
+    s.topo = topo;
+    sample(s);  // the baseline of every counter
+    for (const auto& rec : topo->records)
+        if (s.records.count(rec.cfg->name) != 0 && !by_weight(rec) && p.share > 0)
+            s.warnings.push_back("record " + rec.cfg->name + " (mode " +
+                                 std::string(rec.policy->name()) +
+                                 ") does not split its answers by weight: they move only at "
+                                 "the step that moves 100 %");
+    Segment seg;
+    seg.step = 1;
+    seg.moved = shift_moved(1, p);
+    seg.state = s.state;
+    seg.from = now;
+    s.segments.push_back(std::move(seg));
+    shifts_.push_back(std::move(s));
+    return shifts_.back().id;
+}
+
+void ShiftBook::pause(std::uint64_t id, double now) {
+    Shift& s = find(id);
+    if (s.state != ShiftState::Running)
+        throw RequestError(409, "shift " + std::to_string(id) + " is " +
+                                    std::string(to_string(s.state)) + ", not running");
+    s.paused_left = std::max(s.next_at - now, 0.0);
+    s.state = ShiftState::Paused;
+    boundary(s, now);
+}
+
+void ShiftBook::resume(std::uint64_t id, double now) {
+    Shift& s = find(id);
+    if (s.state != ShiftState::Paused)
+        throw RequestError(409, "shift " + std::to_string(id) + " is " +
+                                    std::string(to_string(s.state)) + ", not paused");
+    s.next_at = now + s.paused_left;
+    s.state = ShiftState::Running;
+    boundary(s, now);
+}
+
+void ShiftBook::abort(std::uint64_t id, double now) {
+    Shift& s = find(id);
+    if (!s.live())
+        throw RequestError(
+            409, "shift " + std::to_string(id) + " is already " + std::string(to_string(s.state)));
+    finish(s, ShiftState::Aborted, "aborted through the API", now);
+}
+
+bool ShiftBook::advance(double now) {
+    bool changed = false;
+    for (auto& s : shifts_) {
+        if (!s.live()) continue;
+        if (s.p.restore_after > 0 && now >= s.started + s.p.restore_after) {
+            finish(s, ShiftState::Restored, "the drill's time is over", now);
+            changed = true;
+            continue;
+        }
+        if (s.state != ShiftState::Running || now < s.next_at) continue;
+        const std::uint32_t total = shift_steps(s.p);
+        while (now >= s.next_at && s.steps < total) {  // a late tick takes the latest step
+            ++s.steps;
+            s.next_at += s.p.interval;
+        }
+        if (s.steps >= total) s.state = ShiftState::Holding;
+        boundary(s, now);
+        changed = true;
+    }
+    return changed;
+}
+
+double ShiftBook::next_due(double now) const noexcept {
+    double due = 1e9;
+    for (const auto& s : shifts_) {
+        if (!s.live()) continue;
+        if (s.state == ShiftState::Running) due = std::min(due, s.next_at - now);
+        if (s.p.restore_after > 0) due = std::min(due, s.started + s.p.restore_after - now);
+    }
+    return std::max(due, 0.0);
+}
+
+bool ShiftBook::live() const noexcept {
+    return std::any_of(shifts_.begin(), shifts_.end(), [](const Shift& s) { return s.live(); });
+}
+
+void ShiftBook::apply(const std::shared_ptr<const gslb::Topology>& topo_ptr, gslb::Health& h,
+                      double now) {
+    h.shift.clear();
+    bool any = false;
+    for (auto& s : shifts_) {
+        if (!s.live()) continue;
+        if (s.topo != topo_ptr) {
+            sample(s);  // what the old topology counted, up to the switch
+            if (!resolve(s, *topo_ptr)) {
+                finish(s, ShiftState::Ended,
+                       "a reload or pool change left no backend that matches " +
+                           s.p.selector.describe(),
+                       now);
+                continue;
+            }
+            s.topo = topo_ptr;
+            s.seen.clear();
+            sample(s);  // the new topology's counters: a baseline
+        }
+        any = any || s.live();
+    }
+    if (!any) return;
+    const gslb::Topology& topo = *topo_ptr;
+    const std::size_t n = topo.backend_count;
+    h.shift.assign(n, gslb::Health::kNoShift);
+    if (h.ramp.size() < n) h.ramp.resize(n, 0);
+    if (h.admin.size() < n) h.admin.resize(n, gslb::AdminState::Enabled);
+    if (h.up.size() < n) h.up.resize(n, 1);
+    for (auto& s : shifts_) {
+        if (!s.live()) continue;
+        const std::uint32_t moved = shift_moved(s.steps, s.p);
+        Segment& seg = s.segments.back();
+        for (const auto& rec : topo.records) {
+            if (s.records.count(rec.cfg->name) == 0) continue;
+            for (int f = 0; f < 2; ++f) {
+                const auto& fam = f == 0 ? rec.v4 : rec.v6;
+                double wt = 0, wo = 0;
+                bool has_target = false;
+                std::vector<const gslb::BackendRt*> targets;
+                for (const auto& b : fam) {
+                    const bool target = s.targets.count({rec.cfg->name, b.addr.to_string()}) != 0;
+                    const bool usable =
+                        b.enabled && h.up[b.id] != 0 && h.admin[b.id] == gslb::AdminState::Enabled;
+                    const std::uint32_t wov = b.id < h.weight.size() ? h.weight[b.id] : 0;
+                    const double e = static_cast<double>(wov != 0 ? wov : b.weight) *
+                                     (h.ramp[b.id] != 0 ? h.ramp[b.id] : 100) / 100.0;
+                    if (usable) (target ? wt : wo) += e;
+                    if (target) targets.push_back(&b);
+                    has_target = has_target || target;
+                }
+                if (!has_target) continue;
+                const std::uint32_t p = shift_percent(moved, wt, wo);
+                for (const auto* b : targets) {
+                    h.shift[b->id] = static_cast<std::uint8_t>(p);
+                    if (p == 0) {
+                        // moved entirely: out, as drained (a fail-open last resort only)
+                        if (h.admin[b->id] == gslb::AdminState::Enabled)
+                            h.admin[b->id] = gslb::AdminState::Drained;
+                        continue;
+                    }
+                    const std::uint32_t r = h.ramp[b->id] != 0 ? h.ramp[b->id] : 100;
+                    const std::uint32_t q = std::max<std::uint32_t>((r * p + 50) / 100, 1);
+                    h.ramp[b->id] = q >= 100 ? 0 : static_cast<std::uint8_t>(q);
+                }
+                if (f == 0 || rec.v4.empty()) {
+                    RecordPlan& rp = seg.records[rec.cfg->name];
+                    rp.wt = wt;
+                    rp.wo = wo;
+                    rp.percent = p;
+                    rp.mode = std::string(rec.policy->name());
+                }
+                // answers change with every step: dynamic_ttl shortens them meanwhile
+                const auto& ttl = rec.cfg->gradual.ttl;
+                if (ttl.enabled && s.state != ShiftState::Holding && ttl.min < rec.ttl) {
+                    const std::size_t i = std::size_t{rec.id} * 2 + static_cast<std::size_t>(f);
+                    if (h.short_ttl.size() <= i) h.short_ttl.resize(topo.records.size() * 2, 0);
+                    h.short_ttl[i] = std::max<std::uint32_t>(ttl.min, 1);
+                }
+            }
+        }
+    }
+    if (std::all_of(h.ramp.begin(), h.ramp.end(), [](std::uint8_t r) { return r == 0; }))
+        h.ramp.clear();
+}
+
+json ShiftBook::shift_json(Shift& s, double now) {
+    if (s.live()) sample(s);
+    const double end = s.live() ? now : s.ended;
+    json targets = json::array();
+    for (const auto& [rec, addr] : s.targets)
+        targets.push_back({{"record", rec}, {"address", addr}});
+    json steps = json::array();
+    for (const auto& seg : s.segments) {
+        std::uint64_t to_targets = 0, total = 0;
+        std::map<std::string, std::uint64_t> per_record;
+        json backends = json::array();
+        for (const auto& [key, n] : seg.answers) {
+            const bool target = s.targets.count(key) != 0;
+            backends.push_back({{"record", key.first},
+                                {"address", key.second},
+                                {"target", target},
+                                {"answers", n}});
+            total += n;
+            per_record[key.first] += n;
+            if (target) to_targets += n;
+        }
+        // what the documented function promises, weighted by each record's answers
+        json records = json::array();
+        double expected = 0;
+        std::uint64_t weighed = 0;
+        for (const auto& [name, rp] : seg.records) {
+            double e = 0;
+            if (rp.percent > 0 && rp.wt > 0)
+                e = rp.percent * rp.wt / (rp.percent * rp.wt + 100.0 * rp.wo);
+            records.push_back({{"name", name},
+                               {"mode", rp.mode},
+                               {"percent", rp.percent},
+                               {"targets_weight", round3(rp.wt)},
+                               {"others_weight", round3(rp.wo)},
+                               {"expected_target_share", round3(e)}});
+            auto it = per_record.find(name);
+            if (it != per_record.end()) {
+                expected += e * static_cast<double>(it->second);
+                weighed += it->second;
+            }
+        }
+        json j = {
+            {"step", seg.step},
+            {"moved_percent", seg.moved},
+            {"state", std::string(to_string(seg.state))},
+            {"from_s", round3(seg.from - s.started)},
+            {"to_s", seg.to < 0 ? json(nullptr) : json(round3(seg.to - s.started))},
+            {"answers", {{"targets", to_targets}, {"total", total}}},
+            {"target_share",
+             total != 0 ? json(round3(static_cast<double>(to_targets) / static_cast<double>(total)))
+                        : json(nullptr)},
+            {"expected_target_share",
+             weighed != 0 ? json(round3(expected / static_cast<double>(weighed))) : json(nullptr)},
+            {"records", std::move(records)},
+            {"backends", std::move(backends)}};
+        steps.push_back(std::move(j));
+    }
+    json sel = json::object();
+    if (s.p.selector.address) sel["address"] = s.p.selector.address->to_string();
+    if (!s.p.selector.tags.empty()) sel["tags"] = s.p.selector.tags;
+    if (s.p.selector.location) sel["location"] = *s.p.selector.location;
+    if (s.p.selector.record) sel["record"] = *s.p.selector.record;
+    json j = {{"id", s.id},
+              {"selector", std::move(sel)},
+              {"describe", s.p.selector.describe()},
+              {"share", s.p.share},
+              {"step", s.p.step},
+              {"interval_s", round3(s.p.interval)},
+              {"drill", s.p.restore_after > 0},
+              {"state", std::string(to_string(s.state))},
+              {"steps_taken", s.steps},
+              {"steps_total", shift_steps(s.p)},
+              {"moved_percent", s.live() ? shift_moved(s.steps, s.p) : 0},
+              {"elapsed_s", round3(end - s.started)},
+              {"targets", std::move(targets)},
+              {"steps", std::move(steps)}};
+    if (s.p.restore_after > 0) {
+        j["restore_after_s"] = round3(s.p.restore_after);
+        if (s.live())
+            j["restore_in_s"] = round3(std::max(s.started + s.p.restore_after - now, 0.0));
+    }
+    if (s.state == ShiftState::Running)
+        j["next_step_in_s"] = round3(std::max(s.next_at - now, 0.0));
+    if (s.state == ShiftState::Paused) j["next_step_in_s_after_resume"] = round3(s.paused_left);
+    if (!s.reason.empty()) j["reason"] = s.reason;
+    if (!s.warnings.empty()) j["warnings"] = s.warnings;
+    return j;
+}
+
+json ShiftBook::to_json(double now) {
+    json list = json::array();
+    for (auto& s : shifts_) list.push_back(shift_json(s, now));
+    return {{"shifts", std::move(list)}};
+}
+
+json ShiftBook::to_json(std::uint64_t id, double now) {
+    return shift_json(find(id), now);
+}
+
+}  // namespace gslbd::ctl

@@ -1,0 +1,384 @@
+"""Traffic shifts and drills (issue 18 item 6, docs/gradual.md "Traffic shifts"), and the
+gradual rules' gauges in /metrics (docs/metrics.md). Shares are computed from gslbd's own
+answer counters (what it handed out), so a few UDP datagrams dnsperf loses change nothing."""
+import math
+import re
+import subprocess
+import time
+
+from gslbd_test import (Api, HttpBackend, api_block, free_port, gslbctl_bin, wait_api,
+                        wait_for)
+
+A, B, C = "192.0.2.41", "192.0.2.42", "192.0.2.43"
+
+ZONE = f"""defaults:
+  record_ttl: 30
+records:
+  sh.gslb.test.:
+    mode: weighted
+    backends:
+      - {{address: {A}, weight: 1, tags: [east]}}
+      - {{address: {B}, weight: 1}}
+  other.gslb.test.:
+    mode: weighted
+    backends:
+      - {{address: {A}, weight: 1, tags: [east]}}
+      - {{address: {B}, weight: 2}}
+      - {{address: {C}, weight: 1}}
+"""
+
+
+def start(start_gslbd, tmp_path, zone=ZONE, name="shift"):
+    directory = tmp_path / name
+    directory.mkdir(parents=True, exist_ok=True)
+    api_port = free_port()
+    d = start_gslbd(name=name, zone_override=zone, extra=api_block(api_port, directory))
+    api = Api(api_port)
+    wait_api(api)
+    return d, api
+
+
+def scrape(api):
+    status, text = api.get("/metrics")
+    assert status == 200
+    return text
+
+
+def gauge(text, metric, name, address):
+    pat = re.escape(f'{metric}{{name="{name}",address="{address}"}}') + r" ([0-9.e+-]+)$"
+    m = re.search(pat, text, re.M)
+    assert m, f"{metric} for {name} {address} missing"
+    return float(m.group(1))
+
+
+def dnsperf(d, tmp_path, names, seconds, qps):
+    """dnsperf in the background for `seconds` at about `qps` (it paces with -Q)."""
+    qfile = tmp_path / "shift-queries.txt"
+    qfile.write_text("".join(f"{n} A\n" for n in names))
+    return subprocess.Popen(["dnsperf", "-s", "127.0.0.1", "-p", str(d.port), "-d", str(qfile),
+                             "-l", str(seconds), "-Q", str(qps), "-c", "2", "-q", "200",
+                             "-t", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def finish(p):
+    out, _ = p.communicate(timeout=60)
+    assert p.returncode == 0, out
+    sent = re.search(r"Queries sent:\s+(\d+)", out)
+    done = re.search(r"Queries completed:\s+(\d+)", out)
+    assert sent and done, out
+    # the shares below come from gslbd's counters; UDP loss only needs to stay tiny
+    assert int(done.group(1)) >= 0.999 * int(sent.group(1)), out
+    return out
+
+
+def expected_percent(moved, wt, wo):
+    """docs/gradual.md: round(100 (1 - m) wo / (wo + m wt)), at least 1; 0 at m = 1."""
+    if moved >= 100:
+        return 0
+    m = moved / 100
+    return max(1, min(100, math.floor(100 * (1 - m) * wo / (wo + m * wt) + 0.5)))
+
+
+def expected_share(moved, wt, wo):
+    """The targets' share of the answers under that percent (weighted mode)."""
+    p = expected_percent(moved, wt, wo)
+    return p * wt / (p * wt + 100 * wo)
+
+
+def shift(api, sid):
+    status, s = api.get(f"/api/v1/shift/{sid}")
+    assert status == 200, s
+    return s
+
+
+def test_shift_steps_follow_the_plan_pause_holds_abort_restores(start_gslbd, tmp_path):
+    d, api = start(start_gslbd, tmp_path)
+    name = "sh.gslb.test."
+    perf = dnsperf(d, tmp_path, [name], 14, 6000)
+    time.sleep(0.5)
+    # 20 % more of A's answers every 2 s, up to 80 %
+    status, s = api.post("/api/v1/shift", {"record": name, "address": A, "share": 80,
+                                           "step": 20, "interval": "2s"})
+    assert status == 200 and s["state"] == "running", s
+    sid, gen0 = s["id"], s["generation"]
+    assert s["steps_total"] == 4 and s["moved_percent"] == 20, s
+    # the percent in force reaches the workers through the snapshot: status and /metrics
+    text = scrape(api)
+    p20 = expected_percent(20, 1, 1)
+    assert gauge(text, "gslbd_backend_weight_percent", name, A) == p20
+    assert gauge(text, "gslbd_backend_effective_weight", name, A) == p20 / 100
+    assert gauge(text, "gslbd_backend_weight_percent", "other.gslb.test.", A) == 100
+    wait_for(lambda: shift(api, sid)["steps_taken"], 2, 4, "step 2")
+    time.sleep(1.0)
+    status, s = api.post(f"/api/v1/shift/{sid}/pause")
+    assert status == 200 and s["state"] == "paused", s
+    left = s["next_step_in_s_after_resume"]
+    assert 0.5 <= left <= 1.3, s
+    time.sleep(3.0)  # longer than a step: nothing moves while paused
+    s = shift(api, sid)
+    assert s["state"] == "paused" and s["steps_taken"] == 2 and s["moved_percent"] == 40, s
+    status, s = api.post(f"/api/v1/shift/{sid}/resume")
+    assert status == 200 and s["state"] == "running", s
+    t_resume = time.monotonic()
+    wait_for(lambda: shift(api, sid)["steps_taken"], 3, 3, "step 3 after the rest of the step")
+    assert time.monotonic() - t_resume <= left + 0.6
+    wait_for(lambda: shift(api, sid)["state"], "holding", 4, "holding at 80 %")
+    time.sleep(1.5)
+    status, s = api.post(f"/api/v1/shift/{sid}/abort")
+    assert status == 200 and s["state"] == "aborted", s
+    assert s["generation"] > gen0
+    # restored at once: the published percent is back to 100 with the abort's answer
+    after_abort = scrape(api)
+    assert gauge(after_abort, "gslbd_backend_weight_percent", name, A) == 100
+    assert gauge(after_abort, "gslbd_backend_effective_weight", name, A) == 1
+    time.sleep(1.0)
+    later = scrape(api)
+    a = gauge(later, "gslbd_backend_answers_total", name, A) - \
+        gauge(after_abort, "gslbd_backend_answers_total", name, A)
+    b = gauge(later, "gslbd_backend_answers_total", name, B) - \
+        gauge(after_abort, "gslbd_backend_answers_total", name, B)
+    assert a + b > 1000, (a, b)
+    assert abs(a / (a + b) - 0.5) < 4 * math.sqrt(0.25 / (a + b)) + 0.01, (a, b)
+    finish(perf)
+
+    s = shift(api, sid)
+    print("steps:", [(st["step"], st["moved_percent"], st["state"], st["from_s"], st["to_s"],
+                      st["answers"], st["target_share"], st["expected_target_share"])
+                     for st in s["steps"]])
+    steps = s["steps"]
+    # segments: 20 running, 40 running, 40 paused, 40 running (resumed), 60 running, 80 holding
+    assert [(st["moved_percent"], st["state"]) for st in steps] == [
+        (20, "running"), (40, "running"), (40, "paused"), (40, "running"), (60, "running"),
+        (80, "holding")], steps
+    assert abs(steps[1]["from_s"] - 2.0) < 0.3, steps  # a step every interval
+    for st in steps:
+        n = st["answers"]["total"]
+        want = expected_share(st["moved_percent"], 1, 1)
+        assert abs(st["expected_target_share"] - want) < 0.001, (st, want)
+        if n < 1500:  # the short resumed segment: too few answers for a share
+            continue
+        got = st["answers"]["targets"] / n
+        # binomial noise (4 sigma), plus the answers of the old step still in flight at a
+        # boundary (a few ms of traffic)
+        tol = 4 * math.sqrt(want * (1 - want) / n) + 0.01
+        assert abs(got - want) < tol, (st, want, tol)
+        assert abs(st["target_share"] - got) < 0.001
+    # the aborted segment closed with the abort: later answers are not in it
+    total = sum(st["answers"]["total"] for st in steps)
+    assert total <= sum(gauge(after_abort, "gslbd_backend_answers_total", name, x) for x in (A, B))
+    # an aborted shift cannot be resumed; a bad request says what is wrong
+    status, e = api.post(f"/api/v1/shift/{sid}/resume")
+    assert status == 409 and "aborted" in e["error"], e
+    status, e = api.post("/api/v1/shift", {"record": name, "step": 0})
+    assert status == 400 and "'step'" in e["error"], e
+    status, e = api.post("/api/v1/shift", {"record": name, "interval": "soon"})
+    assert status == 400 and "'interval'" in e["error"], e
+    status, e = api.post("/api/v1/shift", {"tag": "nowhere"})
+    assert status == 404, e
+    status, e = api.get("/api/v1/shift/99")
+    assert status == 404, e
+
+
+def report_rows(text):
+    """gslbctl's report table: {step: {column: cell}} (the last row of a step number wins)."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    head_i = next(i for i, ln in enumerate(lines) if ln.startswith("STEP"))
+    head = lines[head_i].split()
+    # backend columns are "record address[*]" when the report spans records: two words
+    cols = head[:9]
+    rest = head[9:]
+    while rest:
+        if rest[0].endswith("."):
+            cols.append(rest[0] + " " + rest[1])
+            rest = rest[2:]
+        else:
+            cols.append(rest[0])
+            rest = rest[1:]
+    rows = []
+    for ln in lines[head_i + 1:]:
+        if ln.startswith("*"):
+            break
+        rows.append(dict(zip(cols, ln.split())))
+    return rows
+
+
+def test_drill_report_matches_metrics_and_gslbctl_prints_it(start_gslbd, tmp_path):
+    d, api = start(start_gslbd, tmp_path)
+    names = ["sh.gslb.test.", "other.gslb.test."]
+    before = scrape(api)
+    env = {"GSLBCTL_API": f"http://127.0.0.1:{api.port}", "GSLBCTL_TOKEN": api.token}
+    # the tag selects A in both records: 50 % at once, all of it after 1.5 s, restored at 5 s
+    ctl = subprocess.Popen([gslbctl_bin(), "shift", "start", "--tag", "east", "--step", "50",
+                            "--interval", "1500ms", "--drill", "5s", "--wait"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # traffic once the drill is in force, over before it restores
+    wait_for(lambda: len(api.get("/api/v1/shift")[1]["shifts"]), 1, 5, "the drill started")
+    perf = dnsperf(d, tmp_path, names, 3, 6000)
+    finish(perf)
+    out, err = ctl.communicate(timeout=30)
+    assert ctl.returncode == 0, out + err
+    print(out)
+    assert "(drill)" in out and "restored" in out, out
+    after = scrape(api)
+    _, lst = api.get("/api/v1/shift")
+    s = lst["shifts"][-1]
+    assert s["state"] == "restored" and s["drill"], s
+    assert 4.9 <= s["elapsed_s"] <= 6.0, s
+    steps = s["steps"]
+    assert [(st["moved_percent"], st["state"]) for st in steps] == [
+        (50, "running"), (100, "holding")], steps
+    # every answer of the drill is in the report: per backend, the counters' growth
+    for name, addrs in (("sh.gslb.test.", (A, B)), ("other.gslb.test.", (A, B, C))):
+        for addr in addrs:
+            report = sum(b["answers"] for st in steps for b in st["backends"]
+                         if b["record"] == name and b["address"] == addr)
+            metric = gauge(after, "gslbd_backend_answers_total", name, addr) - \
+                gauge(before, "gslbd_backend_answers_total", name, addr)
+            assert report == metric, (name, addr, report, metric)
+    # at 100 % the targets are out: no answer but those of a burst in flight at the switch
+    # (the step's counts start when the step is taken, a moment before the workers see it)
+    assert steps[1]["answers"]["total"] > 1000, steps
+    assert steps[1]["answers"]["targets"] <= 0.001 * steps[1]["answers"]["total"], steps
+    # step 1 follows the documented function in both records (other: A 1 of weight 4)
+    st = steps[0]
+    per = {b["record"]: 0 for b in st["backends"]}
+    tgt = dict(per)
+    for b in st["backends"]:
+        per[b["record"]] += b["answers"]
+        tgt[b["record"]] += b["answers"] if b["target"] else 0
+    for name, wt, wo in (("sh.gslb.test.", 1, 1), ("other.gslb.test.", 1, 3)):
+        want = expected_share(50, wt, wo)
+        n = per[name]
+        assert abs(tgt[name] / n - want) < 4 * math.sqrt(want * (1 - want) / n) + 0.01, \
+            (name, tgt[name], n, want)
+    # gslbctl printed the same numbers, one row per step
+    rows = report_rows(out)
+    assert [r["MOVED"] for r in rows] == ["50%", "100%"], rows
+    for r, st in zip(rows, steps):
+        assert int(r["TOTAL"]) == st["answers"]["total"], (r, st)
+        assert int(r["TO_TARGETS"]) == st["answers"]["targets"], (r, st)
+        assert int(r[f"sh.gslb.test. {A}*"]) == sum(
+            b["answers"] for b in st["backends"]
+            if b["record"] == "sh.gslb.test." and b["address"] == A)
+    # restored: A answers again in both records
+    text = scrape(api)
+    assert gauge(text, "gslbd_backend_weight_percent", "sh.gslb.test.", A) == 100
+    assert gauge(text, "gslbd_backend_effective_weight", "other.gslb.test.", A) == 1
+    p = subprocess.run([gslbctl_bin(), "shift", "list"], capture_output=True, text=True,
+                       env=env, timeout=10)
+    assert p.returncode == 0 and "restored" in p.stdout, p.stdout + p.stderr
+
+
+def test_shift_survives_unrelated_reload_and_ends_when_its_target_goes(start_gslbd, tmp_path):
+    d, api = start(start_gslbd, tmp_path)
+    name = "sh.gslb.test."
+    status, s = api.post("/api/v1/shift", {"record": name, "address": A, "step": 50,
+                                           "interval": "60s"})
+    assert status == 200, s
+    sid = s["id"]
+    p50 = expected_percent(50, 1, 1)
+    assert gauge(scrape(api), "gslbd_backend_weight_percent", name, A) == p50
+    zone_path = d.config.parent / "zone.yml"
+    # a reload that adds an unrelated record: the shift goes on at its step
+    zone_path.write_text(ZONE + f"""  new.gslb.test.:
+    mode: weighted
+    backends:
+      - {{address: {C}}}
+""")
+    status, r = api.post("/api/v1/reload")
+    assert status == 200 and r["ok"], r
+    s = shift(api, sid)
+    assert s["state"] == "running" and s["moved_percent"] == 50, s
+    assert gauge(scrape(api), "gslbd_backend_weight_percent", name, A) == p50
+    # a second shift may not take a backend the first one holds
+    status, e = api.post("/api/v1/shift", {"tag": "east"})
+    assert status == 409 and f"shift {sid}" in e["error"], e
+    # the target leaves the zone file: the shift ends and says why
+    zone_path.write_text(ZONE.replace(f"      - {{address: {A}, weight: 1, tags: [east]}}\n"
+                                      f"      - {{address: {B}, weight: 1}}\n",
+                                      f"      - {{address: {B}, weight: 1}}\n", 1))
+    status, r = api.post("/api/v1/reload")
+    assert status == 200 and r["ok"], r
+    s = shift(api, sid)
+    assert s["state"] == "ended" and "reload" in s["reason"], s
+    # nothing is left of it: A of the other record was never part of it
+    text = scrape(api)
+    assert gauge(text, "gslbd_backend_weight_percent", "other.gslb.test.", A) == 100
+    assert gauge(text, "gslbd_backend_weight_percent", name, B) == 100
+
+
+def test_gradual_gauges_in_metrics(start_gslbd, tmp_path):
+    """Score, ramp and damping state per record and backend (docs/metrics.md)."""
+    a = HttpBackend("127.0.0.31", tmp_path)
+    b = HttpBackend("127.0.0.32", tmp_path)
+    try:
+        def probed(h):
+            return f"""      - address: {h.addr}
+        healthchecks:
+          - type: http
+            params: {{port: {h.port}, uri: /health, timeout: 300ms, expected_code: 200}}
+"""
+        zone = f"""defaults:
+  record_ttl: 30
+  scrape_interval: 300ms
+  scrape_timeout: 300ms
+  rise: 1
+  fall: 1
+records:
+  gm.gslb.test.:
+    mode: weighted
+    flap_damping: {{penalty: 1000, suppress: 2500, reuse: 750, half_life: 60s, max_suppress: 5m}}
+    scoring: {{window: 5, min_success_percent: 50, latency: 100ms, floor_percent: 10}}
+    backends:
+{probed(a)}{probed(b)}  ramp.gslb.test.:
+    mode: weighted
+    slow_start: {{window: 30s, min_percent: 10}}
+    backends:
+{probed(a)}{probed(b)}"""
+        d, api = start(start_gslbd, tmp_path, zone, name="gauges")
+
+        def st(rec, h):
+            _, s = api.get("/api/v1/status")
+            for z in s["zones"]:
+                for r in z["records"]:
+                    if r["name"] == rec:
+                        return [x for x in r["backends"] if x["address"] == h.addr][0]
+
+        wait_for(lambda: st("gm.gslb.test.", a)["verdict"], "up", 10, "A up")
+        text = scrape(api)
+        assert gauge(text, "gslbd_backend_suppressed", "gm.gslb.test.", a.addr) == 0
+        assert gauge(text, "gslbd_backend_damping_penalty", "gm.gslb.test.", a.addr) == 0
+        assert gauge(text, "gslbd_backend_ramp_percent", "ramp.gslb.test.", a.addr) == 100
+        # B slow (~210 ms): scored 45 % (docs/gradual.md), its effective weight 0.45
+        b.set(status=200, delay=0.207)
+        wait_for(lambda: st("gm.gslb.test.", b).get("gradual", {}).get("score", {})
+                 .get("percent"), 45, 10, "B scored 45")
+        text = scrape(api)
+        assert gauge(text, "gslbd_backend_score_percent", "gm.gslb.test.", b.addr) == 45
+        assert gauge(text, "gslbd_backend_weight_percent", "gm.gslb.test.", b.addr) == 45
+        assert gauge(text, "gslbd_backend_effective_weight", "gm.gslb.test.", b.addr) == 0.45
+        assert gauge(text, "gslbd_backend_score_percent", "gm.gslb.test.", a.addr) == 100
+        # A flaps three times: suppressed (penalty about 3000 >= 2500), out of the answers
+        for verdict, code in (("down", 503), ("up", 200), ("down", 503)):
+            a.set(status=code)
+            wait_for(lambda: st("gm.gslb.test.", a)["verdict"], verdict, 5, "A " + verdict)
+        a.set(status=200)
+        wait_for(lambda: st("ramp.gslb.test.", a)["verdict"], "up", 5, "A up again")
+        wait_for(lambda: st("ramp.gslb.test.", a).get("gradual", {}).get("slow_start", {})
+                 .get("ramping"), True, 5, "A ramping in the slow start record")
+        text = scrape(api)
+        s = st("gm.gslb.test.", a)
+        assert gauge(text, "gslbd_backend_suppressed", "gm.gslb.test.", a.addr) == 1
+        assert s["gradual"]["damping"]["suppressed"], s
+        pen = gauge(text, "gslbd_backend_damping_penalty", "gm.gslb.test.", a.addr)
+        assert 3400 <= pen <= 4000 and abs(pen - s["gradual"]["damping"]["penalty"]) < 50, \
+            (pen, s)
+        assert gauge(text, "gslbd_backend_effective_weight", "gm.gslb.test.", a.addr) == 0
+        r = st("ramp.gslb.test.", a)["gradual"]["slow_start"]["percent"]
+        got = gauge(text, "gslbd_backend_ramp_percent", "ramp.gslb.test.", a.addr)
+        assert 10 <= got < 100 and abs(got - r) <= 5, (got, r)
+        assert gauge(text, "gslbd_backend_weight_percent", "ramp.gslb.test.", a.addr) == got
+    finally:
+        a.stop()
+        b.stop()

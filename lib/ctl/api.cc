@@ -86,11 +86,13 @@ json backend_json(const gslb::BackendRt& b, const gslb::Health& h, const health:
               {"tags", b.cfg->tags},
               {"location", b.cfg->locations},
               {"answers", answers != nullptr ? answers->total(b.id) : 0}};
-    if (json gj = gradual_json(h, b, g); gj.is_object() && !gj.empty()) {
-        const std::uint32_t pct = b.id < h.ramp.size() && h.ramp[b.id] != 0 ? h.ramp[b.id] : 100;
-        j["effective_weight"] = j["effective_weight"].get<std::uint64_t>() * pct / 100;
+    // slow start, score and traffic shift: the percent of the weight in force
+    const std::uint32_t pct = b.id < h.ramp.size() && h.ramp[b.id] != 0 ? h.ramp[b.id] : 100;
+    j["effective_weight"] = j["effective_weight"].get<std::uint64_t>() * pct / 100;
+    if (json gj = gradual_json(h, b, g); gj.is_object() && !gj.empty())
         j["gradual"] = std::move(gj);
-    }
+    if (b.id < h.shift.size() && h.shift[b.id] != gslb::Health::kNoShift)
+        j["shift_percent"] = h.shift[b.id];  // docs/gradual.md: what a shift leaves it
     if (s == nullptr) {
         j["verdict"] = up ? "up" : "down";
         j["probed"] = false;

@@ -398,6 +398,8 @@ void print_status(const json& s, std::ostream& out) {
                     if (g.contains("slow_start") && g["slow_start"].value("ramping", false))
                         verdict += "/ramp" + cell(g["slow_start"], "percent") + "%";
                 }
+                if (b.contains("shift_percent"))
+                    verdict += "/shift" + cell(b, "shift_percent") + "%";
                 std::string err = "-";
                 if (b.contains("last_probe") && b["last_probe"].contains("error"))
                     err = b["last_probe"].value("error", std::string()) + ": " +

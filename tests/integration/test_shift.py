@@ -279,6 +279,10 @@ def test_shift_survives_unrelated_reload_and_ends_when_its_target_goes(start_gsl
     sid = s["id"]
     p50 = expected_percent(50, 1, 1)
     assert gauge(scrape(api), "gslbd_backend_weight_percent", name, A) == p50
+    _, st = api.get("/api/v1/status")
+    recs = {r["name"]: r for z in st["zones"] for r in z["records"]}
+    assert [b.get("shift_percent") for b in recs[name]["backends"]] == [p50, None], recs[name]
+    assert all("shift_percent" not in b for b in recs["other.gslb.test."]["backends"])
     zone_path = d.config.parent / "zone.yml"
     # a reload that adds an unrelated record: the shift goes on at its step
     zone_path.write_text(ZONE + f"""  new.gslb.test.:

@@ -9,8 +9,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
+#include <limits>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "health/plan.hh"
@@ -28,7 +31,48 @@ using health::SteadyClock;
 struct HttpParams : health::KindParams {
     bool tls = false;                               ///< https scheme (type https or enable_tls)
     std::shared_ptr<const health::BodyRegex> body;  ///< null = no body check
+    bool gauge = false;                             ///< load_gauge: read the body for it
 };
+
+/// The value of the first sample of `g` in Prometheus text `body` (NaN when none): the
+/// name must match and every label of `g` be there with its value.
+double find_gauge(std::string_view body, const config::HealthCheck::Gauge& g) {
+    std::size_t pos = 0;
+    while (pos < body.size()) {
+        std::size_t end = body.find('\n', pos);
+        if (end == std::string_view::npos) end = body.size();
+        std::string_view line = body.substr(pos, end - pos);
+        pos = end + 1;
+        if (line.empty() || line[0] == '#' || line.substr(0, g.name.size()) != g.name) continue;
+        std::string_view rest = line.substr(g.name.size());
+        std::string_view labels;
+        if (!rest.empty() && rest[0] == '{') {
+            const std::size_t close = rest.find('}');
+            if (close == std::string_view::npos) continue;
+            labels = rest.substr(1, close - 1);
+            rest = rest.substr(close + 1);
+        }
+        if (rest.empty() || (rest[0] != ' ' && rest[0] != '\t')) continue;  // a longer name
+        bool all = true;
+        for (const auto& [k, v] : g.labels) {
+            const std::string want = k + "=\"" + v + "\"";
+            std::size_t at = labels.find(want);
+            // whole label: at the start or after ',', and ending at ',' or the end
+            while (at != std::string_view::npos &&
+                   ((at != 0 && labels[at - 1] != ',' && labels[at - 1] != ' ') ||
+                    (at + want.size() < labels.size() && labels[at + want.size()] != ',')))
+                at = labels.find(want, at + 1);
+            all = all && at != std::string_view::npos;
+        }
+        if (!all) continue;
+        while (!rest.empty() && (rest[0] == ' ' || rest[0] == '\t')) rest.remove_prefix(1);
+        const std::string value(rest.substr(0, rest.find_first_of(" \t\r")));
+        char* stop = nullptr;
+        const double x = std::strtod(value.c_str(), &stop);
+        if (!value.empty() && *stop == '\0') return x;
+    }
+    return std::numeric_limits<double>::quiet_NaN();
+}
 
 std::string resolve(const config::HealthCheck& hc, const health::CheckSite& site, ProbeSpec& spec) {
     const std::string& where = site.where;
@@ -42,6 +86,7 @@ std::string resolve(const config::HealthCheck& hc, const health::CheckSite& site
     if (!hc.expected_body.empty()) {
         p->body = std::make_shared<const health::BodyRegex>(hc.expected_body, hc.pos);
     }
+    p->gauge = !hc.load_gauge.name.empty();
     if (hc.uri.empty() || hc.uri[0] != '/') {
         throw config::ConfigError(hc.pos, "uri", where + ": uri must start with '/'");
     }
@@ -61,6 +106,7 @@ std::string resolve(const config::HealthCheck& hc, const health::CheckSite& site
     add("codes");
     for (const auto& c : hc.expected_codes) add(fmt::format("{}-{}", c.lo, c.hi));
     add(hc.expected_body);
+    add(hc.load_gauge.text);
     add(hc.skip_tls_verify ? "noverify" : "verify");
     add(hc.tls_cert);
     add(hc.tls_key);
@@ -290,7 +336,8 @@ std::size_t HttpRunner::body_cb(char* data, std::size_t size, std::size_t n, voi
     auto* h = static_cast<Transfer*>(userp);
     std::size_t len = size * n;
     // Without a body check the status line is all we need: stop at the first body byte.
-    if (!health::kind_params<HttpParams>(*h->spec).body || h->body.size() >= health::kMaxBody) {
+    const auto& params = health::kind_params<HttpParams>(*h->spec);
+    if ((!params.body && !params.gauge) || h->body.size() >= health::kMaxBody) {
         h->stopped = true;
         return 0;
     }
@@ -317,6 +364,8 @@ void HttpRunner::finish(Transfer* h, int code) {
             r.detail = fmt::format("body ({} bytes read) does not match '{}'", h->body.size(),
                                    h->spec->cfg.expected_body);
         }
+        if (r.ok() && health::kind_params<HttpParams>(*h->spec).gauge)
+            r.gauge = find_gauge(h->body, h->spec->cfg.load_gauge);
     } else {
         switch (res) {
             case CURLE_OPERATION_TIMEDOUT:

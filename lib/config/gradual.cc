@@ -2,6 +2,7 @@
 // (docs/gradual.md). Each block is off unless written; a shorthand scalar turns it on with
 // the defaults (slow_start: 60s, flap_damping: true, dynamic_ttl: 5).
 #include <cmath>
+#include <cstdlib>
 
 #include "config/yaml_util.hh"
 #include "util/log.hh"
@@ -64,13 +65,20 @@ void parse_ttl(const Val& v, DynamicTtl& t) {
 void parse_scoring(const Val& v, Scoring& sc) {
     sc.pos = v.pos();
     sc.enabled = true;
-    MapReader m(v, {"window", "min_success_percent", "latency", "floor_percent"});
+    MapReader m(v, {"window", "min_success_percent", "latency", "floor_percent", "load"});
     if (auto x = m.get("window")) sc.window = static_cast<std::uint32_t>(x->integer(1, 64));
     if (auto x = m.get("min_success_percent"))
         sc.min_success_percent = static_cast<std::uint32_t>(x->integer(0, 100));
     if (auto x = m.get("latency")) sc.latency = x->duration(Millis{1});
     if (auto x = m.get("floor_percent"))
         sc.floor_percent = static_cast<std::uint32_t>(x->integer(1, 100));
+    if (auto x = m.get("load")) {
+        const std::string t = x->str();
+        char* end = nullptr;
+        sc.load = std::strtod(t.c_str(), &end);
+        if (t.empty() || *end != '\0' || !std::isfinite(sc.load) || sc.load <= 0)
+            x->fail("load must be a number over 0 (the load gauge's threshold)");
+    }
 }
 
 }  // namespace

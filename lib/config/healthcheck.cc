@@ -59,13 +59,50 @@ void parse_headers(const Val& v, HealthCheck& hc) {
     }
 }
 
+// `name` or `name{label="value",...}`, as a Prometheus selector is written (equality only).
+void parse_gauge(const Val& v, HealthCheck::Gauge& g) {
+    const std::string s = v.nonempty_str();
+    auto ident = [](char c, bool first) {
+        return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':' ||
+               (!first && std::isdigit(static_cast<unsigned char>(c)));
+    };
+    std::size_t i = 0;
+    while (i < s.size() && ident(s[i], i == 0)) ++i;
+    if (i == 0)
+        v.fail("load_gauge '" + s +
+               "': expected a metric name, optionally with labels: " + "name{label=\"value\"}");
+    g.name = s.substr(0, i);
+    g.text = s;
+    if (i == s.size()) return;
+    auto bad = [&](const std::string& why) {
+        v.fail("load_gauge '" + s + "': " + why + " (expected name{label=\"value\",...})");
+    };
+    if (s[i] != '{' || s.back() != '}') bad("labels go in {} after the name");
+    ++i;
+    while (i < s.size() - 1) {
+        const std::size_t k = i;
+        while (i < s.size() && ident(s[i], i == k)) ++i;
+        if (i == k || i >= s.size() || s[i] != '=') bad("a label name and '=' expected");
+        const std::string key = s.substr(k, i - k);
+        if (++i >= s.size() || s[i] != '"') bad("label values are in double quotes");
+        const std::size_t q = s.find('"', i + 1);
+        if (q == std::string::npos) bad("unterminated label value");
+        g.labels.emplace_back(key, s.substr(i + 1, q - i - 1));
+        i = q + 1;
+        if (i < s.size() - 1) {
+            if (s[i] != ',') bad("labels are separated by ','");
+            ++i;
+        }
+    }
+}
+
 void parse_params(const Val& v, HealthCheck& hc) {
     MapReader m(v,
                 {"port",     "uri",           "method",        "host",           "headers",
                  "timeout",  "expected_code", "expected_body", "enable_tls",     "skip_tls_verify",
                  "tls_cert", "tls_key",       "tls_ca",        "client_cert",    "client_key",
                  "ca_file",  "query_name",    "query_type",    "expected_rcode", "expected_address",
-                 "count"});
+                 "count",    "load_gauge"});
     if (auto x = m.get("port")) hc.port = static_cast<int>(x->integer(1, 65535));
     if (auto x = m.get("timeout")) hc.timeout = x->duration();
     if (auto x = m.get("uri")) {
@@ -97,6 +134,7 @@ void parse_params(const Val& v, HealthCheck& hc) {
             x->fail("expected_body is not a valid regular expression: " + std::string(e.what()));
         }
     }
+    if (auto x = m.get("load_gauge"); x && !x->is_null()) parse_gauge(*x, hc.load_gauge);
     if (auto x = m.get("enable_tls")) hc.enable_tls = x->boolean();
     if (auto x = m.get("skip_tls_verify")) hc.skip_tls_verify = x->boolean();
     // CoreDNS-GSLB and curl spellings of the same three files.
@@ -115,6 +153,8 @@ void parse_params(const Val& v, HealthCheck& hc) {
     if (auto x = m.get("expected_rcode")) hc.expected_rcode = parse_rcode(*x);
     if (auto x = m.get("expected_address"); x && !x->is_null()) hc.expected_address = parse_ip(*x);
     if (auto x = m.get("count")) hc.count = static_cast<int>(x->integer(1, 100));
+    if (!hc.load_gauge.name.empty() && hc.type != "http" && hc.type != "https")
+        m.get("load_gauge")->fail("load_gauge belongs to http and https checks");
     if (hc.type == "dns" && hc.query_name.empty())
         v.fail("a dns health check needs params.query_name");
 }

@@ -89,6 +89,14 @@ struct HealthCheck {
     std::vector<std::pair<std::string, std::string>> headers;
     std::vector<CodeRange> expected_codes;  ///< empty = 200
     std::string expected_body;              ///< regular expression; empty = no body check
+    /// `load_gauge`: one sample of the Prometheus text the check's response carries (its
+    /// `uri` is then the backend's /metrics): the metric's name and the labels it must have
+    /// (others may be there too). Empty name = none. Feeds the record's `scoring.load`.
+    struct Gauge {
+        std::string name;
+        std::vector<std::pair<std::string, std::string>> labels;
+        std::string text;  ///< as written
+    } load_gauge;
     bool enable_tls = false;
     bool skip_tls_verify = false;
     std::string tls_cert, tls_key, tls_ca;
@@ -198,6 +206,7 @@ struct Scoring {
     std::uint32_t min_success_percent = 80;  ///< under it: out of the answers
     Millis latency{0};                       ///< mean latency over it reduces the weight (0 = off)
     std::uint32_t floor_percent = 10;        ///< the least a slow backend keeps (1..100)
+    double load = 0;  ///< a load gauge (check's load_gauge) over it reduces the weight (0 = off)
     SourcePos pos;
 };
 struct Gradual {

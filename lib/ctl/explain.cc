@@ -354,6 +354,7 @@ json gradual_json(const gslb::Health& h, const gslb::BackendRt& b, const config:
             sc["success_percent"] = round1(n.success * 100.0);
             sc["latency_ms"] = round1(n.latency_ms);
         }
+        if (g.scoring.load > 0) sc["load"] = n.load >= 0 ? json(n.load) : json(nullptr);
         j["score"] = std::move(sc);
     }
     if (n.changed_at >= 0) j["changed_s_ago"] = round1(now - n.changed_at);

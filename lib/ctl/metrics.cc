@@ -331,6 +331,12 @@ void gradual_metrics(Writer& w, const gslb::Snapshot& view) {
         if (const auto* n = note(r); n != nullptr && r.g->scoring.enabled)
             w.sample("gslbd_backend_score_percent", {{"name", r.rec}, {"address", r.addr}},
                      U{n->score});
+    w.family("gslbd_backend_load", "gauge",
+             "Health score input: the load gauge read from the backend's metrics (records whose "
+             "scoring has `load`, once a check read it).");
+    for (const auto& r : rows)
+        if (const auto* n = note(r); n != nullptr && r.g->scoring.load > 0 && n->load >= 0)
+            w.sample("gslbd_backend_load", {{"name", r.rec}, {"address", r.addr}}, n->load);
     w.family("gslbd_backend_ramp_percent", "gauge",
              "Slow start: percent of its weight in force by the ramp (100 when not ramping; "
              "records with `slow_start`).");

@@ -255,6 +255,7 @@ struct GradualNote {
     /// health scores (scoring): the percent kept and its inputs; samples 0 = no score
     std::uint32_t score = 100, samples = 0;
     double success = 1, latency_ms = 0;
+    double load = -1;  ///< the load gauge's newest value (< 0: none read)
 };
 
 /// Up/down verdict per backend id (1 = up). All up until lib/health publishes otherwise.

@@ -36,10 +36,15 @@ std::uint32_t ramp_percent(double elapsed, const config::SlowStart& s) noexcept 
 std::uint32_t score_percent(const Monitor::Score& s, const config::Scoring& sc) noexcept {
     if (!sc.enabled || s.samples == 0) return 100;
     if (s.success * 100.0 < static_cast<double>(sc.min_success_percent) - 1e-9) return 0;
-    const double t = static_cast<double>(sc.latency.count());
-    if (t <= 0 || s.latency_ms <= t) return 100;
-    const auto p = static_cast<std::uint32_t>(100.0 * t / s.latency_ms / 5.0) * 5u;
-    return std::clamp<std::uint32_t>(p, std::min<std::uint32_t>(sc.floor_percent, 100), 100);
+    const std::uint32_t floor = std::min<std::uint32_t>(sc.floor_percent, 100);
+    // over a threshold T, a value V keeps 100 * T / V percent, in steps of 5, at least floor
+    auto over = [floor](double t, double v) {
+        if (t <= 0 || !(v > t)) return 100u;
+        const auto p = static_cast<std::uint32_t>(100.0 * t / v / 5.0) * 5u;
+        return std::clamp<std::uint32_t>(p, floor, 100);
+    };
+    return std::min(over(static_cast<double>(sc.latency.count()), s.latency_ms),
+                    over(sc.load, s.load));
 }
 
 std::vector<std::uint32_t> GradualTracker::score_windows(const gslb::Topology& topo) {
@@ -139,6 +144,7 @@ bool GradualTracker::apply(const std::shared_ptr<const gslb::Topology>& topo_ptr
                         n.samples = s.samples;
                         n.success = s.success;
                         n.latency_ms = s.latency_ms;
+                        n.load = std::isnan(s.load) ? -1 : s.load;
                     }
                     n.score = score;
                     if (score == 0) h.up[b.id] = 0;  // under min_success_percent: out

@@ -28,7 +28,8 @@ std::uint32_t ramp_percent(double elapsed, const config::SlowStart& s) noexcept;
 /// Health scores: the percent of its weight a backend keeps for its recent rounds `s`. 100
 /// without samples (or scoring off); 0 (out) when the success rate is under
 /// min_success_percent; when the mean latency L is over the threshold T,
-/// max(floor_percent, 100 * T / L) rounded down to a multiple of 5; else 100.
+/// max(floor_percent, 100 * T / L) rounded down to a multiple of 5; the same for the load
+/// gauge G over `load`; the smaller of the two; else 100.
 std::uint32_t score_percent(const Monitor::Score& s, const config::Scoring& sc) noexcept;
 
 /// RFC 2439 penalty of one backend: every up/down change adds `penalty`; it halves every

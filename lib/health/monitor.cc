@@ -1,5 +1,6 @@
 #include "health/monitor.hh"
 
+#include <cmath>
 #include <limits>
 
 #include <fmt/format.h>
@@ -46,6 +47,7 @@ struct Monitor::Target {
     struct Round {
         bool ok = false;
         std::uint32_t latency_us = 0;
+        double gauge = std::numeric_limits<double>::quiet_NaN();  ///< load_gauge (NaN: none)
     };
     std::array<Round, Monitor::kScoreWindow> ring{};
     std::size_t ring_pos = 0, ring_count = 0;
@@ -327,8 +329,10 @@ bool Monitor::apply(ProbeResult& r, SteadyClock::time_point now) {
         }
     }
     // the round is over
-    t->ring[t->ring_pos] = {ok, static_cast<std::uint32_t>(std::min<std::int64_t>(
-                                    r.latency.count(), std::numeric_limits<std::uint32_t>::max()))};
+    t->ring[t->ring_pos] = {ok,
+                            static_cast<std::uint32_t>(std::min<std::int64_t>(
+                                r.latency.count(), std::numeric_limits<std::uint32_t>::max())),
+                            r.gauge};
     t->ring_pos = (t->ring_pos + 1) % kScoreWindow;
     t->ring_count = std::min(t->ring_count + 1, kScoreWindow);
     t->attempts = 0;
@@ -497,14 +501,16 @@ std::vector<Monitor::Score> Monitor::scores(std::size_t window) const {
                 break;
             }
             std::size_t ok = 0;
-            double lat = 0;
+            double lat = 0, gauge = std::numeric_limits<double>::quiet_NaN();
             for (std::size_t k = 1; k <= n; ++k) {
                 const auto& r = t.ring[(t.ring_pos + kScoreWindow - k) % kScoreWindow];
                 if (r.ok) {
                     ++ok;
                     lat += r.latency_us;
                 }
+                if (std::isnan(gauge) && !std::isnan(r.gauge)) gauge = r.gauge;  // the newest
             }
+            if (!std::isnan(gauge) && (std::isnan(sc.load) || gauge > sc.load)) sc.load = gauge;
             const double success = static_cast<double>(ok) / static_cast<double>(n);
             const double latency_ms = ok != 0 ? lat / static_cast<double>(ok) / 1000.0 : 0;
             if (first || success < sc.success) sc.success = success;

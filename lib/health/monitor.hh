@@ -33,6 +33,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -198,6 +199,9 @@ class Monitor {
         std::uint32_t samples = 0;
         double success = 1;     ///< 0..1
         double latency_ms = 0;  ///< mean of the successful rounds
+        /// load_gauge: the newest value read in the window (the highest of the checks that
+        /// read one); NaN when none did
+        double load = std::numeric_limits<double>::quiet_NaN();
     };
     std::vector<Score> scores(std::size_t window) const;
     std::vector<TargetStatus> targets() const;

@@ -10,6 +10,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,6 +34,8 @@ struct ProbeResult {
     ErrorKind kind = ErrorKind::None;
     std::string detail;  ///< human text for failures ("HTTP 503", "connect: refused", ...)
     std::chrono::microseconds latency{0};
+    /// http checks with a load_gauge: the gauge's value in the response (NaN: none found)
+    double gauge = std::numeric_limits<double>::quiet_NaN();
     bool ok() const noexcept { return kind == ErrorKind::None; }
 };
 

@@ -7,6 +7,9 @@ Behaviour is read from a state file on every request (so a test flips it by rewr
     body=ok           response body
     body_file=        when set, the response body is this file's content (several lines)
     refuse=           comma-separated client addresses answered with 503 (one node's view cut)
+    gauge=            when set, GET /metrics answers Prometheus text in which
+                      backend_load{instance="test",zone="a"} has this value (among decoys: the
+                      same metric for another instance, a longer name, comments)
 Every request appends "<method> <path> host=<Host header> sni=<server name> x-probe=<X-Probe>
 from=<client address>" to <state>.log.
 Prints "PORT <n>" on stdout once listening (port 0 = pick a free one).
@@ -46,6 +49,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     f"x-probe={self.headers.get('X-Probe', '')} from={self.client_address[0]}\n")
         time.sleep(float(st["delay"]))
         body = st["body"].encode()
+        if st.get("gauge") and self.path.split("?")[0] == "/metrics":
+            body = ("# HELP backend_load Load of this backend (test).\n"
+                    "# TYPE backend_load gauge\n"
+                    "backend_load{instance=\"other\",zone=\"a\"} 99\n"
+                    "backend_load_total 7\n"
+                    f"backend_load{{instance=\"test\",zone=\"a\"}} {st['gauge']}\n").encode()
         if st.get("body_file"):
             with open(st["body_file"], "rb") as f:
                 body = f.read()

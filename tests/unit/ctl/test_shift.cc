@@ -1,0 +1,168 @@
+// Traffic shifts (ctl/shift.hh) on their own: the documented function, the steps over a
+// clock the test holds, what is laid over a Health, and the API request's checks.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "ctl/api_request.hh"
+#include "ctl/control.hh"
+#include "ctl/shift.hh"
+
+namespace {
+
+using namespace gslbd;
+
+/// w.test.: weighted, 192.0.2.1 (tag t) and 192.0.2.2, weight 1 each; `third` adds 192.0.2.3.
+std::shared_ptr<const gslb::Topology> topology(bool with_first = true) {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "gslbd-shift-XXXXXX").string();
+    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+    const std::filesystem::path dir = tmpl;
+    std::ofstream(dir / "gslbd.yml") << "listen:\n  - 127.0.0.1\n"
+                                        "zones:\n  - name: test.\n    policy: zone.yml\n"
+                                        "    ns:\n      - name: ns1.test.\n"
+                                        "        addresses: [127.0.0.1]\n";
+    std::ofstream(dir / "zone.yml")
+        << "records:\n  w.test.:\n    mode: weighted\n    backends:\n"
+        << (with_first ? "      - {address: 192.0.2.1, tags: [t]}\n" : "")
+        << "      - {address: 192.0.2.2}\n";
+    auto topo = ctl::load_topology((dir / "gslbd.yml").string());
+    std::filesystem::remove_all(dir);
+    return topo;
+}
+
+ctl::ShiftParams params(std::uint32_t share, std::uint32_t step, double interval) {
+    ctl::ShiftParams p;
+    p.selector.tags = {"t"};
+    p.share = share;
+    p.step = step;
+    p.interval = interval;
+    return p;
+}
+
+gslb::Health laid(ctl::ShiftBook& book, const std::shared_ptr<const gslb::Topology>& topo,
+                  double now) {
+    gslb::Health h;
+    h.up.assign(topo->backend_count, 1);
+    book.apply(topo, h, now);
+    return h;
+}
+
+}  // namespace
+
+TEST_CASE("shift: the documented function") {
+    // two backends of weight 1: 20 % moved -> 67 % of the weight -> 40.1 % of the answers
+    CHECK(ctl::shift_percent(20, 1, 1) == 67);
+    CHECK(ctl::shift_percent(50, 1, 1) == 33);
+    // a share of 1/4 halved: 0.5 * 3 / (3 + 0.5) = 0.43, and 0.43 / 3.43 = 0.125
+    CHECK(ctl::shift_percent(50, 1, 3) == 43);
+    CHECK(ctl::shift_percent(100, 1, 1) == 0);
+    CHECK(ctl::shift_percent(0, 1, 1) == 100);
+    CHECK(ctl::shift_percent(40, 1, 0) == 100);   // nowhere to go
+    CHECK(ctl::shift_percent(99, 1000, 1) == 1);  // never 0 before the last step
+    ctl::ShiftParams p = params(80, 20, 2);
+    CHECK(ctl::shift_steps(p) == 4);
+    CHECK(ctl::shift_moved(1, p) == 20);
+    CHECK(ctl::shift_moved(5, p) == 80);
+    p.step = 30;
+    CHECK(ctl::shift_steps(p) == 3);  // 30, 60, 80
+    CHECK(ctl::shift_moved(3, p) == 80);
+}
+
+TEST_CASE("shift: steps over time, pause, resume, abort, and what reaches the Health") {
+    const auto topo = topology();
+    ctl::ShiftBook book;
+    const std::uint64_t id = book.start(params(100, 50, 2), topo, 100.0);
+    CHECK(book.live());
+    CHECK(book.next_due(100.0) == Approx(2.0));
+    // step 1 at once: 50 % moved, 33 % of the weight, in the ramp byte the workers read
+    gslb::Health h = laid(book, topo, 100.0);
+    REQUIRE(h.ramp.size() == topo->backend_count);
+    CHECK(h.ramp[0] == 33);
+    CHECK(h.ramp[1] == 0);
+    CHECK(h.shift[0] == 33);
+    CHECK(h.shift[1] == gslb::Health::kNoShift);
+    CHECK_FALSE(book.advance(101.9));
+    // paused at 101: the second of the step left is kept while the clock stands still
+    book.pause(id, 101.0);
+    CHECK_FALSE(book.advance(110.0));
+    CHECK(laid(book, topo, 110.0).ramp[0] == 33);
+    book.resume(id, 110.0);
+    CHECK(book.next_due(110.0) == Approx(1.0));
+    CHECK(book.advance(111.0));
+    // 100 %: out, as drained; the ramp is left alone
+    h = laid(book, topo, 111.0);
+    CHECK(h.admin[0] == gslb::AdminState::Drained);
+    CHECK(h.ramp.empty());
+    const auto j = book.to_json(id, 112.0);
+    CHECK(j["state"] == "holding");
+    CHECK(j["steps"].size() == 4);  // 50 running, 50 paused, 50 running, 100 holding
+    CHECK_THROWS_AS(book.resume(id, 112.0), ctl::RequestError);
+    // a second shift over the same backend is refused
+    try {
+        book.start(params(100, 10, 1), topo, 112.0);
+        FAIL("overlap accepted");
+    } catch (const ctl::RequestError& e) {
+        CHECK(e.status() == 409);
+    }
+    book.abort(id, 113.0);
+    CHECK_FALSE(book.live());
+    h = laid(book, topo, 113.0);
+    CHECK(h.admin.empty());
+    CHECK(h.ramp.empty());
+    CHECK(h.shift.empty());
+}
+
+TEST_CASE("shift: a drill restores itself; a reload that drops the target ends a shift") {
+    const auto topo = topology();
+    ctl::ShiftBook book;
+    ctl::ShiftParams p = params(100, 10, 1);
+    p.restore_after = 5;
+    const std::uint64_t drill = book.start(p, topo, 0.0);
+    book.pause(drill, 1.0);  // paused or not, a drill ends on time
+    CHECK(book.next_due(1.0) == Approx(4.0));
+    CHECK(book.advance(5.0));
+    CHECK(book.to_json(drill, 5.0)["state"] == "restored");
+    const std::uint64_t id = book.start(params(100, 10, 60), topo, 10.0);
+    // the same config loaded again: a new topology, the same target, the shift goes on
+    const auto again = topology();
+    CHECK(laid(book, again, 11.0).ramp[0] != 0);
+    CHECK(book.to_json(id, 11.0)["state"] == "running");
+    const auto without = topology(false);
+    gslb::Health h = laid(book, without, 12.0);
+    CHECK(h.ramp.empty());
+    const auto j = book.to_json(id, 12.0);
+    CHECK(j["state"] == "ended");
+    CHECK(j["reason"].get<std::string>().find("reload") != std::string::npos);
+}
+
+TEST_CASE("shift: the API request is checked field by field") {
+    using nlohmann::json;
+    const ctl::ShiftParams p = ctl::parse_shift_request(json{{"tag", "eu"},
+                                                             {"share", 60},
+                                                             {"step", 20},
+                                                             {"interval", "1500ms"},
+                                                             {"restore_after", "2m"}});
+    CHECK(p.selector.tags == std::vector<std::string>{"eu"});
+    CHECK(p.share == 60);
+    CHECK(p.step == 20);
+    CHECK(p.interval == Approx(1.5));
+    CHECK(p.restore_after == Approx(120));
+    CHECK(ctl::parse_shift_request(json{{"record", "W.Test"}}).selector.record == "w.test.");
+    CHECK(ctl::parse_shift_request(json{{"record", "w.test."}, {"interval", 2}}).interval == 2);
+    for (const json& bad :
+         {json{{"share", 50}}, json{{"tag", "eu"}, {"step", 0}},
+          json{{"tag", "eu"}, {"share", 101}}, json{{"tag", "eu"}, {"interval", "soon"}},
+          json{{"tag", "eu"}, {"interval", 0.01}}, json{{"tag", "eu"}, {"restore_after", "30d"}},
+          json{{"tag", "eu"}, {"speed", 3}}, json::array()}) {
+        CAPTURE(bad.dump());
+        try {
+            ctl::parse_shift_request(bad);
+            FAIL("accepted");
+        } catch (const ctl::RequestError& e) {
+            CHECK(e.status() == 400);
+        }
+    }
+}

@@ -304,6 +304,32 @@ const std::vector<BadCase>& cases() {
          .column = 19,
          .field = "records.\"www.example.\".flap_damping",
          .problem = "max_suppress is too short for half_life"},
+        {.what = "scoring: a load threshold that is not a positive number",
+         .policy = "records:\n  www.example.:\n    scoring: {load: -1}\n"
+                   "    backends:\n      - address: 192.0.2.1\n",
+         .file = "policy.yml",
+         .line = 3,
+         .column = 21,
+         .field = "records.\"www.example.\".scoring.load",
+         .problem = "load must be a number over 0"},
+        {.what = "load_gauge: labels outside braces",
+         .policy = "records:\n  www.example.:\n    backends:\n      - address: 127.0.0.1\n"
+                   "        healthchecks:\n          - type: http\n"
+                   "            params: {load_gauge: 'cpu x'}\n",
+         .file = "policy.yml",
+         .line = 7,
+         .column = 34,
+         .field = "records.\"www.example.\".backends[0].healthchecks[0].params.load_gauge",
+         .problem = "load_gauge 'cpu x': labels go in {} after the name"},
+        {.what = "load_gauge: on a tcp check",
+         .policy = "records:\n  www.example.:\n    backends:\n      - address: 127.0.0.1\n"
+                   "        healthchecks:\n          - type: tcp\n"
+                   "            params: {port: 80, load_gauge: 'cpu{a=\"b\"}'}\n",
+         .file = "policy.yml",
+         .line = 7,
+         .column = 44,
+         .field = "records.\"www.example.\".backends[0].healthchecks[0].params.load_gauge",
+         .problem = "load_gauge belongs to http and https checks"},
         {.what = "slow start: min_percent 0",
          .policy = "records:\n  www.example.:\n    slow_start: {window: 60s, min_percent: 0}\n"
                    "    backends:\n      - address: 192.0.2.1\n",

@@ -114,6 +114,30 @@ TEST_CASE("backend commands: selector options become the POST body") {
     CHECK(request({"enable", "--record", "r."}).path == "/api/v1/backends/enable");
 }
 
+TEST_CASE("shift commands: start, list, show, pause/resume/abort") {
+    const Request r = request({"shift", "start", "--tag", "eu", "--step", "20", "--share=60",
+                               "--interval", "90s", "--drill", "10m", "--wait"});
+    CHECK(r.command == Command::kShift);
+    CHECK(r.post);
+    CHECK(r.path == "/api/v1/shift");
+    CHECK(r.wait);
+    CHECK(r.body == json{{"tags", {"eu"}},
+                         {"step", 20},
+                         {"share", 60},
+                         {"interval", "90s"},
+                         {"restore_after", "10m"}});
+    CHECK(request({"shift"}).path == "/api/v1/shift");
+    CHECK(request({"shift", "list"}).command == Command::kShiftList);
+    CHECK(request({"shift", "show", "7"}).path == "/api/v1/shift/7");
+    CHECK(request({"shift", "abort", "7"}).path == "/api/v1/shift/7/abort");
+    CHECK(request({"shift", "pause", "7"}).post);
+    CHECK_THROWS_WITH(request({"shift", "start"}), Catch::Contains("needs a selector"));
+    CHECK_THROWS_WITH(request({"shift", "start", "--tag", "eu", "--step", "0"}),
+                      Catch::Contains("1..100"));
+    CHECK_THROWS_WITH(request({"shift", "abort", "x"}), Catch::Contains("shift abort ID"));
+    CHECK_THROWS_WITH(request({"shift", "rewind", "1"}), Catch::Contains("shift start SELECTOR"));
+}
+
 TEST_CASE("backend commands: bad arguments are usage errors naming the problem") {
     CHECK_THROWS_WITH(request({"disable"}), Catch::Contains("disable needs a selector"));
     CHECK_THROWS_WITH(request({"drain", "extra", "--address", "192.0.2.1"}),

@@ -22,6 +22,7 @@
 #include "health/monitor.hh"
 #include "io/backends.hh"
 #include "util/privileges.hh"
+#include "xfr/secondary.hh"
 
 namespace gslbd::app {
 
@@ -133,6 +134,7 @@ int run(const Options& opts) {
     std::unique_ptr<ctl::ApiServer> api;
     std::unique_ptr<ctl::ConfigWatcher> watcher;
     std::unique_ptr<discovery::Discoverer> discoverer;  // records with `discovery:`
+    std::unique_ptr<xfr::Secondary> secondary;          // zones with `primaries:`
     try {
         auto topo = ctl::load_topology(opts.config_path);
         const config::Config& cfg = *topo->config;
@@ -150,7 +152,18 @@ int run(const Options& opts) {
             });
         discoverer->set_sources(cfg);
         control->set_discoverer(discoverer.get());  // its status in the API and /metrics
-        control->set_config_hook([d = discoverer.get()](const auto& c) { d->set_sources(c); });
+        // Secondary zones: their disk copies are served from the first generation on.
+        secondary = std::make_unique<xfr::Secondary>(
+            [c = control.get()](const std::string& zone, zone::Transferred data) {
+                return c->install_secondary(zone, std::move(data));
+            });
+        if (auto sec = secondary->set_config(cfg); !sec->empty())
+            topo = gslb::build_topology(topo->config, topo->geo, sec);
+        control->set_secondary(secondary.get());
+        control->set_config_hook([d = discoverer.get(), s = secondary.get()](const auto& c) {
+            d->set_sources(c);
+            s->set_config(c);
+        });
         topo = control->prepare(topo);  // pools set through the API (state file)
         control->publish(topo, monitor->set_topology(topo));  // generation 1
         backends = io::make_backends(holder, cfg);  // the config's `io` picks the UDP backend
@@ -174,6 +187,7 @@ int run(const Options& opts) {
     if (api) api->start();
     if (watcher) watcher->start();
     discoverer->start();
+    secondary->start();
     // logs each dynamic block when it starts and ends, and what RRL's log-only mode counts
     auto block_log = std::make_unique<edge::BlockWatch>([&backends] {
         ctl::DataPlaneStats s;
@@ -185,6 +199,7 @@ int run(const Options& opts) {
     wait_for_stop(signals, *control, opts.config_path);
     watcher.reset();
     discoverer->stop();
+    secondary->stop();
     if (api) api->stop();      // before the backends whose counters it reads go away
     if (fleet) fleet->stop();  // revokes the lease: this node's votes vanish at once
     monitor->stop();

@@ -106,12 +106,31 @@ std::uint32_t u32(const Val& v, long long hi = 4294967295ll) {
 }
 
 Zone parse_zone(const Val& v, const Config& cfg, const HealthProfiles& global_profiles) {
-    MapReader m(v, {"name", "policy", "soa", "ns_ttl", "ns", "file"});
+    MapReader m(v, {"name", "policy", "soa", "ns_ttl", "ns", "file", "primaries"});
     Zone z;
     z.pos = v.pos();
     Val name = m.require("name");
     z.name = normalize_name(name.nonempty_str(), name.pos(), name.path());
     z.pos = name.pos();
+
+    // A secondary zone: its SOA, NS and static data come from the primary (lib/xfr).
+    if (auto p = m.get("primaries"); p && !p->is_null()) {
+        detail::parse_primaries(*p, cfg, z);
+        for (const char* key : {"ns", "soa", "ns_ttl", "file"}) {
+            if (auto x = m.get(key))
+                x->fail(std::string("'") + key +
+                        "' cannot be given with 'primaries': a secondary zone's data, SOA and "
+                        "apex NS come from its primary");
+        }
+        if (auto pf = m.get("policy"); pf && !pf->is_null()) {
+            z.policy_file = resolve(cfg.file, pf->nonempty_str());
+            z.records = detail::load_policy_file(z.policy_file, z.name, pf->pos(), pf->path(),
+                                                 global_profiles, &z.profiles);
+        } else {
+            z.profiles = std::make_shared<const HealthProfiles>(global_profiles);
+        }
+        return z;
+    }
 
     // A zone file brings its own SOA and apex NS: giving them here too would leave two
     // answers to "which one is served", so that is refused (docs/zones.md).
@@ -407,7 +426,9 @@ Config load_config(const std::string& path) {
                          "user",
                          "group",
                          "healthcheck_profiles",
-                         "dynamic_blocks"});
+                         "dynamic_blocks",
+                         "tsig_keys",
+                         "secondary_dir"});
 
     parse_listen(top.require("listen"), cfg);
     if (auto x = top.get("workers")) {
@@ -493,6 +514,9 @@ Config load_config(const std::string& path) {
             detail::load_profiles_file(cfg.healthcheck_profiles_file, x->pos(), x->path());
     }
 
+    if (auto x = top.get("tsig_keys"); x && !x->is_null()) detail::parse_tsig_keys(*x, cfg);
+    if (auto x = top.get("secondary_dir"); x && !x->is_null())
+        cfg.secondary_dir = resolve(cfg.file, x->nonempty_str());
     Val zones = top.require("zones");
     auto items = zones.items();
     if (items.empty()) zones.fail("at least one zone is required");
@@ -508,6 +532,12 @@ Config load_config(const std::string& path) {
         cfg.zones.push_back(std::move(z));
     }
     check_nested_zones(cfg);
+    for (const auto& z : cfg.zones)
+        if (!z.primaries.empty() && cfg.secondary_dir.empty())
+            throw ConfigError(z.primaries.front().pos, "primaries",
+                              "zone " + z.name +
+                                  " is a secondary: 'secondary_dir' (where transferred zones "
+                                  "are kept) is required");
     return cfg;
 }
 

@@ -274,6 +274,25 @@ struct Soa {
     std::uint32_t ttl = 3600;
 };
 
+/// A `tsig_keys:` item (RFC 8945), written as Knot's `key:` section: name, algorithm, base64
+/// secret. Only hmac-sha256 is accepted.
+struct TsigKey {
+    std::string name;       ///< absolute, lower case, with trailing dot
+    std::string algorithm;  ///< "hmac-sha256"
+    std::string secret;     ///< base64, as written (checked to decode)
+    SourcePos pos;
+};
+
+/// One of a secondary zone's `primaries:`: where to ask, and the TSIG key (by name) to sign
+/// with ("" = none). NOTIFY is accepted from these addresses only.
+struct Primary {
+    util::IpAddr addr;
+    std::uint16_t port = 53;
+    std::string key;   ///< a TsigKey::name, or ""
+    std::string text;  ///< "ADDRESS:PORT" for logs and status
+    SourcePos pos;
+};
+
 struct Zone {
     std::string name;  ///< absolute, lower case, with trailing dot
     Soa soa;
@@ -289,6 +308,9 @@ struct Zone {
     /// (and the main config may not give them: `ns` stays empty here).
     std::string file;
     SourcePos file_pos;
+    /// `primaries:` (docs/zones.md, lib/xfr): a secondary zone. Its static data comes from
+    /// these servers by AXFR/IXFR (tried in this order); no `file`, `soa` or `ns` then.
+    std::vector<Primary> primaries;
 };
 
 struct Listener {
@@ -487,6 +509,10 @@ struct Config {
     std::size_t cache_bytes = 16u << 20;
     std::string log_level = "info";
     std::vector<Zone> zones;
+    /// `tsig_keys:` (named by zones' primaries) and `secondary_dir:` (where transferred zones
+    /// are kept; required when a zone has `primaries`), docs/zones.md.
+    std::vector<TsigKey> tsig_keys;
+    std::string secondary_dir;
     IoMode io = IoMode::Socket;
     DpdkConfig dpdk;
     ApiConfig api;

@@ -157,6 +157,11 @@ bool read_coordinates(const MapReader& m, double& latitude, double& longitude);
 std::vector<LocationEntry> load_location_map(const std::string& path, const SourcePos& blame,
                                              const std::string& field);
 
+/// `tsig_keys:` into cfg.tsig_keys (secondary.cc).
+void parse_tsig_keys(const Val& v, Config& cfg);
+/// A zone's `primaries:` into z.primaries; keys must be in cfg.tsig_keys already.
+void parse_primaries(const Val& v, const Config& cfg, Zone& z);
+
 /// The `cluster:` block into cfg.cluster (cfg.file must be set: relative paths).
 void parse_cluster(const Val& v, Config& cfg);
 

@@ -20,6 +20,7 @@
 #include "edge/dynblock.hh"
 #include "health/state.hh"
 #include "util/log.hh"
+#include "xfr/secondary.hh"
 
 namespace gslbd::ctl {
 
@@ -173,11 +174,44 @@ json status_json(const Control& ctl) {
             records[it->second].push_back(
                 record_json(rec, *view.health, by_id, view.topo->answers.get()));
     }
+    std::map<std::string, json> secondaries;  // docs/zones.md: a secondary zone's transfers
+    if (const xfr::Secondary* sec = ctl.secondary()) {
+        for (const auto& st : sec->status())
+            secondaries[st.zone] = {{"loaded", st.loaded},
+                                    {"expired", st.expired},
+                                    {"serial", st.serial},
+                                    {"primary", st.primary},
+                                    {"last_kind", st.last_kind},
+                                    {"last_outcome", st.last_outcome},
+                                    {"last_error", st.last_error},
+                                    {"last_transfer", iso_time(st.last_transfer)},
+                                    {"last_check", iso_time(st.last_check)},
+                                    {"last_failure", iso_time(st.last_failure)},
+                                    {"next_check", iso_time(st.next_check)},
+                                    {"expires", iso_time(st.expires)},
+                                    {"axfr", st.axfr},
+                                    {"ixfr", st.ixfr},
+                                    {"checks", st.checks},
+                                    {"failures", st.failures},
+                                    {"refused", st.refused},
+                                    {"notifies", st.notifies}};
+    }
     json zones = json::array();
-    for (std::size_t zi = 0; zi < zone_cfgs.size(); ++zi)
-        zones.push_back({{"name", zone_cfgs[zi].name},
-                         {"policy", zone_cfgs[zi].policy_file},
-                         {"records", std::move(records[zi])}});
+    for (std::size_t zi = 0; zi < zone_cfgs.size(); ++zi) {
+        json z = {{"name", zone_cfgs[zi].name},
+                  {"policy", zone_cfgs[zi].policy_file},
+                  {"records", std::move(records[zi])}};
+        if (zi < view.topo->zones.size()) {
+            const gslb::ZoneRt& zr = view.topo->zones[zi];
+            z["serial"] = zr.soa.serial;
+            z["source"] = !zone_cfgs[zi].primaries.empty() ? "primaries"
+                          : !zone_cfgs[zi].file.empty()    ? "file"
+                                                           : "config";
+        }
+        if (auto it = secondaries.find(zone_cfgs[zi].name); it != secondaries.end())
+            z["secondary"] = std::move(it->second);
+        zones.push_back(std::move(z));
+    }
     out["zones"] = std::move(zones);
     if (const discovery::Discoverer* d = ctl.discoverer()) {
         json sources = json::array();

@@ -412,6 +412,26 @@ void print_status(const json& s, std::ostream& out) {
         }
     }
     print_table(rows, out);
+    // Secondary zones (docs/zones.md): serial, last transfer, its kind and outcome.
+    std::vector<std::vector<std::string>> zrows = {
+        {"ZONE", "SERIAL", "STATE", "LAST KIND", "OUTCOME", "LAST TRANSFER", "PRIMARY",
+         "LAST ERROR"}};
+    for (const auto& z : s["zones"]) {
+        if (!z.contains("secondary")) continue;
+        const json& x = z["secondary"];
+        const std::string state = !x.value("loaded", false)   ? "no data (SERVFAIL)"
+                                  : x.value("expired", false) ? "EXPIRED (SERVFAIL)"
+                                                              : "serving";
+        std::string err = x.value("last_error", std::string());
+        if (err.empty()) err = "-";
+        zrows.push_back({z.value("name", std::string()), cell(z, "serial"), state,
+                         cell(x, "last_kind"), cell(x, "last_outcome"), cell(x, "last_transfer"),
+                         cell(x, "primary"), err});
+    }
+    if (zrows.size() > 1) {
+        out << "\nsecondary zones:\n";
+        print_table(zrows, out);
+    }
 }
 
 void print_explain(const json& e, std::ostream& out) {

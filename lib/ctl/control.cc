@@ -12,10 +12,11 @@
 
 namespace gslbd::ctl {
 
-std::shared_ptr<const gslb::Topology> load_topology(const std::string& path) {
+std::shared_ptr<const gslb::Topology> load_topology(
+    const std::string& path, std::shared_ptr<const zone::Secondaries> secondaries) {
     auto cfg = std::make_shared<const config::Config>(config::load_config(path));
     auto geo = geo::load_geo(*cfg);
-    return gslb::build_topology(cfg, std::move(geo));
+    return gslb::build_topology(cfg, std::move(geo), std::move(secondaries));
 }
 
 namespace {
@@ -133,7 +134,12 @@ ReloadResult Control::reload(const std::string& trigger) {
     std::lock_guard serial(reload_mu_);
     ReloadResult r;
     try {
-        auto base = load_topology(config_path_);
+        std::shared_ptr<const zone::Secondaries> secondaries;
+        {
+            std::lock_guard lock(mu_);
+            if (base_ != nullptr) secondaries = base_->secondaries;
+        }
+        auto base = load_topology(config_path_, secondaries);
         Discovered discovered;
         std::map<std::string, std::string> api;
         {
@@ -425,7 +431,38 @@ std::shared_ptr<const gslb::Topology> Control::compose(
         }
     }
     if (!changed) return base;
-    return gslb::build_topology(std::move(cfg), base->geo);
+    return gslb::build_topology(std::move(cfg), base->geo, base->secondaries);
+}
+
+std::string Control::install_secondary(const std::string& zone_name, zone::Transferred data) {
+    std::lock_guard serial(reload_mu_);
+    std::shared_ptr<const gslb::Topology> base;
+    std::map<std::string, std::string> api;
+    Discovered discovered;
+    {
+        std::lock_guard lock(mu_);
+        base = base_;
+        api = admin_.pools();
+        discovered = discovered_;
+    }
+    if (base == nullptr) return "no configuration loaded yet";
+    auto map = base->secondaries != nullptr
+                   ? std::make_shared<zone::Secondaries>(*base->secondaries)
+                   : std::make_shared<zone::Secondaries>();
+    (*map)[zone_name] = std::move(data);
+    std::shared_ptr<const gslb::Topology> next, topo;
+    try {
+        next = gslb::build_topology(base->config, base->geo, std::move(map));
+        topo = compose(next, api, discovered, nullptr);
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+    {
+        std::lock_guard lock(mu_);
+        base_ = next;
+    }
+    switch_to(topo);
+    return "";
 }
 
 std::shared_ptr<const gslb::Topology> Control::prepare(std::shared_ptr<const gslb::Topology> base) {

@@ -24,14 +24,18 @@
 namespace gslbd::discovery {
 class Discoverer;  // discovery/discovery.hh
 }
+namespace gslbd::xfr {
+class Secondary;  // xfr/secondary.hh
+}
 
 namespace gslbd::ctl {
 
 class FleetLink;  // ctl/fleet.hh
 
 /// Main config file -> topology (config, geo databases, policies); throws with a message
-/// naming file, line and field.
-std::shared_ptr<const gslb::Topology> load_topology(const std::string& path);
+/// naming file, line and field. `secondaries`: the transferred zones to serve (lib/xfr).
+std::shared_ptr<const gslb::Topology> load_topology(
+    const std::string& path, std::shared_ptr<const zone::Secondaries> secondaries = nullptr);
 
 struct ReloadResult {
     bool ok = false;
@@ -94,6 +98,14 @@ class Control {
     /// starts, outlives it.
     void set_discoverer(const discovery::Discoverer* d) noexcept { discoverer_ = d; }
     const discovery::Discoverer* discoverer() const noexcept { return discoverer_; }
+    /// The transfer thread (secondary zones), for status and /metrics; as set_discoverer.
+    void set_secondary(const xfr::Secondary* s) noexcept { secondary_ = s; }
+    const xfr::Secondary* secondary() const noexcept { return secondary_; }
+    /// lib/xfr's installer: serves `data` as zone `zone`'s transferred copy, built and
+    /// published exactly as a reload would (the GSLB overlay checks included) with the pools
+    /// kept. Returns "" once it is published, else the reason (the topology refused it; the
+    /// previous copy stays served). Serialized with reloads and pool changes.
+    std::string install_secondary(const std::string& zone, zone::Transferred data);
 
     /// Runs the filter again over the stored verdicts and publishes a new generation when the
     /// result differs from what is published (the fleet's view changed).
@@ -184,6 +196,7 @@ class Control {
     ReloadHook reload_hook_;
     const FleetLink* fleet_ = nullptr;
     const discovery::Discoverer* discoverer_ = nullptr;
+    const xfr::Secondary* secondary_ = nullptr;
 
     /// Slow start, flap damping and dynamic TTLs (docs/gradual.md): applied to every Health
     /// publish_locked() builds; while it says something moves with time, the ticker thread

@@ -14,6 +14,9 @@
 #include "edge/dynblock.hh"
 #include "health/gradual.hh"
 #include "health/state.hh"
+#include "dns/response.hh"
+#include "xfr/secondary.hh"
+#include "zone/contents.hh"
 
 namespace gslbd::ctl {
 
@@ -494,6 +497,63 @@ static void discovery_metrics(Writer& w, const std::vector<discovery::Discoverer
          });
 }
 
+/// Zones: the serial served (every zone), and for secondary zones their transfers.
+static void zone_metrics(Writer& w, const gslb::Snapshot& view, const xfr::Secondary* sec) {
+    if (view.topo == nullptr) return;
+    w.family("gslbd_zone_serial", "gauge",
+             "SOA serial served per zone (0: a secondary zone with no data yet).");
+    for (const auto& z : view.topo->zones) {
+        char text[1024];
+        if (dns::name_to_text(z.name.bytes.data(), z.name.len, text, sizeof text) == 0) continue;
+        w.sample("gslbd_zone_serial", {{"zone", text}}, U{z.servfail ? 0u : z.soa.serial});
+    }
+    const zone::NotifyBoard& board = zone::notify_board();
+    w.family("gslbd_notify_total", "counter",
+             "NOTIFY messages: accepted (from a listed primary) or refused (anyone else).");
+    w.sample("gslbd_notify_total", {{"result", "accepted"}},
+             U{board.accepted.load(std::memory_order_relaxed)});
+    w.sample("gslbd_notify_total", {{"result", "refused"}},
+             U{board.refused.load(std::memory_order_relaxed)});
+    if (sec == nullptr) return;
+    const auto st = sec->status();
+    if (st.empty()) return;
+    using S = xfr::Secondary::Status;
+    auto secs = [](std::chrono::system_clock::time_point t) {
+        return U{static_cast<std::uint64_t>(std::max<std::int64_t>(
+            0, std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count()))};
+    };
+    w.family("gslbd_zone_transfers_total", "counter",
+             "Transfers served, per secondary zone and kind (AXFR, IXFR).");
+    for (const S& s : st) {
+        w.sample("gslbd_zone_transfers_total", {{"zone", s.zone}, {"kind", "AXFR"}}, U{s.axfr});
+        w.sample("gslbd_zone_transfers_total", {{"zone", s.zone}, {"kind", "IXFR"}}, U{s.ixfr});
+    }
+    auto each = [&](const char* name, const char* type, const char* help, auto value) {
+        w.family(name, type, help);
+        for (const S& s : st) w.sample(name, {{"zone", s.zone}}, value(s));
+    };
+    each("gslbd_zone_refresh_checks_total", "counter",
+         "Good SOA checks of a secondary zone (up to date or followed by a transfer).",
+         [](const S& s) { return U{s.checks}; });
+    each("gslbd_zone_refresh_failures_total", "counter",
+         "Refreshes where no primary gave a usable answer (the copy is kept).",
+         [](const S& s) { return U{s.failures}; });
+    each("gslbd_zone_transfers_refused_total", "counter",
+         "Transferred zones not served (they conflict with the GSLB records, ...).",
+         [](const S& s) { return U{s.refused}; });
+    each("gslbd_zone_notifies_total", "counter", "NOTIFYs that triggered a check of the zone.",
+         [](const S& s) { return U{s.notifies}; });
+    each("gslbd_zone_expired", "gauge",
+         "1 while a secondary zone is expired (answered SERVFAIL) or has no data.",
+         [](const S& s) { return U{s.expired || !s.loaded ? 1u : 0u}; });
+    each("gslbd_zone_last_transfer_success_timestamp_seconds", "gauge",
+         "Unix time of the zone's last served transfer (0: never).",
+         [&](const S& s) { return secs(s.last_transfer); });
+    each("gslbd_zone_last_refresh_success_timestamp_seconds", "gauge",
+         "Unix time of the zone's last good SOA check (0: never).",
+         [&](const S& s) { return secs(s.last_check); });
+}
+
 /// The fleet (docs/fleet.md); nothing without a `cluster:` block.
 static void fleet_metrics(Writer& w, const FleetLink& link) {
     const FleetStatus s = link.status();
@@ -579,6 +639,7 @@ std::string render_metrics(const Control& ctl, const DataPlaneStats& dp,
     backend_metrics(w, view);
     config_metrics(w, ctl, view, version);
     if (const discovery::Discoverer* d = ctl.discoverer()) discovery_metrics(w, d->status());
+    zone_metrics(w, view, ctl.secondary());
     if (const FleetLink* f = ctl.fleet()) fleet_metrics(w, *f);
     return w.take();
 }

@@ -730,6 +730,12 @@ AnswerInfo build(const Snapshot& snap, const dns::Query& q, const ClientInfo& cl
     }
 
     if (z->stat != nullptr) return build_static(snap, q, client, ws, p, w);
+    if (z->servfail) {  // a secondary zone without (unexpired) data
+        w.begin(q, dns::Rcode::ServFail, false);
+        info.kind = AnswerKind::ServFail;
+        info.rcode = dns::Rcode::ServFail;
+        return info;
+    }
     w.begin(q, dns::Rcode::NoError, true);
     info.kind = AnswerKind::Answer;
     info.rcode = dns::Rcode::NoError;

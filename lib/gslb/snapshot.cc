@@ -267,12 +267,14 @@ std::uint64_t AnswerCounts::total(std::uint32_t id) const noexcept {
     return sum;
 }
 
-std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Config> cfg,
-                                               std::shared_ptr<const geo::GeoDbs> geo) {
+std::shared_ptr<const Topology> build_topology(
+    std::shared_ptr<const config::Config> cfg, std::shared_ptr<const geo::GeoDbs> geo,
+    std::shared_ptr<const zone::Secondaries> secondaries) {
     if (!cfg) throw ConfigError({}, "", "no configuration to build from");
     auto topo = std::make_shared<Topology>();
     topo->config = cfg;
     topo->geo = geo;
+    topo->secondaries = secondaries;
     topo->edns_udp_size = cfg->edns_udp_size;
     topo->edge = edge::build_rules(*cfg);
     topo->ecs_enabled = cfg->ecs_enabled;
@@ -306,6 +308,27 @@ std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Con
         if (!z.file.empty()) {
             builder = std::make_unique<zone::ZoneBuilder>(zr.name.span());
             zone::read_master_file(z.file, z.name, *builder);
+        } else if (!z.primaries.empty()) {
+            for (const auto& p : z.primaries) zr.primaries.push_back(p.addr);
+            const zone::Transferred* t = nullptr;
+            if (secondaries != nullptr) {
+                auto it = secondaries->find(z.name);
+                if (it != secondaries->end()) t = &it->second;
+            }
+            if (t != nullptr && t->data != nullptr && !t->expired) {
+                builder = std::make_unique<zone::ZoneBuilder>(zr.name.span());
+                config::SourcePos where = z.pos;
+                where.file = config::FileName(z.pos.to_string() + ": zone " + z.name +
+                                              " (transferred, serial " +
+                                              std::to_string(t->data->soa.serial) + ")");
+                where.line = 0;
+                zone::add_contents(*t->data, *builder, where);
+            } else {
+                zr.servfail = true;  // nothing to serve yet, or expired
+                zr.soa = z.soa;
+                zr.soa_mname = WireName::from_text(z.name, z.pos, "soa.mname");
+                zr.soa_rname = WireName::from_text(z.name, z.pos, "soa.rname");
+            }
         } else {
             zr.soa = z.soa;
             zr.soa_mname = WireName::from_text(z.soa.mname, z.pos, "soa.mname");
@@ -342,7 +365,7 @@ std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Con
                 builder->add_gslb_name(rr.name.span(), static_cast<std::int32_t>(rid), r.pos);
         }
         if (builder) {
-            zr.stat = builder->build(z.file);
+            zr.stat = builder->build(z.file.empty() ? "primary" : z.file);
             builder.reset();
             soa_from_static(zr);
         }

@@ -20,6 +20,7 @@
 #include "gslb/name_index.hh"
 #include "util/addr.hh"
 #include "util/hash.hh"
+#include "zone/contents.hh"
 #include "zone/zone.hh"
 
 namespace gslbd::gslb {
@@ -141,6 +142,11 @@ struct ZoneRt {
     /// zone of GSLB records only. With it the engine answers every name of the zone from it
     /// (soa/ns above are then the file's; `ns` stays empty: the apex NS RRset is in `stat`).
     std::shared_ptr<const zone::StaticZone> stat;
+    /// A secondary zone (config `primaries:`): NOTIFY is accepted from these addresses.
+    std::vector<util::IpAddr> primaries;
+    /// A secondary zone with no data yet or whose data expired: every name of it is
+    /// answered SERVFAIL (as BIND and Knot do), docs/zones.md.
+    bool servfail = false;
 };
 
 /// How often each backend (by BackendRt::id) was handed out in an answer: one row of
@@ -198,6 +204,8 @@ class QueryMarks {
 struct Topology {
     std::shared_ptr<const config::Config> config;
     std::shared_ptr<const geo::GeoDbs> geo;
+    /// What the secondary zones were built from (build_topology's argument; may be null).
+    std::shared_ptr<const zone::Secondaries> secondaries;
     std::vector<ZoneRt> zones;
     std::vector<RecordRt> records;
     /// The records' names and CNAME fallback targets, back to back (sized once, never moves:
@@ -330,8 +338,12 @@ struct Snapshot {
 /// (resolve_policy(); unknown mode -> ConfigError at the record's `mode`), converts names,
 /// resolves geo keys (a `location` the map never mentions -> ConfigError), assigns backend
 /// ids and per-worker state slots, and indexes the names (index_names()).
-std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Config> cfg,
-                                               std::shared_ptr<const geo::GeoDbs> geo);
+/// `secondaries`: the transferred data of the config's secondary zones (lib/xfr); the
+/// topology keeps the pointer (Topology::secondaries) so that a rebuild from it (pools)
+/// serves the same data. A secondary zone without data (or expired) answers SERVFAIL.
+std::shared_ptr<const Topology> build_topology(
+    std::shared_ptr<const config::Config> cfg, std::shared_ptr<const geo::GeoDbs> geo,
+    std::shared_ptr<const zone::Secondaries> secondaries = nullptr);
 
 /// Fills topo.names from the zones' maps (records, ns_names, ents) and zone_index: for
 /// every name, what it is in the zone that answers for it (the longest one containing it).

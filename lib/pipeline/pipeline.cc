@@ -5,9 +5,13 @@
 #include <cstring>
 #include <ctime>
 
+#include "zone/contents.hh"
+
 namespace gslbd::pipeline {
 
 namespace {
+
+constexpr std::uint8_t kOpcodeNotify = 4;  // RFC 1996
 
 const config::Config& sizing_config(const gslb::SnapshotHolder& holder) {
     static const config::Config defaults;
@@ -353,6 +357,11 @@ inline std::uint32_t wall_seconds() noexcept {
             begin_error(dns::Rcode::FormErr);
             break;
         case dns::ParseStatus::NotImp:
+            if (q.opcode == kOpcodeNotify && pr.question_ok && snap != nullptr &&
+                snap->topo != nullptr) {
+                notify(*snap, source, w);
+                break;
+            }
             ++counters_.notimp;
             begin_error(dns::Rcode::NotImp);
             if (q.has_edns) w.set_opt(our_udp, q.do_bit, nullptr, 0);
@@ -374,6 +383,28 @@ inline std::uint32_t wall_seconds() noexcept {
     ++counters_.responses;
     if (w.truncated()) ++counters_.truncated;
     return len;
+}
+
+[[gnu::cold]] void Pipeline::notify(const gslb::Snapshot& snap, const util::IpAddr& source,
+                                    dns::ResponseWriter& w) noexcept {
+    const dns::Query& q = query_;
+    const gslb::Topology& topo = *snap.topo;
+    const std::string_view name(reinterpret_cast<const char*>(q.qname_lower.data()), q.qname_len);
+    bool ok = false;
+    if (auto it = topo.zone_index.find(name); it != topo.zone_index.end()) {
+        const gslb::ZoneRt& z = topo.zones[it->second];
+        ok = std::find(z.primaries.begin(), z.primaries.end(), source) != z.primaries.end();
+    }
+    zone::NotifyBoard& board = zone::notify_board();
+    if (ok) {
+        board.note(dns::name_hash(q.qname_lower.data(), q.qname_len));
+        board.accepted.fetch_add(1, std::memory_order_relaxed);
+        ++counters_.noerror;
+    } else {
+        board.refused.fetch_add(1, std::memory_order_relaxed);
+        ++counters_.refused;
+    }
+    w.begin(q, ok ? dns::Rcode::NoError : dns::Rcode::Refused, ok);
 }
 
 // `inline` on the helpers of handle(): GCC's inliner weighs the keyword and takes larger

@@ -109,6 +109,10 @@ class Pipeline {
     std::size_t respond(const gslb::Snapshot* snap, const dns::ParseResult& pr,
                         const util::IpAddr& source, std::span<std::uint8_t> out, bool tcp,
                         std::size_t reserve) noexcept;
+    /// A NOTIFY (RFC 1996): NOERROR (AA) when `source` is a primary of the secondary zone it
+    /// names (the transfer thread is told through zone::notify_board()), else REFUSED.
+    void notify(const gslb::Snapshot& snap, const util::IpAddr& source,
+                dns::ResponseWriter& w) noexcept;
     /// handle() when the topology has edge rules: ACL, parse, cookies, respond, RRL.
     std::size_t handle_edge(const edge::Rules& rules, const gslb::Snapshot* snap,
                             std::span<const std::uint8_t> query, const util::IpAddr& source,

@@ -118,15 +118,18 @@ class Knotd:
     """knotd on 127.0.0.1:`port` serving `zones` {name: file}, its configuration, storage and
     run directory inside `directory`."""
 
-    def __init__(self, directory, port, zones, extra=""):
+    def __init__(self, directory, port, zones, extra="", address="127.0.0.1", conf=None):
+        """`conf`: a whole knot.conf instead of the one made here (the secondary tests give
+        keys, remotes, ACLs and journals); `address` is where it listens."""
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port
+        self.address = address
         zone_lines = "".join(f"  - domain: {name}\n    file: {path}\n" for name, path in
                              zones.items())
         self.conf = self.dir / "knot.conf"
-        self.conf.write_text(f"""server:
-    listen: 127.0.0.1@{port}
+        self.conf.write_text(conf if conf is not None else f"""server:
+    listen: {address}@{port}
     rundir: {self.dir}
     udp-workers: 1
     tcp-workers: 1
@@ -162,13 +165,21 @@ zone:
         while time.monotonic() - start < timeout:
             assert self.proc.poll() is None, f"knotd exited:\n{self.log()}"
             try:
-                r = dns.query.udp(q, "127.0.0.1", port=self.port, timeout=0.5)
+                r = dns.query.udp(q, self.address, port=self.port, timeout=0.5)
                 if r.rcode() == 0 and r.answer:
                     return time.monotonic() - start
             except (dns.exception.Timeout, OSError):
                 pass
             time.sleep(0.02)
         raise AssertionError(f"knotd did not serve {zone} within {timeout} s:\n{self.log()}")
+
+    def knotc(self, *args):
+        """Runs knotc against this knotd's control socket; returns its output."""
+        knotc = shutil.which("knotc") or "/usr/sbin/knotc"
+        r = subprocess.run([knotc, "-c", str(self.conf), *args], capture_output=True, text=True,
+                           timeout=20)
+        assert r.returncode == 0, f"knotc {' '.join(args)}: {r.stdout}{r.stderr}"
+        return r.stdout
 
     def stop(self):
         if self.proc.poll() is None:

@@ -41,7 +41,8 @@ void parse_tsig_keys(const Val& v, Config& cfg) {
         k.name = normalize_name(nv->nonempty_str(), nv->pos(), nv->path());
         Val alg = m.require("algorithm");
         k.algorithm = alg.nonempty_str();
-        for (auto& c : k.algorithm) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        for (auto& c : k.algorithm)
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         if (k.algorithm.ends_with(".")) k.algorithm.pop_back();
         if (k.algorithm != "hmac-sha256")
             alg.fail("algorithm '" + alg.nonempty_str() + "' is not supported: use hmac-sha256");

@@ -413,9 +413,9 @@ void print_status(const json& s, std::ostream& out) {
     }
     print_table(rows, out);
     // Secondary zones (docs/zones.md): serial, last transfer, its kind and outcome.
-    std::vector<std::vector<std::string>> zrows = {
-        {"ZONE", "SERIAL", "STATE", "LAST KIND", "OUTCOME", "LAST TRANSFER", "PRIMARY",
-         "LAST ERROR"}};
+    std::vector<std::vector<std::string>> zrows = {{"ZONE", "SERIAL", "STATE", "LAST KIND",
+                                                    "OUTCOME", "LAST TRANSFER", "PRIMARY",
+                                                    "LAST ERROR"}};
     for (const auto& z : s["zones"]) {
         if (!z.contains("secondary")) continue;
         const json& x = z["secondary"];

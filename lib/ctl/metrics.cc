@@ -11,10 +11,10 @@
 #include "ctl/explain.hh"
 #include "ctl/fleet.hh"
 #include "discovery/discovery.hh"
+#include "dns/response.hh"
 #include "edge/dynblock.hh"
 #include "health/gradual.hh"
 #include "health/state.hh"
-#include "dns/response.hh"
 #include "xfr/secondary.hh"
 #include "zone/contents.hh"
 

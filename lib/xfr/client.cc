@@ -25,7 +25,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string knot_error(int rc) { return knot_strerror(rc); }
+std::string knot_error(int rc) {
+    return knot_strerror(rc);
+}
 
 struct Fd {
     int fd = -1;
@@ -181,18 +183,19 @@ Answer ask(const config::Primary& server, const std::string& origin, std::uint16
         if (ans.bytes > lim.max_bytes)
             throw XfrError("the answer exceeds " + std::to_string(lim.max_bytes >> 20) +
                            " MiB: zone too large");
-        // KEEPWIRE: TSIG covers the bytes as sent; NOCANON: RDATA names keep their case.
+        // The parse strips the TSIG RR off the wire (ARCOUNT - 1, r->size shorter): that is
+        // the form the MAC is checked over. NOCANON: RDATA names keep their case.
         Pkt r(knot_pkt_new(msg.data(), static_cast<std::uint16_t>(len), nullptr));
         if (!r) throw XfrError("out of memory");
-        rc = knot_pkt_parse(r.get(), KNOT_PF_KEEPWIRE | KNOT_PF_NOCANON);
+        rc = knot_pkt_parse(r.get(), KNOT_PF_NOCANON);
         if (rc != KNOT_EOK) throw XfrError("malformed message: " + knot_error(rc));
         if (knot_wire_get_id(r->wire) != id) throw XfrError("a message with a wrong ID");
         if (!knot_wire_get_qr(r->wire)) throw XfrError("a message that is not a response");
         if (knot_wire_get_tc(r->wire)) throw XfrError("a truncated (TC) message over TCP");
         if (ans.messages == 1 || knot_wire_get_qdcount(r->wire) != 0) {
             const knot_dname_t* qn = knot_pkt_qname(r.get());
-            if (knot_wire_get_qdcount(r->wire) != 1 || qn == nullptr ||
-                lower_owner(qn) != origin || knot_pkt_qtype(r.get()) != qtype)
+            if (knot_wire_get_qdcount(r->wire) != 1 || qn == nullptr || lower_owner(qn) != origin ||
+                knot_pkt_qtype(r.get()) != qtype)
                 throw XfrError("the answer's question is not the one asked");
         }
         // TSIG (RFC 8945 §5.3.1).
@@ -205,19 +208,19 @@ Answer ask(const config::Primary& server, const std::string& origin, std::uint16
                 }
                 if (++unsigned_count > 99)
                     throw XfrError("TSIG: more than 99 unsigned messages in a row");
-                unsigned_run.insert(unsigned_run.end(), msg.begin(), msg.begin() + len);
+                unsigned_run.insert(unsigned_run.end(), r->wire, r->wire + r->size);
             } else {
                 if (knot_tsig_rdata_error(r->tsig_rr) != 0)
-                    throw XfrError(std::string("TSIG: the primary reports ") +
-                                   (knot_tsig_rdata_error(r->tsig_rr) == KNOT_RCODE_BADKEY
-                                        ? "BADKEY (it does not know this key)"
-                                    : knot_tsig_rdata_error(r->tsig_rr) == KNOT_RCODE_BADSIG
-                                        ? "BADSIG (the secrets differ)"
-                                    : knot_tsig_rdata_error(r->tsig_rr) == KNOT_RCODE_BADTIME
-                                        ? "BADTIME (clocks differ)"
-                                        : "error " + std::to_string(knot_tsig_rdata_error(
-                                                         r->tsig_rr))));
-                unsigned_run.insert(unsigned_run.end(), msg.begin(), msg.begin() + len);
+                    throw XfrError(
+                        std::string("TSIG: the primary reports ") +
+                        (knot_tsig_rdata_error(r->tsig_rr) == KNOT_RCODE_BADKEY
+                             ? "BADKEY (it does not know this key)"
+                         : knot_tsig_rdata_error(r->tsig_rr) == KNOT_RCODE_BADSIG
+                             ? "BADSIG (the secrets differ)"
+                         : knot_tsig_rdata_error(r->tsig_rr) == KNOT_RCODE_BADTIME
+                             ? "BADTIME (clocks differ)"
+                             : "error " + std::to_string(knot_tsig_rdata_error(r->tsig_rr))));
+                unsigned_run.insert(unsigned_run.end(), r->wire, r->wire + r->size);
                 rc = prev_signed == 0
                          ? knot_tsig_client_check(r->tsig_rr, unsigned_run.data(),
                                                   unsigned_run.size(), digest, digest_len, tkey, 0)

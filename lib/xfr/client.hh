@@ -34,8 +34,8 @@ class TsigKey {
 
 struct Limits {
     std::chrono::milliseconds connect{3000};
-    std::chrono::milliseconds idle{10000};   ///< longest wait for the next bytes
-    std::chrono::milliseconds total{120000};  ///< a whole transfer
+    std::chrono::milliseconds idle{10000};         ///< longest wait for the next bytes
+    std::chrono::milliseconds total{120000};       ///< a whole transfer
     std::size_t max_bytes = std::size_t{1} << 30;  ///< of wire, per answer
     std::size_t max_rrs = 20'000'000;
 };

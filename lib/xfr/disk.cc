@@ -69,9 +69,9 @@ void write_copy(const std::string& dir, const std::string& zone, const zone::Con
     o.append(kMagic, sizeof kMagic);
     put(o, zone.size(), 2);
     o += zone;
-    put(o, static_cast<std::uint64_t>(
-               std::chrono::duration_cast<std::chrono::seconds>(refreshed.time_since_epoch())
-                   .count()),
+    put(o,
+        static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::seconds>(refreshed.time_since_epoch()).count()),
         8);
     put(o, c.rrs.size(), 8);
     for (const auto& rr : c.rrs) {

@@ -117,12 +117,11 @@ Result interpret(std::span<const zone::Rr> rrs, const std::string& origin,
     }
     const zone::Rr& last = rrs.back();
     if (last.type != kSoa || last.owner != origin || serial_of(last) != to)
-        throw XfrError("the answer does not end with the zone's SOA (serial " +
-                       std::to_string(to) + "): truncated transfer");
+        throw XfrError("the answer does not end with the zone's SOA (serial " + std::to_string(to) +
+                       "): truncated transfer");
     if (base != nullptr && !serial_newer(to, base->soa.serial))
-        throw XfrError("the primary sent serial " + std::to_string(to) +
-                       ", not newer than ours (" + std::to_string(base->soa.serial) +
-                       "): wrong serial order");
+        throw XfrError("the primary sent serial " + std::to_string(to) + ", not newer than ours (" +
+                       std::to_string(base->soa.serial) + "): wrong serial order");
 
     if (!ixfr || rrs[1].type != kSoa || rrs[1].owner != origin) {
         res.kind = Kind::Axfr;
@@ -148,9 +147,9 @@ Result interpret(std::span<const zone::Rr> rrs, const std::string& origin,
         ++i;
         while (i < end && !(rrs[i].type == kSoa && rrs[i].owner == origin)) {
             if (work.erase(key_of(rrs[i])) == 0)
-                throw XfrError("increment " + std::to_string(from) + " deletes an RR we do not have (" +
-                               text_name(rrs[i].owner) + " type " + std::to_string(rrs[i].type) +
-                               ")");
+                throw XfrError("increment " + std::to_string(from) +
+                               " deletes an RR we do not have (" + text_name(rrs[i].owner) +
+                               " type " + std::to_string(rrs[i].type) + ")");
             ++res.changes;
             ++i;
         }

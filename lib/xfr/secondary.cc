@@ -19,7 +19,9 @@ constexpr std::uint32_t kMinTimer = 1, kMaxTimer = 86400;
 // Without any copy: ask again this soon.
 constexpr seconds kEmptyRetry{5};
 
-seconds timer(std::uint32_t v) { return seconds(std::clamp(v, kMinTimer, kMaxTimer)); }
+seconds timer(std::uint32_t v) {
+    return seconds(std::clamp(v, kMinTimer, kMaxTimer));
+}
 
 std::string rcode_name(std::uint16_t rc) {
     static const char* const names[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
@@ -33,7 +35,9 @@ std::string rcode_name(std::uint16_t rc) {
 Secondary::Secondary(Installer install, Limits limits)
     : install_(std::move(install)), limits_(limits) {}
 
-Secondary::~Secondary() { stop(); }
+Secondary::~Secondary() {
+    stop();
+}
 
 std::shared_ptr<const zone::Secondaries> Secondary::set_config(const config::Config& cfg) {
     std::map<std::string, std::shared_ptr<TsigKey>> keys;
@@ -86,11 +90,10 @@ std::shared_ptr<const zone::Secondaries> Secondary::set_config(const config::Con
                     z->st.last_check = d->refreshed;
                     z->st.expired = Steady::now() >= z->expire_at;
                     z->pending = !first;
-                    util::log_info("zone {}: serial {} from the disk copy {} ({} RRs{})", zc.name,
-                                   z->data->soa.serial, copy_path(dir_, zc.name),
-                                   z->data->rrs.size(),
-                                   z->st.expired ? "; EXPIRED: SERVFAIL until a primary answers"
-                                                 : "");
+                    util::log_info(
+                        "zone {}: serial {} from the disk copy {} ({} RRs{})", zc.name,
+                        z->data->soa.serial, copy_path(dir_, zc.name), z->data->rrs.size(),
+                        z->st.expired ? "; EXPIRED: SERVFAIL until a primary answers" : "");
                 }
             } catch (const XfrError& e) {
                 util::log_error("zone {}: the disk copy is not used: {}", zc.name, e.what());
@@ -239,8 +242,7 @@ void Secondary::schedule(Zone& z, bool ok) {
     }
 }
 
-bool Secondary::try_primary(Zone& z, const config::Primary& p, std::string& error,
-                            bool& refused) {
+bool Secondary::try_primary(Zone& z, const config::Primary& p, std::string& error, bool& refused) {
     std::shared_ptr<TsigKey> key;
     std::shared_ptr<const zone::Contents> have;
     std::string dir;
@@ -269,7 +271,8 @@ bool Secondary::try_primary(Zone& z, const config::Primary& p, std::string& erro
         bool found = false;
         for (const auto& rr : soa.rrs) {
             zone::SoaTimers t;
-            if (rr.type == zone::kTypeSOA && rr.owner == z.origin && zone::soa_timers(rr.rdata, t)) {
+            if (rr.type == zone::kTypeSOA && rr.owner == z.origin &&
+                zone::soa_timers(rr.rdata, t)) {
                 serial = t.serial;
                 found = true;
             }
@@ -353,10 +356,11 @@ bool Secondary::try_primary(Zone& z, const config::Primary& p, std::string& erro
             refused = true;
             error = std::string(kind) + " of serial " + std::to_string(next->soa.serial) +
                     " refused: " + err;
-            util::log_error("zone {}: the {} from {} (serial {}) is not served, still serving "
-                            "serial {}: {}",
-                            name, kind, p.text, next->soa.serial,
-                            have != nullptr ? std::to_string(have->soa.serial) : "none", err);
+            util::log_error(
+                "zone {}: the {} from {} (serial {}) is not served, still serving "
+                "serial {}: {}",
+                name, kind, p.text, next->soa.serial,
+                have != nullptr ? std::to_string(have->soa.serial) : "none", err);
             std::lock_guard lock(mu_);
             ++z.st.refused;
             z.st.last_outcome = "refused";

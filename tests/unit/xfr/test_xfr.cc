@@ -32,7 +32,8 @@ zone::Rr soa(std::uint32_t serial) {
 }
 
 zone::Rr a(const char* name, std::uint8_t last) {
-    return {wire(name), zone::kTypeA, 60, std::string{'\xc0', '\x00', '\x02', static_cast<char>(last)}};
+    return {wire(name), zone::kTypeA, 60,
+            std::string{'\xc0', '\x00', '\x02', static_cast<char>(last)}};
 }
 
 zone::Contents zone_of(std::uint32_t serial, std::vector<zone::Rr> rrs) {
@@ -69,21 +70,23 @@ TEST_CASE("AXFR: the whole zone between two SOAs") {
 TEST_CASE("AXFR answers that are not whole zones are refused") {
     CHECK_THROWS_WITH(xfr::interpret(std::vector<zone::Rr>{}, kOrigin, nullptr, false),
                       Catch::Contains("empty"));
-    CHECK_THROWS_WITH(xfr::interpret(std::vector<zone::Rr>{a("www.x.test.", 1), soa(5)}, kOrigin,
-                                     nullptr, false),
-                      Catch::Contains("does not start"));
-    CHECK_THROWS_WITH(xfr::interpret(std::vector<zone::Rr>{soa(5), a("www.x.test.", 1)}, kOrigin,
-                                     nullptr, false),
-                      Catch::Contains("truncated"));
-    CHECK_THROWS_WITH(xfr::interpret(std::vector<zone::Rr>{soa(5), soa(6)}, kOrigin, nullptr, false),
-                      Catch::Contains("truncated"));
+    CHECK_THROWS_WITH(
+        xfr::interpret(std::vector<zone::Rr>{a("www.x.test.", 1), soa(5)}, kOrigin, nullptr, false),
+        Catch::Contains("does not start"));
+    CHECK_THROWS_WITH(
+        xfr::interpret(std::vector<zone::Rr>{soa(5), a("www.x.test.", 1)}, kOrigin, nullptr, false),
+        Catch::Contains("truncated"));
+    CHECK_THROWS_WITH(
+        xfr::interpret(std::vector<zone::Rr>{soa(5), soa(6)}, kOrigin, nullptr, false),
+        Catch::Contains("truncated"));
 }
 
 TEST_CASE("IXFR: increments applied to our copy") {
     const zone::Contents base = zone_of(1, {a("www.x.test.", 1), a("old.x.test.", 2)});
     // 1 -> 2: delete old, add new; 2 -> 3: add w3
-    const std::vector<zone::Rr> s = {soa(3), soa(1), a("old.x.test.", 2), soa(2), a("new.x.test.", 3),
-                                     soa(2), soa(3), a("w3.x.test.", 4), soa(3)};
+    const std::vector<zone::Rr> s = {
+        soa(3), soa(1), a("old.x.test.", 2), soa(2), a("new.x.test.", 3),
+        soa(2), soa(3), a("w3.x.test.", 4),  soa(3)};
     const auto r = xfr::interpret(s, kOrigin, &base, true);
     REQUIRE(r.kind == Kind::Ixfr);
     CHECK(r.changes == 3);
@@ -122,10 +125,9 @@ TEST_CASE("IXFR answered as a whole zone, a single SOA, or wrongly") {
                           Catch::Contains("we do not have"));
     }
     SECTION("serials going backwards") {
-        CHECK_THROWS_WITH(
-            xfr::interpret(std::vector<zone::Rr>{soa(0), a("x.x.test.", 1), soa(0)}, kOrigin, &base,
-                           true),
-            Catch::Contains("wrong serial order"));
+        CHECK_THROWS_WITH(xfr::interpret(std::vector<zone::Rr>{soa(0), a("x.x.test.", 1), soa(0)},
+                                         kOrigin, &base, true),
+                          Catch::Contains("wrong serial order"));
     }
     SECTION("an older single SOA") {
         const zone::Contents newer = zone_of(9, {});

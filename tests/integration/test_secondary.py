@@ -5,7 +5,9 @@ else, overlays its GSLB records on a transferred zone, keeps a disk copy that a 
 without the primary, and answers SERVFAIL once a zone has expired."""
 import base64
 import re
+import socket
 import subprocess
+import threading
 import time
 
 import dns.flags
@@ -14,12 +16,14 @@ import dns.opcode
 import dns.query
 import dns.rcode
 import dns.rdatatype
+import dns.exception
 import pytest
 
 import gslbd_test
 import zone_test
 
 PRIMARY = "127.0.21.1"    # knotd, and the source of its NOTIFYs (`via`)
+HOSTILE = "127.0.21.2"    # a primary that answers garbage (listed first for hostile.test.)
 STRANGER = "127.0.21.9"   # a NOTIFY sender that no zone lists
 SECRET = base64.b64encode(b"gslbd-secondary-test-key-32bytes").decode()
 WRONG = base64.b64encode(b"not-the-secret-the-primary-knows").decode()
@@ -86,10 +90,13 @@ zone:
   - domain: exp.test.
     file: {files['exp.test.']}
     acl: xfr
+  - domain: hostile.test.
+    file: {files['hostile.test.']}
+    acl: xfr
 """
 
 
-def gslbd_zones(d, kport, secret=SECRET):
+def gslbd_zones(d, kport, hport, secret=SECRET):
     return f"""secondary_dir: {d / 'state'}
 tsig_keys:
   - name: {KEY}
@@ -105,6 +112,8 @@ zones:
         key: {KEY}
   - name: exp.test.
     primaries: ["{PRIMARY}:{kport}"]
+  - name: hostile.test.
+    primaries: ["{HOSTILE}:{hport}", "{PRIMARY}:{kport}"]
 """
 
 
@@ -118,18 +127,70 @@ POLICY = gslbd_test.health_defaults(record_ttl=20) + """  app.sec.test.:
 """
 
 
+class HostilePrimary:
+    """A TCP 'primary' on HOSTILE that answers each connection in the next bad way."""
+    MODES = ["garbage", "short", "wrong_id", "query_back", "close", "huge_length"]
+
+    def __init__(self):
+        self.port = gslbd_test.free_port()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((HOSTILE, self.port))
+        self.sock.listen(16)
+        self.served = []
+        self.stopping = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                mode = self.MODES[len(self.served) % len(self.MODES)]
+                self.served.append(mode)
+                try:
+                    query = gslbd_test.read_message(conn)
+                    if mode == "garbage":
+                        conn.sendall(b"\x00\x20" + bytes(range(7, 39)))
+                    elif mode == "short":
+                        conn.sendall(b"\x01\x00" + b"\x12" * 40)  # 256 announced, 40 sent
+                    elif mode in ("wrong_id", "query_back"):
+                        r = dns.message.make_response(query)
+                        if mode == "wrong_id":
+                            r.id = (query.id + 1) & 0xFFFF
+                        wire = r.to_wire()
+                        if mode == "query_back":
+                            wire = query.to_wire()
+                        conn.sendall(len(wire).to_bytes(2, "big") + wire)
+                    elif mode == "huge_length":
+                        conn.sendall(b"\xff\xff" + b"\x00" * 12)
+                    time.sleep(0.05)
+                except (OSError, dns.exception.DNSException):
+                    pass
+
+    def stop(self):
+        self.stopping = True
+        self.sock.close()
+
+
 class World:
     def __init__(self, d):
         self.d = d
         self.data = d / "data"
         self.data.mkdir()
-        self.files = {z: self.data / f"{z}zone" for z in ("sec.test.", "tsig.test.", "exp.test.")}
+        self.files = {z: self.data / f"{z}zone"
+                      for z in ("sec.test.", "tsig.test.", "exp.test.", "hostile.test.")}
         self.write("sec.test.", 1)
+        self.write("hostile.test.", 1)
         self.write("tsig.test.", 1)
         self.write("exp.test.", 1, refresh=1, expire=3)
         self.kport = gslbd_test.free_port()
         self.port = gslbd_test.free_port()
         self.api_port = gslbd_test.free_port()
+        self.hostile = HostilePrimary()
         self.knot = zone_test.Knotd(d / "knot", self.kport, {}, address=PRIMARY,
                                     conf=knot_conf(d / "knot", self.kport, self.port, self.files))
         for z in self.files:
@@ -146,7 +207,7 @@ class World:
 
     def write_gslbd(self, secret):
         return zone_test.gslbd_config(
-            self.d / "gslbd", self.port, gslbd_zones(self.d, self.kport, secret),
+            self.d / "gslbd", self.port, gslbd_zones(self.d, self.kport, self.hostile.port, secret),
             extra=gslbd_test.api_block(self.api_port, self.d / "gslbd"))
 
     def ask(self, name, rdtype="SOA", port=None):
@@ -186,6 +247,7 @@ def world(tmp_path_factory):
         w.g.stop()
     finally:
         w.knot.stop()
+        w.hostile.stop()
 
 
 def test_initial_axfr(world):
@@ -300,6 +362,26 @@ def test_bad_tsig_key_fails_clearly_and_keeps_the_data(world):
     assert st == 200 and body.get("ok"), body
     world.knot.knotc("zone-notify", "tsig.test.")
     gslbd_test.wait_for(lambda: world.serial("tsig.test."), 2, 5, "serial 2 with the good key")
+
+
+def test_bad_primary_is_logged_and_the_next_one_serves(world):
+    gslbd_test.wait_for(lambda: world.serial("hostile.test."), 1, 10, "hostile.test. from knotd")
+    # every NOTIFY from the hostile primary's address makes gslbd ask it (first) again
+    for _ in range(len(HostilePrimary.MODES) - 1):
+        before = len(world.hostile.served)
+        assert notify(world, HOSTILE, "hostile.test.").rcode() == dns.rcode.NOERROR
+        gslbd_test.wait_for(lambda: len(world.hostile.served) > before, True, 5,
+                            "gslbd asked the hostile primary again")
+    gslbd_test.wait_for(lambda: world.status("hostile.test.")["secondary"]["checks"]
+                        >= len(HostilePrimary.MODES), True, 5, "checks answered by knotd")
+    log = world.g.log()
+    for reason in ("malformed message", "connection closed by the primary", "a message with a wrong ID",
+                   "not a response"):
+        assert reason in log, f"no '{reason}' in the log:\n{log}"
+    assert world.serial("hostile.test.") == 1
+    assert world.g.proc.poll() is None
+    z = world.status("hostile.test.")["secondary"]
+    assert z["last_outcome"] == "up to date" and z["primary"] == f"{PRIMARY}:{world.kport}"
 
 
 def test_restart_without_primary_serves_disk_copy_and_expires(world):

@@ -210,8 +210,13 @@ void Secondary::refresh(Zone& z) {
             ok = true;
             break;
         }
+        if (!refused && &p != &cfg->primaries.back())
+            util::log_warn("zone {}: primary {} failed, asking the next one: {}", z.st.zone, p.text,
+                           err);
         std::lock_guard lock(mu_);
         errors += (errors.empty() ? "" : "; ") + p.text + ": " + err;
+        z.st.last_error = p.text + ": " + err;
+        z.st.last_failure = System::now();
         if (refused) break;
     }
     if (!ok) {

@@ -59,16 +59,21 @@ class NotifyBoard {
   public:
     static constexpr std::size_t kSlots = 1024;
     void note(std::uint64_t name_hash) noexcept {
-        slots_[name_hash & (kSlots - 1)].fetch_add(1, std::memory_order_relaxed);
+        slots_[slot(name_hash)].fetch_add(1, std::memory_order_relaxed);
     }
     std::uint32_t count(std::uint64_t name_hash) const noexcept {
-        return slots_[name_hash & (kSlots - 1)].load(std::memory_order_relaxed);
+        return slots_[slot(name_hash)].load(std::memory_order_relaxed);
     }
     /// NOTIFYs answered NOERROR (from a listed primary) and REFUSED (anyone else, or a zone
     /// that is not a secondary here), for /metrics.
     std::atomic<std::uint64_t> accepted{0}, refused{0};
 
   private:
+    // The top bits of a Fibonacci multiply: every bit of the name hash counts.
+    static std::size_t slot(std::uint64_t h) noexcept {
+        return static_cast<std::size_t>((h * 0x9E3779B97F4A7C15ull) >> 54);
+    }
+    static_assert(kSlots == 1024, "slot() takes 10 bits");
     std::array<std::atomic<std::uint32_t>, kSlots> slots_{};
 };
 /// The process's board.

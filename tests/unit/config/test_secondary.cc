@@ -58,13 +58,13 @@ TEST_CASE("a secondary zone: primaries, keys and the state directory", "[config]
 TEST_CASE("secondary zone mistakes name their place", "[config]") {
     const std::string dir = "secondary_dir: state\n";
     CHECK_THAT(error_of(main_of(dir, "    primaries: [192.0.2.53]\n    file: z.db\n")),
-               Catch::StartsWith(":5:11: file: 'file' cannot be given with 'primaries'"));
+               Catch::StartsWith(":6:11: zones[0].file: 'file' cannot be given with 'primaries'"));
     CHECK_THAT(error_of(main_of(dir, "    primaries: [192.0.2.53]\n    ns: []\n")),
                Catch::Contains("'ns' cannot be given with 'primaries'"));
     CHECK_THAT(error_of(main_of(dir, "    primaries: [nowhere]\n")),
-               Catch::StartsWith(":4:17: zones[0].primaries[0]: bad primary address 'nowhere'"));
+               Catch::StartsWith(":5:17: zones[0].primaries[0]: bad primary address 'nowhere'"));
     CHECK_THAT(error_of(main_of(dir, "    primaries:\n      - {address: 192.0.2.53, key: k.}\n")),
-               Catch::StartsWith(":5:40: zones[0].primaries[0].key: no TSIG key named 'k.'"));
+               Catch::StartsWith(":6:36: zones[0].primaries[0].key: no TSIG key named 'k.'"));
     CHECK_THAT(error_of(main_of("", "    primaries: [192.0.2.53]\n")),
                Catch::Contains("'secondary_dir' (where transferred zones are kept) is required"));
     CHECK_THAT(error_of(main_of(dir + "tsig_keys:\n  - {name: k, algorithm: hmac-md5, secret: "

@@ -90,6 +90,7 @@ std::shared_ptr<const zone::Secondaries> Secondary::set_config(const config::Con
                     z->st.last_check = d->refreshed;
                     z->st.expired = Steady::now() >= z->expire_at;
                     z->pending = !first;
+                    z->written = Steady::now() - age;
                     util::log_info(
                         "zone {}: serial {} from the disk copy {} ({} RRs{})", zc.name,
                         z->data->soa.serial, copy_path(dir_, zc.name), z->data->rrs.size(),
@@ -304,10 +305,18 @@ bool Secondary::try_primary(Zone& z, const config::Primary& p, std::string& erro
                                    have->soa.serial, p.text);
                 }
             }
-            try {
-                write_copy(dir, name, *have, System::now());  // the refresh time, for expiry
-            } catch (const XfrError& e) {
-                util::log_error("zone {}: disk copy: {}", name, e.what());
+            bool rewrite = false;
+            {
+                std::lock_guard lock(mu_);
+                rewrite = Steady::now() - z.written >= timer(have->soa.expire) / 4;
+                if (rewrite) z.written = Steady::now();
+            }
+            if (rewrite) {
+                try {
+                    write_copy(dir, name, *have, System::now());  // the refresh time, for expiry
+                } catch (const XfrError& e) {
+                    util::log_error("zone {}: disk copy: {}", name, e.what());
+                }
             }
             return true;
         };
@@ -394,6 +403,8 @@ bool Secondary::try_primary(Zone& z, const config::Primary& p, std::string& erro
         }
         try {
             write_copy(dir, name, *next, System::now());
+            std::lock_guard lock(mu_);
+            z.written = Steady::now();
         } catch (const XfrError& e) {
             util::log_error("zone {}: disk copy not written (served anyway): {}", name, e.what());
         }

@@ -71,6 +71,9 @@ class Secondary {
         std::chrono::steady_clock::time_point due{}, expire_at{};
         bool has_expire = false;
         bool pending = false;  ///< a disk copy read on reload, not installed yet
+        /// When the disk copy was last written: an up-to-date check rewrites it (for its
+        /// refresh time, which expiry after a restart counts from) at most every expire/4.
+        std::chrono::steady_clock::time_point written{};
         Status st;
     };
     void run();

@@ -16,6 +16,7 @@
 #include "ctl/api_request.hh"
 #include "ctl/explain.hh"
 #include "ctl/fleet.hh"
+#include "ctl/plan.hh"
 #include "discovery/discovery.hh"
 #include "edge/dynblock.hh"
 #include "health/state.hh"
@@ -596,6 +597,32 @@ void ApiServer::routes() {
                out["ok"] = true;
                send_json(res, 200, out);
            }));
+    // Plan (docs/gradual.md): what a reload or an override would change, changing nothing.
+    s.Post(
+        "/api/v1/plan", route(kMutating, [this](const Request& req, Response& res) {
+            const PlanRequest pr = parse_plan_request(parse_body(req));
+            const gslb::Snapshot now = control_.current();
+            if (pr.reload) {
+                const gslb::Snapshot after = control_.plan_reload(pr.config);
+                send_json(res, 200,
+                          plan_json(now, after,
+                                    "reload of " +
+                                        (pr.config.empty() ? control_.config_path() : pr.config)));
+                return;
+            }
+            std::vector<BackendKey> keys;
+            const gslb::Snapshot after = control_.plan_override(
+                pr.override_.selector, pr.override_.action, pr.override_.weight, keys);
+            json out = plan_json(
+                now, after,
+                pr.verb + " " + pr.override_.selector.describe() +
+                    (pr.verb == "weight" ? " weight " + std::to_string(pr.override_.weight) : ""));
+            json backends = json::array();
+            for (const auto& [rec, addr] : keys)
+                backends.push_back({{"record", rec}, {"address", addr}});
+            out["backends"] = std::move(backends);
+            send_json(res, 200, out);
+        }));
 
     const auto explain_route = route(kRead, [this](const Request& req, Response& res) {
         const gslb::Snapshot snap = control_.current();

@@ -186,4 +186,32 @@ ExplainRequest parse_explain_request(const json& in) {
     return er;
 }
 
+PlanRequest parse_plan_request(const json& body) {
+    if (!body.is_object() || body.size() != 1 ||
+        !(body.contains("reload") || body.contains("override")))
+        throw RequestError(400, "expected {\"reload\": {...}} or {\"override\": {...}}");
+    PlanRequest pr;
+    if (body.contains("reload")) {
+        const json& r = body["reload"];
+        if (!r.is_object()) throw RequestError(400, "'reload' must be an object");
+        for (const auto& [k, v] : r.items()) {
+            if (k != "config") throw RequestError(400, "unknown field 'reload." + k + "'");
+            if (!v.is_string() || v.get<std::string>().empty())
+                throw RequestError(400, "'reload.config' must be a file path");
+        }
+        pr.reload = true;
+        pr.config = r.value("config", std::string());
+        return pr;
+    }
+    json o = body["override"];
+    if (!o.is_object() || !o.contains("action") || !o["action"].is_string())
+        throw RequestError(400, "'override' must be an object with 'action'");
+    pr.verb = o["action"].get<std::string>();
+    if (pr.verb != "enable" && pr.verb != "disable" && pr.verb != "drain" && pr.verb != "weight")
+        throw RequestError(400, "'override.action' must be enable, disable, drain or weight");
+    o.erase("action");
+    pr.override_ = parse_backends_request(pr.verb, o);
+    return pr;
+}
+
 }  // namespace gslbd::ctl

@@ -39,4 +39,15 @@ ShiftParams parse_shift_request(const nlohmann::json& body);
 /// Throws RequestError(400).
 ExplainRequest parse_explain_request(const nlohmann::json& in);
 
+/// POST /api/v1/plan (docs/api.md "plan"): {"reload": {"config": PATH}} (config optional:
+/// the file in use) or {"override": {"action": enable|disable|drain|weight, selector fields,
+/// "weight" for the weight action}}. Throws RequestError(400).
+struct PlanRequest {
+    bool reload = false;
+    std::string config;  ///< reload: the candidate main config ("" = the one in use)
+    std::string verb;    ///< override: enable, disable, drain, weight
+    BackendsRequest override_;
+};
+PlanRequest parse_plan_request(const nlohmann::json& body);
+
 }  // namespace gslbd::ctl

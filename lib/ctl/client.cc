@@ -49,6 +49,10 @@ const char* const kUsage =
     "                                  restores all after D; --wait prints the report at the end\n"
     "  shift list | show ID [--wait]   shifts and their state | one shift's report per step\n"
     "  shift pause|resume|abort ID     hold the current step, go on, restore at once\n"
+    "  plan reload [FILE]              what a reload (of FILE: a candidate main config)\n"
+    "                                  would change, per decision class; changes nothing\n"
+    "  plan drain|disable|enable SELECTOR, plan weight N SELECTOR\n"
+    "                                  the same for an override\n"
     "  import-corefile COREFILE [OUT]  write a gslbd main config from a CoreDNS-GSLB\n"
     "                                  Corefile (stdout without OUT); no API call\n"
     "\n"
@@ -321,6 +325,37 @@ Request make_request(const CommandLine& cl) {
         throw UsageError("blocks [list] | blocks lift PREFIX | blocks lift-all");
     }
     if (cmd == "shift") return make_shift_request(cl);
+    if (cmd == "plan") {
+        const std::string sub = args.size() > 1 ? args[1] : "";
+        const char* usage =
+            "plan reload [FILE] | plan enable|disable|drain SELECTOR | plan weight N SELECTOR";
+        json body;
+        if (sub == "reload") {
+            if (!need_args(2, 3) || !cl.selector.empty()) throw UsageError(usage);
+            json r = json::object();
+            // the daemon reads the file: name it absolutely (its working directory differs)
+            if (args.size() == 3) r["config"] = std::filesystem::absolute(args[2]).string();
+            body = {{"reload", std::move(r)}};
+        } else if (sub == "enable" || sub == "disable" || sub == "drain" || sub == "weight") {
+            json o = cl.selector;
+            if (cl.selector.empty()) throw UsageError(usage);
+            if (sub == "weight") {
+                if (!need_args(3, 3)) throw UsageError(usage);
+                char* end = nullptr;
+                const long w = std::strtol(args[2].c_str(), &end, 10);
+                if (args[2].empty() || *end != '\0' || w < 0 || w > 1000000)
+                    throw UsageError("weight N must be 0..1000000");
+                o["weight"] = w;
+            } else if (!need_args(2, 2)) {
+                throw UsageError(usage);
+            }
+            o["action"] = sub;
+            body = {{"override", std::move(o)}};
+        } else {
+            throw UsageError(usage);
+        }
+        return {Command::kPlan, cmd, true, "/api/v1/plan", std::move(body)};
+    }
     if (cmd == "fleet") {
         if (!need_args(1, 1)) throw UsageError("fleet takes no arguments");
         return {Command::kFleet, cmd, false, "/api/v1/fleet", {}};
@@ -434,6 +469,56 @@ void print_status(const json& s, std::ostream& out) {
     }
 }
 
+void print_plan(const json& p, std::ostream& out) {
+    auto pct = [](const json& x) {
+        std::ostringstream s;
+        s << std::fixed << std::setprecision(1) << (x.is_number() ? x.get<double>() * 100 : 0.0)
+          << " %";
+        return s.str();
+    };
+    auto answers = [&](const json& list) {
+        std::string t;
+        for (const auto& a : list) {
+            if (!t.empty()) t += "; ";
+            t += a.value("answer", "");
+            if (a.value("share", 1.0) < 0.9999) t += " " + pct(a["share"]);
+        }
+        return t.empty() ? std::string("-") : t;
+    };
+    out << "plan: " << cell(p, "change") << " (not applied: nothing has changed)\n";
+    out << "queries counted: " << cell(p, "queries") << " over " << cell(p, "window_s")
+        << " s; would get a different answer: " << cell(p, "changed_queries") << " ("
+        << pct(p["changed_share"]) << ")\n";
+    if (p.value("unclassified_queries", 0) != 0)
+        out << "queries without a class slot (not in the shares): "
+            << cell(p, "unclassified_queries") << "\n";
+    if (p.contains("backends"))
+        for (const auto& b : p["backends"])
+            out << "backend: " << cell(b, "record") << " " << cell(b, "address") << "\n";
+    for (const auto& r : p["records"]) {
+        out << "\n"
+            << cell(r, "name") << " (" << cell(r, "mode")
+            << (r.contains("mode_after") ? " -> " + cell(r, "mode_after") : "")
+            << (r.value("removed", false) ? ", removed" : "") << "): " << cell(r, "queries")
+            << " queries, " << pct(r["changed_share"]) << " change\n";
+        std::vector<std::vector<std::string>> rows = {
+            {"  TYPE", "CLASS", "CLIENT", "QUERIES", "NOW", "AFTER", "CHANGE"}};
+        for (const auto& c : r["classes"]) {
+            std::string cls = cell(c, "class");
+            if (c.contains("class_after")) cls += " -> " + cell(c, "class_after");
+            rows.push_back({"  " + cell(c, "type"), cls, cell(c, "client"), cell(c, "queries"),
+                            answers(c["now"]), answers(c["after"]), pct(c["changed_share"])});
+        }
+        print_table(rows, out);
+    }
+    for (const char* k : {"records_added", "records_removed", "changed_without_queries"})
+        if (p.contains(k) && !p[k].empty()) {
+            out << k << ":";
+            for (const auto& n : p[k]) out << " " << n.get<std::string>();
+            out << "\n";
+        }
+}
+
 void print_explain(const json& e, std::ostream& out) {
     out << "generation " << e.value("generation", 0) << "\n";
     const json& q = e["query"];
@@ -536,6 +621,8 @@ int render(const Request& req, const Reply& r, bool json_out, std::ostream& out,
         print_explain(r.body, out);
     } else if (req.command == Command::kFleet) {
         print_fleet(r.body, out);
+    } else if (req.command == Command::kPlan) {
+        print_plan(r.body, out);
     } else if (req.command == Command::kReload) {
         out << "reloaded: serving generation " << r.body.value("generation", 0) << "\n";
     } else if (req.command == Command::kPoolSet) {

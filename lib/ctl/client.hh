@@ -100,7 +100,8 @@ enum class Command {
     kBlocksLift,
     kShift,      ///< shift start / pause / resume / abort (client_shift.cc)
     kShiftList,  ///< shift list
-    kShiftShow   ///< shift show ID
+    kShiftShow,  ///< shift show ID
+    kPlan
 };
 
 /// One call of the API.
@@ -165,6 +166,9 @@ Request make_shift_request(const CommandLine& cl);
 void print_shift(const nlohmann::json& shift, std::ostream& out);
 /// `shift list` as a table.
 void print_shifts(const nlohmann::json& list, std::ostream& out);
+/// `plan` as text: the change, the totals, then per record each class's answers now and
+/// after and the share of its queries that would change.
+void print_plan(const nlohmann::json& plan, std::ostream& out);
 
 /// Rows as columns padded to the widest cell, two spaces apart; no trailing padding.
 void print_table(const std::vector<std::vector<std::string>>& rows, std::ostream& out);

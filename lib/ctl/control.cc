@@ -147,14 +147,7 @@ ReloadResult Control::reload(const std::string& trigger) {
             discovered = discovered_;
             api = admin_.pools();
         }
-        // A discovered pool lives while its record still has `discovery:`.
-        for (auto it = discovered.begin(); it != discovered.end();) {
-            bool keep = false;
-            for (const auto& z : base->config->zones)
-                for (const auto& rec : z.records)
-                    if (rec.name == it->first && rec.discovery != nullptr) keep = true;
-            it = keep ? std::next(it) : discovered.erase(it);
-        }
+        keep_discovered(*base, discovered);
         std::vector<std::string> problems;
         auto topo = compose(base, api, discovered, &problems);
         for (const auto& p : problems) util::log_warn("reload ({}): {}", trigger, p);
@@ -241,21 +234,21 @@ ReloadCounters Control::reload_counters() const {
     return reloads_;
 }
 
-std::vector<BackendKey> Control::apply(const Selector& sel, AdminAction action,
-                                       std::uint32_t weight) {
-    // Serialized with reloads and pool changes; mu_ is held only to copy and to install, so
-    // the state file's fsync (seconds on a busy disk) never holds up a health publish.
-    std::lock_guard serial(reload_mu_);
-    std::lock_guard file(state_mu_);
-    std::shared_ptr<const gslb::Topology> topo;
-    AdminStore next;
-    {
-        std::lock_guard lock(mu_);
-        topo = topo_;
-        next = admin_;
+void Control::keep_discovered(const gslb::Topology& base, Discovered& discovered) {
+    // A discovered pool lives while its record still has `discovery:`.
+    for (auto it = discovered.begin(); it != discovered.end();) {
+        bool keep = false;
+        for (const auto& z : base.config->zones)
+            for (const auto& rec : z.records)
+                if (rec.name == it->first && rec.discovery != nullptr) keep = true;
+        it = keep ? std::next(it) : discovered.erase(it);
     }
-    if (topo == nullptr) throw RequestError(503, "no configuration loaded yet");
-    const auto matched = AdminStore::select(*topo, sel);
+}
+
+std::vector<BackendKey> Control::change_overrides(AdminStore& next, const gslb::Topology& topo,
+                                                  const Selector& sel, AdminAction action,
+                                                  std::uint32_t weight) {
+    const auto matched = AdminStore::select(topo, sel);
     std::vector<BackendKey> keys;
     for (const auto& [rec, b] : matched) {
         BackendKey key{rec->cfg->name, b->addr.to_string()};
@@ -277,6 +270,93 @@ std::vector<BackendKey> Control::apply(const Selector& sel, AdminAction action,
         next.set(key, o);
         keys.push_back(std::move(key));
     }
+    return keys;
+}
+
+gslb::Snapshot Control::plan_reload(const std::string& path) const {
+    const gslb::Snapshot old = current();
+    if (old.topo == nullptr) throw RequestError(503, "no configuration loaded yet");
+    Discovered discovered;
+    std::map<std::string, std::string> api;
+    AdminStore admin;
+    {
+        std::lock_guard lock(mu_);
+        discovered = discovered_;
+        api = admin_.pools();
+        admin = admin_;
+    }
+    std::shared_ptr<const gslb::Topology> topo;
+    try {
+        // the steps of reload() up to the point where it changes anything
+        auto base = load_topology(path.empty() ? config_path_ : path);
+        keep_discovered(*base, discovered);
+        topo = compose(base, api, discovered, nullptr);
+        if (old.topo->config->cluster.enabled != topo->config->cluster.enabled)
+            throw std::runtime_error(
+                "cluster: joining or leaving a fleet needs a restart of gslbd (a reload would "
+                "be refused)");
+        health::Monitor check({}, [](auto, auto) {});  // the checks, as a reload sees them
+        check.set_topology(topo);
+    } catch (const RequestError&) {
+        throw;
+    } catch (const std::exception& e) {
+        throw RequestError(422, e.what());
+    }
+    // what the backends that stay have now (by record and address); new ones: up, full weight
+    std::unordered_map<std::string, std::pair<std::uint8_t, std::uint8_t>> was;
+    const gslb::Health* h0 = old.health.get();
+    for (const auto& rec : old.topo->records)
+        for (const auto* fam : {&rec.v4, &rec.v6})
+            for (const auto& b : *fam)
+                was[rec.cfg->name + ' ' + b.addr.to_string()] = {
+                    old.backend_up(b) ? 1 : 0,
+                    h0 != nullptr && b.id < h0->ramp.size() ? h0->ramp[b.id] : 0};
+    auto h = std::make_shared<gslb::Health>();
+    h->up.assign(topo->backend_count, 1);
+    h->ramp.assign(topo->backend_count, 0);
+    for (const auto& rec : topo->records)
+        for (const auto* fam : {&rec.v4, &rec.v6})
+            for (const auto& b : *fam) {
+                auto it = was.find(rec.cfg->name + ' ' + b.addr.to_string());
+                if (it == was.end() || b.id >= topo->backend_count) continue;
+                h->up[b.id] = it->second.first;
+                h->ramp[b.id] = it->second.second;
+            }
+    if (std::all_of(h->ramp.begin(), h->ramp.end(), [](std::uint8_t r) { return r == 0; }))
+        h->ramp.clear();
+    admin.overlay(*topo, h->admin, h->weight);
+    return gslb::Snapshot{old.generation + 1, std::move(topo), std::move(h)};
+}
+
+gslb::Snapshot Control::plan_override(const Selector& sel, AdminAction action, std::uint32_t weight,
+                                      std::vector<BackendKey>& changed) const {
+    const gslb::Snapshot cur = current();
+    if (cur.topo == nullptr || cur.health == nullptr)
+        throw RequestError(503, "no configuration loaded yet");
+    AdminStore next = admin();
+    changed = change_overrides(next, *cur.topo, sel, action, weight);
+    auto h = std::make_shared<gslb::Health>(*cur.health);
+    h->admin.clear();
+    h->weight.clear();
+    next.overlay(*cur.topo, h->admin, h->weight);
+    return gslb::Snapshot{cur.generation + 1, cur.topo, std::move(h)};
+}
+
+std::vector<BackendKey> Control::apply(const Selector& sel, AdminAction action,
+                                       std::uint32_t weight) {
+    // Serialized with reloads and pool changes; mu_ is held only to copy and to install, so
+    // the state file's fsync (seconds on a busy disk) never holds up a health publish.
+    std::lock_guard serial(reload_mu_);
+    std::lock_guard file(state_mu_);
+    std::shared_ptr<const gslb::Topology> topo;
+    AdminStore next;
+    {
+        std::lock_guard lock(mu_);
+        topo = topo_;
+        next = admin_;
+    }
+    if (topo == nullptr) throw RequestError(503, "no configuration loaded yet");
+    const auto keys = change_overrides(next, *topo, sel, action, weight);
     // The file first: if it cannot be written, nothing changes (the API says so).
     save_state(next);
     std::lock_guard lock(mu_);

@@ -164,6 +164,17 @@ class Control {
     nlohmann::json shift_action(std::uint64_t id, const std::string& verb);
     nlohmann::json shifts() const;
     nlohmann::json shift(std::uint64_t id) const;
+    /// Plans (docs/gradual.md "Plan"): the snapshot a change would publish, built off to the
+    /// side and never published. A reload of `path` ("" = the config file in use): loaded,
+    /// composed with the pools and checked exactly as reload() does; the verdicts, overrides
+    /// and slow start percents of backends that stay carry over, new backends count as up at
+    /// their full weight. Throws RequestError 422 with the reload's error (file:line:column)
+    /// when the candidate does not load, 503 before the first snapshot.
+    gslb::Snapshot plan_reload(const std::string& path) const;
+    /// The same for an override as apply() takes it; `changed` gets the backends it would
+    /// change. Throws RequestError (404 when the selector names no backend).
+    gslb::Snapshot plan_override(const Selector& sel, AdminAction action, std::uint32_t weight,
+                                 std::vector<BackendKey>& changed) const;
 
     /// A copy of the snapshot published last (generation 0 and null pointers before the
     /// first): it shares the topology and health, so it stays valid on any thread.
@@ -179,6 +190,12 @@ class Control {
     /// Writes `next` to the state file when there is one; RequestError 500 when it cannot.
     void save_state(const AdminStore& next) const;
     using Discovered = std::map<std::string, std::vector<config::Backend>>;
+    /// Drops the discovered pools of records that no longer have `discovery:` in `base`.
+    static void keep_discovered(const gslb::Topology& base, Discovered& discovered);
+    /// Applies `action` to the backends of `topo` that `sel` names, in `store`; returns them.
+    static std::vector<BackendKey> change_overrides(AdminStore& store, const gslb::Topology& topo,
+                                                    const Selector& sel, AdminAction action,
+                                                    std::uint32_t weight);
     /// `base` with the pools laid over it (`problems`: stored pools that did not load).
     static std::shared_ptr<const gslb::Topology> compose(
         const std::shared_ptr<const gslb::Topology>& base,

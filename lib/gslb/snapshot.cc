@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <chrono>
+#include <cstring>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -267,6 +269,80 @@ std::uint64_t AnswerCounts::total(std::uint32_t id) const noexcept {
     return sum;
 }
 
+ClassCounts::ClassCounts(std::size_t slots, std::size_t stripes)
+    : slots_(std::bit_ceil(std::max<std::size_t>(slots, 8))),
+      stripes_(std::bit_ceil(std::clamp<std::size_t>(stripes, 1, kMaxStripes))),
+      since_(std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+                 .count()) {
+    const std::size_t n = (slots_ + 1) * stripes_;
+    data_.reset(static_cast<Slot*>(::operator new (n * sizeof(Slot), std::align_val_t{64})));
+    std::memset(static_cast<void*>(data_.get()), 0, n * sizeof(Slot));
+}
+
+void ClassCounts::Free::operator()(Slot* p) const noexcept {
+    ::operator delete (p, std::align_val_t{64});
+}
+
+void ClassCounts::claim(Slot& slot, const util::IpAddr& client, std::uint8_t source_prefix,
+                        bool from_ecs) noexcept {
+    std::uint64_t a0 = 0, a1 = 0;
+    std::memcpy(&a0, client.bytes.data(), 8);
+    std::memcpy(&a1, client.bytes.data() + 8, 8);
+    std::atomic_ref<std::uint64_t>(slot.a0).store(a0, std::memory_order_relaxed);
+    std::atomic_ref<std::uint64_t>(slot.a1).store(a1, std::memory_order_relaxed);
+    std::atomic_ref<std::uint64_t>(slot.meta).store(1u | std::uint64_t{client.family} << 8 |
+                                                        std::uint64_t{source_prefix} << 16 |
+                                                        std::uint64_t{from_ecs ? 1u : 0u} << 24,
+                                                    std::memory_order_release);
+}
+
+std::vector<ClassCounts::Entry> ClassCounts::collect() const {
+    std::vector<Entry> out;
+    std::unordered_map<std::uint64_t, std::size_t> at;
+    for (std::size_t s = 0; s < stripes_; ++s) {
+        const Slot* r = row(s);
+        for (std::size_t i = 0; i < slots_; ++i) {
+            Slot& slot = const_cast<Slot&>(r[i]);
+            const std::uint64_t key =
+                std::atomic_ref<std::uint64_t>(slot.key).load(std::memory_order_relaxed);
+            const std::uint64_t n =
+                std::atomic_ref<std::uint64_t>(slot.count).load(std::memory_order_relaxed);
+            if (key == 0 || n == 0) continue;
+            auto [it, fresh] = at.emplace(key, out.size());
+            if (fresh) {
+                Entry e;
+                e.record = static_cast<std::uint32_t>((key >> 33) - 1);
+                e.af = (key >> 32 & 1) != 0 ? 6 : 4;
+                e.decision_class = static_cast<std::uint32_t>(key);
+                out.push_back(e);
+            }
+            Entry& e = out[it->second];
+            e.queries += n;
+            const std::uint64_t meta =
+                std::atomic_ref<std::uint64_t>(slot.meta).load(std::memory_order_acquire);
+            if (e.client.family == 0 && (meta & 1) != 0) {
+                const std::uint64_t a0 =
+                    std::atomic_ref<std::uint64_t>(slot.a0).load(std::memory_order_relaxed);
+                const std::uint64_t a1 =
+                    std::atomic_ref<std::uint64_t>(slot.a1).load(std::memory_order_relaxed);
+                std::memcpy(e.client.bytes.data(), &a0, 8);
+                std::memcpy(e.client.bytes.data() + 8, &a1, 8);
+                e.client.family = static_cast<std::uint8_t>(meta >> 8);
+                e.source_prefix = static_cast<std::uint8_t>(meta >> 16);
+                e.from_ecs = (meta >> 24 & 1) != 0;
+            }
+        }
+    }
+    return out;
+}
+
+std::uint64_t ClassCounts::overflow() const noexcept {
+    std::uint64_t sum = 0;
+    for (std::size_t s = 0; s < stripes_; ++s)
+        sum += std::atomic_ref<std::uint64_t>(row(s)[slots_].count).load(std::memory_order_relaxed);
+    return sum;
+}
+
 std::shared_ptr<const Topology> build_topology(
     std::shared_ptr<const config::Config> cfg, std::shared_ptr<const geo::GeoDbs> geo,
     std::shared_ptr<const zone::Secondaries> secondaries) {
@@ -373,6 +449,9 @@ std::shared_ptr<const Topology> build_topology(
     }
     topo->backend_count = next_backend;
     topo->answers = std::make_shared<AnswerCounts>(next_backend, std::size_t{cfg->workers} + 2);
+    // four classes a record on average (A and AAAA, a few locations), 256 KB a stripe at most
+    topo->classes = std::make_shared<ClassCounts>(
+        std::clamp<std::size_t>(topo->records.size() * 4, 64, 4096), std::size_t{cfg->workers} + 2);
     index_names(*topo);
     // one mark per RecordRt id (sized last: every record is in by now)
     if (cfg->idle_multiplier > 1 && cfg->idle_timeout.count() > 0)

@@ -176,6 +176,89 @@ class AnswerCounts {
     std::unique_ptr<std::uint64_t[], Free> data_;
 };
 
+/// Queries per (record, address family, decision class) (issue 18's plan, docs/gradual.md):
+/// what share of recent queries a change would answer differently. One fixed table of
+/// 64-byte slots per stripe (open addressing, a few probes, no allocation after
+/// construction), claimed with a compare-and-swap the first time a class is seen and counted
+/// with relaxed atomic adds like AnswerCounts. The first client seen in a class is kept in
+/// its slot: the plan evaluates the class with it. Owned by a topology: a reload starts
+/// from 0. A class that finds no free slot within the probes is counted in `overflow()`.
+class ClassCounts {
+  public:
+    static constexpr std::size_t kMaxStripes = 64;
+    static constexpr std::size_t kProbes = 8;
+    /// `slots` per stripe rounded up to a power of two (at least 8), `stripes` as for
+    /// AnswerCounts. Allocates slots * stripes * 64 bytes.
+    ClassCounts(std::size_t slots, std::size_t stripes);
+    /// The key of one class: never 0 (0 marks a free slot).
+    static constexpr std::uint64_t key_of(std::uint32_t record, std::uint8_t af,
+                                          std::uint32_t decision_class) noexcept {
+        return (std::uint64_t{record} + 1) << 33 | std::uint64_t{af == 6 ? 1u : 0u} << 32 |
+               decision_class;
+    }
+    /// One query of class `key` in stripe `s` by `client` (kept when the class is new). Per
+    /// packet: no lock, no allocation.
+    void add(std::size_t s, std::uint64_t key, const util::IpAddr& client,
+             std::uint8_t source_prefix, bool from_ecs) noexcept {
+        Slot* r = row(s);
+        // Fibonacci hashing: the key's bits are few and regular, one multiply spreads them
+        std::size_t i =
+            static_cast<std::size_t>((key * 0x9e3779b97f4a7c15ull) >> 32) & (slots_ - 1);
+        for (std::size_t probe = 0; probe < kProbes; ++probe, i = (i + 1) & (slots_ - 1)) {
+            Slot& slot = r[i];
+            std::uint64_t k =
+                std::atomic_ref<std::uint64_t>(slot.key).load(std::memory_order_relaxed);
+            if (k == 0 && std::atomic_ref<std::uint64_t>(slot.key).compare_exchange_strong(
+                              k, key, std::memory_order_relaxed)) {
+                claim(slot, client, source_prefix, from_ecs);  // once per class
+                k = key;
+            }
+            if (k == key) {
+                std::atomic_ref<std::uint64_t>(slot.count).fetch_add(1, std::memory_order_relaxed);
+                return;
+            }
+        }
+        std::atomic_ref<std::uint64_t>(r[slots_].count).fetch_add(1, std::memory_order_relaxed);
+    }
+
+    /// One class summed over the stripes, with the client that stands for it.
+    struct Entry {
+        std::uint32_t record = 0;  ///< RecordRt::id
+        std::uint8_t af = 4;       ///< 4: A queries, 6: AAAA
+        std::uint32_t decision_class = 0;
+        std::uint64_t queries = 0;
+        util::IpAddr client;
+        std::uint8_t source_prefix = 32;
+        bool from_ecs = false;
+    };
+    /// Every class seen, summed over the stripes (relaxed loads). Control side; allocates.
+    std::vector<Entry> collect() const;
+    /// Queries whose class found no slot.
+    std::uint64_t overflow() const noexcept;
+    /// When the counting began (seconds of the steady clock).
+    double since() const noexcept { return since_; }
+
+  private:
+    struct alignas(64) Slot {
+        std::uint64_t key, count, a0, a1;
+        std::uint64_t meta;  ///< written last: 1 | family << 8 | prefix << 16 | from_ecs << 24
+        std::uint64_t pad[3];
+    };
+    static_assert(sizeof(Slot) == 64);
+    struct Free {
+        void operator()(Slot* p) const noexcept;
+    };
+    /// Keeps `client` in a slot just claimed (meta last, released).
+    static void claim(Slot& slot, const util::IpAddr& client, std::uint8_t source_prefix,
+                      bool from_ecs) noexcept;
+    Slot* row(std::size_t s) const noexcept {
+        return data_.get() + (s & (stripes_ - 1)) * (slots_ + 1);
+    }
+    std::size_t slots_ = 8, stripes_ = 1;
+    double since_ = 0;
+    std::unique_ptr<Slot[], Free> data_;  ///< per stripe: slots_ slots, then the overflow slot
+};
+
 /// "Someone asked for this record since the control side last looked", per record id: the
 /// workers mark, the health monitor takes the marks to probe quiet records less often
 /// (`health.resolution_idle_timeout`). One byte per record; a worker only reads the byte
@@ -231,6 +314,9 @@ struct Topology {
     /// the topology shares them); nullptr
     /// in topologies assembled by hand (then nothing is counted).
     std::shared_ptr<AnswerCounts> answers;
+    /// Queries per decision class (same stripes as `answers`); nullptr in topologies
+    /// assembled by hand.
+    std::shared_ptr<ClassCounts> classes;
     /// One mark per record (by RecordRt::id) when the config slows probes of idle records
     /// (health.healthcheck_idle_multiplier > 1 and a resolution_idle_timeout); null otherwise.
     std::shared_ptr<const QueryMarks> marks;

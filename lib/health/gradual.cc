@@ -82,10 +82,13 @@ double FlapDamper::reuse_at(const config::FlapDamping& d) const noexcept {
     return at_ + seconds(d.half_life) * std::log2(penalty_ / d.reuse);
 }
 
-void GradualTracker::remap(const gslb::Topology& topo) {
+void GradualTracker::remap(const gslb::Topology& topo, double now) {
+    // Backends new in this topology (a reload or a pool change added them) start a ramp if
+    // they are usable; at start-up (no earlier topology) there is nothing to ramp from.
+    const bool successor = topo_ != nullptr;
     std::unordered_map<std::string, Track> old;
     for (auto& t : tracks_)
-        if (t.seen) old.emplace(t.key, std::move(t));
+        if (!t.key.empty()) old.emplace(t.key, std::move(t));  // seen or not: it existed
     tracks_.assign(topo.backend_count, Track{});
     any_ = false;
     for (const auto& rec : topo.records) {
@@ -96,7 +99,11 @@ void GradualTracker::remap(const gslb::Topology& topo) {
                 if (b.id >= tracks_.size()) continue;
                 std::string key = rec.cfg->name + ' ' + b.addr.to_string();
                 auto it = old.find(key);
-                if (it != old.end()) tracks_[b.id] = std::move(it->second);
+                if (it != old.end()) {
+                    tracks_[b.id] = std::move(it->second);
+                } else if (successor) {
+                    tracks_[b.id].fresh_at = now;
+                }
                 tracks_[b.id].key = std::move(key);
             }
         }
@@ -107,7 +114,7 @@ bool GradualTracker::apply(const std::shared_ptr<const gslb::Topology>& topo_ptr
                            double now) {
     const gslb::Topology& topo = *topo_ptr;
     if (topo_ != topo_ptr) {
-        remap(topo);
+        remap(topo, now);
         topo_ = topo_ptr;
     }
     if (!any_) return false;
@@ -154,6 +161,9 @@ bool GradualTracker::apply(const std::shared_ptr<const gslb::Topology>& topo_ptr
                 if (t.seen && usable != t.usable) {
                     t.changed_at = now;
                     if (usable) t.usable_since = now;
+                } else if (!t.seen && t.fresh_at > -1e17 && usable) {
+                    t.usable_since = t.fresh_at;  // new since the last topology: ramps
+                    t.changed_at = t.fresh_at;
                 }
                 t.usable = usable;
                 t.seen = true;

@@ -82,9 +82,10 @@ class GradualTracker {
         std::string key;  ///< record name + ' ' + address
         bool seen = false, raw_up = true, usable = true;
         double usable_since = -1e18, changed_at = -1e18;
+        double fresh_at = -1e18;  ///< when a reload or pool change added it (else -1e18)
         FlapDamper damper;
     };
-    void remap(const gslb::Topology& topo);
+    void remap(const gslb::Topology& topo, double now);
 
     std::shared_ptr<const gslb::Topology> topo_;  ///< held: a new one never shares its address
     std::vector<Track> tracks_;                   ///< by backend id of topo_

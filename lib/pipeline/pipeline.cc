@@ -312,6 +312,13 @@ inline std::uint32_t wall_seconds() noexcept {
             gslb::plan(*snap, q, client, ws_, plan_);
             if (plan_.rec != nullptr && snap->topo->marks != nullptr)
                 snap->topo->marks->mark(plan_.rec->id);  // health: the record is not idle
+            // queries per decision class, for the plan of a change (docs/gradual.md)
+            if (plan_.address && snap->topo->classes != nullptr && count_answers_)
+                snap->topo->classes->add(
+                    stripe_,
+                    gslb::ClassCounts::key_of(plan_.rec->id, q.qtype == dns::qtype::AAAA ? 6 : 4,
+                                              plan_.decision.decision_class),
+                    client.addr, client.source_prefix, client.from_ecs);
             if (plan_.cacheable && cache_.enabled()) {
                 bool tc = false;
                 const std::size_t n = answer_cached(*snap, q, client, out, limit, tc);

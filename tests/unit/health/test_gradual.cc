@@ -151,3 +151,48 @@ TEST_CASE("health scores: out under min success, reduced in 5 % steps over the l
     sc.enabled = false;
     CHECK(health::score_percent(S{10, 0.0, 5000}, sc) == 100);
 }
+
+TEST_CASE("tracker: a backend a reload adds ramps, one that stays does not; nothing at start") {
+    auto make = [](std::vector<const char*> addrs) {
+        auto cfg = std::make_shared<config::Config>();
+        config::Zone z;
+        z.name = "t.";
+        z.soa.mname = "ns.t.";
+        z.soa.rname = "hostmaster.t.";
+        config::Record r;
+        r.name = "w.t.";
+        r.mode = "weighted";
+        r.ttl = 30;
+        r.gradual.slow_start = slow(10, 10);
+        for (const char* a : addrs) {
+            config::Backend b;
+            b.address = *util::IpAddr::parse(a);
+            b.address_text = a;
+            r.backends.push_back(b);
+        }
+        z.records.push_back(r);
+        cfg->zones.push_back(z);
+        return gslb::build_topology(cfg, std::make_shared<geo::GeoDbs>());
+    };
+    health::GradualTracker t;
+    auto run = [&](const std::shared_ptr<const gslb::Topology>& topo, double now) {
+        gslb::Health h;
+        h.up.assign(topo->backend_count, 1);
+        t.apply(topo, h, now);
+        h.ramp.resize(topo->backend_count, 0);
+        return h;
+    };
+    const auto first = make({"192.0.2.1", "192.0.2.2"});
+    CHECK(run(first, 100).ramp == std::vector<std::uint8_t>{0, 0});  // start-up: no ramp
+    // a reload adds .3 (in the middle of the list: ids move, the keys stay)
+    const auto second = make({"192.0.2.1", "192.0.2.3", "192.0.2.2"});
+    auto h = run(second, 200);
+    CHECK(h.ramp == std::vector<std::uint8_t>{0, 10, 0});
+    h = run(second, 205);
+    CHECK(h.ramp == std::vector<std::uint8_t>{0, 55, 0});
+    h = run(second, 211);
+    CHECK(h.ramp == std::vector<std::uint8_t>{0, 0, 0});
+    // a reload that adds nothing starts no ramp
+    const auto third = make({"192.0.2.1", "192.0.2.3", "192.0.2.2"});
+    CHECK(run(third, 300).ramp == std::vector<std::uint8_t>{0, 0, 0});
+}

@@ -475,3 +475,24 @@ TEST_CASE("run: usage errors, help and an unreachable API") {
     CHECK_THAT(e, Catch::StartsWith("gslbctl: cannot reach the API at " + api + ": "));
     CHECK(o.empty());
 }
+
+TEST_CASE("plan requests: a reload (of the files in use or a candidate) or an override") {
+    const Request r = request({"plan", "reload"});
+    CHECK((r.command == Command::kPlan && r.post && r.path == "/api/v1/plan"));
+    CHECK(r.body == json{{"reload", json::object()}});
+    const Request c = request({"plan", "reload", "/etc/cand/gslbd.yml"});
+    CHECK(c.body == json{{"reload", {{"config", "/etc/cand/gslbd.yml"}}}});
+    // a relative candidate is named absolutely: the daemon's working directory differs
+    const Request rel = request({"plan", "reload", "cand.yml"});
+    CHECK(rel.body["reload"]["config"].get<std::string>().front() == '/');
+    const Request d = request({"plan", "drain", "--location", "us-east"});
+    CHECK(d.body == json{{"override", {{"location", "us-east"}, {"action", "drain"}}}});
+    const Request w = request({"plan", "weight", "5", "--address", "192.0.2.41"});
+    CHECK(w.body ==
+          json{{"override", {{"address", "192.0.2.41"}, {"weight", 5}, {"action", "weight"}}}});
+    CHECK_THROWS_AS(request({"plan"}), UsageError);
+    CHECK_THROWS_AS(request({"plan", "drain"}), UsageError);  // no selector
+    CHECK_THROWS_AS(request({"plan", "reload", "a", "b"}), UsageError);
+    CHECK_THROWS_AS(request({"plan", "weight", "x", "--tag", "t"}), UsageError);
+    CHECK_THROWS_AS(request({"plan", "rewind"}), UsageError);
+}

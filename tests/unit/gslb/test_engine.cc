@@ -636,3 +636,38 @@ TEST_CASE("HTTPS and SVCB at a GSLB record: RFC 9460 ServiceMode with the mode's
     CHECK(m.answer[0].rdata.size() == 3 + 10 + 8);
     CHECK(m.answer[0].ttl == 45);
 }
+
+TEST_CASE("ClassCounts: per class and stripe, summed, the first client kept, overflow counted") {
+    gslb::ClassCounts cc(8, 2);  // 8 slots a stripe: a ninth class overflows at most
+    const auto a = *util::IpAddr::parse("198.51.100.7");
+    const auto b = *util::IpAddr::parse("2001:db8::1");
+    const std::uint64_t k1 = gslb::ClassCounts::key_of(0, 4, 0x10000005);
+    const std::uint64_t k2 = gslb::ClassCounts::key_of(3, 6, 0);
+    CHECK(k1 != 0);
+    CHECK(gslb::ClassCounts::key_of(0, 4, 0) != 0);  // 0 marks a free slot
+    for (int i = 0; i < 5; ++i) cc.add(0, k1, a, 24, true);
+    for (int i = 0; i < 3; ++i) cc.add(1, k1, b, 128, false);  // another stripe: summed
+    cc.add(1, k2, b, 128, false);
+    auto entries = cc.collect();
+    REQUIRE(entries.size() == 2);
+    std::sort(entries.begin(), entries.end(),
+              [](const auto& x, const auto& y) { return x.queries > y.queries; });
+    CHECK(entries[0].record == 0);
+    CHECK(entries[0].af == 4);
+    CHECK(entries[0].decision_class == 0x10000005);
+    CHECK(entries[0].queries == 8);
+    CHECK(entries[0].client.family != 0);
+    CHECK(entries[1].record == 3);
+    CHECK(entries[1].af == 6);
+    CHECK(entries[1].queries == 1);
+    CHECK(entries[1].client == b);
+    CHECK_FALSE(entries[1].from_ecs);
+    CHECK(cc.overflow() == 0);
+    // more classes than slots in one stripe: the rest is counted, not lost
+    for (std::uint32_t c = 0; c < 20; ++c)
+        cc.add(0, gslb::ClassCounts::key_of(9, 4, c), a, 24, true);
+    std::uint64_t sum = cc.overflow();
+    for (const auto& e : cc.collect()) sum += e.queries;
+    CHECK(sum == 8 + 1 + 20);
+    CHECK(cc.overflow() >= 20 - 8);
+}

@@ -4,6 +4,7 @@
 // the probes in flight, not the number of targets.
 #include <curl/curl.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 
 #include <fmt/format.h>
 
@@ -111,6 +112,8 @@ std::string resolve(const config::HealthCheck& hc, const health::CheckSite& site
     add(hc.tls_cert);
     add(hc.tls_key);
     add(hc.tls_ca);
+    // only when on: the keys of existing checks stay what they were (fleet votes)
+    if (hc.keepalive) add("keepalive");
     spec.params = std::move(p);
     return k;
 }
@@ -177,7 +180,8 @@ struct HttpRunner::Transfer {
     std::shared_ptr<const ProbeSpec> spec;
     SteadyClock::time_point start;
     std::string body;
-    bool stopped = false;  ///< we ended the transfer on purpose (enough body seen)
+    bool stopped = false;     ///< we ended the transfer on purpose (enough body seen)
+    std::size_t drained = 0;  ///< body bytes read and dropped (keepalive without a body check)
     char errbuf[CURL_ERROR_SIZE] = {};
     ~Transfer() {
         if (easy != nullptr) curl_easy_cleanup(easy);
@@ -196,6 +200,7 @@ struct HttpRunner::Transfer {
             body.clear();
         }
         stopped = false;
+        drained = 0;
         errbuf[0] = '\0';
     }
 };
@@ -208,6 +213,14 @@ HttpRunner::HttpRunner(const health::RunnerContext& ctx) : ctx_(ctx) {
     curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
     curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &HttpRunner::timer_cb);
     curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+    // keepalive checks park one idle connection per target here. curl's default (4 x the
+    // handles added) would evict them in probe order and reuse none; one descriptor per
+    // target is the cost (the Monitor keeps max_in_flight below RLIMIT_NOFILE apart).
+    rlimit rl{};
+    long cache = 10000;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        cache = std::max(16L, static_cast<long>(rl.rlim_cur) / 2);
+    curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, cache);
 }
 
 HttpRunner::~HttpRunner() {
@@ -303,8 +316,12 @@ void HttpRunner::start(std::uint64_t token, std::shared_ptr<const ProbeSpec> spe
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
-    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    // keepalive: the multi handle's connection cache keeps the connection for the next
+    // probe of this target (one per target: see the cache size in the constructor); a
+    // connection the backend closed meanwhile is noticed by curl, which connects afresh
+    const long reuse = hc.keepalive ? 1L : 0L;
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L - reuse);
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L - reuse);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "gslbd-health/0.1");
     // Targets are IP literals: a cache entry per target only costs memory, and curl prunes
     // its DNS cache by walking every entry on each transfer (O(targets) per probe).
@@ -335,9 +352,18 @@ void HttpRunner::start(std::uint64_t token, std::shared_ptr<const ProbeSpec> spe
 std::size_t HttpRunner::body_cb(char* data, std::size_t size, std::size_t n, void* userp) {
     auto* h = static_cast<Transfer*>(userp);
     std::size_t len = size * n;
-    // Without a body check the status line is all we need: stop at the first body byte.
+    // Without a body check the status line is all we need: stop at the first body byte,
+    // unless the connection is to be kept (then read the body to its end, up to kMaxBody).
     const auto& params = health::kind_params<HttpParams>(*h->spec);
-    if ((!params.body && !params.gauge) || h->body.size() >= health::kMaxBody) {
+    if (!params.body && !params.gauge) {
+        if (h->spec->cfg.keepalive && h->drained + len <= health::kMaxBody) {
+            h->drained += len;
+            return len;
+        }
+        h->stopped = true;
+        return 0;
+    }
+    if (h->body.size() >= health::kMaxBody) {
         h->stopped = true;
         return 0;
     }

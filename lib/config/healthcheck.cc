@@ -102,7 +102,7 @@ void parse_params(const Val& v, HealthCheck& hc) {
                  "timeout",  "expected_code", "expected_body", "enable_tls",     "skip_tls_verify",
                  "tls_cert", "tls_key",       "tls_ca",        "client_cert",    "client_key",
                  "ca_file",  "query_name",    "query_type",    "expected_rcode", "expected_address",
-                 "count",    "load_gauge"});
+                 "count",    "load_gauge",    "keepalive"});
     if (auto x = m.get("port")) hc.port = static_cast<int>(x->integer(1, 65535));
     if (auto x = m.get("timeout")) hc.timeout = x->duration();
     if (auto x = m.get("uri")) {
@@ -136,6 +136,7 @@ void parse_params(const Val& v, HealthCheck& hc) {
     }
     if (auto x = m.get("load_gauge"); x && !x->is_null()) parse_gauge(*x, hc.load_gauge);
     if (auto x = m.get("enable_tls")) hc.enable_tls = x->boolean();
+    if (auto x = m.get("keepalive")) hc.keepalive = x->boolean();
     if (auto x = m.get("skip_tls_verify")) hc.skip_tls_verify = x->boolean();
     // CoreDNS-GSLB and curl spellings of the same three files.
     for (auto [a, b, dst] : {std::tuple{"tls_cert", "client_cert", &hc.tls_cert},

@@ -100,6 +100,9 @@ struct HealthCheck {
     bool enable_tls = false;
     bool skip_tls_verify = false;
     std::string tls_cert, tls_key, tls_ca;
+    /// Reuse one connection per target across probes (HTTP keep-alive) instead of a new
+    /// TCP (and TLS) connection every interval. Off by default.
+    bool keepalive = false;
     // dns
     std::string query_name;
     std::uint16_t query_type = 1;

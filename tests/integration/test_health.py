@@ -197,3 +197,44 @@ def test_start_state(start_gslbd, start, expect):
                     extra=f"health:\n  start: {start}\n  fall: 3\n")
     # the very first answer shows the configured start-up state
     assert answers(d, "start.gslb.test.") == {expect}
+
+
+def test_http_keepalive_reuses_one_connection_per_target(start_gslbd, tmp_path):
+    # keepalive: true keeps the target's connection between probes; a backend that closes
+    # it (or restarts) is reconnected to and nothing fails; without keepalive every probe
+    # is a new connection
+    ka = HttpBackend("127.0.0.21", tmp_path)
+    fresh = HttpBackend("127.0.0.22", tmp_path)
+    ka.set(status=200, body="ok", keepalive=1)
+    fresh.set(status=200, body="ok", keepalive=1)  # the server would keep it; gslbd does not
+    head = health_defaults(record_ttl=5)
+    d = start_gslbd(zone_override=head + f"""  ka.gslb.test.:
+    mode: failover
+    backends:
+      - address: "{ka.addr}"
+        priority: 1
+        healthchecks:
+          - type: http
+            params: {{port: {ka.port}, uri: /health, timeout: 250ms, keepalive: true}}
+      - address: "{fresh.addr}"
+        priority: 2
+{check(fresh.port)}""")
+
+    def probes(b):
+        path = b.state.parent / (b.state.name + ".log")
+        if not path.exists():
+            return []
+        return [int(line.split(" port=")[1].split()[0]) for line in path.read_text().splitlines()]
+
+    wait_for(lambda: len(probes(ka)) >= 8 and len(probes(fresh)) >= 8, True, 10 * LIMIT,
+             "eight probes of each backend")
+    assert len(set(probes(ka))) == 1, probes(ka)  # one connection for every probe
+    assert len(set(probes(fresh))) == len(probes(fresh)), probes(fresh)
+    # the backend now closes after each answer: gslbd reconnects and keeps it up
+    ka.set(status=200, body="ok", keepalive=0)
+    n = len(probes(ka))
+    wait_for(lambda: len(probes(ka)) >= n + 4, True, 10 * LIMIT, "four more probes")
+    assert len(set(probes(ka)[n:])) >= 3, probes(ka)
+    assert answers(d, "ka.gslb.test.", 5) == {ka.addr}
+    ka.stop()
+    fresh.stop()

@@ -10,8 +10,9 @@ Behaviour is read from a state file on every request (so a test flips it by rewr
     gauge=            when set, GET /metrics answers Prometheus text in which
                       backend_load{instance="test",zone="a"} has this value (among decoys: the
                       same metric for another instance, a longer name, comments)
+    keepalive=        when 1, the connection stays open after an answer (no "Connection: close")
 Every request appends "<method> <path> host=<Host header> sni=<server name> x-probe=<X-Probe>
-from=<client address>" to <state>.log.
+port=<client port> from=<client address>" to <state>.log.
 Prints "PORT <n>" on stdout once listening (port 0 = pick a free one).
 usage: http_backend.py ADDR PORT STATE [CERT KEY]
 """
@@ -32,7 +33,7 @@ last_sni = {}
 
 def read_state():
     return backend_state.read_state(state, {"status": "200", "delay": "0", "body": "ok",
-                                            "refuse": ""})
+                                            "refuse": "", "keepalive": "0"})
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -46,7 +47,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         sni = last_sni.get(self.connection.fileno(), "")
         with open(state + ".log", "a") as f:
             f.write(f"{self.command} {self.path} host={self.headers.get('Host', '')} sni={sni} "
-                    f"x-probe={self.headers.get('X-Probe', '')} from={self.client_address[0]}\n")
+                    f"x-probe={self.headers.get('X-Probe', '')} port={self.client_address[1]} "
+                    f"from={self.client_address[0]}\n")
         time.sleep(float(st["delay"]))
         body = st["body"].encode()
         if st.get("gauge") and self.path.split("?")[0] == "/metrics":
@@ -62,7 +64,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(503 if refused else int(st["status"]))
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
+        if st.get("keepalive") != "1":
+            self.send_header("Connection", "close")
         self.end_headers()
         if with_body:
             self.wfile.write(body)

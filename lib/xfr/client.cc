@@ -13,6 +13,7 @@ extern "C" {
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -124,7 +125,15 @@ Answer ask(const config::Primary& server, const std::string& origin, std::uint16
                                      rr, reinterpret_cast<const std::uint8_t*>(soa->rdata.data()),
                                      static_cast<std::uint16_t>(soa->rdata.size()), nullptr);
         }
-        if (rc == KNOT_EOK) rc = knot_pkt_put(q.get(), KNOT_COMPR_HINT_NONE, rr, KNOT_PF_FREE);
+        if (rc == KNOT_EOK) {
+            // the packet copies the rrset struct and, with KNOT_PF_FREE, frees its owner and
+            // rdata; the struct knot_rrset_new allocated is ours to free
+            rc = knot_pkt_put(q.get(), KNOT_COMPR_HINT_NONE, rr, KNOT_PF_FREE);
+            if (rc == KNOT_EOK) {
+                std::free(rr);
+                rr = nullptr;
+            }
+        }
         if (rc != KNOT_EOK && rr != nullptr) knot_rrset_free(rr, nullptr);
     }
     if (rc != KNOT_EOK) throw XfrError("cannot build the query: " + knot_error(rc));

@@ -234,7 +234,7 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
     std::span<const BackendRt> family = v4 ? rec.v4 : rec.v6;
     if (family.empty()) return;
     DecisionMemo::Entry* slot = nullptr;
-    if (ws.decisions != nullptr && rec.policy != nullptr && rec.policy->by_client()) {
+    if (rec.by_client && ws.decisions != nullptr) {
         slot = &memo_slot(*ws.decisions, rec, v4, client);
         if (memo_matches(*slot, snap, rec, v4, client)) {
             p.fallback = slot->fallback;

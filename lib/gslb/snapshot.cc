@@ -127,6 +127,7 @@ void build_record(Topology& topo, RecordRt& rr, const config::Record& r, const c
     rr.ttl = r.ttl;
     rr.cfg = &r;
     rr.policy = resolve_policy(r.mode);
+    rr.by_client = rr.policy != nullptr && rr.policy->by_client();
     if (rr.policy == nullptr) {
         throw ConfigError(r.pos, "mode",
                           "unknown mode '" + r.mode + "' (known: " + join(policy_names()) + ")");

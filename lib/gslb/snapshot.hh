@@ -106,6 +106,8 @@ struct RecordRt {
     WireNameRef name;
     std::uint32_t ttl = 30;
     const Policy* policy = nullptr;
+    /// policy->by_client(), asked once here rather than per query (the decision memo)
+    bool by_client = false;
     std::vector<BackendRt> v4, v6;  ///< A and AAAA candidates, in config order
     FallbackRt fallback;
     /// HTTPS/SVCB answers (RFC 9460): the `alpn` SvcParam's value in wire format (length-

@@ -13,7 +13,7 @@ What the flood got is counted on both sides: by dnsperf (what came back, timed-o
 included) and by gslbd's /metrics (what it sent, less what the resolver received): both must
 stay within the limits. Sized for CI on 2 cores: 6 s of flood per phase, about 25 s in all.
 When the machine is too busy for dnsperf to reach 50,000 qps, a phase runs again (at most
-three times) and fails if it never does: the limits are only ever asserted under a real flood.
+six times, after a pause of 2 s) and fails if it never does: the limits are only ever asserted under a real flood.
 """
 import re
 import socket
@@ -174,7 +174,7 @@ def delta(after, before, key):
     return after.get(key, 0) - before.get(key, 0)
 
 
-def attack(d, api, tmp_path, flood_source, make_resolver, attempts=3):
+def attack(d, api, tmp_path, flood_source, make_resolver, attempts=6):
     """Runs a resolver (make_resolver(attempt)) around a flood from flood_source(attempt);
     (flood report, metrics before, metrics after, resolver). When dnsperf did not reach
     MIN_FLOOD_QPS (the generator shares 2 cores with gslbd, the resolver and whatever else
@@ -199,6 +199,7 @@ def attack(d, api, tmp_path, flood_source, make_resolver, attempts=3):
         rates.append(round(f["qps"]))
         if f["qps"] >= MIN_FLOOD_QPS:
             break
+        time.sleep(2)  # CI's shared host: let a burst of other load pass
     else:
         raise AssertionError(f"dnsperf never reached {MIN_FLOOD_QPS} qps (got {rates}): the "
                              "machine is too busy to generate the flood\n" + f["out"])

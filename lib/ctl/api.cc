@@ -473,6 +473,14 @@ void ApiServer::routes() {
         };
     };
 
+    // A POST that takes no body is registered with a content reader it never calls: httplib
+    // 0.11 answers 400 to a POST that has neither Content-Length nor a chunked body (what
+    // `curl -X POST` sends) when it has to read the body itself.
+    auto bodiless = [route](bool mutating, auto fn) {
+        return [h = route(mutating, fn)](const Request& req, Response& res,
+                                         const httplib::ContentReader&) { h(req, res); };
+    };
+
     // Readiness answers without a token.
     auto ready = [this](const Request&, Response& res) { send_ready(res, control_); };
     s.Get("/healthz", ready);
@@ -496,7 +504,7 @@ void ApiServer::routes() {
               send_json(res, 200, f->to_json());
           }));
 
-    s.Post("/api/v1/reload", route(kMutating, [this](const Request&, Response& res) {
+    s.Post("/api/v1/reload", bodiless(kMutating, [this](const Request&, Response& res) {
                send_reload(res, control_.reload("API"));
            }));
 
@@ -592,7 +600,7 @@ void ApiServer::routes() {
               send_json(res, 200, control_.shift(shift_id(req.matches[1])));
           }));
     s.Post(R"(/api/v1/shift/([^/]+)/(pause|resume|abort))",
-           route(kMutating, [this, shift_id](const Request& req, Response& res) {
+           bodiless(kMutating, [this, shift_id](const Request& req, Response& res) {
                json out = control_.shift_action(shift_id(req.matches[1]), req.matches[2]);
                out["ok"] = true;
                send_json(res, 200, out);

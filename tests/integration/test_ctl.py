@@ -285,6 +285,23 @@ def test_api_reload_ok_and_failure(ctl_daemon, tmp_path):
     assert a_records(d.port, "fo.gslb.test.") == ["192.0.2.2", "192.0.2.9"]
 
 
+
+def test_api_reload_without_a_body(ctl_daemon):
+    """`curl -X POST` sends neither Content-Length nor a body: the reload (and a shift action)
+    must not ask for one (cpp-httplib 0.11 answers such a POST with 400 unless told)."""
+    d, api = ctl_daemon(name="rlnb")
+    _, s = api.get("/api/v1/status")
+    auth = ["-H", f"Authorization: Bearer {TOKEN}"]
+    out = subprocess.run(["curl", "-sS", "-X", "POST", *auth, "-w", "\n%{http_code}",
+                          api.base + "/api/v1/reload"], capture_output=True, text=True, check=True)
+    body, code = out.stdout.rsplit("\n", 1)
+    assert code == "200", out.stdout
+    assert json.loads(body)["generation"] > s["generation"]
+    out = subprocess.run(["curl", "-sS", "-X", "POST", *auth, "-w", "\n%{http_code}",
+                          api.base + "/api/v1/shift/nope/abort"], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.rsplit("\n", 1)[1] == "404" and "no shift" in out.stdout, out.stdout
+
 # --- explain --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name,client,ecs,qtype", [

@@ -99,6 +99,8 @@ class IpHash final : public DecidedPolicy {
     std::string_view name() const noexcept override { return "ip-hash"; }
     /// A pure function of the snapshot and the client (the decision memo may keep it).
     bool by_client() const noexcept override { return true; }
+    /// Weighted rendezvous: a traffic shift lowers the targets' weight.
+    bool splits_by_weight() const noexcept override { return true; }
     void classify(const gslb::SelectContext& ctx, gslb::Decision& d) const noexcept override {
         const std::uint8_t bits = client_bits(ctx.client);
         d.scope = bits;

@@ -28,6 +28,7 @@ std::uint64_t total_weight(const gslb::SelectContext& ctx, bool ramping) noexcep
 class Weighted final : public OneOfEligible {
   public:
     std::string_view name() const noexcept override { return "weighted"; }
+    bool splits_by_weight() const noexcept override { return true; }
     std::uint32_t variant(const gslb::SelectContext& ctx,
                           const gslb::Decision&) const noexcept override {
         const bool ramping = ctx.snap.ramping();  // else the plain weights: fewer loads

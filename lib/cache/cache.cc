@@ -34,6 +34,7 @@ struct Cache::Slot {
     std::uint8_t qname_len;
     std::uint8_t do_bit;
     std::uint8_t nbackends;
+    std::uint8_t split;  // Key::split (the header's last free byte)
     // then qname_len bytes of name, rr_len bytes of RRs, then (at the next multiple of 4)
     // nbackends backend ids
     static std::size_t ids_at(std::size_t qname_len, std::size_t rr_len) noexcept {
@@ -97,8 +98,8 @@ inline std::uint64_t Cache::hash(const Key& k) const noexcept {
     // of the key, so that nobody outside can aim names at one bucket.
     const std::uint64_t name =
         k.qname_hash != 0 ? k.qname_hash : dns::name_hash(k.qname, k.qname_len);
-    const std::uint64_t shape =
-        std::uint64_t{k.qtype} | std::uint64_t{k.qclass} << 16 | std::uint64_t{k.do_bit} << 32;
+    const std::uint64_t shape = std::uint64_t{k.qtype} | std::uint64_t{k.qclass} << 16 |
+                                std::uint64_t{k.do_bit} << 32 | std::uint64_t{k.split} << 40;
     std::uint64_t h = dns::hash_mix(name ^ seed_ ^ dns::kHashK0, shape ^ dns::kHashK1);
     h = dns::hash_mix(h ^ (std::uint64_t{k.decision_class} | std::uint64_t{k.variant} << 32),
                       dns::kHashK3 ^ seed_);
@@ -107,7 +108,7 @@ inline std::uint64_t Cache::hash(const Key& k) const noexcept {
 
 inline bool Cache::same_key(const Slot& s, const Key& k) noexcept {
     return s.qname_len == k.qname_len && s.qtype == k.qtype && s.qclass == k.qclass &&
-           s.do_bit == static_cast<std::uint8_t>(k.do_bit) &&
+           s.do_bit == static_cast<std::uint8_t>(k.do_bit) && s.split == k.split &&
            s.decision_class == k.decision_class && s.variant == k.variant &&
            dns::same_bytes(s.data(), k.qname, k.qname_len);
 }
@@ -240,6 +241,7 @@ bool Cache::insert(const Key& k, std::uint64_t generation, std::uint32_t now,
     s.tag = a.tag;
     s.qname_len = k.qname_len;
     s.do_bit = k.do_bit ? 1 : 0;
+    s.split = k.split;
     std::memcpy(s.data(), k.qname, k.qname_len);
     if (!a.rrs.empty()) std::memcpy(s.data() + k.qname_len, a.rrs.data(), a.rrs.size());
     s.nbackends = static_cast<std::uint8_t>(a.backends.size());

@@ -54,6 +54,9 @@ struct Key {
     /// dns::name_hash(qname, qname_len) when the caller has it (the parser computes it),
     /// else 0 and the cache computes it.
     std::uint64_t qname_hash = 0;
+    /// A traffic shift's client split (gslb::Plan::split): 0 when the answer does not depend
+    /// on one.
+    std::uint8_t split = 0;
 };
 
 /// A stored answer (or one about to be stored), as write_response() consumes it.

@@ -90,7 +90,7 @@ json backend_json(const gslb::BackendRt& b, const gslb::Health& h, const health:
               {"answers", answers != nullptr ? answers->total(b.id) : 0}};
     // slow start, score and traffic shift: the percent of the weight in force
     const std::uint32_t pct = b.id < h.ramp.size() && h.ramp[b.id] != 0 ? h.ramp[b.id] : 100;
-    j["effective_weight"] = j["effective_weight"].get<std::uint64_t>() * pct / 100;
+    j["effective_weight"] = weight_json(j["effective_weight"].get<std::uint64_t>(), pct);
     if (json gj = gradual_json(h, b, g); gj.is_object() && !gj.empty())
         j["gradual"] = std::move(gj);
     if (b.id < h.shift.size() && h.shift[b.id] != gslb::Health::kNoShift)
@@ -131,8 +131,12 @@ json record_json(const gslb::RecordRt& rec, const gslb::Health& h, const StatusB
     for (const auto* fam : {&rec.v4, &rec.v6}) {
         for (const auto& b : *fam) {
             auto it = by_id.find(b.id);
-            backends.push_back(backend_json(b, h, it != by_id.end() ? &it->second : nullptr,
-                                            answers, rec.cfg->gradual));
+            json bj = backend_json(b, h, it != by_id.end() ? &it->second : nullptr, answers,
+                                   rec.cfg->gradual);
+            // what shift_percent is a percent of: the weight, or the clients (the mode's)
+            if (bj.contains("shift_percent"))
+                bj["shift_by"] = rec.policy->splits_by_weight() ? "weight" : "clients";
+            backends.push_back(std::move(bj));
         }
     }
     return {{"name", rec.cfg->name},

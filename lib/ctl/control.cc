@@ -119,7 +119,8 @@ void Control::publish_locked(bool only_if_changed) {
     // a new generation empties every worker's cache: only for a real change
     if (only_if_changed && published_ != nullptr && published_->up == h->up &&
         published_->admin == h->admin && published_->weight == h->weight &&
-        published_->ramp == h->ramp && published_->short_ttl == h->short_ttl) {
+        published_->ramp == h->ramp && published_->short_ttl == h->short_ttl &&
+        published_->split == h->split) {
         // the same answers: only the notes (scores, penalties) are newer, for the API
         fresh_ = std::move(h);
         return;

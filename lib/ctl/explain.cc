@@ -323,6 +323,11 @@ std::string candidate_why(const gslb::BackendRt& b, bool up, gslb::AdminState ad
 
 }  // namespace
 
+json weight_json(std::uint64_t weight, std::uint32_t percent) {
+    if (weight * percent % 100 == 0) return weight * percent / 100;
+    return std::round(static_cast<double>(weight * percent) * 10.0) / 1000.0;
+}
+
 json gradual_json(const gslb::Health& h, const gslb::BackendRt& b, const config::Gradual& g) {
     if (b.id >= h.notes.size()) return nullptr;
     const gslb::GradualNote& n = h.notes[b.id];
@@ -371,6 +376,8 @@ json candidate_json(const gslb::Snapshot& snap, const gslb::BackendRt& b, bool e
         {"address", b.addr.to_string()}, {"priority", b.priority}, {"weight", snap.weight_of(b)},
         {"configured_weight", b.weight}, {"enabled", b.enabled},   {"health", up ? "up" : "down"},
         {"admin", to_string(adm)},       {"eligible", eligible},   {"selected", selected}};
+    // slow start, score and traffic shift percents multiplied in (Snapshot::effective_weight)
+    c["effective_weight"] = weight_json(snap.effective_weight(b), 1);
     const std::string why = candidate_why(b, up, adm, eligible);
     if (!why.empty()) c["why"] = why;
     const gslb::Topology& topo = *snap.topo;
@@ -391,7 +398,8 @@ json candidate_json(const gslb::Snapshot& snap, const gslb::BackendRt& b, bool e
 /// Every backend of the queried family: in or out, and why.
 json candidates_json(const gslb::Snapshot& snap, const gslb::RecordRt& rec,
                      std::span<const gslb::BackendRt> family, const gslb::Plan& plan,
-                     const std::vector<std::string>& answered) {
+                     const gslb::ClientInfo& client, const std::vector<std::string>& answered) {
+    const std::vector<std::uint8_t>* split = snap.splitting() ? &snap.health->split : nullptr;
     json cands = json::array();
     const auto eligible_end = plan.eligible.begin() + plan.eligible_count;
     for (std::size_t i = 0; i < family.size(); ++i) {
@@ -410,6 +418,13 @@ json candidates_json(const gslb::Snapshot& snap, const gslb::RecordRt& rec,
                 c["gradual"] = std::move(g);
             }
         }
+        // a shift's client split took it out for this client (engine.cc's split_eligible)
+        const std::uint32_t id = family[i].id;
+        if (!eligible && plan.split != 0 && plan.split != gslb::kSplitKept && split != nullptr &&
+            id < split->size() && (*split)[id] >= plan.split)
+            c["why"] = "traffic shift: the client's bucket " +
+                       std::to_string(gslb::split_bucket(client)) + " is among the " +
+                       std::to_string((*split)[id]) + " % of clients moved away";
         cands.push_back(std::move(c));
     }
     return cands;
@@ -551,9 +566,18 @@ json explain(const gslb::Snapshot& snap, const ExplainRequest& req) {
     std::vector<std::string> answered;
     for (const auto& rr : answer["answer"])
         if (rr.contains("data")) answered.push_back(rr["data"].get<std::string>());
-    out["candidates"] = v4 || asked.qtype == dns::qtype::AAAA
-                            ? candidates_json(snap, rec, v4 ? rec.v4 : rec.v6, *plan, answered)
-                            : json::array();
+    out["candidates"] =
+        v4 || asked.qtype == dns::qtype::AAAA
+            ? candidates_json(snap, rec, v4 ? rec.v4 : rec.v6, *plan, client, answered)
+            : json::array();
+    if (plan->split != 0) {
+        // a traffic shift splits this record's clients (docs/gradual.md)
+        const std::uint8_t bits = gslb::split_bits(client);
+        out["shift"] = {
+            {"client_prefix", client.addr.masked(bits).to_string() + "/" + std::to_string(bits)},
+            {"bucket", gslb::split_bucket(client)},
+            {"moved", plan->split != gslb::kSplitKept}};
+    }
     out["fallback"] = {{"taken", plan->fallback},
                        {"policy", fallback_mode_name(rec.fallback.mode)}};
     const gslb::Explanation expl = mode_explanation(snap, rec, v4, client, ws, *plan);

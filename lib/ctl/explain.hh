@@ -29,6 +29,10 @@ nlohmann::json explain(const gslb::Snapshot& view, const ExplainRequest& req);
 nlohmann::json gradual_json(const gslb::Health& h, const gslb::BackendRt& b,
                             const config::Gradual& g);
 
+/// A backend's effective weight, `weight` x `percent` / 100, as status and explain show it:
+/// a JSON integer when whole (8), else a number rounded to 3 decimals (0.67).
+nlohmann::json weight_json(std::uint64_t weight, std::uint32_t percent);
+
 /// "A" -> 1, "TYPE65" -> 65, "28" -> 28; nullopt when unknown.
 std::optional<std::uint16_t> qtype_from_text(const std::string& text);
 /// 1 -> "A", 65 -> "HTTPS", 999 -> "TYPE999".

@@ -47,10 +47,10 @@ std::string_view to_string(ShiftState s) noexcept {
 
 namespace {
 
-// A mode that splits a record's answers by weight: only these follow a share.
+// A mode that splits a record's answers by weight follows a share through the targets'
+// weight; every other mode through a share of its clients (Health::split).
 bool by_weight(const gslb::RecordRt& rec) {
-    const std::string_view m = rec.policy != nullptr ? rec.policy->name() : "";
-    return m == "weighted" || m == "ip-hash";
+    return rec.policy != nullptr && rec.policy->splits_by_weight();
 }
 
 template <class Fn>
@@ -167,12 +167,6 @@ std::uint64_t ShiftBook::start(const ShiftParams& p,
     s.next_at = now + p.interval;
     s.topo = topo;
     sample(s);  // the baseline of every counter
-    for (const auto& rec : topo->records)
-        if (s.records.count(rec.cfg->name) != 0 && !by_weight(rec) && p.share > 0)
-            s.warnings.push_back("record " + rec.cfg->name + " (mode " +
-                                 std::string(rec.policy->name()) +
-                                 ") does not split its answers by weight: they move only at "
-                                 "the step that moves 100 %");
     Segment seg;
     seg.step = 1;
     seg.moved = shift_moved(1, p);
@@ -250,6 +244,7 @@ bool ShiftBook::live() const noexcept {
 void ShiftBook::apply(const std::shared_ptr<const gslb::Topology>& topo_ptr, gslb::Health& h,
                       double now) {
     h.shift.clear();
+    h.split.clear();
     bool any = false;
     for (auto& s : shifts_) {
         if (!s.live()) continue;
@@ -298,13 +293,26 @@ void ShiftBook::apply(const std::shared_ptr<const gslb::Topology>& topo_ptr, gsl
                     has_target = has_target || target;
                 }
                 if (!has_target) continue;
-                const std::uint32_t p = shift_percent(moved, wt, wo);
+                // modes that pick by client: m % of the clients (by bucket) treat the targets
+                // as unavailable; the targets keep 100 - m % of their clients
+                const bool clients = !by_weight(rec);
+                const std::uint32_t p = !clients       ? shift_percent(moved, wt, wo)
+                                        : moved >= 100 ? 0
+                                        : wo > 0       ? 100 - moved
+                                                       : 100;  // nowhere to move a share to
                 for (const auto* b : targets) {
                     h.shift[b->id] = static_cast<std::uint8_t>(p);
                     if (p == 0) {
                         // moved entirely: out, as drained (a fail-open last resort only)
                         if (h.admin[b->id] == gslb::AdminState::Enabled)
                             h.admin[b->id] = gslb::AdminState::Drained;
+                        continue;
+                    }
+                    if (clients) {
+                        if (p < 100) {
+                            if (h.split.size() < n) h.split.resize(n, 0);
+                            h.split[b->id] = static_cast<std::uint8_t>(moved);
+                        }
                         continue;
                     }
                     const std::uint32_t r = h.ramp[b->id] != 0 ? h.ramp[b->id] : 100;
@@ -316,6 +324,7 @@ void ShiftBook::apply(const std::shared_ptr<const gslb::Topology>& topo_ptr, gsl
                     rp.wt = wt;
                     rp.wo = wo;
                     rp.percent = p;
+                    rp.clients = clients;
                     rp.mode = std::string(rec.policy->name());
                 }
                 // answers change with every step: dynamic_ttl shortens them meanwhile
@@ -357,22 +366,27 @@ json ShiftBook::shift_json(Shift& s, double now) {
         json records = json::array();
         double expected = 0;
         std::uint64_t weighed = 0;
+        bool by_clients = false;  // a record whose share depends on where its clients are
         for (const auto& [name, rp] : seg.records) {
             double e = 0;
             if (rp.percent > 0 && rp.wt > 0)
                 e = rp.percent * rp.wt / (rp.percent * rp.wt + 100.0 * rp.wo);
-            records.push_back({{"name", name},
-                               {"mode", rp.mode},
-                               {"percent", rp.percent},
-                               {"targets_weight", round3(rp.wt)},
-                               {"others_weight", round3(rp.wo)},
-                               {"expected_target_share", round3(e)}});
+            records.push_back(
+                {{"name", name},
+                 {"mode", rp.mode},
+                 {"moved_by", rp.clients ? "clients" : "weight"},
+                 {"percent", rp.percent},
+                 {"targets_weight", round3(rp.wt)},
+                 {"others_weight", round3(rp.wo)},
+                 {"expected_target_share", rp.clients ? json(nullptr) : json(round3(e))}});
             auto it = per_record.find(name);
             if (it != per_record.end()) {
+                by_clients = by_clients || (rp.clients && it->second != 0);
                 expected += e * static_cast<double>(it->second);
                 weighed += it->second;
             }
         }
+        if (by_clients) weighed = 0;  // no expected share for the step as a whole
         json j = {
             {"step", seg.step},
             {"moved_percent", seg.moved},

@@ -3,12 +3,15 @@
 /// moves a share of the answers that would go to some backends (a selector: record, address,
 /// tags, location) elsewhere, in steps, and records the answers per backend of every step.
 ///
-/// A shift reaches the workers only as a percent of the targets' weight folded into
-/// Health::ramp (and, at the step that moves 100 %, as a drained admin state), laid over every
-/// Health that ctl::Control publishes, after the gradual rules: no new lock or work per
-/// packet, and every change of a percent is a new generation (the caches never serve an
-/// answer of an older step). The control side owns all of it under Control's lock; times
-/// are seconds of the steady clock, passed in, so the book is testable without a clock.
+/// A shift reaches the workers only through the Health that ctl::Control publishes, laid
+/// over it after the gradual rules: as a percent of the targets' weight folded into
+/// Health::ramp (records of modes that split by weight: weighted, ip-hash), as the percent
+/// of clients that treat the targets as unavailable in Health::split (every other mode),
+/// and, at the step that moves 100 %, as a drained admin state. No new lock per packet (a
+/// split costs a bucket hash per address query while it runs), and every change of a
+/// percent is a new generation (the caches never serve an answer of an older step). The control
+/// side owns all of it under Control's lock; times are seconds of the steady clock, passed in, so
+/// the book is testable without a clock.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -87,6 +90,7 @@ class ShiftBook {
     struct RecordPlan {  ///< one record's weights in the current step, for the report
         double wt = 0, wo = 0;
         std::uint32_t percent = 100;
+        bool clients = false;  ///< moved by a share of clients (Health::split), not by weight
         std::string mode;
     };
     struct Segment {  ///< a stretch with one moved percent and state

@@ -140,7 +140,7 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
         ws.picked[ws.picked_count++] = family[sel.idx[k]].id;
         ++written;
     }
-    info.ecs_scope = sel.scope;
+    info.ecs_scope = p.split != 0 ? std::max(sel.scope, split_bits(client)) : sel.scope;
     info.decision_class = sel.decision_class;
     if (written == 0) return negative(w, z, AnswerKind::NoData, info);
     return info;
@@ -173,6 +173,44 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
     return n;
 }
 
+/// A traffic shift's client split (Health::split): takes out of `eligible` (n indices into
+/// `family`) the split backends whose moved percent lies above this client's bucket, unless
+/// that would leave none (nowhere to move to: the client keeps them, as a weight shift
+/// keeps a record whose every usable backend is a target). Returns Plan::split. The
+/// removed set is a function of the returned key (the backends split by that percent or
+/// more), so the key, the snapshot and the record fix the eligible set. Off the hot path:
+/// only called while some shift splits clients.
+[[gnu::noinline]] std::uint8_t split_eligible(const Snapshot& snap,
+                                              std::span<const BackendRt> family,
+                                              const ClientInfo& client, std::uint16_t* eligible,
+                                              std::size_t& n) noexcept {
+    const std::vector<std::uint8_t>& split = snap.health->split;
+    auto split_of = [&](std::uint16_t i) noexcept -> std::uint32_t {
+        const std::uint32_t id = family[i].id;
+        return id < split.size() ? split[id] : 0;
+    };
+    bool any = false;
+    for (std::size_t k = 0; k < n && !any; ++k) any = split_of(eligible[k]) != 0;
+    if (!any) return 0;
+    const std::uint32_t bucket = split_bucket(client);
+    std::uint32_t key = 0;
+    std::size_t kept = 0;
+    for (std::size_t k = 0; k < n; ++k) {
+        const std::uint32_t m = split_of(eligible[k]);
+        if (m > bucket) {
+            if (key == 0 || m < key) key = m;
+        } else {
+            ++kept;
+        }
+    }
+    if (key == 0 || kept == 0) return kSplitKept;
+    std::size_t w = 0;
+    for (std::size_t k = 0; k < n; ++k)
+        if (split_of(eligible[k]) <= bucket) eligible[w++] = eligible[k];
+    n = w;
+    return static_cast<std::uint8_t>(key);
+}
+
 /// The memo slot of (rec, family, client): a multiplicative hash of the address words,
 /// the record and the prefix.
 [[gnu::always_inline]] inline DecisionMemo::Entry& memo_slot(DecisionMemo& m, const RecordRt& rec,
@@ -203,7 +241,11 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
                                                       const ClientInfo& client, WorkerState& ws,
                                                       Plan& p) noexcept {
     bool fallback = false;
-    const std::size_t n = eligible_of(snap, rec, family, p.eligible, fallback);
+    std::size_t n = eligible_of(snap, rec, family, p.eligible, fallback);
+    // a shift that splits clients (one empty vector to check while none runs); a fallback
+    // answer is a last resort and is not split
+    if (!fallback && n != 0 && snap.splitting()) [[unlikely]]
+        p.split = split_eligible(snap, family, client, p.eligible.data(), n);
     p.fallback = fallback;
     p.eligible_count = static_cast<std::uint16_t>(n);
     if (n == 0) return;
@@ -222,6 +264,9 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
                             ws,
                             v4 ? std::uint8_t{4} : std::uint8_t{6}};
     rec.policy->classify(ctx, p.decision);
+    // the answer depends on the client's split prefix too: an honest scope covers it
+    if (p.split != 0) [[unlikely]]
+        p.decision.scope = std::max(p.decision.scope, split_bits(client));
     p.decision.variant = rec.policy->variant(ctx, p.decision);
 }
 
@@ -240,6 +285,7 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
             p.fallback = slot->fallback;
             p.address = slot->address;
             p.cacheable = slot->cacheable;
+            p.split = slot->split;
             p.decision = slot->decision;
             p.eligible_count = slot->count;
             std::copy_n(slot->eligible.begin(), slot->count, p.eligible.begin());
@@ -256,6 +302,7 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
         slot->fallback = p.fallback;
         slot->address = p.address;
         slot->cacheable = p.cacheable;
+        slot->split = p.split;
         slot->decision = p.decision;
         slot->count = p.eligible_count;
         std::copy_n(p.eligible.begin(), p.eligible_count, slot->eligible.begin());
@@ -287,7 +334,10 @@ void plan_svcb(const Snapshot& snap, const RecordRt& rec, const ClientInfo& clie
     p.address = false;
     const bool trivial4 = d4.decision_class == 0 && d4.variant == 0;
     const bool trivial6 = six.decision.decision_class == 0 && six.decision.variant == 0;
-    p.cacheable = cacheable4 && six.cacheable && (trivial4 || trivial6);
+    // a shift's client split in either family: the cache would need both keys
+    p.cacheable =
+        cacheable4 && six.cacheable && (trivial4 || trivial6) && p.split == 0 && six.split == 0;
+    p.split = 0;
     p.decision = trivial6 ? d4 : six.decision;
     if (!trivial4 && !trivial6) p.decision = d4;
     p.decision.scope = std::max(d4.scope, six.decision.scope);
@@ -305,7 +355,11 @@ std::size_t svcb_family(const Snapshot& snap, const RecordRt& rec, bool v4,
     if (family.empty()) return 0;
     std::array<std::uint16_t, kMaxFamilyBackends> eligible;
     bool fallback = false;
-    const std::size_t n = eligible_of(snap, rec, family, eligible, fallback);
+    std::size_t n = eligible_of(snap, rec, family, eligible, fallback);
+    std::uint8_t split = 0;  // as plan_address_fresh splits it
+    if (!fallback && n != 0 && snap.splitting())
+        split = split_eligible(snap, family, client, eligible.data(), n);
+    if (split != 0) scope = std::max(scope, split_bits(client));
     if (n == 0 || (fallback && !use_fallback)) return 0;
     const std::size_t width = v4 ? 4 : 16;
     std::size_t written = 0;
@@ -689,6 +743,7 @@ void plan(const Snapshot& snap, const dns::Query& q, const ClientInfo& client, W
     p.fallback6 = false;
     p.svcb = false;
     p.decision = Decision{};
+    p.split = 0;
     p.decision4 = Decision{};
     p.decision6 = Decision{};
     p.eligible_count = 0;

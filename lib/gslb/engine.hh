@@ -62,6 +62,25 @@ inline ClientChoice choose_client(const Topology& topo, const dns::Query& q,
     return ClientChoice::Ecs;
 }
 
+/// Traffic shifts of modes that pick by client (Health::split, docs/gradual.md): the prefix
+/// of the client a shift splits by: its ECS source prefix, at most /24 (IPv4) or /56 (IPv6);
+/// the packet source's /24 or /56 without ECS. Also the least ECS scope of an answer that
+/// depends on the split.
+inline std::uint8_t split_bits(const ClientInfo& c) noexcept {
+    const std::uint8_t cap = c.addr.family == 6 ? 56 : 24;
+    return c.from_ecs && c.source_prefix < cap ? c.source_prefix : cap;
+}
+/// The client's bucket, 0..99: address_hash() of its split_bits() prefix, scaled. The same
+/// client (prefix) has the same bucket in every shift, record and snapshot, and on every
+/// node, so a shift at m % moves exactly the clients of buckets below m, and a larger m
+/// only adds clients.
+inline std::uint32_t split_bucket(const ClientInfo& c) noexcept {
+    const std::uint64_t h = address_hash(c.addr.masked(split_bits(c)));
+    return static_cast<std::uint32_t>(((h >> 32) * 100) >> 32);
+}
+/// Plan::split of a client that keeps every backend although the answer depends on the split.
+inline constexpr std::uint8_t kSplitKept = 255;
+
 /// The cheap first half of answer(): zone and record lookup, the eligible backends and,
 /// for cacheable modes, the policy's classification and variant. Everything the response
 /// cache keys on is known after plan(); build() then writes the answer. plan() advances
@@ -84,6 +103,13 @@ struct Plan {
     bool svcb = false;
     bool fallback6 = false;
     Decision decision;  ///< class, scope, variant (all 0 without a policy)
+    /// A traffic shift's client split (Health::split) for this client: 0 when no eligible
+    /// backend is split (the answer does not depend on it); kSplitKept when some is but
+    /// this client's bucket keeps them all; else the smallest moved percent above the
+    /// client's bucket: the split backends of that percent or more are out of `eligible`.
+    /// The response cache keys on it (with decision.scope at least split_bits()), since it
+    /// fixes the eligible set the decision was made on.
+    std::uint8_t split = 0;
     Decision decision4, decision6;
     std::uint16_t eligible_count = 0;
     std::array<std::uint16_t, kMaxFamilyBackends> eligible;  ///< left uninitialised past count

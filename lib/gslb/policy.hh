@@ -150,6 +150,7 @@ struct DecisionMemo {
         bool fallback = false;
         bool address = false;
         bool cacheable = false;
+        std::uint8_t split = 0;  ///< Plan::split
         std::uint16_t count = 0;
         Decision decision;
         std::array<std::uint16_t, kEligible> eligible{};
@@ -186,6 +187,10 @@ class Policy {
     /// engine may then reuse a decision for the same client while the snapshot stays
     /// (WorkerState's decision memo), skipping the geo lookups and the hashing.
     virtual bool by_client() const noexcept { return false; }
+    /// True when the mode splits a record's answers by the backends' effective weights
+    /// (weighted, ip-hash): a traffic shift then lowers the targets' weight (Health::ramp).
+    /// For every other mode a shift moves a share of the clients instead (Health::split).
+    virtual bool splits_by_weight() const noexcept { return false; }
     /// Step 1: fills d.decision_class and d.scope (defaults: 0, 0).
     virtual void classify(const SelectContext& ctx, Decision& d) const noexcept {
         (void)ctx, (void)d;

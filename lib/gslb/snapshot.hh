@@ -375,6 +375,13 @@ struct Health {
     /// backend a shift moved entirely away is published drained in admin).
     static constexpr std::uint8_t kNoShift = 255;
     std::vector<std::uint8_t> shift;
+    /// Traffic shifts of records whose mode does not split its answers by weight
+    /// (Policy::splits_by_weight() false: failover, geoip, ...), by backend id: the percent
+    /// m (1..99) of clients that treat the backend as unavailable, those whose bucket
+    /// (split_bucket() in gslb/engine.hh: a hash of the client's /24, /56 or ECS prefix,
+    /// 0..99) is below m. 0 or past the end: none. Empty while no such shift runs, so the
+    /// engine checks one empty vector per address query and nothing else.
+    std::vector<std::uint8_t> split;
 
     /// The override of backend `id` (Enabled when there is none).
     AdminState state_of(std::uint32_t id) const noexcept {
@@ -405,6 +412,9 @@ struct Snapshot {
     /// True when some backend is in slow start (Health::ramp not empty): the weighted modes
     /// check it once per query and otherwise keep to weight_of().
     bool ramping() const noexcept { return health != nullptr && !health->ramp.empty(); }
+    /// True while a traffic shift splits clients (Health::split not empty): the engine
+    /// checks it once per address query and otherwise skips the split.
+    bool splitting() const noexcept { return health != nullptr && !health->split.empty(); }
     /// weight_of() times the slow start percent in force (100 when none): what the weighted
     /// modes draw with. Scaling every weight by 100 keeps their proportions.
     std::uint64_t effective_weight(const BackendRt& b) const noexcept {

@@ -463,7 +463,8 @@ inline std::size_t Pipeline::answer_cached(const gslb::Snapshot& snap, const dns
                          q.do_bit,
                          plan_.decision.decision_class,
                          plan_.decision.variant,
-                         q.qname_hash};
+                         q.qname_hash,
+                         plan_.split};
     // The scope is this query's classification, not the one the entry was built for:
     // clients of one class may sit in blocks of different lengths.
     const std::uint8_t scope =

@@ -3,11 +3,12 @@ gradual rules' gauges in /metrics (docs/metrics.md). Shares are computed from gs
 answer counters (what it handed out), so a few UDP datagrams dnsperf loses change nothing."""
 import math
 import re
+import socket
 import subprocess
 import time
 
-from gslbd_test import (Api, HttpBackend, api_block, free_port, gslbctl_bin, wait_api,
-                        wait_for)
+from gslbd_test import (Api, HttpBackend, addresses, api_block, ecs_option, free_port,
+                        gslbctl_bin, make_query, udp, wait_api, wait_for)
 
 A, B, C = "192.0.2.41", "192.0.2.42", "192.0.2.43"
 
@@ -386,3 +387,193 @@ records:
     finally:
         a.stop()
         b.stop()
+
+
+# --- modes that pick by client: a share of the clients moves (docs/gradual.md) ------------
+
+SPLIT_MAP = """subnets:
+  - subnet: "10.0.0.0/8"
+    location: east
+  - subnet: "11.0.0.0/8"
+    location: west
+"""
+
+SPLIT_ZONE = """defaults:
+  record_ttl: 30
+records:
+  geo.gslb.test.:
+    mode: geoip
+    backends:
+      - {address: 192.0.2.51, location: east, priority: 1}
+      - {address: 192.0.2.52, location: west, priority: 2}
+  fo.gslb.test.:
+    mode: failover
+    backends:
+      - {address: 192.0.2.61, priority: 1, tags: [primary]}
+      - {address: 192.0.2.62, priority: 2}
+"""
+
+# 600 east /24s as ECS prefixes; 400 packet sources (their /24s) for failover
+EAST = [f"10.{2 + i // 200}.{i % 200}.0" for i in range(600)]
+SOURCES = [f"127.{1 + i // 200}.{i % 200}.9" for i in range(400)]
+
+
+def start_split(start_gslbd, tmp_path, name, cache=True):
+    directory = tmp_path / name
+    directory.mkdir(parents=True, exist_ok=True)
+    api_port = free_port()
+    extra = api_block(api_port, directory) + ("" if cache else "cache:\n  entries: 0\n")
+    d = start_gslbd(name=name, zone_override=SPLIT_ZONE, locations=SPLIT_MAP, extra=extra)
+    api = Api(api_port)
+    wait_api(api)
+    return d, api
+
+
+def sweep_geo(d):
+    """{prefix: (answer, ECS scope)}; every client asks twice and must get the same answer."""
+    out = {}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        for prefix in EAST:
+            seen = []
+            for _ in range(2):
+                r = udp(d, make_query("geo.gslb.test.", ecs=(prefix, 24)), sock=sock)
+                seen.append((tuple(addresses(r)), ecs_option(r).scopelen))
+            assert seen[0] == seen[1], (prefix, seen)  # one side per client within a step
+            out[prefix] = seen[0]
+    return out
+
+
+def sweep_failover(d):
+    """{source: answer} for queries from 400 source addresses (no ECS), each asking twice."""
+    out = {}
+    for src in SOURCES:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((src, 0))
+            seen = [tuple(addresses(udp(d, make_query("fo.gslb.test.", edns=None), sock=sock)))
+                    for _ in range(2)]
+        assert seen[0] == seen[1], (src, seen)
+        out[src] = seen[0]
+    return out
+
+
+def share_ok(moved, n, m):
+    """docs/gradual.md: the share of clients moved is m within the binomial noise of the
+    client prefixes' buckets (4 standard deviations) plus 1 %."""
+    p = m / 100
+    return abs(moved / n - p) <= 4 * math.sqrt(p * (1 - p) / n) + 0.01
+
+
+def pause_at(apis, sids, step):
+    """Waits until every shift took `step` steps, pauses them; the moved percent in force."""
+    moved = set()
+    for api, sid in zip(apis, sids):
+        wait_for(lambda: shift(api, sid)["steps_taken"] >= step, True, 10, f"step {step}")
+        status, s = api.post(f"/api/v1/shift/{sid}/pause")
+        if status == 409:  # the last step: holding
+            s = shift(api, sid)
+            assert s["state"] == "holding", s
+        moved.add(s["moved_percent"])
+    assert len(moved) == 1, moved  # the daemons are at the same step
+    return moved.pop()
+
+
+def resume(apis, sids):
+    for api, sid in zip(apis, sids):
+        status, s = api.post(f"/api/v1/shift/{sid}/resume")
+        assert status == 200, s
+
+
+def test_geoip_location_shift_moves_a_share_of_clients_cached_or_not(start_gslbd, tmp_path):
+    d, api = start_split(start_gslbd, tmp_path, "split")
+    d0, api0 = start_split(start_gslbd, tmp_path, "split-nocache", cache=False)
+    before = sweep_geo(d)
+    assert set(before.values()) == {(("192.0.2.51",), 8)}  # the map's block: /8
+    apis, sids = [api, api0], []
+    for a in apis:
+        status, s = a.post("/api/v1/shift", {"location": "east", "step": 25, "interval": "1s"})
+        assert status == 200 and "warnings" not in s, s
+        sids.append(s["id"])
+    moved_before = set()
+    for step in (1, 2, 3, 4):
+        m = pause_at(apis, sids, step)
+        assert m == 25 * step
+        got, got0 = sweep_geo(d), sweep_geo(d0)
+        # with and without the response cache: the same answer per client
+        assert got == got0
+        moved = {p for p, (ans, _) in got.items() if ans == ("192.0.2.52",)}
+        assert all(ans in (("192.0.2.51",), ("192.0.2.52",)) for ans, _ in got.values())
+        if m < 100:
+            # the answer depends on the client's /24 while a share moves
+            assert {scope for _, scope in got.values()} == {24}, m
+            assert share_ok(len(moved), len(EAST), m), (m, len(moved))
+            # the segment of the pause holds exactly the sweeps' answers
+            seg = shift(api, sids[0])["steps"][-1]
+            assert seg["state"] == "paused" and seg["moved_percent"] == m, seg
+            assert seg["answers"]["total"] == 2 * len(EAST), seg
+            assert seg["answers"]["targets"] == 2 * (len(EAST) - len(moved)), seg
+            assert seg["records"][0]["moved_by"] == "clients", seg
+            resume(apis, sids)
+        else:
+            assert len(moved) == len(EAST)  # 100 %: out, as drained
+        # monotone: a larger share only adds clients
+        assert moved_before <= moved, sorted(moved_before - moved)[:5]
+        moved_before = moved
+        # explain names the client's bucket: below the moved percent exactly when it moved
+        for prefix in EAST[::40]:
+            status, e = api.post("/api/v1/explain", {"name": "geo.gslb.test.",
+                                                     "client": "127.0.0.1",
+                                                     "ecs": prefix + "/24"})
+            assert status == 200, e
+            data = [rr["data"] for rr in e["answer"]["answer"]]
+            assert data == list(got[prefix][0]), (prefix, e)
+            if m < 100:
+                assert (e["shift"]["bucket"] < m) == (prefix in moved), (prefix, e["shift"])
+                assert e["shift"]["moved"] == (prefix in moved)
+    # west clients never move: their backend is no target
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for i in range(20):
+            r = udp(d, make_query("geo.gslb.test.", ecs=(f"11.0.{i}.0", 24)), sock=sock)
+            assert addresses(r) == ["192.0.2.52"]
+    # abort restores at once: the abort's reply comes after the publish
+    for a, sid in zip(apis, sids):
+        status, s = a.post(f"/api/v1/shift/{sid}/abort")
+        assert status == 200 and s["state"] == "aborted", s
+    assert sweep_geo(d) == before
+    assert sweep_geo(d0) == before
+
+
+def test_failover_shift_moves_a_share_of_source_addresses(start_gslbd, tmp_path):
+    d, api = start_split(start_gslbd, tmp_path, "split-fo")
+    d0, api0 = start_split(start_gslbd, tmp_path, "split-fo-nocache", cache=False)
+    assert set(sweep_failover(d).values()) == {("192.0.2.61",)}
+    apis, sids = [api, api0], []
+    for a in apis:
+        status, s = a.post("/api/v1/shift", {"tag": "primary", "step": 40, "interval": "1s"})
+        assert status == 200 and "warnings" not in s, s
+        sids.append(s["id"])
+    _, st = api.get("/api/v1/status")
+    fo = [r for z in st["zones"] for r in z["records"] if r["name"] == "fo.gslb.test."][0]
+    b61 = [b for b in fo["backends"] if b["address"] == "192.0.2.61"][0]
+    assert b61["shift_by"] == "clients" and b61["shift_percent"] == 60, b61
+    assert b61["effective_weight"] == 1, b61  # its weight is not what moves
+    moved_before = set()
+    for step in (1, 2, 3):
+        m = pause_at(apis, sids, step)
+        assert m == min(40 * step, 100)
+        got, got0 = sweep_failover(d), sweep_failover(d0)
+        assert got == got0
+        moved = {src for src, ans in got.items() if ans == ("192.0.2.62",)}
+        assert all(ans in (("192.0.2.61",), ("192.0.2.62",)) for ans in got.values())
+        if m < 100:
+            assert share_ok(len(moved), len(SOURCES), m), (m, len(moved))
+            resume(apis, sids)
+        else:
+            assert len(moved) == len(SOURCES)
+        assert moved_before <= moved
+        moved_before = moved
+    for a, sid in zip(apis, sids):
+        status, s = a.post(f"/api/v1/shift/{sid}/abort")
+        assert status == 200, s
+    assert set(sweep_failover(d).values()) == {("192.0.2.61",)}
+    assert set(sweep_failover(d0).values()) == {("192.0.2.61",)}

@@ -3,7 +3,10 @@
 // and byte-for-byte agreement with the pipeline without a cache.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -509,5 +512,92 @@ TEST_CASE("a client's remembered geoip plan follows a new snapshot", "[pipeline-
         // back up: back to eu
         publish(env.holder, snapshot_of(env.cfg, 3));
         CHECK(one(env.ask(q)) == "192.0.2.41");
+    }
+}
+
+TEST_CASE("a shift's client split: one side per client, cached or not, monotone, scope /24",
+          "[pipeline-cache]") {
+    // Health::split (docs/gradual.md "Traffic shifts"): the clients whose bucket lies below
+    // the moved percent treat the split backends as unavailable. geoip's eu backend and
+    // failover's best priority are split here.
+    Env cached, plain(0);
+    auto topo = cached.holder.current()->topo;
+    std::vector<std::uint32_t> split_ids;
+    for (const auto& r : topo->records) {
+        if (r.cfg->name == "geo.example.com.") split_ids.push_back(r.v4[0].id);  // .41, eu
+        if (r.cfg->name == "fo.example.com.")
+            for (const auto& b : r.v4)
+                if (b.priority == 0) split_ids.push_back(b.id);  // .2 and .3
+    }
+    REQUIRE(split_ids.size() == 3);
+    auto ecs_client = [](int x, int y) {
+        gslb::ClientInfo c;
+        c.addr = ip(("10." + std::to_string(x) + "." + std::to_string(y) + ".0").c_str());
+        c.source_prefix = 24;
+        c.from_ecs = true;
+        return c;
+    };
+    std::set<int> moved_before;
+    std::uint64_t gen = 2;
+    for (const std::uint8_t m : {20, 50, 80}) {
+        gslb::Health h;
+        h.up.assign(topo->backend_count, 1);
+        h.split.assign(topo->backend_count, 0);
+        for (auto id : split_ids) h.split[id] = m;
+        publish(cached.holder, snapshot_of(cached.cfg, gen, &h));
+        publish(plain.holder, snapshot_of(plain.cfg, gen, &h));
+        ++gen;
+        std::set<int> moved;
+        for (int i = 0; i < 300; ++i) {
+            const int x = 2 + i / 100, y = i % 100;  // 10.2-4.y.0/24: eu (10.0.0.0/8)
+            Q q;
+            q.name = "geo.example.com.";
+            q.edns = true;
+            q.ecs = true;
+            q.ecs_addr = {10, static_cast<std::uint8_t>(x), static_cast<std::uint8_t>(y)};
+            const bool out = gslb::split_bucket(ecs_client(x, y)) < m;
+            INFO("m " << int{m} << " client 10." << x << "." << y);
+            for (int again = 0; again < 2; ++again) {
+                const Msg a = cached.ask(q), b = plain.ask(q);
+                CHECK(addrs(a) == addrs(b));
+                CHECK(one(a) == (out ? "192.0.2.42" : "192.0.2.41"));
+                // the answer depends on the client's /24 now (the map's block is /8)
+                CHECK(a.opt.ecs_scope == 24);
+                CHECK(b.opt.ecs_scope == 24);
+            }
+            if (out) moved.insert(i);
+            // failover by packet source: the /24 of the source decides
+            Q f;
+            f.name = "fo.example.com.";
+            cached.source = plain.source =
+                ip(("127." + std::to_string(x) + "." + std::to_string(y) + ".9").c_str());
+            gslb::ClientInfo src;
+            src.addr = cached.source;
+            src.source_prefix = 32;
+            const bool fo_out = gslb::split_bucket(src) < m;
+            const Msg fa = cached.ask(f), fb = plain.ask(f);
+            CHECK(addrs(fa) == addrs(fb));
+            CHECK(addrs(fa) == (fo_out ? std::vector<std::string>{"192.0.2.1"}
+                                       : std::vector<std::string>{"192.0.2.2", "192.0.2.3"}));
+        }
+        // a larger share only adds clients; about m % of them move
+        CHECK(std::includes(moved.begin(), moved.end(), moved_before.begin(), moved_before.end()));
+        CHECK(std::abs(static_cast<double>(moved.size()) / 300.0 - m / 100.0) < 0.1);
+        moved_before = moved;
+    }
+    CHECK(cached.cc().hits > 0);
+    // every usable backend split: nowhere to move to, every client keeps them
+    gslb::Health h;
+    h.up.assign(topo->backend_count, 1);
+    h.split.assign(topo->backend_count, 0);
+    for (const auto& r : topo->records)
+        if (r.cfg->name == "fo.example.com.")
+            for (const auto& b : r.v4) h.split[b.id] = 99;
+    publish(cached.holder, snapshot_of(cached.cfg, gen, &h));
+    for (int i = 0; i < 50; ++i) {
+        cached.source = ip(("127.9." + std::to_string(i) + ".1").c_str());
+        Q f;
+        f.name = "fo.example.com.";
+        CHECK(addrs(cached.ask(f)) == std::vector<std::string>{"192.0.2.2", "192.0.2.3"});
     }
 }

@@ -15,8 +15,9 @@ namespace {
 
 using namespace gslbd;
 
-/// w.test.: weighted, 192.0.2.1 (tag t) and 192.0.2.2, weight 1 each; `third` adds 192.0.2.3.
-std::shared_ptr<const gslb::Topology> topology(bool with_first = true) {
+/// w.test.: `mode` (weighted), 192.0.2.1 (tag t) and 192.0.2.2, weight 1 each.
+std::shared_ptr<const gslb::Topology> topology(bool with_first = true,
+                                               const char* mode = "weighted") {
     std::string tmpl = (std::filesystem::temp_directory_path() / "gslbd-shift-XXXXXX").string();
     REQUIRE(mkdtemp(tmpl.data()) != nullptr);
     const std::filesystem::path dir = tmpl;
@@ -25,7 +26,7 @@ std::shared_ptr<const gslb::Topology> topology(bool with_first = true) {
                                         "    ns:\n      - name: ns1.test.\n"
                                         "        addresses: [127.0.0.1]\n";
     std::ofstream(dir / "zone.yml")
-        << "records:\n  w.test.:\n    mode: weighted\n    backends:\n"
+        << "records:\n  w.test.:\n    mode: " << mode << "\n    backends:\n"
         << (with_first ? "      - {address: 192.0.2.1, tags: [t]}\n" : "")
         << "      - {address: 192.0.2.2}\n";
     auto topo = ctl::load_topology((dir / "gslbd.yml").string());
@@ -164,5 +165,42 @@ TEST_CASE("shift: the API request is checked field by field") {
         } catch (const ctl::RequestError& e) {
             CHECK(e.status() == 400);
         }
+    }
+}
+
+TEST_CASE("shift: a mode that picks by client moves a share of its clients") {
+    for (const char* mode : {"failover", "geoip", "roundrobin"}) {
+        INFO(mode);
+        const auto topo = topology(true, mode);
+        ctl::ShiftBook book;
+        const std::uint64_t id = book.start(params(100, 30, 2), topo, 100.0);
+        // step 1: 30 % of the clients treat the target as unavailable; its weight stays
+        gslb::Health h = laid(book, topo, 100.0);
+        REQUIRE(h.split.size() == topo->backend_count);
+        CHECK(h.split[0] == 30);
+        CHECK(h.split[1] == 0);
+        CHECK(h.shift[0] == 70);  // what it keeps: 70 % of its clients
+        CHECK(h.ramp.empty());
+        CHECK(h.admin[0] == gslb::AdminState::Enabled);
+        auto j = book.to_json(id, 100.5);
+        CHECK(!j.contains("warnings"));
+        CHECK(j["steps"][0]["records"][0]["moved_by"] == "clients");
+        CHECK(j["steps"][0]["records"][0]["expected_target_share"].is_null());
+        CHECK(book.advance(102.0));
+        CHECK(laid(book, topo, 102.0).split[0] == 60);
+        // 100 %: drained, no split left
+        CHECK(book.advance(106.0));
+        h = laid(book, topo, 106.0);
+        CHECK(h.admin[0] == gslb::AdminState::Drained);
+        CHECK(h.split.empty());
+        // nowhere to move to (the other backend down): the clients keep the target
+        book.abort(id, 107.0);
+        book.start(params(100, 30, 2), topo, 108.0);
+        gslb::Health down;
+        down.up.assign(topo->backend_count, 1);
+        down.up[1] = 0;
+        book.apply(topo, down, 108.0);
+        CHECK(down.split.empty());
+        CHECK(down.shift[0] == 100);
     }
 }

@@ -9,8 +9,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -19,6 +21,7 @@
 
 #include "health/plan.hh"
 #include "health/probe_kind.hh"
+#include "util/hash.hh"
 
 namespace gslbd::probes {
 
@@ -148,24 +151,52 @@ class HttpRunner final : public health::ProbeRunner {
     void process(SteadyClock::time_point now, std::vector<ProbeResult>& out) override;
     std::optional<SteadyClock::time_point> deadline() const override {
         if (!results_.empty()) return SteadyClock::time_point::min();
-        return deadline_;
+        std::optional<SteadyClock::time_point> d;
+        for (const auto& sh : shards_)
+            if (sh.deadline && (!d || *sh.deadline < *d)) d = sh.deadline;
+        return d;
     }
     void cancel_all() override;
     std::size_t in_flight() const override { return live_.size(); }
 
   private:
     struct Transfer;
+    /// One curl multi handle and its connection cache. curl 7.88's curl_multi_remove_handle
+    /// walks the whole connection cache after every transfer that left its connection there
+    /// (to close CONNECT_ONLY connections): O(kept connections) per keepalive probe, which
+    /// at 10,000 kept connections cost ~70 % of the probe thread. Connections are spread
+    /// over kShards multis by their identity, so each walk covers 1/kShards of them.
+    struct Shard {
+        HttpRunner* runner = nullptr;
+        void* multi = nullptr;  ///< CURLM*, created at the shard's first use
+        std::optional<SteadyClock::time_point> deadline;
+    };
+    static constexpr std::size_t kShards = 64;
+    Shard& shard_for(std::uint64_t conn_id);  ///< throws std::runtime_error
     static int socket_cb(void* easy, int s, int what, void* userp, void* socketp);
     static int timer_cb(void* multi, long timeout_ms, void* userp);
     static std::size_t body_cb(char* data, std::size_t size, std::size_t n, void* userp);
     void finish(Transfer* t, int curl_code);
     void recycle(std::unique_ptr<Transfer> t);  ///< back to the idle pool (or freed when full)
     void fail_now(std::uint64_t token, ErrorKind kind, std::string detail);
+    /// Whether the connection of this probe may stay in the cache (keepalive checks): yes
+    /// for the first keep_capacity_ connection identities seen (and for ones seen again),
+    /// no beyond that. An LRU cache smaller than the targets probed in turn would evict
+    /// every connection before its next use (a connect per probe, plus curl's walk over the
+    /// whole cache to find the oldest): targets beyond the budget reconnect instead.
+    bool may_keep(std::uint64_t id, SteadyClock::time_point now);
 
     health::RunnerContext ctx_;
+    std::size_t keep_capacity_ = 0;
+    /// connection identity (address, port, host) -> last probe; entries idle longer than
+    /// curl keeps an idle connection (CURLOPT_MAXAGE_CONN, 118 s) free their place
+    std::unordered_map<std::uint64_t, SteadyClock::time_point> kept_;
+    SteadyClock::time_point kept_swept_{};
     std::vector<ProbeResult> results_;  ///< finished, handed out by process()
-    void* multi_ = nullptr;             ///< CURLM*
-    std::optional<SteadyClock::time_point> deadline_;
+    std::array<Shard, kShards> shards_;
+    long shard_maxconnects_ = 16;
+    /// by socket: the shard whose multi registered it last (on_event needs the multi)
+    std::vector<std::uint8_t> sock_shard_;
     std::unordered_map<Transfer*, std::unique_ptr<Transfer>> live_;  ///< in flight
     std::vector<std::unique_ptr<Transfer>> idle_;                    ///< reusable easy handles
     std::vector<std::pair<Transfer*, int>> done_;                    ///< process() scratch
@@ -174,7 +205,8 @@ class HttpRunner final : public health::ProbeRunner {
 /// One transfer: an easy handle and what belongs to the probe it runs.
 struct HttpRunner::Transfer {
     std::uint64_t token = 0;
-    CURL* easy = nullptr;  ///< kept across probes (pooled), reset before each use
+    Shard* shard = nullptr;  ///< whose multi runs it
+    CURL* easy = nullptr;    ///< kept across probes (pooled), reset before each use
     curl_slist* headers = nullptr;
     curl_slist* connect_to = nullptr;
     std::shared_ptr<const ProbeSpec> spec;
@@ -207,25 +239,57 @@ struct HttpRunner::Transfer {
 
 HttpRunner::HttpRunner(const health::RunnerContext& ctx) : ctx_(ctx) {
     static CurlGlobal global;  // curl_global_init is not thread-safe: once, at first use
-    multi_ = curl_multi_init();
-    if (multi_ == nullptr) throw std::runtime_error("health: curl_multi_init failed");
-    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &HttpRunner::socket_cb);
-    curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
-    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &HttpRunner::timer_cb);
-    curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+    for (auto& sh : shards_) sh.runner = this;
     // keepalive checks park one idle connection per target here. curl's default (4 x the
     // handles added) would evict them in probe order and reuse none; one descriptor per
-    // target is the cost (the Monitor keeps max_in_flight below RLIMIT_NOFILE apart).
+    // kept target is the cost. Of RLIMIT_NOFILE, 2,048 stay for the rest of the process
+    // (listeners, API and DNS-over-TCP clients, files) and 2,048 for the probes in flight
+    // (Options::max_in_flight: their fresh connections sit in the cache too while they run),
+    // the rest keeps connections; small limits are halved twice instead.
     rlimit rl{};
-    long cache = 10000;
+    long limit = 1L << 20;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-        cache = std::max(16L, static_cast<long>(rl.rlim_cur) / 2);
-    curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, cache);
+        limit = static_cast<long>(std::min<rlim_t>(rl.rlim_cur, limit));
+    const long cache = limit >= 8192 ? limit - 2048 : std::max(16L, limit / 2);
+    keep_capacity_ = static_cast<std::size_t>(limit >= 8192 ? cache - 2048 : cache / 2);
+    // per multi: its share of the kept connections with room for hash imbalance and for
+    // the probes in flight (the keep budget above is what bounds the descriptors)
+    shard_maxconnects_ = std::min(cache, static_cast<long>(keep_capacity_ / kShards) * 2 + 2048);
+}
+
+HttpRunner::Shard& HttpRunner::shard_for(std::uint64_t conn_id) {
+    Shard& sh = shards_[conn_id % kShards];
+    if (sh.multi == nullptr) {
+        sh.multi = curl_multi_init();
+        if (sh.multi == nullptr) throw std::runtime_error("health: curl_multi_init failed");
+        curl_multi_setopt(sh.multi, CURLMOPT_SOCKETFUNCTION, &HttpRunner::socket_cb);
+        curl_multi_setopt(sh.multi, CURLMOPT_SOCKETDATA, &sh);
+        curl_multi_setopt(sh.multi, CURLMOPT_TIMERFUNCTION, &HttpRunner::timer_cb);
+        curl_multi_setopt(sh.multi, CURLMOPT_TIMERDATA, &sh);
+        curl_multi_setopt(sh.multi, CURLMOPT_MAXCONNECTS, shard_maxconnects_);
+    }
+    return sh;
+}
+
+bool HttpRunner::may_keep(std::uint64_t id, SteadyClock::time_point now) {
+    if (auto it = kept_.find(id); it != kept_.end()) {
+        it->second = now;
+        return true;
+    }
+    constexpr auto kIdle = std::chrono::seconds(120);
+    if (kept_.size() >= keep_capacity_ && now - kept_swept_ > std::chrono::seconds(10)) {
+        kept_swept_ = now;  // a full budget is swept at most every 10 s: O(kept) each time
+        std::erase_if(kept_, [&](const auto& kv) { return now - kv.second > kIdle; });
+    }
+    if (kept_.size() >= keep_capacity_) return false;
+    kept_.emplace(id, now);
+    return true;
 }
 
 HttpRunner::~HttpRunner() {
     cancel_all();
-    if (multi_ != nullptr) curl_multi_cleanup(multi_);
+    for (auto& sh : shards_)
+        if (sh.multi != nullptr) curl_multi_cleanup(sh.multi);
 }
 
 void HttpRunner::fail_now(std::uint64_t token, ErrorKind kind, std::string detail) {
@@ -233,12 +297,19 @@ void HttpRunner::fail_now(std::uint64_t token, ErrorKind kind, std::string detai
 }
 
 int HttpRunner::socket_cb(void* /*easy*/, int s, int what, void* userp, void* socketp) {
-    auto* self = static_cast<HttpRunner*>(userp);
+    auto* sh = static_cast<Shard*>(userp);
+    HttpRunner* self = sh->runner;
+    const auto index = static_cast<std::uint8_t>(sh - self->shards_.data());
+    const auto fd = static_cast<std::size_t>(s);
     if (what == CURL_POLL_REMOVE) {
         // curl forgets the socket's assigned pointer itself; the fd may already be closed
-        epoll_ctl(self->ctx_.epoll_fd, EPOLL_CTL_DEL, s, nullptr);
+        // (and then reused by another shard's new socket: leave that one registered)
+        if (fd < self->sock_shard_.size() && self->sock_shard_[fd] == index)
+            epoll_ctl(self->ctx_.epoll_fd, EPOLL_CTL_DEL, s, nullptr);
         return 0;
     }
+    if (fd >= self->sock_shard_.size()) self->sock_shard_.resize(fd + 1024, 0);
+    self->sock_shard_[fd] = index;
     epoll_event ev{};
     ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
     ev.data.u64 = self->ctx_.tag | static_cast<std::uint32_t>(s);
@@ -248,7 +319,7 @@ int HttpRunner::socket_cb(void* /*easy*/, int s, int what, void* userp, void* so
         if (epoll_ctl(self->ctx_.epoll_fd, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST) {
             epoll_ctl(self->ctx_.epoll_fd, EPOLL_CTL_MOD, s, &ev);
         }
-        curl_multi_assign(self->multi_, s, self);
+        curl_multi_assign(sh->multi, s, sh);
     } else {
         epoll_ctl(self->ctx_.epoll_fd, EPOLL_CTL_MOD, s, &ev);
     }
@@ -256,11 +327,11 @@ int HttpRunner::socket_cb(void* /*easy*/, int s, int what, void* userp, void* so
 }
 
 int HttpRunner::timer_cb(void* /*multi*/, long timeout_ms, void* userp) {
-    auto* self = static_cast<HttpRunner*>(userp);
+    auto* sh = static_cast<Shard*>(userp);
     if (timeout_ms < 0) {
-        self->deadline_.reset();
+        sh->deadline.reset();
     } else {
-        self->deadline_ = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
+        sh->deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
     }
     return 0;
 }
@@ -319,7 +390,15 @@ void HttpRunner::start(std::uint64_t token, std::shared_ptr<const ProbeSpec> spe
     // keepalive: the multi handle's connection cache keeps the connection for the next
     // probe of this target (one per target: see the cache size in the constructor); a
     // connection the backend closed meanwhile is noticed by curl, which connects afresh
-    const long reuse = hc.keepalive ? 1L : 0L;
+    std::uint64_t conn_id = 0;  // the connection's identity in curl's cache: shard and budget
+    for (std::size_t i = 0; i < addr.bytes.size(); i += 8) {
+        std::uint64_t w = 0;
+        std::memcpy(&w, addr.bytes.data() + i, 8);
+        conn_id = util::mix64(conn_id ^ w);
+    }
+    conn_id = util::mix64(conn_id ^ (std::uint64_t{spec->port} << 8 | addr.family) ^
+                          std::hash<std::string>{}(hc.host) ^ (tls ? 1u << 30 : 0u));
+    const long reuse = hc.keepalive && may_keep(conn_id, h->start) ? 1L : 0L;
     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L - reuse);
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L - reuse);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "gslbd-health/0.1");
@@ -339,7 +418,8 @@ void HttpRunner::start(std::uint64_t token, std::shared_ptr<const ProbeSpec> spe
         if (!hc.tls_cert.empty()) curl_easy_setopt(e, CURLOPT_SSLCERT, hc.tls_cert.c_str());
         if (!hc.tls_key.empty()) curl_easy_setopt(e, CURLOPT_SSLKEY, hc.tls_key.c_str());
     }
-    CURLMcode mc = curl_multi_add_handle(multi_, e);
+    h->shard = &shard_for(conn_id);
+    CURLMcode mc = curl_multi_add_handle(h->shard->multi, e);
     if (mc != CURLM_OK) {
         recycle(std::move(h));
         return fail_now(token, ErrorKind::Internal,
@@ -429,7 +509,7 @@ void HttpRunner::finish(Transfer* h, int code) {
         }
         r.detail = err;
     }
-    curl_multi_remove_handle(multi_, h->easy);
+    curl_multi_remove_handle(h->shard->multi, h->easy);
     results_.push_back(std::move(r));
     auto it = live_.find(h);
     if (it != live_.end()) {
@@ -444,21 +524,26 @@ void HttpRunner::recycle(std::unique_ptr<Transfer> h) {
 }
 
 void HttpRunner::process(SteadyClock::time_point now, std::vector<ProbeResult>& out) {
-    if (deadline_ && *deadline_ <= now) {
-        deadline_.reset();
-        int running = 0;
-        curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+    for (auto& sh : shards_) {
+        if (sh.deadline && *sh.deadline <= now) {
+            sh.deadline.reset();
+            int running = 0;
+            curl_multi_socket_action(sh.multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        }
     }
     // Read every message before removing any handle: curl_multi_remove_handle walks the
     // multi's message queue, so removing while messages are queued is quadratic when
     // thousands of probes finish together (a mass timeout).
     done_.clear();
-    int left = 0;
-    while (CURLMsg* m = curl_multi_info_read(multi_, &left)) {
-        if (m->msg != CURLMSG_DONE) continue;
-        Transfer* h = nullptr;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&h));
-        if (h != nullptr) done_.emplace_back(h, static_cast<int>(m->data.result));
+    for (auto& sh : shards_) {
+        if (sh.multi == nullptr) continue;
+        int left = 0;
+        while (CURLMsg* m = curl_multi_info_read(sh.multi, &left)) {
+            if (m->msg != CURLMSG_DONE) continue;
+            Transfer* h = nullptr;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&h));
+            if (h != nullptr) done_.emplace_back(h, static_cast<int>(m->data.result));
+        }
     }
     for (auto [h, code] : done_) finish(h, code);
     done_.clear();
@@ -470,12 +555,15 @@ void HttpRunner::on_event(int fd, std::uint32_t epoll_events) {
     const int mask = (epoll_events & EPOLLIN ? CURL_CSELECT_IN : 0) |
                      (epoll_events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
                      (epoll_events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+    const auto i = static_cast<std::size_t>(fd);
+    void* multi = i < sock_shard_.size() ? shards_[sock_shard_[i]].multi : nullptr;
+    if (multi == nullptr) return;
     int running = 0;
-    curl_multi_socket_action(multi_, static_cast<curl_socket_t>(fd), mask, &running);
+    curl_multi_socket_action(multi, static_cast<curl_socket_t>(fd), mask, &running);
 }
 
 void HttpRunner::cancel_all() {
-    for (auto& [t, owned] : live_) curl_multi_remove_handle(multi_, t->easy);
+    for (auto& [t, owned] : live_) curl_multi_remove_handle(t->shard->multi, t->easy);
     live_.clear();
     idle_.clear();
     results_.clear();

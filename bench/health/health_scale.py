@@ -1,18 +1,24 @@
 #!/usr/bin/python3
 """Probe-scale and failover-delay benchmark for gslbd's health monitor (issue 3).
 
-1. Scale: N records x 3 backends, each backend with an HTTP check every INTERVAL against
-   local servers (bench/health/http_responder, a one-thread epoll C++ responder bound to
-   0.0.0.0 and reached at 127.x.y.z: every backend is a distinct probe target). Reports
-   gslbd's CPU % (whole process, and the health thread alone) and resident memory in steady
-   state after the first interval, the probe rate the responder saw, the start-up time and
-   main-thread CPU until the first DNS answer, and how long SIGTERM takes.
+1. Scale: for each run TARGETS:MODE of --runs, TARGETS/3 records x 3 backends, each backend
+   with an HTTP check every INTERVAL against local servers (bench/health/http_responder, a
+   one-thread epoll C++ responder bound to 0.0.0.0 and reached at 127.x.y.z: every backend is
+   a distinct probe target). MODE `close`: a fresh connection per probe (the responder closes
+   after each answer); `keep`: the checks say `keepalive: true` and the responder keeps
+   connections (HTTP/1.1 keep-alive). Reports gslbd's CPU % (whole process and the health
+   thread alone, each split into user and kernel time from /proc) and resident memory in
+   steady state after the first interval, the probe rate and the new connections the
+   responder saw, the start-up time and main-thread CPU until the first DNS answer, and how
+   long SIGTERM takes.
 2. Failover delay: one failover record whose primary's HTTP server is stopped; reports
    the time from the stop to the first DNS answer without it, against interval x fall.
 
-Usage: health_scale.py GSLBD_BIN [--records N] [--interval S] [--seconds S] [--json OUT]
+Usage: health_scale.py GSLBD_BIN [--runs 30000:close,10000:keep,30000:keep] [--interval S]
+                       [--seconds S] [--json OUT] [--skip-failover]
                        [--responder PATH]  (default: <build>/bench/health/http_responder)
-All traffic stays on 127.0.0.0/8.
+As root the hard RLIMIT_NOFILE is raised too (one descriptor per kept connection on each
+side; gslbd's connection cache holds up to half its limit). All traffic stays on 127.0.0.0/8.
 """
 import argparse
 import json
@@ -39,8 +45,16 @@ def free_port(kind=socket.SOCK_STREAM):
 RESPONDER = None  # path of bench/health/http_responder, set in main()
 
 
-def raise_nofile():
-    """Soft RLIMIT_NOFILE -> hard limit (inherited by the responder and gslbd)."""
+def raise_nofile(want):
+    """Soft RLIMIT_NOFILE -> hard limit, the hard limit to `want` when allowed (root); both
+    are inherited by the responder and gslbd."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+        except (ValueError, OSError):
+            print(f"health_scale: cannot raise the nofile hard limit {hard} to {want} "
+                  "(not root?): keepalive runs will reconnect", file=sys.stderr)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -48,23 +62,33 @@ def raise_nofile():
 
 
 class HttpCounter:
-    """The C++ responder (200 "ok", Connection: close) as a child process."""
+    """The C++ responder (200 "ok"; mode close or keep) as a child process."""
 
-    def __init__(self, port, host="0.0.0.0"):
+    def __init__(self, port, host="0.0.0.0", mode="close"):
         self.port, self.host, self.stopped = port, host, False
-        self.proc = subprocess.Popen([RESPONDER, host, str(port)], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([RESPONDER, host, str(port), mode], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True)
         if self.proc.stdout.readline().strip() != "ready":
             raise SystemExit(f"http_responder did not start on {host}:{port}")
 
-    @property
-    def requests(self):
-        self.proc.stdin.write("count\n")
+    def ask(self, what):
+        self.proc.stdin.write(what + "\n")
         self.proc.stdin.flush()
         return int(self.proc.stdout.readline())
 
+    @property
+    def requests(self):
+        return self.ask("count")
+
+    @property
+    def connections(self):
+        return self.ask("conns")
+
     def cpu_seconds(self):
         return proc_cpu_seconds(self.proc.pid)
+
+    def cpu_split(self):
+        return proc_cpu_split(self.proc.pid)
 
     def stop(self):
         """SIGKILL: the listening socket disappears at once, new connects are refused."""
@@ -90,19 +114,27 @@ zones:
 """
 
 
-def backend(addr, port, prio, interval):
+def backend(addr, port, prio, interval, keepalive=False):
+    ka = ", keepalive: true" if keepalive else ""
     return f"""      - address: "{addr}"
         priority: {prio}
         healthchecks:
           - type: http
-            params: {{port: {port}, uri: /health, timeout: 2s}}
+            params: {{port: {port}, uri: /health, timeout: 2s{ka}}}
 """
 
 
-def proc_cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
+def proc_cpu_split(pid, tid=None):
+    """(user, kernel) CPU seconds of a process (or one of its threads) from /proc."""
+    path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
+    with open(path) as f:
         parts = f.read().rsplit(")", 1)[1].split()
-    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+    tck = os.sysconf("SC_CLK_TCK")
+    return int(parts[11]) / tck, int(parts[12]) / tck
+
+
+def proc_cpu_seconds(pid):
+    return sum(proc_cpu_split(pid))
 
 
 def proc_rss_mb(pid):
@@ -113,8 +145,8 @@ def proc_rss_mb(pid):
     return 0.0
 
 
-def thread_cpu(pid):
-    """{thread name: CPU seconds} (threads of one name summed)."""
+def thread_cpu(pid, split=False):
+    """{thread name: CPU seconds} (threads of one name summed); split: (user, kernel)."""
     out = {}
     tck = os.sysconf("SC_CLK_TCK")
     for tid in os.listdir(f"/proc/{pid}/task"):
@@ -127,7 +159,12 @@ def thread_cpu(pid):
         if int(tid) == pid:
             name = "main"
         parts = st.rsplit(")", 1)[1].split()
-        out[name] = out.get(name, 0.0) + (int(parts[11]) + int(parts[12])) / tck
+        u, k = int(parts[11]) / tck, int(parts[12]) / tck
+        if split:
+            pu, pk = out.get(name, (0.0, 0.0))
+            out[name] = (pu + u, pk + k)
+        else:
+            out[name] = out.get(name, 0.0) + u + k
     return out
 
 
@@ -153,47 +190,62 @@ def start_gslbd(binary, directory, zone_text):
     raise SystemExit("gslbd did not start")
 
 
-def scale(binary, records, interval, seconds):
+def scale(binary, targets, mode, interval, seconds):
+    records = (targets + 2) // 3
+    keep = mode == "keep"
     http_port = free_port()
-    srv = HttpCounter(http_port)
+    srv = HttpCounter(http_port, mode=mode)
     lines = [f"defaults:\n  scrape_interval: {interval}s\n  scrape_timeout: 2s\nrecords:\n"]
     for i in range(records):
         lines.append(f"  r{i}.scale.test.:\n    mode: failover\n    backends:\n")
         for j in range(3):
             n = i * 3 + j
             addr = f"127.{1 + n // 62500}.{(n // 250) % 250}.{n % 250 + 1}"  # distinct targets
-            lines.append(backend(addr, http_port, j + 1, interval))
+            lines.append(backend(addr, http_port, j + 1, interval, keep))
     with tempfile.TemporaryDirectory() as d:
         proc, _ = start_gslbd(binary, Path(d), "".join(lines))
-        # the first interval staggers the first probes: measure in steady state after it
+        # the first interval staggers the first probes (and opens the kept connections):
+        # measure in steady state after it
         time.sleep(interval + 2)
         load0 = os.getloadavg()
-        c0, r0, t0 = proc_cpu_seconds(proc.pid), srv.requests, time.monotonic()
-        th0, s0 = thread_cpu(proc.pid), srv.cpu_seconds()
+        c0, r0, t0 = proc_cpu_split(proc.pid), srv.requests, time.monotonic()
+        th0, s0, n0 = thread_cpu(proc.pid, True), srv.cpu_split(), srv.connections
         rss_samples = []
         while time.monotonic() - t0 < seconds:
             time.sleep(min(1.0, seconds - (time.monotonic() - t0)))
             rss_samples.append(proc_rss_mb(proc.pid))
-        c1, r1, t1 = proc_cpu_seconds(proc.pid), srv.requests, time.monotonic()
-        th1, s1 = thread_cpu(proc.pid), srv.cpu_seconds()
+        c1, r1, t1 = proc_cpu_split(proc.pid), srv.requests, time.monotonic()
+        th1, s1, n1 = thread_cpu(proc.pid, True), srv.cpu_split(), srv.connections
         load1 = os.getloadavg()
+        fds = len(os.listdir(f"/proc/{proc.pid}/fd"))
         ts = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
         shutdown = time.monotonic() - ts
-        # the busiest non-main thread during the window is the health thread
-        threads = {k: round(100 * (th1.get(k, 0) - th0.get(k, 0)) / (t1 - t0), 2) for k in th1}
     srv.stop()
+    span = t1 - t0
+    pct = lambda a, b: round(100 * (b - a) / span, 2)
+
+    def split(a, b):
+        return {"user": pct(a[0], b[0]), "kernel": pct(a[1], b[1]),
+                "total": pct(a[0] + a[1], b[0] + b[1])}
+
+    threads = {k: split(th0.get(k, (0, 0)), th1[k]) for k in th1}
     return {
+        "mode": mode, "keepalive": keep,
         "records": records, "backends": records * 3, "interval_s": interval,
-        "measured_s": round(t1 - t0, 1),
-        "cpu_percent": round(100 * (c1 - c0) / (t1 - t0), 2),
+        "measured_s": round(span, 1),
+        "cpu_percent": pct(sum(c0), sum(c1)),
+        "cpu_percent_split": split(c0, c1),
         "cpu_percent_by_thread": threads,
         "rss_mb": round(rss_samples[-1], 1),
         "rss_mb_max": round(max(rss_samples), 1),
-        "probes_per_s": round((r1 - r0) / (t1 - t0), 1),
+        "open_fds": fds,
+        "probes_per_s": round((r1 - r0) / span, 1),
         "expected_probes_per_s": round(records * 3 / interval, 1),
-        "responder_cpu_percent": round(100 * (s1 - s0) / (t1 - t0), 2),
+        "new_connections_per_s": round((n1 - n0) / span, 1),
+        "responder_cpu_percent": pct(sum(s0), sum(s1)),
+        "responder_cpu_percent_split": split(s0, s1),
         "startup_s": round(proc.startup_s, 2),
         "startup_main_thread_cpu_s": round(proc.startup_cpu, 2),
         "shutdown_s": round(shutdown, 2),
@@ -239,7 +291,9 @@ def failover_delay(binary, interval, fall, repeats=5):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("gslbd")
-    ap.add_argument("--records", type=int, default=10000)
+    ap.add_argument("--runs", default="30000:close,10000:keep,30000:keep",
+                    help="comma list of TARGETS:MODE, MODE close (a connection per probe) "
+                         "or keep (keepalive: true)")
     ap.add_argument("--interval", type=float, default=10.0)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--failover-interval", type=float, default=1.0)
@@ -251,15 +305,27 @@ def main():
     global RESPONDER
     RESPONDER = args.responder or str(
         Path(args.gslbd).resolve().parents[2] / "bench" / "health" / "http_responder")
-    nofile = raise_nofile()
+    runs = []
+    for item in args.runs.split(","):
+        n, _, mode = item.partition(":")
+        if mode not in ("close", "keep"):
+            raise SystemExit(f"--runs: {item}: MODE must be close or keep")
+        runs.append((int(n), mode))
+    # a kept connection holds a descriptor on both sides; gslbd's cache takes half its limit
+    nofile = raise_nofile(max(65536, 4 * max(n for n, _ in runs) + 16384))
     out = {"machine": {"cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?"),
                        "cores": os.cpu_count(), "kernel": os.uname().release,
                        "loadavg": open("/proc/loadavg").read().split()[:3],
                        "rlimit_nofile": list(nofile),
                        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")},
-           "scale": scale(args.gslbd, args.records, args.interval, args.seconds),
-           "failover": None if args.skip_failover
-                       else failover_delay(args.gslbd, args.failover_interval, args.fall)}
+           "scale": [],
+           "failover": None}
+    for n, mode in runs:
+        r = scale(args.gslbd, n, mode, args.interval, args.seconds)
+        print(json.dumps(r), flush=True)
+        out["scale"].append(r)
+    if not args.skip_failover:
+        out["failover"] = failover_delay(args.gslbd, args.failover_interval, args.fall)
     text = json.dumps(out, indent=2)
     print(text)
     if args.json:

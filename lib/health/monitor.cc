@@ -43,14 +43,16 @@ struct Monitor::Target {
     std::string last_error_text;
     WallClock::time_point last_error_at{}, last_at{};
     std::chrono::microseconds last_latency{0};
-    /// the last rounds, newest at (ring_pos - 1): ok and latency in microseconds (scores)
-    struct Round {
-        bool ok = false;
-        std::uint32_t latency_us = 0;
-        double gauge = std::numeric_limits<double>::quiet_NaN();  ///< load_gauge (NaN: none)
-    };
-    std::array<Round, Monitor::kScoreWindow> ring{};
+    /// the last rounds, newest at (ring_pos - 1), for scores: kRoundOk | latency in
+    /// microseconds (capped at kRoundLatency). 4 bytes a round: 256 per target, where a
+    /// struct with the gauge cost 1 KiB (30 MB at 30,000 targets).
+    static constexpr std::uint32_t kRoundOk = 1u << 31, kRoundLatency = kRoundOk - 1;
+    std::array<std::uint32_t, Monitor::kScoreWindow> ring{};
     std::size_t ring_pos = 0, ring_count = 0;
+    /// load_gauge: the newest value read (NaN: none yet) and the round (`rounds` after it
+    /// ended) it came with; scores use it while that round is inside their window
+    double gauge = std::numeric_limits<double>::quiet_NaN();
+    std::uint64_t gauge_round = 0;
 };
 
 struct Monitor::BackendState {
@@ -329,14 +331,17 @@ bool Monitor::apply(ProbeResult& r, SteadyClock::time_point now) {
         }
     }
     // the round is over
-    t->ring[t->ring_pos] = {ok,
-                            static_cast<std::uint32_t>(std::min<std::int64_t>(
-                                r.latency.count(), std::numeric_limits<std::uint32_t>::max())),
-                            r.gauge};
+    t->ring[t->ring_pos] =
+        (ok ? Target::kRoundOk : 0u) | static_cast<std::uint32_t>(std::clamp<std::int64_t>(
+                                           r.latency.count(), 0, Target::kRoundLatency));
     t->ring_pos = (t->ring_pos + 1) % kScoreWindow;
     t->ring_count = std::min(t->ring_count + 1, kScoreWindow);
     t->attempts = 0;
     ++t->rounds;
+    if (!std::isnan(r.gauge)) {
+        t->gauge = r.gauge;
+        t->gauge_round = t->rounds;
+    }
     ++counters_.rounds;
     if (!ok) ++counters_.rounds_failed;
     t->due = std::max(t->round_start + interval_of(*t), now);
@@ -501,15 +506,17 @@ std::vector<Monitor::Score> Monitor::scores(std::size_t window) const {
                 break;
             }
             std::size_t ok = 0;
-            double lat = 0, gauge = std::numeric_limits<double>::quiet_NaN();
+            double lat = 0;
             for (std::size_t k = 1; k <= n; ++k) {
-                const auto& r = t.ring[(t.ring_pos + kScoreWindow - k) % kScoreWindow];
-                if (r.ok) {
+                const std::uint32_t r = t.ring[(t.ring_pos + kScoreWindow - k) % kScoreWindow];
+                if (r & Target::kRoundOk) {
                     ++ok;
-                    lat += r.latency_us;
+                    lat += r & Target::kRoundLatency;
                 }
-                if (std::isnan(gauge) && !std::isnan(r.gauge)) gauge = r.gauge;  // the newest
             }
+            // the newest gauge read by one of the last n rounds
+            const double gauge =
+                t.rounds - t.gauge_round < n ? t.gauge : std::numeric_limits<double>::quiet_NaN();
             if (!std::isnan(gauge) && (std::isnan(sc.load) || gauge > sc.load)) sc.load = gauge;
             const double success = static_cast<double>(ok) / static_cast<double>(n);
             const double latency_ms = ok != 0 ? lat / static_cast<double>(ok) / 1000.0 : 0;

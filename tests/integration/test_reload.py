@@ -1,9 +1,11 @@
 """Hot reload under load: no query lost, no wrong answer (SIGHUP and the API, many times),
+also while a large zone (5,000 records x 3 backends) reloads again and again under dnsperf load;
 a bad config keeps the old one serving, and the optional file watch (api.watch).
 
 While reloading, the config alternates between two versions that differ only in a record
 the load does not ask for (so every answer of the load stays the same and is checkable):
 fo.gslb.test. A must always be exactly {192.0.2.1, 192.0.2.2}."""
+import random
 import re
 import signal
 import subprocess
@@ -93,6 +95,59 @@ def test_zero_lost_queries_while_reloading(ctl_daemon, tmp_path):
     log = d.log()
     assert log.count("reload (SIGHUP): serving generation") + \
         log.count("reload (API): serving generation") == RELOADS
+
+
+def large_zone(n, changed=False):
+    """n failover records x 3 backends (bench/scale's shape); `changed` moves one backend of
+    the middle record, so that every reload reads a different file."""
+    lines = ["records:\n"]
+    for i in range(n):
+        lines.append(f"  r{i}.gslb.test.:\n    mode: failover\n    backends:\n")
+        for j in range(3):
+            last = 99 if (changed and i == n // 2 and j == 0) else (i * 3 + j) % 200 + 10
+            lines.append(f'      - address: "192.0.2.{last}"\n        priority: {j + 1}\n')
+    return "".join(lines)
+
+
+def test_zero_lost_queries_while_reloading_a_large_zone(start_gslbd, tmp_path):
+    # The workers must not feel a reload however long it takes to build the new topology
+    # (issue 20): SIGHUP after SIGHUP of a 5,000-record zone (each reading a changed file,
+    # the next one sent once the previous one serves) while dnsperf asks 2,000 of its names.
+    n = 5000
+    d = start_gslbd(name="large", zone_override=large_zone(n))
+    zone = tmp_path / "large" / "zone.yml"
+    rng = random.Random(4)
+    qfile = tmp_path / "large-queries.txt"
+    qfile.write_text("".join(f"r{rng.randrange(n)}.gslb.test. A\n" for _ in range(2000)))
+    middle = make_query(f"r{n // 2}.gslb.test.")
+    assert addresses(udp(d, middle)) == [f"192.0.2.{(n // 2 * 3) % 200 + 10}"]
+
+    perf = subprocess.Popen(["dnsperf", "-s", "127.0.0.1", "-p", str(d.port), "-d", str(qfile),
+                             "-l", "10", "-Q", "5000", "-c", "4", "-t", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(0.5)
+    landed, flip = 0, False
+    while perf.poll() is None:
+        flip = not flip
+        zone.write_text(large_zone(n, changed=flip))
+        d.signal(signal.SIGHUP)
+        wait_for(lambda: d.log().count("reload (SIGHUP): serving generation"), landed + 1, 60,
+                 d.log)
+        if perf.poll() is None:
+            landed += 1
+    out, _ = perf.communicate(timeout=60)
+
+    assert perf.returncode == 0, out
+    assert landed >= 3, f"only {landed} reloads landed while dnsperf ran:\n{d.log()}"
+    m = re.search(r"Queries sent:\s+(\d+)", out)
+    assert m and int(m.group(1)) > 30000, out
+    assert re.search(r"Queries lost:\s+0 \(", out), out
+    codes = re.search(r"Response codes:\s+(.*)", out).group(1)
+    assert re.fullmatch(r"NOERROR \d+ \(100\.00%\)", codes.strip()), codes
+    assert "reload failed" not in d.log()
+    # the last reload really changed what is served
+    want = "192.0.2.99" if flip else f"192.0.2.{(n // 2 * 3) % 200 + 10}"
+    assert addresses(udp(d, middle)) == [want]
 
 
 def test_bad_config_keeps_serving_and_is_counted(ctl_daemon, tmp_path):

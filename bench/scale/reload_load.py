@@ -1,0 +1,220 @@
+#!/usr/bin/python3
+"""Reload under load (issue 20 item 4): does a worker feel a reload of a large configuration?
+
+gslbd serves N failover records x 3 backends (bench/scale/scale.py's zone, default 100,000
+records, 1 worker, response cache 1,024 entries) while dnsperf sends a fixed rate (default
+20,000 qps) of A queries for 10,000 random records of the zone. Runs alternate:
+
+  * `steady`: no reload during the run;
+  * `reload`: SIGHUP after SIGHUP for the whole run, each reading a zone in which one record
+    changed (alternately), the next sent as soon as the previous one is served (the API's
+    status shows the generation).
+
+Per run: queries sent, lost (unanswered within dnsperf's 2 s timeout), response codes, and
+latency avg / p50 / p99 / p99.9 / max from `dnsperf -v` per-query lines (Debian's dnsperf 2.10
+has no latency histogram). The goal: no query lost, and the p99 of a reload run within 2x the
+p99 of a steady run.
+
+Placement (2 cores): the worker thread (found as the busiest thread during a warm-up) on core
+1, every other gslbd thread (the reload runs on the signal thread) and dnsperf on core 0, as
+a control core and a worker core would be.
+
+Usage: bench/scale/reload_load.py GSLBD_BINARY [--records 100000] [--rate 20000]
+           [--seconds 20] [--rounds 2] [--out bench/results]
+Writes OUT/scale_reload.json and OUT/scale_reload.md. All traffic stays on loopback.
+"""
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from scale import dns_answers, free_port, proc_status, write_main, write_zone  # noqa: E402
+
+TOKEN = "scale-bench-token"
+
+
+def api_status(port):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/status",
+                                 headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def threads_cpu(pid):
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                parts = f.read().rsplit(")", 1)[1].split()
+            out[int(tid)] = int(parts[11]) + int(parts[12])
+        except OSError:
+            pass
+    return out
+
+
+def pin(tid, cpu):
+    subprocess.run(["taskset", "-p", "-c", str(cpu), str(tid)], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def dnsperf(port, qfile, seconds, rate, verbose=True):
+    argv = ["taskset", "-c", "0", "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", qfile,
+            "-l", str(seconds), "-Q", str(rate), "-c", "8", "-T", "1", "-q", "500", "-t", "2"]
+    if verbose:
+        argv.append("-v")
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def summarize(out):
+    num = lambda p: int(m.group(1)) if (m := re.search(p, out)) else 0
+    lat = sorted(float(m.group(1)) for m in re.finditer(r"^> [A-Z]+ .* ([\d.]+)$", out, re.M))
+    codes = re.search(r"Response codes:\s+(.*)", out)
+    r = {"sent": num(r"Queries sent:\s+(\d+)"), "completed": num(r"Queries completed:\s+(\d+)"),
+         "lost": num(r"Queries lost:\s+(\d+)"), "rcodes": codes.group(1).strip() if codes else "",
+         "samples": len(lat)}
+    if lat:
+        pick = lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))] * 1000, 3)
+        r.update(avg_ms=round(sum(lat) / len(lat) * 1000, 3), p50_ms=pick(0.5),
+                 p99_ms=pick(0.99), p999_ms=pick(0.999), max_ms=round(lat[-1] * 1000, 3))
+    return r
+
+
+def one_run(kind, port, api_port, pid, zone, n, qfile, seconds, rate):
+    load0 = os.getloadavg()
+    perf = dnsperf(port, qfile, seconds, rate)
+    reloads, stop = [], threading.Event()
+
+    def reloader():
+        flip = False
+        gen = api_status(api_port)["generation"]
+        time.sleep(0.5)
+        while not stop.is_set() and perf.poll() is None:
+            flip = not flip
+            write_zone(zone, n, changed=flip)
+            t0 = time.monotonic()
+            os.kill(pid, signal.SIGHUP)
+            while True:
+                s = api_status(api_port)
+                if s["generation"] > gen:
+                    gen = s["generation"]
+                    break
+                if s["reloads"]["last_ok"] is False:
+                    raise RuntimeError(f"reload failed: {s['reloads']}")
+                time.sleep(0.05)
+            reloads.append({"s": round(time.monotonic() - t0, 3), "done_while_loaded":
+                            perf.poll() is None})
+
+    th = threading.Thread(target=reloader) if kind == "reload" else None
+    rss0 = proc_status(pid, "VmRSS")
+    if th:
+        th.start()
+    out, _ = perf.communicate(timeout=seconds + 120)
+    stop.set()
+    if th:
+        th.join(timeout=600)
+    r = summarize(out)
+    r.update(kind=kind, rate=rate, seconds=seconds, rss_before_mb=round(rss0, 1),
+             rss_after_mb=round(proc_status(pid, "VmRSS"), 1),
+             loadavg=[round(x, 2) for x in load0 + os.getloadavg()])
+    if th:
+        landed = [x for x in reloads if x["done_while_loaded"]]
+        r.update(reloads=len(landed), reload_s=[x["s"] for x in landed])
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("binary")
+    ap.add_argument("--records", type=int, default=100000)
+    ap.add_argument("--rate", type=int, default=20000)
+    ap.add_argument("--seconds", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=2, help="steady/reload pairs, order alternating")
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "results"))
+    args = ap.parse_args()
+    n = args.records
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="gslbd-reload-load-") as work:
+        zone, main = os.path.join(work, "zone.yml"), os.path.join(work, "main.yml")
+        token = os.path.join(work, "token")
+        with open(token, "w") as f:
+            f.write(TOKEN + "\n")
+        write_zone(zone, n)
+        port, api_port = free_port(), free_port()
+        write_main(main, zone, port, api_port, token)
+        qfile = os.path.join(work, "queries.txt")
+        rng = random.Random(20)
+        with open(qfile, "w") as f:
+            for _ in range(10000):
+                f.write(f"r{rng.randrange(n)}.scale.test. A\n")
+        p = subprocess.Popen([os.path.abspath(args.binary), "--config", main],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            t0 = time.monotonic()
+            while not dns_answers(port, f"r{n - 1}.scale.test."):
+                if p.poll() is not None:
+                    raise RuntimeError("gslbd exited: " + p.stderr.read().decode())
+                if time.monotonic() - t0 > 600:
+                    raise RuntimeError("gslbd did not answer within 600 s")
+            start_s = time.monotonic() - t0
+            # warm-up: the busiest thread under DNS load is the worker
+            before = threads_cpu(p.pid)
+            dnsperf(port, qfile, 3, args.rate, verbose=False).communicate(timeout=120)
+            after = threads_cpu(p.pid)
+            worker = max(after, key=lambda t: after[t] - before.get(t, 0))
+            for tid in after:
+                pin(tid, 1 if tid == worker else 0)
+            for i in range(args.rounds):
+                for kind in (("steady", "reload") if i % 2 == 0 else ("reload", "steady")):
+                    r = one_run(kind, port, api_port, p.pid, zone, n, qfile, args.seconds, args.rate)
+                    print(json.dumps(r), flush=True)
+                    runs.append(r)
+        finally:
+            p.terminate()
+            p.wait(timeout=120)
+    machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+               "kernel": platform.release(), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    steady = [r for r in runs if r["kind"] == "steady"]
+    loaded = [r for r in runs if r["kind"] == "reload"]
+    worst = lambda rs, k: max(r.get(k, 0) for r in rs)
+    verdict = {
+        "lost_steady": sum(r["lost"] for r in steady), "lost_reload": sum(r["lost"] for r in loaded),
+        "p99_steady_ms_worst": worst(steady, "p99_ms"), "p99_reload_ms_worst": worst(loaded, "p99_ms"),
+        "reloads": sum(r["reloads"] for r in loaded),
+    }
+    verdict["p99_ratio"] = round(verdict["p99_reload_ms_worst"] / max(1e-9, min(
+        r.get("p99_ms", 0) for r in steady)), 2)
+    verdict["goal_met"] = verdict["lost_reload"] == 0 and all(
+        r["p99_ms"] <= 2 * s["p99_ms"] for r, s in zip(loaded, steady))
+    res = {"machine": machine, "records": n, "backends": 3 * n, "start_s": round(start_s, 2),
+           "rate": args.rate, "seconds": args.seconds, "runs": runs, "verdict": verdict}
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "scale_reload.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    md = [f"Machine: {machine}; {n:,} records x 3 backends, dnsperf {args.rate:,} qps for "
+          f"{args.seconds} s per run, worker on core 1, control threads and dnsperf on core 0\n",
+          "| run | reloads (s each) | sent | lost | avg ms | p50 ms | p99 ms | p99.9 ms | max ms | load avg |",
+          "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in runs:
+        rl = f"{r['reloads']} ({', '.join(str(x) for x in r['reload_s'])})" if "reloads" in r else "0"
+        md.append(f"| {r['kind']} | {rl} | {r['sent']:,} | {r['lost']} | {r.get('avg_ms')} | "
+                  f"{r.get('p50_ms')} | {r.get('p99_ms')} | {r.get('p999_ms')} | {r.get('max_ms')} | "
+                  f"{r['loadavg'][0]} |")
+    md.append(f"\nVerdict: {verdict}")
+    with open(os.path.join(args.out, "scale_reload.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    print("\n".join(md))
+    return 0 if verdict["goal_met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -131,7 +131,7 @@ std::shared_ptr<const gslb::Health> Monitor::set_topology(
         }
         for (auto& [key, t] : old_targets) t->retired = true;
 
-        std::unordered_map<std::string, std::size_t> by_key, by_loose;
+        std::unordered_map<std::uint64_t, std::size_t> by_key, by_loose;
         for (std::size_t i = 0; i < backends_.size(); ++i) {
             by_key.emplace(backends_[i].plan.key, i);
             by_loose.emplace(backends_[i].plan.loose_key, i);

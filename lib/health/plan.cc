@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
 #include <unordered_map>
 
 #include "health/probe_kind.hh"
@@ -127,8 +128,9 @@ Plan build_plan(const gslb::Topology& topo, int default_rise, int default_fall) 
                         CheckPlan{it->second, pick(bcfg.rise, rcfg.rise, hc.rise, default_rise),
                                   pick(bcfg.fall, rcfg.fall, hc.fall, default_fall)});
                 }
-                bp.loose_key = bp.address + checks_key;
-                bp.key = rcfg.name + "|" + bp.loose_key;
+                const std::string loose = bp.address + checks_key;
+                bp.loose_key = std::hash<std::string>{}(loose);
+                bp.key = std::hash<std::string>{}(rcfg.name + "|" + loose);
                 plan.backends.push_back(std::move(bp));
             }
         }

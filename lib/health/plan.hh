@@ -82,8 +82,10 @@ struct BackendPlan {
     bool enabled = true;            ///< enable: false -> never probed, published down
     bool assume_healthy = false;    ///< config::Backend::assume_healthy
     std::vector<CheckPlan> checks;  ///< empty -> never probed, always up
-    std::string key;                ///< record + address + check keys: carry-over identity
-    std::string loose_key;  ///< address + check keys: carry-over when the record was renamed
+    /// Carry-over identity across reloads, hashed (std::hash, 64 bits: kept per backend, so
+    /// not as text): record + address + check keys.
+    std::uint64_t key = 0;
+    std::uint64_t loose_key = 0;  ///< address + check keys: carry-over when the record was renamed
 };
 
 struct Plan {

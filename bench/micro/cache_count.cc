@@ -3,9 +3,10 @@
 //   valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*measured_loop*'
 //            build/bench/micro/cache_count hit-failover 20000
 // then Ir / n is the cost of one query (plus a few instructions of loop).
-// Kinds: hit-failover, hit-geoip-ecs, miss-geoip-ecs, nocache-failover, nocache-geoip-ecs,
-// hit-iphash-ecs, nocache-iphash-ecs, and (GSLBD_BENCH_CITY_MMDB set to the city test
-// database) hit-nearest-ecs, nocache-nearest-ecs.
+// Kinds: hit-failover, hit-failover-ecs (the same failover hit with BM_cache_hit_failover_ecs's
+// ECS option: the base the ECS kinds compare with), hit-geoip-ecs, miss-geoip-ecs,
+// nocache-failover, nocache-geoip-ecs, hit-iphash-ecs, nocache-iphash-ecs, and
+// (GSLBD_BENCH_CITY_MMDB set to the city test database) hit-nearest-ecs, nocache-nearest-ecs.
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -43,7 +44,9 @@ int main(int argc, char** argv) {
     const long n = std::atol(argv[2]);
     const bool iphash = kind.find("iphash-ecs") != std::string::npos;
     const bool nearest = kind.find("nearest-ecs") != std::string::npos;
-    const bool ecs = kind.find("geoip-ecs") != std::string::npos || iphash || nearest;
+    const bool failover_ecs = kind.find("failover-ecs") != std::string::npos;
+    const bool ecs =
+        kind.find("geoip-ecs") != std::string::npos || iphash || nearest || failover_ecs;
     const bool nocache = kind.rfind("nocache", 0) == 0;
     const bool miss = kind.rfind("miss", 0) == 0;
     if (!ecs && kind.find("failover") == std::string::npos) {
@@ -58,11 +61,11 @@ int main(int argc, char** argv) {
                      kind.c_str());
         return 2;
     }
-    const auto client = *util::IpAddr::parse(nearest ? "100.64.2.7" : "21.7.9.1");
-    const char* name = iphash    ? "hash.bench."
-                       : nearest ? "near.bench."
-                       : ecs     ? "n7.bench."
-                                 : "www.bench.";
+    const auto client = *util::IpAddr::parse(nearest || failover_ecs ? "100.64.2.7" : "21.7.9.1");
+    const char* name = iphash                 ? "hash.bench."
+                       : nearest              ? "near.bench."
+                       : ecs && !failover_ecs ? "n7.bench."
+                                              : "www.bench.";
     const auto q = bench::query(name, ecs ? &client : nullptr, 24);
     std::vector<std::uint8_t> out(4096);
     const auto src = *util::IpAddr::parse("127.0.0.1");

@@ -230,9 +230,13 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
 [[gnu::always_inline]] inline bool memo_matches(const DecisionMemo::Entry& e, const Snapshot& snap,
                                                 const RecordRt& rec, bool v4,
                                                 const ClientInfo& c) noexcept {
+    // the address as two words: IpAddr's operator== compiles to a memcmp call
+    std::uint64_t a[2], b[2];
+    std::memcpy(a, e.client.addr.bytes.data(), 16);
+    std::memcpy(b, c.addr.bytes.data(), 16);
     return e.snap == &snap && e.generation == snap.generation && e.rec == &rec && e.v4 == v4 &&
-           e.client.addr == c.addr && e.client.source_prefix == c.source_prefix &&
-           e.client.from_ecs == c.from_ecs;
+           ((a[0] ^ b[0]) | (a[1] ^ b[1])) == 0 && e.client.addr.family == c.addr.family &&
+           e.client.source_prefix == c.source_prefix && e.client.from_ecs == c.from_ecs;
 }
 
 /// plan_address without the memo.
@@ -288,7 +292,9 @@ AnswerInfo& answer_address(const Snapshot& snap, const ZoneRt& z, const RecordRt
             p.split = slot->split;
             p.decision = slot->decision;
             p.eligible_count = slot->count;
-            std::copy_n(slot->eligible.begin(), slot->count, p.eligible.begin());
+            // the whole fixed array: a constant-size copy, no call for a variable length
+            static_assert(DecisionMemo::kEligible <= kMaxFamilyBackends);
+            std::memcpy(p.eligible.data(), slot->eligible.data(), sizeof slot->eligible);
             return;
         }
     }

@@ -102,6 +102,7 @@ std::string AdminStore::to_json() const {
         for (const auto& [record, text] : pools_) pools[record] = json::parse(text);
         doc["pools"] = std::move(pools);
     }
+    if (!shifts_.empty() && shifts_ != "[]") doc["shifts"] = json::parse(shifts_);
     return doc.dump(2) + "\n";
 }
 
@@ -157,6 +158,10 @@ AdminStore AdminStore::load(const std::string& path) {
                 throw bad("pools." + record + ": expected a non-empty list of backends");
             s.pools_[record] = list.dump();
         }
+    }
+    if (doc.contains("shifts")) {
+        if (!doc["shifts"].is_array()) throw bad("shifts: expected a list of shifts");
+        s.shifts_ = doc["shifts"].dump();
     }
     return s;
 }

@@ -63,6 +63,10 @@ class AdminStore {
         pools_[record] = std::move(json_list);
     }
     void set_pools(std::map<std::string, std::string> p) { pools_ = std::move(p); }
+    /// Live traffic shifts (ctl/shift.hh, ShiftBook::durable()) as JSON array text; "" =
+    /// none. Read back by ShiftBook::restore(), which skips entries that do not read.
+    const std::string& shifts() const noexcept { return shifts_; }
+    void set_shifts(std::string json_array) { shifts_ = std::move(json_array); }
     Override get(const std::string& record, const std::string& address) const;
     void set(const BackendKey& key, const Override& o);
 
@@ -87,6 +91,7 @@ class AdminStore {
   private:
     std::map<BackendKey, Override> map_;
     std::map<std::string, std::string> pools_;
+    std::string shifts_;
 };
 
 }  // namespace gslbd::ctl

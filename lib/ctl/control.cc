@@ -56,6 +56,7 @@ Control::Control(std::string config_path, gslb::SnapshotHolder& holder, std::str
         if (!admin_.overrides().empty())
             util::log_info("admin state: {} override(s) restored from {}",
                            admin_.overrides().size(), state_file_);
+        if (!admin_.shifts().empty()) restore_shifts_ = nlohmann::json::parse(admin_.shifts());
     }
     ticker_ = std::thread([this] { tick_loop(); });
 }
@@ -76,7 +77,10 @@ void Control::tick_loop() {
         const double due = std::clamp(shifts_.next_due(health::steady_seconds()), 0.001, 1.0);
         tick_cv_.wait_for(lock, std::chrono::duration<double>(due));
         if (stop_) continue;
-        if (shifts_.advance(health::steady_seconds())) publish_locked(true);
+        if (shifts_.advance(health::steady_seconds())) {
+            publish_locked(true);
+            flush_shifts_locked();  // a drill that ended leaves the fleet
+        }
         if (!gradual_moving_) continue;
         // health scores: the monitor's recent rounds, asked without mu_ held
         const auto topo = topo_;
@@ -105,8 +109,76 @@ void Control::republish() {
     publish_locked(true);
 }
 
+namespace {
+
+double wall_seconds() {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+}  // namespace
+
+void Control::take_kept_shifts_locked() {
+    const double now = health::steady_seconds(), wall = wall_seconds();
+    if (!restore_shifts_.is_null()) {
+        for (const auto& line : shifts_.restore(restore_shifts_, topo_, now, wall))
+            util::log_info("state file: {}", line);
+        restore_shifts_ = nullptr;
+    }
+    if (fleet_shifts_) {
+        std::vector<std::string> log;
+        shifts_.adopt(*fleet_shifts_, topo_, now, wall, log);
+        for (const auto& line : log) util::log_info("fleet: {}", line);
+        fleet_shifts_.reset();
+    }
+    flush_shifts_locked();
+}
+
+void Control::flush_shifts_locked() {
+    for (const auto& [uid, doc] : shifts_.take_outbox())
+        if (shift_sink_) shift_sink_(uid, doc);
+    const nlohmann::json kept = shifts_.durable();
+    admin_.set_shifts(kept.empty() ? std::string() : kept.dump());
+}
+
+void Control::save_shifts() {
+    if (state_file_.empty()) return;
+    std::lock_guard file(state_mu_);
+    AdminStore now;
+    {
+        std::lock_guard lock(mu_);
+        now = admin_;
+    }
+    try {
+        now.save(state_file_);
+    } catch (const std::exception& e) {
+        util::log_warn("shifts: in force but not kept: the state file could not be written: {}",
+                       e.what());
+    }
+}
+
+void Control::adopt_shifts(const std::map<std::string, std::string>& fleet) {
+    {
+        std::lock_guard lock(mu_);
+        if (topo_ == nullptr) {
+            fleet_shifts_ = fleet;
+            return;
+        }
+        std::vector<std::string> log;
+        const bool changed =
+            shifts_.adopt(fleet, topo_, health::steady_seconds(), wall_seconds(), log);
+        for (const auto& line : log) util::log_info("fleet: {}", line);
+        if (!changed) return;
+        publish_locked(true);
+        flush_shifts_locked();
+    }
+    tick_cv_.notify_all();
+    save_shifts();
+}
+
 void Control::publish_locked(bool only_if_changed) {
     if (topo_ == nullptr) return;
+    if (!restore_shifts_.is_null() || fleet_shifts_) take_kept_shifts_locked();
     auto h = std::make_shared<gslb::Health>();
     const auto base = filter_ ? filter_(*topo_, verdicts_) : verdicts_;
     if (base != nullptr) h->up = base->up;
@@ -376,6 +448,7 @@ void Control::adopt_admin(const AdminStore& fleet) {
         util::log_info("admin state: {} override(s) from the fleet", fleet.overrides().size());
         AdminStore next = fleet;  // pools are this node's (the fleet carries overrides only)
         next.set_pools(admin_.pools());
+        next.set_shifts(admin_.shifts());  // shifts come from the fleet apart (adopt_shifts)
         admin_ = std::move(next);
         publish_locked();
     }
@@ -409,12 +482,14 @@ nlohmann::json Control::shift_start(const ShiftParams& p) {
         std::lock_guard lock(mu_);
         if (topo_ == nullptr) throw RequestError(503, "no configuration loaded yet");
         const double now = health::steady_seconds();
-        const std::uint64_t id = shifts_.start(p, topo_, now);
+        const std::uint64_t id = shifts_.start(p, topo_, now, wall_seconds());
         publish_locked();
+        flush_shifts_locked();
         out = shifts_.to_json(id, now);
         out["generation"] = generation_;
     }
     tick_cv_.notify_all();  // the ticker waits for the next step from now on
+    save_shifts();
     util::log_info(
         "shift {}: {} ({} % in steps of {} % every {} s{})", out["id"].get<std::uint64_t>(),
         p.selector.describe(), p.share, p.step, p.interval,
@@ -429,19 +504,21 @@ nlohmann::json Control::shift_action(std::uint64_t id, const std::string& verb) 
         std::lock_guard lock(mu_);
         const double now = health::steady_seconds();
         if (verb == "pause")
-            shifts_.pause(id, now);
+            shifts_.pause(id, now, wall_seconds());
         else if (verb == "resume")
-            shifts_.resume(id, now);
+            shifts_.resume(id, now, wall_seconds());
         else if (verb == "abort")
             shifts_.abort(id, now);
         else
             throw RequestError(404, "unknown shift action '" + verb + "'");
         // abort restores at once; pause and resume change no weight (nothing new to publish)
         publish_locked(true);
+        flush_shifts_locked();
         out = shifts_.to_json(id, now);
         out["generation"] = generation_;
     }
     tick_cv_.notify_all();
+    save_shifts();
     util::log_info("shift {}: {}", id, verb);
     return out;
 }

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -82,6 +83,15 @@ class Control {
     /// before the API starts.
     using AdminSink = std::function<void(const BackendKey&, const Override&)>;
     void set_admin_sink(AdminSink s) { admin_sink_ = std::move(s); }
+    /// Fleet-wide shifts (ctl/fleet.hh): called, with Control's lock held, with every shift
+    /// document to publish (uid, document) or to remove (uid, nullopt) after a shift was
+    /// started, paused, resumed, aborted or restored here. Set once, before the API starts.
+    using ShiftSink =
+        std::function<void(const std::string& uid, const std::optional<std::string>& doc)>;
+    void set_shift_sink(ShiftSink s) { shift_sink_ = std::move(s); }
+    /// Takes the fleet's shifts (uid -> document; ShiftBook::adopt), publishes and writes the
+    /// state file when that changed something. Before the first topology they wait for it.
+    void adopt_shifts(const std::map<std::string, std::string>& fleet);
     /// Takes the fleet's overrides as this node's (and writes them to the state file, the
     /// fallback for a start without etcd); publishes when they differ from the current ones.
     void adopt_admin(const AdminStore& fleet);
@@ -187,6 +197,12 @@ class Control {
 
   private:
     void publish_locked(bool only_if_changed = false);
+    /// Shifts: the state file's (restore_shifts_) and the fleet's (fleet_shifts_) taken once a
+    /// topology exists; documents to the sink and into admin_ (flush); admin_ to the state
+    /// file (save_shifts, outside mu_: a failure is logged, the shift goes on).
+    void take_kept_shifts_locked();
+    void flush_shifts_locked();
+    void save_shifts();
     /// Writes `next` to the state file when there is one; RequestError 500 when it cannot.
     void save_state(const AdminStore& next) const;
     using Discovered = std::map<std::string, std::vector<config::Backend>>;
@@ -210,6 +226,7 @@ class Control {
     health::Monitor* monitor_ = nullptr;
     HealthFilter filter_;
     AdminSink admin_sink_;
+    ShiftSink shift_sink_;
     ReloadHook reload_hook_;
     const FleetLink* fleet_ = nullptr;
     const discovery::Discoverer* discoverer_ = nullptr;
@@ -228,6 +245,8 @@ class Control {
     health::GradualTracker gradual_;
     /// mutable: showing a shift brings its answer counts up to date
     mutable ShiftBook shifts_;
+    nlohmann::json restore_shifts_;  ///< from the state file, until the first topology
+    std::optional<std::map<std::string, std::string>> fleet_shifts_;  ///< same, from the fleet
     bool gradual_moving_ = false;
     std::uint64_t generation_ = 0;
     std::shared_ptr<const gslb::Topology> topo_;

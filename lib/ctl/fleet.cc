@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -78,6 +79,10 @@ std::string override_doc(const Override& o) {
     return nlohmann::json{{"state", std::string(to_string(o.state))}, {"weight", o.weight}}.dump();
 }
 
+// Shifts share the overrides' directory (no lease: they outlive every node) under an id that
+// no record name can take: overrides/~shift/<uid>, value ShiftBook's durable document.
+constexpr std::string_view kShiftPrefix = "~shift/";
+
 std::optional<std::pair<BackendKey, Override>> parse_override(const std::string& id,
                                                               const std::string& doc) {
     const auto slash = id.find('/');
@@ -117,17 +122,28 @@ void FleetLink::sync_overrides() {
         pending = pending_overrides_;
     }
     AdminStore store;
+    std::map<std::string, std::string> shifts;  // uid -> document
+    auto shift_uid = [](const std::string& id) {
+        return id.rfind(kShiftPrefix, 0) == 0 ? id.substr(kShiftPrefix.size()) : std::string();
+    };
     for (const auto& [id, doc] : *view->overrides) {
         if (pending.count(id)) continue;
-        if (auto o = parse_override(id, doc))
+        if (const std::string uid = shift_uid(id); !uid.empty())
+            shifts[uid] = doc;
+        else if (auto o = parse_override(id, doc))
             store.set(o->first, o->second);
         else
             util::log_warn("fleet: ignoring unreadable override '{}': {}", id, doc);
     }
-    for (const auto& [id, doc] : pending)
-        if (doc)
-            if (auto o = parse_override(id, *doc)) store.set(o->first, o->second);
+    for (const auto& [id, doc] : pending) {
+        if (!doc) continue;
+        if (const std::string uid = shift_uid(id); !uid.empty())
+            shifts[uid] = *doc;
+        else if (auto o = parse_override(id, *doc))
+            store.set(o->first, o->second);
+    }
     control_->adopt_admin(store);
+    control_->adopt_shifts(shifts);
 }
 
 void FleetLink::attach(Control& control) {
@@ -144,6 +160,15 @@ void FleetLink::attach(Control& control) {
             pending_overrides_[id] = doc;
         }
         agent()->set_override(id, std::move(doc));
+    });
+    control.set_shift_sink([this](const std::string& uid, const std::optional<std::string>& doc) {
+        if (!fleet_overrides_) return;  // override_scope: node keeps shifts on this node too
+        const std::string id = std::string(kShiftPrefix) + uid;
+        {
+            std::lock_guard lk(mu_);
+            pending_overrides_[id] = doc;
+        }
+        agent()->set_override(id, doc);
     });
     control.set_health_filter(
         [this](const gslb::Topology& t, const std::shared_ptr<const gslb::Health>& own) {

@@ -85,7 +85,9 @@ class Evaluator {
                     if (b.id < addr_.size()) addr_[b.id] = b.addr.to_string();
     }
 
-    Outcome run(const std::string& name, std::uint16_t qtype, const gslb::ClientInfo& client) {
+    /// `clients`: the class's sampled clients, which share its draws.
+    Outcome run(const std::string& name, std::uint16_t qtype, const gslb::ClientInfo& client,
+                std::size_t clients = 1) {
         Outcome o;
         const PlainQuery pq = plain_query(name, qtype);
         if (!pq.ok || snap_.topo == nullptr) {
@@ -100,7 +102,11 @@ class Evaluator {
         gslb::plan(snap_, pq.q, client, ws, p);
         bool per_query = false;
         o.cls = class_text(pq.q, client, ws, per_query);
-        const int draws = per_query ? kPlanDraws : 1;
+        // a mode that draws per query: the class's draws shared among its sampled clients
+        const int draws =
+            per_query
+                ? std::max(kPlanDraws / static_cast<int>(std::max<std::size_t>(clients, 1)), 250)
+                : 1;
         std::map<std::string, int> tally;
         for (int i = 0; i < draws; ++i) {
             if (i != 0) gslb::plan(snap_, pq.q, client, ws, p);
@@ -224,24 +230,41 @@ json plan_json(const gslb::Snapshot& now, const gslb::Snapshot& after, const std
     std::sort(entries.begin(), entries.end(),
               [](const auto& a, const auto& b) { return a.queries > b.queries; });
     for (const auto& e : entries) {
-        if (e.record >= topo.records.size() || e.client.family == 0) {
+        if (e.record >= topo.records.size() || e.samples.empty()) {
             unclassified += e.queries;
             continue;
         }
         const gslb::RecordRt& rec = topo.records[e.record];
-        gslb::ClientInfo client;
-        client.addr = e.client;
-        client.source_prefix = e.source_prefix;
-        client.from_ecs = e.from_ecs;
         const std::uint16_t qtype = e.af == 6 ? dns::qtype::AAAA : dns::qtype::A;
-        const Outcome a = before_ev.run(rec.cfg->name, qtype, client);
-        const Outcome b = after_ev.run(rec.cfg->name, qtype, client);
-        const double share = changed_share(a, b);
+        // Every sampled client of the class, weighted by the queries it stands for: the
+        // class's answers now and after are their mix, its share the weighted fraction of
+        // them whose answer changes (a change that splits a class shows a split).
+        Outcome a, b;
+        double weight = 0, changed = 0;
+        for (const auto& smp : e.samples) {
+            gslb::ClientInfo client;
+            client.addr = smp.client;
+            client.source_prefix = smp.source_prefix;
+            client.from_ecs = smp.from_ecs;
+            const Outcome sa = before_ev.run(rec.cfg->name, qtype, client, e.samples.size());
+            const Outcome sb = after_ev.run(rec.cfg->name, qtype, client, e.samples.size());
+            if (a.cls.empty()) a.cls = sa.cls;
+            if (b.cls.empty()) b.cls = sb.cls;
+            for (const auto& [ans, p] : sa.answers) a.answers[ans] += smp.weight * p;
+            for (const auto& [ans, p] : sb.answers) b.answers[ans] += smp.weight * p;
+            changed += smp.weight * changed_share(sa, sb);
+            weight += smp.weight;
+        }
+        if (weight <= 0) weight = 1;
+        for (auto* o : {&a, &b})
+            for (auto& [ans, p] : o->answers) p /= weight;
+        const double share = std::clamp(changed / weight, 0.0, 1.0);
         json c = {{"type", qtype_name(qtype)},
                   {"class", a.cls},
                   {"client", e.from_ecs ? e.client.to_string() + "/" +
                                               std::to_string(e.source_prefix) + " (ECS)"
                                         : e.client.to_string()},
+                  {"clients_sampled", e.samples.size()},
                   {"queries", e.queries},
                   {"now", answers_json(a)},
                   {"after", answers_json(b)},

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <random>
+#include <stdexcept>
 
 #include "gslb/policy.hh"
 
@@ -120,13 +123,16 @@ void ShiftBook::boundary(Shift& s, double now) {
 }
 
 void ShiftBook::finish(Shift& s, ShiftState st, std::string reason, double now) {
+    // the fleet forgets it (every node restores it by itself too; Ended is this node's topology)
+    if (!s.uid.empty() && s.live() && st != ShiftState::Ended)
+        outbox_.emplace_back(s.uid, std::nullopt);
+    s.doc = nullptr;
     sample(s);
     if (!s.segments.empty() && s.segments.back().to < 0) s.segments.back().to = now;
     s.state = st;
     s.reason = std::move(reason);
     s.ended = now;
     s.topo.reset();  // its counters are read; do not keep an old topology alive
-    trim();
 }
 
 void ShiftBook::trim() {
@@ -143,7 +149,8 @@ void ShiftBook::trim() {
 }
 
 std::uint64_t ShiftBook::start(const ShiftParams& p,
-                               const std::shared_ptr<const gslb::Topology>& topo, double now) {
+                               const std::shared_ptr<const gslb::Topology>& topo, double now,
+                               double wall) {
     Shift s;
     s.p = p;
     if (!resolve(s, *topo)) {
@@ -173,11 +180,17 @@ std::uint64_t ShiftBook::start(const ShiftParams& p,
     seg.state = s.state;
     seg.from = now;
     s.segments.push_back(std::move(seg));
+    // a name that stays unique across the nodes of a fleet and their restarts
+    static std::mt19937_64 gen{std::random_device{}()};
+    char uid[17];
+    std::snprintf(uid, sizeof uid, "%016llx", static_cast<unsigned long long>(gen()));
+    s.uid = uid;
     shifts_.push_back(std::move(s));
+    write_doc(shifts_.back(), now, wall);
     return shifts_.back().id;
 }
 
-void ShiftBook::pause(std::uint64_t id, double now) {
+void ShiftBook::pause(std::uint64_t id, double now, double wall) {
     Shift& s = find(id);
     if (s.state != ShiftState::Running)
         throw RequestError(409, "shift " + std::to_string(id) + " is " +
@@ -185,9 +198,10 @@ void ShiftBook::pause(std::uint64_t id, double now) {
     s.paused_left = std::max(s.next_at - now, 0.0);
     s.state = ShiftState::Paused;
     boundary(s, now);
+    write_doc(s, now, wall);
 }
 
-void ShiftBook::resume(std::uint64_t id, double now) {
+void ShiftBook::resume(std::uint64_t id, double now, double wall) {
     Shift& s = find(id);
     if (s.state != ShiftState::Paused)
         throw RequestError(409, "shift " + std::to_string(id) + " is " +
@@ -195,6 +209,7 @@ void ShiftBook::resume(std::uint64_t id, double now) {
     s.next_at = now + s.paused_left;
     s.state = ShiftState::Running;
     boundary(s, now);
+    write_doc(s, now, wall);
 }
 
 void ShiftBook::abort(std::uint64_t id, double now) {
@@ -203,6 +218,7 @@ void ShiftBook::abort(std::uint64_t id, double now) {
         throw RequestError(
             409, "shift " + std::to_string(id) + " is already " + std::string(to_string(s.state)));
     finish(s, ShiftState::Aborted, "aborted through the API", now);
+    trim();
 }
 
 bool ShiftBook::advance(double now) {
@@ -224,6 +240,7 @@ bool ShiftBook::advance(double now) {
         boundary(s, now);
         changed = true;
     }
+    trim();  // after the loop: trim() erases from shifts_
     return changed;
 }
 
@@ -263,6 +280,7 @@ void ShiftBook::apply(const std::shared_ptr<const gslb::Topology>& topo_ptr, gsl
         }
         any = any || s.live();
     }
+    trim();
     if (!any) return;
     const gslb::Topology& topo = *topo_ptr;
     const std::size_t n = topo.backend_count;
@@ -409,6 +427,7 @@ json ShiftBook::shift_json(Shift& s, double now) {
     if (s.p.selector.location) sel["location"] = *s.p.selector.location;
     if (s.p.selector.record) sel["record"] = *s.p.selector.record;
     json j = {{"id", s.id},
+              {"uid", s.uid},
               {"selector", std::move(sel)},
               {"describe", s.p.selector.describe()},
               {"share", s.p.share},
@@ -432,7 +451,262 @@ json ShiftBook::shift_json(Shift& s, double now) {
     if (s.state == ShiftState::Paused) j["next_step_in_s_after_resume"] = round3(s.paused_left);
     if (!s.reason.empty()) j["reason"] = s.reason;
     if (!s.warnings.empty()) j["warnings"] = s.warnings;
+    if (s.in_fleet) j["fleet"] = true;
     return j;
+}
+
+namespace {
+
+json selector_json(const Selector& sel) {
+    json out = json::object();
+    if (sel.address) out["address"] = sel.address->to_string();
+    if (!sel.tags.empty()) out["tags"] = sel.tags;
+    if (sel.location) out["location"] = *sel.location;
+    if (sel.record) out["record"] = *sel.record;
+    return out;
+}
+
+[[noreturn]] void bad_doc(const std::string& why) {
+    throw std::runtime_error(why);
+}
+
+double number(const json& doc, const char* key, double lo, double hi) {
+    auto it = doc.find(key);
+    if (it == doc.end() || !it->is_number() || !(it->get<double>() >= lo) ||
+        !(it->get<double>() <= hi))
+        bad_doc(std::string("field '") + key + "' missing or out of range");
+    return it->get<double>();
+}
+
+ShiftParams params_from(const json& doc) {
+    ShiftParams p;
+    auto sel = doc.find("selector");
+    if (sel == doc.end() || !sel->is_object()) bad_doc("no selector");
+    if (auto a = sel->find("address"); a != sel->end()) {
+        std::optional<util::IpAddr> addr;
+        if (a->is_string()) addr = util::IpAddr::parse(a->get<std::string>());
+        if (!addr) bad_doc("bad selector address");
+        p.selector.address = *addr;
+    }
+    if (auto t = sel->find("tags"); t != sel->end()) {
+        if (!t->is_array()) bad_doc("bad selector tags");
+        for (const auto& x : *t) {
+            if (!x.is_string()) bad_doc("bad selector tags");
+            p.selector.tags.push_back(x.get<std::string>());
+        }
+    }
+    if (auto l = sel->find("location"); l != sel->end()) {
+        if (!l->is_string()) bad_doc("bad selector location");
+        p.selector.location = l->get<std::string>();
+    }
+    if (auto r = sel->find("record"); r != sel->end()) {
+        if (!r->is_string()) bad_doc("bad selector record");
+        p.selector.record = r->get<std::string>();
+    }
+    if (!p.selector.address && p.selector.tags.empty() && !p.selector.location &&
+        !p.selector.record)
+        bad_doc("empty selector");
+    p.share = static_cast<std::uint32_t>(number(doc, "share", 1, 100));
+    p.step = static_cast<std::uint32_t>(number(doc, "step", 1, 100));
+    p.interval = number(doc, "interval", 0.001, 1e9);
+    p.restore_after = number(doc, "restore_after", 0, 1e9);
+    return p;
+}
+
+bool drill_over(const ShiftParams& p, const json& doc, double wall) {
+    return p.restore_after > 0 && wall >= doc.value("started", 0.0) + p.restore_after;
+}
+
+}  // namespace
+
+void ShiftBook::write_doc(Shift& s, double now, double wall) {
+    if (wall < 0) wall = now;
+    s.wall_off = now - wall;
+    json d = {{"uid", s.uid},
+              {"selector", selector_json(s.p.selector)},
+              {"share", s.p.share},
+              {"step", s.p.step},
+              {"interval", s.p.interval},
+              {"restore_after", s.p.restore_after},
+              {"started", s.started - s.wall_off},
+              {"steps", s.steps}};
+    if (s.state == ShiftState::Paused) {
+        d["state"] = "paused";
+        d["paused_left"] = s.paused_left;
+    } else {
+        d["state"] = "running";  // holding is running with every step taken
+        d["next_at"] = s.next_at - s.wall_off;
+    }
+    s.doc = std::move(d);
+    outbox_.emplace_back(s.uid, s.doc.dump());
+}
+
+void ShiftBook::schedule_from(Shift& s, const json& doc, double now, double wall) {
+    const double off = now - wall;  // steady = wall + off
+    const ShiftParams p = params_from(doc);
+    const std::uint32_t total = shift_steps(p);
+    const double started = number(doc, "started", 0, 1e12);
+    std::uint32_t steps = static_cast<std::uint32_t>(number(doc, "steps", 1, total));
+    const std::string state = doc.value("state", "");
+    ShiftState st = ShiftState::Running;
+    double next_at = 0, paused_left = 0;
+    if (state == "paused") {
+        st = ShiftState::Paused;
+        paused_left = number(doc, "paused_left", 0, 1e9);
+    } else if (state == "running") {
+        next_at = number(doc, "next_at", 0, 1e12) + off;
+        // the steps whose time came meanwhile (a restart, a late watch event)
+        while (now >= next_at && steps < total) {
+            ++steps;
+            next_at += p.interval;
+        }
+        if (steps >= total) st = ShiftState::Holding;
+    } else {
+        bad_doc("unknown state '" + state + "'");
+    }
+    s.p = p;
+    s.started = started + off;
+    s.steps = steps;
+    s.state = st;
+    s.next_at = next_at;
+    s.paused_left = paused_left;
+    s.wall_off = off;
+    s.doc = doc;
+    s.doc.erase("in_fleet");
+}
+
+ShiftBook::Shift* ShiftBook::install(const json& doc,
+                                     const std::shared_ptr<const gslb::Topology>& topo, double now,
+                                     double wall, std::vector<std::string>& log) {
+    Shift s;
+    schedule_from(s, doc, now, wall);  // throws for a document that does not read
+    auto uid = doc.find("uid");
+    if (uid == doc.end() || !uid->is_string() || uid->get<std::string>().empty()) bad_doc("no uid");
+    s.uid = uid->get<std::string>();
+    s.id = next_id_++;
+    s.topo = topo;
+    Segment seg;
+    seg.step = s.steps;
+    seg.moved = shift_moved(s.steps, s.p);
+    seg.state = s.state;
+    seg.from = now;
+    s.segments.push_back(std::move(seg));
+    if (!resolve(s, *topo)) {
+        log.push_back("shift " + s.uid + ": no backend of this configuration matches " +
+                      s.p.selector.describe() + ": not taken");
+        return nullptr;
+    }
+    shifts_.push_back(std::move(s));
+    Shift& in = shifts_.back();
+    sample(in);  // baseline
+    log.push_back("shift " + std::to_string(in.id) + " (" + in.uid + "): " +
+                  in.p.selector.describe() + ", " + std::string(to_string(in.state)) + " at step " +
+                  std::to_string(in.steps) + " of " + std::to_string(shift_steps(in.p)) + " (" +
+                  std::to_string(shift_moved(in.steps, in.p)) + " % moved)");
+    return &in;
+}
+
+json ShiftBook::durable() const {
+    json out = json::array();
+    for (const auto& s : shifts_) {
+        if (!s.live() || s.doc.is_null()) continue;
+        json d = s.doc;
+        d["in_fleet"] = s.in_fleet;
+        out.push_back(std::move(d));
+    }
+    return out;
+}
+
+std::vector<std::string> ShiftBook::restore(const json& list,
+                                            const std::shared_ptr<const gslb::Topology>& topo,
+                                            double now, double wall) {
+    std::vector<std::string> log;
+    if (!list.is_array()) return {"shifts: not a list; none restored"};
+    std::size_t i = 0;
+    for (const auto& doc : list) {
+        const std::string where = "shifts[" + std::to_string(i++) + "]";
+        try {
+            if (!doc.is_object()) bad_doc("not an object");
+            const ShiftParams p = params_from(doc);
+            if (drill_over(p, doc, wall)) {
+                log.push_back(where +
+                              ": a drill whose restore time passed while gslbd was "
+                              "down: restored (" +
+                              p.selector.describe() + ")");
+                const std::string uid = doc.value("uid", "");
+                if (!uid.empty()) outbox_.emplace_back(uid, std::nullopt);
+                continue;
+            }
+            Shift* s = install(doc, topo, now, wall, log);
+            if (s == nullptr) continue;
+            s->in_fleet = doc.value("in_fleet", false);
+            // started while the fleet could not take it: offer it again
+            if (s->live() && !s->in_fleet) outbox_.emplace_back(s->uid, s->doc.dump());
+        } catch (const std::exception& e) {
+            log.push_back(where + ": skipped, it does not read: " + e.what());
+        }
+    }
+    trim();
+    return log;
+}
+
+bool ShiftBook::adopt(const std::map<std::string, std::string>& fleet,
+                      const std::shared_ptr<const gslb::Topology>& topo, double now, double wall,
+                      std::vector<std::string>& log) {
+    bool changed = false;
+    for (const auto& [uid, text] : fleet) {
+        const json doc = json::parse(text, nullptr, false);
+        try {
+            if (doc.is_discarded() || !doc.is_object()) bad_doc("not a JSON object");
+            json plain = doc;
+            plain.erase("in_fleet");
+            Shift* mine = nullptr;
+            for (auto& s : shifts_)
+                if (s.uid == uid) mine = &s;
+            if (mine != nullptr) {
+                mine->in_fleet = true;
+                if (!mine->live() || mine->doc == plain) continue;
+                if (drill_over(params_from(plain), plain, wall)) {
+                    finish(*mine, ShiftState::Restored, "the drill's time is over", now);
+                } else {
+                    const ShiftState was = mine->state;
+                    schedule_from(*mine, plain, now, wall);
+                    boundary(*mine, now);
+                    log.push_back("shift " + std::to_string(mine->id) + ": " +
+                                  std::string(to_string(was)) + " -> " +
+                                  std::string(to_string(mine->state)) + " (the fleet)");
+                }
+                changed = true;
+                continue;
+            }
+            if (drill_over(params_from(plain), plain, wall)) continue;
+            if (Shift* s = install(plain, topo, now, wall, log); s != nullptr) {
+                s->in_fleet = true;
+                s->uid = uid;
+                changed = true;
+            }
+        } catch (const std::exception& e) {
+            log.push_back("fleet shift " + uid + ": ignored, it does not read: " + e.what());
+        }
+    }
+    for (auto& s : shifts_) {
+        if (!s.live() || !s.in_fleet || fleet.count(s.uid) != 0) continue;
+        finish(s, ShiftState::Aborted, "aborted on another node of the fleet", now);
+        log.push_back("shift " + std::to_string(s.id) + ": aborted on another node of the fleet");
+        changed = true;
+    }
+    trim();
+    return changed;
+}
+
+std::vector<std::pair<std::string, std::optional<std::string>>> ShiftBook::take_outbox() {
+    return std::exchange(outbox_, {});
+}
+
+std::string ShiftBook::uid(std::uint64_t id) const {
+    for (const auto& s : shifts_)
+        if (s.id == id) return s.uid;
+    return "";
 }
 
 json ShiftBook::to_json(double now) {

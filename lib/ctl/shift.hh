@@ -12,12 +12,21 @@
 /// percent is a new generation (the caches never serve an answer of an older step). The control
 /// side owns all of it under Control's lock; times are seconds of the steady clock, passed in, so
 /// the book is testable without a clock.
+///
+/// Kept (docs/gradual.md "Shifts that outlive a restart"): every live shift has a durable
+/// document (its uid, selector, schedule and state, times in seconds of the wall clock) that
+/// changes only when the operator starts, pauses or resumes it. Control keeps the documents
+/// in the state file and, with the fleet, in etcd; restore() and adopt() rebuild a shift from
+/// one at the step its schedule says now (steps are a function of the start, the interval and
+/// the pauses, never counted by a clock that a restart would reset).
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ctl/admin.hh"
@@ -56,15 +65,16 @@ std::string_view to_string(ShiftState s) noexcept;
 
 class ShiftBook {
   public:
-    /// Starts a shift over `topo` at `now` (its first step is in force at once). Returns its
+    /// Starts a shift over `topo` at `now` (its first step is in force at once); `wall` is the
+    /// wall clock at `now` (seconds since the epoch; < 0: `now` itself, for tests). Returns its
     /// id. Throws RequestError: 404 when the selector names no backend, 409 when one of the
     /// targets is in another live shift.
     std::uint64_t start(const ShiftParams& p, const std::shared_ptr<const gslb::Topology>& topo,
-                        double now);
+                        double now, double wall = -1);
     /// pause / resume / abort by id. Throws RequestError 404 (unknown id) or 409 (the shift is
     /// not in a state that allows it). Returns the shift as JSON.
-    void pause(std::uint64_t id, double now);
-    void resume(std::uint64_t id, double now);
+    void pause(std::uint64_t id, double now, double wall = -1);
+    void resume(std::uint64_t id, double now, double wall = -1);
     void abort(std::uint64_t id, double now);
     /// Takes the steps (and drill ends) whose time has come. Returns true when a published
     /// percent may have changed (publish again).
@@ -82,6 +92,29 @@ class ShiftBook {
     nlohmann::json to_json(double now);
     /// One shift (RequestError 404 when unknown).
     nlohmann::json to_json(std::uint64_t id, double now);
+
+    /// Durable documents of the live shifts, for the state file: a JSON array of documents,
+    /// each with "in_fleet" (true once the fleet has carried it).
+    nlohmann::json durable() const;
+    /// Rebuilds the shifts of a state file's array (durable()) over `topo` at `now` (steady)
+    /// / `wall` (seconds since the epoch): each at the step its schedule says now; a drill
+    /// whose restore time has passed is listed as restored. Returns what to log (entries
+    /// that could not be read are skipped and named there).
+    std::vector<std::string> restore(const nlohmann::json& list,
+                                     const std::shared_ptr<const gslb::Topology>& topo, double now,
+                                     double wall);
+    /// The fleet's shifts (uid -> document): a new one is taken as restore() would, a known
+    /// one whose document changed (paused, resumed elsewhere) follows it, and a live one the
+    /// fleet carried before and no longer does was aborted elsewhere: aborted here. Returns
+    /// true when something changed (publish and save); `log` gets what to log.
+    bool adopt(const std::map<std::string, std::string>& fleet,
+               const std::shared_ptr<const gslb::Topology>& topo, double now, double wall,
+               std::vector<std::string>& log);
+    /// Documents to publish to the fleet since the last call: (uid, document) for a shift
+    /// started, paused or resumed here, (uid, nullopt) for one aborted or restored here.
+    std::vector<std::pair<std::string, std::optional<std::string>>> take_outbox();
+    /// The uid of shift `id` ("" when unknown).
+    std::string uid(std::uint64_t id) const;
 
     /// Finished shifts kept for their reports.
     static constexpr std::size_t kKeepFinished = 32;
@@ -111,6 +144,10 @@ class ShiftBook {
         std::set<std::string> records;  ///< records with a target
         std::vector<Segment> segments;
         std::vector<std::string> warnings;
+        std::string uid;        ///< fleet-wide name of the shift (random hex)
+        nlohmann::json doc;     ///< durable document (wall-clock schedule) while live
+        bool in_fleet = false;  ///< the fleet carried it once: its removal there aborts it
+        double wall_off = 0;    ///< steady - wall when doc was written
         // counters: the topology last read and its totals by (record, address)
         std::shared_ptr<const gslb::Topology> topo;
         std::map<BackendKey, std::uint64_t> seen;
@@ -120,18 +157,29 @@ class ShiftBook {
         }
     };
     Shift& find(std::uint64_t id);
+    /// Writes s.doc from the shift's state at (now, wall) and queues it for the fleet.
+    void write_doc(Shift& s, double now, double wall);
+    /// Sets the schedule and state of `s` from `doc` at (now, wall), taking the steps whose
+    /// time has come. Throws std::runtime_error for a document that does not read.
+    static void schedule_from(Shift& s, const nlohmann::json& doc, double now, double wall);
+    /// A shift built from a document (restore, adopt), appended to shifts_; nullptr (logged)
+    /// when its selector names no backend of `topo`.
+    Shift* install(const nlohmann::json& doc, const std::shared_ptr<const gslb::Topology>& topo,
+                   double now, double wall, std::vector<std::string>& log);
     /// Resolves s.p.selector in `topo` into targets and records; false when none matches.
     static bool resolve(Shift& s, const gslb::Topology& topo);
     /// Adds what the counters of s.topo grew by since the last read to the open segment.
     static void sample(Shift& s);
     /// Closes the open segment at `now` and opens the next one (unless the shift is over).
     static void boundary(Shift& s, double now);
+    /// Ends `s`. Leaves it in shifts_: call trim() after any loop over shifts_.
     void finish(Shift& s, ShiftState st, std::string reason, double now);
     nlohmann::json shift_json(Shift& s, double now);
     void trim();
 
     std::vector<Shift> shifts_;
     std::uint64_t next_id_ = 1;
+    std::vector<std::pair<std::string, std::optional<std::string>>> outbox_;
 };
 
 }  // namespace gslbd::ctl

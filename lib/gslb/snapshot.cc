@@ -284,22 +284,27 @@ void ClassCounts::Free::operator()(Slot* p) const noexcept {
     ::operator delete (p, std::align_val_t{64});
 }
 
-void ClassCounts::claim(Slot& slot, const util::IpAddr& client, std::uint8_t source_prefix,
-                        bool from_ecs) noexcept {
+void ClassCounts::keep(SampleSlot& smp, const util::IpAddr& client, std::uint8_t source_prefix,
+                       bool from_ecs) noexcept {
+    std::atomic_ref<std::uint64_t> meta(smp.meta);
+    std::uint64_t old = meta.load(std::memory_order_relaxed);
+    if (old == kBusy || !meta.compare_exchange_strong(old, kBusy, std::memory_order_acquire,
+                                                      std::memory_order_relaxed))
+        return;  // another worker writes it now: this query is not sampled
     std::uint64_t a0 = 0, a1 = 0;
     std::memcpy(&a0, client.bytes.data(), 8);
     std::memcpy(&a1, client.bytes.data() + 8, 8);
-    std::atomic_ref<std::uint64_t>(slot.a0).store(a0, std::memory_order_relaxed);
-    std::atomic_ref<std::uint64_t>(slot.a1).store(a1, std::memory_order_relaxed);
-    std::atomic_ref<std::uint64_t>(slot.meta).store(1u | std::uint64_t{client.family} << 8 |
-                                                        std::uint64_t{source_prefix} << 16 |
-                                                        std::uint64_t{from_ecs ? 1u : 0u} << 24,
-                                                    std::memory_order_release);
+    std::atomic_ref<std::uint64_t>(smp.a0).store(a0, std::memory_order_relaxed);
+    std::atomic_ref<std::uint64_t>(smp.a1).store(a1, std::memory_order_relaxed);
+    meta.store(1u | std::uint64_t{client.family} << 8 | std::uint64_t{source_prefix} << 16 |
+                   std::uint64_t{from_ecs ? 1u : 0u} << 24 | ((old >> 32) + 1) << 32,
+               std::memory_order_release);
 }
 
 std::vector<ClassCounts::Entry> ClassCounts::collect() const {
     std::vector<Entry> out;
     std::unordered_map<std::uint64_t, std::size_t> at;
+    std::vector<Sample> got;
     for (std::size_t s = 0; s < stripes_; ++s) {
         const Slot* r = row(s);
         for (std::size_t i = 0; i < slots_; ++i) {
@@ -319,18 +324,33 @@ std::vector<ClassCounts::Entry> ClassCounts::collect() const {
             }
             Entry& e = out[it->second];
             e.queries += n;
-            const std::uint64_t meta =
-                std::atomic_ref<std::uint64_t>(slot.meta).load(std::memory_order_acquire);
-            if (e.client.family == 0 && (meta & 1) != 0) {
+            got.clear();
+            for (auto& smp : slot.samples) {
+                std::atomic_ref<std::uint64_t> meta(smp.meta);
+                const std::uint64_t m1 = meta.load(std::memory_order_acquire);
+                if ((m1 & 1) == 0) continue;  // empty or being written
                 const std::uint64_t a0 =
-                    std::atomic_ref<std::uint64_t>(slot.a0).load(std::memory_order_relaxed);
+                    std::atomic_ref<std::uint64_t>(smp.a0).load(std::memory_order_relaxed);
                 const std::uint64_t a1 =
-                    std::atomic_ref<std::uint64_t>(slot.a1).load(std::memory_order_relaxed);
-                std::memcpy(e.client.bytes.data(), &a0, 8);
-                std::memcpy(e.client.bytes.data() + 8, &a1, 8);
-                e.client.family = static_cast<std::uint8_t>(meta >> 8);
-                e.source_prefix = static_cast<std::uint8_t>(meta >> 16);
-                e.from_ecs = (meta >> 24 & 1) != 0;
+                    std::atomic_ref<std::uint64_t>(smp.a1).load(std::memory_order_relaxed);
+                std::atomic_thread_fence(std::memory_order_acquire);
+                if (meta.load(std::memory_order_relaxed) != m1) continue;  // rewritten meanwhile
+                Sample x;
+                std::memcpy(x.client.bytes.data(), &a0, 8);
+                std::memcpy(x.client.bytes.data() + 8, &a1, 8);
+                x.client.family = static_cast<std::uint8_t>(m1 >> 8);
+                x.source_prefix = static_cast<std::uint8_t>(m1 >> 16);
+                x.from_ecs = (m1 >> 24 & 1) != 0;
+                got.push_back(x);
+            }
+            for (auto& x : got) {
+                x.weight = static_cast<double>(n) / static_cast<double>(got.size());
+                e.samples.push_back(x);
+            }
+            if (e.client.family == 0 && !got.empty()) {
+                e.client = got.front().client;
+                e.source_prefix = got.front().source_prefix;
+                e.from_ecs = got.front().from_ecs;
             }
         }
     }
@@ -450,7 +470,7 @@ std::shared_ptr<const Topology> build_topology(
     }
     topo->backend_count = next_backend;
     topo->answers = std::make_shared<AnswerCounts>(next_backend, std::size_t{cfg->workers} + 2);
-    // four classes a record on average (A and AAAA, a few locations), 256 KB a stripe at most
+    // four classes a record on average (A and AAAA, a few locations), 1 MB a stripe at most
     topo->classes = std::make_shared<ClassCounts>(
         std::clamp<std::size_t>(topo->records.size() * 4, 64, 4096), std::size_t{cfg->workers} + 2);
     index_names(*topo);

@@ -180,17 +180,21 @@ class AnswerCounts {
 
 /// Queries per (record, address family, decision class) (issue 18's plan, docs/gradual.md):
 /// what share of recent queries a change would answer differently. One fixed table of
-/// 64-byte slots per stripe (open addressing, a few probes, no allocation after
+/// 256-byte slots per stripe (open addressing, a few probes, no allocation after
 /// construction), claimed with a compare-and-swap the first time a class is seen and counted
-/// with relaxed atomic adds like AnswerCounts. The first client seen in a class is kept in
-/// its slot: the plan evaluates the class with it. Owned by a topology: a reload starts
-/// from 0. A class that finds no free slot within the probes is counted in `overflow()`.
+/// with relaxed atomic adds like AnswerCounts. Each slot keeps a sample of up to kSamples
+/// clients of its class (reservoir sampling: the n-th query replaces a uniformly chosen
+/// sample with probability kSamples / n, chosen by a hash of n, no random state), so the plan
+/// can tell the share of a class a change moves (a class that a change splits, as ip-hash's
+/// classes under a weight change). Owned by a topology: a reload starts from 0. A class that
+/// finds no free slot within the probes is counted in `overflow()`.
 class ClassCounts {
   public:
     static constexpr std::size_t kMaxStripes = 64;
     static constexpr std::size_t kProbes = 8;
+    static constexpr std::size_t kSamples = 8;
     /// `slots` per stripe rounded up to a power of two (at least 8), `stripes` as for
-    /// AnswerCounts. Allocates slots * stripes * 64 bytes.
+    /// AnswerCounts. Allocates slots * stripes * 256 bytes.
     ClassCounts(std::size_t slots, std::size_t stripes);
     /// The key of one class: never 0 (0 marks a free slot).
     static constexpr std::uint64_t key_of(std::uint32_t record, std::uint8_t af,
@@ -198,8 +202,10 @@ class ClassCounts {
         return (std::uint64_t{record} + 1) << 33 | std::uint64_t{af == 6 ? 1u : 0u} << 32 |
                decision_class;
     }
-    /// One query of class `key` in stripe `s` by `client` (kept when the class is new). Per
-    /// packet: no lock, no allocation.
+    /// One query of class `key` in stripe `s` by `client` (kept in the class's sample as
+    /// reservoir sampling says). Per packet: no lock, no allocation; a few instructions more
+    /// than a count, a sample written rarely (at most kSamples * ln(n / kSamples) times in
+    /// n queries of a class).
     void add(std::size_t s, std::uint64_t key, const util::IpAddr& client,
              std::uint8_t source_prefix, bool from_ecs) noexcept {
         Slot* r = row(s);
@@ -211,19 +217,36 @@ class ClassCounts {
             std::uint64_t k =
                 std::atomic_ref<std::uint64_t>(slot.key).load(std::memory_order_relaxed);
             if (k == 0 && std::atomic_ref<std::uint64_t>(slot.key).compare_exchange_strong(
-                              k, key, std::memory_order_relaxed)) {
-                claim(slot, client, source_prefix, from_ecs);  // once per class
-                k = key;
-            }
+                              k, key, std::memory_order_relaxed))
+                k = key;  // claimed, once per class
             if (k == key) {
-                std::atomic_ref<std::uint64_t>(slot.count).fetch_add(1, std::memory_order_relaxed);
+                const std::uint64_t n = std::atomic_ref<std::uint64_t>(slot.count).fetch_add(
+                    1, std::memory_order_relaxed);
+                // the (n+1)-th query: a sample index uniform in [0, n], kept when < kSamples
+                std::uint64_t j = n;
+                if (n >= kSamples) {
+                    std::uint64_t h = (n ^ key << 7) * 0x9e3779b97f4a7c15ull;
+                    h ^= h >> 29;
+                    j = static_cast<std::uint64_t>((static_cast<unsigned __int128>(h) * (n + 1)) >>
+                                                   64);
+                }
+                if (j < kSamples) [[unlikely]]
+                    keep(slot.samples[j], client, source_prefix, from_ecs);
                 return;
             }
         }
         std::atomic_ref<std::uint64_t>(r[slots_].count).fetch_add(1, std::memory_order_relaxed);
     }
 
-    /// One class summed over the stripes, with the client that stands for it.
+    /// A sampled client of a class; `weight`: the queries it stands for (its stripe's count
+    /// over the samples kept there).
+    struct Sample {
+        util::IpAddr client;
+        std::uint8_t source_prefix = 32;
+        bool from_ecs = false;
+        double weight = 1;
+    };
+    /// One class summed over the stripes, with its sampled clients (`client`: the first).
     struct Entry {
         std::uint32_t record = 0;  ///< RecordRt::id
         std::uint8_t af = 4;       ///< 4: A queries, 6: AAAA
@@ -232,6 +255,7 @@ class ClassCounts {
         util::IpAddr client;
         std::uint8_t source_prefix = 32;
         bool from_ecs = false;
+        std::vector<Sample> samples;  ///< up to kSamples per stripe
     };
     /// Every class seen, summed over the stripes (relaxed loads). Control side; allocates.
     std::vector<Entry> collect() const;
@@ -241,18 +265,25 @@ class ClassCounts {
     double since() const noexcept { return since_; }
 
   private:
-    struct alignas(64) Slot {
-        std::uint64_t key, count, a0, a1;
-        std::uint64_t meta;  ///< written last: 1 | family << 8 | prefix << 16 | from_ecs << 24
-        std::uint64_t pad[3];
+    /// meta: 0 empty, kBusy while written, else 1 | family << 8 | prefix << 16 | from_ecs << 24
+    /// | writes << 32 (a reader that sees it change skips the sample: a seqlock).
+    struct SampleSlot {
+        std::uint64_t a0, a1, meta;
     };
-    static_assert(sizeof(Slot) == 64);
+    static constexpr std::uint64_t kBusy = 2;
+    struct alignas(64) Slot {
+        std::uint64_t key, count;  ///< the first cache line: all that most queries touch
+        SampleSlot samples[kSamples];
+        std::uint64_t pad[6];
+    };
+    static_assert(sizeof(Slot) == 256);
     struct Free {
         void operator()(Slot* p) const noexcept;
     };
-    /// Keeps `client` in a slot just claimed (meta last, released).
-    static void claim(Slot& slot, const util::IpAddr& client, std::uint8_t source_prefix,
-                      bool from_ecs) noexcept;
+    /// Writes `client` into a sample: claimed by a CAS to kBusy (a concurrent writer skips),
+    /// meta last, released.
+    static void keep(SampleSlot& smp, const util::IpAddr& client, std::uint8_t source_prefix,
+                     bool from_ecs) noexcept;
     Slot* row(std::size_t s) const noexcept {
         return data_.get() + (s & (stripes_ - 1)) * (slots_ + 1);
     }

@@ -372,3 +372,46 @@ def test_reload_applies_a_changed_cluster_block_and_counts_generations(fleet, ba
     assert status == 422 and "cluster.role" in body["error"] and "restart" in body["error"], body
     assert members(nodes[1])["node1b"]["role"] == "probe"
     assert answer(nodes[0]) == [B]
+
+
+def live_shifts(node):
+    status, listed = node.api.get("/api/v1/shift")
+    assert status == 200, listed
+    return [(s["uid"], s["state"], s["steps_taken"]) for s in listed["shifts"]
+            if s["state"] in ("running", "paused", "holding")]
+
+
+def test_shift_on_one_node_is_followed_by_the_fleet_paused_resumed_aborted(fleet, backend):
+    """docs/fleet.md "Shifts": a shift started on node 1 is followed by node 2 (pause and
+    resume from either node, a restart without a state file picks it up), abort restores
+    everywhere. web.gslb.test. is failover: the step that moves 100 % drains A everywhere."""
+    nodes = [fleet(1, api=True), fleet(2, api=True)]
+    wait_for(lambda: answers(nodes), [[A]] * 2, 5, "all answer A")
+    status, s = nodes[0].api.post("/api/v1/shift", {"address": A, "share": 100, "step": 50,
+                                                    "interval": "3s"})
+    assert status == 200, s
+    uid, sid = s["uid"], s["id"]
+    wait_for(lambda: live_shifts(nodes[1]), [(uid, "running", 1)], 1.0, "node 2 follows")
+    status, s = nodes[0].api.post(f"/api/v1/shift/{sid}/pause")
+    assert status == 200 and s["state"] == "paused", s
+    wait_for(lambda: live_shifts(nodes[1]), [(uid, "paused", 1)], 1.0, "node 2 pauses")
+    # resumed through node 2 (its own id for the shift): node 1 follows
+    sid2 = next(x["id"] for x in nodes[1].api.get("/api/v1/shift")[1]["shifts"]
+                if x["uid"] == uid)
+    status, s = nodes[1].api.post(f"/api/v1/shift/{sid2}/resume")
+    assert status == 200 and s["state"] == "running", s
+    wait_for(lambda: live_shifts(nodes[0]), [(uid, "running", 1)], 1.0, "node 1 resumes")
+    # the second step (100 %) drains A on both nodes
+    wait_for(lambda: answers(nodes), [[B]] * 2, 5.0, "the last step on every node")
+    # node 2 restarts without its state file: the fleet gives it the shift before it serves
+    nodes[1].stop()
+    nodes[1] = fleet(2, api=True, keep_state=False)
+    assert answer(nodes[1]) == [B], nodes[1].log()
+    assert [x[0] for x in live_shifts(nodes[1])] == [uid]
+    # aborted on node 1: restored everywhere within a second
+    t0 = time.monotonic()
+    status, s = nodes[0].api.post(f"/api/v1/shift/{sid}/abort")
+    assert status == 200 and s["state"] == "aborted", s
+    done = wait_for(lambda: answers(nodes), [[A]] * 2, 3.0, "abort restores every node")
+    assert done - t0 < 1.0, done - t0
+    assert live_shifts(nodes[1]) == []

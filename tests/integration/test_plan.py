@@ -4,6 +4,7 @@ the share of queries that would change; nothing changes until the change is appl
 shares are checked against what the same clients get after applying the change; the query
 counts come from gslbd's own per-class counters."""
 import json
+import math
 import re
 import shutil
 import socket
@@ -262,3 +263,102 @@ def test_plan_of_an_override_then_applied(planned):
     assert status == 200
     assert set(ask(d, "geo.gslb.test.", US, 50)) == set(shares(us["after"]))
     assert set(ask(d, "geo.gslb.test.", EU, 50)) == {"192.0.2.51"}
+
+
+IPHASH_ZONE = """defaults:
+  record_ttl: 30
+records:
+  h.gslb.test.:
+    mode: ip-hash
+    backends:
+      - {address: "192.0.2.61", weight: 1}
+      - {address: "192.0.2.62", weight: 1}
+"""
+
+
+def ask_each(d, clients):
+    """One query for h.gslb.test. per client (ECS /32), in order, on one socket: client ->
+    answer."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(1.0)
+    got = {}
+    for i, c in enumerate(clients):
+        q = make_query("h.gslb.test.", ecs=(c, 32), edns=0)
+        q.id = i & 0xffff
+        sock.sendto(q.to_wire(), ("127.0.0.1", d.port))
+        try:
+            r = dns.message.from_wire(sock.recv(4096))
+        except socket.timeout:
+            continue
+        got[c] = ", ".join(sorted(rr.address for rrset in r.answer for rr in rrset
+                                  if rrset.rdtype == dns.rdatatype.A))
+    sock.close()
+    return got
+
+
+def test_plan_of_an_ip_hash_weight_change_splits_a_class(start_gslbd, tmp_path):
+    """ip-hash's class is the backend a client hashes to; a weight change moves part of a
+    class's clients. The plan evaluates each class on its sampled clients (up to 8 a worker,
+    docs/gradual.md "Plan"): when every client of a class is in the sample the share is
+    exact; with many clients it is a sample's estimate, checked within 3 binomial sigma of
+    the sampled clients' count (plus 0.02)."""
+    directory = tmp_path / "iphash"
+    directory.mkdir()
+    api_port = free_port()
+
+    def run(clients):
+        d = start_gslbd(name=f"iphash{run.n}", zone_override=IPHASH_ZONE,
+                        extra=api_block(api_port, directory))
+        run.n += 1
+        api = Api(api_port)
+        wait_api(api)
+        before = ask_each(d, clients)
+        assert len(before) >= len(clients) - 1  # at most one datagram lost
+        status, plan = api.post("/api/v1/plan", {"override": {
+            "action": "weight", "weight": 3, "address": "192.0.2.61"}})
+        assert status == 200, plan
+        status, _ = api.post("/api/v1/backends/weight", {"address": "192.0.2.61", "weight": 3})
+        assert status == 200
+        after = ask_each(d, clients)
+        d.stop()
+        (directory / "state.json").unlink()
+        seen = [c for c in before if c in after]
+        moved = [c for c in seen if before[c] != after[c]]
+        # rendezvous: a heavier .61 only takes clients, from .62
+        assert all(before[c] == "192.0.2.62" and after[c] == "192.0.2.61" for c in moved)
+        return plan, before, after, seen, moved
+
+    run.n = 0
+
+    def check(clients, exact):
+        plan, before, after, seen, moved = run(clients)
+        rec = record(plan, "h.gslb.test.")
+        to62 = [c for c in seen if before[c] == "192.0.2.62"]
+        actual = len(moved) / len(to62)
+        print(f"{len(clients)} clients: {len(moved)} of {len(to62)} moved; plan:",
+              [(c["class"], c["queries"], c["clients_sampled"], c["changed_share"])
+               for c in rec["classes"]], plan["changed_share"])
+        c62 = klass(rec, "hashed to 192.0.2.62")
+        c61 = klass(rec, "hashed to 192.0.2.61")
+        assert c61["changed_share"] == 0.0
+        assert 0.0 < c62["changed_share"] < 1.0, c62  # one stored client gave 0 or 1 here
+        if exact:
+            assert c62["clients_sampled"] == len(to62), c62
+            assert abs(c62["changed_share"] - actual) < 1e-3, (c62, actual)
+            assert abs(plan["changed_share"] - len(moved) / len(seen)) < 1e-3
+        else:
+            n = c62["clients_sampled"]
+            tol = 3 * math.sqrt(actual * (1 - actual) / n) + 0.02
+            assert abs(c62["changed_share"] - actual) < tol, (c62, actual, tol)
+
+    # 600 clients: an estimate from the sample
+    pool = [f"10.{2 + i // 200}.{i % 200}.9" for i in range(600)]
+    check(pool, exact=False)
+    # a class whose every client is in the sample (at most 8 a class): the share is exactly
+    # the fraction that moves. The clients are picked from what the 600 got: 3 that move and
+    # 3 that stay on .62, 6 that stay on .61.
+    _, before, after, seen, moved = run(pool[:60])
+    stay62 = [c for c in seen if before[c] == after[c] == "192.0.2.62"]
+    stay61 = [c for c in seen if before[c] == "192.0.2.61"]
+    assert len(moved) >= 3 and len(stay62) >= 3 and len(stay61) >= 6, (moved, stay62)
+    check(moved[:3] + stay62[:3] + stay61[:6], exact=True)

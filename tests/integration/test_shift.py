@@ -577,3 +577,64 @@ def test_failover_shift_moves_a_share_of_source_addresses(start_gslbd, tmp_path)
         assert status == 200, s
     assert set(sweep_failover(d).values()) == {("192.0.2.61",)}
     assert set(sweep_failover(d0).values()) == {("192.0.2.61",)}
+
+
+def test_shift_and_drill_survive_a_restart_at_the_step_their_schedule_says(start_gslbd,
+                                                                          tmp_path):
+    """docs/gradual.md "Shifts that outlive a restart": the state file keeps a live shift; a
+    restarted gslbd takes it at the step its schedule says now, and a drill whose restore
+    time passed while gslbd was down is restored."""
+    import gslbd_test
+    d, api = start(start_gslbd, tmp_path, name="keep")
+    name = "sh.gslb.test."
+    status, s = api.post("/api/v1/shift", {"record": name, "address": A, "share": 100,
+                                           "step": 25, "interval": "4s"})
+    assert status == 200 and s["moved_percent"] == 25, s
+    t0 = time.monotonic()
+    uid = s["uid"]
+    status, drill = api.post("/api/v1/shift", {"record": "other.gslb.test.", "address": C,
+                                               "share": 100, "step": 100, "interval": "1s",
+                                               "restore_after": "3s"})
+    assert status == 200 and drill["drill"], drill
+    assert gauge(scrape(api), "gslbd_backend_effective_weight", "other.gslb.test.", C) == 0
+    d.stop()
+    # down across the second step (due 4 s after the start) and past the drill's end
+    time.sleep(max(0.0, 5.0 - (time.monotonic() - t0)))
+    d2 = gslbd_test.Daemon(d.config, d.port)
+    try:
+        wait_api(api)
+
+        def expect_steps(elapsed):
+            return min(4, 1 + int(elapsed // 4))
+
+        before = expect_steps(time.monotonic() - t0)
+        status, listed = api.get("/api/v1/shift")
+        after = expect_steps(time.monotonic() - t0)
+        assert status == 200, listed
+        live = [x for x in listed["shifts"] if x["state"] in ("running", "paused", "holding")]
+        assert [x["uid"] for x in live] == [uid], listed  # the drill is over, not taken again
+        s = live[0]
+        assert s["steps_taken"] in (before, after) and s["steps_taken"] >= 2, (s, before, after)
+        assert s["moved_percent"] == 25 * s["steps_taken"], s
+        text = scrape(api)
+        assert gauge(text, "gslbd_backend_weight_percent", name, A) == \
+            expected_percent(s["moved_percent"], 1, 1), s
+        assert gauge(text, "gslbd_backend_effective_weight", "other.gslb.test.", C) == 1
+        # it goes on stepping on the same schedule: step 3 at 8 s after the first start
+        sid = s["id"]
+        wait_for(lambda: shift(api, sid)["steps_taken"], 3, 9.0 - (time.monotonic() - t0),
+                 "step 3 on the kept schedule")
+        assert time.monotonic() - t0 >= 7.7
+        # an abort is kept too: nothing comes back after another restart
+        status, s = api.post(f"/api/v1/shift/{sid}/abort")
+        assert status == 200 and s["state"] == "aborted", s
+    finally:
+        d2.stop()
+    d3 = gslbd_test.Daemon(d.config, d.port)
+    try:
+        wait_api(api)
+        status, listed = api.get("/api/v1/shift")
+        assert status == 200 and listed["shifts"] == [], listed
+        assert gauge(scrape(api), "gslbd_backend_weight_percent", name, A) == 100
+    finally:
+        d3.stop()

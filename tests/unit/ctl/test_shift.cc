@@ -204,3 +204,80 @@ TEST_CASE("shift: a mode that picks by client moves a share of its clients") {
         CHECK(down.shift[0] == 100);
     }
 }
+
+TEST_CASE("shift: kept documents restore at the step their schedule says now") {
+    const auto topo = topology();
+    ctl::ShiftBook book;
+    // started at steady 100 = wall 5000; 25 % every 10 s up to 100 %
+    const std::uint64_t id = book.start(params(100, 25, 10), topo, 100.0, 5000.0);
+    const auto out = book.take_outbox();
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].first == book.uid(id));
+    REQUIRE(out[0].second);
+    const auto kept = book.durable();
+    REQUIRE(kept.size() == 1);
+    CHECK(kept[0]["state"] == "running");
+    CHECK(kept[0]["started"].get<double>() == Approx(5000.0));
+
+    // a restart 25 s later (another steady clock): steps 1 + 2 taken meanwhile = 3 (75 %)
+    ctl::ShiftBook after;
+    auto log = after.restore(kept, topo, 7.0, 5025.0);
+    REQUIRE(log.size() == 1);
+    auto j = after.to_json(7.0)["shifts"][0];
+    CHECK(j["uid"] == book.uid(id));
+    CHECK(j["state"] == "running");
+    CHECK(j["steps_taken"] == 3);
+    CHECK(j["next_step_in_s"].get<double>() == Approx(5.0));
+    CHECK(after.advance(12.0));
+    CHECK(after.to_json(12.0)["shifts"][0]["state"] == "holding");
+
+    // paused: the restart keeps the step and the time left
+    book.pause(id, 105.0, 5005.0);
+    ctl::ShiftBook paused;
+    paused.restore(book.durable(), topo, 0.0, 9000.0);
+    j = paused.to_json(0.0)["shifts"][0];
+    CHECK(j["state"] == "paused");
+    CHECK(j["steps_taken"] == 1);
+    CHECK(j["next_step_in_s_after_resume"].get<double>() == Approx(5.0));
+
+    // a drill whose restore time passed while down is not taken; a bad entry is skipped
+    ctl::ShiftParams p = params(100, 50, 10);
+    p.restore_after = 30;
+    ctl::ShiftBook drills;
+    drills.start(p, topo, 0.0, 1000.0);
+    auto list = drills.durable();
+    list.push_back({{"uid", "x"}, {"share", 500}});
+    ctl::ShiftBook later;
+    log = later.restore(list, topo, 0.0, 1031.0);
+    CHECK(log.size() == 2);
+    CHECK_FALSE(later.live());
+}
+
+TEST_CASE("shift: the fleet's documents are followed, and their removal aborts") {
+    const auto topo = topology();
+    ctl::ShiftBook one, two;
+    const std::uint64_t id = one.start(params(100, 50, 10), topo, 0.0, 1000.0);
+    auto docs = [&] {
+        std::map<std::string, std::string> m;
+        for (const auto& [uid, doc] : one.take_outbox())
+            if (doc) m[uid] = *doc;
+        return m;
+    };
+    auto fleet = docs();
+    std::vector<std::string> log;
+    CHECK(two.adopt(fleet, topo, 50.0, 1002.0, log));
+    auto j = two.to_json(50.0)["shifts"][0];
+    CHECK(j["state"] == "running");
+    CHECK(j["next_step_in_s"].get<double>() == Approx(8.0));
+    CHECK_FALSE(two.adopt(fleet, topo, 51.0, 1003.0, log));  // the same: nothing changes
+    one.pause(id, 4.0, 1004.0);
+    fleet = docs();
+    CHECK(two.adopt(fleet, topo, 52.0, 1004.0, log));
+    CHECK(two.to_json(52.0)["shifts"][0]["state"] == "paused");
+    CHECK(two.adopt({}, topo, 53.0, 1005.0, log));  // removed from the fleet: aborted
+    j = two.to_json(53.0)["shifts"][0];
+    CHECK(j["state"] == "aborted");
+    CHECK_FALSE(two.live());
+    // a document that does not read is ignored, never taken
+    CHECK_FALSE(two.adopt({{"bad", "{not json"}}, topo, 54.0, 1006.0, log));
+}

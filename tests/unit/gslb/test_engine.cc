@@ -671,3 +671,28 @@ TEST_CASE("ClassCounts: per class and stripe, summed, the first client kept, ove
     CHECK(sum == 8 + 1 + 20);
     CHECK(cc.overflow() >= 20 - 8);
 }
+
+TEST_CASE("ClassCounts: a reservoir of clients per class, weighted by the queries they stand for") {
+    gslb::ClassCounts cc(8, 1);
+    const std::uint64_t k = gslb::ClassCounts::key_of(1, 4, 7);
+    for (std::uint32_t i = 0; i < 4000; ++i) {
+        const auto a =
+            util::IpAddr::v4(10, static_cast<std::uint8_t>(i >> 16),
+                             static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i));
+        cc.add(0, k, a, 32, false);
+    }
+    const auto entries = cc.collect();
+    REQUIRE(entries.size() == 1);
+    const auto& e = entries[0];
+    CHECK(e.queries == 4000);
+    REQUIRE(e.samples.size() == gslb::ClassCounts::kSamples);
+    double weight = 0;
+    int late = 0;
+    for (const auto& s : e.samples) {
+        weight += s.weight;
+        const unsigned i = s.client.bytes[2] << 8 | s.client.bytes[3];
+        late += i >= 400 ? 1 : 0;  // past the first tenth of the queries
+    }
+    CHECK(weight == Approx(4000));
+    CHECK(late >= 5);  // uniform: 7.2 expected; the first eight alone would give 0
+}

@@ -132,7 +132,8 @@ inline bool same_city(std::string_view a, std::string_view b) noexcept {
     return true;
 }
 /// Whether `list` holds `name`, compared as same_city() does.
-inline bool has_city(const std::vector<std::string>& list, std::string_view name) noexcept {
+template <typename List>  // std::vector or util::CompactVector of std::string
+bool has_city(const List& list, std::string_view name) noexcept {
     return std::any_of(list.begin(), list.end(),
                        [&](const std::string& c) noexcept { return same_city(c, name); });
 }
@@ -192,8 +193,8 @@ struct Facts {
     }
 };
 
-template <class T>
-bool has(const std::vector<T>& list, const T& value) noexcept {
+template <class List, class T>  // std::vector or util::CompactVector
+bool has(const List& list, const T& value) noexcept {
     return std::find(list.begin(), list.end(), value) != list.end();
 }
 /// `b` declares a continent and the client's is not among them.

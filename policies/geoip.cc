@@ -79,7 +79,8 @@ constexpr std::uint32_t decision_class(Dimension d, std::uint32_t value) noexcep
 /// (first backend in `family` listing `value`) << 12 | its index in that backend's list.
 template <class T>
 std::uint32_t position(std::span<const gslb::BackendRt> family,
-                       const std::vector<T> gslb::BackendRt::*list, const auto& value) noexcept {
+                       const util::CompactVector<T> gslb::BackendRt::*list,
+                       const auto& value) noexcept {
     for (std::size_t b = 0; b < family.size(); ++b) {
         const auto& l = family[b].*list;
         auto it = std::find(l.begin(), l.end(), value);

@@ -68,6 +68,13 @@ def proc_status(pid, key):
     return 0.0
 
 
+def proc_cpu(pid):
+    """User + system CPU seconds of process `pid` so far (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def dns_answers(port, name):
     """One A query over UDP with a hand-built packet (no dnspython needed); True on NOERROR."""
     q = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
@@ -93,7 +100,8 @@ def measure(binary, n, work):
     write_zone(zone, n)
     dns_port, api_port = free_port(), free_port()
     write_main(main, zone, dns_port, api_port, token)
-    out = {"records": n, "backends": 3 * n, "zone_bytes": os.path.getsize(zone)}
+    out = {"records": n, "backends": 3 * n, "zone_bytes": os.path.getsize(zone),
+           "load_average_1m": round(os.getloadavg()[0], 2)}
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
@@ -113,18 +121,26 @@ def measure(binary, n, work):
             if time.monotonic() - t0 > 300:
                 raise RuntimeError("gslbd did not answer within 300 s")
         out["start_to_answer_s"] = round(time.monotonic() - t0, 3)
+        out["start_cpu_s"] = round(proc_cpu(p.pid), 3)
         time.sleep(1.0)
         out["steady_rss_mb"] = round(proc_status(p.pid, "VmRSS"), 1)
         out["steady_hwm_mb"] = round(proc_status(p.pid, "VmHWM"), 1)
         out["rss_bytes_per_record"] = round(out["steady_rss_mb"] * 1048576 / n)
 
         write_zone(zone, n, changed=True)
+        # The reload's own peak: reset the high-water mark (Linux: "5" > clear_refs), so that
+        # the start-up's peak (the first load, recorded above as steady_hwm_mb) is not counted.
+        with open(f"/proc/{p.pid}/clear_refs", "w") as f:
+            f.write("5")
         req = urllib.request.Request(f"http://127.0.0.1:{api_port}/api/v1/reload", method="POST",
                                      headers={"Authorization": "Bearer scale-bench-token"}, data=b"")
+        out["reload_load_average_1m"] = round(os.getloadavg()[0], 2)
+        cpu0 = proc_cpu(p.pid)
         t0 = time.monotonic()
         with urllib.request.urlopen(req, timeout=600) as r:
             body = json.loads(r.read())
         out["reload_wall_s"] = round(time.monotonic() - t0, 3)
+        out["reload_cpu_s"] = round(proc_cpu(p.pid) - cpu0, 3)
         if not body.get("ok"):
             raise RuntimeError(f"reload failed: {body}")
         time.sleep(1.0)
@@ -146,7 +162,7 @@ def chart(rows, out_dir):
     data = os.path.join(out_dir, "scale.dat")
     with open(data, "w") as f:
         for r in rows:
-            f.write(f"{r['records']} {r['check_cpu_s']} {r['reload_wall_s']} "
+            f.write(f"{r['records']} {r['check_cpu_s']} {r['reload_cpu_s']} "
                     f"{r['check_peak_rss_mb']} {r['steady_rss_mb']} {r['reload_peak_mb']}\n")
     png = os.path.join(out_dir, "scale.png")
     script = f"""set terminal pngcairo size 1100,460 font ",10"
@@ -158,7 +174,7 @@ set xlabel "records"
 set ylabel "seconds"
 set grid
 plot "{data}" using 1:2 with linespoints title "check-config CPU", \\
-     "{data}" using 1:3 with linespoints title "reload (1 record changed), wall"
+     "{data}" using 1:3 with linespoints title "reload (1 record changed), CPU"
 set ylabel "MB"
 plot "{data}" using 1:4 with linespoints title "check-config peak RSS", \\
      "{data}" using 1:5 with linespoints title "daemon steady RSS", \\
@@ -189,10 +205,13 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "scale.json"), "w") as f:
         json.dump({"machine": machine, "rows": rows}, f, indent=1)
-    cols = [("records", "records"), ("check_cpu_s", "check-config CPU s"),
+    cols = [("records", "records"), ("load_average_1m", "load 1m"),
+            ("check_cpu_s", "check-config CPU s"),
             ("check_wall_s", "wall s"), ("check_peak_rss_mb", "peak RSS MB"),
-            ("start_to_answer_s", "start → answer s"), ("steady_rss_mb", "steady RSS MB"),
-            ("rss_bytes_per_record", "RSS B/record"), ("reload_wall_s", "reload s"),
+            ("start_to_answer_s", "start → answer s"), ("start_cpu_s", "start CPU s"),
+            ("steady_rss_mb", "steady RSS MB"),
+            ("rss_bytes_per_record", "RSS B/record"), ("reload_cpu_s", "reload CPU s"),
+            ("reload_wall_s", "reload wall s"),
             ("reload_peak_mb", "reload peak MB"), ("reload_peak_growth_pct", "reload peak +%")]
     md = ["| " + " | ".join(c[1] for c in cols) + " |", "|" + " --- |" * len(cols)]
     for r in rows:

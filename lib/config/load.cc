@@ -105,7 +105,17 @@ std::uint32_t u32(const Val& v, long long hi = 4294967295ll) {
     return static_cast<std::uint32_t>(v.integer(0, hi));
 }
 
-Zone parse_zone(const Val& v, const Config& cfg, const HealthProfiles& global_profiles) {
+// A reload: the previous load's records of the zone of the same name and policy file.
+detail::Reuse reuse_for(const Config* previous, const Zone& z, std::uint64_t inherited) {
+    detail::Reuse r{nullptr, inherited};
+    if (previous != nullptr)
+        for (const auto& pz : previous->zones)
+            if (pz.name == z.name && pz.policy_file == z.policy_file) r.records = &pz.records;
+    return r;
+}
+
+Zone parse_zone(const Val& v, const Config& cfg, const HealthProfiles& global_profiles,
+                const Config* previous = nullptr, std::uint64_t inherited = 0) {
     MapReader m(v, {"name", "policy", "soa", "ns_ttl", "ns", "file", "primaries"});
     Zone z;
     z.pos = v.pos();
@@ -125,7 +135,8 @@ Zone parse_zone(const Val& v, const Config& cfg, const HealthProfiles& global_pr
         if (auto pf = m.get("policy"); pf && !pf->is_null()) {
             z.policy_file = resolve(cfg.file, pf->nonempty_str());
             z.records = detail::load_policy_file(z.policy_file, z.name, pf->pos(), pf->path(),
-                                                 global_profiles, &z.profiles);
+                                                 global_profiles, &z.profiles,
+                                                 reuse_for(previous, z, inherited));
         } else {
             z.profiles = std::make_shared<const HealthProfiles>(global_profiles);
         }
@@ -145,7 +156,8 @@ Zone parse_zone(const Val& v, const Config& cfg, const HealthProfiles& global_pr
         }
         if (auto p = m.get("policy"); p && !p->is_null()) {
             z.policy_file = resolve(cfg.file, p->nonempty_str());
-            z.records = detail::load_policy_file(z.policy_file, z.name, p->pos(), p->path());
+            z.records = detail::load_policy_file(z.policy_file, z.name, p->pos(), p->path(), {},
+                                                 nullptr, reuse_for(previous, z, 0));
         }
         return z;
     }
@@ -188,8 +200,9 @@ Zone parse_zone(const Val& v, const Config& cfg, const HealthProfiles& global_pr
 
     if (auto p = m.get("policy"); p && !p->is_null()) {
         z.policy_file = resolve(cfg.file, p->nonempty_str());
-        z.records = detail::load_policy_file(z.policy_file, z.name, p->pos(), p->path(),
-                                             global_profiles, &z.profiles);
+        z.records =
+            detail::load_policy_file(z.policy_file, z.name, p->pos(), p->path(), global_profiles,
+                                     &z.profiles, reuse_for(previous, z, inherited));
     } else {
         z.profiles = std::make_shared<const HealthProfiles>(global_profiles);
     }
@@ -398,7 +411,7 @@ void check_nested_zones(const Config& cfg) {
 
 }  // namespace
 
-Config load_config(const std::string& path) {
+Config load_config(const std::string& path, const Config* previous) {
     Config cfg;
     cfg.file = path;
     const yaml::Document doc = detail::load_yaml_file(path, SourcePos{path, 0, 0}, "");
@@ -508,10 +521,11 @@ Config load_config(const std::string& path) {
     }
 
     HealthProfiles global_profiles;
+    std::uint64_t inherited = 0;  // in every record's source_hash (a reload's reuse)
     if (auto x = top.get("healthcheck_profiles"); x && !x->is_null()) {
         cfg.healthcheck_profiles_file = resolve(cfg.file, x->nonempty_str());
-        global_profiles =
-            detail::load_profiles_file(cfg.healthcheck_profiles_file, x->pos(), x->path());
+        global_profiles = detail::load_profiles_file(cfg.healthcheck_profiles_file, x->pos(),
+                                                     x->path(), &inherited);
     }
 
     if (auto x = top.get("tsig_keys"); x && !x->is_null()) detail::parse_tsig_keys(*x, cfg);
@@ -521,7 +535,7 @@ Config load_config(const std::string& path) {
     auto items = zones.items();
     if (items.empty()) zones.fail("at least one zone is required");
     for (const auto& item : items) {
-        Zone z = parse_zone(item, cfg, global_profiles);
+        Zone z = parse_zone(item, cfg, global_profiles, previous, inherited);
         for (const auto& other : cfg.zones) {
             if (other.name == z.name) {
                 throw ConfigError(z.pos, detail::join_index("zones", cfg.zones.size()) + ".name",

@@ -1,5 +1,7 @@
 #include "config/model.hh"
 
+#include <unordered_set>
+
 namespace gslbd::config {
 
 std::string SourcePos::to_string() const {
@@ -15,5 +17,28 @@ ConfigError::ConfigError(const SourcePos& pos, const std::string& field, const s
     : std::runtime_error(pos.to_string() + ": " + (field.empty() ? "" : field + ": ") + problem),
       pos_(pos),
       field_(field) {}
+
+Record& RecordList::edit(std::size_t i) {
+    std::shared_ptr<Record>& p = items_.at(i);
+    // another list (the configuration in force, a reload's candidate) holds it too: copy on
+    // write. A count read as 2 while the other holder lets go only costs a needless copy.
+    if (p.use_count() > 1) p = std::make_shared<Record>(*p);
+    return *p;
+}
+
+void RecordList::resize(std::size_t n) {
+    const std::size_t old = items_.size();
+    items_.resize(n);
+    for (std::size_t i = old; i < n; ++i) items_[i] = std::make_shared<Record>();
+}
+
+std::size_t RecordList::shared_with(const RecordList& other) const {
+    std::unordered_set<const Record*> theirs;
+    theirs.reserve(other.size());
+    for (const auto& p : other.items_) theirs.insert(p.get());
+    std::size_t n = 0;
+    for (const auto& p : items_) n += theirs.count(p.get());
+    return n;
+}
 
 }  // namespace gslbd::config

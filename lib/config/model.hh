@@ -3,17 +3,21 @@
 /// downstream (geo, gslb, io, apps) reads only this, never YAML.
 #include <array>
 #include <chrono>
+#include <compare>
 #include <concepts>
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "util/addr.hh"
+#include "util/compact_vector.hh"
 
 namespace gslbd::config {
 
@@ -134,19 +138,20 @@ struct Backend {
     int weight = 1;    ///< as configured; <= 0 treated as 1 by weighted mode
     bool enable = true;
     std::string description;
-    std::vector<std::string> tags;
-    std::vector<std::string> countries;   ///< ISO 3166 alpha-2, upper case
-    std::vector<std::string> cities;      ///< as in the MaxMind English name
-    std::vector<std::uint32_t> asns;      ///< "AS12345" or "12345" accepted
-    std::vector<std::string> locations;   ///< names from the location map
-    std::vector<std::string> continents;  ///< two-letter codes (EU, NA, ...)
+    // The lists are CompactVectors (one pointer when empty): most backends have none of them.
+    util::CompactVector<std::string> tags;
+    util::CompactVector<std::string> countries;   ///< ISO 3166 alpha-2, upper case
+    util::CompactVector<std::string> cities;      ///< as in the MaxMind English name
+    util::CompactVector<std::uint32_t> asns;      ///< "AS12345" or "12345" accepted
+    util::CompactVector<std::string> locations;   ///< names from the location map
+    util::CompactVector<std::string> continents;  ///< two-letter codes (EU, NA, ...)
     /// ISO 3166-2 subdivision codes, upper case: "CA" (the part after the country, as
     /// MaxMind's subdivisions[0].iso_code) or "US-CA" (country and subdivision).
-    std::vector<std::string> subdivisions;
+    util::CompactVector<std::string> subdivisions;
     /// `latitude` / `longitude` in degrees (both or neither): the nearest-backend step.
     bool has_coordinates = false;
     double latitude = 0, longitude = 0;
-    std::vector<HealthCheck> healthchecks;
+    util::CompactVector<HealthCheck> healthchecks;
     std::optional<int> rise, fall;
     bool assume_healthy = false;
     int port = 0;  ///< service port; default port of its health checks (0 = none)
@@ -253,7 +258,7 @@ struct Record {
     std::optional<int> rise, fall;
     std::string owner, description;
     /// ALPN ids of the record's HTTPS/SVCB answers (`alpn` or `svcb_alpn`; empty: h3, h2).
-    std::vector<std::string> alpn;
+    util::CompactVector<std::string> alpn;
     std::vector<Backend> backends;
     Fallback fallback;
     Gradual gradual;  ///< slow start, flap damping, dynamic TTL (docs/gradual.md)
@@ -264,6 +269,91 @@ struct Record {
     /// A hash of the record's YAML and of its file's `defaults` and `healthcheck_profiles`
     /// (not of positions): a reload compares it to count the records that changed.
     std::uint64_t source_hash = 0;
+    /// A hash of where every node of the record's YAML is (line, column): with source_hash and
+    /// `pos` equal, a reload reuses the previous load's Record object (every SourcePos in it
+    /// is still right).
+    std::uint64_t layout_hash = 0;
+};
+
+/// A zone's records, each held by a shared pointer: load_config(path, previous) puts the
+/// previous configuration's Record object in the list when the record's YAML, its position
+/// and what it inherits are unchanged, so a reload of a large zone where little changed
+/// neither parses nor stores the unchanged records again (structural sharing, issue 20).
+/// Reading (iteration, const []) gives `const Record&`; writing (`edit()`, non-const [],
+/// back()) copies a record that another list shares first, so no other configuration ever
+/// sees the change.
+class RecordList {
+  public:
+    class const_iterator {
+      public:
+        using iterator_category = std::random_access_iterator_tag;
+        using value_type = Record;
+        using difference_type = std::ptrdiff_t;
+        using pointer = const Record*;
+        using reference = const Record&;
+        const_iterator() = default;
+        explicit const_iterator(const std::shared_ptr<Record>* p) : p_(p) {}
+        const Record& operator*() const noexcept { return **p_; }
+        const Record* operator->() const noexcept { return p_->get(); }
+        const Record& operator[](difference_type n) const noexcept { return *p_[n]; }
+        const_iterator& operator++() noexcept { return ++p_, *this; }
+        const_iterator operator++(int) noexcept { return const_iterator(p_++); }
+        const_iterator& operator--() noexcept { return --p_, *this; }
+        const_iterator operator--(int) noexcept { return const_iterator(p_--); }
+        const_iterator& operator+=(difference_type n) noexcept { return p_ += n, *this; }
+        const_iterator& operator-=(difference_type n) noexcept { return p_ -= n, *this; }
+        friend const_iterator operator+(const_iterator i, difference_type n) noexcept {
+            return i += n;
+        }
+        friend const_iterator operator+(difference_type n, const_iterator i) noexcept {
+            return i += n;
+        }
+        friend const_iterator operator-(const_iterator i, difference_type n) noexcept {
+            return i -= n;
+        }
+        friend difference_type operator-(const_iterator a, const_iterator b) noexcept {
+            return a.p_ - b.p_;
+        }
+        friend auto operator<=>(const const_iterator&, const const_iterator&) = default;
+
+      private:
+        const std::shared_ptr<Record>* p_ = nullptr;
+    };
+    using iterator = const_iterator;
+    using value_type = Record;
+    using size_type = std::size_t;
+
+    std::size_t size() const noexcept { return items_.size(); }
+    bool empty() const noexcept { return items_.empty(); }
+    const_iterator begin() const noexcept { return const_iterator(items_.data()); }
+    const_iterator end() const noexcept { return const_iterator(items_.data() + items_.size()); }
+    const Record& operator[](std::size_t i) const noexcept { return *items_[i]; }
+    const Record& at(std::size_t i) const { return *items_.at(i); }
+    const Record& front() const noexcept { return *items_.front(); }
+    const Record& back() const noexcept { return *items_.back(); }
+    /// Record `i` to change (a private copy first when another list shares it).
+    Record& edit(std::size_t i);
+    Record& operator[](std::size_t i) { return edit(i); }
+    Record& back() { return edit(items_.size() - 1); }
+    /// The shared object of record `i` (load_config hands it to the next load).
+    const std::shared_ptr<Record>& shared(std::size_t i) const noexcept { return items_[i]; }
+
+    void reserve(std::size_t n) { items_.reserve(n); }
+    void push_back(Record r) { items_.push_back(std::make_shared<Record>(std::move(r))); }
+    /// Shares `r` (a record of the previous load, unchanged).
+    void push_back(std::shared_ptr<Record> r) { items_.push_back(std::move(r)); }
+    template <typename... A>
+    Record& emplace_back(A&&... args) {
+        return *items_.emplace_back(std::make_shared<Record>(std::forward<A>(args)...));
+    }
+    void resize(std::size_t n);
+    void clear() noexcept { items_.clear(); }
+    void shrink_to_fit() { items_.shrink_to_fit(); }
+    /// How many records this list shares with `other` (the same objects).
+    std::size_t shared_with(const RecordList& other) const;
+
+  private:
+    std::vector<std::shared_ptr<Record>> items_;
 };
 
 struct NameServer {
@@ -301,8 +391,8 @@ struct Zone {
     Soa soa;
     std::vector<NameServer> ns;
     std::uint32_t ns_ttl = 3600;
-    std::string policy_file;      ///< resolved against the main file's directory
-    std::vector<Record> records;  ///< from the policy file; every name is inside the zone
+    std::string policy_file;  ///< resolved against the main file's directory
+    RecordList records;       ///< from the policy file; every name is inside the zone
     /// The profiles the zone's backends could name (the API's backend lists use them too).
     std::shared_ptr<const HealthProfiles> profiles;
     SourcePos pos;
@@ -535,7 +625,10 @@ inline std::size_t cache_entry_bytes(const Config& cfg) noexcept {
 
 /// Loads the main YAML at `path`, every zone's policy file and the location map.
 /// Throws ConfigError naming file, line, column and field on the first problem.
-Config load_config(const std::string& path);
+/// `previous` (a reload: the configuration in force, or null): a record of a zone of the
+/// same name and policy file whose YAML, position and inherited settings are unchanged is
+/// not parsed again; its Record object is shared (RecordList).
+Config load_config(const std::string& path, const Config* previous = nullptr);
 
 /// A backend list as text (YAML or JSON): a list of zone-file backends, or {"backends": [...]}
 /// (the API's PUT body). Validated exactly like a zone file's `backends`, naming `zone`'s

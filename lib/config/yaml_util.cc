@@ -266,6 +266,20 @@ std::uint64_t Val::content_hash(std::uint64_t seed) const {
     return h;
 }
 
+std::uint64_t Val::layout_hash() const {
+    std::uint64_t h = 14695981039346656037ull;
+    std::vector<std::uint32_t> stack{idx_};
+    while (!stack.empty()) {
+        const std::uint32_t i = stack.back();
+        stack.pop_back();
+        const yaml::Node& n = doc_->node(i);
+        for (std::uint32_t x : {n.line, n.column}) h = (h ^ x) * 1099511628211ull;
+        const auto kids = doc_->kids(i);
+        for (std::size_t k = kids.size(); k-- > 0;) stack.push_back(kids[k]);
+    }
+    return h;
+}
+
 std::vector<Val> Val::one_or_many() const {
     if (is_null()) return {};
     if (is_scalar()) return {*this};

@@ -73,6 +73,10 @@ class Val {
     /// A hash of the value's content (kinds, keys and scalar text, in order), not of where it
     /// is: a record moved in its file hashes the same. Seeded with `seed`.
     std::uint64_t content_hash(std::uint64_t seed = 0) const;
+    /// A hash of where the value's nodes are (line and column of each, in the order
+    /// content_hash() visits them): equal content and layout hashes mean every position taken
+    /// from the value is the same too.
+    std::uint64_t layout_hash() const;
 
   private:
     const yaml::Node& node() const noexcept { return doc_->node(idx_); }
@@ -125,17 +129,29 @@ HealthCheck parse_healthcheck_item(const Val& v, const Profiles& profiles);
 /// A definition {type, params, rise, fall} (profile body or inline item).
 HealthCheck parse_healthcheck_def(const Val& v);
 
+/// What a reload may reuse (load_config's `previous`): the records of the previous load's zone
+/// of the same name and policy file, and a hash of what every record inherits from outside its
+/// own file (the global health check profiles), which is part of every record's source_hash.
+struct Reuse {
+    const RecordList* records = nullptr;
+    std::uint64_t inherited = 0;
+};
+
 /// Reads a CoreDNS-GSLB zone policy file. Records are checked to lie inside `zone_name`.
 /// Its backends may name `global` profiles (the file's own of the same name win); the
-/// profiles in force are stored in `*profiles_out` when not null.
-std::vector<Record> load_policy_file(const std::string& path, const std::string& zone_name,
-                                     const SourcePos& blame, const std::string& field,
-                                     const Profiles& global = {},
-                                     std::shared_ptr<const Profiles>* profiles_out = nullptr);
+/// profiles in force are stored in `*profiles_out` when not null. A record of
+/// `reuse.records` with the same name, position, source_hash and layout_hash is shared, not
+/// parsed again.
+RecordList load_policy_file(const std::string& path, const std::string& zone_name,
+                            const SourcePos& blame, const std::string& field,
+                            const Profiles& global = {},
+                            std::shared_ptr<const Profiles>* profiles_out = nullptr,
+                            const Reuse& reuse = {});
 
-/// Reads a global profiles file (`healthcheck_profiles:` mapping, CoreDNS-GSLB's format).
+/// Reads a global profiles file (`healthcheck_profiles:` mapping, CoreDNS-GSLB's format);
+/// the content hash of its YAML goes to `*hash_out` when not null.
 Profiles load_profiles_file(const std::string& path, const SourcePos& blame,
-                            const std::string& field);
+                            const std::string& field, std::uint64_t* hash_out = nullptr);
 
 /// One zone-file backend. `tmpl`: a discovery template (no address; its checks keep port 0
 /// unless they set one, so that the discovered port fills them).

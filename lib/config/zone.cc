@@ -3,6 +3,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <unordered_map>
 
 #include "config/yaml_util.hh"
 
@@ -20,7 +21,7 @@ struct Defaults {
     Millis scrape_timeout{5000};
     int scrape_retries = 1;
     std::optional<int> rise, fall;
-    std::vector<std::string> alpn;
+    util::CompactVector<std::string> alpn;
     Gradual gradual;
 };
 
@@ -53,7 +54,7 @@ void common_setting(const MapReader& m, Defaults& d) {
     }
 }
 
-void add_countries(const Val& v, std::vector<std::string>& out) {
+void add_countries(const Val& v, util::CompactVector<std::string>& out) {
     for (const auto& item : v.one_or_many()) {
         std::string s = item.str();
         if (s.empty()) continue;
@@ -65,7 +66,7 @@ void add_countries(const Val& v, std::vector<std::string>& out) {
     }
 }
 
-void add_continents(const Val& v, std::vector<std::string>& out) {
+void add_continents(const Val& v, util::CompactVector<std::string>& out) {
     static const char* const kCodes[] = {"AF", "AN", "AS", "EU", "NA", "OC", "SA"};
     for (const auto& item : v.one_or_many()) {
         std::string s = item.str();
@@ -80,7 +81,7 @@ void add_continents(const Val& v, std::vector<std::string>& out) {
 
 // "CA" or "US-CA": an ISO 3166-2 subdivision code (1 to 3 letters or digits), optionally
 // after its country's code.
-void add_subdivisions(const Val& v, std::vector<std::string>& out) {
+void add_subdivisions(const Val& v, util::CompactVector<std::string>& out) {
     for (const auto& item : v.one_or_many()) {
         std::string s = item.str();
         if (s.empty()) continue;
@@ -104,14 +105,14 @@ void add_subdivisions(const Val& v, std::vector<std::string>& out) {
     }
 }
 
-void add_strings(const Val& v, std::vector<std::string>& out) {
+void add_strings(const Val& v, util::CompactVector<std::string>& out) {
     for (const auto& item : v.one_or_many()) {
         std::string s = item.str();
         if (!s.empty()) out.push_back(s);
     }
 }
 
-void add_asns(const Val& v, std::vector<std::uint32_t>& out) {
+void add_asns(const Val& v, util::CompactVector<std::uint32_t>& out) {
     for (const auto& item : v.one_or_many()) {
         std::string s = item.str();
         if (s.empty()) continue;
@@ -328,10 +329,11 @@ std::shared_ptr<const Discovery> parse_discovery(const Val& v, const Profiles& p
 }
 
 Profiles load_profiles_file(const std::string& path, const SourcePos& blame,
-                            const std::string& field) {
+                            const std::string& field, std::uint64_t* hash_out) {
     const yaml::Document doc = load_yaml_file(path, blame, field);
     const FileName file(path);
     Val root(file, doc);
+    if (hash_out != nullptr) *hash_out = root.content_hash();
     Profiles out;
     if (root.is_null()) return out;
     MapReader top(root, {"healthcheck_profiles"});
@@ -393,10 +395,10 @@ Fallback parse_fallback(const Val& v, bool failover_key) {
 
 }  // namespace
 
-std::vector<Record> load_policy_file(const std::string& path, const std::string& zone_name,
-                                     const SourcePos& blame, const std::string& field,
-                                     const Profiles& global,
-                                     std::shared_ptr<const Profiles>* profiles_out) {
+RecordList load_policy_file(const std::string& path, const std::string& zone_name,
+                            const SourcePos& blame, const std::string& field,
+                            const Profiles& global, std::shared_ptr<const Profiles>* profiles_out,
+                            const Reuse& reuse) {
     const yaml::Document doc = load_yaml_file(path, blame, field);
     const FileName file(path);
     Val root(file, doc);
@@ -419,11 +421,19 @@ std::vector<Record> load_policy_file(const std::string& path, const std::string&
     if (profiles_out != nullptr) *profiles_out = std::make_shared<const Profiles>(profiles);
 
     // What every record inherits is part of each record's hash.
-    std::uint64_t shared_hash = 0;
+    std::uint64_t shared_hash = reuse.inherited;
     if (auto d = top.get("defaults")) shared_hash = d->content_hash(shared_hash);
     if (auto p = top.get("healthcheck_profiles")) shared_hash = p->content_hash(shared_hash + 1);
 
-    std::vector<Record> out;
+    // The previous load's records by name (a reload): an unchanged one is shared, not parsed.
+    std::unordered_map<std::string_view, std::size_t> previous;
+    if (reuse.records != nullptr) {
+        previous.reserve(reuse.records->size());
+        for (std::size_t i = 0; i < reuse.records->size(); ++i)
+            previous.emplace((*reuse.records)[i].name, i);
+    }
+
+    RecordList out;
     Val records = top.require("records");
     if (!records.is_map()) records.fail("expected a mapping of record names to records");
     const auto entries = records.entries();
@@ -438,6 +448,16 @@ std::vector<Record> load_policy_file(const std::string& path, const std::string&
         r.pos = e.key_pos;
         r.name = normalize_name(e.key, e.key_pos, rv.path());
         r.source_hash = rv.content_hash(shared_hash);
+        r.layout_hash = rv.layout_hash();
+        if (auto it = previous.find(r.name); it != previous.end()) {
+            const auto& old = reuse.records->shared(it->second);
+            if (old->source_hash == r.source_hash && old->layout_hash == r.layout_hash &&
+                old->pos.line == r.pos.line && old->pos.column == r.pos.column &&
+                old->pos.file.str() == r.pos.file.str()) {
+                out.push_back(old);  // checked when it was loaded; nothing it reads changed
+                continue;
+            }
+        }
         if (!in_zone(r.name, zone_name)) {
             throw ConfigError(e.key_pos, rv.path(),
                               "record '" + r.name + "' is outside zone '" + zone_name +

@@ -1,10 +1,12 @@
 #include "ctl/control.hh"
 
+#include <malloc.h>
 #include <algorithm>
 #include <exception>
 #include <nlohmann/json.hpp>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include "config/model.hh"
 #include "geo/geo.hh"
@@ -13,8 +15,9 @@
 namespace gslbd::ctl {
 
 std::shared_ptr<const gslb::Topology> load_topology(
-    const std::string& path, std::shared_ptr<const zone::Secondaries> secondaries) {
-    auto cfg = std::make_shared<const config::Config>(config::load_config(path));
+    const std::string& path, std::shared_ptr<const zone::Secondaries> secondaries,
+    const config::Config* previous) {
+    auto cfg = std::make_shared<const config::Config>(config::load_config(path, previous));
     auto geo = geo::load_geo(*cfg);
     return gslb::build_topology(cfg, std::move(geo), std::move(secondaries));
 }
@@ -23,6 +26,7 @@ namespace {
 
 struct RecordChanges {
     std::size_t added = 0, changed = 0, removed = 0, unchanged = 0;
+    std::size_t shared = 0;  ///< Record objects the new configuration shares with the old
 };
 
 // Records by name, compared by the hash of their YAML (config::Record::source_hash).
@@ -44,6 +48,9 @@ RecordChanges record_changes(const config::Config& before, const config::Config&
         }
     }
     c.removed = old.size() - kept;
+    for (const auto& z : after.zones)
+        for (const auto& pz : before.zones)
+            if (pz.name == z.name) c.shared += z.records.shared_with(pz.records);
     return c;
 }
 
@@ -208,11 +215,14 @@ ReloadResult Control::reload(const std::string& trigger) {
     ReloadResult r;
     try {
         std::shared_ptr<const zone::Secondaries> secondaries;
+        std::shared_ptr<const config::Config> previous;  // unchanged records are shared with it
         {
             std::lock_guard lock(mu_);
             if (base_ != nullptr) secondaries = base_->secondaries;
+            if (base_ != nullptr) previous = base_->config;
         }
-        auto base = load_topology(config_path_, secondaries);
+        auto base = load_topology(config_path_, secondaries, previous.get());
+        previous.reset();
         Discovered discovered;
         std::map<std::string, std::string> api;
         {
@@ -263,8 +273,10 @@ ReloadResult Control::reload(const std::string& trigger) {
                        topo->backend_count);
         if (old.topo != nullptr) {
             const RecordChanges c = record_changes(*old.topo->config, *topo->config);
-            util::log_info("reload ({}): records: {} added, {} changed, {} removed, {} unchanged",
-                           trigger, c.added, c.changed, c.removed, c.unchanged);
+            util::log_info(
+                "reload ({}): records: {} added, {} changed, {} removed, {} unchanged ({} "
+                "shared with the previous load, not parsed again)",
+                trigger, c.added, c.changed, c.removed, c.unchanged, c.shared);
         }
         // Validates the checks and carries over the verdicts of backends that still exist.
         std::shared_ptr<const gslb::Health> health;
@@ -286,6 +298,11 @@ ReloadResult Control::reload(const std::string& trigger) {
     } catch (const std::exception& e) {
         r.error = e.what();
     }
+#ifdef __GLIBC__
+    // The previous generation (or a refused candidate) is freed by now, in many small chunks
+    // that glibc keeps; hand the free pages back so that RSS falls back to the steady size.
+    malloc_trim(0);
+#endif
     std::lock_guard lock(mu_);
     r.generation = generation_;
     reloads_.last_at = std::chrono::system_clock::now();
@@ -361,7 +378,8 @@ gslb::Snapshot Control::plan_reload(const std::string& path) const {
     std::shared_ptr<const gslb::Topology> topo;
     try {
         // the steps of reload() up to the point where it changes anything
-        auto base = load_topology(path.empty() ? config_path_ : path);
+        auto base =
+            load_topology(path.empty() ? config_path_ : path, nullptr, old.topo->config.get());
         keep_discovered(*base, discovered);
         topo = compose(base, api, discovered, nullptr);
         if (old.topo->config->cluster.enabled != topo->config->cluster.enabled)
@@ -565,22 +583,25 @@ std::shared_ptr<const gslb::Topology> Control::compose(
     auto cfg = std::make_shared<config::Config>(*base->config);
     bool changed = false;
     for (auto& z : cfg->zones) {
-        for (auto& rec : z.records) {
+        // the records are shared with `base`: only a record whose pool changes is copied
+        for (std::size_t i = 0; i < z.records.size(); ++i) {
+            const config::Record& rec = std::as_const(z.records)[i];
             if (rec.discovery != nullptr) {
                 if (api.count(rec.name) != 0 && problems != nullptr)
                     problems->push_back("pool of " + rec.name +
                                         " from the API is not used: the record has discovery");
                 auto it = discovered.find(rec.name);
                 if (it == discovered.end()) continue;
-                rec.backends = it->second;
+                z.records.edit(i).backends = it->second;
                 changed = true;
                 continue;
             }
             auto it = api.find(rec.name);
             if (it == api.end()) continue;
             try {
-                rec.backends =
+                auto pool =
                     config::parse_backend_list(it->second, "state file pool " + rec.name, z);
+                z.records.edit(i).backends = std::move(pool);
                 changed = true;
             } catch (const config::ConfigError& e) {
                 if (problems != nullptr)

@@ -35,8 +35,11 @@ class FleetLink;  // ctl/fleet.hh
 
 /// Main config file -> topology (config, geo databases, policies); throws with a message
 /// naming file, line and field. `secondaries`: the transferred zones to serve (lib/xfr).
+/// `previous` (a reload: the configuration in force): unchanged records are shared with it
+/// rather than parsed and stored again (config::load_config).
 std::shared_ptr<const gslb::Topology> load_topology(
-    const std::string& path, std::shared_ptr<const zone::Secondaries> secondaries = nullptr);
+    const std::string& path, std::shared_ptr<const zone::Secondaries> secondaries = nullptr,
+    const config::Config* previous = nullptr);
 
 struct ReloadResult {
     bool ok = false;

@@ -151,7 +151,7 @@ void build_record(Topology& topo, RecordRt& rr, const config::Record& r, const c
     rr.policy->validate(r, cfg, geo);
     rr.state_words = rr.policy->state_words(rr);
 
-    static const std::vector<std::string> kDefaultAlpn{"h3", "h2"};
+    static const util::CompactVector<std::string> kDefaultAlpn{"h3", "h2"};
     for (const auto& id : r.alpn.empty() ? kDefaultAlpn : r.alpn) {
         rr.svcb_alpn.push_back(static_cast<std::uint8_t>(id.size()));
         rr.svcb_alpn.insert(rr.svcb_alpn.end(), id.begin(), id.end());

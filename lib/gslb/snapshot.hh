@@ -19,6 +19,7 @@
 #include "geo/geo.hh"
 #include "gslb/name_index.hh"
 #include "util/addr.hh"
+#include "util/compact_vector.hh"
 #include "util/hash.hh"
 #include "zone/contents.hh"
 #include "zone/zone.hh"
@@ -77,13 +78,14 @@ struct BackendRt {
     std::int32_t priority = 0;
     std::uint32_t weight = 1;  ///< effective weight, >= 1
     bool enabled = true;
-    // geo keys, resolved at build time
-    std::vector<std::int32_t> locations;    ///< LocationMap ids
-    std::vector<std::uint16_t> countries;   ///< geo::pack_code
-    std::vector<std::uint16_t> continents;  ///< geo::pack_code
-    std::vector<std::string> cities;
-    std::vector<std::uint32_t> asns;
-    std::vector<SubdivisionRt> subdivisions;
+    // geo keys, resolved at build time; CompactVectors (one pointer when empty: most
+    // backends have none)
+    util::CompactVector<std::int32_t> locations;    ///< LocationMap ids
+    util::CompactVector<std::uint16_t> countries;   ///< geo::pack_code
+    util::CompactVector<std::uint16_t> continents;  ///< geo::pack_code
+    util::CompactVector<std::string> cities;
+    util::CompactVector<std::uint32_t> asns;
+    util::CompactVector<SubdivisionRt> subdivisions;
     /// `latitude` / `longitude` (degrees as configured, and as a unit vector for the
     /// nearest-backend steps); has_coords false when the backend has none.
     bool has_coords = false;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <thread>
+#include <utility>
 
 #include "config/model.hh"
 #include "test_util.hh"
@@ -409,4 +410,80 @@ zones:
     CHECK(rec("select.example.").fallback.mode == FallbackMode::FailOpenSelect);
     CHECK(rec("older.example.").fallback.mode == FallbackMode::Rcode);
     CHECK(rec("older.example.").fallback.rcode == 5);
+}
+
+TEST_CASE("a reload shares the records that did not change (issue 20)", "[config]") {
+    test::TempDir dir;
+    dir.write("profiles.yml", "healthcheck_profiles:\n  web: {type: http, params: {uri: /a}}\n");
+    const std::string main = R"(listen: [127.0.0.1:5353]
+healthcheck_profiles: profiles.yml
+zones:
+  - name: example.
+    policy: policy.yml
+    ns:
+      - name: ns1.example.
+        addresses: 127.0.0.1
+)";
+    dir.write("main.yml", main);
+    auto policy = [](const char* b_address, const char* extra) {
+        return std::string(
+                   "records:\n"
+                   "  a.example.:\n    backends: [{address: 192.0.2.1}]\n"
+                   "  b.example.:\n    backends: [{address: ") +
+               b_address + "}]\n" +
+               "  c.example.:\n    backends: [{address: 192.0.2.3, healthchecks: [web]}]\n" + extra;
+    };
+    dir.write("policy.yml", policy("192.0.2.2", ""));
+    const Config first = load_config(dir.path() + "/main.yml");
+    const auto& one = first.zones[0].records;
+    REQUIRE(one.size() == 3);
+
+    SECTION("one record changed: the others are the same objects") {
+        dir.write("policy.yml", policy("192.0.2.22", ""));
+        const Config second = load_config(dir.path() + "/main.yml", &first);
+        const auto& two = second.zones[0].records;
+        REQUIRE(two.size() == 3);
+        CHECK(&two[0] == &one[0]);
+        CHECK(&two[1] != &one[1]);
+        CHECK(two[1].backends.at(0).address_text == "192.0.2.22");
+        CHECK(two[1].source_hash != one[1].source_hash);
+        CHECK(&two[2] == &one[2]);
+        CHECK(two.shared_with(one) == 2);
+        // writing to a shared record copies it: the first configuration does not change
+        Config third = second;
+        third.zones[0].records.edit(0).ttl = 99;
+        CHECK(third.zones[0].records[0].ttl == 99);
+        CHECK(one[0].ttl == 30);
+        CHECK(&std::as_const(third.zones[0].records)[0] != &one[0]);
+    }
+    SECTION("a record added above the others moves them: parsed again, right positions") {
+        dir.write("policy.yml", "# a comment line\n" + policy("192.0.2.2", ""));
+        const Config second = load_config(dir.path() + "/main.yml", &first);
+        const auto& two = second.zones[0].records;
+        CHECK(two.shared_with(one) == 0);
+        CHECK(two[0].pos.line == one[0].pos.line + 1);
+        CHECK(two[0].source_hash == one[0].source_hash);  // counted as unchanged
+    }
+    SECTION("a record added at the end: the others shared") {
+        dir.write("policy.yml",
+                  policy("192.0.2.2", "  d.example.:\n    backends: [{address: 192.0.2.4}]\n"));
+        const Config second = load_config(dir.path() + "/main.yml", &first);
+        CHECK(second.zones[0].records.size() == 4);
+        CHECK(second.zones[0].records.shared_with(one) == 3);
+    }
+    SECTION("a changed global profile: the record naming it is parsed again") {
+        dir.write("profiles.yml",
+                  "healthcheck_profiles:\n  web: {type: http, params: {uri: /b}}\n");
+        const Config second = load_config(dir.path() + "/main.yml", &first);
+        const auto& two = second.zones[0].records;
+        CHECK(two[2].backends.at(0).healthchecks.at(0).uri == "/b");
+        CHECK(one[2].backends.at(0).healthchecks.at(0).uri == "/a");
+        CHECK(&two[2] != &one[2]);
+    }
+    SECTION("a changed `defaults`: every record is parsed again") {
+        dir.write("policy.yml", "defaults: {record_ttl: 60}\n" + policy("192.0.2.2", ""));
+        const Config second = load_config(dir.path() + "/main.yml", &first);
+        CHECK(second.zones[0].records.shared_with(one) == 0);
+        CHECK(second.zones[0].records[0].ttl == 60);
+    }
 }

@@ -1,0 +1,155 @@
+// Where the control side's memory goes at N records (issue 20): loads a generated zone of N
+// failover records x 3 backends (the same file as scale.py) step by step, as gslbd does, and
+// prints the bytes each step keeps (glibc's in-use bytes, mallinfo2) per record and per
+// backend, with the structure sizes behind them.
+//
+//   footprint N        (a temporary zone of N records)
+//   footprint -c FILE  (a main config of your own)
+//
+// In-use bytes are what the structures hold, malloc's own overhead per chunk included; RSS
+// adds what the allocator keeps free (fragmentation) and the process's code and stacks.
+#include <malloc.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "config/model.hh"
+#include "config/yaml_doc.hh"
+#include "ctl/control.hh"
+#include "geo/geo.hh"
+#include "gslb/snapshot.hh"
+#include "health/monitor.hh"
+#include "util/log.hh"
+
+using namespace gslbd;
+
+namespace {
+
+std::size_t in_use() {
+    const struct mallinfo2 m = mallinfo2();
+    return m.uordblks + m.hblkhd;
+}
+
+double rss_mb() {
+    std::ifstream f("/proc/self/statm");
+    std::size_t pages = 0, resident = 0;
+    f >> pages >> resident;
+    return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / 1048576.0;
+}
+
+void write_zone(const std::string& path, std::size_t n) {
+    std::ofstream f(path);
+    f << "defaults:\n  record_ttl: 30\nrecords:\n";
+    for (std::size_t i = 0; i < n; ++i) {
+        f << "  r" << i << ".scale.test.:\n    mode: failover\n    backends:\n";
+        for (std::size_t j = 0; j < 3; ++j)
+            f << "      - address: \"192.0.2." << (i * 3 + j) % 200 + 10
+              << "\"\n        priority: " << j + 1 << "\n";
+    }
+}
+
+void write_main(const std::string& path, const std::string& zone) {
+    std::ofstream f(path);
+    f << "listen: [127.0.0.1:5353]\nworkers: 1\nlog_level: warning\ncache: {entries: 1024}\n"
+         "api: {listen: off}\nzones:\n  - name: scale.test.\n    policy: "
+      << zone
+      << "\n    soa: {mname: ns1.scale.test., rname: h.scale.test., serial: 1, refresh: 3600, "
+         "retry: 600, expire: 604800, minimum: 60, ttl: 3600}\n    ns:\n      - name: "
+         "ns1.scale.test.\n        addresses: [127.0.0.1]\n";
+}
+
+struct Row {
+    const char* what;
+    double bytes;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string main_file;
+    std::filesystem::path dir;
+    if (argc == 3 && std::string(argv[1]) == "-c") {
+        main_file = argv[2];
+    } else if (argc == 2) {
+        const std::size_t n = std::strtoul(argv[1], nullptr, 10);
+        char tmpl[] = "/tmp/gslbd-footprint-XXXXXX";
+        if (mkdtemp(tmpl) == nullptr) return 1;
+        dir = tmpl;
+        write_zone(dir / "zone.yml", n);
+        main_file = dir / "main.yml";
+        write_main(main_file, dir / "zone.yml");
+    } else {
+        std::fprintf(stderr, "usage: footprint N | footprint -c MAIN.yml\n");
+        return 2;
+    }
+    util::set_log_level(util::LogLevel::warn);
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);  // large arrays in the counts too, not beside them
+
+    const std::size_t base = in_use();
+    auto cfg = std::make_shared<const config::Config>(config::load_config(main_file));
+    const std::size_t after_config = in_use();
+    std::size_t records = 0, backends = 0, zone_bytes = 0, doc_bytes = 0;
+    for (const auto& z : cfg->zones) {
+        records += z.records.size();
+        for (const auto& r : z.records) backends += r.backends.size();
+        if (z.policy_file.empty()) continue;
+        std::ifstream f(z.policy_file, std::ios::binary);
+        const std::string text((std::istreambuf_iterator<char>(f)), {});
+        zone_bytes += text.size();
+        doc_bytes += config::yaml::Document::parse(text).bytes();
+    }
+    const std::size_t before_geo = in_use();
+    auto geo = geo::load_geo(*cfg);
+    const std::size_t after_geo = in_use();
+    auto topo = gslb::build_topology(cfg, geo);
+    const std::size_t after_topo = in_use();
+    std::size_t rec_vec = topo->records.capacity() * sizeof(gslb::RecordRt), be_vec = 0,
+                rec_heap = 0;
+    for (const auto& r : topo->records) {
+        be_vec += (r.v4.capacity() + r.v6.capacity()) * sizeof(gslb::BackendRt);
+        rec_heap += r.svcb_alpn.capacity();
+    }
+    const std::size_t answers = topo->answers->backends() * topo->answers->stripes() * 8;
+    auto monitor = std::make_unique<health::Monitor>(health::Options{}, [](auto, auto) {});
+    const std::size_t before_health = in_use();
+    auto health = monitor->set_topology(topo);
+    const std::size_t after_health = in_use();
+
+    const double nr = static_cast<double>(records), nb = static_cast<double>(backends);
+    std::printf("records %zu, backends %zu, zone file %zu bytes; RSS now %.1f MB\n", records,
+                backends, zone_bytes, rss_mb());
+    std::printf(
+        "sizeof: config::Record %zu, config::Backend %zu, gslb::RecordRt %zu, "
+        "gslb::BackendRt %zu, config::SourcePos %zu\n",
+        sizeof(config::Record), sizeof(config::Backend), sizeof(gslb::RecordRt),
+        sizeof(gslb::BackendRt), sizeof(config::SourcePos));
+    const Row rows[] = {
+        {"YAML text + document while a file loads (freed after)",
+         static_cast<double>(zone_bytes + doc_bytes)},
+        {"config model (config::Config, kept by the topology)",
+         static_cast<double>(after_config - base)},
+        {"geo databases", static_cast<double>(after_geo - before_geo)},
+        {"topology total (gslb::build_topology)", static_cast<double>(after_topo - after_geo)},
+        {"  RecordRt array", static_cast<double>(rec_vec)},
+        {"  BackendRt arrays", static_cast<double>(be_vec)},
+        {"  answer counters (backends x stripes x 8)", static_cast<double>(answers)},
+        {"  name index + zone maps + rest", static_cast<double>(after_topo - after_geo) -
+                                                static_cast<double>(rec_vec + be_vec + answers)},
+        {"health registry (health::Monitor::set_topology)",
+         static_cast<double>(after_health - before_health)},
+        {"total kept (config + geo + topology + health)",
+         static_cast<double>(after_config - base + after_geo - before_geo + after_topo - after_geo +
+                             after_health - before_health)},
+    };
+    std::printf("| structure | MB | bytes/record | bytes/backend |\n| --- | --- | --- | --- |\n");
+    for (const auto& r : rows)
+        std::printf("| %s | %.1f | %.0f | %.0f |\n", r.what, r.bytes / 1048576.0, r.bytes / nr,
+                    r.bytes / nb);
+    (void)rec_heap;
+    if (!dir.empty()) std::filesystem::remove_all(dir);
+    return records > 0 ? 0 : 1;
+}

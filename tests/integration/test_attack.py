@@ -15,6 +15,7 @@ stay within the limits. Sized for CI on 2 cores: 6 s of flood per phase, about 2
 When the machine is too busy for dnsperf to reach 50,000 qps, a phase runs again (at most
 six times, after a pause of 2 s) and fails if it never does: the limits are only ever asserted under a real flood.
 """
+import os
 import re
 import socket
 import subprocess
@@ -34,7 +35,10 @@ RATE = 500          # responses_per_second (per worker); the resolver asks 333/s
 WORKERS = 2
 FLOOD_SECONDS = 6
 FLOOD_QPS = 55000   # offered; at least MIN_FLOOD_QPS must go out
-MIN_FLOOD_QPS = 50000
+# Under ASan+UBSan (CI's second pass) gslbd needs 2-3 times the CPU per query and leaves
+# dnsperf less of the 2 cores: there the flood must reach 15,000 qps, still 3 times the
+# dynamic block's threshold and 15 times the RRL rate of both workers.
+MIN_FLOOD_QPS = 15000 if os.environ.get("GSLBD_SANITIZED") == "1" else 50000
 RESOLVER_QPS = 1000
 NAMES = ["fo.gslb.test.", "rr.gslb.test.", "host.deep.gslb.test."]
 SECRET = "e5e973e5a6b2a43f48e7dc849e37bfcf"

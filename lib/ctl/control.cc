@@ -149,6 +149,10 @@ void Control::flush_shifts_locked() {
 }
 
 void Control::save_shifts() {
+    save_state_logged("shifts: in force but not kept:");
+}
+
+void Control::save_state_logged(const char* what) {
     if (state_file_.empty()) return;
     std::lock_guard file(state_mu_);
     AdminStore now;
@@ -159,8 +163,7 @@ void Control::save_shifts() {
     try {
         now.save(state_file_);
     } catch (const std::exception& e) {
-        util::log_warn("shifts: in force but not kept: the state file could not be written: {}",
-                       e.what());
+        util::log_warn("{} the state file could not be written: {}", what, e.what());
     }
 }
 
@@ -472,21 +475,7 @@ void Control::adopt_admin(const AdminStore& fleet) {
     }
     // In force first; the file after, outside mu_ (its fsync never holds up a publish). The
     // copy is taken under state_mu_, so whichever writer comes last writes the newest state.
-    if (state_file_.empty()) return;
-    std::lock_guard file(state_mu_);
-    AdminStore now;
-    {
-        std::lock_guard lock(mu_);
-        now = admin_;
-    }
-    try {
-        now.save(state_file_);
-    } catch (const std::exception& e) {
-        util::log_warn(
-            "admin state: the fleet's overrides are in force but the state file "
-            "could not be written: {}",
-            e.what());
-    }
+    save_state_logged("admin state: the fleet's overrides are in force but");
 }
 
 AdminStore Control::admin() const {

@@ -206,6 +206,9 @@ class Control {
     void take_kept_shifts_locked();
     void flush_shifts_locked();
     void save_shifts();
+    /// Writes admin_ (copied under mu_) to the state file under state_mu_; a failure is
+    /// logged as "<what> the state file could not be written: <reason>", nothing thrown.
+    void save_state_logged(const char* what);
     /// Writes `next` to the state file when there is one; RequestError 500 when it cannot.
     void save_state(const AdminStore& next) const;
     using Discovered = std::map<std::string, std::vector<config::Backend>>;

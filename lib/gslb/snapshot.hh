@@ -222,8 +222,8 @@ class ClassCounts {
                               k, key, std::memory_order_relaxed))
                 k = key;  // claimed, once per class
             if (k == key) {
-                const std::uint64_t n = std::atomic_ref<std::uint64_t>(slot.count).fetch_add(
-                    1, std::memory_order_relaxed);
+                const std::uint64_t n = std::atomic_ref<std::uint64_t>(slot.count)
+                                            .fetch_add(1, std::memory_order_relaxed);
                 // the (n+1)-th query: a sample index uniform in [0, n], kept when < kSamples
                 std::uint64_t j = n;
                 if (n >= kSamples) {

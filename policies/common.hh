@@ -57,6 +57,20 @@ bool add_best_priority(const gslb::SelectContext& ctx, gslb::Selection& out,
     return true;
 }
 
+/// What geoip's steps that match several backends answer: every eligible backend for which
+/// `match(backend)` holds, in config order, whatever its priority (CoreDNS-GSLB), or with
+/// `best_only` (`geo_priority: best`) only those of the best priority among them
+/// (add_best_priority). Returns false (adding nothing) when none matches.
+template <class Match>
+bool add_matching(const gslb::SelectContext& ctx, gslb::Selection& out, bool best_only,
+                  Match&& match) noexcept {
+    if (best_only) return add_best_priority(ctx, out, match);
+    const std::uint16_t before = out.count;
+    for (std::uint16_t i : ctx.eligible)
+        if (match(ctx.family[i])) out.add(i);
+    return out.count != before;
+}
+
 /// Nearest by coordinates: among the eligible backends with coordinates for which
 /// `match(backend)` holds, the nearest to `client` (largest geo::closeness); among those at
 /// that distance the best priority, first in config order. An index into ctx.family, or -1

@@ -34,10 +34,15 @@
 // consulted travel in the decision's variant (common.hh's Facts), so the cache stays exact.
 //
 // Only steps that some eligible backend uses are looked up. The first step where at least
-// one eligible backend matches decides; among the matching backends failover semantics
-// apply (best priority, config order), except ASN, which answers the first matching
-// eligible backend alone (as CoreDNS-GSLB does). When nothing matches: failover over all
-// eligible backends.
+// one eligible backend matches decides. What it answers is CoreDNS-GSLB's: the city (its
+// best tier), subdivision, country, continent and location steps every matching eligible
+// backend in config order, whatever its priority; ASN the first matching eligible backend
+// alone; nearest the best priority at the nearest site. A record's `geo_priority: best`
+// (RecordRt::geo_best_priority) keeps gslbd's earlier answer for the five "every match"
+// steps: the best priority among the matches. When nothing matches: failover (best
+// priority) over all eligible backends. The class and variant name the matching set
+// exactly under either choice, and the choice is the record's, so the cache key needs
+// nothing more.
 //
 // The city database is read through the worker's memo (geo::PlaceMemo): a warm client
 // costs a table probe, not a database walk, which is what keeps a cache hit (whose key is
@@ -145,6 +150,8 @@ class GeoIp final : public DecidedPolicy {
     std::string_view name() const noexcept override { return "geoip"; }
     /// A pure function of the snapshot and the client (the decision memo may keep it).
     bool by_client() const noexcept override { return true; }
+    /// `geo_priority` chooses what the steps that match several backends answer.
+    bool reads_geo_priority() const noexcept override { return true; }
 
     /// Some location map entry has coordinates (from the loaded map, else from the config).
     static bool map_points(const config::Config& cfg, const geo::GeoDbs* geo) {
@@ -381,11 +388,12 @@ class GeoIp final : public DecidedPolicy {
         const std::uint32_t value = d.decision_class & 0x0fffffffu;
         const std::size_t b = value >> 12, k = value & 0xfffu;
         const Facts f = Facts::unpack(d.variant);
+        const bool best = ctx.rec.geo_best_priority;
         bool done = false;
         switch (dim) {
             case kLocation: {
                 const auto id = static_cast<std::int32_t>(value);
-                done = add_best_priority(ctx, out, [&](const gslb::BackendRt& x) noexcept {
+                done = add_matching(ctx, out, best, [&](const gslb::BackendRt& x) noexcept {
                     return has(x.locations, id);
                 });
                 break;
@@ -405,7 +413,7 @@ class GeoIp final : public DecidedPolicy {
                 if (b < ctx.family.size() && k < ctx.family[b].cities.size()) {
                     const std::string& city = ctx.family[b].cities[k];
                     const int tier = best_city_tier(ctx, city, f);
-                    done = add_best_priority(ctx, out, [&](const gslb::BackendRt& x) noexcept {
+                    done = add_matching(ctx, out, best, [&](const gslb::BackendRt& x) noexcept {
                         return city_match(x, city, f) && city_tier(x) == tier;
                     });
                 }
@@ -422,7 +430,7 @@ class GeoIp final : public DecidedPolicy {
                 const std::uint32_t code = value & 0x3ffffu;
                 const std::uint16_t country = country_of10(value >> 18);
                 const Facts g{f.continent, country, code};
-                done = add_best_priority(ctx, out, [&](const gslb::BackendRt& x) noexcept {
+                done = add_matching(ctx, out, best, [&](const gslb::BackendRt& x) noexcept {
                     return in_subdivision(x, code, country) && !other_continent(x, g) &&
                            !other_country(x, g);
                 });
@@ -430,14 +438,14 @@ class GeoIp final : public DecidedPolicy {
             }
             case kCountry: {
                 const auto code = static_cast<std::uint16_t>(value);
-                done = add_best_priority(ctx, out, [&](const gslb::BackendRt& x) noexcept {
+                done = add_matching(ctx, out, best, [&](const gslb::BackendRt& x) noexcept {
                     return has(x.countries, code) && !other_continent(x, f);
                 });
                 break;
             }
             case kContinent: {
                 const auto code = static_cast<std::uint16_t>(value);
-                done = add_best_priority(ctx, out, [&](const gslb::BackendRt& x) noexcept {
+                done = add_matching(ctx, out, best, [&](const gslb::BackendRt& x) noexcept {
                     return has(x.continents, code);
                 });
                 break;
@@ -519,6 +527,13 @@ class GeoIp final : public DecidedPolicy {
         }
         out.notes.emplace_back("decided_by", by);
         if (!matched.empty()) out.notes.emplace_back("matched", matched);
+        if (dim == kLocation || dim == kCity || dim == kSubdivision || dim == kCountry ||
+            dim == kContinent)
+            out.notes.emplace_back("answers", ctx.rec.geo_best_priority
+                                                  ? "the best priority among the matching "
+                                                    "backends (geo_priority: best)"
+                                                  : "every matching backend, whatever its "
+                                                    "priority (geo_priority: all)");
     }
 };
 

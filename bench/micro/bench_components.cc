@@ -136,6 +136,10 @@ struct ModeWorld {
         add("roundrobin", "roundrobin", false, false, false);
         add("weighted", "weighted", false, false, false);
         add("geoip-country", "geoip", false, false, true);
+        // the same with `geo_priority: best` (the three US backends share priority 0: the same
+        // answer, the other way of collecting it)
+        add("geoip-country-best", "geoip", false, false, true);
+        z.records.edit(z.records.size() - 1).geo_priority = config::GeoPriority::Best;
         add("ip-hash", "ip-hash", false, false, false);
         add("geoip-nearest", "geoip", true, false, false);
         add("geoip-subdivision", "geoip", false, true, false);
@@ -183,6 +187,7 @@ BENCHMARK_CAPTURE(BM_select_mode, failover, "failover");
 BENCHMARK_CAPTURE(BM_select_mode, roundrobin, "roundrobin");
 BENCHMARK_CAPTURE(BM_select_mode, weighted, "weighted");
 BENCHMARK_CAPTURE(BM_select_mode, geoip_country, "geoip-country");
+BENCHMARK_CAPTURE(BM_select_mode, geoip_country_best, "geoip-country-best");
 BENCHMARK_CAPTURE(BM_select_mode, ip_hash, "ip-hash");
 BENCHMARK_CAPTURE(BM_select_mode, geoip_nearest, "geoip-nearest");
 BENCHMARK_CAPTURE(BM_select_mode, geoip_subdivision, "geoip-subdivision");

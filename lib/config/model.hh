@@ -175,6 +175,13 @@ enum class FallbackMode : std::uint8_t {
     FailOpenSelect,
 };
 
+/// What geoip's steps that match several backends (city, subdivision, country, continent,
+/// location map) answer: a zone file's `geo_priority` (gslbd's own key).
+enum class GeoPriority : std::uint8_t {
+    All,   ///< every eligible match, whatever its priority (CoreDNS-GSLB): the default
+    Best,  ///< the best (lowest) priority among the matches (gslbd before issue 15)
+};
+
 struct Fallback {
     FallbackMode mode = FallbackMode::FailOpen;
     std::uint16_t rcode = 2;  ///< SERVFAIL
@@ -251,11 +258,17 @@ struct Discovery {
 struct Record {
     std::string name;               ///< absolute, lower case, with trailing dot
     std::string mode = "failover";  ///< as written; gslb::resolve_policy() reads it
-    std::uint32_t ttl = 30;
     Millis scrape_interval{10000};
     Millis scrape_timeout{5000};
     int scrape_retries = 1;
     std::optional<int> rise, fall;
+    std::uint32_t ttl = 30;
+    /// Where the record itself writes `geo_priority` (line 0: it does not; the value may
+    /// still come from `defaults`). The file is pos.file. A mode that does not read the key
+    /// refuses it there (gslb::Policy::reads_geo_priority()).
+    int geo_priority_line = 0;
+    std::uint16_t geo_priority_column = 0;
+    GeoPriority geo_priority = GeoPriority::All;  ///< the record's, else its file's defaults'
     std::string owner, description;
     /// ALPN ids of the record's HTTPS/SVCB answers (`alpn` or `svcb_alpn`; empty: h3, h2).
     util::CompactVector<std::string> alpn;

@@ -23,11 +23,23 @@ struct Defaults {
     std::optional<int> rise, fall;
     util::CompactVector<std::string> alpn;
     Gradual gradual;
+    GeoPriority geo_priority = GeoPriority::All;
 };
 
 std::string upper(std::string s) {
     for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     return s;
+}
+
+// `geo_priority`: all (CoreDNS-GSLB's answer, the default) or best, without regard to case.
+GeoPriority parse_geo_priority(const Val& v) {
+    std::string s = v.nonempty_str();
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (s == "all") return GeoPriority::All;
+    if (s == "best") return GeoPriority::Best;
+    v.fail("unknown geo_priority '" + v.str() +
+           "': use all (every matching backend, whatever its priority, as CoreDNS-GSLB) or "
+           "best (only the best priority among them)");
 }
 
 // Settings shared by `defaults` and a record.
@@ -40,6 +52,7 @@ void common_setting(const MapReader& m, Defaults& d) {
     if (auto x = m.get("scrape_retries")) d.scrape_retries = static_cast<int>(x->integer(0, 100));
     if (auto x = m.get("rise")) d.rise = static_cast<int>(x->integer(1, 100));
     if (auto x = m.get("fall")) d.fall = static_cast<int>(x->integer(1, 100));
+    if (auto x = m.get("geo_priority"); x && !x->is_null()) d.geo_priority = parse_geo_priority(*x);
     parse_gradual(m, d.gradual);
     for (const char* k : {"alpn", "svcb_alpn"}) {
         auto x = m.get(k);
@@ -408,8 +421,8 @@ RecordList load_policy_file(const std::string& path, const std::string& zone_nam
     Defaults defaults;
     if (auto d = top.get("defaults")) {
         MapReader m(*d, {"owner", "description", "record_ttl", "scrape_interval", "scrape_timeout",
-                         "scrape_retries", "rise", "fall", "alpn", "svcb_alpn", "slow_start",
-                         "flap_damping", "dynamic_ttl", "scoring"});
+                         "scrape_retries", "rise", "fall", "alpn", "svcb_alpn", "geo_priority",
+                         "slow_start", "flap_damping", "dynamic_ttl", "scoring"});
         common_setting(m, defaults);
     }
 
@@ -464,10 +477,13 @@ RecordList load_policy_file(const std::string& path, const std::string& zone_nam
                                   "' whose policy file this is");
         }
         if (rv.is_null()) rv.fail("the record is empty: it needs backends");
-        MapReader m(rv, {"mode", "record_ttl", "scrape_interval", "scrape_timeout",
-                         "scrape_retries", "rise", "fall", "owner", "description", "backends",
-                         "fallback_policy", "failover_policy", "alpn", "svcb_alpn", "discovery",
-                         "slow_start", "flap_damping", "dynamic_ttl", "scoring"});
+        MapReader m(rv, {"mode",           "record_ttl",      "scrape_interval",
+                         "scrape_timeout", "scrape_retries",  "rise",
+                         "fall",           "owner",           "description",
+                         "backends",       "fallback_policy", "failover_policy",
+                         "alpn",           "svcb_alpn",       "discovery",
+                         "slow_start",     "flap_damping",    "dynamic_ttl",
+                         "scoring",        "geo_priority"});
         if (auto x = m.get("discovery"); x && !x->is_null())
             r.discovery = parse_discovery(*x, profiles);
         Defaults d = defaults;
@@ -482,6 +498,12 @@ RecordList load_policy_file(const std::string& path, const std::string& zone_nam
         r.fall = d.fall;
         r.alpn = d.alpn;
         r.gradual = d.gradual;
+        r.geo_priority = d.geo_priority;
+        if (auto x = m.get("geo_priority"); x && !x->is_null()) {
+            const SourcePos at = x->pos();  // a mode that does not read it refuses it here
+            r.geo_priority_line = at.line;
+            r.geo_priority_column = static_cast<std::uint16_t>(std::min(at.column, 65535));
+        }
         // Kept as written: the modes and their spellings are the policies' own (lib/gslb's
         // registry resolves them when the topology is built).
         if (auto x = m.get("mode")) r.mode = x->nonempty_str();

@@ -187,6 +187,9 @@ class Policy {
     /// engine may then reuse a decision for the same client while the snapshot stays
     /// (WorkerState's decision memo), skipping the geo lookups and the hashing.
     virtual bool by_client() const noexcept { return false; }
+    /// True when the mode reads a record's `geo_priority` (RecordRt::geo_best_priority); a
+    /// record of another mode that writes the key itself is refused when it is loaded.
+    virtual bool reads_geo_priority() const noexcept { return false; }
     /// True when the mode splits a record's answers by the backends' effective weights
     /// (weighted, ip-hash): a traffic shift then lowers the targets' weight (Health::ramp).
     /// For every other mode a shift moves a share of the clients instead (Health::split).

@@ -148,6 +148,15 @@ void build_record(Topology& topo, RecordRt& rr, const config::Record& r, const c
         }
         family.push_back(make_backend(b, geo, next_backend++));
     }
+    if (r.geo_priority_line != 0 && !rr.policy->reads_geo_priority()) {
+        throw ConfigError(
+            config::SourcePos{r.pos.file, r.geo_priority_line, r.geo_priority_column},
+            "geo_priority",
+            "mode '" + r.mode +
+                "' does not read geo_priority (it chooses what the geo steps that match "
+                "several backends answer); remove it from this record");
+    }
+    rr.geo_best_priority = r.geo_priority == config::GeoPriority::Best;
     rr.policy->validate(r, cfg, geo);
     rr.state_words = rr.policy->state_words(rr);
 

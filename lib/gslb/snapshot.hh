@@ -110,6 +110,9 @@ struct RecordRt {
     const Policy* policy = nullptr;
     /// policy->by_client(), asked once here rather than per query (the decision memo)
     bool by_client = false;
+    /// `geo_priority: best`: geoip's steps that match several backends answer only the
+    /// best priority among them (false: all of them, as CoreDNS-GSLB)
+    bool geo_best_priority = false;
     std::vector<BackendRt> v4, v6;  ///< A and AAAA candidates, in config order
     FallbackRt fallback;
     /// HTTPS/SVCB answers (RFC 9460): the `alpn` SvcParam's value in wire format (length-

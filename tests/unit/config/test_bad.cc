@@ -557,6 +557,22 @@ const std::vector<BadCase>& cases() {
          .column = 29,
          .field = "records.\"www.example.\".failover_policy.mode",
          .problem = "unknown failover mode 'fail-soft'"},
+        {.what = "unknown geo_priority",
+         .policy = "records:\n  www.example.:\n    mode: geoip\n    geo_priority: most\n"
+                   "    backends: [{address: 192.0.2.1}]\n",
+         .file = "policy.yml",
+         .line = 4,
+         .column = 19,
+         .field = "records.\"www.example.\".geo_priority",
+         .problem = "unknown geo_priority 'most': use all"},
+        {.what = "unknown geo_priority in defaults",
+         .policy = "defaults:\n  geo_priority: [best]\nrecords:\n  www.example.:\n"
+                   "    backends: [{address: 192.0.2.1}]\n",
+         .file = "policy.yml",
+         .line = 2,
+         .column = 17,
+         .field = "defaults.geo_priority",
+         .problem = "expected a string, got a list"},
         {.what = "a subdivision that is not an ISO 3166-2 code",
          .policy = "records:\n  www.example.:\n"
                    "    backends: [{address: 192.0.2.1, subdivision: California}]\n",

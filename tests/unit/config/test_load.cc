@@ -412,6 +412,66 @@ zones:
     CHECK(rec("older.example.").fallback.rcode == 5);
 }
 
+TEST_CASE("geo_priority: all by default, best from defaults or the record, positions kept",
+          "[config]") {
+    test::TempDir dir;
+    dir.write("main.yml", R"(listen: ["127.0.0.1:8053"]
+zones:
+  - name: example.
+    policy: policy.yml
+    ns: [{name: ns1.example., addresses: 127.0.0.1}]
+  - name: other.
+    policy: other.yml
+    ns: [{name: ns1.example., addresses: 127.0.0.1}]
+)");
+    dir.write("policy.yml", R"(records:
+  plain.example.:
+    mode: geoip
+    backends: [{address: 192.0.2.1}]
+  best.example.:
+    mode: geoip
+    geo_priority: BEST
+    backends: [{address: 192.0.2.1}]
+  all.example.:
+    mode: geoip
+    geo_priority: all
+    backends: [{address: 192.0.2.1}]
+)");
+    dir.write("other.yml", R"(defaults:
+  geo_priority: best
+records:
+  inherits.other.:
+    mode: geoip
+    backends: [{address: 192.0.2.1}]
+  back.other.:
+    mode: geoip
+    geo_priority: all
+    backends: [{address: 192.0.2.1}]
+  failover.other.:
+    backends: [{address: 192.0.2.1}]
+)");
+    Config cfg = load_config(dir.path() + "/main.yml");
+    auto rec = [&](std::size_t zone, const std::string& n) -> const Record& {
+        for (const auto& r : cfg.zones.at(zone).records)
+            if (r.name == n) return r;
+        FAIL("no record " << n);
+        throw 0;
+    };
+    CHECK(rec(0, "plain.example.").geo_priority == GeoPriority::All);
+    CHECK(rec(0, "plain.example.").geo_priority_line == 0);
+    CHECK(rec(0, "best.example.").geo_priority == GeoPriority::Best);
+    CHECK(rec(0, "best.example.").geo_priority_line == 7);
+    CHECK(rec(0, "best.example.").geo_priority_column == 19);
+    CHECK(rec(0, "all.example.").geo_priority == GeoPriority::All);
+    CHECK(rec(0, "all.example.").geo_priority_line == 11);
+    // the file's defaults: inherited (not written on the record), and overridden
+    CHECK(rec(1, "inherits.other.").geo_priority == GeoPriority::Best);
+    CHECK(rec(1, "inherits.other.").geo_priority_line == 0);
+    CHECK(rec(1, "back.other.").geo_priority == GeoPriority::All);
+    CHECK(rec(1, "failover.other.").geo_priority == GeoPriority::Best);
+    CHECK(rec(1, "failover.other.").geo_priority_line == 0);  // other modes: not refused
+}
+
 TEST_CASE("a reload shares the records that did not change (issue 20)", "[config]") {
     test::TempDir dir;
     dir.write("profiles.yml", "healthcheck_profiles:\n  web: {type: http, params: {uri: /a}}\n");

@@ -301,6 +301,28 @@ TEST_CASE("build_topology rejects bad records with positioned errors") {
             CHECK(e.pos().line == 99);
         }
     }
+    SECTION("geo_priority on a record whose mode does not read it") {
+        auto cfg = make_config();
+        auto& r = cfg->zones[0].records.edit(1);
+        r.pos = {"zone.yml", 40, 3};
+        r.geo_priority = config::GeoPriority::Best;
+        r.geo_priority_line = 43;
+        r.geo_priority_column = 19;
+        try {
+            gslb::build_topology(cfg, nullptr);
+            FAIL("no error");
+        } catch (const config::ConfigError& e) {
+            CHECK(e.field() == "geo_priority");
+            CHECK(e.pos().line == 43);
+            CHECK(e.pos().column == 19);
+            CHECK(e.pos().file == "zone.yml");
+            CHECK(std::string(e.what()).find("does not read geo_priority") != std::string::npos);
+        }
+        // inherited from the file's defaults (not written on the record): accepted, unused
+        cfg->zones[0].records.edit(1).geo_priority_line = 0;
+        auto topo = gslb::build_topology(cfg, nullptr);
+        CHECK(rec_of(*topo, "v4only.example.com.").geo_best_priority);
+    }
     SECTION("record outside its zone, duplicates, bad names") {
         auto cfg = make_config();
         cfg->zones[0].records.push_back(record("www.example.org.", kTestAll, {}));

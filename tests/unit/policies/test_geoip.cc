@@ -76,17 +76,21 @@ TEST_CASE("geoip picks the backends of the client's location, longest prefix fir
     const auto& p = test::policy("geoip");
     const std::vector<std::uint16_t> all{0, 1, 2, 3};
 
+    // every eu backend, whatever its priority (CoreDNS-GSLB); geo_priority: best: the best
     auto s = w.select(p, 0, false, all, client("10.2.3.4"));
-    CHECK(picked(s) == std::vector<std::uint16_t>{0});
+    CHECK(picked(s) == std::vector<std::uint16_t>{0, 2});
+    w.topo->records[0].geo_best_priority = true;
+    CHECK(picked(w.select(p, 0, false, all, client("10.2.3.4"))) == std::vector<std::uint16_t>{0});
+    w.topo->records[0].geo_best_priority = false;
     // 10.0.0.0/15 holds no more specific entry: the answer is the same in all of it
     CHECK(s.scope == w.map_scope("10.2.3.4"));
     CHECK(s.scope == 15);
     CHECK(dim(s) == 1);
     CHECK((s.decision_class & 0x0fffffff) == static_cast<std::uint32_t>(w.eu));
 
-    // 10.1.0.0/16 (us) is longer than 10.0.0.0/8 (eu); among us backends the best priority
+    // 10.1.0.0/16 (us) is longer than 10.0.0.0/8 (eu): every us backend
     s = w.select(p, 0, false, all, client("10.1.2.3"));
-    CHECK(picked(s) == std::vector<std::uint16_t>{1});
+    CHECK(picked(s) == std::vector<std::uint16_t>{1, 2});
     CHECK(s.scope == 16);  // the matched subnet, nothing more specific inside it
     CHECK((s.decision_class & 0x0fffffff) == static_cast<std::uint32_t>(w.us));
 
@@ -98,7 +102,7 @@ TEST_CASE("geoip picks the backends of the client's location, longest prefix fir
     CHECK(s2.decision_class != s3.decision_class);
     CHECK(s2.decision_class != 0);
 
-    // the us backend of priority 0 is down: failover within the location
+    // the us backend of priority 0 is down: the other one
     s = w.select(p, 0, false, {0, 2, 3}, client("10.1.2.3"));
     CHECK(picked(s) == std::vector<std::uint16_t>{2});
     CHECK(s.scope == 16);
@@ -111,7 +115,7 @@ TEST_CASE("geoip works across families and falls through to failover", "[geoip]"
 
     // IPv6 client asking A
     auto s = w.select(p, 0, false, all, client("2001:db8:100::7", 56));
-    CHECK(picked(s) == std::vector<std::uint16_t>{1});
+    CHECK(picked(s) == std::vector<std::uint16_t>{1, 2});
     CHECK(s.scope == 48);
     // IPv4 client asking AAAA
     s = w.select(p, 0, true, {0, 1}, client("10.9.9.9"));
@@ -407,4 +411,101 @@ TEST_CASE("geoip validate accepts the city db for countries and continents",
     CHECK_NOTHROW(test::policy("geoip").validate(rec, cfg, &geo));
     rec.backends[0].asns = {64501};
     expect_error(rec, cfg, &geo, "geoip.asn_db");
+}
+
+namespace {
+
+/// Record 0, v4, matching backends of several priorities at every step (make_mmdb.pl has
+/// the networks): 0, 1 city Paris (priorities 2, 1); 2, 3 city Paris + country FR (3, 1);
+/// 4 subdivision US-CA (1); 5 subdivision CA + country US (0); 6, 7 country US (2, 1);
+/// 8, 9 continent EU (2, 1); 10, 11 asn 64504 (3, 1); 12 nothing (4).
+struct PriorityWorld : test::World {
+    std::shared_ptr<geo::GeoDbs> geo = std::make_shared<geo::GeoDbs>();
+
+    explicit PriorityWorld(bool with_city_db) {
+        if (with_city_db)
+            geo->city_db = std::make_unique<geo::MaxMindDb>(test::env_path("GSLBD_TEST_CITY_MMDB"));
+        geo->country_db =
+            std::make_unique<geo::MaxMindDb>(test::env_path("GSLBD_TEST_COUNTRY_MMDB"));
+        geo->asn_db = std::make_unique<geo::MaxMindDb>(test::env_path("GSLBD_TEST_ASN_MMDB"));
+        const std::int32_t prio[13] = {2, 1, 3, 1, 1, 0, 2, 1, 2, 1, 3, 1, 4};
+        std::vector<gslb::BackendRt> bs;
+        for (std::uint32_t i = 0; i < 13; ++i) {
+            auto b = backend("192.0.2.1", i, prio[i]);
+            b.addr.bytes[3] = static_cast<std::uint8_t>(i + 1);
+            bs.push_back(b);
+        }
+        const auto fr = geo::pack_code('F', 'R'), us = geo::pack_code('U', 'S');
+        for (int i : {0, 1, 2, 3}) bs[i].cities = {"Paris"};
+        for (int i : {2, 3}) bs[i].countries = {fr};
+        bs[4].subdivisions = {{us, geo::pack_subdivision("CA")}};
+        bs[5].subdivisions = {{0, geo::pack_subdivision("CA")}};
+        bs[5].countries = {us};
+        for (int i : {6, 7}) bs[i].countries = {us};
+        for (int i : {8, 9}) bs[i].continents = {geo::pack_code('E', 'U')};
+        for (int i : {10, 11}) bs[i].asns = {64504};
+        add_record(bs);
+        topo->geo = geo;
+        finish();
+    }
+    /// The selection for `addr` over `eligible`, with geo_priority all and best.
+    std::pair<std::vector<std::uint16_t>, std::vector<std::uint16_t>> both(
+        const std::vector<std::uint16_t>& eligible, const char* addr) {
+        const auto& p = test::policy("geoip");
+        auto& rec = topo->records[0];
+        rec.geo_best_priority = false;
+        const auto all = select(p, 0, false, eligible, client(addr));
+        rec.geo_best_priority = true;
+        const auto best = select(p, 0, false, eligible, client(addr));
+        rec.geo_best_priority = false;
+        CHECK(all.decision_class == best.decision_class);  // the choice is the record's
+        CHECK(all.scope == best.scope);
+        return {picked(all), picked(best)};
+    }
+};
+
+using Picks = std::vector<std::uint16_t>;
+
+}  // namespace
+
+TEST_CASE(
+    "geoip answers every match of the deciding step whatever its priority, as "
+    "CoreDNS-GSLB; geo_priority best only the best priority",
+    "[geoip][mmdb]") {
+    PriorityWorld w(true);
+    std::vector<std::uint16_t> all(13);
+    for (std::uint16_t i = 0; i < 13; ++i) all[i] = i;
+    auto without = [&](std::initializer_list<std::uint16_t> out) {
+        std::vector<std::uint16_t> v;
+        for (auto i : all)
+            if (std::find(out.begin(), out.end(), i) == out.end()) v.push_back(i);
+        return v;
+    };
+
+    // city, its best tier (country declared): both, or the best of them
+    CHECK(w.both(all, "198.51.100.7") == std::pair{Picks{2, 3}, Picks{3}});
+    // that tier down: the city alone, both priorities
+    CHECK(w.both(without({2, 3}), "198.51.100.7") == std::pair{Picks{0, 1}, Picks{1}});
+    // one left of a tier: itself in both
+    CHECK(w.both(without({3}), "198.51.100.7") == std::pair{Picks{2}, Picks{2}});
+    // subdivision (Oakland, US-CA): both spellings
+    CHECK(w.both(all, "100.64.2.7") == std::pair{Picks{4, 5}, Picks{5}});
+    // country (New York, US): 5 declares US too
+    CHECK(w.both(all, "203.0.113.7") == std::pair{Picks{5, 6, 7}, Picks{5}});
+    CHECK(w.both(without({5}), "203.0.113.7") == std::pair{Picks{6, 7}, Picks{7}});
+    // continent (Berlin, EU)
+    CHECK(w.both(all, "192.0.2.5") == std::pair{Picks{8, 9}, Picks{9}});
+    // ASN (Tokyo, AS64504): the first match in config order alone, in both
+    CHECK(w.both(all, "192.0.2.200") == std::pair{Picks{10}, Picks{10}});
+    CHECK(w.both(without({10}), "192.0.2.200") == std::pair{Picks{11}, Picks{11}});
+    // no match: failover, the best priority, in both
+    CHECK(w.both(all, "10.0.0.1") == std::pair{Picks{5}, Picks{5}});
+    CHECK(w.both(without({5}), "10.0.0.1") ==
+          std::pair{Picks{1, 3, 4, 7, 9, 11}, Picks{1, 3, 4, 7, 9, 11}});
+
+    // the country database alone (no city database): its country and continent steps
+    PriorityWorld c(false);
+    CHECK(c.both(all, "203.0.113.7") == std::pair{Picks{5, 6, 7}, Picks{5}});
+    CHECK(c.both(all, "192.0.2.5") == std::pair{Picks{8, 9}, Picks{9}});
+    CHECK(c.both(all, "198.51.100.7") == std::pair{Picks{2, 3}, Picks{3}});  // FR
 }

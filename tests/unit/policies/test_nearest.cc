@@ -289,6 +289,18 @@ struct Reference {
     std::span<const gslb::BackendRt> family;
     const std::vector<std::uint16_t>& eligible;
     geo::MaxMindDb::PlaceResult place;
+    bool best = false;  ///< geoip's `geo_priority: best`
+
+    /// What geoip's city, subdivision, country and continent steps answer: every match
+    /// (CoreDNS-GSLB), or with `best` the best priority among them.
+    template <class Match>
+    std::vector<std::uint16_t> matching(Match match) const {
+        if (best) return failover(match);
+        std::vector<std::uint16_t> out;
+        for (auto i : eligible)
+            if (match(family[i])) out.push_back(i);
+        return out;
+    }
 
     template <class Match>
     std::vector<std::uint16_t> failover(Match match) const {
@@ -384,22 +396,22 @@ struct Reference {
                    !other_subdivision(b);
         };
         for (int tier = 0; tier < 3 && !place.city.empty(); ++tier)
-            if (!(r = failover([&](const gslb::BackendRt& b) {
+            if (!(r = matching([&](const gslb::BackendRt& b) {
                       const int t = b.countries.empty() ? 2 : b.subdivisions.empty() ? 1 : 0;
                       return city_ok(b) && t == tier;
                   })).empty())
                 return r;
-        if (place.subdivision != 0 && !(r = failover([&](const gslb::BackendRt& b) {
+        if (place.subdivision != 0 && !(r = matching([&](const gslb::BackendRt& b) {
                                             return in_sub(b, false) && !other_continent(b) &&
                                                    !other_country(b);
                                         })).empty())
             return r;
-        if (place.country != 0 && !(r = failover([&](const gslb::BackendRt& b) {
+        if (place.country != 0 && !(r = matching([&](const gslb::BackendRt& b) {
                                         return has_country(b) && !other_continent(b);
                                     })).empty())
             return r;
         if (place.continent != 0 &&
-            !(r = failover([&](const gslb::BackendRt& b) { return has_continent(b); })).empty())
+            !(r = matching([&](const gslb::BackendRt& b) { return has_continent(b); })).empty())
             return r;
         return failover(all);
     }
@@ -483,13 +495,19 @@ TEST_CASE("nearest and affinity classes are exact: one class, one answer, for ra
         for (int i = 0; i < n; ++i)
             if (rng.next() % 4 != 0) eligible.push_back(static_cast<std::uint16_t>(i));
         if (eligible.empty()) eligible.push_back(0);
-        for (const char* mode : {"geoip", "geoip_affinity"}) {
+        const std::pair<const char*, bool> modes[] = {
+            {"geoip", false}, {"geoip", true}, {"geoip_affinity", false}};
+        for (const auto& mb : modes) {
+            const char* mode = mb.first;
+            const bool best = mb.second;
             const auto& p = test::policy(mode);
+            w.topo->records[0].geo_best_priority = best;
             // the cache keys on (class, variant): the variant carries the client facts a
             // step checked for contradictions
             std::map<std::uint64_t, std::vector<std::uint16_t>> by_class;
             for (const char* c : clients) {
-                INFO(mode << " round " << round << " client " << c);
+                INFO(mode << (best ? " (geo_priority best)" : "") << " round " << round
+                          << " client " << c);
                 std::string world_text;
                 for (const auto& b : w.topo->records[0].v4)
                     world_text += b.addr.to_string() + " p" + std::to_string(b.priority) +
@@ -503,7 +521,7 @@ TEST_CASE("nearest and affinity classes are exact: one class, one answer, for ra
                 for (std::size_t k = 0; k < s.count; ++k)
                     CHECK(std::find(eligible.begin(), eligible.end(), s.idx[k]) != eligible.end());
                 const Reference ref{w.topo->records[0].v4, eligible,
-                                    w.geo->city_db->place(test::ip(c))};
+                                    w.geo->city_db->place(test::ip(c)), best};
                 CHECK(picked(s) == (std::string(mode) == "geoip" ? ref.geoip() : ref.affinity()));
                 const auto& rec = w.topo->records[0];
                 const gslb::ClientInfo who = client(c);

@@ -472,6 +472,42 @@ records:
     CHECK(rec(1, "failover.other.").geo_priority_line == 0);  // other modes: not refused
 }
 
+TEST_CASE("the other spellings: svcb_alpn, location_subdivisions (issue 15)", "[config]") {
+    test::TempDir dir;
+    dir.write("main.yml", R"(listen: ["127.0.0.1:8053"]
+zones:
+  - name: example.
+    policy: policy.yml
+    ns: [{name: ns1.example., addresses: 127.0.0.1}]
+)");
+    dir.write("policy.yml", R"(defaults:
+  svcb_alpn: [h3]
+records:
+  web.example.:
+    svcb_alpn: ["h2", "http/1.1"]
+    backends:
+      - address: 192.0.2.1
+        location_subdivisions: ["CA", "US-NY"]
+        subdivision: IDF
+  plain.example.:
+    backends: [{address: 192.0.2.2}]
+)");
+    Config cfg = load_config(dir.path() + "/main.yml");
+    const auto& z = cfg.zones.at(0);
+    const Record* web = nullptr;
+    const Record* plain = nullptr;
+    for (const auto& r : z.records) (r.name == "web.example." ? web : plain) = &r;
+    REQUIRE(web != nullptr);
+    REQUIRE(plain != nullptr);
+    CHECK(std::vector<std::string>(web->alpn.begin(), web->alpn.end()) ==
+          std::vector<std::string>{"h2", "http/1.1"});
+    CHECK(std::vector<std::string>(plain->alpn.begin(), plain->alpn.end()) ==
+          std::vector<std::string>{"h3"});
+    const auto& subs = web->backends.at(0).subdivisions;
+    CHECK(std::vector<std::string>(subs.begin(), subs.end()) ==
+          std::vector<std::string>{"IDF", "CA", "US-NY"});
+}
+
 TEST_CASE("a reload shares the records that did not change (issue 20)", "[config]") {
     test::TempDir dir;
     dir.write("profiles.yml", "healthcheck_profiles:\n  web: {type: http, params: {uri: /a}}\n");

@@ -169,34 +169,32 @@ bool read_backend_list_key(std::string_view key, const Val& v, Backend& b) {
 }
 
 Backend parse_backend(const Val& v, const Profiles& profiles, bool tmpl) {
-    MapReader m(v,
-                {"address",
-                 "priority",
-                 "weight",
-                 "enable",
-                 "description",
-                 "tags",
-                 "port",
-                 "timeout",
-                 "rise",
-                 "fall",
-                 "assume_healthy",
-                 "country",
-                 "city",
-                 "asn",
-                 "location",
-                 "continent",
-                 "location_countries",
-                 "location_cities",
-                 "location_asns",
-                 "location_custom",
-                 "healthchecks",
-                 "subdivision",
-                 "location_subdivisions",
-                 "latitude",
-                 "longitude"},
-                // CoreDNS-GSLB features we do not implement and that change no answer.
-                {"passive"});
+    MapReader m(v, {"address",
+                    "priority",
+                    "weight",
+                    "enable",
+                    "description",
+                    "tags",
+                    "port",
+                    "timeout",
+                    "rise",
+                    "fall",
+                    "assume_healthy",
+                    "country",
+                    "city",
+                    "asn",
+                    "location",
+                    "continent",
+                    "location_countries",
+                    "location_cities",
+                    "location_asns",
+                    "location_custom",
+                    "healthchecks",
+                    "subdivision",
+                    "location_subdivisions",
+                    "latitude",
+                    "longitude",
+                    "passive"});
     Backend b;
     b.pos = v.pos();
     if (auto addr = tmpl ? m.get("address") : std::optional<Val>(m.require("address"))) {
@@ -219,6 +217,13 @@ Backend parse_backend(const Val& v, const Profiles& profiles, bool tmpl) {
     if (auto x = m.get("rise")) b.rise = static_cast<int>(x->integer(1, 100));
     if (auto x = m.get("fall")) b.fall = static_cast<int>(x->integer(1, 100));
     if (auto x = m.get("assume_healthy")) b.assume_healthy = x->boolean();
+    // `passive: false` (CoreDNS-GSLB's default) is what gslbd does: probe the backend itself.
+    if (auto x = m.get("passive"); x && !x->is_null() && x->boolean())
+        x->fail(
+            "passive: true is not implemented: CoreDNS-GSLB then reads the backend's state from "
+            "its shared Redis instead of probing it; gslbd probes every backend itself (nodes "
+            "share health through a fleet: `cluster` in the main file, docs/fleet.md). Remove "
+            "the key or set it to false");
     // Current spellings and the older location_* lists fill the same fields.
     for (const char* k : {"country", "location_countries"})
         if (auto x = m.get(k)) add_countries(*x, b.countries);

@@ -573,6 +573,14 @@ const std::vector<BadCase>& cases() {
          .column = 17,
          .field = "defaults.geo_priority",
          .problem = "expected a string, got a list"},
+        {.what = "passive: true (CoreDNS-GSLB's shared Redis state)",
+         .policy = "records:\n  www.example.:\n"
+                   "    backends: [{address: 192.0.2.1, passive: true}]\n",
+         .file = "policy.yml",
+         .line = 3,
+         .column = 46,
+         .field = "records.\"www.example.\".backends[0].passive",
+         .problem = "passive: true is not implemented"},
         {.what = "a subdivision that is not an ISO 3166-2 code",
          .policy = "records:\n  www.example.:\n"
                    "    backends: [{address: 192.0.2.1, subdivision: California}]\n",

@@ -18,6 +18,9 @@
 # then SIGTERM (clean exit) and testbed down. Needs root. Never skips: when the testbed
 # cannot be built, the test fails and says why.
 set -euo pipefail
+# A command that fails outside `fail` (set -e) must not end the test silently: name it
+set -E
+trap 'echo "FAIL: line $LINENO: \"$BASH_COMMAND\" exited with $?" >&2' ERR
 
 SRC=${GSLBD_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 BIN=${GSLBD_BIN:?GSLBD_BIN must point to the gslbd binary}
@@ -87,8 +90,11 @@ zones:
 EOF
 }
 # start_gslbd CONFIG: starts gslbd in the background (pid in $pid), waits until it is ready
+# The log is emptied here, before the fork: a `>` redirection in the background child may
+# truncate it only after the loop below has read the previous daemon's "gslbd ready".
 start_gslbd() {
-  "$BIN" --config "$1" >"$work/gslbd.log" 2>&1 &
+  : >"$work/gslbd.log"
+  "$BIN" --config "$1" >>"$work/gslbd.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 100); do
     grep -q "gslbd ready" "$work/gslbd.log" && break
@@ -96,7 +102,7 @@ start_gslbd() {
     sleep 0.2
   done
   grep -q "gslbd ready" "$work/gslbd.log" || fail "gslbd not ready after 20 s"
-  grep "DPDK:" "$work/gslbd.log"
+  grep "DPDK:" "$work/gslbd.log" || fail "gslbd is ready but logged no 'DPDK:' start-up line"
 }
 # stop_gslbd: SIGTERM, a clean exit and the DPDK totals in the shutdown log
 stop_gslbd() {
@@ -214,7 +220,10 @@ stop_gslbd
 # dropped by the ACL.
 PREFIX="gslbd-e2e-edge-$$"
 TEL="/var/run/dpdk/$PREFIX/dpdk_telemetry.v2"
-API_PORT=$(((RANDOM % 2000) + 38000))
+# A free port below the kernel's ephemeral range (as tests/integration/gslbd_test.py's
+# free_port): a random one inside it can be some client socket's source port by now
+API_PORT=$("$PY" -c 'import sys; sys.path.insert(0, sys.argv[1]); import gslbd_test; print(gslbd_test.free_port())' \
+  "$SRC/tests/integration") || fail "no free port for the API"
 write_config "$work/gslbd-edge.yml" "$PREFIX" gslbd-e2e-edge "0@0,1@1" 1
 cat >>"$work/gslbd-edge.yml" <<EOF
 api:

@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
     std::size_t rec_vec = topo->records.capacity() * sizeof(gslb::RecordRt), be_vec = 0,
                 rec_heap = 0;
     for (const auto& r : topo->records) {
-        be_vec += (r.v4.capacity() + r.v6.capacity()) * sizeof(gslb::BackendRt);
+        be_vec += (r.v4.size() + r.v6.size()) * sizeof(gslb::BackendRt);
         rec_heap += r.svcb_alpn.capacity();
     }
     const std::size_t answers = topo->answers->backends() * topo->answers->stripes() * 8;

@@ -47,7 +47,10 @@ TOKEN = "scale-bench-token"
 
 
 def api_status(port):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/status",
+    # records=0: the generation and reload counters only (the full status of 100,000
+    # records is tens of MB of JSON, which polled every 50 ms was most of the control
+    # core's work and allocations during a reload run)
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/status?records=0",
                                  headers={"Authorization": f"Bearer {TOKEN}"})
     with urllib.request.urlopen(req, timeout=600) as r:  # the API waits while a reload builds
         return json.loads(r.read())
@@ -115,7 +118,7 @@ def one_run(kind, port, api_port, pid, zone, n, qfile, seconds, rate):
                     raise RuntimeError(f"reload failed: {s['reloads']}")
                 time.sleep(0.05)
             reloads.append({"s": round(time.monotonic() - t0, 3), "done_while_loaded":
-                            perf.poll() is None})
+                            perf.poll() is None, "rss_mb": round(proc_status(pid, "VmRSS"), 1)})
 
     th = threading.Thread(target=reloader) if kind == "reload" else None
     rss0 = proc_status(pid, "VmRSS")
@@ -131,7 +134,8 @@ def one_run(kind, port, api_port, pid, zone, n, qfile, seconds, rate):
              loadavg=[round(x, 2) for x in load0 + os.getloadavg()])
     if th:
         landed = [x for x in reloads if x["done_while_loaded"]]
-        r.update(reloads=len(landed), reload_s=[x["s"] for x in landed])
+        r.update(reloads=len(landed), reload_s=[x["s"] for x in landed],
+                 rss_after_each_mb=[x["rss_mb"] for x in reloads])
     return r
 
 

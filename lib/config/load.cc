@@ -106,8 +106,9 @@ std::uint32_t u32(const Val& v, long long hi = 4294967295ll) {
 }
 
 // A reload: the previous load's records of the zone of the same name and policy file.
-detail::Reuse reuse_for(const Config* previous, const Zone& z, std::uint64_t inherited) {
-    detail::Reuse r{nullptr, inherited};
+detail::Reuse reuse_for(const Config* previous, const Zone& z, std::uint64_t inherited,
+                        LoadStats* stats) {
+    detail::Reuse r{nullptr, inherited, stats};
     if (previous != nullptr)
         for (const auto& pz : previous->zones)
             if (pz.name == z.name && pz.policy_file == z.policy_file) r.records = &pz.records;
@@ -115,7 +116,7 @@ detail::Reuse reuse_for(const Config* previous, const Zone& z, std::uint64_t inh
 }
 
 Zone parse_zone(const Val& v, const Config& cfg, const HealthProfiles& global_profiles,
-                const Config* previous = nullptr, std::uint64_t inherited = 0) {
+                const Config* previous, std::uint64_t inherited, LoadStats* stats) {
     MapReader m(v, {"name", "policy", "soa", "ns_ttl", "ns", "file", "primaries"});
     Zone z;
     z.pos = v.pos();
@@ -136,7 +137,7 @@ Zone parse_zone(const Val& v, const Config& cfg, const HealthProfiles& global_pr
             z.policy_file = resolve(cfg.file, pf->nonempty_str());
             z.records = detail::load_policy_file(z.policy_file, z.name, pf->pos(), pf->path(),
                                                  global_profiles, &z.profiles,
-                                                 reuse_for(previous, z, inherited));
+                                                 reuse_for(previous, z, inherited, stats));
         } else {
             z.profiles = std::make_shared<const HealthProfiles>(global_profiles);
         }
@@ -157,7 +158,7 @@ Zone parse_zone(const Val& v, const Config& cfg, const HealthProfiles& global_pr
         if (auto p = m.get("policy"); p && !p->is_null()) {
             z.policy_file = resolve(cfg.file, p->nonempty_str());
             z.records = detail::load_policy_file(z.policy_file, z.name, p->pos(), p->path(), {},
-                                                 nullptr, reuse_for(previous, z, 0));
+                                                 nullptr, reuse_for(previous, z, 0, stats));
         }
         return z;
     }
@@ -202,7 +203,7 @@ Zone parse_zone(const Val& v, const Config& cfg, const HealthProfiles& global_pr
         z.policy_file = resolve(cfg.file, p->nonempty_str());
         z.records =
             detail::load_policy_file(z.policy_file, z.name, p->pos(), p->path(), global_profiles,
-                                     &z.profiles, reuse_for(previous, z, inherited));
+                                     &z.profiles, reuse_for(previous, z, inherited, stats));
     } else {
         z.profiles = std::make_shared<const HealthProfiles>(global_profiles);
     }
@@ -535,7 +536,7 @@ Config load_config(const std::string& path, const Config* previous) {
     auto items = zones.items();
     if (items.empty()) zones.fail("at least one zone is required");
     for (const auto& item : items) {
-        Zone z = parse_zone(item, cfg, global_profiles, previous, inherited);
+        Zone z = parse_zone(item, cfg, global_profiles, previous, inherited, &cfg.load_stats);
         for (const auto& other : cfg.zones) {
             if (other.name == z.name) {
                 throw ConfigError(z.pos, detail::join_index("zones", cfg.zones.size()) + ".name",

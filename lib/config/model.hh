@@ -286,6 +286,14 @@ struct Record {
     /// `pos` equal, a reload reuses the previous load's Record object (every SourcePos in it
     /// is still right).
     std::uint64_t layout_hash = 0;
+    /// Where the record's text was in its zone file when the file was read piece by piece
+    /// (detail::split_policy_text: the lines from its key to the next record's key), and a
+    /// hash of that text and of everything outside the `records:` block; chunk_hash 0 = read
+    /// with the whole file parsed at once. A reload reuses the record when the hash is equal:
+    /// the same object at the same line, a copy with its positions moved otherwise.
+    std::uint64_t chunk_hash = 0;
+    std::uint32_t chunk_line = 0;   ///< 0-based line of the record's key
+    std::uint32_t chunk_lines = 0;  ///< lines of its text
 };
 
 /// A zone's records, each held by a shared pointer: load_config(path, previous) puts the
@@ -578,6 +586,16 @@ struct EdgeConfig {
     SourcePos user_pos;
 };
 
+/// How load_config read the zone policy files' records (for the reload log): parsed from
+/// YAML, shared with the previous load (the same object), or copied from it with their
+/// positions moved (the text is the same but lines above it were added or removed).
+struct LoadStats {
+    std::size_t parsed = 0, shared = 0, moved = 0;
+    /// Policy files read whole (their text could not be split at its records: anchors,
+    /// flow style, top-level keys after `records:`, ...), and read piece by piece.
+    std::size_t files_whole = 0, files_split = 0;
+};
+
 struct Config {
     /// `health:` defaults for every probed backend (zone files can override rise/fall).
     /// health_assume_healthy: start-up state; true = up until `fall` failed rounds
@@ -624,6 +642,7 @@ struct Config {
     ApiConfig api;
     ClusterConfig cluster;
     EdgeConfig edge;
+    LoadStats load_stats;
 };
 
 /// Smallest and largest response cache entry (see Config::cache_bytes).

@@ -14,7 +14,8 @@ struct Parser {
     yaml_parser_t p;
     yaml_event_t e;
     bool have_event = false;
-    explicit Parser(std::string_view text) {
+    std::uint32_t line_base;
+    Parser(std::string_view text, std::uint32_t base) : line_base(base) {
         yaml_parser_initialize(&p);
         yaml_parser_set_input_string(&p, reinterpret_cast<const unsigned char*>(text.data()),
                                      text.size());
@@ -32,7 +33,7 @@ struct Parser {
         if (!yaml_parser_parse(&p, &e)) {
             std::string msg = p.problem != nullptr ? p.problem : "malformed YAML";
             if (p.context != nullptr) msg += std::string(" (") + p.context + ")";
-            throw SyntaxError(msg, static_cast<std::uint32_t>(p.problem_mark.line),
+            throw SyntaxError(msg, static_cast<std::uint32_t>(p.problem_mark.line) + line_base,
                               static_cast<std::uint32_t>(p.problem_mark.column));
         }
         have_event = true;
@@ -49,9 +50,9 @@ constexpr std::string_view kNullTag = "tag:yaml.org,2002:null";
 
 }  // namespace
 
-Document Document::parse(std::string_view text) {
+Document Document::parse(std::string_view text, std::uint32_t line_base) {
     Document d;
-    Parser parser(text);
+    Parser parser(text, line_base);
     struct Level {
         std::uint32_t node;
         std::uint32_t pending_start;
@@ -87,7 +88,7 @@ Document Document::parse(std::string_view text) {
         const auto i = static_cast<std::uint32_t>(d.nodes_.size());
         Node n;
         n.kind = kind;
-        n.line = static_cast<std::uint32_t>(mark.line);
+        n.line = static_cast<std::uint32_t>(mark.line) + parser.line_base;
         n.column = static_cast<std::uint32_t>(mark.column);
         d.nodes_.push_back(n);
         if (anchor != nullptr) anchors[reinterpret_cast<const char*>(anchor)] = i;
@@ -142,7 +143,7 @@ Document Document::parse(std::string_view text) {
                     throw SyntaxError(
                         "unknown anchor '" +
                             std::string(reinterpret_cast<const char*>(e.data.alias.anchor)) + "'",
-                        static_cast<std::uint32_t>(e.start_mark.line),
+                        static_cast<std::uint32_t>(e.start_mark.line) + line_base,
                         static_cast<std::uint32_t>(e.start_mark.column));
                 }
                 attach(it->second, false);

@@ -52,7 +52,9 @@ class Document {
   public:
     /// Parses the first document of `text` (an empty text is one null node). Throws
     /// SyntaxError; the input may hold anything, including NUL bytes and invalid UTF-8.
-    static Document parse(std::string_view text);
+    /// `line_base` is added to every line (nodes and errors): a piece of a file parsed alone
+    /// (a zone file's record, config::detail's incremental reload) keeps the file's lines.
+    static Document parse(std::string_view text, std::uint32_t line_base = 0);
 
     std::uint32_t root() const noexcept { return root_; }
     const Node& node(std::uint32_t i) const noexcept { return nodes_[i]; }

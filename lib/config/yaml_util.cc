@@ -77,21 +77,31 @@ std::string normalize_name(const std::string& text, const SourcePos& pos,
 
 namespace detail {
 
-yaml::Document load_yaml_file(const std::string& path, const SourcePos& blame,
-                              const std::string& field) {
+std::string read_text_file(const std::string& path, const SourcePos& blame,
+                           const std::string& field) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         throw ConfigError(blame, field,
                           "cannot read '" + path + "': " + std::strerror(errno ? errno : ENOENT));
     }
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+yaml::Document parse_yaml_text(std::string_view text, const std::string& path,
+                               std::uint32_t line_base) {
     try {
-        return yaml::Document::parse(text);
+        return yaml::Document::parse(text, line_base);
     } catch (const yaml::SyntaxError& e) {
         throw ConfigError(
             SourcePos{path, static_cast<int>(e.line()) + 1, static_cast<int>(e.column()) + 1}, "",
             std::string("YAML syntax error: ") + e.what());
     }
+}
+
+yaml::Document load_yaml_file(const std::string& path, const SourcePos& blame,
+                              const std::string& field) {
+    const std::string text = read_text_file(path, blame, field);
+    return parse_yaml_text(text, path);
 }
 
 std::string join_key(const std::string& parent, std::string_view key) {

@@ -11,6 +11,7 @@
 
 #include "config/model.hh"
 #include "config/yaml_doc.hh"
+#include "util/hash.hh"
 
 namespace gslbd::config::detail {
 
@@ -18,6 +19,13 @@ namespace gslbd::config::detail {
 /// named it); a syntax error is reported at its own line and column in `path`.
 yaml::Document load_yaml_file(const std::string& path, const SourcePos& blame,
                               const std::string& field);
+/// The bytes of a file; an unreadable file is blamed on `blame`/`field`.
+std::string read_text_file(const std::string& path, const SourcePos& blame,
+                           const std::string& field);
+/// Parses `text` (read from `path`) with its lines counted from `line_base`; a syntax error
+/// becomes a ConfigError at its line and column in `path`.
+yaml::Document parse_yaml_text(std::string_view text, const std::string& path,
+                               std::uint32_t line_base = 0);
 
 /// "parent.key"; keys that are not plain identifiers are quoted: records."www.example.".
 std::string join_key(const std::string& parent, std::string_view key);
@@ -135,7 +143,31 @@ HealthCheck parse_healthcheck_def(const Val& v);
 struct Reuse {
     const RecordList* records = nullptr;
     std::uint64_t inherited = 0;
+    LoadStats* stats = nullptr;  ///< counts parsed / shared / moved records when not null
 };
+
+/// A zone policy file's text cut at its records (policy_text.cc): `head` is everything up to
+/// and including the `records:` line; each chunk is one record, from its key's line to the
+/// next record's key line (comments and blank lines included). Only a file whose shape is
+/// known from its lines is cut: block style, `records:` the last top-level key, no anchors
+/// or aliases, one document.
+struct PolicyText {
+    struct Chunk {
+        std::string_view key;    ///< as YAML reads it (quotes removed; a view into the text)
+        std::string_view text;   ///< the record's lines, its indentation included
+        std::uint32_t line = 0;  ///< 0-based line of the key
+        std::uint32_t lines = 0;
+        std::uint32_t column = 0;  ///< 0-based column of the key (the records' indentation)
+    };
+    std::string_view head;
+    std::uint32_t records_line = 0;  ///< 0-based
+    std::vector<Chunk> chunks;
+};
+/// `text` cut at its records, or nullopt when it must be parsed whole.
+std::optional<PolicyText> split_policy_text(std::string_view text);
+/// A fast 64-bit hash of `text` seeded with `seed` (chunk comparison; not stable across
+/// versions).
+std::uint64_t text_hash(std::string_view text, std::uint64_t seed) noexcept;
 
 /// Reads a CoreDNS-GSLB zone policy file. Records are checked to lie inside `zone_name`.
 /// Its backends may name `global` profiles (the file's own of the same name win); the

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <unordered_map>
 
 #include "config/yaml_util.hh"
@@ -413,127 +414,319 @@ Fallback parse_fallback(const Val& v, bool failover_key) {
 
 }  // namespace
 
-RecordList load_policy_file(const std::string& path, const std::string& zone_name,
-                            const SourcePos& blame, const std::string& field,
-                            const Profiles& global, std::shared_ptr<const Profiles>* profiles_out,
-                            const Reuse& reuse) {
-    const yaml::Document doc = load_yaml_file(path, blame, field);
-    const FileName file(path);
-    Val root(file, doc);
-    if (root.is_null()) root.fail("the policy file is empty: it needs a 'records' mapping");
-    MapReader top(root, {"defaults", "healthcheck_profiles", "records"});
+namespace {
 
+// What every record of a policy file reads besides its own YAML.
+struct FileScope {
     Defaults defaults;
+    Profiles profiles;
+    /// In every record's source_hash: the global profiles, `defaults` and the file's
+    /// `healthcheck_profiles` (their content, not where they are).
+    std::uint64_t shared_hash = 0;
+};
+
+FileScope read_scope(const MapReader& top, const Profiles& global,
+                     std::shared_ptr<const Profiles>* profiles_out, std::uint64_t inherited) {
+    FileScope scope;
     if (auto d = top.get("defaults")) {
         MapReader m(*d, {"owner", "description", "record_ttl", "scrape_interval", "scrape_timeout",
                          "scrape_retries", "rise", "fall", "alpn", "svcb_alpn", "geo_priority",
                          "slow_start", "flap_damping", "dynamic_ttl", "scoring"});
-        common_setting(m, defaults);
+        common_setting(m, scope.defaults);
     }
-
-    Profiles profiles = global;  // the zone's own of the same name win
+    scope.profiles = global;  // the zone's own of the same name win
     if (auto p = top.get("healthcheck_profiles")) {
         for (const auto& e : p->entries())
-            profiles.insert_or_assign(e.key, parse_healthcheck_def(e.value));
+            scope.profiles.insert_or_assign(e.key, parse_healthcheck_def(e.value));
     }
-    if (profiles_out != nullptr) *profiles_out = std::make_shared<const Profiles>(profiles);
+    if (profiles_out != nullptr) *profiles_out = std::make_shared<const Profiles>(scope.profiles);
+    scope.shared_hash = inherited;
+    if (auto d = top.get("defaults")) scope.shared_hash = d->content_hash(scope.shared_hash);
+    if (auto p = top.get("healthcheck_profiles"))
+        scope.shared_hash = p->content_hash(scope.shared_hash + 1);
+    return scope;
+}
 
-    // What every record inherits is part of each record's hash.
-    std::uint64_t shared_hash = reuse.inherited;
-    if (auto d = top.get("defaults")) shared_hash = d->content_hash(shared_hash);
-    if (auto p = top.get("healthcheck_profiles")) shared_hash = p->content_hash(shared_hash + 1);
+void check_absolute(const KeyVal& e) {
+    if (e.key.empty() || e.key.back() != '.') {
+        throw ConfigError(e.key_pos, e.value.path(),
+                          "record name '" + e.key + "' must be absolute (end with a dot)");
+    }
+}
 
-    // The previous load's records by name (a reload): an unchanged one is shared, not parsed.
+// The record of entry `e` of `records` (its name already in r.name, its hashes set).
+void parse_record(const KeyVal& e, Record& r, const std::string& zone_name,
+                  const FileScope& scope) {
+    const Val& rv = e.value;
+    if (!in_zone(r.name, zone_name)) {
+        throw ConfigError(e.key_pos, rv.path(),
+                          "record '" + r.name + "' is outside zone '" + zone_name +
+                              "' whose policy file this is");
+    }
+    if (rv.is_null()) rv.fail("the record is empty: it needs backends");
+    MapReader m(rv, {"mode",           "record_ttl",      "scrape_interval",
+                     "scrape_timeout", "scrape_retries",  "rise",
+                     "fall",           "owner",           "description",
+                     "backends",       "fallback_policy", "failover_policy",
+                     "alpn",           "svcb_alpn",       "discovery",
+                     "slow_start",     "flap_damping",    "dynamic_ttl",
+                     "scoring",        "geo_priority"});
+    if (auto x = m.get("discovery"); x && !x->is_null())
+        r.discovery = parse_discovery(*x, scope.profiles);
+    Defaults d = scope.defaults;
+    common_setting(m, d);
+    r.owner = d.owner;
+    r.description = d.description;
+    r.ttl = d.ttl;
+    r.scrape_interval = d.scrape_interval;
+    r.scrape_timeout = d.scrape_timeout;
+    r.scrape_retries = d.scrape_retries;
+    r.rise = d.rise;
+    r.fall = d.fall;
+    r.alpn = d.alpn;
+    r.gradual = d.gradual;
+    r.geo_priority = d.geo_priority;
+    if (auto x = m.get("geo_priority"); x && !x->is_null()) {
+        const SourcePos at = x->pos();  // a mode that does not read it refuses it here
+        r.geo_priority_line = at.line;
+        r.geo_priority_column = static_cast<std::uint16_t>(std::min(at.column, 65535));
+    }
+    // Kept as written: the modes and their spellings are the policies' own (lib/gslb's
+    // registry resolves them when the topology is built).
+    if (auto x = m.get("mode")) r.mode = x->nonempty_str();
+    {
+        auto older = m.get("fallback_policy");
+        auto current = m.get("failover_policy");
+        if (older && current && !older->is_null() && !current->is_null())
+            current->fail(
+                "a record takes one of failover_policy and fallback_policy, not both "
+                "(they are two spellings of the same setting)");
+        if (current && !current->is_null()) r.fallback = parse_fallback(*current, true);
+        if (older && !older->is_null()) r.fallback = parse_fallback(*older, false);
+    }
+    auto backends = m.get("backends");
+    if (r.discovery == nullptr && (!backends || backends->is_null() || backends->items().empty())) {
+        throw ConfigError(backends ? backends->pos() : rv.pos(), join_key(rv.path(), "backends"),
+                          "a record needs at least one backend");
+    }
+    const auto items = backends ? backends->items() : std::vector<Val>{};
+    r.backends.reserve(items.size());
+    for (const auto& bv : items) r.backends.push_back(parse_backend(bv, scope.profiles));
+    check_gradual(r);
+}
+
+// Moves the positions of `file` within lines [lo, hi] (1-based) by `delta`.
+struct Shift {
+    const std::string& file;
+    int lo, hi, delta;
+    void operator()(SourcePos& p) const {
+        if (p.line >= lo && p.line <= hi && p.file.str() == file) p.line += delta;
+    }
+    void operator()(HealthCheck& hc) const {
+        (*this)(hc.pos);
+        for (auto& rp : hc.raw_params) (*this)(rp.pos);
+    }
+    void operator()(Backend& b) const {
+        (*this)(b.pos);
+        for (auto& hc : b.healthchecks) (*this)(hc);
+    }
+};
+
+// A copy of `old` (read from the same text, `old.chunk_lines` lines at old.chunk_line) whose
+// text now starts at `line`: every position inside the record's own lines moves with it;
+// those it inherits (`defaults`, profiles: other lines or files) stay.
+std::shared_ptr<Record> moved(const Record& old, std::uint32_t line) {
+    auto r = std::make_shared<Record>(old);
+    const Shift shift{old.pos.file.str(), static_cast<int>(old.chunk_line) + 1,
+                      static_cast<int>(old.chunk_line + old.chunk_lines),
+                      static_cast<int>(line) - static_cast<int>(old.chunk_line)};
+    shift(r->pos);
+    if (r->geo_priority_line >= shift.lo && r->geo_priority_line <= shift.hi)
+        r->geo_priority_line += shift.delta;  // in the record's own lines by construction
+    shift(r->gradual.scoring.pos);
+    shift(r->gradual.slow_start.pos);
+    shift(r->gradual.damping.pos);
+    shift(r->gradual.ttl.pos);
+    for (auto& b : r->backends) shift(b);
+    if (r->discovery != nullptr) {
+        auto d = std::make_shared<Discovery>(*r->discovery);
+        shift(d->pos);
+        if (d->defaults != nullptr) {
+            auto b = std::make_shared<Backend>(*d->defaults);
+            shift(*b);
+            d->defaults = std::move(b);
+        }
+        r->discovery = std::move(d);
+    }
+    r->chunk_line = line;
+    return r;
+}
+
+// The previous load's records by name (a reload): an unchanged one is shared, not parsed.
+std::unordered_map<std::string_view, std::size_t> index_previous(const Reuse& reuse) {
     std::unordered_map<std::string_view, std::size_t> previous;
     if (reuse.records != nullptr) {
         previous.reserve(reuse.records->size());
         for (std::size_t i = 0; i < reuse.records->size(); ++i)
             previous.emplace((*reuse.records)[i].name, i);
     }
+    return previous;
+}
 
+// The file read piece by piece (split_policy_text): `head` parsed for `defaults` and the
+// profiles, then each record whose text (or what it inherits) changed parsed alone with its
+// lines where they are in the file; the others taken from the previous load. nullopt when a
+// piece does not parse as the one record the cut promised (then the caller reads the file
+// whole, and a syntax error is reported as a whole parse sees it).
+std::optional<RecordList> load_split(const PolicyText& split, const FileName& file,
+                                     const std::string& zone_name, const Profiles& global,
+                                     std::shared_ptr<const Profiles>* profiles_out,
+                                     const Reuse& reuse) {
+    const std::string& path = file.str();
+    const yaml::Document head = parse_yaml_text(split.head, path);
+    Val root(file, head);
+    if (!root.is_map()) return std::nullopt;
+    MapReader top(root, {"defaults", "healthcheck_profiles", "records"});
+    const FileScope scope = read_scope(top, global, profiles_out, reuse.inherited);
+    // A record's text is reused only under the same head (defaults, profiles and where the
+    // records start), byte for byte.
+    const std::uint64_t seed = text_hash(split.head, scope.shared_hash);
+
+    // duplicated keys, as a whole parse finds them (the second is blamed)
+    {
+        std::unordered_map<std::string_view, std::uint32_t> seen;
+        seen.reserve(split.chunks.size());
+        for (const auto& c : split.chunks) {
+            auto [it, fresh] = seen.emplace(c.key, c.line);
+            if (!fresh)
+                throw ConfigError(
+                    SourcePos{file, static_cast<int>(c.line) + 1, static_cast<int>(c.column) + 1},
+                    join_key("records", c.key),
+                    "duplicate key (first at line " + std::to_string(it->second + 1) + ")");
+        }
+    }
+
+    const auto previous = index_previous(reuse);
+    LoadStats counts;
+    RecordList out;
+    out.reserve(split.chunks.size());
+    std::string lowered, piece;
+    for (const auto& c : split.chunks) {
+        const std::uint64_t h = text_hash(c.text, seed);
+        if (!previous.empty()) {
+            lowered.assign(c.key);
+            for (char& ch : lowered)
+                ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            if (auto it = previous.find(lowered); it != previous.end()) {
+                const auto& old = reuse.records->shared(it->second);
+                if (old->chunk_hash == h && h != 0 && old->pos.file.str() == path) {
+                    if (old->chunk_line == c.line) {
+                        out.push_back(old);  // the same text under the same head, same place
+                        ++counts.shared;
+                    } else {
+                        out.push_back(moved(*old, c.line));
+                        ++counts.moved;
+                    }
+                    continue;
+                }
+            }
+        }
+        // "records:" on the line above the record's key, so that its lines and its field
+        // paths (records."www.example.".backends[0]) are the file's
+        piece.assign("records:\n");
+        piece.append(c.text);
+        yaml::Document doc;
+        try {
+            doc = yaml::Document::parse(piece, c.line - 1);
+        } catch (const yaml::SyntaxError&) {
+            return std::nullopt;
+        }
+        Val croot(file, doc);
+        if (!croot.is_map()) return std::nullopt;
+        const auto top_entries = croot.entries();
+        if (top_entries.size() != 1 || top_entries[0].key != "records" ||
+            !top_entries[0].value.is_map())
+            return std::nullopt;
+        const auto entries = top_entries[0].value.entries();
+        if (entries.size() != 1 || entries[0].key != c.key) return std::nullopt;
+        const KeyVal& e = entries[0];
+        check_absolute(e);
+        Record r;
+        r.pos = e.key_pos;
+        r.name = normalize_name(e.key, e.key_pos, e.value.path());
+        r.source_hash = e.value.content_hash(scope.shared_hash);
+        r.layout_hash = e.value.layout_hash();
+        r.chunk_hash = h;
+        r.chunk_line = c.line;
+        r.chunk_lines = c.lines;
+        parse_record(e, r, zone_name, scope);
+        out.push_back(std::move(r));
+        ++counts.parsed;
+    }
+    if (reuse.stats != nullptr) {
+        reuse.stats->parsed += counts.parsed;
+        reuse.stats->shared += counts.shared;
+        reuse.stats->moved += counts.moved;
+        ++reuse.stats->files_split;
+    }
+    return out;
+}
+
+}  // namespace
+
+RecordList load_policy_file(const std::string& path, const std::string& zone_name,
+                            const SourcePos& blame, const std::string& field,
+                            const Profiles& global, std::shared_ptr<const Profiles>* profiles_out,
+                            const Reuse& reuse) {
+    const std::string text = read_text_file(path, blame, field);
+    const FileName file(path);
+    // GSLBD_RELOAD_WHOLE=1: every file parsed whole, as before issue 20's incremental reload
+    // (bench/scale: the same binary measured both ways, ABBA)
+    static const bool whole = std::getenv("GSLBD_RELOAD_WHOLE") != nullptr;
+    if (auto split = whole ? std::nullopt : split_policy_text(text))
+        if (auto out = load_split(*split, file, zone_name, global, profiles_out, reuse))
+            return std::move(*out);
+
+    // The whole file at once: a reload still shares a record whose YAML, position and
+    // inherited settings are unchanged (compared on the parsed nodes).
+    const yaml::Document doc = parse_yaml_text(text, path);
+    Val root(file, doc);
+    if (root.is_null()) root.fail("the policy file is empty: it needs a 'records' mapping");
+    MapReader top(root, {"defaults", "healthcheck_profiles", "records"});
+    const FileScope scope = read_scope(top, global, profiles_out, reuse.inherited);
+    const auto previous = index_previous(reuse);
+
+    LoadStats counts;
     RecordList out;
     Val records = top.require("records");
     if (!records.is_map()) records.fail("expected a mapping of record names to records");
     const auto entries = records.entries();
     out.reserve(entries.size());
     for (const auto& e : entries) {
-        const Val& rv = e.value;
-        if (e.key.empty() || e.key.back() != '.') {
-            throw ConfigError(e.key_pos, rv.path(),
-                              "record name '" + e.key + "' must be absolute (end with a dot)");
-        }
+        check_absolute(e);
         Record r;
         r.pos = e.key_pos;
-        r.name = normalize_name(e.key, e.key_pos, rv.path());
-        r.source_hash = rv.content_hash(shared_hash);
-        r.layout_hash = rv.layout_hash();
+        r.name = normalize_name(e.key, e.key_pos, e.value.path());
+        r.source_hash = e.value.content_hash(scope.shared_hash);
+        r.layout_hash = e.value.layout_hash();
         if (auto it = previous.find(r.name); it != previous.end()) {
             const auto& old = reuse.records->shared(it->second);
             if (old->source_hash == r.source_hash && old->layout_hash == r.layout_hash &&
                 old->pos.line == r.pos.line && old->pos.column == r.pos.column &&
                 old->pos.file.str() == r.pos.file.str()) {
                 out.push_back(old);  // checked when it was loaded; nothing it reads changed
+                ++counts.shared;
                 continue;
             }
         }
-        if (!in_zone(r.name, zone_name)) {
-            throw ConfigError(e.key_pos, rv.path(),
-                              "record '" + r.name + "' is outside zone '" + zone_name +
-                                  "' whose policy file this is");
-        }
-        if (rv.is_null()) rv.fail("the record is empty: it needs backends");
-        MapReader m(rv, {"mode",           "record_ttl",      "scrape_interval",
-                         "scrape_timeout", "scrape_retries",  "rise",
-                         "fall",           "owner",           "description",
-                         "backends",       "fallback_policy", "failover_policy",
-                         "alpn",           "svcb_alpn",       "discovery",
-                         "slow_start",     "flap_damping",    "dynamic_ttl",
-                         "scoring",        "geo_priority"});
-        if (auto x = m.get("discovery"); x && !x->is_null())
-            r.discovery = parse_discovery(*x, profiles);
-        Defaults d = defaults;
-        common_setting(m, d);
-        r.owner = d.owner;
-        r.description = d.description;
-        r.ttl = d.ttl;
-        r.scrape_interval = d.scrape_interval;
-        r.scrape_timeout = d.scrape_timeout;
-        r.scrape_retries = d.scrape_retries;
-        r.rise = d.rise;
-        r.fall = d.fall;
-        r.alpn = d.alpn;
-        r.gradual = d.gradual;
-        r.geo_priority = d.geo_priority;
-        if (auto x = m.get("geo_priority"); x && !x->is_null()) {
-            const SourcePos at = x->pos();  // a mode that does not read it refuses it here
-            r.geo_priority_line = at.line;
-            r.geo_priority_column = static_cast<std::uint16_t>(std::min(at.column, 65535));
-        }
-        // Kept as written: the modes and their spellings are the policies' own (lib/gslb's
-        // registry resolves them when the topology is built).
-        if (auto x = m.get("mode")) r.mode = x->nonempty_str();
-        {
-            auto older = m.get("fallback_policy");
-            auto current = m.get("failover_policy");
-            if (older && current && !older->is_null() && !current->is_null())
-                current->fail(
-                    "a record takes one of failover_policy and fallback_policy, not both "
-                    "(they are two spellings of the same setting)");
-            if (current && !current->is_null()) r.fallback = parse_fallback(*current, true);
-            if (older && !older->is_null()) r.fallback = parse_fallback(*older, false);
-        }
-        auto backends = m.get("backends");
-        if (r.discovery == nullptr &&
-            (!backends || backends->is_null() || backends->items().empty())) {
-            throw ConfigError(backends ? backends->pos() : rv.pos(),
-                              join_key(rv.path(), "backends"),
-                              "a record needs at least one backend");
-        }
-        const auto items = backends ? backends->items() : std::vector<Val>{};
-        r.backends.reserve(items.size());
-        for (const auto& bv : items) r.backends.push_back(parse_backend(bv, profiles));
-        check_gradual(r);
+        parse_record(e, r, zone_name, scope);
         out.push_back(std::move(r));
+        ++counts.parsed;
+    }
+    if (reuse.stats != nullptr) {
+        reuse.stats->parsed += counts.parsed;
+        reuse.stats->shared += counts.shared;
+        ++reuse.stats->files_whole;
     }
     return out;
 }

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -145,7 +146,9 @@ json record_json(const gslb::RecordRt& rec, const gslb::Health& h, const StatusB
             {"backends", std::move(backends)}};
 }
 
-json status_json(const Control& ctl) {
+/// `with_records` false (`?records=0`): the generation, reloads and zones without their
+/// records and probe states: cheap at any size, and never waits for the health monitor.
+json status_json(const Control& ctl, bool with_records = true) {
     const gslb::Snapshot view = ctl.current();
     const ReloadCounters rc = ctl.reload_counters();
     json out = {{"generation", view.generation},
@@ -163,7 +166,7 @@ json status_json(const Control& ctl) {
         return out;
     }
     StatusById by_id;
-    if (ctl.monitor() != nullptr)
+    if (ctl.monitor() != nullptr && with_records)
         for (auto& b : ctl.monitor()->status()) by_id.emplace(b.id, std::move(b));
     // A record belongs to the zone whose policy file listed it: an index from config entry
     // to zone, then one pass over the records in topology order.
@@ -172,7 +175,8 @@ json status_json(const Control& ctl) {
     for (std::size_t zi = 0; zi < zone_cfgs.size(); ++zi)
         for (const auto& r : zone_cfgs[zi].records) zone_of.emplace(&r, zi);
     std::vector<json> records(zone_cfgs.size(), json::array());
-    for (const auto& rec : view.topo->records) {
+    for (const auto& rec : with_records ? std::span<const gslb::RecordRt>(view.topo->records)
+                                        : std::span<const gslb::RecordRt>()) {
         if (rec.cfg == nullptr) continue;
         auto it = zone_of.find(rec.cfg);
         if (it != zone_of.end())
@@ -490,8 +494,8 @@ void ApiServer::routes() {
     s.Get("/healthz", ready);
     s.Get("/api/v1/ready", ready);
 
-    s.Get("/api/v1/status", route(kRead, [this](const Request&, Response& res) {
-              send_json(res, 200, status_json(control_));
+    s.Get("/api/v1/status", route(kRead, [this](const Request& req, Response& res) {
+              send_json(res, 200, status_json(control_, req.get_param_value("records") != "0"));
           }));
 
     s.Get("/metrics", route(kRead, [this](const Request&, Response& res) {

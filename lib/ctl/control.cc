@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 #include <algorithm>
+#include <cstdlib>
 #include <exception>
 #include <nlohmann/json.hpp>
 #include <string_view>
@@ -16,10 +17,14 @@ namespace gslbd::ctl {
 
 std::shared_ptr<const gslb::Topology> load_topology(
     const std::string& path, std::shared_ptr<const zone::Secondaries> secondaries,
-    const config::Config* previous) {
-    auto cfg = std::make_shared<const config::Config>(config::load_config(path, previous));
+    const gslb::Topology* previous) {
+    auto cfg = std::make_shared<const config::Config>(
+        config::load_config(path, previous != nullptr ? previous->config.get() : nullptr));
     auto geo = geo::load_geo(*cfg);
-    return gslb::build_topology(cfg, std::move(geo), std::move(secondaries));
+    // GSLBD_RELOAD_WHOLE=1 (benchmarks, as in config::load_policy_file): no topology sharing
+    static const bool whole = std::getenv("GSLBD_RELOAD_WHOLE") != nullptr;
+    return gslb::build_topology(cfg, std::move(geo), std::move(secondaries),
+                                whole ? nullptr : previous);
 }
 
 namespace {
@@ -218,11 +223,11 @@ ReloadResult Control::reload(const std::string& trigger) {
     ReloadResult r;
     try {
         std::shared_ptr<const zone::Secondaries> secondaries;
-        std::shared_ptr<const config::Config> previous;  // unchanged records are shared with it
+        std::shared_ptr<const gslb::Topology> previous;  // unchanged records are shared with it
         {
             std::lock_guard lock(mu_);
             if (base_ != nullptr) secondaries = base_->secondaries;
-            if (base_ != nullptr) previous = base_->config;
+            previous = base_;
         }
         auto base = load_topology(config_path_, secondaries, previous.get());
         previous.reset();
@@ -273,13 +278,17 @@ ReloadResult Control::reload(const std::string& trigger) {
         if (reload_hook_) reload_hook_(*topo->config);
         util::log_info("reload ({}): generation {}: {} zones, {} records, {} backends", trigger,
                        old.generation + 1, topo->zones.size(), topo->records.size(),
-                       topo->backend_count);
+                       topo->backends);
         if (old.topo != nullptr) {
             const RecordChanges c = record_changes(*old.topo->config, *topo->config);
+            const config::LoadStats& st = base->config->load_stats;
             util::log_info(
                 "reload ({}): records: {} added, {} changed, {} removed, {} unchanged ({} "
-                "shared with the previous load, not parsed again)",
-                trigger, c.added, c.changed, c.removed, c.unchanged, c.shared);
+                "shared with the previous load, not parsed again); {} parsed, {} moved (copied "
+                "with their lines shifted); zone files read by record: {}, whole: {}; {} records "
+                "kept their backends and ids in the topology",
+                trigger, c.added, c.changed, c.removed, c.unchanged, c.shared, st.parsed, st.moved,
+                st.files_split, st.files_whole, base->records_shared);
         }
         // Validates the checks and carries over the verdicts of backends that still exist.
         std::shared_ptr<const gslb::Health> health;
@@ -381,8 +390,7 @@ gslb::Snapshot Control::plan_reload(const std::string& path) const {
     std::shared_ptr<const gslb::Topology> topo;
     try {
         // the steps of reload() up to the point where it changes anything
-        auto base =
-            load_topology(path.empty() ? config_path_ : path, nullptr, old.topo->config.get());
+        auto base = load_topology(path.empty() ? config_path_ : path, nullptr, old.topo.get());
         keep_discovered(*base, discovered);
         topo = compose(base, api, discovered, nullptr);
         if (old.topo->config->cluster.enabled != topo->config->cluster.enabled)
@@ -599,7 +607,7 @@ std::shared_ptr<const gslb::Topology> Control::compose(
         }
     }
     if (!changed) return base;
-    return gslb::build_topology(std::move(cfg), base->geo, base->secondaries);
+    return gslb::build_topology(std::move(cfg), base->geo, base->secondaries, base.get());
 }
 
 std::string Control::install_secondary(const std::string& zone_name, zone::Transferred data) {
@@ -620,7 +628,7 @@ std::string Control::install_secondary(const std::string& zone_name, zone::Trans
     (*map)[zone_name] = std::move(data);
     std::shared_ptr<const gslb::Topology> next, topo;
     try {
-        next = gslb::build_topology(base->config, base->geo, std::move(map));
+        next = gslb::build_topology(base->config, base->geo, std::move(map), base.get());
         topo = compose(next, api, discovered, nullptr);
     } catch (const std::exception& e) {
         return e.what();

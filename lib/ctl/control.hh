@@ -35,11 +35,12 @@ class FleetLink;  // ctl/fleet.hh
 
 /// Main config file -> topology (config, geo databases, policies); throws with a message
 /// naming file, line and field. `secondaries`: the transferred zones to serve (lib/xfr).
-/// `previous` (a reload: the configuration in force): unchanged records are shared with it
-/// rather than parsed and stored again (config::load_config).
+/// `previous` (a reload: the topology in force, as loaded from the files): unchanged records
+/// are shared with its configuration rather than parsed and stored again
+/// (config::load_config), and keep their backend arrays and ids (gslb::build_topology).
 std::shared_ptr<const gslb::Topology> load_topology(
     const std::string& path, std::shared_ptr<const zone::Secondaries> secondaries = nullptr,
-    const config::Config* previous = nullptr);
+    const gslb::Topology* previous = nullptr);
 
 struct ReloadResult {
     bool ok = false;

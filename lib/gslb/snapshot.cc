@@ -122,8 +122,38 @@ WireNameRef keep_name(Topology& topo, const WireName& n) {
     return WireNameRef{arena.data() + at, n.len};
 }
 
+/// Backend ids: those that `previous` gave to backends no record keeps, lowest first, then
+/// new ones above the highest.
+class IdAlloc {
+  public:
+    explicit IdAlloc(std::uint32_t next = 0) : next_(next) {}
+    void add_free(std::uint32_t id) { free_.push_back(id); }
+    std::uint32_t take() { return at_ < free_.size() ? free_[at_++] : next_++; }
+    std::uint32_t end() const noexcept { return next_; }
+
+  private:
+    std::vector<std::uint32_t> free_;
+    std::size_t at_ = 0;
+    std::uint32_t next_;
+};
+
+/// The same location names under the same ids in both (BackendRt::locations stays right).
+bool same_locations(const geo::GeoDbs* a, const geo::GeoDbs* b) {
+    if (a == b) return true;
+    const geo::LocationMap* x = a != nullptr ? a->locations.get() : nullptr;
+    const geo::LocationMap* y = b != nullptr ? b->locations.get() : nullptr;
+    if (x == nullptr || y == nullptr) return x == y;
+    if (x->size() != y->size()) return false;
+    for (std::size_t i = 0; i < x->size(); ++i)
+        if (x->name_of(static_cast<std::int32_t>(i)) != y->name_of(static_cast<std::int32_t>(i)))
+            return false;
+    return true;
+}
+
+/// `kept`: the previous topology's record built from the same config::Record object (its
+/// backend arrays and ids are taken as they are), or null.
 void build_record(Topology& topo, RecordRt& rr, const config::Record& r, const config::Config& cfg,
-                  const geo::GeoDbs* geo, std::uint32_t& next_backend) {
+                  const geo::GeoDbs* geo, IdAlloc& ids, const RecordRt* kept) {
     rr.ttl = r.ttl;
     rr.cfg = &r;
     rr.policy = resolve_policy(r.mode);
@@ -132,21 +162,29 @@ void build_record(Topology& topo, RecordRt& rr, const config::Record& r, const c
         throw ConfigError(r.pos, "mode",
                           "unknown mode '" + r.mode + "' (known: " + join(policy_names()) + ")");
     }
-    std::size_t n4 = 0;
-    for (const auto& b : r.backends) n4 += b.address.family == 4;
-    rr.v4.reserve(std::min(n4, kMaxFamilyBackends));
-    rr.v6.reserve(std::min(r.backends.size() - n4, kMaxFamilyBackends));
-    for (const auto& b : r.backends) {
-        if (b.address.family != 4 && b.address.family != 6) {
-            throw ConfigError(b.pos, "address", "backend has no address");
+    if (kept != nullptr) {
+        rr.v4 = kept->v4;
+        rr.v6 = kept->v6;
+    } else {
+        std::size_t n4 = 0;
+        for (const auto& b : r.backends) n4 += b.address.family == 4;
+        std::vector<BackendRt> v4, v6;
+        v4.reserve(std::min(n4, kMaxFamilyBackends));
+        v6.reserve(std::min(r.backends.size() - n4, kMaxFamilyBackends));
+        for (const auto& b : r.backends) {
+            if (b.address.family != 4 && b.address.family != 6) {
+                throw ConfigError(b.pos, "address", "backend has no address");
+            }
+            auto& family = b.address.family == 4 ? v4 : v6;
+            if (family.size() >= kMaxFamilyBackends) {
+                throw ConfigError(b.pos, "backends",
+                                  "more than " + std::to_string(kMaxFamilyBackends) +
+                                      " backends of one address family in record " + r.name);
+            }
+            family.push_back(make_backend(b, geo, ids.take()));
         }
-        auto& family = b.address.family == 4 ? rr.v4 : rr.v6;
-        if (family.size() >= kMaxFamilyBackends) {
-            throw ConfigError(b.pos, "backends",
-                              "more than " + std::to_string(kMaxFamilyBackends) +
-                                  " backends of one address family in record " + r.name);
-        }
-        family.push_back(make_backend(b, geo, next_backend++));
+        rr.v4 = std::move(v4);
+        rr.v6 = std::move(v6);
     }
     if (r.geo_priority_line != 0 && !rr.policy->reads_geo_priority()) {
         throw ConfigError(
@@ -235,6 +273,19 @@ void soa_from_static(ZoneRt& zr) {
 }
 
 }  // namespace
+
+BackendList::BackendList(std::vector<BackendRt> v) : n_(static_cast<std::uint32_t>(v.size())) {
+    if (v.empty()) return;
+    std::shared_ptr<BackendRt[]> a(new BackendRt[v.size()]);
+    for (std::size_t i = 0; i < v.size(); ++i) a[i] = std::move(v[i]);
+    p_ = std::move(a);
+}
+
+void BackendList::push_back(const BackendRt& b) {
+    std::vector<BackendRt> v(begin(), end());
+    v.push_back(b);
+    *this = BackendList(std::move(v));
+}
 
 WireName WireName::from_text(const std::string& text, const config::SourcePos& pos,
                              const std::string& field) {
@@ -373,9 +424,10 @@ std::uint64_t ClassCounts::overflow() const noexcept {
     return sum;
 }
 
-std::shared_ptr<const Topology> build_topology(
-    std::shared_ptr<const config::Config> cfg, std::shared_ptr<const geo::GeoDbs> geo,
-    std::shared_ptr<const zone::Secondaries> secondaries) {
+std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Config> cfg,
+                                               std::shared_ptr<const geo::GeoDbs> geo,
+                                               std::shared_ptr<const zone::Secondaries> secondaries,
+                                               const Topology* previous) {
     if (!cfg) throw ConfigError({}, "", "no configuration to build from");
     auto topo = std::make_shared<Topology>();
     topo->config = cfg;
@@ -401,7 +453,47 @@ std::shared_ptr<const Topology> build_topology(
     topo->name_bytes.reserve(name_bytes);
     topo->zones.reserve(cfg->zones.size());
 
-    std::uint32_t next_backend = 0;
+    // A reload: records built from the same config::Record object keep their backend arrays
+    // and ids (the same location map assumed: its ids are in them); the ids no kept record
+    // uses are handed out again, lowest first.
+    std::vector<const RecordRt*> kept(nrec, nullptr);
+    IdAlloc ids;
+    if (previous != nullptr && same_locations(previous->geo.get(), geo.get())) {
+        std::unordered_map<const config::Record*, const RecordRt*> by_cfg;
+        by_cfg.reserve(previous->records.size());
+        for (const auto& rr : previous->records)
+            if (rr.cfg != nullptr) by_cfg.emplace(rr.cfg, &rr);
+        std::vector<std::uint8_t> used(previous->backend_count, 0);
+        std::size_t i = 0;
+        for (const auto& z : cfg->zones) {
+            for (const auto& r : z.records) {
+                const std::size_t at = i++;
+                auto it = by_cfg.find(&r);
+                if (it == by_cfg.end()) continue;
+                const RecordRt& old = *it->second;
+                bool clash = false;  // the same object twice: only the first keeps the ids
+                for (const auto* fam : {&old.v4, &old.v6})
+                    for (const auto& b : *fam) clash = clash || b.id >= used.size() || used[b.id];
+                if (clash) continue;
+                for (const auto* fam : {&old.v4, &old.v6})
+                    for (const auto& b : *fam) used[b.id] = 1;
+                kept[at] = &old;
+                ++topo->records_shared;
+            }
+        }
+        std::size_t kept_backends = 0;
+        for (std::uint8_t u : used) kept_backends += u;
+        if (kept_backends * 2 >= used.size()) {
+            ids = IdAlloc(previous->backend_count);
+            for (std::uint32_t id = 0; id < used.size(); ++id)
+                if (used[id] == 0) ids.add_free(id);
+        } else {
+            // most of it went: dense ids again (holes stay under half of backend_count)
+            std::fill(kept.begin(), kept.end(), nullptr);
+            topo->records_shared = 0;
+        }
+    }
+
     for (const auto& z : cfg->zones) {
         auto zid = static_cast<std::uint32_t>(topo->zones.size());
         ZoneRt& zr = topo->zones.emplace_back();
@@ -464,7 +556,8 @@ std::shared_ptr<const Topology> build_topology(
             if (!zr.records.emplace(rr.name.view(), rid).second) {
                 throw ConfigError(r.pos, "name", "record '" + r.name + "' is defined twice");
             }
-            build_record(*topo, rr, r, *cfg, geo.get(), next_backend);
+            build_record(*topo, rr, r, *cfg, geo.get(), ids, kept[rid]);
+            topo->backends += static_cast<std::uint32_t>(rr.v4.size() + rr.v6.size());
             rr.state_offset = static_cast<std::uint32_t>(topo->state_words);
             topo->state_words += rr.state_words;
             if (builder)
@@ -477,8 +570,8 @@ std::shared_ptr<const Topology> build_topology(
         }
         collect_ents(zr);
     }
-    topo->backend_count = next_backend;
-    topo->answers = std::make_shared<AnswerCounts>(next_backend, std::size_t{cfg->workers} + 2);
+    topo->backend_count = ids.end();
+    topo->answers = std::make_shared<AnswerCounts>(ids.end(), std::size_t{cfg->workers} + 2);
     // four classes a record on average (A and AAAA, a few locations), 1 MB a stripe at most
     topo->classes = std::make_shared<ClassCounts>(
         std::clamp<std::size_t>(topo->records.size() * 4, 64, 4096), std::size_t{cfg->workers} + 2);

@@ -96,6 +96,33 @@ struct BackendRt {
     const config::Backend* cfg = nullptr;  ///< points into Topology::config
 };
 
+/// A record's backends of one address family: an immutable array that topologies share (a
+/// reload builds a new topology in which an unchanged record keeps its backends and their
+/// ids: build_topology's `previous`). Read like a vector (contiguous: std::span takes it); the
+/// hot path pays nothing for the sharing (the array pointer is held here, as a vector's is).
+/// The writers (push_back, building and tests) copy the array first.
+class BackendList {
+  public:
+    BackendList() = default;
+    BackendList(std::vector<BackendRt> v);  // NOLINT: implicit, a vector of backends is one
+    const BackendRt* begin() const noexcept { return p_.get(); }
+    const BackendRt* end() const noexcept { return p_.get() + n_; }
+    const BackendRt* data() const noexcept { return p_.get(); }
+    std::size_t size() const noexcept { return n_; }
+    bool empty() const noexcept { return n_ == 0; }
+    const BackendRt& operator[](std::size_t i) const noexcept { return p_[i]; }
+    const BackendRt& front() const noexcept { return p_[0]; }
+    const BackendRt& back() const noexcept { return p_[n_ - 1]; }
+    /// Appends a copy of `b` (copies the array: the topology being built, and tests).
+    void push_back(const BackendRt& b);
+    /// True when both hold the same array (shared between topologies).
+    bool shares(const BackendList& o) const noexcept { return p_ == o.p_ && n_ == o.n_; }
+
+  private:
+    std::shared_ptr<const BackendRt[]> p_;
+    std::uint32_t n_ = 0;
+};
+
 struct FallbackRt {
     config::FallbackMode mode = config::FallbackMode::FailOpen;
     dns::Rcode rcode = dns::Rcode::ServFail;
@@ -113,7 +140,7 @@ struct RecordRt {
     /// `geo_priority: best`: geoip's steps that match several backends answer only the
     /// best priority among them (false: all of them, as CoreDNS-GSLB)
     bool geo_best_priority = false;
-    std::vector<BackendRt> v4, v6;  ///< A and AAAA candidates, in config order
+    BackendList v4, v6;  ///< A and AAAA candidates, in config order
     FallbackRt fallback;
     /// HTTPS/SVCB answers (RFC 9460): the `alpn` SvcParam's value in wire format (length-
     /// prefixed ids; the config's list or h3, h2) and the `port` (the first backend in
@@ -332,7 +359,15 @@ struct Topology {
     /// The records' names and CNAME fallback targets, back to back (sized once, never moves:
     /// RecordRt::name, FallbackRt::cname and the zones' maps point into it).
     std::vector<std::uint8_t> name_bytes;
+    /// One more than the highest backend id (the size of Health::up). Ids are stable over a
+    /// reload for the backends of unchanged records, so ids of removed backends may be
+    /// unused (holes, counted up): find backends through `records`, never by counting ids.
     std::uint32_t backend_count = 0;
+    /// Backends of all records (without the holes of backend_count).
+    std::uint32_t backends = 0;
+    /// Records whose backends build_topology took from `previous` (shared arrays, the same
+    /// ids), for the reload log.
+    std::uint32_t records_shared = 0;
     // options copied from config for the hot path
     std::uint16_t edns_udp_size = dns::kDefaultEdnsUdpSize;
     bool ecs_enabled = true;
@@ -475,9 +510,14 @@ struct Snapshot {
 /// `secondaries`: the transferred data of the config's secondary zones (lib/xfr); the
 /// topology keeps the pointer (Topology::secondaries) so that a rebuild from it (pools)
 /// serves the same data. A secondary zone without data (or expired) answers SERVFAIL.
+/// `previous` (a reload, a pool change: the topology built from the configuration whose
+/// Record objects `cfg` shares, or null): a record that is the same config::Record object
+/// there, with the same location map, keeps its backend arrays and their ids (the other
+/// records take free ids, then new ones); its checks run again all the same.
 std::shared_ptr<const Topology> build_topology(
     std::shared_ptr<const config::Config> cfg, std::shared_ptr<const geo::GeoDbs> geo,
-    std::shared_ptr<const zone::Secondaries> secondaries = nullptr);
+    std::shared_ptr<const zone::Secondaries> secondaries = nullptr,
+    const Topology* previous = nullptr);
 
 /// Fills topo.names from the zones' maps (records, ns_names, ents) and zone_index: for
 /// every name, what it is in the zone that answers for it (the longest one containing it).

@@ -583,3 +583,199 @@ zones:
         CHECK(second.zones[0].records[0].ttl == 60);
     }
 }
+
+namespace {
+
+// Everything a record reads from its YAML, positions included: an incremental reload must
+// give what a fresh load of the same files gives.
+void check_same(const Record& a, const Record& b) {
+    INFO("record " << a.name);
+    CHECK(a.name == b.name);
+    CHECK(a.mode == b.mode);
+    CHECK(a.ttl == b.ttl);
+    CHECK(a.owner == b.owner);
+    CHECK(a.description == b.description);
+    CHECK(a.source_hash == b.source_hash);
+    CHECK(a.pos.to_string() == b.pos.to_string());
+    CHECK(a.gradual.slow_start.window == b.gradual.slow_start.window);
+    CHECK(a.gradual.slow_start.pos.to_string() == b.gradual.slow_start.pos.to_string());
+    REQUIRE(a.backends.size() == b.backends.size());
+    for (std::size_t i = 0; i < a.backends.size(); ++i) {
+        const Backend& x = a.backends[i];
+        const Backend& y = b.backends[i];
+        CHECK(x.address_text == y.address_text);
+        CHECK(x.priority == y.priority);
+        CHECK(x.weight == y.weight);
+        CHECK(x.pos.to_string() == y.pos.to_string());
+        REQUIRE(x.healthchecks.size() == y.healthchecks.size());
+        for (std::size_t j = 0; j < x.healthchecks.size(); ++j) {
+            CHECK(x.healthchecks[j].uri == y.healthchecks[j].uri);
+            CHECK(x.healthchecks[j].pos.to_string() == y.healthchecks[j].pos.to_string());
+        }
+    }
+}
+
+void check_same(const Config& incremental, const Config& fresh) {
+    REQUIRE(incremental.zones.size() == fresh.zones.size());
+    for (std::size_t z = 0; z < fresh.zones.size(); ++z) {
+        REQUIRE(incremental.zones[z].records.size() == fresh.zones[z].records.size());
+        for (std::size_t i = 0; i < fresh.zones[z].records.size(); ++i)
+            check_same(incremental.zones[z].records[i], fresh.zones[z].records[i]);
+    }
+}
+
+std::string rec_text(const std::string& name, const std::string& address, int ttl = 0) {
+    std::string s = "  " + name + ":\n    mode: failover\n";
+    if (ttl != 0) s += "    record_ttl: " + std::to_string(ttl) + "\n";
+    s += "    backends:\n      - address: " + address +
+         "\n        priority: 1\n        healthchecks: [web]\n      - address: 192.0.2.200\n"
+         "        priority: 2\n";
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("a reload parses only the records whose text changed (issue 20)", "[config]") {
+    test::TempDir dir;
+    dir.write("main.yml", R"(listen: [127.0.0.1:5353]
+zones:
+  - name: example.
+    policy: policy.yml
+    ns:
+      - name: ns1.example.
+        addresses: 127.0.0.1
+)");
+    const std::string head =
+        "# a zone file\ndefaults:\n  record_ttl: 30\n  slow_start: {window: 5m}\n"
+        "healthcheck_profiles:\n  web: {type: http, params: {uri: /a}}\nrecords:\n";
+    std::vector<std::string> recs;
+    for (int i = 0; i < 6; ++i)
+        recs.push_back(
+            rec_text("r" + std::to_string(i) + ".example.", "192.0.2." + std::to_string(i + 1)));
+    auto policy = [&](const std::string& h, const std::vector<std::string>& rs) {
+        std::string s = h;
+        for (const auto& r : rs) s += r;
+        return s;
+    };
+    dir.write("policy.yml", policy(head, recs));
+    const Config first = load_config(dir.path() + "/main.yml");
+    CHECK(first.load_stats.files_split == 1);
+    CHECK(first.load_stats.parsed == 6);
+    const auto& one = first.zones[0].records;
+    REQUIRE(one.size() == 6);
+
+    // The incremental load next to a fresh one of the same files.
+    auto reload = [&](const std::string& text) {
+        dir.write("policy.yml", text);
+        Config inc = load_config(dir.path() + "/main.yml", &first);
+        const Config fresh = load_config(dir.path() + "/main.yml");
+        check_same(inc, fresh);
+        return inc;
+    };
+
+    SECTION("one record changed in place: only it is parsed") {
+        auto r = recs;
+        r[3] = rec_text("r3.example.", "192.0.2.99");
+        const Config two = reload(policy(head, r));
+        CHECK(two.load_stats.parsed == 1);
+        CHECK(two.load_stats.shared == 5);
+        CHECK(two.zones[0].records.shared_with(one) == 5);
+        CHECK(two.zones[0].records[3].backends[0].address_text == "192.0.2.99");
+    }
+    SECTION("a record that grows moves the ones below it: copied with their lines, not parsed") {
+        auto r = recs;
+        r[1] = rec_text("r1.example.", "192.0.2.2", 60);  // one line more
+        const Config two = reload(policy(head, r));
+        CHECK(two.load_stats.parsed == 1);
+        CHECK(two.load_stats.shared == 1);
+        CHECK(two.load_stats.moved == 4);
+        CHECK(two.zones[0].records[2].pos.line == one[2].pos.line + 1);
+        CHECK(two.zones[0].records[2].backends[1].pos.line == one[2].backends[1].pos.line + 1);
+        // inherited from `defaults`: where it was written, not moved
+        CHECK(two.zones[0].records[2].gradual.slow_start.pos.line ==
+              one[2].gradual.slow_start.pos.line);
+    }
+    SECTION("records added, removed and reordered") {
+        std::vector<std::string> r = {recs[5], recs[0], rec_text("new.example.", "192.0.2.50"),
+                                      recs[2], recs[4]};
+        const Config two = reload(policy(head, r));
+        CHECK(two.load_stats.parsed == 1);
+        CHECK(two.load_stats.shared + two.load_stats.moved == 4);
+        CHECK(two.zones[0].records.size() == 5);
+    }
+    SECTION("changed defaults reach every record") {
+        std::string h = head;
+        h.replace(h.find("record_ttl: 30"), 14, "record_ttl: 45");
+        const Config two = reload(policy(h, recs));
+        CHECK(two.load_stats.parsed == 6);
+        for (const auto& rec : two.zones[0].records) CHECK(rec.ttl == 45);
+    }
+    SECTION("a changed profile reaches every record") {
+        std::string h = head;
+        h.replace(h.find("uri: /a"), 7, "uri: /b");
+        const Config two = reload(policy(h, recs));
+        CHECK(two.load_stats.parsed == 6);
+        CHECK(two.zones[0].records[0].backends[0].healthchecks[0].uri == "/b");
+    }
+    SECTION("a comment between records moves the ones below it") {
+        auto r = recs;
+        r[2] += "# a note\n";  // part of r2's lines: r2 is parsed again
+        const Config two = reload(policy(head, r));
+        CHECK(two.load_stats.parsed == 1);
+        CHECK(two.load_stats.shared == 2);
+        CHECK(two.load_stats.moved == 3);
+        CHECK(two.zones[0].records[5].pos.line == one[5].pos.line + 1);
+    }
+    SECTION("a line added to the head (above `records:`): every record parsed again") {
+        const Config two = reload("# one more line\n" + policy(head, recs));
+        CHECK(two.load_stats.parsed == 6);
+        CHECK(two.zones[0].records[0].pos.line == one[0].pos.line + 1);
+    }
+    SECTION("a bad record: its error names file, line and column; the old load is untouched") {
+        auto r = recs;
+        r[4] = "  r4.example.:\n    mode: failover\n    backends:\n      - adress: 192.0.2.5\n";
+        dir.write("policy.yml", policy(head, r));
+        // the head is 7 lines, a record 8: r4's key is on line 40, `adress` on 43, column 9
+        CHECK_THROWS_WITH(load_config(dir.path() + "/main.yml", &first),
+                          Catch::Contains("policy.yml:43:9: records.\"r4.example.\".backends[0]."
+                                          "adress: unknown key 'adress'"));
+        CHECK(one[4].backends[0].address_text == "192.0.2.5");
+    }
+    SECTION("a YAML syntax error in one record: file, line and column") {
+        auto r = recs;
+        r[2] = "  r2.example.:\n    mode: [failover\n    backends: []\n";
+        dir.write("policy.yml", policy(head, r));
+        try {
+            (void)load_config(dir.path() + "/main.yml", &first);
+            FAIL("no error");
+        } catch (const ConfigError& e) {
+            CHECK(e.pos().file.str() == dir.path() + "/policy.yml");
+            CHECK(e.pos().line >= 25);  // r2's key is on line 24, the open list on 25
+            CHECK(std::string(e.what()).find("YAML syntax error") != std::string::npos);
+        }
+    }
+    SECTION("a duplicated record name is found as before") {
+        auto r = recs;
+        r.push_back(recs[1]);
+        dir.write("policy.yml", policy(head, r));
+        CHECK_THROWS_WITH(load_config(dir.path() + "/main.yml", &first),
+                          Catch::Contains("policy.yml:56:3: records.\"r1.example.\": duplicate "
+                                          "key (first at line 16)"));
+    }
+    SECTION("files that cannot be cut are read whole, with the same result") {
+        // an alias ties two records together
+        std::string text = policy(head, recs);
+        text.replace(text.find("mode: failover"), 14, "mode: &m failover");
+        text.replace(text.rfind("mode: failover"), 14, "mode: *m");
+        const Config two = reload(text);
+        CHECK(two.load_stats.files_whole == 1);
+        CHECK(two.load_stats.files_split == 0);
+        // a top-level key after the records
+        const Config three = reload(
+            policy("healthcheck_profiles:\n  web: {type: http, params: {uri: /a}}\nrecords:\n",
+                   recs) +
+            "defaults: {record_ttl: 9}\n");
+        CHECK(three.load_stats.files_whole == 1);
+        CHECK(three.zones[0].records[0].ttl == 9);
+    }
+}

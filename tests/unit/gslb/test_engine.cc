@@ -718,3 +718,59 @@ TEST_CASE("ClassCounts: a reservoir of clients per class, weighted by the querie
     CHECK(weight == Approx(4000));
     CHECK(late >= 5);  // uniform: 7.2 expected; the first eight alone would give 0
 }
+
+TEST_CASE("a rebuild keeps the backends of unchanged records: shared arrays, same ids") {
+    auto a_cfg = make_config();
+    Env a(a_cfg);
+    // the next configuration shares every Record object but the ones it changes
+    auto b_cfg = std::make_shared<config::Config>(*a_cfg);
+    auto& recs = b_cfg->zones[0].records;
+    recs.edit(0).backends[1].address = ip("192.0.2.12");  // www: changed
+    recs.edit(0).backends[1].address_text = "192.0.2.12";
+    config::RecordList rest;  // v4only removed, a new record in the middle
+    for (std::size_t i = 0; i < recs.size(); ++i) {
+        if (i == 1) continue;
+        if (i == 3) rest.push_back(record("new.example.com.", kTestAll, {backend("192.0.2.33")}));
+        rest.push_back(recs.shared(i));
+    }
+    recs = rest;
+    auto inc = gslb::build_topology(b_cfg, nullptr, nullptr, a.topo.get());
+    auto fresh = gslb::build_topology(b_cfg, nullptr);
+
+    CHECK(inc->records_shared == inc->records.size() - 2);  // all but www and new
+    std::vector<std::uint32_t> ids;
+    for (const auto& r : inc->records) {
+        for (const auto* fam : {&r.v4, &r.v6})
+            for (const auto& b : *fam) ids.push_back(b.id);
+        if (r.cfg->name == "www.example.com." || r.cfg->name == "new.example.com.") continue;
+        const gslb::RecordRt& old = rec_of(*a.topo, r.cfg->name);
+        CHECK(r.v4.shares(old.v4));
+        CHECK(r.v6.shares(old.v6));
+    }
+    std::sort(ids.begin(), ids.end());
+    CHECK(std::adjacent_find(ids.begin(), ids.end()) == ids.end());  // unique
+    CHECK(ids.back() < inc->backend_count);
+    CHECK(inc->backend_count <= a.topo->backend_count + 1);  // freed ids are taken again
+    CHECK(inc->backends == fresh->backends);
+
+    // the same answers as a topology built from nothing
+    Env x(b_cfg), y(b_cfg);
+    x.topo = inc;
+    x.snap.topo = inc;
+    x.snap.health = gslb::all_up(*inc);
+    x.ws.prepare(*inc);
+    for (const auto& r : fresh->records) {
+        for (std::uint16_t qt : {dns::qtype::A, dns::qtype::AAAA}) {
+            INFO(r.cfg->name << " " << qt);
+            const Msg m1 = x.ask(r.cfg->name, qt), m2 = y.ask(r.cfg->name, qt);
+            CHECK(m1.rcode() == m2.rcode());
+            CHECK(addrs(m1.answer) == addrs(m2.answer));
+        }
+    }
+    // a backend down by its id in the rebuilt topology: the answers follow
+    const auto& www = rec_of(*inc, "www.example.com.");
+    x.set_down(www.v4[0]);
+    y.set_down(rec_of(*y.topo, "www.example.com.").v4[0]);
+    CHECK(addrs(x.ask("www.example.com.", dns::qtype::A).answer) ==
+          addrs(y.ask("www.example.com.", dns::qtype::A).answer));
+}

@@ -287,6 +287,12 @@ void BackendList::push_back(const BackendRt& b) {
     *this = BackendList(std::move(v));
 }
 
+BackendRt& BackendList::edit(std::size_t i) {
+    if (p_.use_count() > 1) *this = BackendList(std::vector<BackendRt>(begin(), end()));
+    // the array was made as BackendRt[] (the constructor): writing to it is allowed
+    return const_cast<BackendRt&>(p_[i]);
+}
+
 WireName WireName::from_text(const std::string& text, const config::SourcePos& pos,
                              const std::string& field) {
     WireName n;

@@ -115,6 +115,8 @@ class BackendList {
     const BackendRt& back() const noexcept { return p_[n_ - 1]; }
     /// Appends a copy of `b` (copies the array: the topology being built, and tests).
     void push_back(const BackendRt& b);
+    /// Backend `i` to change (tests): the array is copied first when another list shares it.
+    BackendRt& edit(std::size_t i);
     /// True when both hold the same array (shared between topologies).
     bool shares(const BackendList& o) const noexcept { return p_ == o.p_ && n_ == o.n_; }
 

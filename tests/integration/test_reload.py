@@ -195,3 +195,43 @@ def test_file_watch_reloads_on_change(ctl_daemon, tmp_path):
     zone.write_text("records: [\n")
     wait_for(lambda: "reload failed (file change)" in d.log(), True, 10, d.log)
     assert sorted(addresses(udp(d, make_query("fo.gslb.test.")))) == ["192.0.2.2", "192.0.2.7"]
+
+
+def test_reload_parses_only_what_changed_and_blames_the_line(ctl_daemon, tmp_path):
+    """Issue 20: a reload reads the zone file by record. One record changed: one parsed, the
+    others shared, answers as a fresh start would give; a bad record keeps the old
+    configuration and names its file, line and column; status?records=0 stays cheap."""
+    d, api = ctl_daemon("inc")
+    zone = tmp_path / "inc" / "zone.yml"
+    good = zone.read_text()
+    assert "  rr.gslb.test.:\n" in good
+    zone.write_text(good.replace("  rr.gslb.test.:\n", "  rr.gslb.test.:\n    record_ttl: 77\n", 1))
+    status, _ = api.post("/api/v1/reload")
+    assert status == 200
+    r = udp(d.port, make_query("rr.gslb.test."))
+    assert r.rcode() == 0 and r.answer and r.answer[0].ttl == 77
+    assert sorted(addresses(udp(d.port, make_query("fo.gslb.test.")))) == EXPECTED
+    # the records below rr moved down a line: copied with their positions, not parsed
+    m = re.findall(r"records: 0 added, 1 changed, 0 removed, (\d+) unchanged \((\d+) shared "
+                   r"with the previous load, not parsed again\); 1 parsed, (\d+) moved", d.log())
+    assert m, d.log()
+    unchanged, shared, moved = (int(x) for x in m[-1])
+    assert unchanged == shared + moved and shared > 0 and moved > 0
+    # a typo on one record: the error names the file, the line of the key and its column
+    lines = good.splitlines(keepends=True)
+    at = next(i for i, l in enumerate(lines) if l.startswith("  rr.gslb.test.:"))
+    lines.insert(at + 1, "    modee: failover\n")
+    zone.write_text("".join(lines))
+    status, body = api.post("/api/v1/reload")
+    assert status == 422
+    assert f"zone.yml:{at + 2}:5: records.\"rr.gslb.test.\".modee: unknown key 'modee'" in body[
+        "error"], body["error"]
+    r = udp(d.port, make_query("rr.gslb.test."))
+    assert r.answer and r.answer[0].ttl == 77  # the previous configuration still serves
+    _, full = api.get("/api/v1/status")
+    _, brief = api.get("/api/v1/status?records=0")
+    assert brief["generation"] == full["generation"]
+    assert brief["reloads"] == full["reloads"] and brief["reloads"]["last_ok"] is False
+    assert [z["name"] for z in brief["zones"]] == [z["name"] for z in full["zones"]]
+    assert all(z["records"] == [] for z in brief["zones"])
+    assert any(z["records"] for z in full["zones"])

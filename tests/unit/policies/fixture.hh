@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -113,7 +114,7 @@ inline std::shared_ptr<geo::GeoDbs> location_world(std::initializer_list<const c
     return geo;
 }
 
-inline std::vector<std::uint16_t> all_of(const std::vector<gslb::BackendRt>& family) {
+inline std::vector<std::uint16_t> all_of(std::span<const gslb::BackendRt> family) {
     std::vector<std::uint16_t> v;
     for (std::size_t i = 0; i < family.size(); ++i) v.push_back(static_cast<std::uint16_t>(i));
     return v;

@@ -214,13 +214,13 @@ TEST_CASE("geoip with MaxMind: city, country, continent, then the country db, th
     CHECK(s.scope == 25);
     // the EU backend down: nothing in either MaxMind hierarchy, so the ASN decides, and
     // alone (backend 6 lists the same ASN but comes later: the first match answers)
-    w.topo->records[0].v4[6].asns = {64503};
+    w.topo->records[0].v4.edit(6).asns = {64503};
     s = w.select(p, 0, false, {0, 1, 2, 3, 5, 6}, client("192.0.2.5"));
     CHECK(picked(s) == std::vector<std::uint16_t>{0});
     CHECK(dim(s) == 2);
     s = w.select(p, 0, false, {1, 2, 3, 5, 6}, client("192.0.2.5"));
     CHECK(picked(s) == std::vector<std::uint16_t>{6});
-    w.topo->records[0].v4[6].asns.clear();
+    w.topo->records[0].v4.edit(6).asns.clear();
 
     // 198.51.100.0/24: FR, Paris, AS64501 (no backend) -> city before country
     s = w.select(p, 0, false, all, client("198.51.100.7"));

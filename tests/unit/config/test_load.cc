@@ -597,6 +597,8 @@ void check_same(const Record& a, const Record& b) {
     CHECK(a.description == b.description);
     CHECK(a.source_hash == b.source_hash);
     CHECK(a.pos.to_string() == b.pos.to_string());
+    CHECK(a.geo_priority == b.geo_priority);
+    CHECK(a.geo_priority_line == b.geo_priority_line);
     CHECK(a.gradual.slow_start.window == b.gradual.slow_start.window);
     CHECK(a.gradual.slow_start.pos.to_string() == b.gradual.slow_start.pos.to_string());
     REQUIRE(a.backends.size() == b.backends.size());
@@ -652,6 +654,8 @@ zones:
     for (int i = 0; i < 6; ++i)
         recs.push_back(
             rec_text("r" + std::to_string(i) + ".example.", "192.0.2." + std::to_string(i + 1)));
+    // a line number kept outside SourcePos (moved records must shift it too)
+    recs[5].insert(recs[5].find("    backends:"), "    geo_priority: best\n");
     auto policy = [&](const std::string& h, const std::vector<std::string>& rs) {
         std::string s = h;
         for (const auto& r : rs) s += r;
@@ -690,6 +694,7 @@ zones:
         CHECK(two.load_stats.shared == 1);
         CHECK(two.load_stats.moved == 4);
         CHECK(two.zones[0].records[2].pos.line == one[2].pos.line + 1);
+        CHECK(two.zones[0].records[5].geo_priority_line == one[5].geo_priority_line + 1);
         CHECK(two.zones[0].records[2].backends[1].pos.line == one[2].backends[1].pos.line + 1);
         // inherited from `defaults`: where it was written, not moved
         CHECK(two.zones[0].records[2].gradual.slow_start.pos.line ==
@@ -759,7 +764,7 @@ zones:
         r.push_back(recs[1]);
         dir.write("policy.yml", policy(head, r));
         CHECK_THROWS_WITH(load_config(dir.path() + "/main.yml", &first),
-                          Catch::Contains("policy.yml:56:3: records.\"r1.example.\": duplicate "
+                          Catch::Contains("policy.yml:57:3: records.\"r1.example.\": duplicate "
                                           "key (first at line 16)"));
     }
     SECTION("files that cannot be cut are read whole, with the same result") {

@@ -168,14 +168,19 @@ def thread_cpu(pid, split=False):
     return out
 
 
-def start_gslbd(binary, directory, zone_text):
+def start_gslbd(binary, directory, zone_text, client=None):
     port = free_port(socket.SOCK_DGRAM)
     (directory / "zone.yml").write_text(zone_text)
     cfg = directory / "gslbd.yml"
     cfg.write_text(main_config(port, "zone.yml"))
     log = open(directory / "gslbd.log", "wb")
     t0 = time.monotonic()
-    proc = subprocess.Popen([binary, "--config", str(cfg)], stdout=log, stderr=subprocess.STDOUT)
+    env = dict(os.environ)
+    env.pop("GSLBD_HTTP_CLIENT", None)
+    if client == "curl":
+        env["GSLBD_HTTP_CLIENT"] = "curl"  # every http check on libcurl (the former client)
+    proc = subprocess.Popen([binary, "--config", str(cfg)], stdout=log, stderr=subprocess.STDOUT,
+                            env=env)
     q = dns.message.make_query("ns1.scale.test.", "A")
     for _ in range(6000):
         if proc.poll() is not None:
@@ -190,7 +195,7 @@ def start_gslbd(binary, directory, zone_text):
     raise SystemExit("gslbd did not start")
 
 
-def scale(binary, targets, mode, interval, seconds):
+def scale(binary, targets, mode, interval, seconds, client="native"):
     records = (targets + 2) // 3
     keep = mode == "keep"
     http_port = free_port()
@@ -203,7 +208,7 @@ def scale(binary, targets, mode, interval, seconds):
             addr = f"127.{1 + n // 62500}.{(n // 250) % 250}.{n % 250 + 1}"  # distinct targets
             lines.append(backend(addr, http_port, j + 1, interval, keep))
     with tempfile.TemporaryDirectory() as d:
-        proc, _ = start_gslbd(binary, Path(d), "".join(lines))
+        proc, _ = start_gslbd(binary, Path(d), "".join(lines), client)
         # the first interval staggers the first probes (and opens the kept connections):
         # measure in steady state after it
         time.sleep(interval + 2)
@@ -231,13 +236,17 @@ def scale(binary, targets, mode, interval, seconds):
                 "total": pct(a[0] + a[1], b[0] + b[1])}
 
     threads = {k: split(th0.get(k, (0, 0)), th1[k]) for k in th1}
+    probes = max(r1 - r0, 1)
+    per_probe = lambda a, b: round(1e6 * (b - a) / probes, 1)
     return {
-        "mode": mode, "keepalive": keep,
+        "mode": mode, "keepalive": keep, "client": client,
         "records": records, "backends": records * 3, "interval_s": interval,
         "measured_s": round(span, 1),
         "cpu_percent": pct(sum(c0), sum(c1)),
         "cpu_percent_split": split(c0, c1),
         "cpu_percent_by_thread": threads,
+        "cpu_us_per_probe": {"user": per_probe(c0[0], c1[0]), "kernel": per_probe(c0[1], c1[1]),
+                             "total": per_probe(sum(c0), sum(c1))},
         "rss_mb": round(rss_samples[-1], 1),
         "rss_mb_max": round(max(rss_samples), 1),
         "open_fds": fds,
@@ -292,8 +301,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("gslbd")
     ap.add_argument("--runs", default="30000:close,10000:keep,30000:keep",
-                    help="comma list of TARGETS:MODE, MODE close (a connection per probe) "
-                         "or keep (keepalive: true)")
+                    help="comma list of TARGETS:MODE[:CLIENT], MODE close (a connection per "
+                         "probe) or keep (keepalive: true), CLIENT native (default) or curl "
+                         "(GSLBD_HTTP_CLIENT=curl: the libcurl client, for before/after)")
     ap.add_argument("--interval", type=float, default=10.0)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--failover-interval", type=float, default=1.0)
@@ -307,12 +317,13 @@ def main():
         Path(args.gslbd).resolve().parents[2] / "bench" / "health" / "http_responder")
     runs = []
     for item in args.runs.split(","):
-        n, _, mode = item.partition(":")
-        if mode not in ("close", "keep"):
-            raise SystemExit(f"--runs: {item}: MODE must be close or keep")
-        runs.append((int(n), mode))
+        n, _, rest = item.partition(":")
+        mode, _, client = rest.partition(":")
+        if mode not in ("close", "keep") or client not in ("", "native", "curl"):
+            raise SystemExit(f"--runs: {item}: MODE must be close or keep, CLIENT native or curl")
+        runs.append((int(n), mode, client or "native"))
     # a kept connection holds a descriptor on both sides; gslbd's cache takes half its limit
-    nofile = raise_nofile(max(65536, 4 * max(n for n, _ in runs) + 16384))
+    nofile = raise_nofile(max(65536, 4 * max(r[0] for r in runs) + 16384))
     out = {"machine": {"cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?"),
                        "cores": os.cpu_count(), "kernel": os.uname().release,
                        "loadavg": open("/proc/loadavg").read().split()[:3],
@@ -320,8 +331,8 @@ def main():
                        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")},
            "scale": [],
            "failover": None}
-    for n, mode in runs:
-        r = scale(args.gslbd, n, mode, args.interval, args.seconds)
+    for n, mode, client in runs:
+        r = scale(args.gslbd, n, mode, args.interval, args.seconds, client)
         print(json.dumps(r), flush=True)
         out["scale"].append(r)
     if not args.skip_failover:

@@ -2,7 +2,8 @@
 /// The probe engine: one epoll instance drives every probe of the process. The attempts
 /// themselves are carried out by the runners of the registered probe kinds
 /// (health/probe_kind.hh, probes/): one runner per kind, created at the kind's first use,
-/// its sockets in this epoll set (http: libcurl's multi in socket-action mode; tcp, dns,
+/// its sockets in this epoll set (http: a native HTTP/1.1 client, libcurl's multi in
+/// socket-action mode for https; tcp, dns,
 /// icmp: non-blocking sockets; mysql, lua: a thread pool of their own that wakes the loop).
 /// No thread per probe. Not thread-safe except wakeup(): the owner serializes the other calls.
 /// The first Prober raises the process's soft RLIMIT_NOFILE to its hard limit (thousands of

@@ -74,13 +74,23 @@ std::vector<std::pair<const gslb::RecordRt*, const gslb::BackendRt*>> AdminStore
 
 void AdminStore::overlay(const gslb::Topology& topo, std::vector<AdminState>& admin,
                          std::vector<std::uint32_t>& weight) const {
+    // no override: both empty (gslb::Health reads a missing entry as enabled, weight as
+    // configured), not 5 bytes per backend in every published Health
+    admin.clear();
+    weight.clear();
+    if (map_.empty()) return;
     admin.assign(topo.backend_count, AdminState::Enabled);
     weight.assign(topo.backend_count, 0);
-    if (map_.empty()) return;
+    std::string addr;
     for (const auto& rec : topo.records) {
+        // the overrides of this record, if any: one lookup per record, an address text
+        // only for the backends of a record that has some
+        auto first = map_.lower_bound(BackendKey{rec.cfg->name, std::string()});
+        if (first == map_.end() || first->first.first != rec.cfg->name) continue;
         for (const auto* family : {&rec.v4, &rec.v6}) {
             for (const auto& b : *family) {
-                auto it = map_.find({rec.cfg->name, b.addr.to_string()});
+                addr = b.addr.to_string();
+                auto it = map_.find(BackendKey{rec.cfg->name, addr});
                 if (it == map_.end() || b.id >= topo.backend_count) continue;
                 admin[b.id] = it->second.state;
                 weight[b.id] = it->second.weight;

@@ -404,26 +404,19 @@ gslb::Snapshot Control::plan_reload(const std::string& path) const {
     } catch (const std::exception& e) {
         throw RequestError(422, e.what());
     }
-    // what the backends that stay have now (by record and address); new ones: up, full weight
-    std::unordered_map<std::string, std::pair<std::uint8_t, std::uint8_t>> was;
+    // what the backends that stay have now (by record and address: health::carry_ids, no
+    // string per backend); new ones: up, full weight
     const gslb::Health* h0 = old.health.get();
-    for (const auto& rec : old.topo->records)
-        for (const auto* fam : {&rec.v4, &rec.v6})
-            for (const auto& b : *fam)
-                was[rec.cfg->name + ' ' + b.addr.to_string()] = {
-                    old.backend_up(b) ? 1 : 0,
-                    h0 != nullptr && b.id < h0->ramp.size() ? h0->ramp[b.id] : 0};
+    const std::vector<std::uint32_t> prev = health::carry_ids(*old.topo, *topo);
     auto h = std::make_shared<gslb::Health>();
     h->up.assign(topo->backend_count, 1);
     h->ramp.assign(topo->backend_count, 0);
-    for (const auto& rec : topo->records)
-        for (const auto* fam : {&rec.v4, &rec.v6})
-            for (const auto& b : *fam) {
-                auto it = was.find(rec.cfg->name + ' ' + b.addr.to_string());
-                if (it == was.end() || b.id >= topo->backend_count) continue;
-                h->up[b.id] = it->second.first;
-                h->ramp[b.id] = it->second.second;
-            }
+    for (std::uint32_t id = 0; id < prev.size() && id < topo->backend_count; ++id) {
+        const std::uint32_t p = prev[id];
+        if (p == health::kNoBackend) continue;
+        h->up[id] = h0 == nullptr || p >= h0->up.size() || h0->up[p] != 0 ? 1 : 0;
+        h->ramp[id] = h0 != nullptr && p < h0->ramp.size() ? h0->ramp[p] : 0;
+    }
     if (std::all_of(h->ramp.begin(), h->ramp.end(), [](std::uint8_t r) { return r == 0; }))
         h->ramp.clear();
     admin.overlay(*topo, h->admin, h->weight);

@@ -1,9 +1,10 @@
 #include "health/gradual.hh"
 
+#include "health/plan.hh"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <unordered_map>
 
 namespace gslbd::health {
 
@@ -82,32 +83,64 @@ double FlapDamper::reuse_at(const config::FlapDamping& d) const noexcept {
     return at_ + seconds(d.half_life) * std::log2(penalty_ / d.reuse);
 }
 
+namespace {
+
+bool uses_rules(const config::Gradual& g) noexcept {
+    return g.slow_start.on() || g.damping.enabled || g.ttl.enabled || g.scoring.enabled;
+}
+
+}  // namespace
+
 void GradualTracker::remap(const gslb::Topology& topo, double now) {
+    any_ = false;
+    for (const auto& rec : topo.records)
+        any_ = any_ || (rec.cfg != nullptr && uses_rules(rec.cfg->gradual));
     // Backends new in this topology (a reload or a pool change added them) start a ramp if
     // they are usable; at start-up (no earlier topology) there is nothing to ramp from.
     const bool successor = topo_ != nullptr;
-    std::unordered_map<std::string, Track> old;
-    for (auto& t : tracks_)
-        if (!t.key.empty()) old.emplace(t.key, std::move(t));  // seen or not: it existed
-    tracks_.assign(topo.backend_count, Track{});
-    any_ = false;
-    for (const auto& rec : topo.records) {
-        const auto& g = rec.cfg->gradual;
-        any_ = any_ || g.slow_start.on() || g.damping.enabled || g.ttl.enabled || g.scoring.enabled;
-        for (const auto* fam : {&rec.v4, &rec.v6}) {
-            for (const auto& b : *fam) {
-                if (b.id >= tracks_.size()) continue;
-                std::string key = rec.cfg->name + ' ' + b.addr.to_string();
-                auto it = old.find(key);
-                if (it != old.end()) {
-                    tracks_[b.id] = std::move(it->second);
-                } else if (successor) {
-                    tracks_[b.id].fresh_at = now;
-                }
-                tracks_[b.id].key = std::move(key);
+    if (!any_) {
+        std::vector<std::uint32_t>().swap(first_);
+        std::vector<Track>().swap(tracks_);
+        return;
+    }
+    std::vector<std::uint32_t> prev_id;    // by backend id: its id in topo_ (plan.hh)
+    std::vector<std::uint32_t> old_track;  // by backend id of topo_: index into tracks_
+    if (successor) {
+        prev_id = carry_ids(*topo_, topo);
+        if (!tracks_.empty()) {
+            old_track.assign(topo_->backend_count, kNone);
+            for (const auto& rec : topo_->records) {
+                if (rec.id >= first_.size() || first_[rec.id] == kNone) continue;
+                std::uint32_t k = first_[rec.id];
+                for (const auto* fam : {&rec.v4, &rec.v6})
+                    for (const auto& b : *fam) {
+                        if (b.id < old_track.size()) old_track[b.id] = k;
+                        ++k;
+                    }
             }
         }
     }
+    std::vector<std::uint32_t> first(topo.records.size(), kNone);
+    std::vector<Track> tracks;
+    for (const auto& rec : topo.records) {
+        if (rec.cfg == nullptr || !uses_rules(rec.cfg->gradual) || rec.id >= first.size()) continue;
+        first[rec.id] = static_cast<std::uint32_t>(tracks.size());
+        for (const auto* fam : {&rec.v4, &rec.v6}) {
+            for (const auto& b : *fam) {
+                Track& t = tracks.emplace_back();
+                if (!successor) continue;
+                const std::uint32_t p = b.id < prev_id.size() ? prev_id[b.id] : kNoBackend;
+                if (p == kNoBackend) {
+                    t.fresh_at = now;  // new since the last topology
+                } else if (p < old_track.size() && old_track[p] != kNone) {
+                    t = tracks_[old_track[p]];  // it stays: its history with it
+                }
+                // else it stays, but its record used no rule: a fresh history, no ramp
+            }
+        }
+    }
+    first_ = std::move(first);
+    tracks_ = std::move(tracks);
 }
 
 bool GradualTracker::apply(const std::shared_ptr<const gslb::Topology>& topo_ptr, gslb::Health& h,
@@ -124,14 +157,16 @@ bool GradualTracker::apply(const std::shared_ptr<const gslb::Topology>& topo_ptr
     h.short_ttl.clear();
     bool moving = false;
     for (const auto& rec : topo.records) {
+        if (rec.id >= first_.size() || first_[rec.id] == kNone) continue;  // uses no rule
+        std::uint32_t k = first_[rec.id];
         const auto& g = rec.cfg->gradual;
         const double recent = g.ttl.recent.count() > 0 ? seconds(g.ttl.recent) : rec.ttl;
         for (int f = 0; f < 2; ++f) {
             const auto& fam = f == 0 ? rec.v4 : rec.v6;
             bool shorten = false, any_usable = false;
             for (const auto& b : fam) {
-                if (b.id >= tracks_.size()) continue;
-                Track& t = tracks_[b.id];
+                Track& t = tracks_[k++];
+                if (b.id >= topo.backend_count) continue;
                 const bool raw = h.up[b.id] != 0;
                 if (t.seen && raw != t.raw_up) {
                     t.changed_at = now;

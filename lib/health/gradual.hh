@@ -59,14 +59,17 @@ class FlapDamper {
 };
 
 /// The per-backend history behind slow start, flap damping and dynamic TTLs, kept across
-/// publishes (and across reloads for backends that stay: keyed by record and address).
+/// publishes (and across reloads for backends that stay: the same record name and address,
+/// found by carry_ids without a string key per backend). Only backends of records that use
+/// one of the rules have an entry; with no such record it holds nothing.
 class GradualTracker {
   public:
     /// Lays the gradual rules over `h` for `topo` at `now`: `h.up` (after any fleet filter)
     /// and `h.admin` must be filled. Marks suppressed backends down, fills h.ramp, h.short_ttl
-    /// and h.notes (left empty when no record of `topo` uses any of the rules). Returns true
-    /// while something moves with time alone (a ramp, a suppression, a recent change under
-    /// dynamic_ttl): apply() again about once a second until it returns false.
+    /// and h.notes (left empty when no record of `topo` uses any of the rules; a backend of a
+    /// record that uses none keeps an empty note). Returns true while something moves with
+    /// time alone (a ramp, a suppression, a recent change under dynamic_ttl): apply() again
+    /// about once a second until it returns false.
     bool apply(const std::shared_ptr<const gslb::Topology>& topo, gslb::Health& h, double now);
 
     /// The monitor's scores for the next apply(): by window (rounds), each by backend id.
@@ -75,21 +78,26 @@ class GradualTracker {
     }
     /// The windows the records of `topo` score over (empty: no record scores).
     static std::vector<std::uint32_t> score_windows(const gslb::Topology& topo);
+    /// Entries held (backends of records that use a rule), for tests and the footprint bench.
+    std::size_t tracked() const noexcept { return tracks_.size(); }
 
   private:
     std::map<std::uint32_t, std::vector<Monitor::Score>> scores_;
     struct Track {
-        std::string key;  ///< record name + ' ' + address
         bool seen = false, raw_up = true, usable = true;
         double usable_since = -1e18, changed_at = -1e18;
         double fresh_at = -1e18;  ///< when a reload or pool change added it (else -1e18)
         FlapDamper damper;
     };
+    static constexpr std::uint32_t kNone = 0xffffffffu;
     void remap(const gslb::Topology& topo, double now);
 
     std::shared_ptr<const gslb::Topology> topo_;  ///< held: a new one never shares its address
-    std::vector<Track> tracks_;                   ///< by backend id of topo_
-    bool any_ = false;                            ///< some record of topo_ uses a rule
+    /// by record id of topo_: the index in tracks_ of its first backend's entry (A, then
+    /// AAAA, in order), kNone for a record that uses no rule; empty when none does
+    std::vector<std::uint32_t> first_;
+    std::vector<Track> tracks_;
+    bool any_ = false;  ///< some record of topo_ uses a rule
 };
 
 }  // namespace gslbd::health

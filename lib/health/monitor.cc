@@ -55,6 +55,7 @@ struct Monitor::Target {
     std::uint64_t gauge_round = 0;
 };
 
+/// A probed backend (enabled, with checks); the others have no state (kind_, since_).
 struct Monitor::BackendState {
     BackendPlan plan;
     Verdict verdict = Verdict::Up;
@@ -131,69 +132,122 @@ std::shared_ptr<const gslb::Health> Monitor::set_topology(
         }
         for (auto& [key, t] : old_targets) t->retired = true;
 
-        std::unordered_map<std::uint64_t, std::size_t> by_key, by_loose;
-        for (std::size_t i = 0; i < backends_.size(); ++i) {
-            by_key.emplace(backends_[i].plan.key, i);
-            by_loose.emplace(backends_[i].plan.loose_key, i);
+        // Carry-over (no per-backend string keys): carry_ids finds each backend's id in the
+        // previous topology by record and address; a target (address + check) that stays is
+        // the same Target object, so "the same checks" is a pointer comparison.
+        std::vector<std::uint32_t> prev_id;
+        if (topo_ != nullptr) prev_id = carry_ids(*topo_, *topo);
+        std::vector<std::uint32_t> old_slot;  // previous backend id -> index into backends_
+        if (!backends_.empty() && topo_ != nullptr) {
+            old_slot.assign(topo_->backend_count, kNoBackend);
+            for (std::size_t i = 0; i < backends_.size(); ++i)
+                if (backends_[i].plan.id < old_slot.size())
+                    old_slot[backends_[i].plan.id] = static_cast<std::uint32_t>(i);
         }
-        std::vector<std::uint32_t> record_of(topo->backend_count, 0);
-        for (const auto& rec : topo->records)
-            for (const auto* family : {&rec.v4, &rec.v6})
-                for (const auto& b : *family)
-                    if (b.id < record_of.size()) record_of[b.id] = rec.id;
+        auto same_checks = [&targets](const BackendState& old, const BackendPlan& bp) {
+            if (old.targets.size() != bp.checks.size()) return false;
+            for (std::size_t c = 0; c < bp.checks.size(); ++c)
+                if (old.targets[c] != targets[bp.checks[c].target]) return false;
+            return true;
+        };
         std::vector<bool> taken(backends_.size(), false);
-        std::vector<BackendState> backends;
-        backends.reserve(plan.backends.size());
-        std::vector<std::uint8_t> up(plan.backend_count, 1);
-        for (auto& bp : plan.backends) {
-            BackendState b;
-            const BackendState* old = nullptr;
-            for (auto* m : {&by_key, &by_loose}) {
-                auto it = m->find(m == &by_key ? bp.key : bp.loose_key);
-                if (old == nullptr && it != m->end() && !taken[it->second]) {
-                    taken[it->second] = true;
-                    old = &backends_[it->second];
-                }
+        std::vector<std::uint32_t> from(plan.backends.size(), kNoBackend);  // into backends_
+        // the same backend (record and address) with the same checks keeps its state
+        for (std::size_t i = 0; i < plan.backends.size(); ++i) {
+            const BackendPlan& bp = plan.backends[i];
+            if (bp.checks.empty() || bp.id >= prev_id.size()) continue;
+            const std::uint32_t pid = prev_id[bp.id];
+            if (pid >= old_slot.size() || old_slot[pid] == kNoBackend) continue;
+            const std::uint32_t s = old_slot[pid];
+            if (taken[s] || !same_checks(backends_[s], bp)) continue;
+            taken[s] = true;
+            from[i] = s;
+        }
+        // then the same address and checks under another record (a renamed record); the
+        // table of what is left is built on the first backend that needs it
+        std::unordered_map<const Target*, std::vector<std::uint32_t>> loose;
+        bool have_loose = false;
+        for (std::size_t i = 0; i < plan.backends.size(); ++i) {
+            const BackendPlan& bp = plan.backends[i];
+            if (bp.checks.empty() || from[i] != kNoBackend || backends_.empty()) continue;
+            if (!have_loose) {
+                have_loose = true;
+                for (std::size_t s = 0; s < backends_.size(); ++s)
+                    if (!taken[s] && !backends_[s].targets.empty())
+                        loose[backends_[s].targets[0].get()].push_back(
+                            static_cast<std::uint32_t>(s));
             }
-            bool carry = old != nullptr && old->checks.size() == bp.checks.size() &&
-                         old->plan.enabled == bp.enabled;
-            if (carry) {
-                b.verdict = old->verdict;
-                b.since = old->since;
-                b.reason = old->reason;
-                b.checks = old->checks;
+            auto it = loose.find(targets[bp.checks[0].target].get());
+            if (it == loose.end()) continue;
+            for (std::uint32_t s : it->second) {
+                if (taken[s] || !same_checks(backends_[s], bp)) continue;
+                taken[s] = true;
+                from[i] = s;
+                break;
+            }
+        }
+
+        // probed backends (enabled, with checks): a state each; nothing for the others
+        std::vector<BackendState> backends;
+        backends.reserve(static_cast<std::size_t>(
+            std::count_if(plan.backends.begin(), plan.backends.end(),
+                          [](const BackendPlan& bp) { return !bp.checks.empty(); })));
+        const std::size_t n = plan.backend_count;
+        std::vector<std::uint8_t> up(n, 1);
+        std::vector<std::uint8_t> kind(n, kAbsent);
+        for (std::size_t i = 0; i < plan.backends.size(); ++i) {
+            BackendPlan& bp = plan.backends[i];
+            if (bp.checks.empty()) continue;  // disabled: published down below
+            BackendState b;
+            if (from[i] != kNoBackend) {
+                BackendState& old = backends_[from[i]];  // taken once: moved from
+                b.verdict = old.verdict;
+                b.since = old.since;
+                b.reason = std::move(old.reason);
+                b.checks = std::move(old.checks);
             } else {
                 Verdict init = (opts_.assume_healthy_at_start || bp.assume_healthy)
                                    ? Verdict::Up
                                    : Verdict::Unknown;
-                for (std::size_t c = 0; c < bp.checks.size(); ++c)
-                    b.checks.emplace_back(init, 2, 3);
+                b.checks.assign(bp.checks.size(), RiseFall(init, 2, 3));
                 b.since = wall;
-                if (!bp.enabled) {
-                    b.verdict = Verdict::Down;
-                    b.reason = "enable: false";
-                } else if (bp.checks.empty()) {
-                    b.verdict = Verdict::Up;
-                    b.reason = "no health checks";
-                } else {
-                    b.verdict = init;
-                    b.reason = init == Verdict::Up ? "assumed healthy at start"
-                                                   : "waiting for the first probe";
-                }
+                b.verdict = init;
+                b.reason = init == Verdict::Up ? "assumed healthy at start"
+                                               : "waiting for the first probe";
             }
+            b.targets.reserve(bp.checks.size());
             for (std::size_t c = 0; c < bp.checks.size(); ++c) {
                 b.checks[c].set_thresholds(bp.checks[c].rise, bp.checks[c].fall);
-                targets[bp.checks[c].target]->users.emplace_back(backends.size(), c);
-                if (bp.id < record_of.size()) {
-                    auto& recs = targets[bp.checks[c].target]->records;
-                    if (std::find(recs.begin(), recs.end(), record_of[bp.id]) == recs.end())
-                        recs.push_back(record_of[bp.id]);
-                }
+                Target& t = *targets[bp.checks[c].target];
+                t.users.emplace_back(backends.size(), c);
+                if (std::find(t.records.begin(), t.records.end(), bp.record) == t.records.end())
+                    t.records.push_back(bp.record);
                 b.targets.push_back(targets[bp.checks[c].target]);
             }
-            if (bp.id < up.size()) up[bp.id] = bp.enabled && published_up(b.verdict) ? 1 : 0;
+            if (bp.id < n) {
+                up[bp.id] = published_up(b.verdict) ? 1 : 0;
+                kind[bp.id] = kProbed;
+            }
             b.plan = std::move(bp);
             backends.push_back(std::move(b));
+        }
+        // the others: up unless disabled, since when they are what they are
+        std::vector<WallClock::time_point> since(n, wall);
+        std::size_t listed = 0;
+        for (const auto& rec : topo->records) {
+            if (rec.cfg == nullptr) continue;
+            for (const auto* family : {&rec.v4, &rec.v6}) {
+                for (const auto& b : *family) {
+                    if (b.cfg == nullptr || b.id >= n) continue;
+                    ++listed;
+                    if (kind[b.id] == kProbed) continue;
+                    const bool enabled = b.enabled && b.cfg->enable;
+                    kind[b.id] = enabled ? kUnprobed : kDisabled;
+                    if (!enabled) up[b.id] = 0;
+                    const std::uint32_t p = b.id < prev_id.size() ? prev_id[b.id] : kNoBackend;
+                    if (p < kind_.size() && kind_[p] == kind[b.id]) since[b.id] = since_[p];
+                }
+            }
         }
 
         topo_ = topo;
@@ -201,9 +255,13 @@ std::shared_ptr<const gslb::Health> Monitor::set_topology(
         marks_ = topo->marks;
         idle_timeout_ = topo->config != nullptr ? topo->config->idle_timeout : Millis(0);
         idle_multiplier_ = topo->config != nullptr ? topo->config->idle_multiplier : 1;
-        last_seen_.assign(topo->records.size(), now);
+        last_seen_.clear();
+        if (marks_ != nullptr) last_seen_.assign(topo->records.size(), now);
         targets_ = std::move(targets);
         backends_ = std::move(backends);
+        kind_ = std::move(kind);
+        since_ = std::move(since);
+        listed_ = listed;
         up_ = up;
         published_ = up;
         due_ = {};
@@ -282,8 +340,8 @@ bool Monitor::feed_backend(BackendState& b, std::size_t check, const Target& t, 
     } else {
         reason = fmt::format("{}: {} good round(s) in a row", what, rf.ok_run());
     }
-    util::log_info("health: record {} backend {}: {} -> {}: {}", b.plan.record, b.plan.address,
-                   to_string(b.verdict), to_string(next), reason);
+    util::log_info("health: record {} backend {}: {} -> {}: {}", record_name(b.plan),
+                   b.plan.rt->addr.to_string(), to_string(b.verdict), to_string(next), reason);
     b.verdict = next;
     b.since = WallClock::now();
     b.reason = std::move(reason);
@@ -448,43 +506,71 @@ void Monitor::run() {
     }
 }
 
+const std::string& Monitor::record_name(const BackendPlan& p) const noexcept {
+    return topo_->records[p.record].cfg->name;
+}
+
 std::vector<BackendStatus> Monitor::status() const {
     std::lock_guard lk(mu_);
     std::vector<BackendStatus> out;
-    out.reserve(backends_.size());
+    if (topo_ == nullptr) return out;
+    out.reserve(listed_);
     std::unordered_map<const Target*, std::size_t> index;
     for (std::size_t i = 0; i < targets_.size(); ++i) index.emplace(targets_[i].get(), i);
-    for (const auto& b : backends_) {
-        BackendStatus s;
-        s.id = b.plan.id;
-        s.record = b.plan.record;
-        s.address = b.plan.address;
-        s.enabled = b.plan.enabled;
-        s.probed = b.plan.enabled && !b.checks.empty();
-        s.verdict = b.verdict;
-        s.up = b.plan.id < up_.size() && up_[b.plan.id] != 0;
-        s.since = b.since;
-        s.reason = b.reason;
-        for (std::size_t c = 0; c < b.checks.size(); ++c) {
-            const Target& t = *b.targets[c];
-            const RiseFall& rf = b.checks[c];
-            s.checks.push_back(CheckStatus{t.plan.spec->type_name(), rf.verdict(), rf.rise(),
-                                           rf.fall(), rf.ok_run(), rf.fail_run(), index[&t]});
-            s.probes += t.probes;
-            for (std::size_t k = 0; k < kErrorKinds; ++k) s.failures[k] += t.failures[k];
-            if (t.has_result && (!s.has_result || t.last_at > s.last_probe_at)) {
-                s.has_result = true;
-                s.last_ok = t.last_ok;
-                s.last_probe_at = t.last_at;
-                s.last_latency = t.last_latency;
-            }
-            if (t.last_error != ErrorKind::None && t.last_error_at >= s.last_error_at) {
-                s.last_error = t.last_error;
-                s.last_error_text = t.last_error_text;
-                s.last_error_at = t.last_error_at;
+    std::vector<std::uint32_t> slot(kind_.size(), kNoBackend);
+    for (std::size_t i = 0; i < backends_.size(); ++i)
+        if (backends_[i].plan.id < slot.size())
+            slot[backends_[i].plan.id] = static_cast<std::uint32_t>(i);
+    // in topology order (records, A then AAAA), as the plan was built
+    for (const auto& rec : topo_->records) {
+        if (rec.cfg == nullptr) continue;
+        for (const auto* family : {&rec.v4, &rec.v6}) {
+            for (const auto& rt : *family) {
+                if (rt.cfg == nullptr || rt.id >= kind_.size() || kind_[rt.id] == kAbsent) continue;
+                BackendStatus s;
+                s.id = rt.id;
+                s.record = rec.cfg->name;
+                s.address = rt.addr.to_string();
+                s.up = rt.id < up_.size() && up_[rt.id] != 0;
+                if (kind_[rt.id] != kProbed || slot[rt.id] == kNoBackend) {
+                    // not probed: nothing kept but since when
+                    s.enabled = kind_[rt.id] != kDisabled;
+                    s.probed = false;
+                    s.verdict = s.enabled ? Verdict::Up : Verdict::Down;
+                    s.since = since_[rt.id];
+                    s.reason = s.enabled ? "no health checks" : "enable: false";
+                    out.push_back(std::move(s));
+                    continue;
+                }
+                const BackendState& b = backends_[slot[rt.id]];
+                s.enabled = true;
+                s.probed = true;
+                s.verdict = b.verdict;
+                s.since = b.since;
+                s.reason = b.reason;
+                for (std::size_t c = 0; c < b.checks.size(); ++c) {
+                    const Target& t = *b.targets[c];
+                    const RiseFall& rf = b.checks[c];
+                    s.checks.push_back(CheckStatus{t.plan.spec->type_name(), rf.verdict(),
+                                                   rf.rise(), rf.fall(), rf.ok_run(), rf.fail_run(),
+                                                   index[&t]});
+                    s.probes += t.probes;
+                    for (std::size_t k = 0; k < kErrorKinds; ++k) s.failures[k] += t.failures[k];
+                    if (t.has_result && (!s.has_result || t.last_at > s.last_probe_at)) {
+                        s.has_result = true;
+                        s.last_ok = t.last_ok;
+                        s.last_probe_at = t.last_at;
+                        s.last_latency = t.last_latency;
+                    }
+                    if (t.last_error != ErrorKind::None && t.last_error_at >= s.last_error_at) {
+                        s.last_error = t.last_error;
+                        s.last_error_text = t.last_error_text;
+                        s.last_error_at = t.last_error_at;
+                    }
+                }
+                out.push_back(std::move(s));
             }
         }
-        out.push_back(std::move(s));
     }
     return out;
 }
@@ -623,12 +709,11 @@ Counters Monitor::counters() const {
     std::lock_guard lk(mu_);
     Counters c = counters_;
     c.targets = targets_.size();
-    c.backends = backends_.size();
+    c.backends = listed_;
+    c.backends_probed = backends_.size();
     c.in_flight = prober_.in_flight();
-    for (const auto& b : backends_) {
-        if (b.plan.enabled && !b.checks.empty()) ++c.backends_probed;
-        if (b.plan.id < up_.size() && up_[b.plan.id] != 0) ++c.backends_up;
-    }
+    for (std::size_t id = 0; id < kind_.size() && id < up_.size(); ++id)
+        if (kind_[id] != kAbsent && up_[id] != 0) ++c.backends_up;
     return c;
 }
 

@@ -264,7 +264,16 @@ class Monitor {
     mutable std::mutex mu_;  ///< everything below
     std::shared_ptr<const gslb::Topology> topo_;
     std::vector<std::shared_ptr<Target>> targets_;
+    /// Probed backends only (enabled, with checks), in topology order. A backend without
+    /// checks costs kind_, since_ and the verdict bits: no plan, no state, no string.
     std::vector<BackendState> backends_;
+    enum : std::uint8_t { kAbsent, kUnprobed, kDisabled, kProbed };
+    std::vector<std::uint8_t> kind_;  ///< by backend id: what it is (kAbsent: not in topo_)
+    /// by backend id: since when a backend that is not probed is what it is (a probed one
+    /// keeps its own in its state)
+    std::vector<WallClock::time_point> since_;
+    std::size_t listed_ = 0;  ///< backends of topo_ with a config (status() entries)
+    const std::string& record_name(const BackendPlan& p) const noexcept;  ///< mu_ held
     std::vector<std::uint8_t> up_;  ///< verdict bits by backend id
     std::vector<std::uint8_t> published_;
     std::unordered_map<std::uint64_t, std::shared_ptr<Target>> inflight_;  ///< token -> target

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <string_view>
 #include <unordered_map>
 
 #include "health/probe_kind.hh"
@@ -85,28 +86,29 @@ Plan build_plan(const gslb::Topology& topo, int default_rise, int default_fall) 
             for (const auto& b : *list) {
                 if (b.cfg == nullptr) continue;
                 const config::Backend& bcfg = *b.cfg;
+                if (bcfg.healthchecks.empty()) continue;  // never probed: not planned
                 BackendPlan bp;
                 bp.id = b.id;
-                bp.record = rcfg.name;
-                bp.address = b.addr.to_string();
+                bp.record = rec.id;
+                bp.rt = &b;
                 bp.enabled = b.enabled && bcfg.enable;
                 bp.assume_healthy = bcfg.assume_healthy;
-                std::string checks_key;
+                std::string address;
                 for (const auto& hc : bcfg.healthchecks) {
                     // validate even disabled backends: a bad file should fail now, not later
                     ProbeSpec spec = resolve_check(hc, rcfg, bcfg);
-                    checks_key += '\x1e' + spec.key;
                     if (!bp.enabled) continue;
+                    if (address.empty()) address = b.addr.to_string();
                     Millis timeout =
                         std::min({hc.timeout, rcfg.scrape_timeout, rcfg.scrape_interval});
                     if (timeout <= Millis(0)) timeout = Millis(1000);
                     Millis interval =
                         rcfg.scrape_interval > Millis(0) ? rcfg.scrape_interval : Millis(10000);
-                    std::string tkey = bp.address + "|" + spec.key;
+                    std::string tkey = address + "|" + spec.key;
                     auto [it, fresh] = by_key.try_emplace(tkey, plan.targets.size());
                     if (fresh) {
                         TargetPlan tp;
-                        tp.key = tkey;
+                        tp.key = std::move(tkey);
                         tp.addr = b.addr;
                         auto [sit, new_spec] = specs.try_emplace(spec.key);
                         if (new_spec) {
@@ -128,14 +130,86 @@ Plan build_plan(const gslb::Topology& topo, int default_rise, int default_fall) 
                         CheckPlan{it->second, pick(bcfg.rise, rcfg.rise, hc.rise, default_rise),
                                   pick(bcfg.fall, rcfg.fall, hc.fall, default_fall)});
                 }
-                const std::string loose = bp.address + checks_key;
-                bp.loose_key = std::hash<std::string>{}(loose);
-                bp.key = std::hash<std::string>{}(rcfg.name + "|" + loose);
                 plan.backends.push_back(std::move(bp));
             }
         }
     }
     return plan;
+}
+
+namespace {
+
+/// Matches one address family of a record: same position first, else the same address.
+template <typename Family>
+void carry_family(const Family& next, const Family& prev, std::vector<std::uint32_t>& out) {
+    for (std::size_t j = 0; j < next.size(); ++j) {
+        const gslb::BackendRt& b = next[j];
+        if (b.id >= out.size()) continue;
+        const gslb::BackendRt* o = nullptr;
+        if (j < prev.size() && prev[j].addr == b.addr) {
+            o = &prev[j];
+        } else {
+            for (const auto& c : prev) {
+                if (c.addr == b.addr) {
+                    o = &c;
+                    break;
+                }
+            }
+        }
+        if (o != nullptr) out[b.id] = o->id;
+    }
+}
+
+}  // namespace
+
+std::vector<std::uint32_t> carry_ids(const gslb::Topology& prev, const gslb::Topology& next) {
+    std::vector<std::uint32_t> out(next.backend_count, kNoBackend);
+    // built on the first record that is not where it was (sorted by pointer), then on the
+    // first whose config is new (by name): a reload that changed a few records pays for the
+    // tables once, one that changed none never
+    std::vector<std::pair<const config::Record*, std::uint32_t>> by_cfg;
+    std::unordered_map<std::string_view, std::uint32_t> by_name;
+    bool have_cfg = false, have_name = false;
+    for (std::size_t i = 0; i < next.records.size(); ++i) {
+        const gslb::RecordRt& rec = next.records[i];
+        if (rec.cfg == nullptr) continue;
+        const gslb::RecordRt* old = nullptr;
+        if (i < prev.records.size() && prev.records[i].cfg == rec.cfg) {
+            old = &prev.records[i];
+        } else {
+            if (!have_cfg) {
+                have_cfg = true;
+                by_cfg.reserve(prev.records.size());
+                for (std::size_t k = 0; k < prev.records.size(); ++k)
+                    if (prev.records[k].cfg != nullptr)
+                        by_cfg.emplace_back(prev.records[k].cfg, static_cast<std::uint32_t>(k));
+                std::sort(by_cfg.begin(), by_cfg.end(), [](const auto& a, const auto& b) {
+                    return std::less<>{}(a.first, b.first);
+                });
+            }
+            auto it = std::lower_bound(
+                by_cfg.begin(), by_cfg.end(), rec.cfg,
+                [](const auto& e, const config::Record* p) { return std::less<>{}(e.first, p); });
+            if (it != by_cfg.end() && it->first == rec.cfg) {
+                old = &prev.records[it->second];
+            } else {
+                if (!have_name) {
+                    have_name = true;
+                    by_name.reserve(prev.records.size());
+                    for (std::size_t k = 0; k < prev.records.size(); ++k)
+                        if (prev.records[k].cfg != nullptr)
+                            by_name.emplace(prev.records[k].cfg->name,
+                                            static_cast<std::uint32_t>(k));
+                }
+                auto n = by_name.find(rec.cfg->name);
+                if (n != by_name.end()) old = &prev.records[n->second];
+            }
+        }
+        if (old == nullptr) continue;
+        carry_family(rec.v4, old->v4, out);
+        carry_family(rec.v6, old->v6, out);
+    }
+    return out;
 }
 
 }  // namespace gslbd::health

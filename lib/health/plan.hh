@@ -77,21 +77,19 @@ struct CheckPlan {
 
 struct BackendPlan {
     std::uint32_t id = 0;
-    std::string record;             ///< record name, for logs
-    std::string address;            ///< text, for logs
-    bool enabled = true;            ///< enable: false -> never probed, published down
-    bool assume_healthy = false;    ///< config::Backend::assume_healthy
-    std::vector<CheckPlan> checks;  ///< empty -> never probed, always up
-    /// Carry-over identity across reloads, hashed (std::hash, 64 bits: kept per backend, so
-    /// not as text): record + address + check keys.
-    std::uint64_t key = 0;
-    std::uint64_t loose_key = 0;  ///< address + check keys: carry-over when the record was renamed
+    std::uint32_t record = 0;             ///< RecordRt::id (its name for logs and status)
+    const gslb::BackendRt* rt = nullptr;  ///< in the planned topology (its address for logs)
+    bool enabled = true;                  ///< enable: false -> never probed, published down
+    bool assume_healthy = false;          ///< config::Backend::assume_healthy
+    std::vector<CheckPlan> checks;        ///< empty when disabled: never probed
 };
 
 struct Plan {
     std::vector<TargetPlan> targets;
-    std::vector<BackendPlan> backends;  ///< one per backend id that occurs in the topology
-    std::uint32_t backend_count = 0;    ///< Topology::backend_count (size of Health::up)
+    /// One per backend that has health checks, in topology order (records, A then AAAA).
+    /// Backends without checks are not planned: never probed, up unless disabled.
+    std::vector<BackendPlan> backends;
+    std::uint32_t backend_count = 0;  ///< Topology::backend_count (size of Health::up)
 };
 
 /// Normalizes one check of `backend` in `record` through the kind registered under its type
@@ -100,7 +98,19 @@ struct Plan {
 ProbeSpec resolve_check(const config::HealthCheck& hc, const config::Record& record,
                         const config::Backend& backend);
 
-/// Builds the plan for every backend of every record in `topo`.
+/// Builds the plan for every backend with health checks of every record in `topo`.
 Plan build_plan(const gslb::Topology& topo, int default_rise, int default_fall);
+
+/// No backend: carry_ids' value for a backend new in the next topology.
+inline constexpr std::uint32_t kNoBackend = 0xffffffffu;
+
+/// What carries health state over a reload (the monitor's verdicts, the gradual tracker's
+/// history): for each backend id of `next`, the id the same backend (same record name, same
+/// address) had in `prev`, or kNoBackend. A record is found by its config::Record pointer
+/// (an unchanged record is shared between loads) at the same index or, failing that, in a
+/// sorted table; by its name only when the pointer is new (a changed record). Its backends
+/// are matched at the same position, else by address within the family. No per-backend
+/// string is built or hashed. Both topologies must be alive (their config pointers compared).
+std::vector<std::uint32_t> carry_ids(const gslb::Topology& prev, const gslb::Topology& next);
 
 }  // namespace gslbd::health

@@ -196,3 +196,67 @@ TEST_CASE("tracker: a backend a reload adds ramps, one that stays does not; noth
     const auto third = make({"192.0.2.1", "192.0.2.3", "192.0.2.2"});
     CHECK(run(third, 300).ramp == std::vector<std::uint8_t>{0, 0, 0});
 }
+
+TEST_CASE("tracker: entries only for records with a rule; a damped history survives a reload") {
+    // records "plain0".."plain49" (no rule, 2 backends each) and "damped." (flap damping)
+    auto make = [](bool plain_first, int plain, bool with_damped = true) {
+        auto cfg = std::make_shared<config::Config>();
+        config::Zone z;
+        z.name = "t.";
+        z.soa.mname = "ns.t.";
+        z.soa.rname = "hostmaster.t.";
+        auto add = [&z, with_damped](const std::string& name, bool damped) {
+            if (damped && !with_damped) return;
+            config::Record r;
+            r.name = name;
+            r.mode = "failover";
+            r.ttl = 30;
+            if (damped) r.gradual.damping = damping(100);
+            for (const char* a : {"192.0.2.1", "192.0.2.2"}) {
+                config::Backend b;
+                b.address = *util::IpAddr::parse(a);
+                b.address_text = a;
+                r.backends.push_back(b);
+            }
+            z.records.push_back(r);
+        };
+        if (!plain_first) add("damped.t.", true);
+        for (int i = 0; i < plain; ++i) add("plain" + std::to_string(i) + ".t.", false);
+        if (plain_first) add("damped.t.", true);
+        cfg->zones.push_back(z);
+        return gslb::build_topology(cfg, std::make_shared<geo::GeoDbs>());
+    };
+    health::GradualTracker t;
+    auto run = [&](const std::shared_ptr<const gslb::Topology>& topo, double now,
+                   std::uint32_t down = 0xffffffffu) {
+        gslb::Health h;
+        h.up.assign(topo->backend_count, 1);
+        if (down < h.up.size()) h.up[down] = 0;
+        t.apply(topo, h, now);
+        return h;
+    };
+    // no record with a rule: nothing held, nothing filled
+    auto h = run(make(true, 50, false), 10);
+    CHECK(t.tracked() == 0);
+    CHECK(h.notes.empty());
+
+    // damped.t. last: its two backends are the only entries
+    const auto first = make(true, 50);
+    REQUIRE(first->backend_count == 102);
+    h = run(first, 20);
+    CHECK(t.tracked() == 2);
+    CHECK(h.notes.size() == 102);
+    // damped.t.'s first backend flaps twice
+    h = run(first, 21, 100);
+    h = run(first, 22);
+    CHECK(h.notes[100].flaps == 2);
+    CHECK(h.notes[100].penalty > 0);
+    // a reload that moves damped.t. to the front (every id changes): the history stays
+    const auto second = make(false, 50);
+    h = run(second, 23);
+    CHECK(t.tracked() == 2);
+    CHECK(h.notes[0].flaps == 2);
+    CHECK(h.notes[0].penalty > 0);
+    CHECK(h.notes[1].flaps == 0);
+    CHECK(h.notes[2].flaps == 0);  // plain0.t.: no rule, an empty note
+}

@@ -120,11 +120,12 @@ TEST_CASE("plan: rise/fall precedence backend > record > check > default") {
     b.rise = 7;
     b.fall = 8;                                       // backend
     tb.backend(r1, "127.0.0.5", {check("tcp", 80)});  // defaults
-    Plan p = build_plan(*tb.build(), 9, 10);
+    auto topo = tb.build();                           // the plan points into it
+    Plan p = build_plan(*topo, 9, 10);
     REQUIRE(p.backends.size() == 4);
     auto of = [&](const std::string& addr) {
         for (const auto& b : p.backends) {
-            if (b.address == addr) return b.checks.at(0);
+            if (b.rt->addr.to_string() == addr) return b.checks.at(0);
         }
         FAIL("no backend " << addr);
         return CheckPlan{};
@@ -217,6 +218,91 @@ TEST_CASE("monitor: start-up state and backends that are never probed") {
         CHECK(st[2].verdict == Verdict::Down);
         CHECK_FALSE(st[2].probed);
     }
+}
+
+TEST_CASE("carry_ids: the same record (shared, moved, or changed) and address, no strings") {
+    TopoBuilder tb;
+    auto& a = tb.record("a.example.com.");
+    tb.backend(a, "192.0.2.1");
+    tb.backend(a, "192.0.2.2");
+    tb.backend(a, "2001:db8::1");
+    auto& b = tb.record("b.example.com.");
+    tb.backend(b, "192.0.2.3");
+    auto first = tb.build();
+    // the same config again: every backend where it was
+    auto again = tb.build();
+    CHECK(carry_ids(*first, *again) == std::vector<std::uint32_t>{0, 1, 2, 3});
+
+    // a changed file: a new record in front (ids and indexes move), a.example.com. with a
+    // backend removed and the order changed (a new config::Record: found by name),
+    // b.example.com. renamed (new), and a new backend
+    TopoBuilder tb2;
+    tb2.backend(tb2.record("new.example.com."), "192.0.2.9");
+    auto& a2 = tb2.record("a.example.com.");
+    tb2.backend(a2, "2001:db8::1");
+    tb2.backend(a2, "192.0.2.2");
+    tb2.backend(a2, "192.0.2.7");
+    tb2.backend(tb2.record("c.example.com."), "192.0.2.3");
+    auto second = tb2.build();
+    REQUIRE(second->backend_count == 5);
+    // ids in the order added: new .9 = 0, a2: ::1 = 1, .2 = 2, .7 = 3, c .3 = 4
+    CHECK(carry_ids(*first, *second) ==
+          std::vector<std::uint32_t>{kNoBackend, 2, 1, kNoBackend, kNoBackend});
+
+    // shared records at other indexes: found by their config pointer
+    auto shifted = std::make_shared<gslb::Topology>(*first);
+    std::swap(shifted->records[0], shifted->records[1]);
+    CHECK(carry_ids(*first, *shifted) == std::vector<std::uint32_t>{0, 1, 2, 3});
+}
+
+TEST_CASE("monitor: backends without checks keep no state, but their status and since") {
+    TopoBuilder tb;
+    auto& r = tb.record("www.example.com.");
+    for (int i = 0; i < 100; ++i) tb.backend(r, fmt::format("192.0.2.{}", i + 1));
+    tb.backend(r, "198.18.0.1").enable = false;
+    tb.backend(r, "127.0.0.2", {check("tcp", 80)});
+    auto topo = tb.build();
+    Monitor m({}, {});
+    auto h = m.set_topology(topo);
+    REQUIRE(h->up.size() == 102);
+    CHECK(h->up[100] == 0);  // enable: false
+    CHECK(h->up[99] == 1);
+    const auto c = m.counters();
+    CHECK(c.backends == 102);
+    CHECK(c.backends_probed == 1);
+    CHECK(c.backends_up == 101);
+    auto st = m.status();
+    REQUIRE(st.size() == 102);
+    CHECK(st[5].address == "192.0.2.6");
+    CHECK(st[5].record == "www.example.com.");
+    CHECK(st[5].reason == "no health checks");
+    CHECK_FALSE(st[5].probed);
+    CHECK(st[100].reason == "enable: false");
+    CHECK(st[100].verdict == Verdict::Down);
+    CHECK(st[101].probed);
+    CHECK(st[101].address == "127.0.0.2");
+    const auto since = st[5].since;
+
+    // a reload that moves every id (a record in front) keeps since; a backend that got a
+    // check and one that lost enable: false start again
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    TopoBuilder tb2;
+    tb2.backend(tb2.record("front.example.com."), "192.0.2.200");
+    auto& r2 = tb2.record("www.example.com.");
+    for (int i = 0; i < 100; ++i) tb2.backend(r2, fmt::format("192.0.2.{}", i + 1));
+    tb2.backend(r2, "198.18.0.1");
+    tb2.backend(r2, "127.0.0.2", {check("tcp", 80)});
+    h = m.set_topology(tb2.build());
+    REQUIRE(h->up.size() == 103);
+    CHECK(h->up[101] == 1);  // enabled now
+    st = m.status();
+    REQUIRE(st.size() == 103);
+    CHECK(st[6].address == "192.0.2.6");
+    CHECK(st[6].since == since);   // carried over
+    CHECK(st[0].since > since);    // new
+    CHECK(st[101].since > since);  // was disabled: a new verdict
+    CHECK(st[101].reason == "no health checks");
+    CHECK(st[102].probed);
 }
 
 TEST_CASE("monitor: set_topology returns the health of its topology for the caller to publish") {

@@ -573,6 +573,26 @@ std::unordered_map<std::string_view, std::size_t> index_previous(const Reuse& re
     return previous;
 }
 
+// A record's identity from its entry under `records:` (both ways of reading a file): its
+// position, its normalised name and the hashes a reload compares to reuse the previous one.
+Record record_head(const KeyVal& e, const FileScope& scope) {
+    check_absolute(e);
+    Record r;
+    r.pos = e.key_pos;
+    r.name = normalize_name(e.key, e.key_pos, e.value.path());
+    r.source_hash = e.value.content_hash(scope.shared_hash);
+    r.layout_hash = e.value.layout_hash();
+    return r;
+}
+
+// One file's counts added to the reload's (Reuse::stats, when it asks for them).
+void add_counts(LoadStats* stats, const LoadStats& counts) {
+    if (stats == nullptr) return;
+    stats->parsed += counts.parsed;
+    stats->shared += counts.shared;
+    stats->moved += counts.moved;
+}
+
 // The file read piece by piece (split_policy_text): `head` parsed for `defaults` and the
 // profiles, then each record whose text (or what it inherits) changed parsed alone with its
 // lines where they are in the file; the others taken from the previous load. nullopt when a
@@ -650,12 +670,7 @@ std::optional<RecordList> load_split(const PolicyText& split, const FileName& fi
         const auto entries = top_entries[0].value.entries();
         if (entries.size() != 1 || entries[0].key != c.key) return std::nullopt;
         const KeyVal& e = entries[0];
-        check_absolute(e);
-        Record r;
-        r.pos = e.key_pos;
-        r.name = normalize_name(e.key, e.key_pos, e.value.path());
-        r.source_hash = e.value.content_hash(scope.shared_hash);
-        r.layout_hash = e.value.layout_hash();
+        Record r = record_head(e, scope);
         r.chunk_hash = h;
         r.chunk_line = c.line;
         r.chunk_lines = c.lines;
@@ -663,12 +678,8 @@ std::optional<RecordList> load_split(const PolicyText& split, const FileName& fi
         out.push_back(std::move(r));
         ++counts.parsed;
     }
-    if (reuse.stats != nullptr) {
-        reuse.stats->parsed += counts.parsed;
-        reuse.stats->shared += counts.shared;
-        reuse.stats->moved += counts.moved;
-        ++reuse.stats->files_split;
-    }
+    add_counts(reuse.stats, counts);
+    if (reuse.stats != nullptr) ++reuse.stats->files_split;
     return out;
 }
 
@@ -703,12 +714,7 @@ RecordList load_policy_file(const std::string& path, const std::string& zone_nam
     const auto entries = records.entries();
     out.reserve(entries.size());
     for (const auto& e : entries) {
-        check_absolute(e);
-        Record r;
-        r.pos = e.key_pos;
-        r.name = normalize_name(e.key, e.key_pos, e.value.path());
-        r.source_hash = e.value.content_hash(scope.shared_hash);
-        r.layout_hash = e.value.layout_hash();
+        Record r = record_head(e, scope);
         if (auto it = previous.find(r.name); it != previous.end()) {
             const auto& old = reuse.records->shared(it->second);
             if (old->source_hash == r.source_hash && old->layout_hash == r.layout_hash &&
@@ -723,11 +729,8 @@ RecordList load_policy_file(const std::string& path, const std::string& zone_nam
         out.push_back(std::move(r));
         ++counts.parsed;
     }
-    if (reuse.stats != nullptr) {
-        reuse.stats->parsed += counts.parsed;
-        reuse.stats->shared += counts.shared;
-        ++reuse.stats->files_whole;
-    }
+    add_counts(reuse.stats, counts);  // counts.moved stays 0: a whole parse moves nothing
+    if (reuse.stats != nullptr) ++reuse.stats->files_whole;
     return out;
 }
 

@@ -16,8 +16,9 @@ has no latency histogram). The goal: no query lost, and the p99 of a reload run 
 p99 of a steady run.
 
 Placement (2 cores): the worker thread (found as the busiest thread during a warm-up) and
-dnsperf on core 1, every other gslbd thread (the reload runs on the signal thread) on core 0,
-as a control core and a worker core would be: the reload's own CPU time then does not delay
+dnsperf on core 1, every other gslbd thread (the reload runs on the signal thread) and this
+script (it swaps the zone file and polls the API) on core 0, as a control core and a worker
+core would be: the reload's own CPU time then does not delay
 the generator or the worker, and what the worker feels of it is what the figure shows. A run
 lasts --seconds or long enough for --reloads reloads (a reload is timed once before the runs,
 without load), whichever is longer; steady and reload runs last the same.
@@ -32,6 +33,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -68,6 +70,28 @@ def threads_cpu(pid):
     return out
 
 
+def cpu1_busy():
+    """Busy jiffies of core 1 (everything but idle and iowait) from /proc/stat."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu1 "):
+                v = [int(x) for x in line.split()[1:]]
+                return sum(v) - v[3] - v[4]
+    return 0
+
+
+def task_jiffies(path):
+    try:
+        with open(path) as f:
+            parts = f.read().rsplit(")", 1)[1].split()
+        return int(parts[11]) + int(parts[12])
+    except OSError:
+        return 0
+
+
+WORKER = {}  # pid, tid of the worker once found
+
+
 def pin(tid, cpu):
     subprocess.run(["taskset", "-p", "-c", str(cpu), str(tid)], check=True,
                    stdout=subprocess.DEVNULL)
@@ -97,6 +121,9 @@ def summarize(out):
 
 def one_run(kind, port, api_port, pid, zone, n, qfile, seconds, rate):
     load0 = os.getloadavg()
+    busy0 = cpu1_busy()
+    wpath = f"/proc/{pid}/task/{WORKER['tid']}/stat"
+    w0 = task_jiffies(wpath)
     perf = dnsperf(port, qfile, seconds, rate)
     reloads, stop = [], threading.Event()
 
@@ -106,7 +133,11 @@ def one_run(kind, port, api_port, pid, zone, n, qfile, seconds, rate):
         time.sleep(0.5)
         while not stop.is_set() and perf.poll() is None:
             flip = not flip
-            write_zone(zone, n, changed=flip)
+            # the two variants were written once: a copy and a rename here, so that this
+            # script's own CPU per reload is small (it runs on the control core, beside the
+            # daemon's reload)
+            shutil.copyfile(zone + (".b" if flip else ".a"), zone + ".next")
+            os.replace(zone + ".next", zone)
             t0 = time.monotonic()
             os.kill(pid, signal.SIGHUP)
             while True:
@@ -124,12 +155,28 @@ def one_run(kind, port, api_port, pid, zone, n, qfile, seconds, rate):
     rss0 = proc_status(pid, "VmRSS")
     if th:
         th.start()
+    # dnsperf's CPU, sampled until it exits (taskset exec'd it: same pid)
+    pd, done = [0], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            pd[0] = task_jiffies(f"/proc/{perf.pid}/stat") or pd[0]
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
     out, _ = perf.communicate(timeout=seconds + 120)
+    done.set()
+    sampler.join()
+    # what else ran on the worker's core: core 1's busy time less the worker and dnsperf
+    # (other processes of the machine, kernel threads); a run with much of it is disturbed
+    other = cpu1_busy() - busy0 - (task_jiffies(wpath) - w0) - pd[0]
     stop.set()
     if th:
         th.join(timeout=600)
     r = summarize(out)
     r.update(kind=kind, rate=rate, seconds=seconds, rss_before_mb=round(rss0, 1),
+             core1_other_pct=round(max(0, other) * 100 / os.sysconf("SC_CLK_TCK") / seconds, 1),
              rss_after_mb=round(proc_status(pid, "VmRSS"), 1),
              loadavg=[round(x, 2) for x in load0 + os.getloadavg()])
     if th:
@@ -179,8 +226,15 @@ def main():
             dnsperf(port, qfile, 3, args.rate, verbose=False).communicate(timeout=120)
             after = threads_cpu(p.pid)
             worker = max(after, key=lambda t: after[t] - before.get(t, 0))
+            WORKER["tid"] = worker
             for tid in after:
                 pin(tid, 1 if tid == worker else 0)
+            # this script on the control core too: generating a zone of 100,000 records in
+            # Python takes about half a second, which on the worker's core showed in the
+            # reload runs' latency as if the daemon had caused it
+            os.sched_setaffinity(0, {0})
+            write_zone(zone + ".a", n)
+            write_zone(zone + ".b", n, changed=True)
             # one reload without load: how long a run must last for --reloads of them
             gen = api_status(api_port)["generation"]
             write_zone(zone, n, changed=True)
@@ -222,13 +276,13 @@ def main():
     md = [f"Machine: {machine}; {n:,} records x 3 backends, dnsperf {args.rate:,} qps for "
           f"{seconds} s per run, worker and dnsperf on core 1, control threads on core 0; "
           f"start {start_s:.1f} s, one reload without load {unloaded_reload_s:.1f} s\n",
-          "| run | reloads (s each) | sent | lost | avg ms | p50 ms | p99 ms | p99.9 ms | max ms | load avg |",
-          "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+          "| run | reloads (s each) | sent | lost | avg ms | p50 ms | p99 ms | p99.9 ms | max ms | load avg | core 1 other % |",
+          "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in runs:
         rl = f"{r['reloads']} ({', '.join(str(x) for x in r['reload_s'])})" if "reloads" in r else "0"
         md.append(f"| {r['kind']} | {rl} | {r['sent']:,} | {r['lost']} | {r.get('avg_ms')} | "
                   f"{r.get('p50_ms')} | {r.get('p99_ms')} | {r.get('p999_ms')} | {r.get('max_ms')} | "
-                  f"{r['loadavg'][0]} |")
+                  f"{r['loadavg'][0]} | {r['core1_other_pct']} |")
     md.append(f"\nVerdict: {verdict}")
     with open(os.path.join(args.out, "scale_reload.md"), "w") as f:
         f.write("\n".join(md) + "\n")

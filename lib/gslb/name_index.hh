@@ -3,8 +3,10 @@
 /// non-terminals) in one flat open-addressing table, keyed by the lower-case wire name and
 /// its dns::name_hash(): one probe tells the engine the zone that answers for the name and
 /// what the name is there. Built once per topology on the control side; read-only after.
+/// Copies share the table (a reload whose names did not change keeps the previous one).
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "dns/query.hh"
@@ -23,10 +25,27 @@ struct NameInfo {
 class NameIndex {
   public:
     NameIndex() = default;
+    /// A copy shares the table (immutable once built; insert() copies a shared table first).
+    NameIndex(const NameIndex&) = default;
+    NameIndex& operator=(const NameIndex&) = default;
+    NameIndex(NameIndex&& o) noexcept { *this = std::move(o); }
+    NameIndex& operator=(NameIndex&& o) noexcept {
+        if (this != &o) {
+            t_ = std::move(o.t_);
+            slots_ = o.slots_;
+            arena_ = o.arena_;
+            mask_ = o.mask_;
+            size_ = o.size_;
+            o.slots_ = nullptr;
+            o.arena_ = nullptr;
+            o.mask_ = o.size_ = 0;
+        }
+        return *this;
+    }
 
-    /// Empties the table and sizes it for `names` entries (kept at most half full).
-    /// Control side; allocates.
-    void reserve(std::size_t names);
+    /// Starts a new table (a copy keeps the old one) sized for `names` entries (kept at most
+    /// half full) of `bytes` bytes of names together. Control side; allocates.
+    void reserve(std::size_t names, std::size_t bytes = 0);
     /// Adds `lname` (lower-case wire, 1..255 bytes; `hash` its dns::name_hash(), or any
     /// value: tests use colliding ones). False (nothing changed) when the name is in
     /// already. Grows the table when it would be more than half full. Control side.
@@ -41,8 +60,7 @@ class NameIndex {
         for (std::size_t i = hash & mask_;; i = (i + 1) & mask_) {
             const Slot& s = slots_[i];
             if (s.len == 0) return nullptr;
-            if (s.hash == hash && s.len == len &&
-                dns::same_bytes(arena_.data() + s.name, lname, len))
+            if (s.hash == hash && s.len == len && dns::same_bytes(arena_ + s.name, lname, len))
                 return &s.info;
         }
     }
@@ -50,7 +68,9 @@ class NameIndex {
     std::size_t size() const noexcept { return size_; }
     bool empty() const noexcept { return size_ == 0; }
     /// Slots in the table (a power of two, or 0 before reserve()).
-    std::size_t capacity() const noexcept { return slots_.size(); }
+    std::size_t capacity() const noexcept { return t_ != nullptr ? t_->slots.size() : 0; }
+    /// True when both use the same table (shared between topologies).
+    bool shares(const NameIndex& o) const noexcept { return t_ != nullptr && t_ == o.t_; }
 
   private:
     struct Slot {
@@ -59,10 +79,22 @@ class NameIndex {
         std::uint8_t len = 0;    ///< 0 = empty slot (a wire name has at least one byte)
         NameInfo info;
     };
+    struct Table {
+        std::vector<Slot> slots;
+        std::vector<std::uint8_t> arena;
+    };
     void reserve_more();
+    /// The table to write: a copy when another index shares it.
+    Table& own();
+    void point() noexcept {
+        slots_ = t_ != nullptr ? t_->slots.data() : nullptr;
+        arena_ = t_ != nullptr ? t_->arena.data() : nullptr;
+    }
 
-    std::vector<Slot> slots_;
-    std::vector<std::uint8_t> arena_;
+    std::shared_ptr<Table> t_;
+    // find()'s view of *t_ (as a vector's data pointer: the sharing costs the lookup nothing)
+    const Slot* slots_ = nullptr;
+    const std::uint8_t* arena_ = nullptr;
     std::size_t mask_ = 0;
     std::size_t size_ = 0;
 };

@@ -113,9 +113,8 @@ BackendRt make_backend(const config::Backend& b, const geo::GeoDbs* geo, std::ui
     return rt;
 }
 
-/// `n` copied into topo.name_bytes, which build_topology sized for every name up front.
-WireNameRef keep_name(Topology& topo, const WireName& n) {
-    auto& arena = topo.name_bytes;
+/// `n` copied into the name arena, which build_topology sized for every name up front.
+WireNameRef keep_name(std::vector<std::uint8_t>& arena, const WireName& n) {
     if (arena.size() + n.len > arena.capacity()) throw std::logic_error("name arena too small");
     const std::size_t at = arena.size();
     arena.insert(arena.end(), n.bytes.data(), n.bytes.data() + n.len);
@@ -151,9 +150,11 @@ bool same_locations(const geo::GeoDbs* a, const geo::GeoDbs* b) {
 }
 
 /// `kept`: the previous topology's record built from the same config::Record object (its
-/// backend arrays and ids are taken as they are), or null.
-void build_record(Topology& topo, RecordRt& rr, const config::Record& r, const config::Config& cfg,
-                  const geo::GeoDbs* geo, IdAlloc& ids, const RecordRt* kept) {
+/// backend arrays and ids are taken as they are), or null. `arena`: where a CNAME fallback's
+/// target goes; null when the names are shared (rr.fallback.cname is then set already).
+void build_record(std::vector<std::uint8_t>* arena, RecordRt& rr, const config::Record& r,
+                  const config::Config& cfg, const geo::GeoDbs* geo, IdAlloc& ids,
+                  const RecordRt* kept) {
     rr.ttl = r.ttl;
     rr.cfg = &r;
     rr.policy = resolve_policy(r.mode);
@@ -222,18 +223,19 @@ void build_record(Topology& topo, RecordRt& rr, const config::Record& r, const c
         if (r.fallback.cname.empty()) {
             throw ConfigError(r.pos, "fallback", "cname fallback needs a target name");
         }
-        rr.fallback.cname =
-            keep_name(topo, WireName::from_text(r.fallback.cname, r.pos, "fallback"));
+        if (arena != nullptr)
+            rr.fallback.cname =
+                keep_name(*arena, WireName::from_text(r.fallback.cname, r.pos, "fallback"));
     }
 }
 
-/// Every proper ancestor (below the apex) of the names that exist in `z` and is not
-/// itself one of them. The views are suffixes of the record/NS wire names, which are
-/// themselves wire names.
-void collect_ents(ZoneRt& z) {
-    auto add_ancestors = [&z](std::string_view name) {
+/// Every proper ancestor (below the apex, `zone_len` bytes) of the names that exist in `z`
+/// and is not itself one of them. The views are suffixes of the record/NS wire names, which
+/// are themselves wire names.
+void collect_ents(ZoneNames& z, std::size_t zone_len) {
+    auto add_ancestors = [&z, zone_len](std::string_view name) {
         for (std::size_t o = static_cast<std::uint8_t>(name[0]) + 1u;
-             o < name.size() && name.size() - o > z.name.len;
+             o < name.size() && name.size() - o > zone_len;
              o += static_cast<std::uint8_t>(name[o]) + 1u) {
             std::string_view anc = name.substr(o);
             if (z.records.count(anc) == 0 && z.ns_names.count(anc) == 0) z.ents.emplace(anc, true);
@@ -270,6 +272,42 @@ void soa_from_static(ZoneRt& zr) {
     zr.soa.minimum = u32(o + 16);
     zr.soa.ttl = soa->ttl;
     zr.ns_ttl = ns->ttl;
+}
+
+/// The glue of an NS name of a zone: its addresses when the name lies inside the zone.
+bool has_glue(const config::NameServer& ns, const WireName& ns_name, const WireName& zone) {
+    return !ns.addresses.empty() && in_zone(ns_name, zone);
+}
+
+/// True when `cfg` has the names `prev` was built with at the same positions: the zones (and
+/// their in-zone NS names with glue), every record's name and CNAME fallback target. Text
+/// compared (the same text is the same wire name; a difference in case alone builds anew).
+/// Then prev's name arena, ZoneNames and name index describe the topology built from `cfg`.
+bool same_names(const config::Config& cfg, const Topology& prev) {
+    if (prev.config == nullptr || prev.name_bytes == nullptr) return false;
+    const config::Config& old = *prev.config;
+    if (old.zones.size() != cfg.zones.size() || prev.zones.size() != cfg.zones.size()) return false;
+    for (std::size_t zi = 0; zi < cfg.zones.size(); ++zi) {
+        const config::Zone& z = cfg.zones[zi];
+        const config::Zone& pz = old.zones[zi];
+        if (prev.zones[zi].names == nullptr || z.name != pz.name ||
+            z.records.size() != pz.records.size() || z.ns.size() != pz.ns.size())
+            return false;
+        for (std::size_t i = 0; i < z.ns.size(); ++i)
+            if (z.ns[i].name != pz.ns[i].name ||
+                z.ns[i].addresses.empty() != pz.ns[i].addresses.empty())
+                return false;
+        for (std::size_t i = 0; i < z.records.size(); ++i) {
+            const config::Record& r = z.records[i];
+            const config::Record& p = pz.records[i];
+            if (&r == &p) continue;  // the same object (shared by the config load)
+            const bool cname = r.fallback.mode == config::FallbackMode::Cname;
+            if (r.name != p.name || cname != (p.fallback.mode == config::FallbackMode::Cname) ||
+                (cname && r.fallback.cname != p.fallback.cname))
+                return false;
+        }
+    }
+    return true;
 }
 
 }  // namespace
@@ -450,14 +488,29 @@ std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Con
     std::size_t nrec = 0;
     for (const auto& z : cfg->zones) nrec += z.records.size();
     topo->records.reserve(nrec);
-    std::size_t name_bytes = 0;  // a wire name is at most its text plus two bytes
-    for (const auto& z : cfg->zones)
-        for (const auto& r : z.records)
-            name_bytes +=
-                r.name.size() + 2 +
-                (r.fallback.mode == config::FallbackMode::Cname ? r.fallback.cname.size() + 2 : 0);
-    topo->name_bytes.reserve(name_bytes);
     topo->zones.reserve(cfg->zones.size());
+
+    // The names: the previous topology's when they are the same at the same positions (a
+    // reload that changed backends), else a new arena sized for every name up front.
+    const bool share_names = previous != nullptr && same_names(*cfg, *previous);
+    std::shared_ptr<std::vector<std::uint8_t>> arena;
+    if (share_names) {
+        topo->name_bytes = previous->name_bytes;
+        topo->names_shared = true;
+    } else {
+        std::size_t name_bytes = 0;  // a wire name is at most its text plus two bytes
+        for (const auto& z : cfg->zones) {
+            for (const auto& ns : z.ns) name_bytes += ns.name.size() + 2;
+            for (const auto& r : z.records)
+                name_bytes +=
+                    r.name.size() + 2 +
+                    (r.fallback.mode == config::FallbackMode::Cname ? r.fallback.cname.size() + 2
+                                                                    : 0);
+        }
+        arena = std::make_shared<std::vector<std::uint8_t>>();
+        arena->reserve(name_bytes);
+        topo->name_bytes = arena;
+    }
 
     // A reload: records built from the same config::Record object keep their backend arrays
     // and ids (the same location map assumed: its ids are in them); the ids no kept record
@@ -540,29 +593,46 @@ std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Con
             zr.ns_ttl = z.ns_ttl;
         }
 
+        std::shared_ptr<ZoneNames> zn;  // null: shared with the previous topology
+        if (share_names) {
+            zr.names = previous->zones[zid].names;
+        } else {
+            zn = std::make_shared<ZoneNames>();
+            zn->arena = arena;
+            zn->records.reserve(z.records.size());
+            zr.names = zn;
+        }
         zr.ns.reserve(z.ns.size());
         for (const auto& ns : z.ns) {
             auto idx = static_cast<std::uint32_t>(zr.ns.size());
             NsRt& n = zr.ns.emplace_back();
             n.name = WireName::from_text(ns.name, z.pos, "ns");
-            if (in_zone(n.name, zr.name)) n.glue = ns.addresses;
-            if (!n.glue.empty()) zr.ns_names.emplace(n.name.view(), idx);
+            if (!has_glue(ns, n.name, zr.name)) continue;
+            n.glue = ns.addresses;
+            if (zn != nullptr) zn->ns_names.emplace(keep_name(*arena, n.name).view(), idx);
         }
 
         for (const auto& r : z.records) {
             auto rid = static_cast<std::uint32_t>(topo->records.size());
             RecordRt& rr = topo->records.emplace_back();
             rr.id = rid;
-            const WireName name = WireName::from_text(r.name, r.pos, "name");
-            if (!in_zone(name, zr.name)) {
-                throw ConfigError(r.pos, "name",
-                                  "'" + r.name + "' is not inside zone '" + z.name + "'");
+            if (share_names) {
+                // checked when `previous` was built: inside the zone, defined once
+                const RecordRt& same = previous->records[rid];
+                rr.name = same.name;
+                rr.fallback.cname = same.fallback.cname;
+            } else {
+                const WireName name = WireName::from_text(r.name, r.pos, "name");
+                if (!in_zone(name, zr.name)) {
+                    throw ConfigError(r.pos, "name",
+                                      "'" + r.name + "' is not inside zone '" + z.name + "'");
+                }
+                rr.name = keep_name(*arena, name);
+                if (!zn->records.emplace(rr.name.view(), rid).second) {
+                    throw ConfigError(r.pos, "name", "record '" + r.name + "' is defined twice");
+                }
             }
-            rr.name = keep_name(*topo, name);
-            if (!zr.records.emplace(rr.name.view(), rid).second) {
-                throw ConfigError(r.pos, "name", "record '" + r.name + "' is defined twice");
-            }
-            build_record(*topo, rr, r, *cfg, geo.get(), ids, kept[rid]);
+            build_record(arena.get(), rr, r, *cfg, geo.get(), ids, kept[rid]);
             topo->backends += static_cast<std::uint32_t>(rr.v4.size() + rr.v6.size());
             rr.state_offset = static_cast<std::uint32_t>(topo->state_words);
             topo->state_words += rr.state_words;
@@ -574,14 +644,17 @@ std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Con
             builder.reset();
             soa_from_static(zr);
         }
-        collect_ents(zr);
+        if (zn != nullptr) collect_ents(*zn, zr.name.len);
     }
     topo->backend_count = ids.end();
     topo->answers = std::make_shared<AnswerCounts>(ids.end(), std::size_t{cfg->workers} + 2);
     // four classes a record on average (A and AAAA, a few locations), 1 MB a stripe at most
     topo->classes = std::make_shared<ClassCounts>(
         std::clamp<std::size_t>(topo->records.size() * 4, 64, 4096), std::size_t{cfg->workers} + 2);
-    index_names(*topo);
+    if (share_names)
+        topo->names = previous->names;  // shares the table
+    else
+        index_names(*topo);
     // one mark per RecordRt id (sized last: every record is in by now)
     if (cfg->idle_multiplier > 1 && cfg->idle_timeout.count() > 0)
         topo->marks = std::make_shared<const QueryMarks>(topo->records.size());
@@ -591,28 +664,42 @@ std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Con
 // The zone that answers for a name may be another zone than the one that lists it (a
 // longer zone below the listing one).
 void index_names(Topology& topo) {
-    std::size_t n = 0;
-    for (const auto& z : topo.zones) n += 1 + z.records.size() + z.ns_names.size() + z.ents.size();
-    topo.names.reserve(n);
+    std::size_t n = 0, bytes = 0;
+    for (const auto& z : topo.zones) {
+        n += 1;
+        bytes += z.name.len;
+        if (z.names == nullptr) continue;
+        for (const auto* m : {&z.names->records, &z.names->ns_names}) {
+            n += m->size();
+            for (const auto& e : *m) bytes += e.first.size();
+        }
+        n += z.names->ents.size();
+        for (const auto& e : z.names->ents) bytes += e.first.size();
+    }
+    topo.names.reserve(n, bytes);
     auto add = [&topo](std::string_view name) {
         const auto* p = reinterpret_cast<const std::uint8_t*>(name.data());
         const ZoneRt* z = topo.find_zone(p, name.size());
         if (z == nullptr) return;  // cannot happen: every name lies inside its own zone
         NameInfo info;
         info.zone = static_cast<std::uint32_t>(z - topo.zones.data());
-        if (auto it = z->records.find(name); it != z->records.end())
-            info.record = static_cast<std::int32_t>(it->second);
-        if (auto it = z->ns_names.find(name); it != z->ns_names.end())
-            info.ns = static_cast<std::int32_t>(it->second);
+        if (z->names != nullptr) {
+            const ZoneNames& zn = *z->names;
+            if (auto it = zn.records.find(name); it != zn.records.end())
+                info.record = static_cast<std::int32_t>(it->second);
+            if (auto it = zn.ns_names.find(name); it != zn.ns_names.end())
+                info.ns = static_cast<std::int32_t>(it->second);
+            info.ent = zn.ents.count(name) != 0;
+        }
         info.apex = name.size() == z->name.len;
-        info.ent = z->ents.count(name) != 0;
         topo.names.insert(p, name.size(), dns::name_hash(p, name.size()), info);
     };
     for (const auto& z : topo.zones) {
         add(z.name.view());
-        for (const auto& [name, id] : z.records) add(name);
-        for (const auto& [name, idx] : z.ns_names) add(name);
-        for (const auto& [name, yes] : z.ents) add(name);
+        if (z.names == nullptr) continue;
+        for (const auto& e : z.names->records) add(e.first);
+        for (const auto& e : z.names->ns_names) add(e.first);
+        for (const auto& e : z.names->ents) add(e.first);
     }
 }
 

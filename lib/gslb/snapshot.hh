@@ -161,6 +161,21 @@ struct NsRt {
     std::vector<util::IpAddr> glue;  ///< only when the name is inside the zone
 };
 
+/// A zone's names by what they are (build_topology fills them; index_names() reads them): the
+/// views point into `arena` (the topology's name arena, Topology::name_bytes), so topologies
+/// whose names are the same at the same positions share one ZoneNames per zone (a reload that
+/// changes backends, not names).
+struct ZoneNames {
+    /// The bytes the views below point into (kept alive with them).
+    std::shared_ptr<const std::vector<std::uint8_t>> arena;
+    /// lower-case wire name -> record id (into Topology::records)
+    std::unordered_map<std::string_view, std::uint32_t> records;
+    /// empty non-terminals (names with records below them but none of their own): NODATA
+    std::unordered_map<std::string_view, bool> ents;
+    /// in-zone NS names with glue -> index into ZoneRt::ns
+    std::unordered_map<std::string_view, std::uint32_t> ns_names;
+};
+
 struct ZoneRt {
     WireName name;
     std::uint8_t labels = 0;
@@ -168,12 +183,9 @@ struct ZoneRt {
     config::Soa soa;
     std::vector<NsRt> ns;
     std::uint32_t ns_ttl = 3600;
-    /// lower-case wire name -> record id (into Topology::records)
-    std::unordered_map<std::string_view, std::uint32_t> records;
-    /// empty non-terminals (names with records below them but none of their own): NODATA
-    std::unordered_map<std::string_view, bool> ents;
-    /// in-zone NS names with glue -> index into ns
-    std::unordered_map<std::string_view, std::uint32_t> ns_names;
+    /// The zone's records, empty non-terminals and in-zone NS names (never null in a built
+    /// topology; shared with the previous topology when the names are the same).
+    std::shared_ptr<const ZoneNames> names;
     /// The zone's static data (config `file:`), GSLB names included as nodes; nullptr for a
     /// zone of GSLB records only. With it the engine answers every name of the zone from it
     /// (soa/ns above are then the file's; `ns` stays empty: the apex NS RRset is in `stat`).
@@ -358,9 +370,11 @@ struct Topology {
     std::shared_ptr<const zone::Secondaries> secondaries;
     std::vector<ZoneRt> zones;
     std::vector<RecordRt> records;
-    /// The records' names and CNAME fallback targets, back to back (sized once, never moves:
-    /// RecordRt::name, FallbackRt::cname and the zones' maps point into it).
-    std::vector<std::uint8_t> name_bytes;
+    /// The records' names, CNAME fallback targets and in-zone NS names with glue, back to back
+    /// (sized once, never moves: RecordRt::name, FallbackRt::cname and the zones' maps point
+    /// into it). Shared with the previous topology, with the zones' ZoneNames and the name
+    /// index, when build_topology finds the same names at the same positions (names_shared).
+    std::shared_ptr<const std::vector<std::uint8_t>> name_bytes;
     /// One more than the highest backend id (the size of Health::up). Ids are stable over a
     /// reload for the backends of unchanged records, so ids of removed backends may be
     /// unused (holes, counted up): find backends through `records`, never by counting ids.
@@ -370,6 +384,10 @@ struct Topology {
     /// Records whose backends build_topology took from `previous` (shared arrays, the same
     /// ids), for the reload log.
     std::uint32_t records_shared = 0;
+    /// True when build_topology took the name arena, the zones' ZoneNames and the name index
+    /// from `previous` (the same zones, records, fallback CNAMEs and NS names at the same
+    /// positions) instead of building them.
+    bool names_shared = false;
     // options copied from config for the hot path
     std::uint16_t edns_udp_size = dns::kDefaultEdnsUdpSize;
     bool ecs_enabled = true;
@@ -381,7 +399,8 @@ struct Topology {
     /// lower-case wire zone name (view into zones[i].name) -> index into zones
     std::unordered_map<std::string_view, std::uint32_t> zone_index;
     /// Every name of every zone with what it is (see NameIndex), built from the maps above
-    /// by index_names() (build_topology calls it). The engine looks names up only here.
+    /// by index_names() (build_topology calls it, or shares the previous topology's: copies of
+    /// a NameIndex share its table). The engine looks names up only here.
     NameIndex names;
     /// Sum of the records' state_words: the per-worker policy state one WorkerState holds.
     std::size_t state_words = 0;
@@ -515,13 +534,16 @@ struct Snapshot {
 /// `previous` (a reload, a pool change: the topology built from the configuration whose
 /// Record objects `cfg` shares, or null): a record that is the same config::Record object
 /// there, with the same location map, keeps its backend arrays and their ids (the other
-/// records take free ids, then new ones); its checks run again all the same.
+/// records take free ids, then new ones); its checks run again all the same. When every zone,
+/// record name, CNAME fallback target and in-zone NS name is the same as in `previous`, at the
+/// same position, the name arena, the zones' ZoneNames and the name index are `previous`'s
+/// (Topology::names_shared); any difference builds them anew.
 std::shared_ptr<const Topology> build_topology(
     std::shared_ptr<const config::Config> cfg, std::shared_ptr<const geo::GeoDbs> geo,
     std::shared_ptr<const zone::Secondaries> secondaries = nullptr,
     const Topology* previous = nullptr);
 
-/// Fills topo.names from the zones' maps (records, ns_names, ents) and zone_index: for
+/// Fills topo.names from the zones' maps (ZoneRt::names) and zone_index: for
 /// every name, what it is in the zone that answers for it (the longest one containing it).
 /// build_topology calls it; a topology assembled by hand (tests) calls it once its zones
 /// are complete, since the engine finds names only through the index.

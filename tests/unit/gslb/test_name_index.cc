@@ -67,11 +67,11 @@ Planned maps_of(const gslb::Topology& topo, const std::string& name) {
     Planned p{topo.find_zone(q.qname_lower.data(), q.qname_len), nullptr, nullptr, false};
     if (p.zone == nullptr) return p;
     const std::string_view key(reinterpret_cast<const char*>(q.qname_lower.data()), q.qname_len);
-    if (auto it = p.zone->records.find(key); it != p.zone->records.end())
+    if (auto it = p.zone->names->records.find(key); it != p.zone->names->records.end())
         p.rec = &topo.records[it->second];
-    if (auto it = p.zone->ns_names.find(key); it != p.zone->ns_names.end())
+    if (auto it = p.zone->names->ns_names.find(key); it != p.zone->names->ns_names.end())
         p.ns = &p.zone->ns[it->second];
-    p.ent = p.zone->ents.count(key) != 0;
+    p.ent = p.zone->names->ents.count(key) != 0;
     return p;
 }
 

@@ -43,13 +43,15 @@ double rss_mb() {
     return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / 1048576.0;
 }
 
-void write_zone(const std::string& path, std::size_t n) {
+/// `changed`: the file scale.py's reload writes (record n/2's third backend moved to .99).
+void write_zone(const std::string& path, std::size_t n, bool changed = false) {
     std::ofstream f(path);
     f << "defaults:\n  record_ttl: 30\nrecords:\n";
     for (std::size_t i = 0; i < n; ++i) {
         f << "  r" << i << ".scale.test.:\n    mode: failover\n    backends:\n";
         for (std::size_t j = 0; j < 3; ++j)
-            f << "      - address: \"192.0.2." << (i * 3 + j) % 200 + 10
+            f << "      - address: \"192.0.2."
+              << (changed && i == n / 2 && j == 2 ? 99 : (i * 3 + j) % 200 + 10)
               << "\"\n        priority: " << j + 1 << "\n";
     }
 }
@@ -80,10 +82,11 @@ struct Row {
 int main(int argc, char** argv) {
     std::string main_file;
     std::filesystem::path dir;
+    std::size_t n = 0;
     if (argc == 3 && std::string(argv[1]) == "-c") {
         main_file = argv[2];
     } else if (argc == 2) {
-        const std::size_t n = std::strtoul(argv[1], nullptr, 10);
+        n = std::strtoul(argv[1], nullptr, 10);
         char tmpl[] = "/tmp/gslbd-footprint-XXXXXX";
         if (mkdtemp(tmpl) == nullptr) return 1;
         dir = tmpl;
@@ -115,11 +118,9 @@ int main(int argc, char** argv) {
     const std::size_t after_geo = in_use();
     auto topo = gslb::build_topology(cfg, geo);
     const std::size_t after_topo = in_use();
-    std::size_t rec_vec = topo->records.capacity() * sizeof(gslb::RecordRt), be_vec = 0,
-                rec_heap = 0;
+    std::size_t rec_vec = topo->records.capacity() * sizeof(gslb::RecordRt), be_vec = 0;
     for (const auto& r : topo->records) {
         be_vec += (r.v4.size() + r.v6.size()) * sizeof(gslb::BackendRt);
-        rec_heap += r.svcb_alpn.capacity();
     }
     const std::size_t answers = topo->answers->backends() * topo->answers->stripes() * 8;
     auto monitor = std::make_unique<health::Monitor>(health::Options{}, [](auto, auto) {});
@@ -134,10 +135,30 @@ int main(int argc, char** argv) {
     tracker->apply(topo, published, health::steady_seconds());
     const std::size_t after_gradual = in_use();
 
+    // a reload with one record changed (the file of scale.py's reload; a generated zone
+    // only): what the new config and topology add beside the ones in force, as in gslbd
+    double reload_cfg = -1, reload_topo = -1;
+    bool reload_names_shared = false;
+    std::uint32_t reload_records_shared = 0;
+    if (!dir.empty()) {
+        write_zone(dir / "zone.yml", n, true);
+        const std::size_t r0 = in_use();
+        auto cfg1 =
+            std::make_shared<const config::Config>(config::load_config(main_file, cfg.get()));
+        const std::size_t r1 = in_use();
+        auto topo1 = gslb::build_topology(cfg1, geo, nullptr, topo.get());
+        const std::size_t r2 = in_use();
+        reload_cfg = static_cast<double>(r1 - r0);
+        reload_topo = static_cast<double>(r2 - r1);
+        reload_names_shared = topo1->names_shared;
+        reload_records_shared = topo1->records_shared;
+        write_zone(dir / "zone.yml", n);
+    }
+
     // a reload of the same file (nothing changed: every record shared with the first load):
     // the health side's CPU time for the new topology (monitor carry-over + tracker remap)
     auto cfg2 = std::make_shared<const config::Config>(config::load_config(main_file, cfg.get()));
-    auto topo2 = gslb::build_topology(cfg2, geo);
+    auto topo2 = gslb::build_topology(cfg2, geo, nullptr, topo.get());
     const double cpu0 = cpu_seconds();
     auto health2 = monitor->set_topology(topo2);
     gslb::Health published2 = *health2;
@@ -176,11 +197,23 @@ int main(int argc, char** argv) {
     for (const auto& r : rows)
         std::printf("| %s | %.1f | %.0f | %.0f |\n", r.what, r.bytes / 1048576.0, r.bytes / nr,
                     r.bytes / nb);
+    if (reload_topo >= 0) {
+        std::printf(
+            "reload with one record changed, built beside the generation in force (as gslbd "
+            "does; the health registry's %.1f MB not included):\n",
+            static_cast<double>(after_health - before_health) / 1048576.0);
+        std::printf("| new config (records shared with the old one) | %.1f | %.0f | %.0f |\n",
+                    reload_cfg / 1048576.0, reload_cfg / nr, reload_cfg / nb);
+        std::printf(
+            "| new topology (%u records kept their backends; names shared: %s) | %.1f | %.0f | "
+            "%.0f |\n",
+            reload_records_shared, reload_names_shared ? "yes" : "no", reload_topo / 1048576.0,
+            reload_topo / nr, reload_topo / nb);
+    }
     std::printf(
         "health side of a reload with nothing changed (Monitor::set_topology + "
         "GradualTracker::apply on the new topology): %.3f s CPU\n",
         health_reload_s);
-    (void)rec_heap;
     if (!dir.empty()) std::filesystem::remove_all(dir);
     return records > 0 ? 0 : 1;
 }

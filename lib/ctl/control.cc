@@ -286,9 +286,10 @@ ReloadResult Control::reload(const std::string& trigger) {
                 "reload ({}): records: {} added, {} changed, {} removed, {} unchanged ({} "
                 "shared with the previous load, not parsed again); {} parsed, {} moved (copied "
                 "with their lines shifted); zone files read by record: {}, whole: {}; {} records "
-                "kept their backends and ids in the topology",
+                "kept their backends and ids in the topology; names {}",
                 trigger, c.added, c.changed, c.removed, c.unchanged, c.shared, st.parsed, st.moved,
-                st.files_split, st.files_whole, base->records_shared);
+                st.files_split, st.files_whole, base->records_shared,
+                base->names_shared ? "shared (the same at the same positions)" : "indexed anew");
         }
         // Validates the checks and carries over the verdicts of backends that still exist.
         std::shared_ptr<const gslb::Health> health;

@@ -199,13 +199,21 @@ void build_record(std::vector<std::uint8_t>* arena, RecordRt& rr, const config::
     rr.policy->validate(r, cfg, geo);
     rr.state_words = rr.policy->state_words(rr);
 
-    static const util::CompactVector<std::string> kDefaultAlpn{"h3", "h2"};
-    for (const auto& id : r.alpn.empty() ? kDefaultAlpn : r.alpn) {
-        rr.svcb_alpn.push_back(static_cast<std::uint8_t>(id.size()));
-        rr.svcb_alpn.insert(rr.svcb_alpn.end(), id.begin(), id.end());
+    // one array for every record with the default list (h3, h2)
+    static const AlpnWire kDefaultAlpn(std::make_shared<const std::vector<std::uint8_t>>(
+        std::vector<std::uint8_t>{2, 'h', '3', 2, 'h', '2'}));
+    if (r.alpn.empty()) {
+        rr.svcb_alpn = kDefaultAlpn;
+    } else {
+        std::vector<std::uint8_t> alpn;
+        for (const auto& id : r.alpn) {
+            alpn.push_back(static_cast<std::uint8_t>(id.size()));
+            alpn.insert(alpn.end(), id.begin(), id.end());
+        }
+        if (alpn.size() > 512)
+            throw ConfigError(r.pos, "alpn", "the ALPN list is longer than 512 bytes");
+        rr.svcb_alpn = AlpnWire(std::make_shared<const std::vector<std::uint8_t>>(std::move(alpn)));
     }
-    if (rr.svcb_alpn.size() > 512)
-        throw ConfigError(r.pos, "alpn", "the ALPN list is longer than 512 bytes");
     for (const auto& b : r.backends) {
         if (b.port > 0) {
             rr.svcb_port = static_cast<std::uint16_t>(b.port);
@@ -518,27 +526,47 @@ std::shared_ptr<const Topology> build_topology(std::shared_ptr<const config::Con
     std::vector<const RecordRt*> kept(nrec, nullptr);
     IdAlloc ids;
     if (previous != nullptr && same_locations(previous->geo.get(), geo.get())) {
-        std::unordered_map<const config::Record*, const RecordRt*> by_cfg;
-        by_cfg.reserve(previous->records.size());
-        for (const auto& rr : previous->records)
-            if (rr.cfg != nullptr) by_cfg.emplace(rr.cfg, &rr);
-        std::vector<std::uint8_t> used(previous->backend_count, 0);
-        std::size_t i = 0;
-        for (const auto& z : cfg->zones) {
-            for (const auto& r : z.records) {
-                const std::size_t at = i++;
-                auto it = by_cfg.find(&r);
-                if (it == by_cfg.end()) continue;
-                const RecordRt& old = *it->second;
-                bool clash = false;  // the same object twice: only the first keeps the ids
-                for (const auto* fam : {&old.v4, &old.v6})
-                    for (const auto& b : *fam) clash = clash || b.id >= used.size() || used[b.id];
-                if (clash) continue;
-                for (const auto* fam : {&old.v4, &old.v6})
-                    for (const auto& b : *fam) used[b.id] = 1;
-                kept[at] = &old;
-                ++topo->records_shared;
+        // Records mostly stay where they were: the previous record at the same position is
+        // asked first, and a map is made only of the previous records not found that way
+        // (none when records changed in place, and no map of every record then).
+        const auto& prev = previous->records;
+        std::vector<const config::Record*> at_pos;
+        at_pos.reserve(nrec);
+        for (const auto& z : cfg->zones)
+            for (const auto& r : z.records) at_pos.push_back(&r);
+        std::vector<std::uint8_t> found(prev.size(), 0);
+        std::size_t missing = 0;
+        for (std::size_t at = 0; at < nrec; ++at) {
+            if (at < prev.size() && prev[at].cfg == at_pos[at]) {
+                kept[at] = &prev[at];
+                found[at] = 1;
+            } else {
+                ++missing;
             }
+        }
+        if (missing != 0) {
+            std::unordered_map<const config::Record*, const RecordRt*> by_cfg;
+            for (std::size_t k = 0; k < prev.size(); ++k)
+                if (found[k] == 0 && prev[k].cfg != nullptr) by_cfg.emplace(prev[k].cfg, &prev[k]);
+            for (std::size_t at = 0; at < nrec && !by_cfg.empty(); ++at) {
+                if (kept[at] != nullptr) continue;
+                auto it = by_cfg.find(at_pos[at]);
+                if (it != by_cfg.end()) kept[at] = it->second;
+            }
+        }
+        std::vector<std::uint8_t> used(previous->backend_count, 0);
+        for (std::size_t at = 0; at < nrec; ++at) {
+            if (kept[at] == nullptr) continue;
+            const RecordRt& old = *kept[at];
+            kept[at] = nullptr;
+            bool clash = false;  // the same object twice: only the first keeps the ids
+            for (const auto* fam : {&old.v4, &old.v6})
+                for (const auto& b : *fam) clash = clash || b.id >= used.size() || used[b.id];
+            if (clash) continue;
+            for (const auto* fam : {&old.v4, &old.v6})
+                for (const auto& b : *fam) used[b.id] = 1;
+            kept[at] = &old;
+            ++topo->records_shared;
         }
         std::size_t kept_backends = 0;
         for (std::uint8_t u : used) kept_backends += u;

@@ -125,6 +125,20 @@ class BackendList {
     std::uint32_t n_ = 0;
 };
 
+/// A record's `alpn` SvcParam value in wire format (length-prefixed ids), immutable and shared
+/// by the records with the same list: most have the default (h3, h2) and share one array, so
+/// a record costs a pointer here, not a heap block of its own. Empty when default-constructed.
+class AlpnWire {
+  public:
+    AlpnWire() = default;
+    explicit AlpnWire(std::shared_ptr<const std::vector<std::uint8_t>> p) : p_(std::move(p)) {}
+    const std::uint8_t* data() const noexcept { return p_ != nullptr ? p_->data() : nullptr; }
+    std::size_t size() const noexcept { return p_ != nullptr ? p_->size() : 0; }
+
+  private:
+    std::shared_ptr<const std::vector<std::uint8_t>> p_;
+};
+
 struct FallbackRt {
     config::FallbackMode mode = config::FallbackMode::FailOpen;
     dns::Rcode rcode = dns::Rcode::ServFail;
@@ -145,9 +159,10 @@ struct RecordRt {
     BackendList v4, v6;  ///< A and AAAA candidates, in config order
     FallbackRt fallback;
     /// HTTPS/SVCB answers (RFC 9460): the `alpn` SvcParam's value in wire format (length-
-    /// prefixed ids; the config's list or h3, h2) and the `port` (the first backend in
-    /// config order that has one; 0 = no port SvcParam).
-    std::vector<std::uint8_t> svcb_alpn;
+    /// prefixed ids; the config's list or h3, h2: one array shared by every record with the
+    /// default) and the `port` (the first backend in config order that has one; 0 = no port
+    /// SvcParam).
+    AlpnWire svcb_alpn;
     std::uint16_t svcb_port = 0;
     const config::Record* cfg = nullptr;
     /// This record's slot in every worker's WorkerState (in 64-bit words): sized by

@@ -217,6 +217,8 @@ def test_reload_parses_only_what_changed_and_blames_the_line(ctl_daemon, tmp_pat
     assert m, d.log()
     unchanged, shared, moved = (int(x) for x in m[-1])
     assert unchanged == shared + moved and shared > 0 and moved > 0
+    # no name changed: the topology kept the name index of the one in force
+    assert "; names shared (the same at the same positions)" in d.log(), d.log()
     # a typo on one record: the error names the file, the line of the key and its column
     lines = good.splitlines(keepends=True)
     at = next(i for i, l in enumerate(lines) if l.startswith("  rr.gslb.test.:"))
@@ -235,3 +237,10 @@ def test_reload_parses_only_what_changed_and_blames_the_line(ctl_daemon, tmp_pat
     assert [z["name"] for z in brief["zones"]] == [z["name"] for z in full["zones"]]
     assert all(z["records"] == [] for z in brief["zones"])
     assert any(z["records"] for z in full["zones"])
+    # a record renamed: the names are indexed anew; the new name answers, the old one is gone
+    zone.write_text(good.replace("  rr.gslb.test.:\n", "  rr2.gslb.test.:\n", 1))
+    status, _ = api.post("/api/v1/reload")
+    assert status == 200
+    assert "; names indexed anew" in d.log(), d.log()
+    assert udp(d.port, make_query("rr2.gslb.test.")).answer
+    assert udp(d.port, make_query("rr.gslb.test.")).rcode() == 3  # NXDOMAIN

@@ -1,10 +1,11 @@
 #include "ctl/api.hh"
 
 #include <httplib.h>
-#include <malloc.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -19,6 +20,7 @@
 #include "ctl/explain.hh"
 #include "ctl/fleet.hh"
 #include "ctl/plan.hh"
+#include "ctl/stream.hh"
 #include "discovery/discovery.hh"
 #include "edge/dynblock.hh"
 #include "health/state.hh"
@@ -147,42 +149,81 @@ json record_json(const gslb::RecordRt& rec, const gslb::Health& h, const StatusB
             {"backends", std::move(backends)}};
 }
 
-/// `with_records` false (`?records=0`): the generation, reloads and zones without their
-/// records and probe states: cheap at any size, and never waits for the health monitor.
-json status_json(const Control& ctl, bool with_records = true) {
-    const gslb::Snapshot view = ctl.current();
+/// GET /api/v1/status (docs/api.md). The document without the zones' records is built at
+/// once (small); the records are written zone by zone while the answer is sent, a batch of
+/// records at a time with the monitor's view of just those (Monitor::status over a record
+/// range: its mutex is held for one batch, never across the whole list or a reload), so a
+/// full status costs a bounded amount of memory at any number of records. Everything comes
+/// from one published snapshot (the one the workers read), held until the answer is written.
+/// `with_records` false (`?records=0`): no records and no probe states.
+class StatusDoc {
+  public:
+    StatusDoc(const Control& ctl, bool with_records);
+    /// The whole document as json::dump(2) writes it, followed by "\n".
+    void write(ChunkWriter& w) const;
+    /// Without the records (`?records=0`): the whole document.
+    const json& skeleton() const noexcept { return out_; }
+
+  private:
+    /// Records per call of Monitor::status (and per batch of JSON built).
+    static constexpr std::size_t kBatch = 256;
+    const health::Monitor* mon_ = nullptr;
+    gslb::Snapshot view_;
+    json out_;
+    /// record ids grouped by zone (topology order within a zone); zone zi's are
+    /// order_[zone_begin_[zi] .. zone_begin_[zi + 1])
+    std::vector<std::uint32_t> order_;
+    std::vector<std::size_t> zone_begin_;
+};
+
+StatusDoc::StatusDoc(const Control& ctl, bool with_records) : view_(ctl.current()) {
     const ReloadCounters rc = ctl.reload_counters();
-    json out = {{"generation", view.generation},
-                {"ready", ctl.ready()},
-                {"config", ctl.config_path()},
-                {"state_file", ctl.state_file()},
-                {"reloads",
-                 {{"ok", rc.ok},
-                  {"failed", rc.failed},
-                  {"last_ok", rc.last_ok},
-                  {"last_at", iso_time(rc.last_at)},
-                  {"last_error", rc.last_error}}}};
-    if (view.topo == nullptr) {
-        out["zones"] = json::array();
-        return out;
+    out_ = {{"generation", view_.generation},
+            {"ready", ctl.ready()},
+            {"config", ctl.config_path()},
+            {"state_file", ctl.state_file()},
+            {"reloads",
+             {{"ok", rc.ok},
+              {"failed", rc.failed},
+              {"last_ok", rc.last_ok},
+              {"last_at", iso_time(rc.last_at)},
+              {"last_error", rc.last_error}}}};
+    if (view_.topo == nullptr) {
+        out_["zones"] = json::array();
+        return;
     }
-    StatusById by_id;
-    if (ctl.monitor() != nullptr && with_records)
-        for (auto& b : ctl.monitor()->status()) by_id.emplace(b.id, std::move(b));
-    // A record belongs to the zone whose policy file listed it: an index from config entry
-    // to zone, then one pass over the records in topology order.
-    const auto& zone_cfgs = view.topo->config->zones;
-    std::unordered_map<const config::Record*, std::size_t> zone_of;
-    for (std::size_t zi = 0; zi < zone_cfgs.size(); ++zi)
-        for (const auto& r : zone_cfgs[zi].records) zone_of.emplace(&r, zi);
-    std::vector<json> records(zone_cfgs.size(), json::array());
-    for (const auto& rec : with_records ? std::span<const gslb::RecordRt>(view.topo->records)
-                                        : std::span<const gslb::RecordRt>()) {
-        if (rec.cfg == nullptr) continue;
-        auto it = zone_of.find(rec.cfg);
-        if (it != zone_of.end())
-            records[it->second].push_back(
-                record_json(rec, *view.health, by_id, view.topo->answers.get()));
+    if (with_records) mon_ = ctl.monitor();
+    // A record belongs to the zone whose policy file listed it: config entry -> zone (sorted
+    // pairs, searched), then the record ids bucketed by zone in topology order. 4 bytes a
+    // record kept while the answer is written.
+    const auto& zone_cfgs = view_.topo->config->zones;
+    zone_begin_.assign(zone_cfgs.size() + 1, 0);
+    if (with_records) {
+        const auto& records = view_.topo->records;
+        std::vector<std::uint32_t> zone_of(records.size(), UINT32_MAX);
+        {
+            std::vector<std::pair<const config::Record*, std::uint32_t>> cfg_zone;
+            for (std::size_t zi = 0; zi < zone_cfgs.size(); ++zi)
+                for (const auto& r : zone_cfgs[zi].records)
+                    cfg_zone.emplace_back(&r, static_cast<std::uint32_t>(zi));
+            std::sort(cfg_zone.begin(), cfg_zone.end());
+            for (std::size_t i = 0; i < records.size(); ++i) {
+                if (records[i].cfg == nullptr) continue;
+                auto it = std::lower_bound(
+                    cfg_zone.begin(), cfg_zone.end(),
+                    std::pair<const config::Record*, std::uint32_t>{records[i].cfg, 0});
+                if (it != cfg_zone.end() && it->first == records[i].cfg) zone_of[i] = it->second;
+            }
+        }
+        for (std::uint32_t z : zone_of)
+            if (z != UINT32_MAX) ++zone_begin_[z + 1];
+        for (std::size_t zi = 0; zi < zone_cfgs.size(); ++zi)
+            zone_begin_[zi + 1] += zone_begin_[zi];
+        order_.resize(zone_begin_.back());
+        std::vector<std::size_t> next(zone_begin_.begin(), zone_begin_.end() - 1);
+        for (std::size_t i = 0; i < zone_of.size(); ++i)
+            if (zone_of[i] != UINT32_MAX)
+                order_[next[zone_of[i]]++] = static_cast<std::uint32_t>(i);
     }
     std::map<std::string, json> secondaries;  // docs/zones.md: a secondary zone's transfers
     if (const xfr::Secondary* sec = ctl.secondary()) {
@@ -210,9 +251,9 @@ json status_json(const Control& ctl, bool with_records = true) {
     for (std::size_t zi = 0; zi < zone_cfgs.size(); ++zi) {
         json z = {{"name", zone_cfgs[zi].name},
                   {"policy", zone_cfgs[zi].policy_file},
-                  {"records", std::move(records[zi])}};
-        if (zi < view.topo->zones.size()) {
-            const gslb::ZoneRt& zr = view.topo->zones[zi];
+                  {"records", json::array()}};  // written by write()
+        if (zi < view_.topo->zones.size()) {
+            const gslb::ZoneRt& zr = view_.topo->zones[zi];
             z["serial"] = zr.soa.serial;
             z["source"] = !zone_cfgs[zi].primaries.empty() ? "primaries"
                           : !zone_cfgs[zi].file.empty()    ? "file"
@@ -222,7 +263,7 @@ json status_json(const Control& ctl, bool with_records = true) {
             z["secondary"] = std::move(it->second);
         zones.push_back(std::move(z));
     }
-    out["zones"] = std::move(zones);
+    out_["zones"] = std::move(zones);
     if (const discovery::Discoverer* d = ctl.discoverer()) {
         json sources = json::array();
         for (const auto& st : d->status())
@@ -236,16 +277,76 @@ json status_json(const Control& ctl, bool with_records = true) {
                                {"last_error_at", iso_time(st.last_failure)},
                                {"fetches", st.fetches},
                                {"failures", st.failures}});
-        out["discovery"] = std::move(sources);
+        out_["discovery"] = std::move(sources);
     }
     if (const FleetLink* f = ctl.fleet()) {
         const FleetStatus fs = f->status();
-        out["fleet"] = {{"node", fs.node},
-                        {"connected", fs.view->connected},
-                        {"degraded", fs.degraded},
-                        {"last_error", fs.view->last_error}};
+        out_["fleet"] = {{"node", fs.node},
+                         {"connected", fs.view->connected},
+                         {"degraded", fs.degraded},
+                         {"last_error", fs.view->last_error}};
     }
-    return out;
+}
+
+void StatusDoc::write(ChunkWriter& w) const {
+    // zone zi's "records" array, filled while it is written
+    std::vector<const json*> nodes;
+    std::vector<ArrayFiller> fillers;
+    if (view_.topo != nullptr && !order_.empty()) {
+        const json& zones = out_.at("zones");
+        for (std::size_t zi = 0; zi + 1 < zone_begin_.size() && zi < zones.size(); ++zi) {
+            nodes.push_back(&zones.at(zi).at("records"));
+            fillers.emplace_back([this, zi](const ElementFn& element) {
+                const gslb::Topology& topo = *view_.topo;
+                std::vector<health::BackendStatus> st;
+                StatusById by_id;
+                const std::size_t end = zone_begin_[zi + 1];
+                for (std::size_t k = zone_begin_[zi]; k < end;) {
+                    // a run of consecutive record ids: one call of the monitor
+                    std::size_t e = k + 1;
+                    while (e < end && e - k < kBatch && order_[e] == order_[e - 1] + 1) ++e;
+                    by_id.clear();
+                    if (mon_ != nullptr && mon_->status(topo, order_[k], order_[e - 1] + 1, st))
+                        for (auto& b : st) by_id.emplace(b.id, std::move(b));
+                    for (std::size_t i = k; i < e; ++i)
+                        element(record_json(topo.records[order_[i]], *view_.health, by_id,
+                                            topo.answers.get()));
+                    k = e;
+                }
+            });
+        }
+    }
+    write_json(w, out_, [&](const json* node) -> const ArrayFiller* {
+        for (std::size_t i = 0; i < nodes.size(); ++i)
+            if (nodes[i] == node) return &fillers[i];
+        return nullptr;
+    });
+    w.write('\n');
+}
+
+/// An answer written while it is made (HTTP/1.1 chunked): `gen` writes into a ChunkWriter
+/// that sends every ~64 KB, so the API holds one chunk per connection, not the answer. A
+/// client that stops reading fails a write after the server's write timeout (5 s): the
+/// generator stops there (StreamAborted) and the connection is closed.
+void send_streamed(httplib::Response& res, const char* type,
+                   std::function<void(ChunkWriter&)> gen) {
+    res.status = 200;
+    res.set_chunked_content_provider(
+        type, [gen = std::move(gen)](std::size_t, httplib::DataSink& sink) {
+            try {
+                ChunkWriter w([&sink](const char* d, std::size_t n) { return sink.write(d, n); });
+                gen(w);
+                w.flush();
+                sink.done();
+                return true;
+            } catch (const StreamAborted&) {
+                return false;
+            } catch (const std::exception& e) {
+                // the status line is out already: all that is left is to cut the answer short
+                util::log_warn("api: answer cut short: {}", e.what());
+                return false;
+            }
+        });
 }
 
 /// /healthz and /api/v1/ready.
@@ -497,22 +598,20 @@ void ApiServer::routes() {
 
     s.Get("/api/v1/status", route(kRead, [this](const Request& req, Response& res) {
               const bool records = req.get_param_value("records") != "0";
-              send_json(res, 200, status_json(control_, records));
-#ifdef __GLIBC__
-              // The full status of a large configuration is a JSON tree of ~12 KB a record
-              // while it is built (20,000 records: 3 calls at once took RSS from 103 to 850 MB
-              // and it stayed there, in the API threads' malloc arenas): give it back.
-              if (records && control_.current().topo != nullptr &&
-                  control_.current().topo->records.size() >= 10000)
-                  malloc_trim(0);
-#endif
+              auto doc = std::make_shared<const StatusDoc>(control_, records);
+              if (!records) {
+                  send_json(res, 200, doc->skeleton());
+                  return;
+              }
+              send_streamed(res, "application/json", [doc](ChunkWriter& w) { doc->write(w); });
           }));
 
     s.Get("/metrics", route(kRead, [this](const Request&, Response& res) {
-              const DataPlaneStats dp = stats_ ? stats_() : DataPlaneStats{};
-              res.status = 200;
-              res.set_content(render_metrics(control_, dp, version_),
-                              "text/plain; version=0.0.4; charset=utf-8");
+              auto dp =
+                  std::make_shared<const DataPlaneStats>(stats_ ? stats_() : DataPlaneStats{});
+              send_streamed(
+                  res, "text/plain; version=0.0.4; charset=utf-8",
+                  [this, dp](ChunkWriter& w) { render_metrics(control_, *dp, version_, w); });
           }));
 
     s.Get("/api/v1/fleet", route(kRead, [this](const Request&, Response& res) {

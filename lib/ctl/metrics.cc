@@ -38,11 +38,13 @@ std::string escape_label(const std::string& v) {
 
 namespace {
 
-/// Writes families: HELP and TYPE once, then samples.
+/// Writes families: HELP and TYPE once, then samples, into a ChunkWriter (sent every ~64 KB:
+/// the exposition of 100,000 records is never held whole).
 class Writer {
   public:
+    explicit Writer(ChunkWriter& out) : out_(out) {}
     void family(const char* name, const char* type, const char* help) {
-        out_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+        out_.write(fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type));
     }
     /// `labels` is a list of (name, value) pairs.
     void sample(const std::string& name,
@@ -57,25 +59,29 @@ class Writer {
     void sample_raw(const std::string& name,
                     std::initializer_list<std::pair<const char*, std::string>> labels,
                     const std::string& value) {
-        out_ += name;
+        line_ = name;
         if (labels.size() != 0) {
-            out_ += '{';
+            line_ += '{';
             bool first = true;
             for (const auto& [k, v] : labels) {
-                if (!first) out_ += ',';
+                if (!first) line_ += ',';
                 first = false;
-                out_ += fmt::format("{}=\"{}\"", k, escape_label(v));
+                line_ += k;
+                line_ += "=\"";
+                line_ += escape_label(v);
+                line_ += '"';
             }
-            out_ += '}';
+            line_ += '}';
         }
-        out_ += ' ';
-        out_ += value;
-        out_ += '\n';
+        line_ += ' ';
+        line_ += value;
+        line_ += '\n';
+        out_.write(line_);
     }
-    std::string take() { return std::move(out_); }
 
   private:
-    std::string out_;
+    ChunkWriter& out_;
+    std::string line_;
 };
 
 using U = std::uint64_t;
@@ -246,123 +252,149 @@ void probe_metrics(Writer& w, const health::Counters& hc) {
     w.sample("gslbd_health_verdict_changes_total", {}, U{hc.verdict_changes});
 }
 
-/// CoreDNS-GSLB compatible families (same names, labels and values).
-void healthcheck_metrics(Writer& w, const std::vector<health::BackendStatus>& status,
-                         const std::vector<health::TargetStatus>& targets) {
+/// Records per call of Monitor::status, targets per call of Monitor::targets: the monitor's
+/// mutex is held for one batch, and no list of every backend or target is ever copied.
+constexpr std::size_t kRecordBatch = 256, kTargetBatch = 1024;
+
+/// CoreDNS-GSLB compatible families (same names, labels and values). The probed backends of
+/// `view`'s records (the monitor's view of them while it has the same topology).
+void healthcheck_metrics(Writer& w, const health::Monitor* mon, const gslb::Snapshot& view) {
     w.family("gslb_healthcheck_total", "counter",
              "Health checks performed, per record, check type, backend and result "
              "(CoreDNS-GSLB).");
-    for (const auto& b : status) {
-        for (const auto& c : b.checks) {
-            if (c.target >= targets.size()) continue;
-            const auto& t = targets[c.target];
-            U failed = 0;
-            for (auto f : t.failures) failed += f;
-            w.sample("gslb_healthcheck_total",
-                     {{"name", b.record},
-                      {"type", c.type},
-                      {"address", b.address},
-                      {"result", "success"}},
-                     t.probes - std::min(t.probes, failed));
-            w.sample("gslb_healthcheck_total",
-                     {{"name", b.record},
-                      {"type", c.type},
-                      {"address", b.address},
-                      {"result", "failure"}},
-                     failed);
+    if (mon != nullptr && view.topo != nullptr) {
+        std::vector<health::BackendStatus> status;
+        const std::size_t n = view.topo->records.size();
+        for (std::size_t first = 0; first < n; first += kRecordBatch) {
+            if (!mon->status(*view.topo, first, std::min(n, first + kRecordBatch), status)) break;
+            for (const auto& b : status) {
+                for (const auto& c : b.checks) {
+                    const U failed = c.target_failures;
+                    w.sample("gslb_healthcheck_total",
+                             {{"name", b.record},
+                              {"type", c.type},
+                              {"address", b.address},
+                              {"result", "success"}},
+                             c.target_probes - std::min(c.target_probes, failed));
+                    w.sample("gslb_healthcheck_total",
+                             {{"name", b.record},
+                              {"type", c.type},
+                              {"address", b.address},
+                              {"result", "failure"}},
+                             failed);
+                }
+            }
         }
     }
     w.family("gslb_healthcheck_failures_total", "counter",
              "Failed health checks per check type, address and reason (CoreDNS-GSLB; reasons "
              "are gslbd's, see docs/metrics.md).");
-    for (const auto& t : targets) {
-        for (std::size_t k = 1; k < health::kErrorKinds; ++k) {
-            if (t.failures[k] == 0) continue;
-            w.sample(
-                "gslb_healthcheck_failures_total",
-                {{"type", t.type},
-                 {"address", t.address},
-                 {"reason", std::string(health::to_string(static_cast<health::ErrorKind>(k)))}},
-                U{t.failures[k]});
+    if (mon == nullptr) return;
+    for (std::size_t first = 0;; first += kTargetBatch) {
+        const auto targets = mon->targets(first, first + kTargetBatch);
+        for (const auto& t : targets) {
+            for (std::size_t k = 1; k < health::kErrorKinds; ++k) {
+                if (t.failures[k] == 0) continue;
+                w.sample(
+                    "gslb_healthcheck_failures_total",
+                    {{"type", t.type},
+                     {"address", t.address},
+                     {"reason", std::string(health::to_string(static_cast<health::ErrorKind>(k)))}},
+                    U{t.failures[k]});
+            }
         }
+        if (targets.size() < kTargetBatch) break;
     }
 }
 
+/// Calls fn(record, backend) for every backend of `topo`, in topology order (A then AAAA).
+template <typename Fn>
+void each_backend(const gslb::Topology& topo, Fn&& fn) {
+    for (const auto& rec : topo.records)
+        for (const auto* fam : {&rec.v4, &rec.v6})
+            for (const auto& b : *fam) fn(rec, b);
+}
+
 /// The weight in force per backend, and the gradual rules' state per backend (docs/gradual.md;
-/// the latter only for records that use the rule).
+/// the latter only for records that use the rule). Each family walks the topology again
+/// rather than keeping a row per backend.
 void gradual_metrics(Writer& w, const gslb::Snapshot& view) {
     if (view.topo == nullptr || view.health == nullptr) return;
     const gslb::Health& h = *view.health;
-    struct Row {
-        std::string rec, addr;
-        const config::Gradual* g;
-        const gslb::BackendRt* b;
-    };
-    std::vector<Row> rows;
-    for (const auto& rec : view.topo->records)
-        for (const auto* fam : {&rec.v4, &rec.v6})
-            for (const auto& b : *fam)
-                rows.push_back({rec.cfg->name, b.addr.to_string(), &rec.cfg->gradual, &b});
+    const gslb::Topology& topo = *view.topo;
+    using Rec = gslb::RecordRt;
+    using B = gslb::BackendRt;
     const double now = health::steady_seconds();
-    auto percent_of = [&](const gslb::BackendRt& b) -> U {
+    auto percent_of = [&](const B& b) -> U {
         return U{b.id < h.ramp.size() && h.ramp[b.id] != 0 ? h.ramp[b.id] : 100u};
+    };
+    auto sample = [&](const char* name, const Rec& rec, const B& b, auto v) {
+        w.sample(name, {{"name", rec.cfg->name}, {"address", b.addr.to_string()}}, v);
     };
     w.family("gslbd_backend_effective_weight", "gauge",
              "Weight the weighted modes draw with: the weight in force times the percent of "
              "slow start, health score and traffic shift (0 while out of the answers).");
-    for (const auto& r : rows) {
-        const bool out = r.b->id < h.up.size() && h.up[r.b->id] == 0;
-        const std::uint32_t wo = r.b->id < h.weight.size() ? h.weight[r.b->id] : 0;
-        const U weight = wo != 0 ? wo : r.b->weight;
-        const bool in = !out && r.b->enabled && h.state_of(r.b->id) == AdminState::Enabled;
-        w.sample("gslbd_backend_effective_weight", {{"name", r.rec}, {"address", r.addr}},
-                 static_cast<double>(in ? weight * percent_of(*r.b) : 0) / 100.0);
-    }
+    each_backend(topo, [&](const Rec& rec, const B& b) {
+        const bool out = b.id < h.up.size() && h.up[b.id] == 0;
+        const std::uint32_t wo = b.id < h.weight.size() ? h.weight[b.id] : 0;
+        const U weight = wo != 0 ? wo : b.weight;
+        const bool in = !out && b.enabled && h.state_of(b.id) == AdminState::Enabled;
+        sample("gslbd_backend_effective_weight", rec, b,
+               static_cast<double>(in ? weight * percent_of(b) : 0) / 100.0);
+    });
     w.family("gslbd_backend_weight_percent", "gauge",
              "Percent of its weight a backend gets now (slow start x score x traffic shift; "
              "100 = full).");
-    for (const auto& r : rows)
-        w.sample("gslbd_backend_weight_percent", {{"name", r.rec}, {"address", r.addr}},
-                 percent_of(*r.b));
-    auto note = [&](const Row& r) -> const gslb::GradualNote* {
-        return r.b->id < h.notes.size() ? &h.notes[r.b->id] : nullptr;
+    each_backend(topo, [&](const Rec& rec, const B& b) {
+        sample("gslbd_backend_weight_percent", rec, b, percent_of(b));
+    });
+    auto note = [&](const B& b) -> const gslb::GradualNote* {
+        return b.id < h.notes.size() ? &h.notes[b.id] : nullptr;
     };
+    // the per-note families below have nothing to say while no record moves gradually
+    const bool notes = !h.notes.empty();
     w.family("gslbd_backend_score_percent", "gauge",
              "Health score: percent of its weight the backend keeps for its recent rounds "
              "(records with `scoring`).");
-    for (const auto& r : rows)
-        if (const auto* n = note(r); n != nullptr && r.g->scoring.enabled)
-            w.sample("gslbd_backend_score_percent", {{"name", r.rec}, {"address", r.addr}},
-                     U{n->score});
+    if (notes)
+        each_backend(topo, [&](const Rec& rec, const B& b) {
+            if (const auto* n = note(b); n != nullptr && rec.cfg->gradual.scoring.enabled)
+                sample("gslbd_backend_score_percent", rec, b, U{n->score});
+        });
     w.family("gslbd_backend_load", "gauge",
              "Health score input: the load gauge read from the backend's metrics (records whose "
              "scoring has `load`, once a check read it).");
-    for (const auto& r : rows)
-        if (const auto* n = note(r); n != nullptr && r.g->scoring.load > 0 && n->load >= 0)
-            w.sample("gslbd_backend_load", {{"name", r.rec}, {"address", r.addr}}, n->load);
+    if (notes)
+        each_backend(topo, [&](const Rec& rec, const B& b) {
+            if (const auto* n = note(b);
+                n != nullptr && rec.cfg->gradual.scoring.load > 0 && n->load >= 0)
+                sample("gslbd_backend_load", rec, b, n->load);
+        });
     w.family("gslbd_backend_ramp_percent", "gauge",
              "Slow start: percent of its weight in force by the ramp (100 when not ramping; "
              "records with `slow_start`).");
-    for (const auto& r : rows)
-        if (const auto* n = note(r); n != nullptr && r.g->slow_start.on())
-            w.sample("gslbd_backend_ramp_percent", {{"name", r.rec}, {"address", r.addr}},
-                     U{n->ramp_until > now ? n->ramp_percent : 100u});
+    if (notes)
+        each_backend(topo, [&](const Rec& rec, const B& b) {
+            if (const auto* n = note(b); n != nullptr && rec.cfg->gradual.slow_start.on())
+                sample("gslbd_backend_ramp_percent", rec, b,
+                       U{n->ramp_until > now ? n->ramp_percent : 100u});
+        });
     w.family("gslbd_backend_damping_penalty", "gauge",
              "Flap damping: the RFC 2439 penalty decayed to now (records with `flap_damping`).");
     w.family("gslbd_backend_suppressed", "gauge",
              "Flap damping: 1 while the backend is suppressed (records with `flap_damping`).");
-    for (const auto& r : rows) {
-        const auto* n = note(r);
-        if (n == nullptr || !r.g->damping.enabled) continue;
-        const double hl = static_cast<double>(r.g->damping.half_life.count()) / 1000.0;
-        const double pen = n->penalty <= 0
-                               ? 0.0
-                               : n->penalty * std::exp2(-std::max(now - n->penalty_at, 0.0) / hl);
-        w.sample("gslbd_backend_damping_penalty", {{"name", r.rec}, {"address", r.addr}},
-                 std::round(pen * 10.0) / 10.0);
-        w.sample("gslbd_backend_suppressed", {{"name", r.rec}, {"address", r.addr}},
-                 U{n->suppressed ? 1u : 0u});
-    }
+    if (notes)
+        each_backend(topo, [&](const Rec& rec, const B& b) {
+            const auto* n = note(b);
+            const config::Gradual& g = rec.cfg->gradual;
+            if (n == nullptr || !g.damping.enabled) return;
+            const double hl = static_cast<double>(g.damping.half_life.count()) / 1000.0;
+            const double pen =
+                n->penalty <= 0 ? 0.0
+                                : n->penalty * std::exp2(-std::max(now - n->penalty_at, 0.0) / hl);
+            sample("gslbd_backend_damping_penalty", rec, b, std::round(pen * 10.0) / 10.0);
+            sample("gslbd_backend_suppressed", rec, b, U{n->suppressed ? 1u : 0u});
+        });
 }
 
 /// Backend and record gauges from the published snapshot (what the workers answer from).
@@ -370,58 +402,90 @@ void backend_metrics(Writer& w, const gslb::Snapshot& view) {
     w.family("gslb_backend_health_status", "gauge",
              "Per backend: 2 = disabled (zone file or API), 1 = healthy, 0 = unhealthy "
              "(CoreDNS-GSLB).");
-    std::map<std::string, std::pair<U, bool>> active;  // record -> (healthy count, any)
-    std::vector<std::tuple<std::string, std::string, AdminState, std::uint32_t>> admin;
-    if (view.topo != nullptr) {
-        for (const auto& rec : view.topo->records) {
-            auto& a = active[rec.cfg->name];
-            for (const auto* fam : {&rec.v4, &rec.v6}) {
-                for (const auto& b : *fam) {
-                    const auto& h = *view.health;
-                    const bool up = b.id >= h.up.size() || h.up[b.id] != 0;
-                    const AdminState adm = h.state_of(b.id);
-                    const std::uint32_t wo = b.id < h.weight.size() ? h.weight[b.id] : 0;
-                    const bool disabled = !b.enabled || adm == AdminState::Disabled;
-                    const U v = disabled ? 2 : (up ? 1 : 0);
-                    w.sample("gslb_backend_health_status",
-                             {{"name", rec.cfg->name}, {"address", b.addr.to_string()}}, v);
-                    if (!disabled && adm != AdminState::Drained && up) ++a.first;
-                    admin.emplace_back(rec.cfg->name, b.addr.to_string(), adm,
-                                       wo != 0 ? wo : b.weight);
-                }
-            }
-        }
+    using Rec = gslb::RecordRt;
+    using B = gslb::BackendRt;
+    const gslb::Topology* topo = view.topo.get();
+    const gslb::Health* h = view.health.get();
+    auto admin_of = [&](const B& b) { return h->state_of(b.id); };
+    auto weight_of = [&](const B& b) -> U {
+        const std::uint32_t wo = b.id < h->weight.size() ? h->weight[b.id] : 0;
+        return wo != 0 ? wo : b.weight;
+    };
+    auto up_of = [&](const B& b) { return b.id >= h->up.size() || h->up[b.id] != 0; };
+    auto disabled = [&](const B& b) { return !b.enabled || admin_of(b) == AdminState::Disabled; };
+    if (topo != nullptr)
+        each_backend(*topo, [&](const Rec& rec, const B& b) {
+            w.sample("gslb_backend_health_status",
+                     {{"name", rec.cfg->name}, {"address", b.addr.to_string()}},
+                     U{disabled(b) ? 2u : (up_of(b) ? 1u : 0u)});
+        });
+    // Per record, by name (sorted; records of the same name counted together): an index of
+    // record ids, 4 bytes a record, rather than a map of names.
+    std::vector<std::uint32_t> by_name;
+    if (topo != nullptr) {
+        by_name.resize(topo->records.size());
+        for (std::size_t i = 0; i < by_name.size(); ++i) by_name[i] = static_cast<std::uint32_t>(i);
+        std::sort(by_name.begin(), by_name.end(), [&](std::uint32_t a, std::uint32_t b) {
+            return topo->records[a].cfg->name < topo->records[b].cfg->name;
+        });
     }
+    auto each_name = [&](auto fn) {  // fn(name, backends healthy and in service)
+        for (std::size_t i = 0; i < by_name.size();) {
+            const std::string& name = topo->records[by_name[i]].cfg->name;
+            U active = 0;
+            for (; i < by_name.size() && topo->records[by_name[i]].cfg->name == name; ++i) {
+                const Rec& rec = topo->records[by_name[i]];
+                for (const auto* fam : {&rec.v4, &rec.v6})
+                    for (const auto& b : *fam)
+                        if (!disabled(b) && admin_of(b) != AdminState::Drained && up_of(b))
+                            ++active;
+            }
+            fn(name, active);
+        }
+    };
     w.family("gslb_backend_active", "gauge",
              "Per record: backends healthy and in service (not disabled or drained) "
              "(CoreDNS-GSLB).");
-    for (const auto& [name, a] : active) w.sample("gslb_backend_active", {{"name", name}}, a.first);
+    each_name([&](const std::string& name, U a) {
+        w.sample("gslb_backend_active", {{"name", name}}, a);
+    });
     w.family("gslb_record_health_status", "gauge",
              "Per record: 1 when at least one backend is healthy and in service (CoreDNS-GSLB).");
-    for (const auto& [name, a] : active)
-        w.sample("gslb_record_health_status", {{"name", name}}, U{a.first > 0 ? 1u : 0u});
+    each_name([&](const std::string& name, U a) {
+        w.sample("gslb_record_health_status", {{"name", name}}, U{a > 0 ? 1u : 0u});
+    });
+    by_name = {};
     w.family("gslbd_backend_admin_state", "gauge",
              "Operator override per backend: 1 for its current state (enabled, disabled, "
              "drained), 0 for the others.");
-    for (const auto& [rec, addr, adm, weight] : admin)
-        for (const AdminState s : {AdminState::Enabled, AdminState::Disabled, AdminState::Drained})
-            w.sample("gslbd_backend_admin_state",
-                     {{"name", rec}, {"address", addr}, {"state", std::string(to_string(s))}},
-                     U{adm == s ? 1u : 0u});
+    if (topo != nullptr)
+        each_backend(*topo, [&](const Rec& rec, const B& b) {
+            const AdminState adm = admin_of(b);
+            const std::string addr = b.addr.to_string();
+            for (const AdminState s :
+                 {AdminState::Enabled, AdminState::Disabled, AdminState::Drained})
+                w.sample("gslbd_backend_admin_state",
+                         {{"name", rec.cfg->name},
+                          {"address", addr},
+                          {"state", std::string(to_string(s))}},
+                         U{adm == s ? 1u : 0u});
+        });
     w.family("gslbd_backend_answers_total", "counter",
              "Answers that handed out the backend (A/AAAA, cache hits included), per record "
              "and address; summed over the workers at scrape time, from 0 at each reload.");
-    if (view.topo != nullptr && view.topo->answers != nullptr)
-        for (const auto& rec : view.topo->records)
-            for (const auto* fam : {&rec.v4, &rec.v6})
-                for (const auto& b : *fam)
-                    w.sample("gslbd_backend_answers_total",
-                             {{"name", rec.cfg->name}, {"address", b.addr.to_string()}},
-                             U{view.topo->answers->total(b.id)});
+    if (topo != nullptr && topo->answers != nullptr)
+        each_backend(*topo, [&](const Rec& rec, const B& b) {
+            w.sample("gslbd_backend_answers_total",
+                     {{"name", rec.cfg->name}, {"address", b.addr.to_string()}},
+                     U{topo->answers->total(b.id)});
+        });
     w.family("gslbd_backend_weight", "gauge",
              "Effective weight per backend (the API override, else the configured weight).");
-    for (const auto& [rec, addr, adm, weight] : admin)
-        w.sample("gslbd_backend_weight", {{"name", rec}, {"address", addr}}, U{weight});
+    if (topo != nullptr)
+        each_backend(*topo, [&](const Rec& rec, const B& b) {
+            w.sample("gslbd_backend_weight",
+                     {{"name", rec.cfg->name}, {"address", b.addr.to_string()}}, weight_of(b));
+        });
     gradual_metrics(w, view);
 }
 
@@ -617,31 +681,35 @@ static void fleet_metrics(Writer& w, const FleetLink& link) {
     }
 }
 
-std::string render_metrics(const Control& ctl, const DataPlaneStats& dp,
-                           const std::string& version) {
-    Writer w;
+void render_metrics(const Control& ctl, const DataPlaneStats& dp, const std::string& version,
+                    ChunkWriter& out) {
+    Writer w(out);
     const gslb::Snapshot view = ctl.current();
     dns_metrics(w, dp);
     cache_metrics(w, dp.cache);
     edge_metrics(w, dp.edge);
     io_metrics(w, dp);
 
-    std::vector<health::BackendStatus> status;
-    std::vector<health::TargetStatus> targets;
-    health::Counters hc;
-    if (health::Monitor* mon = ctl.monitor()) {
-        status = mon->status();
-        targets = mon->targets();
-        hc = mon->counters();
-    }
-    probe_metrics(w, hc);
-    healthcheck_metrics(w, status, targets);
+    const health::Monitor* mon = ctl.monitor();
+    probe_metrics(w, mon != nullptr ? mon->counters() : health::Counters{});
+    healthcheck_metrics(w, mon, view);
     backend_metrics(w, view);
     config_metrics(w, ctl, view, version);
     if (const discovery::Discoverer* d = ctl.discoverer()) discovery_metrics(w, d->status());
     zone_metrics(w, view, ctl.secondary());
     if (const FleetLink* f = ctl.fleet()) fleet_metrics(w, *f);
-    return w.take();
+}
+
+std::string render_metrics(const Control& ctl, const DataPlaneStats& dp,
+                           const std::string& version) {
+    std::string text;
+    ChunkWriter out([&text](const char* d, std::size_t n) {
+        text.append(d, n);
+        return true;
+    });
+    render_metrics(ctl, dp, version, out);
+    out.flush();
+    return text;
 }
 
 }  // namespace gslbd::ctl

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "ctl/control.hh"
+#include "ctl/stream.hh"
 #include "io/backend.hh"
 
 namespace gslbd::ctl {
@@ -18,7 +19,12 @@ using DataPlaneStats = io::Stats;
 
 using StatsFn = std::function<DataPlaneStats()>;
 
-/// The whole exposition. `version` goes into the build info.
+/// The whole exposition, written into `out` as it is made (sent in bounded chunks; nothing
+/// proportional to the number of backends is held). `version` goes into the build info.
+/// Throws StreamAborted when `out`'s sink refuses a chunk.
+void render_metrics(const Control& ctl, const DataPlaneStats& dp, const std::string& version,
+                    ChunkWriter& out);
+/// The same as one string (tests, small configurations).
 std::string render_metrics(const Control& ctl, const DataPlaneStats& dp,
                            const std::string& version);
 

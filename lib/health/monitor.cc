@@ -53,6 +53,8 @@ struct Monitor::Target {
     /// ended) it came with; scores use it while that round is inside their window
     double gauge = std::numeric_limits<double>::quiet_NaN();
     std::uint64_t gauge_round = 0;
+    /// its index in targets_ (CheckStatus::target), set by index_status() (mu_ held)
+    std::size_t index = 0;
 };
 
 /// A probed backend (enabled, with checks); the others have no state (kind_, since_).
@@ -252,6 +254,7 @@ std::shared_ptr<const gslb::Health> Monitor::set_topology(
 
         topo_ = topo;
         layout_ = nullptr;
+        indexed_ = false;
         marks_ = topo->marks;
         idle_timeout_ = topo->config != nullptr ? topo->config->idle_timeout : Millis(0);
         idle_multiplier_ = topo->config != nullptr ? topo->config->idle_multiplier : 1;
@@ -510,19 +513,22 @@ const std::string& Monitor::record_name(const BackendPlan& p) const noexcept {
     return topo_->records[p.record].cfg->name;
 }
 
-std::vector<BackendStatus> Monitor::status() const {
-    std::lock_guard lk(mu_);
-    std::vector<BackendStatus> out;
-    if (topo_ == nullptr) return out;
-    out.reserve(listed_);
-    std::unordered_map<const Target*, std::size_t> index;
-    for (std::size_t i = 0; i < targets_.size(); ++i) index.emplace(targets_[i].get(), i);
-    std::vector<std::uint32_t> slot(kind_.size(), kNoBackend);
+void Monitor::index_status() const {
+    if (indexed_) return;
+    for (std::size_t i = 0; i < targets_.size(); ++i) targets_[i]->index = i;
+    slot_.assign(kind_.size(), kNoBackend);
     for (std::size_t i = 0; i < backends_.size(); ++i)
-        if (backends_[i].plan.id < slot.size())
-            slot[backends_[i].plan.id] = static_cast<std::uint32_t>(i);
+        if (backends_[i].plan.id < slot_.size())
+            slot_[backends_[i].plan.id] = static_cast<std::uint32_t>(i);
+    indexed_ = true;
+}
+
+void Monitor::status_of(std::size_t first, std::size_t end, std::vector<BackendStatus>& out) const {
+    index_status();
+    end = std::min(end, topo_->records.size());
     // in topology order (records, A then AAAA), as the plan was built
-    for (const auto& rec : topo_->records) {
+    for (std::size_t ri = first; ri < end; ++ri) {
+        const auto& rec = topo_->records[ri];
         if (rec.cfg == nullptr) continue;
         for (const auto* family : {&rec.v4, &rec.v6}) {
             for (const auto& rt : *family) {
@@ -532,7 +538,7 @@ std::vector<BackendStatus> Monitor::status() const {
                 s.record = rec.cfg->name;
                 s.address = rt.addr.to_string();
                 s.up = rt.id < up_.size() && up_[rt.id] != 0;
-                if (kind_[rt.id] != kProbed || slot[rt.id] == kNoBackend) {
+                if (kind_[rt.id] != kProbed || slot_[rt.id] == kNoBackend) {
                     // not probed: nothing kept but since when
                     s.enabled = kind_[rt.id] != kDisabled;
                     s.probed = false;
@@ -542,7 +548,7 @@ std::vector<BackendStatus> Monitor::status() const {
                     out.push_back(std::move(s));
                     continue;
                 }
-                const BackendState& b = backends_[slot[rt.id]];
+                const BackendState& b = backends_[slot_[rt.id]];
                 s.enabled = true;
                 s.probed = true;
                 s.verdict = b.verdict;
@@ -551,9 +557,11 @@ std::vector<BackendStatus> Monitor::status() const {
                 for (std::size_t c = 0; c < b.checks.size(); ++c) {
                     const Target& t = *b.targets[c];
                     const RiseFall& rf = b.checks[c];
+                    std::uint64_t failed = 0;
+                    for (auto f : t.failures) failed += f;
                     s.checks.push_back(CheckStatus{t.plan.spec->type_name(), rf.verdict(),
                                                    rf.rise(), rf.fall(), rf.ok_run(), rf.fail_run(),
-                                                   index[&t]});
+                                                   t.index, t.probes, failed});
                     s.probes += t.probes;
                     for (std::size_t k = 0; k < kErrorKinds; ++k) s.failures[k] += t.failures[k];
                     if (t.has_result && (!s.has_result || t.last_at > s.last_probe_at)) {
@@ -572,7 +580,24 @@ std::vector<BackendStatus> Monitor::status() const {
             }
         }
     }
+}
+
+std::vector<BackendStatus> Monitor::status() const {
+    std::lock_guard lk(mu_);
+    std::vector<BackendStatus> out;
+    if (topo_ == nullptr) return out;
+    out.reserve(listed_);
+    status_of(0, topo_->records.size(), out);
     return out;
+}
+
+bool Monitor::status(const gslb::Topology& topo, std::size_t first, std::size_t end,
+                     std::vector<BackendStatus>& out) const {
+    out.clear();
+    std::lock_guard lk(mu_);
+    if (topo_.get() != &topo) return false;
+    status_of(first, end, out);
+    return true;
 }
 
 std::vector<Monitor::Score> Monitor::scores(std::size_t window) const {
@@ -617,11 +642,18 @@ std::vector<Monitor::Score> Monitor::scores(std::size_t window) const {
 }
 
 std::vector<TargetStatus> Monitor::targets() const {
+    return targets(0, std::numeric_limits<std::size_t>::max());
+}
+
+std::vector<TargetStatus> Monitor::targets(std::size_t first, std::size_t end) const {
     std::lock_guard lk(mu_);
     std::vector<TargetStatus> out;
-    out.reserve(targets_.size());
+    end = std::min(end, targets_.size());
+    if (first >= end) return out;
+    out.reserve(end - first);
     const std::uint64_t epoch = filter_ ? filter_->epoch() : 0;
-    for (const auto& t : targets_) {
+    for (std::size_t i = first; i < end; ++i) {
+        const auto& t = targets_[i];
         TargetStatus s;
         s.address = t->plan.addr.to_string();
         s.type = t->plan.spec->type_name();

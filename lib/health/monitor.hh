@@ -93,6 +93,8 @@ struct CheckStatus {
     int rise = 2, fall = 3;
     int ok_run = 0, fail_run = 0;  ///< consecutive good / failed rounds
     std::size_t target = 0;        ///< index into Monitor::targets()
+    /// that target's attempts and failed attempts (all kinds), as Monitor::targets() has them
+    std::uint64_t target_probes = 0, target_failures = 0;
 };
 
 struct BackendStatus {
@@ -190,6 +192,13 @@ class Monitor {
 
     /// Copies for the control API / metrics (take a mutex; never call from a worker).
     std::vector<BackendStatus> status() const;
+    /// status() of the backends of records [first, end) of `topo` only, in status()'s order,
+    /// into `out` (cleared first): answers that stream (the control API at 100,000 records)
+    /// ask a few hundred records at a time, holding the mutex only that long and never
+    /// copying the whole list. False (and `out` empty) when `topo` is not the monitor's
+    /// topology (a reload or pool change has just switched it).
+    bool status(const gslb::Topology& topo, std::size_t first, std::size_t end,
+                std::vector<BackendStatus>& out) const;
     /// Recent rounds of each probed backend, by backend id (health scores, docs/gradual.md):
     /// over the last `window` finished rounds of each of its checks (at most kScoreWindow),
     /// the share that succeeded (the worst check's) and the mean latency of the successful
@@ -205,6 +214,8 @@ class Monitor {
     };
     std::vector<Score> scores(std::size_t window) const;
     std::vector<TargetStatus> targets() const;
+    /// targets() [first, end) only (clamped to the number of targets), for the same reason.
+    std::vector<TargetStatus> targets(std::size_t first, std::size_t end) const;
     Counters counters() const;
     /// Probe sharing (the fleet's probes_per_target, docs/fleet.md): which targets this node
     /// probes. Both functions run with the monitor's mutex held: they must not call into the
@@ -274,6 +285,12 @@ class Monitor {
     std::vector<WallClock::time_point> since_;
     std::size_t listed_ = 0;  ///< backends of topo_ with a config (status() entries)
     const std::string& record_name(const BackendPlan& p) const noexcept;  ///< mu_ held
+    /// status(): Target::index and slot_ (backend id -> index into backends_) built once per
+    /// topology (indexed_ false: build again; set_topology clears it); mu_ held
+    void index_status() const;
+    void status_of(std::size_t first, std::size_t end, std::vector<BackendStatus>& out) const;
+    mutable bool indexed_ = false;
+    mutable std::vector<std::uint32_t> slot_;
     std::vector<std::uint8_t> up_;  ///< verdict bits by backend id
     std::vector<std::uint8_t> published_;
     std::unordered_map<std::uint64_t, std::shared_ptr<Target>> inflight_;  ///< token -> target

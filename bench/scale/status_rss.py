@@ -1,0 +1,131 @@
+#!/usr/bin/python3
+"""The control API at scale: memory and time of a full GET /api/v1/status and of /metrics, and
+a full status asked while a reload runs (bench/scale/status.md).
+
+Starts gslbd on scale.py's zone (N failover records x 3 backends, no health checks), then:
+  * for each of /api/v1/status (full, with records) and /metrics, R times: the daemon's peak
+    RSS during the request (VmHWM reset through clear_refs just before) against its RSS
+    before, the request's wall time and the daemon's CPU seconds, the bytes received (and, for
+    the status, that it parses with N records);
+  * a reload through the API (one record changed) with a full status asked 0.3 s after the
+    reload call went out: when each finished.
+All traffic stays on loopback.
+
+Usage: bench/scale/status_rss.py GSLBD_BINARY [--records 100000] [--repeat 2]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from scale import dns_answers, free_port, proc_cpu, proc_status, write_main, write_zone  # noqa: E402
+
+TOKEN = "scale-bench-token"
+
+
+def get(url, timeout=600):
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return r.read(), r.headers
+
+
+def measure_get(pid, url):
+    before = proc_status(pid, "VmRSS")
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
+    cpu0, t0 = proc_cpu(pid), time.monotonic()
+    body, headers = get(url)
+    row = {"wall_s": round(time.monotonic() - t0, 3), "cpu_s": round(proc_cpu(pid) - cpu0, 3),
+           "bytes": len(body), "rss_before_mb": round(before, 1),
+           "peak_mb": round(proc_status(pid, "VmHWM"), 1),
+           "rss_after_mb": round(proc_status(pid, "VmRSS"), 1),
+           "transfer_encoding": headers.get("Transfer-Encoding", ""),
+           "load_1m": round(os.getloadavg()[0], 2)}
+    row["peak_growth_mb"] = round(row["peak_mb"] - before, 1)
+    return row, body
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("binary")
+    ap.add_argument("--records", type=int, default=100000)
+    ap.add_argument("--repeat", type=int, default=2)
+    args = ap.parse_args()
+    n = args.records
+    with tempfile.TemporaryDirectory(prefix="gslbd-status-rss-") as work:
+        zone, main_file = os.path.join(work, "zone.yml"), os.path.join(work, "main.yml")
+        token = os.path.join(work, "token")
+        with open(token, "w") as f:
+            f.write(TOKEN + "\n")
+        write_zone(zone, n)
+        port, api_port = free_port(), free_port()
+        write_main(main_file, zone, port, api_port, token)
+        base = f"http://127.0.0.1:{api_port}"
+        p = subprocess.Popen([os.path.abspath(args.binary), "--config", main_file],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            t0 = time.monotonic()
+            while not dns_answers(port, f"r{n - 1}.scale.test."):
+                if p.poll() is not None:
+                    raise RuntimeError("gslbd exited: " + p.stderr.read().decode())
+                if time.monotonic() - t0 > 600:
+                    raise RuntimeError("gslbd did not answer within 600 s")
+            time.sleep(1.0)
+            print(json.dumps({"records": n, "steady_rss_mb": round(proc_status(p.pid, "VmRSS"), 1)}),
+                  flush=True)
+            for i in range(args.repeat):
+                row, body = measure_get(p.pid, base + "/api/v1/status")
+                doc = json.loads(body)
+                row["records_listed"] = sum(len(z["records"]) for z in doc["zones"])
+                row["backends_listed"] = sum(len(r["backends"]) for z in doc["zones"]
+                                             for r in z["records"])
+                del doc
+                if row["records_listed"] != n:
+                    raise RuntimeError(f"status lists {row['records_listed']} records, not {n}")
+                print(json.dumps({"what": "status", "run": i + 1, **row}), flush=True)
+            for i in range(args.repeat):
+                row, body = measure_get(p.pid, base + "/metrics")
+                row["lines"] = body.count(b"\n")
+                print(json.dumps({"what": "metrics", "run": i + 1, **row}), flush=True)
+
+            # a full status asked while a reload runs
+            write_zone(zone, n, changed=True)
+            done = {}
+
+            def reload():
+                req = urllib.request.Request(base + "/api/v1/reload", method="POST", data=b"",
+                                             headers={"Authorization": f"Bearer {TOKEN}"})
+                with urllib.request.urlopen(req, timeout=600) as r:
+                    done["reload_body"] = json.loads(r.read())
+                done["reload_end"] = time.monotonic()
+
+            t0 = time.monotonic()
+            th = threading.Thread(target=reload)
+            th.start()
+            time.sleep(0.3)
+            ts = time.monotonic()
+            body, _ = get(base + "/api/v1/status")
+            te = time.monotonic()
+            th.join()
+            doc = json.loads(body)
+            print(json.dumps({"what": "status during reload",
+                              "status_asked_at_s": round(ts - t0, 3),
+                              "status_wall_s": round(te - ts, 3),
+                              "reload_wall_s": round(done["reload_end"] - t0, 3),
+                              "status_done_before_reload": te < done["reload_end"],
+                              "status_generation": doc["generation"],
+                              "reload_generation": done["reload_body"].get("generation"),
+                              "load_1m": round(os.getloadavg()[0], 2)}), flush=True)
+        finally:
+            p.terminate()
+            p.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()

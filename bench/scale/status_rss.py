@@ -7,13 +7,16 @@ Starts gslbd on scale.py's zone (N failover records x 3 backends, no health chec
     RSS during the request (VmHWM reset through clear_refs just before) against its RSS
     before, the request's wall time and the daemon's CPU seconds, the bytes received (and, for
     the status, that it parses with N records);
-  * a reload through the API (one record changed) with a full status asked 0.3 s after the
-    reload call went out: when each finished.
+  * a reload through the API (one record changed; --reload-whole: the daemon runs with
+    GSLBD_RELOAD_WHOLE=1, so that the reload parses every record and lasts longer) with a
+    full status asked 0.3 s after the reload call went out: when its first byte came, when it
+    ended, when the reload ended, and which generation the status showed.
 All traffic stays on loopback.
 
-Usage: bench/scale/status_rss.py GSLBD_BINARY [--records 100000] [--repeat 2]
+Usage: bench/scale/status_rss.py GSLBD_BINARY [--records 100000] [--repeat 2] [--reload-whole]
 """
 import argparse
+import http.client
 import json
 import os
 import subprocess
@@ -56,7 +59,11 @@ def main():
     ap.add_argument("binary")
     ap.add_argument("--records", type=int, default=100000)
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--reload-whole", action="store_true")
     args = ap.parse_args()
+    env = dict(os.environ)
+    if args.reload_whole:
+        env["GSLBD_RELOAD_WHOLE"] = "1"
     n = args.records
     with tempfile.TemporaryDirectory(prefix="gslbd-status-rss-") as work:
         zone, main_file = os.path.join(work, "zone.yml"), os.path.join(work, "main.yml")
@@ -67,7 +74,7 @@ def main():
         port, api_port = free_port(), free_port()
         write_main(main_file, zone, port, api_port, token)
         base = f"http://127.0.0.1:{api_port}"
-        p = subprocess.Popen([os.path.abspath(args.binary), "--config", main_file],
+        p = subprocess.Popen([os.path.abspath(args.binary), "--config", main_file], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             t0 = time.monotonic()
@@ -110,15 +117,23 @@ def main():
             th.start()
             time.sleep(0.3)
             ts = time.monotonic()
-            body, _ = get(base + "/api/v1/status")
+            c = http.client.HTTPConnection("127.0.0.1", api_port, timeout=600)
+            c.request("GET", "/api/v1/status", headers={"Authorization": f"Bearer {TOKEN}"})
+            r = c.getresponse()
+            first = r.read(1)
+            tf = time.monotonic()
+            body = first + r.read()
             te = time.monotonic()
+            c.close()
             th.join()
             doc = json.loads(body)
             print(json.dumps({"what": "status during reload",
                               "status_asked_at_s": round(ts - t0, 3),
+                              "status_first_byte_s": round(tf - ts, 3),
                               "status_wall_s": round(te - ts, 3),
+                              "first_byte_before_reload_end": tf < done["reload_end"],
                               "reload_wall_s": round(done["reload_end"] - t0, 3),
-                              "status_done_before_reload": te < done["reload_end"],
+                              "status_done_before_reload_end": te < done["reload_end"],
                               "status_generation": doc["generation"],
                               "reload_generation": done["reload_body"].get("generation"),
                               "load_1m": round(os.getloadavg()[0], 2)}), flush=True)

@@ -327,7 +327,8 @@ void StatusDoc::write(ChunkWriter& w) const {
 /// An answer written while it is made (HTTP/1.1 chunked): `gen` writes into a ChunkWriter
 /// that sends every ~64 KB, so the API holds one chunk per connection, not the answer. A
 /// client that stops reading fails a write after the server's write timeout (5 s): the
-/// generator stops there (StreamAborted) and the connection is closed.
+/// generator stops there (StreamAborted) and the connection is closed; so does one that
+/// reads so slowly that the answer falls behind ChunkWriter's MinPace (30 s plus 256 KB/s).
 void send_streamed(httplib::Response& res, const char* type,
                    std::function<void(ChunkWriter&)> gen) {
     res.status = 200;
@@ -339,7 +340,8 @@ void send_streamed(httplib::Response& res, const char* type,
                 w.flush();
                 sink.done();
                 return true;
-            } catch (const StreamAborted&) {
+            } catch (const StreamAborted& e) {
+                util::log_info("api: answer cut short: {}", e.what());
                 return false;
             } catch (const std::exception& e) {
                 // the status line is out already: all that is left is to cut the answer short
@@ -514,8 +516,11 @@ void add_probe_status(const health::Monitor& mon, const gslb::Snapshot& snap, js
     const std::string name = out["record"].get<std::string>();
     for (const auto& rec : snap.topo->records) {
         if (rec.cfg == nullptr || rec.cfg->name != name) continue;
+        // the monitor's view of this record's backends only
         StatusById by_id;
-        for (auto& b : mon.status()) by_id.emplace(b.id, std::move(b));
+        std::vector<health::BackendStatus> st;
+        if (mon.status(*snap.topo, rec.id, rec.id + 1, st))
+            for (auto& b : st) by_id.emplace(b.id, std::move(b));
         for (auto& c : out["candidates"]) {
             const std::string addr = c.value("address", "");
             for (const auto* family : {&rec.v4, &rec.v6})

@@ -820,8 +820,14 @@ bool Control::ready() const {
         std::lock_guard lock(mu_);
         if (topo_ == nullptr) return false;
     }
-    for (const auto& t : monitor_->targets())
-        if (t.rounds == 0 && t.assigned) return false;  // targets other nodes probe: not ours
+    // a batch of targets at a time: no copy of every target while a large estate starts
+    constexpr std::size_t kBatch = 1024;
+    for (std::size_t first = 0;; first += kBatch) {
+        const auto targets = monitor_->targets(first, first + kBatch);
+        for (const auto& t : targets)
+            if (t.rounds == 0 && t.assigned) return false;  // targets other nodes probe: not ours
+        if (targets.size() < kBatch) break;
+    }
     ready_.store(true);
     return true;
 }

@@ -4,12 +4,23 @@ namespace gslbd::ctl {
 
 using nlohmann::json;
 
-ChunkWriter::ChunkWriter(Sink sink, std::size_t chunk) : sink_(std::move(sink)), chunk_(chunk) {
+ChunkWriter::ChunkWriter(Sink sink, std::size_t chunk, MinPace pace)
+    : sink_(std::move(sink)), chunk_(chunk), pace_(pace) {
     buf_.reserve(chunk_ + 4096);
 }
 
 void ChunkWriter::flush() {
     if (buf_.empty()) return;
+    const auto elapsed = std::chrono::steady_clock::now() - start_;
+    const auto allowed =
+        pace_.grace +
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            std::chrono::duration<double>(static_cast<double>(written_) / pace_.bytes_per_s));
+    if (elapsed > allowed)
+        throw StreamAborted(
+            "API client read too slowly: " + std::to_string(written_) + " bytes in " +
+            std::to_string(std::chrono::duration_cast<std::chrono::seconds>(elapsed).count()) +
+            " s");
     if (!sink_(buf_.data(), buf_.size())) throw StreamAborted();
     written_ += buf_.size();
     buf_.clear();

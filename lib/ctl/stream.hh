@@ -5,6 +5,7 @@
 /// (an HTTP/1.1 chunk written to the socket, with the API's write timeout); JSON documents
 /// are written by write_json() exactly as nlohmann::json::dump(2) would, with some arrays
 /// (a zone's records) filled element by element while they are written.
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -19,6 +20,16 @@ namespace gslbd::ctl {
 class StreamAborted : public std::runtime_error {
   public:
     StreamAborted() : std::runtime_error("API client stopped reading") {}
+    explicit StreamAborted(const std::string& why) : std::runtime_error(why) {}
+};
+
+/// The least a client must read: an answer may take `grace` plus its size at `bytes_per_s`;
+/// past that the next chunk is not sent (StreamAborted). A client that trickles its reads
+/// (each write succeeds within the write timeout, but the answer never ends) thus holds an
+/// API thread, and the snapshot the answer is written from, for a bounded time.
+struct MinPace {
+    std::chrono::steady_clock::duration grace = std::chrono::seconds(30);
+    double bytes_per_s = 256.0 * 1024;
 };
 
 class ChunkWriter {
@@ -26,7 +37,7 @@ class ChunkWriter {
     /// `sink` returns false when the bytes could not be sent.
     using Sink = std::function<bool(const char*, std::size_t)>;
     static constexpr std::size_t kChunk = 64 * 1024;
-    explicit ChunkWriter(Sink sink, std::size_t chunk = kChunk);
+    explicit ChunkWriter(Sink sink, std::size_t chunk = kChunk, MinPace pace = {});
     ChunkWriter(const ChunkWriter&) = delete;
     ChunkWriter& operator=(const ChunkWriter&) = delete;
 
@@ -38,13 +49,16 @@ class ChunkWriter {
         buf_.push_back(c);
         if (buf_.size() >= chunk_) flush();
     }
-    /// Hands what is buffered to the sink; throws StreamAborted when it refuses.
+    /// Hands what is buffered to the sink; throws StreamAborted when it refuses, or when the
+    /// answer is already behind the MinPace.
     void flush();
     std::size_t written() const noexcept { return written_ + buf_.size(); }
 
   private:
     Sink sink_;
     std::size_t chunk_;
+    MinPace pace_;
+    std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
     std::string buf_;
     std::size_t written_ = 0;
 };

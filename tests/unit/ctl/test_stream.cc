@@ -2,7 +2,9 @@
 // deferred arrays included; ChunkWriter hands out bounded chunks and stops when the sink does.
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ctl/stream.hh"
@@ -116,4 +118,29 @@ TEST_CASE("ChunkWriter: bounded chunks, and a refusing sink stops the writer") {
         }(),
         gslbd::ctl::StreamAborted);
     CHECK(calls == 1);
+}
+
+TEST_CASE("ChunkWriter: a client that reads too slowly is cut off") {
+    using namespace std::chrono_literals;
+    int calls = 0;
+    ChunkWriter w(
+        [&calls](const char*, std::size_t) {
+            ++calls;
+            std::this_thread::sleep_for(20ms);  // 100 bytes per 20 ms: 5 KB/s
+            return true;
+        },
+        100, gslbd::ctl::MinPace{30ms, 1e6});
+    CHECK_THROWS_AS(
+        [&] {
+            for (int i = 0; i < 1000; ++i) w.write("0123456789");
+        }(),
+        gslbd::ctl::StreamAborted);
+    CHECK(calls >= 1);
+    CHECK(calls < 10);
+    // a fast reader is never cut off
+    ChunkWriter fast([](const char*, std::size_t) { return true; }, 100,
+                     gslbd::ctl::MinPace{1s, 1e3});  // 1 s plus 10 s for 10,000 bytes
+    for (int i = 0; i < 1000; ++i) fast.write("0123456789");
+    fast.flush();
+    CHECK(fast.written() == 10000);
 }

@@ -13,7 +13,14 @@ Starts gslbd on scale.py's zone (N failover records x 3 backends, no health chec
     ended, when the reload ended, and which generation the status showed.
 All traffic stays on loopback.
 
+--checks gives every backend a tcp check, one hour apart (the first rounds spread over that
+hour), and takes the backends' addresses from 198.18.0.0/24 (the benchmark network) instead of
+192.0.2.0/24: the 200 distinct addresses make 200 probe targets, but every backend is a probed
+one in the monitor, so that the status reads the monitor's state for 300,000 backends and a
+reload carries it over.
+
 Usage: bench/scale/status_rss.py GSLBD_BINARY [--records 100000] [--repeat 2] [--reload-whole]
+                                 [--checks]
 """
 import argparse
 import http.client
@@ -30,6 +37,19 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from scale import dns_answers, free_port, proc_cpu, proc_status, write_main, write_zone  # noqa: E402
 
 TOKEN = "scale-bench-token"
+
+
+def write_zone_checked(path, n, changed=False):
+    """scale.py's zone with a tcp check on every backend, addresses in 198.18.0.0/24."""
+    with open(path, "w") as f:
+        f.write("defaults:\n  record_ttl: 30\n  scrape_interval: 1h\nrecords:\n")
+        for i in range(n):
+            f.write(f"  r{i}.scale.test.:\n    mode: failover\n    backends:\n")
+            for j in range(3):
+                last = 99 if (changed and i == n // 2 and j == 2) else (i * 3 + j) % 200 + 10
+                f.write(f'      - address: "198.18.0.{last}"\n        priority: {j + 1}\n'
+                        f"        healthchecks:\n          - type: tcp\n"
+                        f"            params: {{port: 9, timeout: 200ms}}\n")
 
 
 def get(url, timeout=600):
@@ -60,6 +80,7 @@ def main():
     ap.add_argument("--records", type=int, default=100000)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--reload-whole", action="store_true")
+    ap.add_argument("--checks", action="store_true")
     args = ap.parse_args()
     env = dict(os.environ)
     if args.reload_whole:
@@ -70,7 +91,8 @@ def main():
         token = os.path.join(work, "token")
         with open(token, "w") as f:
             f.write(TOKEN + "\n")
-        write_zone(zone, n)
+        zone_writer = write_zone_checked if args.checks else write_zone
+        zone_writer(zone, n)
         port, api_port = free_port(), free_port()
         write_main(main_file, zone, port, api_port, token)
         base = f"http://127.0.0.1:{api_port}"
@@ -84,7 +106,7 @@ def main():
                 if time.monotonic() - t0 > 600:
                     raise RuntimeError("gslbd did not answer within 600 s")
             time.sleep(1.0)
-            print(json.dumps({"records": n, "steady_rss_mb": round(proc_status(p.pid, "VmRSS"), 1)}),
+            print(json.dumps({"records": n, "checks": args.checks, "steady_rss_mb": round(proc_status(p.pid, "VmRSS"), 1)}),
                   flush=True)
             for i in range(args.repeat):
                 row, body = measure_get(p.pid, base + "/api/v1/status")
@@ -102,7 +124,7 @@ def main():
                 print(json.dumps({"what": "metrics", "run": i + 1, **row}), flush=True)
 
             # a full status asked while a reload runs
-            write_zone(zone, n, changed=True)
+            zone_writer(zone, n, changed=True)
             done = {}
 
             def reload():

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "util/sockaddr.hh"
 
@@ -98,29 +99,35 @@ std::optional<NativeRequest> NativeRequest::build(const config::HealthCheck& hc,
     return r;
 }
 
-struct NativeHttp::Conn {
-    int fd = -1;
-    Phase phase = Phase::Idle;
-    BodyUse use = BodyUse::FirstByte;
-    bool keep = false;    ///< may be parked after this probe
-    bool reused = false;  ///< this probe went out on a kept connection
-    bool in_map = false;  ///< kept_[id] is this connection (idle or busy)
-    std::uint16_t port = 0;
-    std::uint64_t id = 0;
-    std::uint64_t serial = 0;
+/// What one probe needs while it runs: pooled apart from the connections, so a kept
+/// connection between probes (thousands of them) costs only its Conn.
+struct NativeHttp::Probe {
     std::uint64_t token = 0;
     std::shared_ptr<const ProbeSpec> spec;
     const NativeRequest* req = nullptr;  ///< in spec's params
-    util::IpAddr addr;
+    BodyUse use = BodyUse::FirstByte;
     SteadyClock::time_point start{};
     SteadyClock::time_point deadline{};
-    SteadyClock::time_point last_used{};
     std::size_t received = 0;  ///< response bytes of this probe
     std::size_t drained = 0;
     std::size_t sent = 0;  ///< bytes of out_pending already written
     http1::ResponseParser parser;
     std::string body;
     std::string out_pending;  ///< a request that did not fit in one write (rare)
+};
+
+struct NativeHttp::Conn {
+    int fd = -1;
+    Phase phase = Phase::Idle;
+    bool keep = false;    ///< may be parked after this probe
+    bool reused = false;  ///< this probe went out on a kept connection
+    bool in_map = false;  ///< kept_[id] is this connection (idle or busy)
+    std::uint16_t port = 0;
+    util::IpAddr addr;
+    std::uint64_t id = 0;
+    std::uint64_t serial = 0;
+    SteadyClock::time_point last_used{};
+    Probe* p = nullptr;  ///< the probe under way (null while idle)
 };
 
 NativeHttp::NativeHttp(const health::RunnerContext& ctx, Judge judge)
@@ -141,19 +148,36 @@ NativeHttp::Conn* NativeHttp::take_conn() {
     return all_.back().get();
 }
 
+NativeHttp::Probe* NativeHttp::take_probe() {
+    if (!free_probes_.empty()) {
+        Probe* p = free_probes_.back();
+        free_probes_.pop_back();
+        return p;
+    }
+    probes_.push_back(std::make_unique<Probe>());
+    return probes_.back().get();
+}
+
+void NativeHttp::put_probe(Conn* c) {
+    Probe* p = std::exchange(c->p, nullptr);
+    if (p == nullptr) return;
+    p->spec.reset();
+    p->req = nullptr;
+    if (p->body.capacity() > 4096) {
+        std::string().swap(p->body);
+    } else {
+        p->body.clear();
+    }
+    std::string().swap(p->out_pending);
+    free_probes_.push_back(p);
+}
+
 void NativeHttp::put_conn(Conn* c) {
-    c->spec.reset();
-    c->req = nullptr;
+    put_probe(c);
     c->phase = Phase::Idle;
     c->serial = 0;
     c->in_map = false;
     c->reused = false;
-    if (c->body.capacity() > 4096) {
-        std::string().swap(c->body);
-    } else {
-        c->body.clear();
-    }
-    std::string().swap(c->out_pending);
     free_.push_back(c);
 }
 
@@ -187,25 +211,26 @@ void NativeHttp::start(std::uint64_t token, std::shared_ptr<const ProbeSpec> spe
     }
     const bool fresh = c == nullptr;
     if (fresh) c = take_conn();
+    c->p = take_probe();
     c->serial = next_serial_++;
-    c->token = token;
-    c->spec = std::move(spec);
-    c->req = &req;
-    c->use = use;
+    c->p->token = token;
+    c->p->spec = std::move(spec);
+    c->p->req = &req;
+    c->p->use = use;
     c->keep = keep;
     c->id = conn_id;
     c->addr = addr;
-    c->port = c->spec->port;
-    c->start = now;
-    c->deadline = now + timeout;
-    c->received = c->drained = c->sent = 0;
-    c->parser.reset(req.head);
+    c->port = c->p->spec->port;
+    c->p->start = now;
+    c->p->deadline = now + timeout;
+    c->p->received = c->p->drained = c->p->sent = 0;
+    c->p->parser.reset(req.head);
     ++busy_;
     if (fresh) {
         c->reused = false;
         if (!open(c)) return;
     } else {
-        deadlines_.push({c->deadline, c->fd, c->serial});
+        deadlines_.push({c->p->deadline, c->fd, c->serial});
         send_request(c);
     }
 }
@@ -253,14 +278,14 @@ bool NativeHttp::open(Conn* c) {
         finish(c, ErrorKind::Internal, "epoll: " + std::string(std::strerror(errno)), false);
         return false;
     }
-    deadlines_.push({c->deadline, c->fd, c->serial});
+    deadlines_.push({c->p->deadline, c->fd, c->serial});
     c->phase = Phase::Connecting;
     if (connected) send_request(c);
     return true;
 }
 
 void NativeHttp::send_request(Conn* c) {
-    const NativeRequest& r = *c->req;
+    const NativeRequest& r = *c->p->req;
     out_.clear();
     out_ += r.line;
     if (r.host_from_addr) {
@@ -289,8 +314,8 @@ void NativeHttp::send_request(Conn* c) {
     }
     const auto sent = static_cast<std::size_t>(std::max<ssize_t>(n, 0));
     if (sent < out_.size()) {
-        c->out_pending.assign(out_, sent);
-        c->sent = 0;
+        c->p->out_pending.assign(out_, sent);
+        c->p->sent = 0;
         c->phase = Phase::Sending;
         return;
     }
@@ -304,9 +329,9 @@ void NativeHttp::retry_fresh(Conn* c) {
     ::close(c->fd);
     c->fd = -1;
     c->reused = false;
-    c->received = c->drained = c->sent = 0;
-    c->body.clear();
-    c->parser.reset(c->req->head);
+    c->p->received = c->p->drained = c->p->sent = 0;
+    c->p->body.clear();
+    c->p->parser.reset(c->p->req->head);
     open(c);
 }
 
@@ -325,7 +350,7 @@ void NativeHttp::on_event(int fd, std::uint32_t events) {
                 getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
                 if (err == 0) err = ECONNRESET;
                 const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    SteadyClock::now() - c->start)
+                                    SteadyClock::now() - c->p->start)
                                     .count();
                 return finish(c, err == ECONNREFUSED ? ErrorKind::Refused : ErrorKind::Network,
                               fmt::format("Failed to connect to {} port {} after {} ms: {}",
@@ -338,17 +363,17 @@ void NativeHttp::on_event(int fd, std::uint32_t events) {
             return;
         case Phase::Sending:
             if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
-                const ssize_t n = ::send(c->fd, c->out_pending.data() + c->sent,
-                                         c->out_pending.size() - c->sent, MSG_NOSIGNAL);
+                const ssize_t n = ::send(c->fd, c->p->out_pending.data() + c->p->sent,
+                                         c->p->out_pending.size() - c->p->sent, MSG_NOSIGNAL);
                 if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
                     const int e = errno;
                     if (c->reused) return retry_fresh(c);
                     return finish(c, ErrorKind::Network,
                                   "Send failure: " + std::string(std::strerror(e)), false);
                 }
-                if (n > 0) c->sent += static_cast<std::size_t>(n);
-                if (c->sent == c->out_pending.size()) {
-                    std::string().swap(c->out_pending);
+                if (n > 0) c->p->sent += static_cast<std::size_t>(n);
+                if (c->p->sent == c->p->out_pending.size()) {
+                    std::string().swap(c->p->out_pending);
                     c->phase = Phase::Reading;
                 }
             }
@@ -367,7 +392,7 @@ void NativeHttp::read_response(Conn* c, std::uint32_t events) {
     for (;;) {
         const ssize_t n = ::recv(c->fd, in_.data(), in_.size(), 0);
         if (n > 0) {
-            c->received += static_cast<std::size_t>(n);
+            c->p->received += static_cast<std::size_t>(n);
             if (feed(c, in_.data(), static_cast<std::size_t>(n))) return;
             // edge-triggered: a short read emptied the socket; a new arrival (data, the
             // peer's FIN) is a new edge, but a FIN that came with this event is not
@@ -377,17 +402,17 @@ void NativeHttp::read_response(Conn* c, std::uint32_t events) {
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
         if (n < 0 && errno == EINTR) continue;
         const int e = n < 0 ? errno : 0;
-        if (c->reused && !c->parser.got_anything()) return retry_fresh(c);
+        if (c->reused && !c->p->parser.got_anything()) return retry_fresh(c);
         if (e != 0) {
             return finish(c, ErrorKind::Network, "Recv failure: " + std::string(std::strerror(e)),
                           false);
         }
-        const http1::Event ev = c->parser.eof();
+        const http1::Event ev = c->p->parser.eof();
         if (ev == http1::Event::Done) return finish(c, ErrorKind::None, {}, false);
-        return finish(
-            c,
-            c->parser.fault() == http1::Fault::Partial ? ErrorKind::Network : ErrorKind::BadReply,
-            c->parser.error(), false);
+        return finish(c,
+                      c->p->parser.fault() == http1::Fault::Partial ? ErrorKind::Network
+                                                                    : ErrorKind::BadReply,
+                      c->p->parser.error(), false);
     }
 }
 
@@ -396,39 +421,40 @@ bool NativeHttp::feed(Conn* c, const char* data, std::size_t n) {
     const char* end = data + n;
     for (;;) {
         std::string_view body;
-        const http1::Event ev = c->parser.next(p, end, body);
+        const http1::Event ev = c->p->parser.next(p, end, body);
         switch (ev) {
             case http1::Event::Need:
                 return false;
             case http1::Event::Done:
-                finish(c, ErrorKind::None, {}, c->keep && c->parser.keep_alive() && p == end);
+                finish(c, ErrorKind::None, {}, c->keep && c->p->parser.keep_alive() && p == end);
                 return true;
             case http1::Event::Error:
                 finish(c,
-                       c->parser.fault() == http1::Fault::Partial ? ErrorKind::Network
-                                                                  : ErrorKind::BadReply,
-                       c->parser.error(), false);
+                       c->p->parser.fault() == http1::Fault::Partial ? ErrorKind::Network
+                                                                     : ErrorKind::BadReply,
+                       c->p->parser.error(), false);
                 return true;
             case http1::Event::Body:
-                switch (c->use) {
+                switch (c->p->use) {
                     case BodyUse::FirstByte:
                         // curl's write callback stops the transfer here: the status decides
                         finish(c, ErrorKind::None, {}, false);
                         return true;
                     case BodyUse::Collect:
-                        if (c->body.size() >= health::kMaxBody) {
+                        if (c->p->body.size() >= health::kMaxBody) {
                             finish(c, ErrorKind::None, {}, false);  // enough seen
                             return true;
                         }
-                        c->body.append(body.data(),
-                                       std::min(body.size(), health::kMaxBody - c->body.size()));
+                        c->p->body.append(
+                            body.data(),
+                            std::min(body.size(), health::kMaxBody - c->p->body.size()));
                         break;
                     case BodyUse::Drain:
-                        if (c->drained + body.size() > health::kMaxBody) {
+                        if (c->p->drained + body.size() > health::kMaxBody) {
                             finish(c, ErrorKind::None, {}, false);
                             return true;
                         }
-                        c->drained += body.size();
+                        c->p->drained += body.size();
                         break;
                 }
                 break;
@@ -438,21 +464,19 @@ bool NativeHttp::feed(Conn* c, const char* data, std::size_t n) {
 
 void NativeHttp::finish(Conn* c, ErrorKind kind, std::string detail, bool reusable) {
     ProbeResult r;
-    r.token = c->token;
+    r.token = c->p->token;
     r.latency =
-        std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - c->start);
+        std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - c->p->start);
     r.kind = kind;
     r.detail = std::move(detail);
-    if (kind == ErrorKind::None) judge_(*c->spec, c->parser.status(), c->body, r);
+    if (kind == ErrorKind::None) judge_(*c->p->spec, c->p->parser.status(), c->p->body, r);
     results_.push_back(std::move(r));
     --busy_;
     c->serial = 0;  // its deadline entry is void now
     if (reusable && c->fd >= 0) {
-        c->spec.reset();
-        c->req = nullptr;
+        put_probe(c);
         c->phase = Phase::Idle;
         c->last_used = SteadyClock::now();
-        c->body.clear();
         if (c->in_map) return;  // the kept connection: in kept_ already (no allocation)
         // its first probe: kept from now on, unless the identity has one (two probes of one
         // target at once)
@@ -472,10 +496,10 @@ void NativeHttp::process(SteadyClock::time_point now, std::vector<ProbeResult>& 
         Conn* c = by_fd_[static_cast<std::size_t>(d.fd)];
         if (c->serial != d.serial || c->phase == Phase::Idle) continue;
         const auto ms =
-            std::chrono::duration_cast<std::chrono::milliseconds>(now - c->start).count();
+            std::chrono::duration_cast<std::chrono::milliseconds>(now - c->p->start).count();
         finish(c, ErrorKind::Timeout,
                fmt::format("Operation timed out after {} milliseconds with {} bytes received", ms,
-                           c->received),
+                           c->p->received),
                false);
     }
     if (now - swept_ > std::chrono::seconds(10)) sweep(now);

@@ -76,10 +76,13 @@ class NativeHttp {
 
   private:
     struct Conn;
+    struct Probe;
     enum class Phase : std::uint8_t { Idle, Connecting, Sending, Reading };
 
     Conn* take_conn();
     void put_conn(Conn* c);  ///< back to the pool (closed before)
+    Probe* take_probe();
+    void put_probe(Conn* c);  ///< `c`'s probe (if any) back to its pool
     /// Opens a fresh connection for `c`'s probe; false after finishing it with a failure.
     bool open(Conn* c);
     void send_request(Conn* c);
@@ -99,8 +102,10 @@ class NativeHttp {
     /// kept connections (idle or busy) by identity: an entry per kept target, made at its
     /// first probe, so a probe on a kept connection allocates nothing
     std::unordered_map<std::uint64_t, Conn*> kept_;
-    std::vector<std::unique_ptr<Conn>> all_;  ///< every Conn object (owner)
-    std::vector<Conn*> free_;                 ///< Conn objects without a socket
+    std::vector<std::unique_ptr<Conn>> all_;      ///< every Conn object (owner)
+    std::vector<Conn*> free_;                     ///< Conn objects without a socket
+    std::vector<std::unique_ptr<Probe>> probes_;  ///< every Probe object (owner)
+    std::vector<Probe*> free_probes_;             ///< Probe objects without a connection
     std::size_t busy_ = 0;
     std::uint64_t next_serial_ = 1;
     struct Deadline {

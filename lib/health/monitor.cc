@@ -12,16 +12,51 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <memory>
+#include <string_view>
 #include <system_error>
 #include <unordered_map>
 
+#include "util/compact_vector.hh"
 #include "util/log.hh"
 
 namespace gslbd::health {
 
+namespace {
+
+/// One element in place, the others in a CompactVector: nearly every target has one user
+/// and nearly every backend one check, so neither costs a heap block of its own.
+template <typename T>
+class OneOrMore {
+  public:
+    std::size_t size() const noexcept { return n_; }
+    bool empty() const noexcept { return n_ == 0; }
+    T& operator[](std::size_t i) noexcept { return i == 0 ? first_ : rest_[i - 1]; }
+    const T& operator[](std::size_t i) const noexcept { return i == 0 ? first_ : rest_[i - 1]; }
+    void push_back(T v) {
+        if (n_ == 0) {
+            first_ = std::move(v);
+        } else {
+            rest_.emplace_back(std::move(v));
+        }
+        ++n_;
+    }
+    void clear() noexcept {
+        rest_ = util::CompactVector<T>();
+        n_ = 0;
+    }
+
+  private:
+    T first_{};
+    util::CompactVector<T> rest_;
+    std::uint32_t n_ = 0;
+};
+
+}  // namespace
+
 struct Monitor::Target {
     TargetPlan plan;
-    std::vector<std::uint32_t> records;  ///< ids of the records whose backends use it
+    std::uint32_t index = 0;  ///< in targets_
     bool idle = false;
     bool retired = false;
     bool in_flight = false;
@@ -34,7 +69,11 @@ struct Monitor::Target {
     mutable std::uint64_t assigned_epoch = 0;
     int attempts = 0;  ///< in the current round
     SteadyClock::time_point round_start{}, due{};
-    std::vector<std::pair<std::size_t, std::size_t>> users;  ///< (backend index, check index)
+    /// (backend index into backends_, check index) of the backends using it
+    struct User {
+        std::uint32_t backend = 0, check = 0;
+    };
+    OneOrMore<User> users;
     // observability
     std::uint64_t probes = 0, rounds = 0;
     std::array<std::uint64_t, kErrorKinds> failures{};
@@ -43,28 +82,42 @@ struct Monitor::Target {
     std::string last_error_text;
     WallClock::time_point last_error_at{}, last_at{};
     std::chrono::microseconds last_latency{0};
-    /// the last rounds, newest at (ring_pos - 1), for scores: kRoundOk | latency in
-    /// microseconds (capped at kRoundLatency). 4 bytes a round: 256 per target, where a
-    /// struct with the gauge cost 1 KiB (30 MB at 30,000 targets).
+    /// the last rounds, newest at (pos - 1), for scores: kRoundOk | latency in microseconds
+    /// (capped at kRoundLatency), 4 bytes a round. Kept only for targets of records with
+    /// `scoring` (the only reader of scores()): 256 bytes a target nobody reads otherwise.
     static constexpr std::uint32_t kRoundOk = 1u << 31, kRoundLatency = kRoundOk - 1;
-    std::array<std::uint32_t, Monitor::kScoreWindow> ring{};
-    std::size_t ring_pos = 0, ring_count = 0;
+    struct Rounds {
+        std::array<std::uint32_t, Monitor::kScoreWindow> ring{};
+        std::uint32_t pos = 0, count = 0;
+    };
+    std::unique_ptr<Rounds> recent;
     /// load_gauge: the newest value read (NaN: none yet) and the round (`rounds` after it
     /// ended) it came with; scores use it while that round is inside their window
     double gauge = std::numeric_limits<double>::quiet_NaN();
     std::uint64_t gauge_round = 0;
-    /// its index in targets_ (CheckStatus::target), set by index_status() (mu_ held)
-    std::size_t index = 0;
+};
+
+/// One check of a probed backend: its rise/fall state and the target that feeds it.
+struct Monitor::CheckState {
+    RiseFall rf;
+    std::uint32_t target = 0;  ///< index into targets_
 };
 
 /// A probed backend (enabled, with checks); the others have no state (kind_, since_).
 struct Monitor::BackendState {
-    BackendPlan plan;
+    std::uint32_t id = 0;                 ///< gslb::BackendRt::id
+    std::uint32_t record = 0;             ///< RecordRt::id
+    const gslb::BackendRt* rt = nullptr;  ///< in topo_ (its address for logs)
     Verdict verdict = Verdict::Up;
+    /// the reason of the start-up verdict while `reason` is empty (no string per backend)
+    bool assumed = true;
     WallClock::time_point since{};
-    std::string reason;
-    std::vector<RiseFall> checks;
-    std::vector<std::shared_ptr<Target>> targets;  ///< parallel to checks
+    std::string reason;  ///< of the last change; empty: the start-up one (reason_text())
+    OneOrMore<CheckState> checks;
+    std::string_view reason_text() const noexcept {
+        if (!reason.empty()) return reason;
+        return assumed ? "assumed healthy at start" : "waiting for the first probe";
+    }
 };
 
 namespace {
@@ -111,14 +164,31 @@ std::shared_ptr<const gslb::Health> Monitor::set_topology(
         const auto now = SteadyClock::now();
         const auto wall = WallClock::now();
 
-        std::unordered_map<std::string, std::shared_ptr<Target>> old_targets;
-        for (auto& t : targets_) old_targets.emplace(t->plan.key, t);
+        // a target that stays (same address, same check) is the same object: matched by
+        // address and the check's key, no string built per target
+        struct OldKey {
+            util::IpAddr addr;
+            std::string_view spec;
+            bool operator==(const OldKey&) const = default;
+        };
+        struct OldKeyHash {
+            std::size_t operator()(const OldKey& k) const noexcept {
+                std::uint64_t h = std::hash<std::string_view>{}(k.spec) ^ k.addr.family;
+                for (std::size_t i = 0; i < k.addr.size(); ++i)
+                    h = (h ^ k.addr.bytes[i]) * 0x100000001b3ull;
+                return static_cast<std::size_t>(h ^ (h >> 29));
+            }
+        };
+        std::unordered_map<OldKey, std::shared_ptr<Target>, OldKeyHash> old_targets;
+        old_targets.reserve(targets_.size());
+        for (auto& t : targets_) old_targets.emplace(OldKey{t->plan.addr, t->plan.spec->key}, t);
         std::vector<std::shared_ptr<Target>> targets;
         targets.reserve(plan.targets.size());
         for (auto& tp : plan.targets) {
             std::shared_ptr<Target> t;
-            if (auto it = old_targets.find(tp.key); it != old_targets.end()) {
-                t = it->second;
+            if (auto it = old_targets.find(OldKey{tp.addr, tp.spec->key});
+                it != old_targets.end()) {
+                t = std::move(it->second);
                 old_targets.erase(it);
                 t->due = std::min(t->due, now + tp.interval);
             } else {
@@ -127,12 +197,13 @@ std::shared_ptr<const gslb::Health> Monitor::set_topology(
                                    rng_.uniform(static_cast<std::uint32_t>(tp.interval.count())));
             }
             t->plan = std::move(tp);
+            t->index = static_cast<std::uint32_t>(targets.size());
             t->users.clear();
-            t->records.clear();
             t->idle = false;
             targets.push_back(std::move(t));
         }
         for (auto& [key, t] : old_targets) t->retired = true;
+        old_targets.clear();  // its keys point into the retired targets' specs
 
         // Carry-over (no per-backend string keys): carry_ids finds each backend's id in the
         // previous topology by record and address; a target (address + check) that stays is
@@ -143,13 +214,13 @@ std::shared_ptr<const gslb::Health> Monitor::set_topology(
         if (!backends_.empty() && topo_ != nullptr) {
             old_slot.assign(topo_->backend_count, kNoBackend);
             for (std::size_t i = 0; i < backends_.size(); ++i)
-                if (backends_[i].plan.id < old_slot.size())
-                    old_slot[backends_[i].plan.id] = static_cast<std::uint32_t>(i);
+                if (backends_[i].id < old_slot.size())
+                    old_slot[backends_[i].id] = static_cast<std::uint32_t>(i);
         }
-        auto same_checks = [&targets](const BackendState& old, const BackendPlan& bp) {
-            if (old.targets.size() != bp.checks.size()) return false;
+        auto same_checks = [this, &targets](const BackendState& old, const BackendPlan& bp) {
+            if (old.checks.size() != bp.checks.size()) return false;
             for (std::size_t c = 0; c < bp.checks.size(); ++c)
-                if (old.targets[c] != targets[bp.checks[c].target]) return false;
+                if (targets_[old.checks[c].target] != targets[bp.checks[c].target]) return false;
             return true;
         };
         std::vector<bool> taken(backends_.size(), false);
@@ -175,8 +246,8 @@ std::shared_ptr<const gslb::Health> Monitor::set_topology(
             if (!have_loose) {
                 have_loose = true;
                 for (std::size_t s = 0; s < backends_.size(); ++s)
-                    if (!taken[s] && !backends_[s].targets.empty())
-                        loose[backends_[s].targets[0].get()].push_back(
+                    if (!taken[s] && !backends_[s].checks.empty())
+                        loose[targets_[backends_[s].checks[0].target].get()].push_back(
                             static_cast<std::uint32_t>(s));
             }
             auto it = loose.find(targets[bp.checks[0].target].get());
@@ -189,6 +260,8 @@ std::shared_ptr<const gslb::Health> Monitor::set_topology(
             }
         }
 
+        // targets of records with `scoring` keep their recent rounds (scores()); the others not
+        std::vector<bool> scored(targets.size(), false);
         // probed backends (enabled, with checks): a state each; nothing for the others
         std::vector<BackendState> backends;
         backends.reserve(static_cast<std::size_t>(
@@ -204,6 +277,7 @@ std::shared_ptr<const gslb::Health> Monitor::set_topology(
             if (from[i] != kNoBackend) {
                 BackendState& old = backends_[from[i]];  // taken once: moved from
                 b.verdict = old.verdict;
+                b.assumed = old.assumed;
                 b.since = old.since;
                 b.reason = std::move(old.reason);
                 b.checks = std::move(old.checks);
@@ -211,27 +285,38 @@ std::shared_ptr<const gslb::Health> Monitor::set_topology(
                 Verdict init = (opts_.assume_healthy_at_start || bp.assume_healthy)
                                    ? Verdict::Up
                                    : Verdict::Unknown;
-                b.checks.assign(bp.checks.size(), RiseFall(init, 2, 3));
+                for (std::size_t c = 0; c < bp.checks.size(); ++c)
+                    b.checks.push_back(CheckState{RiseFall(init, 2, 3), 0});
                 b.since = wall;
                 b.verdict = init;
-                b.reason = init == Verdict::Up ? "assumed healthy at start"
-                                               : "waiting for the first probe";
+                b.assumed = init == Verdict::Up;
             }
-            b.targets.reserve(bp.checks.size());
+            b.id = bp.id;
+            b.record = bp.record;
+            b.rt = bp.rt;
+            const bool scoring = bp.record < topo->records.size() &&
+                                 topo->records[bp.record].cfg != nullptr &&
+                                 topo->records[bp.record].cfg->gradual.scoring.enabled;
             for (std::size_t c = 0; c < bp.checks.size(); ++c) {
-                b.checks[c].set_thresholds(bp.checks[c].rise, bp.checks[c].fall);
-                Target& t = *targets[bp.checks[c].target];
-                t.users.emplace_back(backends.size(), c);
-                if (std::find(t.records.begin(), t.records.end(), bp.record) == t.records.end())
-                    t.records.push_back(bp.record);
-                b.targets.push_back(targets[bp.checks[c].target]);
+                CheckState& cs = b.checks[c];
+                cs.rf.set_thresholds(bp.checks[c].rise, bp.checks[c].fall);
+                cs.target = static_cast<std::uint32_t>(bp.checks[c].target);
+                targets[cs.target]->users.push_back(Target::User{
+                    static_cast<std::uint32_t>(backends.size()), static_cast<std::uint32_t>(c)});
+                if (scoring) scored[cs.target] = true;
             }
             if (bp.id < n) {
                 up[bp.id] = published_up(b.verdict) ? 1 : 0;
                 kind[bp.id] = kProbed;
             }
-            b.plan = std::move(bp);
             backends.push_back(std::move(b));
+        }
+        for (std::size_t i = 0; i < targets.size(); ++i) {
+            if (!scored[i]) {
+                targets[i]->recent.reset();
+            } else if (targets[i]->recent == nullptr) {
+                targets[i]->recent = std::make_unique<Target::Rounds>();
+            }
         }
         // the others: up unless disabled, since when they are what they are
         std::vector<WallClock::time_point> since(n, wall);
@@ -326,11 +411,17 @@ void Monitor::start_attempt(const std::shared_ptr<Target>& t, SteadyClock::time_
 }
 
 bool Monitor::feed_backend(BackendState& b, std::size_t check, const Target& t, bool ok) {
-    RiseFall& rf = b.checks[check];
+    RiseFall& rf = b.checks[check].rf;
     if (!rf.feed(ok)) return false;
     vote_epoch_.fetch_add(1, std::memory_order_relaxed);
-    Verdict next =
-        combine(b.checks.begin(), b.checks.end(), [](const RiseFall& r) { return r.verdict(); });
+    bool unknown = false, down = false;
+    for (std::size_t c = 0; c < b.checks.size(); ++c) {
+        const Verdict v = b.checks[c].rf.verdict();
+        down = down || v == Verdict::Down;
+        unknown = unknown || v == Verdict::Unknown;
+    }
+    // as combine(): down if any check is, else unknown if any is, else up
+    const Verdict next = down ? Verdict::Down : unknown ? Verdict::Unknown : Verdict::Up;
     if (next == b.verdict) return false;
     const std::string what =
         t.plan.spec->port != 0
@@ -343,15 +434,15 @@ bool Monitor::feed_backend(BackendState& b, std::size_t check, const Target& t, 
     } else {
         reason = fmt::format("{}: {} good round(s) in a row", what, rf.ok_run());
     }
-    util::log_info("health: record {} backend {}: {} -> {}: {}", record_name(b.plan),
-                   b.plan.rt->addr.to_string(), to_string(b.verdict), to_string(next), reason);
+    util::log_info("health: record {} backend {}: {} -> {}: {}", record_name(b),
+                   b.rt->addr.to_string(), to_string(b.verdict), to_string(next), reason);
     b.verdict = next;
     b.since = WallClock::now();
     b.reason = std::move(reason);
     ++counters_.verdict_changes;
     std::uint8_t bit = published_up(next) ? 1 : 0;
-    if (b.plan.id < up_.size() && up_[b.plan.id] != bit) {
-        up_[b.plan.id] = bit;
+    if (b.id < up_.size() && up_[b.id] != bit) {
+        up_[b.id] = bit;
         return true;
     }
     return false;
@@ -392,11 +483,13 @@ bool Monitor::apply(ProbeResult& r, SteadyClock::time_point now) {
         }
     }
     // the round is over
-    t->ring[t->ring_pos] =
-        (ok ? Target::kRoundOk : 0u) | static_cast<std::uint32_t>(std::clamp<std::int64_t>(
-                                           r.latency.count(), 0, Target::kRoundLatency));
-    t->ring_pos = (t->ring_pos + 1) % kScoreWindow;
-    t->ring_count = std::min(t->ring_count + 1, kScoreWindow);
+    if (Target::Rounds* rr = t->recent.get()) {
+        rr->ring[rr->pos] =
+            (ok ? Target::kRoundOk : 0u) | static_cast<std::uint32_t>(std::clamp<std::int64_t>(
+                                               r.latency.count(), 0, Target::kRoundLatency));
+        rr->pos = static_cast<std::uint32_t>((rr->pos + 1) % kScoreWindow);
+        rr->count = std::min<std::uint32_t>(rr->count + 1, kScoreWindow);
+    }
     t->attempts = 0;
     ++t->rounds;
     if (!std::isnan(r.gauge)) {
@@ -408,10 +501,14 @@ bool Monitor::apply(ProbeResult& r, SteadyClock::time_point now) {
     t->due = std::max(t->round_start + interval_of(*t), now);
     due_.push(Due{t->due, t});
     bool changed = false;
-    for (auto [bi, ci] : t->users) changed |= feed_backend(backends_[bi], ci, *t, ok);
+    for (std::size_t u = 0; u < t->users.size(); ++u) {
+        const Target::User us = t->users[u];
+        changed |= feed_backend(backends_[us.backend], us.check, *t, ok);
+    }
     if (!t->evidence) {
-        for (auto [bi, ci] : t->users) {
-            const RiseFall& rf = backends_[bi].checks[ci];
+        for (std::size_t u = 0; u < t->users.size(); ++u) {
+            const Target::User us = t->users[u];
+            const RiseFall& rf = backends_[us.backend].checks[us.check].rf;
             if (rf.ok_run() >= rf.rise() || rf.fail_run() >= rf.fall()) {
                 t->evidence = true;
                 vote_epoch_.fetch_add(1, std::memory_order_relaxed);
@@ -432,9 +529,12 @@ void Monitor::sweep_idle(SteadyClock::time_point now) {
     for (std::uint32_t r = 0; r < last_seen_.size(); ++r)
         if (marks_->take(r)) last_seen_[r] = now;
     for (auto& t : targets_) {
-        bool idle = !t->records.empty();
-        for (auto r : t->records)
+        // the records of its users (a record with several backends on it: asked again, cheap)
+        bool idle = !t->users.empty();
+        for (std::size_t u = 0; u < t->users.size() && idle; ++u) {
+            const std::uint32_t r = backends_[t->users[u].backend].record;
             if (r >= last_seen_.size() || now - last_seen_[r] <= idle_timeout_) idle = false;
+        }
         if (idle == t->idle) continue;
         t->idle = idle;
         // Woken: the long wait of an idle target ends now (an entry already queued for the
@@ -509,17 +609,16 @@ void Monitor::run() {
     }
 }
 
-const std::string& Monitor::record_name(const BackendPlan& p) const noexcept {
-    return topo_->records[p.record].cfg->name;
+const std::string& Monitor::record_name(const BackendState& b) const noexcept {
+    return topo_->records[b.record].cfg->name;
 }
 
 void Monitor::index_status() const {
     if (indexed_) return;
-    for (std::size_t i = 0; i < targets_.size(); ++i) targets_[i]->index = i;
+    // Target::index is set by set_topology
     slot_.assign(kind_.size(), kNoBackend);
     for (std::size_t i = 0; i < backends_.size(); ++i)
-        if (backends_[i].plan.id < slot_.size())
-            slot_[backends_[i].plan.id] = static_cast<std::uint32_t>(i);
+        if (backends_[i].id < slot_.size()) slot_[backends_[i].id] = static_cast<std::uint32_t>(i);
     indexed_ = true;
 }
 
@@ -553,15 +652,15 @@ void Monitor::status_of(std::size_t first, std::size_t end, std::vector<BackendS
                 s.probed = true;
                 s.verdict = b.verdict;
                 s.since = b.since;
-                s.reason = b.reason;
+                s.reason = b.reason_text();
                 for (std::size_t c = 0; c < b.checks.size(); ++c) {
-                    const Target& t = *b.targets[c];
-                    const RiseFall& rf = b.checks[c];
+                    const Target& t = *targets_[b.checks[c].target];
+                    const RiseFall& rf = b.checks[c].rf;
                     std::uint64_t failed = 0;
                     for (auto f : t.failures) failed += f;
                     s.checks.push_back(CheckStatus{t.plan.spec->type_name(), rf.verdict(),
                                                    rf.rise(), rf.fall(), rf.ok_run(), rf.fail_run(),
-                                                   t.index, t.probes, failed});
+                                                   b.checks[c].target, t.probes, failed});
                     s.probes += t.probes;
                     for (std::size_t k = 0; k < kErrorKinds; ++k) s.failures[k] += t.failures[k];
                     if (t.has_result && (!s.has_result || t.last_at > s.last_probe_at)) {
@@ -605,13 +704,14 @@ std::vector<Monitor::Score> Monitor::scores(std::size_t window) const {
     std::lock_guard lk(mu_);
     std::vector<Score> out;
     for (const auto& b : backends_) {
-        if (!b.plan.enabled || b.targets.empty()) continue;
-        if (out.size() <= b.plan.id) out.resize(b.plan.id + 1);
-        Score& sc = out[b.plan.id];
+        if (b.checks.empty()) continue;
+        if (out.size() <= b.id) out.resize(b.id + 1);
+        Score& sc = out[b.id];
         bool first = true;
-        for (const auto& tp : b.targets) {
-            const Target& t = *tp;
-            const std::size_t n = std::min(window, t.ring_count);
+        for (std::size_t c = 0; c < b.checks.size(); ++c) {
+            const Target& t = *targets_[b.checks[c].target];
+            const Target::Rounds* rr = t.recent.get();
+            const std::size_t n = rr != nullptr ? std::min<std::size_t>(window, rr->count) : 0;
             if (n == 0) {
                 sc = Score{};
                 break;
@@ -619,7 +719,7 @@ std::vector<Monitor::Score> Monitor::scores(std::size_t window) const {
             std::size_t ok = 0;
             double lat = 0;
             for (std::size_t k = 1; k <= n; ++k) {
-                const std::uint32_t r = t.ring[(t.ring_pos + kScoreWindow - k) % kScoreWindow];
+                const std::uint32_t r = rr->ring[(rr->pos + kScoreWindow - k) % kScoreWindow];
                 if (r & Target::kRoundOk) {
                     ++ok;
                     lat += r & Target::kRoundLatency;
@@ -686,7 +786,7 @@ void Monitor::set_probe_filter(std::shared_ptr<const ProbeFilter> f) {
 bool Monitor::probes(const Target& t, std::uint64_t epoch) const {
     if (!filter_) return true;
     if (!t.has_assigned || t.assigned_epoch != epoch) {
-        t.assigned = filter_->assigned(t.plan.key);
+        t.assigned = filter_->assigned(t.plan.key());
         t.assigned_epoch = epoch;
         t.has_assigned = true;
     }
@@ -698,15 +798,14 @@ FleetInputs Monitor::fleet_inputs() const {
     if (layout_ == nullptr) {
         auto l = std::make_shared<FleetLayout>();
         l->keys.reserve(targets_.size());
-        for (const auto& t : targets_) l->keys.push_back(t->plan.key);
+        for (const auto& t : targets_) l->keys.push_back(t->plan.key());
         std::uint32_t max_id = 0;
-        for (const auto& b : backends_) max_id = std::max(max_id, b.plan.id + 1);
+        for (const auto& b : backends_) max_id = std::max(max_id, b.id + 1);
         l->backend_targets.resize(std::max<std::size_t>(max_id, up_.size()));
         for (const auto& b : backends_) {
-            if (!b.plan.enabled) continue;
-            auto& list = l->backend_targets[b.plan.id];
-            for (const auto& c : b.plan.checks)
-                list.push_back(static_cast<std::uint32_t>(c.target));
+            auto& list = l->backend_targets[b.id];
+            list.reserve(b.checks.size());
+            for (std::size_t c = 0; c < b.checks.size(); ++c) list.push_back(b.checks[c].target);
         }
         layout_ = std::move(l);
     }
@@ -715,10 +814,9 @@ FleetInputs Monitor::fleet_inputs() const {
     // 0 up, 1 unknown, 2 down: the worst check using a target decides its vote
     std::vector<std::uint8_t> worst(targets_.size(), 0);
     for (const auto& b : backends_) {
-        if (!b.plan.enabled) continue;
         for (std::size_t c = 0; c < b.checks.size(); ++c) {
-            const std::size_t ti = b.plan.checks[c].target;
-            const Verdict v = b.checks[c].verdict();
+            const std::size_t ti = b.checks[c].target;
+            const Verdict v = b.checks[c].rf.verdict();
             const std::uint8_t w = v == Verdict::Down                                   ? 2
                                    : v == Verdict::Unknown || targets_[ti]->rounds == 0 ? 1
                                                                                         : 0;

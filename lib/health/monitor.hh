@@ -246,6 +246,7 @@ class Monitor {
 
   private:
     struct Target;
+    struct CheckState;
     struct BackendState;
     struct Due {
         SteadyClock::time_point at;
@@ -284,9 +285,9 @@ class Monitor {
     /// keeps its own in its state)
     std::vector<WallClock::time_point> since_;
     std::size_t listed_ = 0;  ///< backends of topo_ with a config (status() entries)
-    const std::string& record_name(const BackendPlan& p) const noexcept;  ///< mu_ held
-    /// status(): Target::index and slot_ (backend id -> index into backends_) built once per
-    /// topology (indexed_ false: build again; set_topology clears it); mu_ held
+    const std::string& record_name(const BackendState& b) const noexcept;  ///< mu_ held
+    /// status(): slot_ (backend id -> index into backends_) built once per topology (indexed_
+    /// false: build again; set_topology clears it); mu_ held
     void index_status() const;
     void status_of(std::size_t first, std::size_t end, std::vector<BackendStatus>& out) const;
     mutable bool indexed_ = false;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <string_view>
 #include <unordered_map>
@@ -73,10 +74,36 @@ int pick(std::optional<int> backend, std::optional<int> record, std::optional<in
 }
 }  // namespace
 
+std::string TargetPlan::key() const {
+    std::string k = addr.to_string();
+    k += '|';
+    k += spec->key;
+    return k;
+}
+
+namespace {
+/// A target's identity in the plan: the address and the (deduplicated) check.
+struct TargetId {
+    util::IpAddr addr;
+    const ProbeSpec* spec = nullptr;
+    bool operator==(const TargetId&) const = default;
+};
+struct TargetIdHash {
+    std::size_t operator()(const TargetId& t) const noexcept {
+        std::uint64_t h = 0xcbf29ce484222325ull ^ t.addr.family;
+        for (std::size_t i = 0; i < t.addr.size(); ++i)
+            h = (h ^ t.addr.bytes[i]) * 0x100000001b3ull;
+        h ^= reinterpret_cast<std::uintptr_t>(t.spec) * 0x9e3779b97f4a7c15ull;
+        return static_cast<std::size_t>(h ^ (h >> 29));
+    }
+};
+}  // namespace
+
 Plan build_plan(const gslb::Topology& topo, int default_rise, int default_fall) {
     Plan plan;
     plan.backend_count = topo.backend_count;
-    std::unordered_map<std::string, std::size_t> by_key;
+    // targets by (address, check): no string per backend
+    std::unordered_map<TargetId, std::size_t, TargetIdHash> by_id;
     // one ProbeSpec per distinct check: 30,000 targets usually share a handful of them
     std::unordered_map<std::string, std::shared_ptr<const ProbeSpec>> specs;
     for (const auto& rec : topo.records) {
@@ -93,27 +120,22 @@ Plan build_plan(const gslb::Topology& topo, int default_rise, int default_fall) 
                 bp.rt = &b;
                 bp.enabled = b.enabled && bcfg.enable;
                 bp.assume_healthy = bcfg.assume_healthy;
-                std::string address;
                 for (const auto& hc : bcfg.healthchecks) {
                     // validate even disabled backends: a bad file should fail now, not later
                     ProbeSpec spec = resolve_check(hc, rcfg, bcfg);
                     if (!bp.enabled) continue;
-                    if (address.empty()) address = b.addr.to_string();
                     Millis timeout =
                         std::min({hc.timeout, rcfg.scrape_timeout, rcfg.scrape_interval});
                     if (timeout <= Millis(0)) timeout = Millis(1000);
                     Millis interval =
                         rcfg.scrape_interval > Millis(0) ? rcfg.scrape_interval : Millis(10000);
-                    std::string tkey = address + "|" + spec.key;
-                    auto [it, fresh] = by_key.try_emplace(tkey, plan.targets.size());
+                    auto [sit, new_spec] = specs.try_emplace(spec.key);
+                    if (new_spec) sit->second = std::make_shared<const ProbeSpec>(std::move(spec));
+                    auto [it, fresh] =
+                        by_id.try_emplace(TargetId{b.addr, sit->second.get()}, plan.targets.size());
                     if (fresh) {
                         TargetPlan tp;
-                        tp.key = std::move(tkey);
                         tp.addr = b.addr;
-                        auto [sit, new_spec] = specs.try_emplace(spec.key);
-                        if (new_spec) {
-                            sit->second = std::make_shared<const ProbeSpec>(std::move(spec));
-                        }
                         tp.spec = sit->second;
                         tp.interval = interval;
                         tp.timeout = timeout;

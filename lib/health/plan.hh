@@ -61,13 +61,15 @@ struct ProbeSpec {
 
 /// One thing to probe: an address with a check. Shared by every backend that has both.
 struct TargetPlan {
-    std::string key;  ///< address + "|" + spec key
     util::IpAddr addr;
     std::shared_ptr<const ProbeSpec> spec;
     Millis interval{10000};
     Millis timeout{5000};
     int retries = 1;        ///< extra attempts in one round before the round counts as failed
     std::size_t users = 0;  ///< backends using it
+    /// Its identity: address + "|" + the spec's key (the fleet's name for it, docs/fleet.md).
+    /// Made on demand: a target keeps no string of its own.
+    std::string key() const;
 };
 
 struct CheckPlan {

@@ -178,6 +178,7 @@ class HttpRunner final : public health::ProbeRunner {
     std::optional<SteadyClock::time_point> deadline() const override {
         if (!results_.empty()) return SteadyClock::time_point::min();
         std::optional<SteadyClock::time_point> d = native_.deadline();
+        if (!curl_used_) return d;  // no multi yet: nothing to look at in 64 shards
         for (const auto& sh : shards_)
             if (sh.deadline && (!d || *sh.deadline < *d)) d = sh.deadline;
         return d;
@@ -205,6 +206,8 @@ class HttpRunner final : public health::ProbeRunner {
     void finish(Transfer* t, int curl_code);
     void recycle(std::unique_ptr<Transfer> t);  ///< back to the idle pool (or freed when full)
     void fail_now(std::uint64_t token, ErrorKind kind, std::string detail);
+    /// The curl multis' timeouts and finished transfers (into results_).
+    void process_curl(SteadyClock::time_point now);
     /// Whether the connection of this probe may stay in the cache (keepalive checks): yes
     /// for the first keep_capacity_ connection identities seen (and for ones seen again),
     /// no beyond that. An LRU cache smaller than the targets probed in turn would evict
@@ -214,6 +217,9 @@ class HttpRunner final : public health::ProbeRunner {
 
     health::RunnerContext ctx_;
     std::size_t keep_capacity_ = 0;
+    /// a curl multi was created: the shards have timers and messages to look at (until
+    /// then process() and deadline() skip the 64 of them, ~1,000 instructions a wake-up)
+    bool curl_used_ = false;
     /// connection identity (address, port, host) -> last probe; entries idle longer than
     /// curl keeps an idle connection (CURLOPT_MAXAGE_CONN, 118 s) free their place
     std::unordered_map<std::uint64_t, SteadyClock::time_point> kept_;
@@ -290,6 +296,7 @@ HttpRunner::Shard& HttpRunner::shard_for(std::uint64_t conn_id) {
     if (sh.multi == nullptr) {
         sh.multi = curl_multi_init();
         if (sh.multi == nullptr) throw std::runtime_error("health: curl_multi_init failed");
+        curl_used_ = true;
         curl_multi_setopt(sh.multi, CURLMOPT_SOCKETFUNCTION, &HttpRunner::socket_cb);
         curl_multi_setopt(sh.multi, CURLMOPT_SOCKETDATA, &sh);
         curl_multi_setopt(sh.multi, CURLMOPT_TIMERFUNCTION, &HttpRunner::timer_cb);
@@ -562,6 +569,13 @@ void HttpRunner::recycle(std::unique_ptr<Transfer> h) {
 }
 
 void HttpRunner::process(SteadyClock::time_point now, std::vector<ProbeResult>& out) {
+    if (curl_used_) process_curl(now);  // else every check so far ran on the native client
+    for (auto& r : results_) out.push_back(std::move(r));
+    results_.clear();
+    native_.process(now, out);
+}
+
+void HttpRunner::process_curl(SteadyClock::time_point now) {
     for (auto& sh : shards_) {
         if (sh.deadline && *sh.deadline <= now) {
             sh.deadline.reset();
@@ -585,9 +599,6 @@ void HttpRunner::process(SteadyClock::time_point now, std::vector<ProbeResult>& 
     }
     for (auto [h, code] : done_) finish(h, code);
     done_.clear();
-    for (auto& r : results_) out.push_back(std::move(r));
-    results_.clear();
-    native_.process(now, out);
 }
 
 void HttpRunner::on_event(int fd, std::uint32_t epoll_events) {

@@ -289,12 +289,27 @@ void NativeHttp::send_request(Conn* c) {
     out_.clear();
     out_ += r.line;
     if (r.host_from_addr) {
-        char ip[INET6_ADDRSTRLEN] = {};
-        inet_ntop(c->addr.family == 4 ? AF_INET : AF_INET6, c->addr.bytes.data(), ip, sizeof ip);
         out_ += "Host: ";
-        if (c->addr.family == 6) out_ += '[';
-        out_ += ip;
-        if (c->addr.family == 6) out_ += ']';
+        if (c->addr.family == 4) {
+            // what inet_ntop writes ("%u.%u.%u.%u"), without its sprintf: ~1,800
+            // instructions a probe, a fifth of the probe thread's user time
+            char ip[16];
+            char* e = ip;
+            for (int i = 0; i < 4; ++i) {
+                const unsigned v = c->addr.bytes[static_cast<std::size_t>(i)];
+                if (i != 0) *e++ = '.';
+                if (v >= 100) *e++ = static_cast<char>('0' + v / 100);
+                if (v >= 10) *e++ = static_cast<char>('0' + v / 10 % 10);
+                *e++ = static_cast<char>('0' + v % 10);
+            }
+            out_.append(ip, static_cast<std::size_t>(e - ip));
+        } else {
+            char ip[INET6_ADDRSTRLEN] = {};
+            inet_ntop(AF_INET6, c->addr.bytes.data(), ip, sizeof ip);
+            out_ += '[';
+            out_ += ip;
+            out_ += ']';
+        }
         if (c->port != 80) {
             char port[8];
             char* end = fmt::format_to(port, ":{}", c->port);

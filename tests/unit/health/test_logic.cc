@@ -88,6 +88,17 @@ TEST_CASE("plan: identical (address, check) pairs are probed once") {
     CHECK(p.backends[2].checks[0].target == shared);
     CHECK(p.backends[1].checks[0].target != shared);
     CHECK(p.backends[10].checks[0].target != shared);
+    // the fleet's name of a target (made on demand, docs/fleet.md): address | the check's key,
+    // as nodes of earlier versions spell it
+    CHECK(p.targets[shared].key() == "127.0.0.2|" + p.targets[shared].spec->key);
+    CHECK(p.targets[shared].spec->key.rfind("http\x1f"
+                                            "8080\x1f"
+                                            "/",
+                                            0) == 0);
+    const std::size_t tcp = p.backends[1].checks[1].target;
+    CHECK(p.targets[tcp].key() ==
+          "127.0.0.3|tcp\x1f"
+          "22");
 }
 
 TEST_CASE("plan: timeout is the smaller of check timeout, scrape_timeout and interval") {

@@ -155,9 +155,12 @@ def test_stalled_client_holds_neither_the_api_nor_memory(tmp_path):
         status, _, body = raw_get(api, "/api/v1/status")
         assert status == 200 and count_records(json.loads(body))[0] == N
         full = len(body)
-        # the daemon did not buffer the stalled answer (nor build the whole document)
+        # the daemon did not buffer the stalled answer (nor build the whole document): 2 MB
+        # here in a release build (building it whole took ~250 MB a status at 20,000 records).
+        # Under ASan freed memory waits in its quarantine (up to 256 MB) and RSS shows that
+        # instead (390 MB measured): there the bound only catches gross growth.
         growth = vm(d.proc.pid, "VmHWM") - rss0
-        assert growth < (400 if SANITIZED else 60), f"peak grew by {growth:.1f} MB"
+        assert growth < (1024 if SANITIZED else 60), f"peak grew by {growth:.1f} MB"
         # after the write timeout (5 s from the moment the socket buffers filled, soon after
         # t0) the server gives up on it and closes the connection: read only after that
         time.sleep(max(0.0, t0 + 8.0 - time.monotonic()))

@@ -14,8 +14,9 @@ Starts gslbd on scale.py's zone (N failover records x 3 backends, no health chec
 All traffic stays on loopback.
 
 --checks gives every backend a tcp check, one hour apart (the first rounds spread over that
-hour), and takes the backends' addresses from 198.18.0.0/24 (the benchmark network) instead of
-192.0.2.0/24: the 200 distinct addresses make 200 probe targets, but every backend is a probed
+hour), and takes the backends' addresses from 127.0.9.0/24 (loopback: nothing listens on port
+9 there, so a probe is refused at once and never leaves the machine) instead of 192.0.2.0/24:
+the 200 distinct addresses make 200 probe targets, but every backend is a probed
 one in the monitor, so that the status reads the monitor's state for 300,000 backends and a
 reload carries it over.
 
@@ -40,14 +41,14 @@ TOKEN = "scale-bench-token"
 
 
 def write_zone_checked(path, n, changed=False):
-    """scale.py's zone with a tcp check on every backend, addresses in 198.18.0.0/24."""
+    """scale.py's zone with a tcp check on every backend, addresses in 127.0.9.0/24."""
     with open(path, "w") as f:
         f.write("defaults:\n  record_ttl: 30\n  scrape_interval: 1h\nrecords:\n")
         for i in range(n):
             f.write(f"  r{i}.scale.test.:\n    mode: failover\n    backends:\n")
             for j in range(3):
                 last = 99 if (changed and i == n // 2 and j == 2) else (i * 3 + j) % 200 + 10
-                f.write(f'      - address: "198.18.0.{last}"\n        priority: {j + 1}\n'
+                f.write(f'      - address: "127.0.9.{last}"\n        priority: {j + 1}\n'
                         f"        healthchecks:\n          - type: tcp\n"
                         f"            params: {{port: 9, timeout: 200ms}}\n")
 

@@ -1,5 +1,6 @@
 #include "config/model.hh"
 
+#include <algorithm>
 #include <unordered_set>
 
 namespace gslbd::config {
@@ -33,11 +34,23 @@ void RecordList::resize(std::size_t n) {
 }
 
 std::size_t RecordList::shared_with(const RecordList& other) const {
+    // Records mostly keep their positions: compared there first, and a set is made only of
+    // the others' records not found that way (none when records changed in place).
+    const std::size_t m = std::min(items_.size(), other.items_.size());
+    std::size_t n = 0, rest = 0;
+    for (std::size_t i = 0; i < m; ++i) {
+        if (items_[i] == other.items_[i])
+            ++n;
+        else
+            ++rest;
+    }
+    // the longer list's tail can match only the other's unmatched records: none
+    if (rest == 0) return n;
     std::unordered_set<const Record*> theirs;
-    theirs.reserve(other.size());
-    for (const auto& p : other.items_) theirs.insert(p.get());
-    std::size_t n = 0;
-    for (const auto& p : items_) n += theirs.count(p.get());
+    for (std::size_t i = 0; i < other.items_.size(); ++i)
+        if (i >= m || items_[i] != other.items_[i]) theirs.insert(other.items_[i].get());
+    for (std::size_t i = 0; i < items_.size(); ++i)
+        if (i >= m || items_[i] != other.items_[i]) n += theirs.count(items_[i].get());
     return n;
 }
 

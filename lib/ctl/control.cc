@@ -34,25 +34,57 @@ struct RecordChanges {
     std::size_t shared = 0;  ///< Record objects the new configuration shares with the old
 };
 
-// Records by name, compared by the hash of their YAML (config::Record::source_hash).
+// Records by name, compared by the hash of their YAML (config::Record::source_hash). Records
+// mostly keep their positions: compared there first (zone by zone when the zones are the same),
+// and a map by name is made only of the others (none when records changed in place), so that
+// a reload of 100,000 records does not hold a map of every name beside the new topology.
 RecordChanges record_changes(const config::Config& before, const config::Config& after) {
-    std::unordered_map<std::string_view, std::uint64_t> old;
-    for (const auto& z : before.zones)
-        for (const auto& r : z.records) old.emplace(r.name, r.source_hash);
     RecordChanges c;
-    std::size_t kept = 0;
-    for (const auto& z : after.zones) {
-        for (const auto& r : z.records) {
-            auto it = old.find(r.name);
+    std::vector<const config::Record*> gone, come;  // not matched by position
+    auto compare = [&c](const config::Record& a, const config::Record& b) {
+        ++(a.source_hash == b.source_hash ? c.unchanged : c.changed);
+    };
+    bool aligned = before.zones.size() == after.zones.size();
+    for (std::size_t zi = 0; aligned && zi < after.zones.size(); ++zi)
+        aligned = before.zones[zi].name == after.zones[zi].name;
+    if (aligned) {
+        for (std::size_t zi = 0; zi < after.zones.size(); ++zi) {
+            const auto& a = before.zones[zi].records;
+            const auto& b = after.zones[zi].records;
+            const std::size_t n = std::min(a.size(), b.size());
+            for (std::size_t i = 0; i < n; ++i) {
+                if (a[i].name == b[i].name) {
+                    compare(a[i], b[i]);
+                } else {
+                    gone.push_back(&a[i]);
+                    come.push_back(&b[i]);
+                }
+            }
+            for (std::size_t i = n; i < a.size(); ++i) gone.push_back(&a[i]);
+            for (std::size_t i = n; i < b.size(); ++i) come.push_back(&b[i]);
+        }
+    } else {
+        for (const auto& z : before.zones)
+            for (const auto& r : z.records) gone.push_back(&r);
+        for (const auto& z : after.zones)
+            for (const auto& r : z.records) come.push_back(&r);
+    }
+    if (!gone.empty() || !come.empty()) {
+        std::unordered_map<std::string_view, const config::Record*> old;
+        old.reserve(gone.size());
+        for (const auto* r : gone) old.emplace(r->name, r);
+        std::size_t found = 0;
+        for (const auto* r : come) {
+            auto it = old.find(r->name);
             if (it == old.end()) {
                 ++c.added;
                 continue;
             }
-            ++kept;
-            ++(it->second == r.source_hash ? c.unchanged : c.changed);
+            ++found;
+            compare(*it->second, *r);
         }
+        c.removed = old.size() > found ? old.size() - found : 0;
     }
-    c.removed = old.size() - kept;
     for (const auto& z : after.zones)
         for (const auto& pz : before.zones)
             if (pz.name == z.name) c.shared += z.records.shared_with(pz.records);

@@ -142,7 +142,8 @@ class AlpnWire {
 struct FallbackRt {
     config::FallbackMode mode = config::FallbackMode::FailOpen;
     dns::Rcode rcode = dns::Rcode::ServFail;
-    std::vector<util::IpAddr> v4, v6;
+    /// `fail-specific` addresses by family (one pointer each when empty, as in most records)
+    util::CompactVector<util::IpAddr> v4, v6;
     WireNameRef cname;
 };
 

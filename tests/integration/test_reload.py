@@ -242,5 +242,6 @@ def test_reload_parses_only_what_changed_and_blames_the_line(ctl_daemon, tmp_pat
     status, _ = api.post("/api/v1/reload")
     assert status == 200
     assert "; names indexed anew" in d.log(), d.log()
+    assert re.findall(r"records: 1 added, 0 changed, 1 removed, \d+ unchanged", d.log()), d.log()
     assert udp(d.port, make_query("rr2.gslb.test.")).answer
     assert udp(d.port, make_query("rr.gslb.test.")).rcode() == 3  # NXDOMAIN

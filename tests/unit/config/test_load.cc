@@ -784,3 +784,32 @@ zones:
         CHECK(three.zones[0].records[0].ttl == 9);
     }
 }
+
+TEST_CASE("RecordList::shared_with counts the shared records wherever they moved", "[config]") {
+    RecordList one;
+    for (const char* n : {"a.example.", "b.example.", "c.example.", "d.example."}) {
+        Record r;
+        r.name = n;
+        one.push_back(std::move(r));
+    }
+    auto list = [&one](std::initializer_list<int> order) {  // -1: a new record
+        RecordList l;
+        for (int i : order) {
+            if (i < 0)
+                l.push_back(Record{});
+            else
+                l.push_back(one.shared(static_cast<std::size_t>(i)));
+        }
+        return l;
+    };
+    CHECK(list({0, 1, 2, 3}).shared_with(one) == 4);
+    CHECK(list({0, 1, -1, 3}).shared_with(one) == 3);     // changed in place
+    CHECK(list({3, 2, 1, 0}).shared_with(one) == 4);      // reversed
+    CHECK(list({1, 2, 3}).shared_with(one) == 3);         // the first removed: all moved
+    CHECK(list({0, 1, -1, 2, 3}).shared_with(one) == 4);  // one inserted
+    CHECK(list({0, 1}).shared_with(one) == 2);            // a shorter list
+    CHECK(one.shared_with(list({0, 1})) == 2);            // a longer one
+    CHECK(list({-1, -1}).shared_with(one) == 0);
+    CHECK(list({}).shared_with(one) == 0);
+    CHECK(list({2, 3, 0, 1, -1, -1}).shared_with(one) == 4);
+}

@@ -288,9 +288,11 @@ struct Record {
     std::uint64_t layout_hash = 0;
     /// Where the record's text was in its zone file when the file was read piece by piece
     /// (detail::split_policy_text: the lines from its key to the next record's key), and a
-    /// hash of that text and of everything outside the `records:` block; chunk_hash 0 = read
-    /// with the whole file parsed at once. A reload reuses the record when the hash is equal:
-    /// the same object at the same line, a copy with its positions moved otherwise.
+    /// hash of that text and of what the record inherits (the content of `defaults` and of the
+    /// health check profiles, not their text or place); chunk_hash 0 = read with the whole
+    /// file parsed at once. A reload reuses the record when the hash is equal: the same object
+    /// at the same line, a copy with its positions moved otherwise (its own lines shifted,
+    /// inherited positions mapped to where `defaults` and the profiles are now).
     std::uint64_t chunk_hash = 0;
     std::uint32_t chunk_line = 0;   ///< 0-based line of the record's key
     std::uint32_t chunk_lines = 0;  ///< lines of its text
@@ -373,8 +375,21 @@ class RecordList {
     /// How many records this list shares with `other` (the same objects).
     std::size_t shared_with(const RecordList& other) const;
 
+    /// Where the positions that records may hold from outside their own text (their file's
+    /// `defaults` blocks, the health check profiles in force) were when the records were read,
+    /// in lib/config's fixed order: the next reload maps them to where they are then, so that
+    /// a record reused under a head that only moved (a comment added above it) still names
+    /// the lines a fresh load would. Null: unknown (a reload then reuses no record).
+    const std::shared_ptr<const std::vector<SourcePos>>& scope_positions() const noexcept {
+        return scope_positions_;
+    }
+    void set_scope_positions(std::shared_ptr<const std::vector<SourcePos>> p) noexcept {
+        scope_positions_ = std::move(p);
+    }
+
   private:
     std::vector<std::shared_ptr<Record>> items_;
+    std::shared_ptr<const std::vector<SourcePos>> scope_positions_;
 };
 
 struct NameServer {

@@ -515,12 +515,96 @@ void parse_record(const KeyVal& e, Record& r, const std::string& zone_name,
     check_gradual(r);
 }
 
-// Moves the positions of `file` within lines [lo, hi] (1-based) by `delta`.
-struct Shift {
+// The positions a record may hold from outside its own text, in a fixed order: its file's
+// `defaults` blocks and every health check profile in force (the file's own over the global
+// ones). A reload compares the list of the previous load (RecordList::scope_positions) with
+// this one: equal content gives lists of the same shape, so an old position maps to the new
+// one at the same index.
+std::vector<SourcePos> scope_positions(const FileScope& scope) {
+    std::vector<SourcePos> out;
+    const Gradual& g = scope.defaults.gradual;
+    for (const SourcePos* p : {&g.scoring.pos, &g.slow_start.pos, &g.damping.pos, &g.ttl.pos})
+        out.push_back(*p);
+    for (const auto& [name, hc] : scope.profiles) {
+        out.push_back(hc.pos);
+        for (const auto& rp : hc.raw_params) out.push_back(rp.pos);
+    }
+    return out;
+}
+
+// Old inherited positions -> new ones (only those that changed), by line and column first.
+class PosMap {
+  public:
+    void add(const SourcePos& from, const SourcePos& to) {
+        auto& slot = map_[key(from)];
+        for (const auto& [f, t] : slot)
+            if (f.file.str() == from.file.str()) {
+                // two nodes at one place (cannot happen in one parse): not a map to trust
+                if (t.file.str() != to.file.str() || t.line != to.line || t.column != to.column)
+                    ambiguous_ = true;
+                return;
+            }
+        slot.emplace_back(from, to);
+    }
+    bool empty() const noexcept { return map_.empty(); }
+    bool ambiguous() const noexcept { return ambiguous_; }
+    const SourcePos* find(const SourcePos& p) const {
+        if (map_.empty() || p.line == 0) return nullptr;
+        auto it = map_.find(key(p));
+        if (it == map_.end()) return nullptr;
+        for (const auto& [f, t] : it->second)
+            if (f.file.str() == p.file.str()) return &t;
+        return nullptr;
+    }
+
+  private:
+    static std::uint64_t key(const SourcePos& p) noexcept {
+        return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(p.line)) << 32) |
+               static_cast<std::uint32_t>(p.column);
+    }
+    std::unordered_map<std::uint64_t, std::vector<std::pair<SourcePos, SourcePos>>> map_;
+    bool ambiguous_ = false;
+};
+
+// How the previous load's records map onto this load's scope. `usable` false: the previous
+// list does not say where its inherited positions were, or the shapes differ (then the record
+// hashes differ too, as they include the content): nothing is reused.
+struct ScopeMap {
+    bool usable = false;
+    PosMap map;  ///< empty when nothing inherited moved
+};
+
+ScopeMap map_scope(const Reuse& reuse, const std::vector<SourcePos>& now) {
+    ScopeMap m;
+    if (reuse.records == nullptr || reuse.records->scope_positions() == nullptr) return m;
+    const auto& before = *reuse.records->scope_positions();
+    if (before.size() != now.size()) return m;
+    for (std::size_t i = 0; i < now.size(); ++i) {
+        const SourcePos &a = before[i], &b = now[i];
+        if (a.line == b.line && a.column == b.column && a.file.str() == b.file.str()) continue;
+        if (a.line == 0) return m;  // a block that was not there is there now: not the same
+        m.map.add(a, b);
+    }
+    m.usable = !m.map.ambiguous();
+    return m;
+}
+
+// Every position of a reused record, old to new: those inside the record's own lines
+// [lo, hi] (1-based) of `file` move by `delta`; inherited ones (`defaults`, profiles: other
+// lines or files) go where `map` says they are now.
+struct Rebase {
     const std::string& file;
     int lo, hi, delta;
+    const PosMap& map;
+    bool own(const SourcePos& p) const {
+        return p.line >= lo && p.line <= hi && p.file.str() == file;
+    }
     void operator()(SourcePos& p) const {
-        if (p.line >= lo && p.line <= hi && p.file.str() == file) p.line += delta;
+        if (own(p)) {
+            p.line += delta;
+        } else if (const SourcePos* to = map.find(p)) {
+            p = *to;
+        }
     }
     void operator()(HealthCheck& hc) const {
         (*this)(hc.pos);
@@ -530,30 +614,58 @@ struct Shift {
         (*this)(b.pos);
         for (auto& hc : b.healthchecks) (*this)(hc);
     }
+    void operator()(Gradual& g) const {
+        (*this)(g.scoring.pos);
+        (*this)(g.slow_start.pos);
+        (*this)(g.damping.pos);
+        (*this)(g.ttl.pos);
+    }
+    // Would anything of `r` change? (Own lines do when delta != 0.)
+    bool touches(const Record& r) const {
+        if (delta != 0) return true;
+        if (map.empty()) return false;
+        auto inherited = [&](const SourcePos& p) { return !own(p) && map.find(p) != nullptr; };
+        auto check = [&](const HealthCheck& hc) {
+            if (inherited(hc.pos)) return true;
+            for (const auto& rp : hc.raw_params)
+                if (inherited(rp.pos)) return true;
+            return false;
+        };
+        auto backend = [&](const Backend& b) {
+            if (inherited(b.pos)) return true;
+            for (const auto& hc : b.healthchecks)
+                if (check(hc)) return true;
+            return false;
+        };
+        const Gradual& g = r.gradual;
+        if (inherited(g.scoring.pos) || inherited(g.slow_start.pos) || inherited(g.damping.pos) ||
+            inherited(g.ttl.pos))
+            return true;
+        for (const auto& b : r.backends)
+            if (backend(b)) return true;
+        if (r.discovery != nullptr &&
+            (inherited(r.discovery->pos) ||
+             (r.discovery->defaults != nullptr && backend(*r.discovery->defaults))))
+            return true;
+        return false;
+    }
 };
 
-// A copy of `old` (read from the same text, `old.chunk_lines` lines at old.chunk_line) whose
-// text now starts at `line`: every position inside the record's own lines moves with it;
-// those it inherits (`defaults`, profiles: other lines or files) stay.
-std::shared_ptr<Record> moved(const Record& old, std::uint32_t line) {
+// A copy of `old` with its positions rebased (see Rebase); `line`: where its key is now
+// (0-based).
+std::shared_ptr<Record> rebased(const Record& old, const Rebase& rebase, std::uint32_t line) {
     auto r = std::make_shared<Record>(old);
-    const Shift shift{old.pos.file.str(), static_cast<int>(old.chunk_line) + 1,
-                      static_cast<int>(old.chunk_line + old.chunk_lines),
-                      static_cast<int>(line) - static_cast<int>(old.chunk_line)};
-    shift(r->pos);
-    if (r->geo_priority_line >= shift.lo && r->geo_priority_line <= shift.hi)
-        r->geo_priority_line += shift.delta;  // in the record's own lines by construction
-    shift(r->gradual.scoring.pos);
-    shift(r->gradual.slow_start.pos);
-    shift(r->gradual.damping.pos);
-    shift(r->gradual.ttl.pos);
-    for (auto& b : r->backends) shift(b);
+    rebase(r->pos);
+    if (r->geo_priority_line >= rebase.lo && r->geo_priority_line <= rebase.hi)
+        r->geo_priority_line += rebase.delta;  // in the record's own lines by construction
+    rebase(r->gradual);
+    for (auto& b : r->backends) rebase(b);
     if (r->discovery != nullptr) {
         auto d = std::make_shared<Discovery>(*r->discovery);
-        shift(d->pos);
+        rebase(d->pos);
         if (d->defaults != nullptr) {
             auto b = std::make_shared<Backend>(*d->defaults);
-            shift(*b);
+            rebase(*b);
             d->defaults = std::move(b);
         }
         r->discovery = std::move(d);
@@ -603,14 +715,23 @@ std::optional<RecordList> load_split(const PolicyText& split, const FileName& fi
                                      std::shared_ptr<const Profiles>* profiles_out,
                                      const Reuse& reuse) {
     const std::string& path = file.str();
-    const yaml::Document head = parse_yaml_text(split.head, path);
+    yaml::Document head;
+    try {
+        head = yaml::Document::parse(split.head);
+    } catch (const yaml::SyntaxError&) {
+        return std::nullopt;  // the whole parse reports it (or finds the cut was wrong)
+    }
     Val root(file, head);
     if (!root.is_map()) return std::nullopt;
     MapReader top(root, {"defaults", "healthcheck_profiles", "records"});
     const FileScope scope = read_scope(top, global, profiles_out, reuse.inherited);
-    // A record's text is reused only under the same head (defaults, profiles and where the
-    // records start), byte for byte.
-    const std::uint64_t seed = text_hash(split.head, scope.shared_hash);
+    // A record's text is reused under the same inherited content (`defaults` and profiles as
+    // parsed nodes, so not their comments, layout or place): a comment or a blank line added
+    // to the head moves the records, it does not make them new. Inherited positions are
+    // mapped to where they are now (map_scope, Rebase).
+    const std::uint64_t seed = util::mix64(scope.shared_hash ^ 0x5ca1ab1e0ddba11ull);
+    auto positions = std::make_shared<const std::vector<SourcePos>>(scope_positions(scope));
+    const ScopeMap scope_map = map_scope(reuse, *positions);
 
     // duplicated keys, as a whole parse finds them (the second is blamed)
     {
@@ -626,10 +747,12 @@ std::optional<RecordList> load_split(const PolicyText& split, const FileName& fi
         }
     }
 
-    const auto previous = index_previous(reuse);
+    const auto previous = scope_map.usable ? index_previous(reuse)
+                                           : std::unordered_map<std::string_view, std::size_t>{};
     LoadStats counts;
     RecordList out;
     out.reserve(split.chunks.size());
+    out.set_scope_positions(positions);
     std::string lowered, piece;
     for (const auto& c : split.chunks) {
         const std::uint64_t h = text_hash(c.text, seed);
@@ -640,11 +763,16 @@ std::optional<RecordList> load_split(const PolicyText& split, const FileName& fi
             if (auto it = previous.find(lowered); it != previous.end()) {
                 const auto& old = reuse.records->shared(it->second);
                 if (old->chunk_hash == h && h != 0 && old->pos.file.str() == path) {
-                    if (old->chunk_line == c.line) {
-                        out.push_back(old);  // the same text under the same head, same place
+                    const Rebase rebase{
+                        path, static_cast<int>(old->chunk_line) + 1,
+                        static_cast<int>(old->chunk_line + old->chunk_lines),
+                        static_cast<int>(c.line) - static_cast<int>(old->chunk_line),
+                        scope_map.map};
+                    if (!rebase.touches(*old)) {
+                        out.push_back(old);  // the same text and inheritance, same places
                         ++counts.shared;
                     } else {
-                        out.push_back(moved(*old, c.line));
+                        out.push_back(rebased(*old, rebase, c.line));
                         ++counts.moved;
                     }
                     continue;
@@ -705,10 +833,14 @@ RecordList load_policy_file(const std::string& path, const std::string& zone_nam
     if (root.is_null()) root.fail("the policy file is empty: it needs a 'records' mapping");
     MapReader top(root, {"defaults", "healthcheck_profiles", "records"});
     const FileScope scope = read_scope(top, global, profiles_out, reuse.inherited);
-    const auto previous = index_previous(reuse);
+    auto positions = std::make_shared<const std::vector<SourcePos>>(scope_positions(scope));
+    const ScopeMap scope_map = map_scope(reuse, *positions);
+    const auto previous = scope_map.usable ? index_previous(reuse)
+                                           : std::unordered_map<std::string_view, std::size_t>{};
 
     LoadStats counts;
     RecordList out;
+    out.set_scope_positions(positions);
     Val records = top.require("records");
     if (!records.is_map()) records.fail("expected a mapping of record names to records");
     const auto entries = records.entries();
@@ -720,8 +852,16 @@ RecordList load_policy_file(const std::string& path, const std::string& zone_nam
             if (old->source_hash == r.source_hash && old->layout_hash == r.layout_hash &&
                 old->pos.line == r.pos.line && old->pos.column == r.pos.column &&
                 old->pos.file.str() == r.pos.file.str()) {
-                out.push_back(old);  // checked when it was loaded; nothing it reads changed
-                ++counts.shared;
+                // checked when it was loaded; nothing it reads changed (what it inherits may
+                // have moved: no own lines here, so every position is looked up)
+                const Rebase rebase{path, 0, -1, 0, scope_map.map};
+                if (!rebase.touches(*old)) {
+                    out.push_back(old);
+                    ++counts.shared;
+                } else {
+                    out.push_back(rebased(*old, rebase, old->chunk_line));
+                    ++counts.moved;
+                }
                 continue;
             }
         }
@@ -729,7 +869,7 @@ RecordList load_policy_file(const std::string& path, const std::string& zone_nam
         out.push_back(std::move(r));
         ++counts.parsed;
     }
-    add_counts(reuse.stats, counts);  // counts.moved stays 0: a whole parse moves nothing
+    add_counts(reuse.stats, counts);  // moved: only records whose inherited positions moved
     if (reuse.stats != nullptr) ++reuse.stats->files_whole;
     return out;
 }

@@ -731,10 +731,14 @@ zones:
         CHECK(two.load_stats.moved == 3);
         CHECK(two.zones[0].records[5].pos.line == one[5].pos.line + 1);
     }
-    SECTION("a line added to the head (above `records:`): every record parsed again") {
+    SECTION("a line added to the head (above `records:`): every record moved, none parsed") {
         const Config two = reload("# one more line\n" + policy(head, recs));
-        CHECK(two.load_stats.parsed == 6);
+        CHECK(two.load_stats.parsed == 0);
+        CHECK(two.load_stats.moved == 6);
         CHECK(two.zones[0].records[0].pos.line == one[0].pos.line + 1);
+        // inherited from `defaults`, which moved too
+        CHECK(two.zones[0].records[2].gradual.slow_start.pos.line ==
+              one[2].gradual.slow_start.pos.line + 1);
     }
     SECTION("a bad record: its error names file, line and column; the old load is untouched") {
         auto r = recs;

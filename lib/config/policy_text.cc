@@ -2,7 +2,9 @@
 // changed (issue 20). The cut is made on the text, line by line, and only where the YAML can
 // be known without a parser: a block-style file (the shape every CoreDNS-GSLB file has)
 // whose `records:` mapping is the last top-level key, without anchors or aliases (they tie
-// pieces together) and without a second document. Anything else is read whole, as before.
+// pieces together) and without a second document. A line is a cut only when nothing is open
+// on it (a multi-line quoted scalar, a flow collection, a block scalar: `Open`). Anything else
+// is read whole, as before.
 #include <algorithm>
 #include <cstring>
 

@@ -18,36 +18,16 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scale import dns_answers, free_port, proc_cpu, write_zone  # noqa: E402
+from scale import free_port, proc_cpu, start_gslbd, write_main, write_zone  # noqa: E402
 
 COUNTS = re.compile(r"(\d+) parsed, (\d+) moved .*?zone files read by record: (\d+), whole: (\d+)")
 SHARED = re.compile(r"unchanged \((\d+) shared")
-
-
-def write_main(path, zone, dns_port, api_port, token):
-    with open(path, "w") as f:
-        f.write(f"""listen: [127.0.0.1:{dns_port}]
-workers: 1
-log_level: info
-cache: {{entries: 1024}}
-api:
-  listen: 127.0.0.1:{api_port}
-  token_file: {token}
-zones:
-  - name: scale.test.
-    policy: {zone}
-    soa: {{mname: ns1.scale.test., rname: h.scale.test., serial: 1, refresh: 3600, retry: 600, expire: 604800, minimum: 60, ttl: 3600}}
-    ns:
-      - name: ns1.scale.test.
-        addresses: [127.0.0.1]
-""")
 
 
 def run(binary, label, n, rounds, work):
@@ -59,15 +39,10 @@ def run(binary, label, n, rounds, work):
         f.write("reload-edit-token\n")
     write_zone(zone, n)
     dns_port, api_port = free_port(), free_port()
-    write_main(main, zone, dns_port, api_port, token)
+    write_main(main, zone, dns_port, api_port, token, log_level="info")
     out = []
-    with open(log, "w") as logf:
-        p = subprocess.Popen([binary, "--config", main], stdout=logf, stderr=logf)
+    p, _ = start_gslbd(binary, main, dns_port, n, log=log, timeout=300)
     try:
-        t0 = time.monotonic()
-        while not dns_answers(dns_port, f"r{n - 1}.scale.test."):
-            if p.poll() is not None or time.monotonic() - t0 > 300:
-                raise RuntimeError("gslbd did not start: " + open(log).read()[-2000:])
         changed = False
         comment = False
         for r in range(rounds):

@@ -43,7 +43,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scale import dns_answers, free_port, proc_status, write_main, write_zone  # noqa: E402
+from scale import free_port, proc_status, start_gslbd, write_main, write_zone  # noqa: E402
 
 TOKEN = "scale-bench-token"
 
@@ -211,16 +211,8 @@ def main():
         with open(qfile, "w") as f:
             for _ in range(10000):
                 f.write(f"r{rng.randrange(n)}.scale.test. A\n")
-        p = subprocess.Popen([os.path.abspath(args.binary), "--config", main],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        p, start_s = start_gslbd(args.binary, main, port, n)
         try:
-            t0 = time.monotonic()
-            while not dns_answers(port, f"r{n - 1}.scale.test."):
-                if p.poll() is not None:
-                    raise RuntimeError("gslbd exited: " + p.stderr.read().decode())
-                if time.monotonic() - t0 > 600:
-                    raise RuntimeError("gslbd did not answer within 600 s")
-            start_s = time.monotonic() - t0
             # warm-up: the busiest thread under DNS load is the worker
             before = threads_cpu(p.pid)
             dnsperf(port, qfile, 3, args.rate, verbose=False).communicate(timeout=120)

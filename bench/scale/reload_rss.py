@@ -13,14 +13,13 @@ Usage: bench/scale/reload_rss.py GSLBD_BINARY [--records 30000] [--reloads 8] [-
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scale import dns_answers, free_port, proc_cpu, proc_status, write_main, write_zone  # noqa: E402
+from scale import free_port, proc_cpu, proc_status, start_gslbd, write_main, write_zone  # noqa: E402
 
 TOKEN = "scale-bench-token"
 
@@ -46,15 +45,8 @@ def main():
         write_zone(zone, n)
         port, api_port = free_port(), free_port()
         write_main(main, zone, port, api_port, token)
-        p = subprocess.Popen([os.path.abspath(args.binary), "--config", main], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        p, _ = start_gslbd(args.binary, main, port, n, env=env)
         try:
-            t0 = time.monotonic()
-            while not dns_answers(port, f"r{n - 1}.scale.test."):
-                if p.poll() is not None:
-                    raise RuntimeError("gslbd exited: " + p.stderr.read().decode())
-                if time.monotonic() - t0 > 600:
-                    raise RuntimeError("gslbd did not answer within 600 s")
             time.sleep(1.0)
             steady = proc_status(p.pid, "VmRSS")
             print(f"records {n}: steady RSS {steady:.1f} MB, env {args.env}", flush=True)

@@ -31,21 +31,24 @@ def free_port():
         return s.getsockname()[1]
 
 
-def write_zone(path, n, changed=False):
+def write_zone(path, n, changed=False, net="192.0.2.", head="", backend_extra=""):
+    """N failover records x 3 backends at NET.10-209; `changed` moves one backend of the
+    middle record to NET.99. `head` goes into `defaults`, `backend_extra` under each backend
+    (both as indented YAML lines)."""
     with open(path, "w") as f:
-        f.write("defaults:\n  record_ttl: 30\nrecords:\n")
+        f.write(f"defaults:\n  record_ttl: 30\n{head}records:\n")
         for i in range(n):
             f.write(f"  r{i}.scale.test.:\n    mode: failover\n    backends:\n")
             for j in range(3):
                 last = 99 if (changed and i == n // 2 and j == 2) else (i * 3 + j) % 200 + 10
-                f.write(f'      - address: "192.0.2.{last}"\n        priority: {j + 1}\n')
+                f.write(f'      - address: "{net}{last}"\n        priority: {j + 1}\n{backend_extra}')
 
 
-def write_main(path, zone, dns_port, api_port, token_file):
+def write_main(path, zone, dns_port, api_port, token_file, log_level="warning"):
     with open(path, "w") as f:
         f.write(f"""listen: [127.0.0.1:{dns_port}]
 workers: 1
-log_level: warning
+log_level: {log_level}
 cache: {{entries: 1024}}
 api:
   listen: 127.0.0.1:{api_port}
@@ -73,6 +76,27 @@ def proc_cpu(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_gslbd(binary, main, dns_port, n, env=None, log=None, timeout=600):
+    """Starts `binary --config main` and waits until it answers the zone's last record.
+    Returns (process, seconds until then). Its output goes to the file `log`, else stderr is
+    kept for the error raised when it exits first."""
+    out = open(log, "w") if log else None
+    p = subprocess.Popen([os.path.abspath(binary), "--config", main], env=env,
+                         stdout=out or subprocess.DEVNULL, stderr=out or subprocess.PIPE)
+    if out:
+        out.close()
+    t0 = time.monotonic()
+    while not dns_answers(dns_port, f"r{n - 1}.scale.test."):
+        if p.poll() is not None:
+            why = open(log).read()[-2000:] if log else p.stderr.read().decode()
+            raise RuntimeError("gslbd exited: " + why)
+        if time.monotonic() - t0 > timeout:
+            p.kill()
+            p.wait()
+            raise RuntimeError(f"gslbd did not answer within {timeout} s")
+    return p, time.monotonic() - t0
 
 
 def dns_answers(port, name):
@@ -112,15 +136,9 @@ def measure(binary, n, work):
     # ru_maxrss of children is the largest child so far: sizes run in ascending order
     out["check_peak_rss_mb"] = round(after.ru_maxrss / 1024.0, 1)
 
-    t0 = time.monotonic()
-    p = subprocess.Popen([binary, "--config", main], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p, started = start_gslbd(binary, main, dns_port, n, timeout=300)
     try:
-        while not dns_answers(dns_port, f"r{n - 1}.scale.test."):
-            if p.poll() is not None:
-                raise RuntimeError("gslbd exited: " + p.stderr.read().decode())
-            if time.monotonic() - t0 > 300:
-                raise RuntimeError("gslbd did not answer within 300 s")
-        out["start_to_answer_s"] = round(time.monotonic() - t0, 3)
+        out["start_to_answer_s"] = round(started, 3)
         out["start_cpu_s"] = round(proc_cpu(p.pid), 3)
         time.sleep(1.0)
         out["steady_rss_mb"] = round(proc_status(p.pid, "VmRSS"), 1)

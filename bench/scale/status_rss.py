@@ -27,7 +27,6 @@ import argparse
 import http.client
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,22 +34,16 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scale import dns_answers, free_port, proc_cpu, proc_status, write_main, write_zone  # noqa: E402
+from scale import free_port, proc_cpu, proc_status, start_gslbd, write_main, write_zone  # noqa: E402
 
 TOKEN = "scale-bench-token"
 
 
 def write_zone_checked(path, n, changed=False):
     """scale.py's zone with a tcp check on every backend, addresses in 127.0.9.0/24."""
-    with open(path, "w") as f:
-        f.write("defaults:\n  record_ttl: 30\n  scrape_interval: 1h\nrecords:\n")
-        for i in range(n):
-            f.write(f"  r{i}.scale.test.:\n    mode: failover\n    backends:\n")
-            for j in range(3):
-                last = 99 if (changed and i == n // 2 and j == 2) else (i * 3 + j) % 200 + 10
-                f.write(f'      - address: "127.0.9.{last}"\n        priority: {j + 1}\n'
-                        f"        healthchecks:\n          - type: tcp\n"
-                        f"            params: {{port: 9, timeout: 200ms}}\n")
+    write_zone(path, n, changed, net="127.0.9.", head="  scrape_interval: 1h\n",
+               backend_extra="        healthchecks:\n          - type: tcp\n"
+                             "            params: {port: 9, timeout: 200ms}\n")
 
 
 def get(url, timeout=600):
@@ -97,15 +90,8 @@ def main():
         port, api_port = free_port(), free_port()
         write_main(main_file, zone, port, api_port, token)
         base = f"http://127.0.0.1:{api_port}"
-        p = subprocess.Popen([os.path.abspath(args.binary), "--config", main_file], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        p, _ = start_gslbd(args.binary, main_file, port, n, env=env)
         try:
-            t0 = time.monotonic()
-            while not dns_answers(port, f"r{n - 1}.scale.test."):
-                if p.poll() is not None:
-                    raise RuntimeError("gslbd exited: " + p.stderr.read().decode())
-                if time.monotonic() - t0 > 600:
-                    raise RuntimeError("gslbd did not answer within 600 s")
             time.sleep(1.0)
             print(json.dumps({"records": n, "checks": args.checks, "steady_rss_mb": round(proc_status(p.pid, "VmRSS"), 1)}),
                   flush=True)

@@ -138,7 +138,9 @@ void SocketRunner::process(SteadyClock::time_point now, std::vector<ProbeResult>
 
 std::optional<SteadyClock::time_point> SocketRunner::deadline() const {
     if (!ready_.empty()) return SteadyClock::time_point::min();
-    // the top may belong to an attempt that has finished: process() then just pops it
+    // entries of attempts that ended earlier are dropped here: the loop would otherwise wake
+    // up at each of them (one per probe) for nothing
+    while (!deadlines_.empty() && live_.count(deadlines_.top().second) == 0) deadlines_.pop();
     if (!deadlines_.empty()) return deadlines_.top().first;
     return std::nullopt;
 }

@@ -77,7 +77,8 @@ class SocketRunner : public health::ProbeRunner {
     std::unordered_map<std::uint64_t, std::unique_ptr<Attempt>> live_;
     std::unordered_map<int, std::uint64_t> by_fd_;
     using Deadline = std::pair<SteadyClock::time_point, std::uint64_t>;
-    std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines_;
+    /// entries of finished attempts stay until deadline() or process() reaches them
+    mutable std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines_;
     std::vector<ProbeResult> ready_;
 };
 

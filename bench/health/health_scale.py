@@ -98,12 +98,16 @@ class HttpCounter:
             self.stopped = True
 
 
+BATCH_WINDOW = None  # --batch-window: health.batch_window in ms (None: gslbd's default)
+
+
 def main_config(port, zone_file):
+    health = "" if BATCH_WINDOW is None else f"health:\n  batch_window: {BATCH_WINDOW}ms\n"
     return f"""listen:
   - {{address: 127.0.0.1, port: {port}, tcp: false}}
 workers: 1
 log_level: warn
-cache:
+{health}cache:
   entries: 0
 zones:
   - name: scale.test.
@@ -143,6 +147,22 @@ def proc_rss_mb(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def thread_wakeups(pid, name="gslbd-health"):
+    """Voluntary context switches of the threads called `name`: how often they slept and were
+    woken (each return from epoll_wait after a sleep is one)."""
+    n = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                if f.read().strip() != name:
+                    continue
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                n += next(int(l.split()[1]) for l in f if l.startswith("voluntary_ctxt_switches"))
+        except (OSError, StopIteration):
+            continue
+    return n
 
 
 def thread_cpu(pid, split=False):
@@ -215,12 +235,14 @@ def scale(binary, targets, mode, interval, seconds, client="native"):
         load0 = os.getloadavg()
         c0, r0, t0 = proc_cpu_split(proc.pid), srv.requests, time.monotonic()
         th0, s0, n0 = thread_cpu(proc.pid, True), srv.cpu_split(), srv.connections
+        w0 = thread_wakeups(proc.pid)
         rss_samples = []
         while time.monotonic() - t0 < seconds:
             time.sleep(min(1.0, seconds - (time.monotonic() - t0)))
             rss_samples.append(proc_rss_mb(proc.pid))
         c1, r1, t1 = proc_cpu_split(proc.pid), srv.requests, time.monotonic()
         th1, s1, n1 = thread_cpu(proc.pid, True), srv.cpu_split(), srv.connections
+        w1 = thread_wakeups(proc.pid)
         load1 = os.getloadavg()
         fds = len(os.listdir(f"/proc/{proc.pid}/fd"))
         ts = time.monotonic()
@@ -247,6 +269,9 @@ def scale(binary, targets, mode, interval, seconds, client="native"):
         "cpu_percent_by_thread": threads,
         "cpu_us_per_probe": {"user": per_probe(c0[0], c1[0]), "kernel": per_probe(c0[1], c1[1]),
                              "total": per_probe(sum(c0), sum(c1))},
+        "batch_window_ms": BATCH_WINDOW,
+        "health_thread_wakeups_per_s": round((w1 - w0) / span, 1),
+        "probes_per_health_wakeup": round(probes / max(w1 - w0, 1), 2),
         "rss_mb": round(rss_samples[-1], 1),
         "rss_mb_max": round(max(rss_samples), 1),
         "open_fds": fds,
@@ -311,8 +336,11 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--responder")
     ap.add_argument("--skip-failover", action="store_true")
+    ap.add_argument("--batch-window", type=int, metavar="MS",
+                    help="health.batch_window for every run (default: gslbd's own, 20 ms)")
     args = ap.parse_args()
-    global RESPONDER
+    global RESPONDER, BATCH_WINDOW
+    BATCH_WINDOW = args.batch_window
     RESPONDER = args.responder or str(
         Path(args.gslbd).resolve().parents[2] / "bench" / "health" / "http_responder")
     runs = []

@@ -481,7 +481,12 @@ Config load_config(const std::string& path, const Config* previous) {
     if (auto x = top.get("debug_txt")) cfg.debug_txt = x->boolean();
     if (auto h = top.get("health")) {
         MapReader m(*h, {"start", "rise", "fall", "source", "resolution_idle_timeout",
-                         "healthcheck_idle_multiplier"});
+                         "healthcheck_idle_multiplier", "batch_window"});
+        if (auto x = m.get("batch_window")) {
+            cfg.probe_batch_window = x->duration(Millis(0));
+            if (cfg.probe_batch_window > Millis(1000))
+                x->fail("must be at most 1s (probes start up to this much early)");
+        }
         if (auto x = m.get("resolution_idle_timeout")) cfg.idle_timeout = x->duration(Millis(0));
         if (auto x = m.get("healthcheck_idle_multiplier"))
             cfg.idle_multiplier = static_cast<unsigned>(x->integer(1, 1000));

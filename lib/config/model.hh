@@ -626,6 +626,8 @@ struct Config {
     /// (0 / 1 = off, the default).
     Millis idle_timeout{0};
     unsigned idle_multiplier = 1;
+    /// `health.batch_window`: probes due within it start together (health::Options).
+    Millis probe_batch_window{20};
     /// `healthcheck_profiles`: a file of profiles every zone file may name ("" = none).
     std::string healthcheck_profiles_file;
     std::string file;  ///< main config path as given

@@ -247,6 +247,9 @@ void probe_metrics(Writer& w, const health::Counters& hc) {
                  static_cast<double>(hc.duration_sum_us) / 1e6);
         w.sample("gslbd_probe_duration_seconds_count", {}, cum);
     }
+    w.family("gslbd_health_wakeups_total", "counter",
+             "Times the health probe thread woke up (probe events, due probes, timeouts).");
+    w.sample("gslbd_health_wakeups_total", {}, U{hc.wakeups});
     w.family("gslbd_health_verdict_changes_total", "counter",
              "Backend verdict changes (up <-> down) made by the health monitor.");
     w.sample("gslbd_health_verdict_changes_total", {}, U{hc.verdict_changes});

@@ -343,6 +343,7 @@ std::shared_ptr<const gslb::Health> Monitor::set_topology(
         marks_ = topo->marks;
         idle_timeout_ = topo->config != nullptr ? topo->config->idle_timeout : Millis(0);
         idle_multiplier_ = topo->config != nullptr ? topo->config->idle_multiplier : 1;
+        batch_window_ = topo->config != nullptr ? topo->config->probe_batch_window : Millis(0);
         last_seen_.clear();
         if (marks_ != nullptr) last_seen_.assign(topo->records.size(), now);
         targets_ = std::move(targets);
@@ -401,8 +402,13 @@ void Monitor::stop() {
     }
 }
 
-void Monitor::start_attempt(const std::shared_ptr<Target>& t, SteadyClock::time_point now) {
-    if (t->attempts == 0) t->round_start = now;
+void Monitor::start_attempt(const std::shared_ptr<Target>& t, SteadyClock::time_point now,
+                            SteadyClock::time_point planned) {
+    // A round counts from its planned time, so rounds keep their interval whether they start
+    // a little early (batch_window) or late (the thread's wake-up); one started more than a
+    // tenth of an interval late (the in-flight cap, a stalled thread) counts from now, so the
+    // next round does not follow it too closely.
+    if (t->attempts == 0) t->round_start = (now - planned) * 10 > interval_of(*t) ? now : planned;
     ++t->attempts;
     t->in_flight = true;
     std::uint64_t token = next_token_++;
@@ -585,24 +591,28 @@ void Monitor::run() {
         bool changed = false;
         {
             std::lock_guard lk(mu_);
+            ++counters_.wakeups;
             results.clear();
             prober_.process(results);
             auto now = SteadyClock::now();
             for (auto& r : results) changed |= apply(r, now);
             sweep_idle(now);
             const std::uint64_t epoch = filter_ ? filter_->epoch() : 0;
-            while (!stop_.load() && !due_.empty() && due_.top().at <= now &&
-                   inflight_.size() < max_in_flight_) {
-                std::shared_ptr<Target> t = due_.top().target;
+            while (!stop_.load() && !due_.empty() && inflight_.size() < max_in_flight_) {
                 const auto at = due_.top().at;
+                // due, or due soon enough to start with this batch (batch_window)
+                if (at > now &&
+                    (at - now > batch_window_ || (at - now) * 10 > interval_of(*due_.top().target)))
+                    break;
+                std::shared_ptr<Target> t = due_.top().target;
                 due_.pop();
                 if (t->retired || t->in_flight || at != t->due) continue;  // stale entry
                 if (!probes(*t, epoch)) {  // another node of the fleet probes it
-                    t->due = now + interval_of(*t);
+                    t->due = std::max(at, now) + interval_of(*t);
                     due_.push(Due{t->due, t});
                     continue;
                 }
-                start_attempt(t, now);
+                start_attempt(t, now, at);
             }
         }
         if (changed) publish_current();

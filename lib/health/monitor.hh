@@ -19,6 +19,12 @@
 ///   it starts "unknown" (published down) and its first round result decides at once.
 /// * First probes are spread uniformly at random over the first interval.
 /// * At most Options::max_in_flight attempts run at once; due probes beyond it start late.
+/// * Probes due within health.batch_window (default 20 ms; from the topology's config, so a
+///   reload changes it) of the first due one start with it, in one wake-up of the probe
+///   thread: up to the window early, and never more than a tenth of the target's interval.
+///   A round keeps its schedule: the next one is due one interval after the planned start,
+///   not the actual one, so early starts never shorten the interval (nor small delays
+///   lengthen it; a round started more than a tenth of an interval late counts from then).
 /// * The same address with the same check is probed once, however many records or backends
 ///   use it; a target shared by records with different timing uses the smallest interval, the
 ///   smallest timeout and the largest retry count.
@@ -152,6 +158,7 @@ struct Counters {
     std::size_t targets = 0;            ///< deduplicated (address, check) pairs
     std::size_t backends = 0, backends_probed = 0, backends_up = 0;
     std::size_t in_flight = 0;
+    std::uint64_t wakeups = 0;  ///< times the probe thread woke (events, due probes, timeouts)
     /// Attempts by duration: duration[i] counts attempts that took at most
     /// kDurationBuckets[i] (and more than the bound before); the last slot counts the rest.
     std::array<std::uint64_t, kDurationBuckets.size() + 1> duration{};
@@ -255,7 +262,9 @@ class Monitor {
     };
 
     void run();
-    void start_attempt(const std::shared_ptr<Target>& t, SteadyClock::time_point now);
+    /// `planned`: when the round was due (a first attempt counts from it unless it is late)
+    void start_attempt(const std::shared_ptr<Target>& t, SteadyClock::time_point now,
+                       SteadyClock::time_point planned = {});
     bool apply(ProbeResult& r, SteadyClock::time_point now);  ///< true: a published bit changed
     bool feed_backend(BackendState& b, std::size_t check, const Target& t, bool ok);
     void publish_current();
@@ -309,6 +318,9 @@ class Monitor {
     std::vector<SteadyClock::time_point> last_seen_;  ///< by record id
     std::chrono::milliseconds idle_timeout_{0};
     unsigned idle_multiplier_ = 1;
+    /// health.batch_window of topo_'s config: 0 = every probe at its own time, one wake-up
+    /// per probe when they are spread evenly
+    std::chrono::milliseconds batch_window_{0};
     SteadyClock::time_point last_sweep_{};
     std::atomic<std::uint64_t> vote_epoch_{0};
     std::atomic<bool> stop_{false};

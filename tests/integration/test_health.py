@@ -7,6 +7,7 @@ Backends: A = 127.0.0.11 (priority 1, location eu-fra), B = 127.0.0.12 (priority
 location us-east), each with its own HTTP server (tests/data/health/http_backend.py)
 answering GET /health. Probes every 300 ms, rise 2, fall 2.
 """
+import signal
 import socket
 import time
 
@@ -238,3 +239,64 @@ def test_http_keepalive_reuses_one_connection_per_target(start_gslbd, tmp_path):
     assert answers(d, "ka.gslb.test.", 5) == {ka.addr}
     ka.stop()
     fresh.stop()
+
+
+def test_batch_window_shares_wakeups_keeps_the_rate_and_reloads(start_gslbd, tmp_path):
+    # 60 targets (a closed TCP port on 127.0.28.x) probed every 500 ms. With
+    # health.batch_window: 0 the probe thread wakes about once per probe; with 100 ms (capped
+    # at a tenth of the interval: 50 ms) one wake-up starts many. Either way the probe rate
+    # stays 120 a second. A reload changes the window; a window over 1 s is refused.
+    closed = gslbd_test.free_port()
+    head = health_defaults(record_ttl=5).replace(
+        "scrape_interval: 300ms", "scrape_interval: 500ms\n  scrape_retries: 0")
+    backends = "".join(f'      - address: "127.0.28.{i}"\n        priority: {i}\n'
+                       f'{check(closed, "tcp")}' for i in range(1, 61))
+    zone = head + f"  batch.gslb.test.:\n    mode: failover\n    backends:\n{backends}"
+    api_port = gslbd_test.free_port()
+    directory = tmp_path / "batch"
+    directory.mkdir()
+    api = gslbd_test.api_block(api_port, directory)
+
+    def extra(window):
+        return api + f"health:\n  batch_window: {window}\n"
+
+    d = start_gslbd(name="batch", zone_override=zone, extra=extra("0"))
+    client = gslbd_test.Api(api_port)
+    gslbd_test.wait_api(client)
+
+    def sample():
+        status, text = client.get("/metrics")
+        assert status == 200, text
+        values = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name in ("gslbd_health_wakeups_total", "gslbd_probes_total"):
+                values[name] = float(value)
+        assert len(values) == 2, "gslbd_health_wakeups_total or gslbd_probes_total missing"
+        return time.monotonic(), values["gslbd_health_wakeups_total"], values["gslbd_probes_total"]
+
+    def measure(seconds=3.0):
+        time.sleep(1.0)  # past the first interval after a (re)load
+        t0, w0, p0 = sample()
+        time.sleep(seconds)
+        t1, w1, p1 = sample()
+        assert p1 > p0, "no probes"
+        return (w1 - w0) / (p1 - p0), (p1 - p0) / (t1 - t0)
+
+    per_probe_each, rate_each = measure()
+    gslbd_test.write_config(directory, d.port, zone=zone, extra=extra("100ms"))
+    d.signal(signal.SIGHUP)
+    wait_for(lambda: "reload (SIGHUP): serving generation" in d.log(), True, 10, "the reload")
+    per_probe_batched, rate_batched = measure()
+    print(f"wake-ups per probe {per_probe_each:.2f} (window 0) against {per_probe_batched:.2f} "
+          f"(100 ms); probes a second {rate_each:.0f} / {rate_batched:.0f}")
+    assert per_probe_batched * 2 < per_probe_each
+    assert per_probe_batched < 0.5
+    for rate in (rate_each, rate_batched):
+        assert 100 < rate < 140, rate  # 60 targets every 500 ms: 120 a second
+
+    too_long = gslbd_test.write_config(tmp_path / "bad", d.port, zone=zone, extra=extra("2s"))
+    r = gslbd_test.run_gslbd("--check-config", str(too_long))
+    assert r.returncode != 0
+    assert "health.batch_window" in r.stdout + r.stderr, r.stdout + r.stderr
+    assert "at most 1s" in r.stdout + r.stderr

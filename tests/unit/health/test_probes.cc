@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <map>
 #include <mutex>
 
 #include "health/monitor.hh"
@@ -353,4 +354,69 @@ TEST_CASE("set_topology keeps the state of backends that still exist") {
     CHECK(s[2].verdict == Verdict::Up);
     CHECK(s[2].reason == "assumed healthy at start");
     CHECK(h.mon.counters().targets == 2);
+}
+
+namespace {
+
+struct BatchRun {
+    std::uint64_t wakeups = 0, rounds = 0;
+    std::size_t on_schedule = 0, targets = 0;
+};
+
+/// 200 targets (a refused TCP port on 127.0.26.x) at 500 ms for 2.2 s with `window`:
+/// the probe thread's wake-ups, the rounds, and how many targets kept their schedule exactly
+/// (their next round due one interval later for each round done since the start).
+BatchRun batch_run(std::chrono::milliseconds window, int port) {
+    TopoBuilder tb;
+    tb.cfg->probe_batch_window = window;
+    auto& r = tb.record("batch.example.com.", 500, 300);
+    for (int i = 1; i <= 200; ++i)
+        tb.backend(r, fmt::format("127.0.26.{}", i), {check("tcp", port)});
+    Options o;
+    o.seed = 7;
+    Monitor m(o, {});
+    m.set_topology(tb.build());
+    m.start();  // draws the first due times afresh
+    // next_due is the planned start of the round under way or next; rounds, those finished
+    std::map<std::string, std::pair<SteadyClock::time_point, std::uint64_t>> first;
+    for (const auto& t : m.targets()) first[t.address] = {t.next_due, t.rounds};
+    std::this_thread::sleep_for(2200ms);
+    m.stop();
+    BatchRun out;
+    out.wakeups = m.counters().wakeups;
+    for (const auto& t : m.targets()) {
+        ++out.targets;
+        out.rounds += t.rounds;
+        // a round in flight at stop is not counted and has not moved next_due either
+        const auto& [due0, rounds0] = first.at(t.address);
+        if (!t.in_flight &&
+            t.next_due - due0 == static_cast<std::int64_t>(t.rounds - rounds0) * t.interval)
+            ++out.on_schedule;
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("batch_window: probes due together share a wake-up, rounds keep their interval") {
+    Listener l("127.0.0.26");
+    const int refused = l.port;
+    l.close();
+    const BatchRun each = batch_run(0ms, refused);
+    const BatchRun batched = batch_run(100ms, refused);  // capped at a tenth of 500 ms
+    WARN("wake-ups " << each.wakeups << " (window 0) against " << batched.wakeups
+                     << " (100 ms); rounds " << each.rounds << " / " << batched.rounds
+                     << "; on schedule " << each.on_schedule << " / " << batched.on_schedule);
+    // 200 targets at 500 ms for 2.2 s: 4 or 5 rounds each (the first within the first interval)
+    CHECK(each.rounds >= 200 * 4);
+    CHECK(each.rounds <= 200 * 5);
+    CHECK(batched.rounds >= 200 * 4);
+    CHECK(batched.rounds <= 200 * 5);
+    // 400 probes a second spread evenly: batched, one wake-up serves many
+    CHECK(batched.wakeups * 3 < each.wakeups);
+    CHECK(batched.wakeups * 5 < batched.rounds);
+    // early starts (batched) and the thread's own delays do not move a target's schedule; a
+    // round started more than 50 ms late counts from then, so allow a few stragglers
+    CHECK(each.on_schedule * 100 >= each.targets * 95);
+    CHECK(batched.on_schedule * 100 >= batched.targets * 95);
 }

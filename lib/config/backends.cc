@@ -21,20 +21,29 @@ yaml::Document parse_text(std::string_view text, const std::string& source) {
     }
 }
 
-void finish(Backend& b, int port) {
+// The checks are the template's (shared): one without a port of its own becomes a new
+// check that probes the backend's port.
+void finish(Backend& b, int port, CheckInterner* checks) {
     if (port != 0) b.port = port;
-    for (auto& hc : b.healthchecks)
-        if (hc.port == 0 && b.port != 0) hc.port = b.port;
+    if (b.port == 0) return;
+    for (auto& hc : b.healthchecks) {
+        if (hc->port != 0) continue;
+        HealthCheck c = *hc;
+        c.port = b.port;
+        c.pos = hc.pos();
+        hc = checks != nullptr ? checks->intern(std::move(c)) : CheckRef(std::move(c));
+    }
 }
 
 }  // namespace
 
-Backend discovered_backend(const Discovery& d, const util::IpAddr& address, int port) {
+Backend discovered_backend(const Discovery& d, const util::IpAddr& address, int port,
+                           CheckInterner* checks) {
     Backend b = d.defaults != nullptr ? *d.defaults : Backend{};
     b.address = address;
     b.address_text = address.to_string();
     b.pos = d.pos;
-    finish(b, port);
+    finish(b, port, checks);
     return b;
 }
 
@@ -53,9 +62,10 @@ std::vector<Backend> parse_backend_list(std::string_view text, const std::string
     if (items.empty()) list.fail("a record needs at least one backend");
     static const detail::Profiles kNone;
     const detail::Profiles& profiles = zone.profiles != nullptr ? *zone.profiles : kNone;
+    CheckInterner checks;
     std::vector<Backend> out;
     out.reserve(items.size());
-    for (const auto& item : items) out.push_back(detail::parse_backend(item, profiles));
+    for (const auto& item : items) out.push_back(detail::parse_backend(item, profiles, checks));
     return out;
 }
 
@@ -68,10 +78,11 @@ std::vector<Backend> parse_discovered_list(std::string_view text, const std::str
         root.fail("expected a JSON list of addresses or of {\"address\": ..., \"port\": ...}");
     const auto items = root.items();
     if (items.empty()) root.fail("the list is empty (the last good pool is kept)");
+    CheckInterner checks;
     std::vector<Backend> out;
     for (const auto& item : items) {
         if (item.is_scalar()) {
-            out.push_back(discovered_backend(d, detail::parse_ip(item), 0));
+            out.push_back(discovered_backend(d, detail::parse_ip(item), 0, &checks));
             continue;
         }
         if (!item.is_map()) item.fail("expected an address or an {address, port, ...} object");
@@ -106,7 +117,7 @@ std::vector<Backend> parse_discovered_list(std::string_view text, const std::str
         b.address = *addr;
         b.address_text = addr->to_string();
         b.pos = item.pos();
-        finish(b, port);
+        finish(b, port, &checks);
         out.push_back(std::move(b));
     }
     return out;
@@ -121,6 +132,7 @@ std::vector<Backend> parse_consul_catalog(std::string_view text, const std::stri
     const auto items = root.items();
     if (items.empty())
         root.fail("service '" + d.service + "' has no instances (the last good pool is kept)");
+    CheckInterner checks;
     std::vector<Backend> out;
     for (const auto& item : items) {
         if (!item.is_map()) item.fail("expected a service entry object");
@@ -139,7 +151,7 @@ std::vector<Backend> parse_consul_catalog(std::string_view text, const std::stri
         const int p = port && !port->is_null() && port->text() != "0"
                           ? static_cast<int>(port->integer(1, 65535))
                           : 0;
-        out.push_back(discovered_backend(d, detail::parse_ip(*a), p));
+        out.push_back(discovered_backend(d, detail::parse_ip(*a), p, &checks));
     }
     return out;
 }

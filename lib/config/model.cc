@@ -1,7 +1,10 @@
 #include "config/model.hh"
 
 #include <algorithm>
+#include <functional>
 #include <unordered_set>
+
+#include "util/hash.hh"
 
 namespace gslbd::config {
 
@@ -18,6 +21,34 @@ ConfigError::ConfigError(const SourcePos& pos, const std::string& field, const s
     : std::runtime_error(pos.to_string() + ": " + (field.empty() ? "" : field + ": ") + problem),
       pos_(pos),
       field_(field) {}
+
+namespace {
+
+// Enough of a check to tell most unequal ones apart (equality compares all of it).
+std::uint64_t check_hash(const HealthCheck& hc) noexcept {
+    const std::hash<std::string_view> h;
+    std::uint64_t x = h(hc.type) ^ h(hc.pos.file.str());
+    x = util::mix64(x ^
+                    ((static_cast<std::uint64_t>(static_cast<std::uint32_t>(hc.pos.line)) << 32) |
+                     static_cast<std::uint32_t>(hc.pos.column)));
+    x = util::mix64(x ^ static_cast<std::uint64_t>(static_cast<std::uint32_t>(hc.port)) ^
+                    (static_cast<std::uint64_t>(hc.timeout.count()) << 20));
+    return util::mix64(x ^ h(hc.uri) ^ h(hc.query_name) ^ hc.raw_params.size());
+}
+
+}  // namespace
+
+CheckRef CheckInterner::intern(HealthCheck&& hc) {
+    SourcePos at = hc.pos;
+    if (hc.raw_params.empty()) hc.pos = SourcePos{};  // shared wherever it is written
+    const std::uint64_t key = check_hash(hc);
+    auto [first, last] = by_hash_.equal_range(key);
+    for (auto it = first; it != last; ++it)
+        if (*it->second == hc) return CheckRef(it->second, std::move(at));
+    auto body = std::make_shared<const HealthCheck>(std::move(hc));
+    by_hash_.emplace(key, body);
+    return CheckRef(std::move(body), std::move(at));
+}
 
 Record& RecordList::edit(std::size_t i) {
     std::shared_ptr<Record>& p = items_.at(i);

@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -56,6 +57,7 @@ struct SourcePos {
     int line = 0;    ///< 1-based; 0 = unknown
     int column = 0;  ///< 1-based
     std::string to_string() const;
+    friend bool operator==(const SourcePos&, const SourcePos&) = default;
 };
 
 /// Every config problem. what() reads "FILE:LINE:COL: FIELD: PROBLEM" so an operator can
@@ -74,6 +76,7 @@ class ConfigError : public std::runtime_error {
 /// An inclusive range of acceptable HTTP status codes.
 struct CodeRange {
     int lo = 200, hi = 200;
+    friend bool operator==(const CodeRange&, const CodeRange&) = default;
 };
 
 /// One health check, CoreDNS-GSLB `healthchecks` entry (inline or from a profile).
@@ -81,6 +84,8 @@ struct CodeRange {
 struct HealthCheck {
     std::string type;  ///< http, https, tcp, dns, icmp; others are kept with supported=false
     bool supported = true;
+    /// Where it is written. Empty in a check a backend holds through a CheckRef that shares
+    /// it with checks written elsewhere: CheckRef::pos() is that backend's.
     SourcePos pos;
     // common
     Millis timeout{5000};
@@ -100,6 +105,7 @@ struct HealthCheck {
         std::string name;
         std::vector<std::pair<std::string, std::string>> labels;
         std::string text;  ///< as written
+        friend bool operator==(const Gauge&, const Gauge&) = default;
     } load_gauge;
     bool enable_tls = false;
     bool skip_tls_verify = false;
@@ -123,8 +129,53 @@ struct HealthCheck {
         std::string value;
         SourcePos pos;
         bool scalar = true;  ///< false: a map or a list (value is empty)
+        friend bool operator==(const RawParam&, const RawParam&) = default;
     };
     std::vector<RawParam> raw_params;
+    /// Every field, positions included (CheckInterner).
+    friend bool operator==(const HealthCheck&, const HealthCheck&) = default;
+};
+
+/// A backend's health check: what the check is, an immutable HealthCheck shared by every
+/// backend whose check reads the same (CheckInterner) and by the configurations a reload
+/// derives from this one, and where this backend's check is written (pos()). Code that needs
+/// a changed check makes a new one; a published HealthCheck is never changed.
+class CheckRef {
+  public:
+    CheckRef() = default;
+    /// A check of its own, at hc.pos (hand-built configurations, tests).
+    explicit CheckRef(HealthCheck hc)
+        : body_(std::make_shared<const HealthCheck>(std::move(hc))), pos_(body_->pos) {}
+    CheckRef(std::shared_ptr<const HealthCheck> body, SourcePos pos)
+        : body_(std::move(body)), pos_(std::move(pos)) {}
+    /// The check; its `pos` may be empty (shared with checks written elsewhere): read pos().
+    const HealthCheck& operator*() const noexcept { return *body_; }
+    const HealthCheck* operator->() const noexcept { return body_.get(); }
+    /// Where this backend's check is written (a profile's name refers to the profile).
+    const SourcePos& pos() const noexcept { return pos_; }
+    const std::shared_ptr<const HealthCheck>& body() const noexcept { return body_; }
+
+  private:
+    std::shared_ptr<const HealthCheck> body_;
+    SourcePos pos_;
+};
+
+/// Equal health checks as one object: a check costs a CheckRef per backend (40 bytes) plus
+/// one HealthCheck (~570 bytes) per distinct check, not a copy per backend. A check without
+/// `raw_params` is compared without its position (which its CheckRef keeps), so the same
+/// inline check written under every backend is one object, like a profile named by every
+/// backend with the same `port` and `timeout` applied. A check with `raw_params` (kinds that
+/// lib/config does not parse: each param keeps where it is written) is shared only with
+/// checks at the same positions (a profile). One interner per file read or backend list.
+class CheckInterner {
+  public:
+    /// The check `hc` at hc.pos, its content shared with the equal ones already interned.
+    CheckRef intern(HealthCheck&& hc);
+    /// Distinct checks held.
+    std::size_t size() const noexcept { return by_hash_.size(); }
+
+  private:
+    std::unordered_multimap<std::uint64_t, std::shared_ptr<const HealthCheck>> by_hash_;
 };
 
 /// Health check profiles by name: a zone file's own `healthcheck_profiles` over the global
@@ -151,7 +202,8 @@ struct Backend {
     /// `latitude` / `longitude` in degrees (both or neither): the nearest-backend step.
     bool has_coordinates = false;
     double latitude = 0, longitude = 0;
-    util::CompactVector<HealthCheck> healthchecks;
+    /// Their content shared with every backend whose check is the same (CheckInterner).
+    util::CompactVector<CheckRef> healthchecks;
     std::optional<int> rise, fall;
     bool assume_healthy = false;
     int port = 0;  ///< service port; default port of its health checks (0 = none)
@@ -700,8 +752,10 @@ std::vector<Backend> parse_consul_catalog(std::string_view text, const std::stri
                                           const Discovery& d);
 
 /// One discovered backend: d.defaults with `address` and `port` (0 = the template's); checks
-/// without a port of their own probe that port.
-Backend discovered_backend(const Discovery& d, const util::IpAddr& address, int port);
+/// without a port of their own probe that port (a new check, from `checks` when given, so that
+/// the backends of one answer share theirs).
+Backend discovered_backend(const Discovery& d, const util::IpAddr& address, int port,
+                           CheckInterner* checks = nullptr);
 
 /// Normalizes a domain name from config text: lower case, trailing dot added; throws
 /// ConfigError (at `pos`, `field`) when it is not a valid name.

@@ -186,8 +186,10 @@ Profiles load_profiles_file(const std::string& path, const SourcePos& blame,
                             const std::string& field, std::uint64_t* hash_out = nullptr);
 
 /// One zone-file backend. `tmpl`: a discovery template (no address; its checks keep port 0
-/// unless they set one, so that the discovered port fills them).
-Backend parse_backend(const Val& v, const Profiles& profiles, bool tmpl = false);
+/// unless they set one, so that the discovered port fills them). Its checks come from
+/// `checks` (shared with the other backends of the file or list that have the same).
+Backend parse_backend(const Val& v, const Profiles& profiles, CheckInterner& checks,
+                      bool tmpl = false);
 
 /// Backend keys whose value is one string or a list (tags, country, city, asn, location,
 /// continent): replaces that field of `b` from `v` with the zone file's rules. False for any
@@ -195,7 +197,8 @@ Backend parse_backend(const Val& v, const Profiles& profiles, bool tmpl = false)
 bool read_backend_list_key(std::string_view key, const Val& v, Backend& b);
 
 /// A record's `discovery:` block.
-std::shared_ptr<const Discovery> parse_discovery(const Val& v, const Profiles& profiles);
+std::shared_ptr<const Discovery> parse_discovery(const Val& v, const Profiles& profiles,
+                                                 CheckInterner& checks);
 
 /// `latitude` / `longitude` of `m` (a backend, a location map entry): both or neither, in
 /// decimal degrees (-90..90, -180..180); false when neither is given. Errors at the value.

@@ -169,7 +169,7 @@ bool read_backend_list_key(std::string_view key, const Val& v, Backend& b) {
     return true;
 }
 
-Backend parse_backend(const Val& v, const Profiles& profiles, bool tmpl) {
+Backend parse_backend(const Val& v, const Profiles& profiles, CheckInterner& checks, bool tmpl) {
     MapReader m(v, {"address",
                     "priority",
                     "weight",
@@ -247,13 +247,14 @@ Backend parse_backend(const Val& v, const Profiles& profiles, bool tmpl) {
             // CoreDNS-GSLB.
             if (hc.port == 0 && b.port != 0 && !tmpl) hc.port = b.port;
             if (b.timeout) hc.timeout = *b.timeout;
-            b.healthchecks.push_back(std::move(hc));
+            b.healthchecks.push_back(checks.intern(std::move(hc)));
         }
     }
     return b;
 }
 
-std::shared_ptr<const Discovery> parse_discovery(const Val& v, const Profiles& profiles) {
+std::shared_ptr<const Discovery> parse_discovery(const Val& v, const Profiles& profiles,
+                                                 CheckInterner& checks) {
     MapReader m(v, {"type", "url", "service", "datacenter", "token", "headers", "name", "server",
                     "interval", "timeout", "backend"});
     auto d = std::make_shared<Discovery>();
@@ -341,7 +342,7 @@ std::shared_ptr<const Discovery> parse_discovery(const Val& v, const Profiles& p
     if (auto x = m.get("timeout")) d->timeout = x->duration(Millis(10));
     if (d->timeout > d->interval) d->timeout = d->interval;
     if (auto x = m.get("backend"); x && !x->is_null())
-        d->defaults = std::make_shared<const Backend>(parse_backend(*x, profiles, true));
+        d->defaults = std::make_shared<const Backend>(parse_backend(*x, profiles, checks, true));
     else
         d->defaults = std::make_shared<const Backend>();
     return d;
@@ -455,8 +456,9 @@ void check_absolute(const KeyVal& e) {
 }
 
 // The record of entry `e` of `records` (its name already in r.name, its hashes set).
-void parse_record(const KeyVal& e, Record& r, const std::string& zone_name,
-                  const FileScope& scope) {
+// `checks`: the file's (its records' backends share equal checks).
+void parse_record(const KeyVal& e, Record& r, const std::string& zone_name, const FileScope& scope,
+                  CheckInterner& checks) {
     const Val& rv = e.value;
     if (!in_zone(r.name, zone_name)) {
         throw ConfigError(e.key_pos, rv.path(),
@@ -472,7 +474,7 @@ void parse_record(const KeyVal& e, Record& r, const std::string& zone_name,
                      "slow_start",     "flap_damping",    "dynamic_ttl",
                      "scoring",        "geo_priority"});
     if (auto x = m.get("discovery"); x && !x->is_null())
-        r.discovery = parse_discovery(*x, scope.profiles);
+        r.discovery = parse_discovery(*x, scope.profiles, checks);
     Defaults d = scope.defaults;
     common_setting(m, d);
     r.owner = d.owner;
@@ -511,7 +513,7 @@ void parse_record(const KeyVal& e, Record& r, const std::string& zone_name,
     }
     const auto items = backends ? backends->items() : std::vector<Val>{};
     r.backends.reserve(items.size());
-    for (const auto& bv : items) r.backends.push_back(parse_backend(bv, scope.profiles));
+    for (const auto& bv : items) r.backends.push_back(parse_backend(bv, scope.profiles, checks));
     check_gradual(r);
 }
 
@@ -589,6 +591,19 @@ ScopeMap map_scope(const Reuse& reuse, const std::vector<SourcePos>& now) {
     return m;
 }
 
+// The health checks of the records one file read moves (Rebase). A check without raw_params
+// keeps its content (shared, no position) and gets the new position in its CheckRef. One with
+// raw_params holds its positions: it becomes a new HealthCheck (the old one stays as it is:
+// the previous configuration, and records not moved, still hold it), interned with the
+// file's other checks so that moved backends still share.
+struct MovedChecks {
+    CheckInterner& interner;
+    /// Checks whose positions are all inherited (profiles): they move the same way in every
+    /// record, so the old object maps to one new object (the old ones live as long as the
+    /// previous records, which outlive this read).
+    std::unordered_map<const HealthCheck*, CheckRef> inherited{};
+};
+
 // Every position of a reused record, old to new: those inside the record's own lines
 // [lo, hi] (1-based) of `file` move by `delta`; inherited ones (`defaults`, profiles: other
 // lines or files) go where `map` says they are now.
@@ -596,9 +611,11 @@ struct Rebase {
     const std::string& file;
     int lo, hi, delta;
     const PosMap& map;
+    MovedChecks& checks;
     bool own(const SourcePos& p) const {
         return p.line >= lo && p.line <= hi && p.file.str() == file;
     }
+    bool moves(const SourcePos& p) const { return own(p) ? delta != 0 : map.find(p) != nullptr; }
     void operator()(SourcePos& p) const {
         if (own(p)) {
             p.line += delta;
@@ -606,9 +623,32 @@ struct Rebase {
             p = *to;
         }
     }
-    void operator()(HealthCheck& hc) const {
-        (*this)(hc.pos);
-        for (auto& rp : hc.raw_params) (*this)(rp.pos);
+    // Copy on write: a published HealthCheck is never changed.
+    void operator()(CheckRef& hc) const {
+        if (hc->raw_params.empty()) {
+            if (!moves(hc.pos())) return;
+            SourcePos p = hc.pos();
+            (*this)(p);
+            hc = CheckRef(hc.body(), std::move(p));
+            return;
+        }
+        bool moved = moves(hc->pos), owned = own(hc->pos);
+        for (const auto& rp : hc->raw_params) {
+            moved = moved || moves(rp.pos);
+            owned = owned || own(rp.pos);
+        }
+        if (!moved) return;
+        if (!owned)
+            if (auto it = checks.inherited.find(hc.body().get()); it != checks.inherited.end()) {
+                hc = it->second;
+                return;
+            }
+        HealthCheck c = *hc;
+        (*this)(c.pos);
+        for (auto& rp : c.raw_params) (*this)(rp.pos);
+        CheckRef now = checks.interner.intern(std::move(c));
+        if (!owned) checks.inherited.emplace(hc.body().get(), now);
+        hc = std::move(now);
     }
     void operator()(Backend& b) const {
         (*this)(b.pos);
@@ -625,9 +665,9 @@ struct Rebase {
         if (delta != 0) return true;
         if (map.empty()) return false;
         auto inherited = [&](const SourcePos& p) { return !own(p) && map.find(p) != nullptr; };
-        auto check = [&](const HealthCheck& hc) {
-            if (inherited(hc.pos)) return true;
-            for (const auto& rp : hc.raw_params)
+        auto check = [&](const CheckRef& hc) {
+            if (inherited(hc.pos())) return true;
+            for (const auto& rp : hc->raw_params)
                 if (inherited(rp.pos)) return true;
             return false;
         };
@@ -750,6 +790,8 @@ std::optional<RecordList> load_split(const PolicyText& split, const FileName& fi
     const auto previous = scope_map.usable ? index_previous(reuse)
                                            : std::unordered_map<std::string_view, std::size_t>{};
     LoadStats counts;
+    CheckInterner checks;
+    MovedChecks moved{checks};
     RecordList out;
     out.reserve(split.chunks.size());
     out.set_scope_positions(positions);
@@ -764,10 +806,12 @@ std::optional<RecordList> load_split(const PolicyText& split, const FileName& fi
                 const auto& old = reuse.records->shared(it->second);
                 if (old->chunk_hash == h && h != 0 && old->pos.file.str() == path) {
                     const Rebase rebase{
-                        path, static_cast<int>(old->chunk_line) + 1,
+                        path,
+                        static_cast<int>(old->chunk_line) + 1,
                         static_cast<int>(old->chunk_line + old->chunk_lines),
                         static_cast<int>(c.line) - static_cast<int>(old->chunk_line),
-                        scope_map.map};
+                        scope_map.map,
+                        moved};
                     if (!rebase.touches(*old)) {
                         out.push_back(old);  // the same text and inheritance, same places
                         ++counts.shared;
@@ -802,7 +846,7 @@ std::optional<RecordList> load_split(const PolicyText& split, const FileName& fi
         r.chunk_hash = h;
         r.chunk_line = c.line;
         r.chunk_lines = c.lines;
-        parse_record(e, r, zone_name, scope);
+        parse_record(e, r, zone_name, scope, checks);
         out.push_back(std::move(r));
         ++counts.parsed;
     }
@@ -839,6 +883,8 @@ RecordList load_policy_file(const std::string& path, const std::string& zone_nam
                                            : std::unordered_map<std::string_view, std::size_t>{};
 
     LoadStats counts;
+    CheckInterner checks;
+    MovedChecks moved{checks};
     RecordList out;
     out.set_scope_positions(positions);
     Val records = top.require("records");
@@ -854,7 +900,7 @@ RecordList load_policy_file(const std::string& path, const std::string& zone_nam
                 old->pos.file.str() == r.pos.file.str()) {
                 // checked when it was loaded; nothing it reads changed (what it inherits may
                 // have moved: no own lines here, so every position is looked up)
-                const Rebase rebase{path, 0, -1, 0, scope_map.map};
+                const Rebase rebase{path, 0, -1, 0, scope_map.map, moved};
                 if (!rebase.touches(*old)) {
                     out.push_back(old);
                     ++counts.shared;
@@ -865,7 +911,7 @@ RecordList load_policy_file(const std::string& path, const std::string& zone_nam
                 continue;
             }
         }
-        parse_record(e, r, zone_name, scope);
+        parse_record(e, r, zone_name, scope, checks);
         out.push_back(std::move(r));
         ++counts.parsed;
     }

@@ -247,11 +247,12 @@ std::vector<config::Backend> fetch_svcb(const Discovery& d) {
                                  (qtype == dns::qtype::HTTPS ? "HTTPS" : "SVCB") + ": rcode " +
                                  std::to_string(rcode));
     std::vector<config::Backend> out;
+    config::CheckInterner checks;  // the answer's backends share equal checks
     for (const auto& a : answers) {
         std::vector<util::IpAddr> addrs = a.hints;
         if (addrs.empty()) addrs = resolve(d, a.target, id);
         for (const auto& ip : addrs) {
-            config::Backend b = config::discovered_backend(d, ip, a.port);
+            config::Backend b = config::discovered_backend(d, ip, a.port, &checks);
             // SvcPriority orders like a backend priority: lower is preferred.
             if (a.priority != 0) b.priority = a.priority;
             if (std::none_of(out.begin(), out.end(), [&](const config::Backend& x) {

@@ -64,6 +64,14 @@ ProbeSpec resolve_check(const config::HealthCheck& hc, const config::Record& rec
     return s;
 }
 
+ProbeSpec resolve_check(const config::CheckRef& check, const config::Record& record,
+                        const config::Backend& backend) {
+    if (check->pos == check.pos()) return resolve_check(*check, record, backend);
+    config::HealthCheck hc = *check;  // shared without its position: this backend's
+    hc.pos = check.pos();
+    return resolve_check(hc, record, backend);
+}
+
 namespace {
 int pick(std::optional<int> backend, std::optional<int> record, std::optional<int> check,
          int dflt) {
@@ -120,9 +128,10 @@ Plan build_plan(const gslb::Topology& topo, int default_rise, int default_fall) 
                 bp.rt = &b;
                 bp.enabled = b.enabled && bcfg.enable;
                 bp.assume_healthy = bcfg.assume_healthy;
-                for (const auto& hc : bcfg.healthchecks) {
+                for (const auto& check : bcfg.healthchecks) {
+                    const config::HealthCheck& hc = *check;
                     // validate even disabled backends: a bad file should fail now, not later
-                    ProbeSpec spec = resolve_check(hc, rcfg, bcfg);
+                    ProbeSpec spec = resolve_check(check, rcfg, bcfg);
                     if (!bp.enabled) continue;
                     Millis timeout =
                         std::min({hc.timeout, rcfg.scrape_timeout, rcfg.scrape_interval});

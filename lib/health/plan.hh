@@ -99,6 +99,9 @@ struct Plan {
 /// kind is registered for (naming record, backend, type and the known kinds) and bad values.
 ProbeSpec resolve_check(const config::HealthCheck& hc, const config::Record& record,
                         const config::Backend& backend);
+/// The same for a backend's check as the configuration holds it (at check.pos()).
+ProbeSpec resolve_check(const config::CheckRef& check, const config::Record& record,
+                        const config::Backend& backend);
 
 /// Builds the plan for every backend with health checks of every record in `topo`.
 Plan build_plan(const gslb::Topology& topo, int default_rise, int default_fall);

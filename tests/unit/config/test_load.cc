@@ -142,7 +142,7 @@ TEST_CASE("a CoreDNS-GSLB zone file is accepted unchanged", "[config]") {
     CHECK(b10.description == "webapp10");
     CHECK(b10.locations == std::vector<std::string>{"eu-west-1"});
     REQUIRE(b10.healthchecks.size() == 1);
-    const HealthCheck& h = b10.healthchecks[0];
+    const HealthCheck& h = *b10.healthchecks[0];
     CHECK(h.type == "http");
     CHECK(h.supported);
     CHECK(h.port == 443);
@@ -156,11 +156,11 @@ TEST_CASE("a CoreDNS-GSLB zone file is accepted unchanged", "[config]") {
     CHECK(h.expected_codes[0].hi == 200);
     const Backend& b11 = web.backends[1];
     REQUIRE(b11.healthchecks.size() == 3);
-    CHECK(b11.healthchecks[1].type == "icmp");
-    CHECK(b11.healthchecks[1].count == 3);
-    CHECK(b11.healthchecks[1].timeout == Millis{2000});
-    CHECK(b11.healthchecks[2].type == "custom");
-    CHECK_FALSE(b11.healthchecks[2].supported);
+    CHECK(b11.healthchecks[1]->type == "icmp");
+    CHECK(b11.healthchecks[1]->count == 3);
+    CHECK(b11.healthchecks[1]->timeout == Millis{2000});
+    CHECK(b11.healthchecks[2]->type == "custom");
+    CHECK_FALSE(b11.healthchecks[2]->supported);
 
     const Record& region = record(z, "webapp-geoip-region.gslb.example.com.");
     CHECK(region.mode == "geoip");
@@ -174,12 +174,12 @@ TEST_CASE("a CoreDNS-GSLB zone file is accepted unchanged", "[config]") {
     CHECK(region.backends[1].cities == std::vector<std::string>{"Paris"});
     CHECK(region.backends[1].asns == std::vector<std::uint32_t>{12322, 3215});
     // Profiles by name, with the profile's rise/fall.
-    const HealthCheck& prof = region.backends[1].healthchecks.at(0);
+    const HealthCheck& prof = *region.backends[1].healthchecks.at(0);
     CHECK(prof.port == 8080);
     CHECK(prof.uri == "/health");
     CHECK(prof.rise == 2);
     CHECK(prof.fall == 3);
-    CHECK(region.backends[0].healthchecks.at(0).enable_tls);
+    CHECK(region.backends[0].healthchecks.at(0)->enable_tls);
 
     const Record& grpc = record(z, "webapp-grpc.gslb.example.com.");
     const Backend& g = grpc.backends.at(0);
@@ -192,8 +192,8 @@ TEST_CASE("a CoreDNS-GSLB zone file is accepted unchanged", "[config]") {
     CHECK(g.longitude == 2.35);
     CHECK(g.assume_healthy);
     REQUIRE(g.healthchecks.size() == 1);
-    CHECK(g.healthchecks[0].type == "grpc");
-    CHECK_FALSE(g.healthchecks[0].supported);
+    CHECK(g.healthchecks[0]->type == "grpc");
+    CHECK_FALSE(g.healthchecks[0]->supported);
     CHECK(grpc.ttl == 60);  // defaults.record_ttl
 
     const Record& app = record(z, "app.gslb.example.com.");
@@ -298,7 +298,7 @@ records:
     CHECK(b.cities == std::vector<std::string>{"Berlin", "Bonn"});
     CHECK(b.timeout == Millis{1500});
     REQUIRE(b.healthchecks.size() == 4);
-    const HealthCheck& https = b.healthchecks[0];
+    const HealthCheck& https = *b.healthchecks[0];
     CHECK(https.type == "https");
     CHECK(https.enable_tls);
     CHECK(https.port == 8443);             // from the backend's port
@@ -315,21 +315,21 @@ records:
     CHECK(https.headers[1].second == "text/plain");
     CHECK(https.tls_cert == "/etc/c.pem");
     CHECK(https.tls_ca == "/etc/ca.pem");
-    CHECK(b.healthchecks[1].port == 22);  // its own port wins
-    const HealthCheck& dns = b.healthchecks[2];
+    CHECK(b.healthchecks[1]->port == 22);  // its own port wins
+    const HealthCheck& dns = *b.healthchecks[2];
     CHECK(dns.type == "dns");
     CHECK(dns.query_name == "probe.example.");
     CHECK(dns.query_type == 28);
     CHECK(dns.expected_rcode == 3);
     CHECK(dns.expected_address == ip("::1"));
     CHECK(dns.port == 5300);
-    CHECK_FALSE(b.healthchecks[3].supported);
+    CHECK_FALSE(b.healthchecks[3]->supported);
 
     const Record& apex = record(z, "example.");
     CHECK(apex.mode == "something-new");  // kept; the gslb module decides
     CHECK(apex.fallback.mode == FallbackMode::Cname);
     CHECK(apex.fallback.cname == "status.example.net.");
-    const HealthCheck& h = apex.backends.at(0).healthchecks.at(0);
+    const HealthCheck& h = *apex.backends.at(0).healthchecks.at(0);
     REQUIRE(h.headers.size() == 2);
     CHECK(h.headers[0] == std::pair<std::string, std::string>{"Host", "a.example"});
     CHECK(h.expected_codes.at(0).lo == 204);
@@ -572,8 +572,8 @@ zones:
                   "healthcheck_profiles:\n  web: {type: http, params: {uri: /b}}\n");
         const Config second = load_config(dir.path() + "/main.yml", &first);
         const auto& two = second.zones[0].records;
-        CHECK(two[2].backends.at(0).healthchecks.at(0).uri == "/b");
-        CHECK(one[2].backends.at(0).healthchecks.at(0).uri == "/a");
+        CHECK(two[2].backends.at(0).healthchecks.at(0)->uri == "/b");
+        CHECK(one[2].backends.at(0).healthchecks.at(0)->uri == "/a");
         CHECK(&two[2] != &one[2]);
     }
     SECTION("a changed `defaults`: every record is parsed again") {
@@ -611,8 +611,8 @@ void check_same(const Record& a, const Record& b) {
         CHECK(x.pos.to_string() == y.pos.to_string());
         REQUIRE(x.healthchecks.size() == y.healthchecks.size());
         for (std::size_t j = 0; j < x.healthchecks.size(); ++j) {
-            CHECK(x.healthchecks[j].uri == y.healthchecks[j].uri);
-            CHECK(x.healthchecks[j].pos.to_string() == y.healthchecks[j].pos.to_string());
+            CHECK(x.healthchecks[j]->uri == y.healthchecks[j]->uri);
+            CHECK(x.healthchecks[j].pos().to_string() == y.healthchecks[j].pos().to_string());
         }
     }
 }
@@ -720,7 +720,7 @@ zones:
         h.replace(h.find("uri: /a"), 7, "uri: /b");
         const Config two = reload(policy(h, recs));
         CHECK(two.load_stats.parsed == 6);
-        CHECK(two.zones[0].records[0].backends[0].healthchecks[0].uri == "/b");
+        CHECK(two.zones[0].records[0].backends[0].healthchecks[0]->uri == "/b");
     }
     SECTION("a comment between records moves the ones below it") {
         auto r = recs;

@@ -17,7 +17,7 @@ config::Discovery http_source() {
     tmpl->priority = 5;
     config::HealthCheck hc;
     hc.type = "http";
-    tmpl->healthchecks.push_back(hc);
+    tmpl->healthchecks.push_back(config::CheckRef(hc));
     d.defaults = tmpl;
     return d;
 }
@@ -43,10 +43,10 @@ TEST_CASE("http discovery: addresses and objects over the template", "[discovery
     CHECK(b[0].address_text == "192.0.2.1");
     CHECK(b[0].priority == 5);
     CHECK(b[0].port == 0);
-    CHECK(b[0].healthchecks.at(0).port == 0);
+    CHECK(b[0].healthchecks.at(0)->port == 0);
     CHECK(b[1].address_text == "2001:db8::2");
     CHECK(b[1].port == 8443);
-    CHECK(b[1].healthchecks.at(0).port == 8443);  // the discovered port is probed
+    CHECK(b[1].healthchecks.at(0)->port == 8443);  // the discovered port is probed
     CHECK(b[1].weight == 3);
     CHECK(b[1].countries == std::vector<std::string>{"FR"});
     CHECK(b[1].tags == std::vector<std::string>{"a", "b"});
@@ -103,7 +103,7 @@ TEST_CASE("PUT body: zone-file backends, list or {backends: [...]}", "[discovery
     auto b = config::parse_backend_list(
         R"({"backends": [{"address": "192.0.2.1", "healthchecks": ["p"]}]})", "request body", z);
     REQUIRE(b.size() == 1);
-    CHECK(b[0].healthchecks.at(0).port == 81);
+    CHECK(b[0].healthchecks.at(0)->port == 81);
     b = config::parse_backend_list(R"([{"address": "192.0.2.2"}, {"address": "192.0.2.3"}])",
                                    "request body", z);
     CHECK(b.size() == 2);

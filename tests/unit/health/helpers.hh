@@ -60,7 +60,7 @@ struct TopoBuilder {
         auto& b = r.backends.emplace_back();
         b.address = *util::IpAddr::parse(addr);
         b.address_text = addr;
-        b.healthchecks = std::move(checks);
+        for (auto& hc : checks) b.healthchecks.push_back(config::CheckRef(std::move(hc)));
         b.pos = {"zone.yml", 7, 7};
         return b;
     }

@@ -298,6 +298,9 @@ ReloadResult Control::reload(const std::string& trigger) {
                 util::log_warn(
                     "reload: api settings changed; they take effect only after a "
                     "restart");
+            if (a.probe_source_v4 != b.probe_source_v4 || a.probe_source_v6 != b.probe_source_v6)
+                util::log_warn(
+                    "reload: health.source changed; it takes effect only after a restart");
         }
         if (old.topo != nullptr &&
             old.topo->config->cluster.enabled != topo->config->cluster.enabled) {
@@ -325,7 +328,11 @@ ReloadResult Control::reload(const std::string& trigger) {
         }
         // Validates the checks and carries over the verdicts of backends that still exist.
         std::shared_ptr<const gslb::Health> health;
-        if (monitor_ != nullptr) health = monitor_->set_topology(topo);
+        if (monitor_ != nullptr) {
+            const config::Config& c = *topo->config;
+            monitor_->set_defaults(c.health_rise, c.health_fall, c.health_assume_healthy);
+            health = monitor_->set_topology(topo);
+        }
         {
             std::lock_guard lock(mu_);
             // From set_topology's return on, the monitor thread may publish verdicts of the

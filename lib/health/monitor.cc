@@ -147,9 +147,24 @@ Monitor::~Monitor() {
     stop();
 }
 
+void Monitor::set_defaults(int rise, int fall, bool assume_healthy_at_start) {
+    std::lock_guard lk(defaults_mu_);
+    opts_.default_rise = rise;
+    opts_.default_fall = fall;
+    opts_.assume_healthy_at_start = assume_healthy_at_start;
+}
+
 std::shared_ptr<const gslb::Health> Monitor::set_topology(
     std::shared_ptr<const gslb::Topology> topo) {
-    Plan plan = build_plan(*topo, opts_.default_rise, opts_.default_fall);
+    int default_rise = 0, default_fall = 0;
+    bool assume_healthy = true;
+    {
+        std::lock_guard lk(defaults_mu_);
+        default_rise = opts_.default_rise;
+        default_fall = opts_.default_fall;
+        assume_healthy = opts_.assume_healthy_at_start;
+    }
+    Plan plan = build_plan(*topo, default_rise, default_fall);
     std::shared_ptr<const gslb::Health> health;
     std::lock_guard pl(publish_mu_);
     {
@@ -282,9 +297,8 @@ std::shared_ptr<const gslb::Health> Monitor::set_topology(
                 b.reason = std::move(old.reason);
                 b.checks = std::move(old.checks);
             } else {
-                Verdict init = (opts_.assume_healthy_at_start || bp.assume_healthy)
-                                   ? Verdict::Up
-                                   : Verdict::Unknown;
+                Verdict init =
+                    (assume_healthy || bp.assume_healthy) ? Verdict::Up : Verdict::Unknown;
                 for (std::size_t c = 0; c < bp.checks.size(); ++c)
                     b.checks.push_back(CheckState{RiseFall(init, 2, 3), 0});
                 b.since = wall;

@@ -191,6 +191,10 @@ class Monitor {
     /// Throws config::ConfigError (nothing changes then) for unsupported check types or bad
     /// check values, and when icmp checks need a raw socket the process may not open.
     std::shared_ptr<const gslb::Health> set_topology(std::shared_ptr<const gslb::Topology> topo);
+    /// The main file's `health.rise`, `health.fall` and `health.start` for the next
+    /// set_topology (a reload): backends without a rise/fall of their own take the new
+    /// thresholds (their state is kept); `start` decides for backends the reload adds.
+    void set_defaults(int rise, int fall, bool assume_healthy_at_start);
 
     /// Starts the monitor thread (probes begin, staggered over one interval). Idempotent.
     void start();
@@ -276,7 +280,8 @@ class Monitor {
     /// idle.
     std::chrono::milliseconds interval_of(const Target& t) const noexcept;
 
-    Options opts_;
+    Options opts_;  ///< its rise/fall/start defaults under defaults_mu_ (set_defaults)
+    mutable std::mutex defaults_mu_;
     PublishFn publish_;
     Prober prober_;
     /// Serializes PublishFn calls and set_topology (no call for an older topology after it

@@ -300,3 +300,37 @@ def test_batch_window_shares_wakeups_keeps_the_rate_and_reloads(start_gslbd, tmp
     assert r.returncode != 0
     assert "health.batch_window" in r.stdout + r.stderr, r.stdout + r.stderr
     assert "at most 1s" in r.stdout + r.stderr
+
+
+def test_reload_applies_main_file_rise_fall_and_warns_on_source(start_gslbd, tmp_path):
+    # health.fall in the main file, no rise/fall in the zone: 50 failed rounds of 300 ms keep
+    # a broken backend up for 15 s. A reload to fall: 1 takes it down within a round or two
+    # (its state is kept). A changed health.source is logged: it needs a restart.
+    closed = gslbd_test.free_port()
+    zone = f"""defaults:
+  record_ttl: 5
+  scrape_interval: 300ms
+  scrape_timeout: 250ms
+records:
+  fall.gslb.test.:
+    mode: failover
+    backends:
+      - address: "127.0.0.31"
+        priority: 1
+{check(closed, "tcp")}      - address: "192.0.2.31"
+        priority: 2
+"""
+
+    def extra(fall, source):
+        return f"health:\n  fall: {fall}\n  source: {source}\n"
+
+    d = start_gslbd(name="fall", zone_override=zone, extra=extra(50, "127.0.0.1"))
+    assert answers(d, "fall.gslb.test.") == {"127.0.0.31"}
+    time.sleep(2.0)  # about six failed rounds: far from 50
+    assert answers(d, "fall.gslb.test.") == {"127.0.0.31"}
+    gslbd_test.write_config(tmp_path / "fall", d.port, zone=zone, extra=extra(1, "127.0.0.2"))
+    d.signal(signal.SIGHUP)
+    wait_for(lambda: "reload (SIGHUP): serving generation" in d.log(), True, 10, "the reload")
+    wait_for(lambda: answers(d, "fall.gslb.test."), {"192.0.2.31"}, LIMIT,
+             "the broken backend down after fall: 1")
+    assert "health.source changed; it takes effect only after a restart" in d.log()

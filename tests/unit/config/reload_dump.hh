@@ -115,8 +115,7 @@ inline std::string dump(const Config& c) {
     return o.str();
 }
 
-// ---- a generated zone file -----------------------------------------------------------------
-
+// the main file of both reload tests: one zone, its policy file policy.yml
 inline const char* kMain = R"(listen: [127.0.0.1:5353]
 zones:
   - name: example.

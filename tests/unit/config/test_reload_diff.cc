@@ -26,6 +26,8 @@ using reload_dump::pos;
 
 namespace {
 
+// ---- a generated zone file -----------------------------------------------------------------
+
 struct Check {
     int kind = 0;  // 0 none, 1 [web], 2 [rpc], 3 inline http
 };

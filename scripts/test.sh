@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 
 declare -a results=()
+declare -a failures=() # which tests failed, and pytest's one-line reasons, for the summary
 failed=0
 passed_tests=0
 failed_tests=0
@@ -25,6 +26,10 @@ mtest() {
   local ok fail
   ok=$(awk '/^Ok:/ {print $2}' "$log" | tail -1)
   fail=$(awk '/^(Fail|Timeout|Unexpected Pass):/ {n += $NF} END {print n + 0}' "$log")
+  local line
+  while IFS= read -r line; do
+    failures+=("${line:0:240}")
+  done < <(grep -E '^ *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT|UNEXPECTEDPASS) |^(FAILED|ERROR) ' "$log" | awk '!seen[$0]++' || true)
   passed_tests=$((passed_tests + ${ok:-0}))
   failed_tests=$((failed_tests + fail))
   return "$rc"
@@ -63,6 +68,10 @@ echo
 echo "=== summary"
 printf '%s\n' "${results[@]}"
 echo "tests: ${passed_tests} passed, ${failed_tests} failed"
+if [[ ${#failures[@]} -gt 0 ]]; then
+  echo "failed:"
+  printf '  %s\n' "${failures[@]}"
+fi
 if [[ $failed -ne 0 ]]; then
   echo "test.sh: FAILED"
   exit 1

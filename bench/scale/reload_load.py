@@ -8,7 +8,10 @@ records, 1 worker, response cache 1,024 entries) while dnsperf sends a fixed rat
   * `steady`: no reload during the run;
   * `reload`: SIGHUP after SIGHUP for the whole run, each reading a zone in which one record
     changed (alternately), the next sent as soon as the previous one is served (the API's
-    status shows the generation).
+    status shows the generation), or with --every S one reload every S seconds;
+  * `busy` (with --busy): steady load while a CPU burner (a Python busy loop, no memory
+    traffic, not gslbd) keeps the control core busy: the control for what any busy control
+    core costs the worker on this machine, reload or not.
 
 Per run: queries sent, lost (unanswered within dnsperf's 2 s timeout), response codes, and
 latency avg / p50 / p99 / p99.9 / max from `dnsperf -v` per-query lines (Debian's dnsperf 2.10
@@ -23,9 +26,14 @@ the generator or the worker, and what the worker feels of it is what the figure 
 lasts --seconds or long enough for --reloads reloads (a reload is timed once before the runs,
 without load), whichever is longer; steady and reload runs last the same.
 
+Per run also: core 1's TLB shootdowns and function-call interrupts (/proc/interrupts) and how
+often the worker was preempted.
+
 Usage: bench/scale/reload_load.py GSLBD_BINARY [--records 100000] [--rate 20000]
-           [--seconds 20] [--reloads 1] [--rounds 2] [--out bench/results]
-Writes OUT/scale_reload.json and OUT/scale_reload.md. All traffic stays on loopback.
+           [--seconds 20] [--reloads 1] [--rounds 2] [--every S] [--busy]
+           [--daemon-env NAME=VALUE] [--raw DIR] [--out bench/results]
+Writes OUT/scale_reload.json and OUT/scale_reload.md (--raw DIR: each run's dnsperf output
+and reload times as well). All traffic stays on loopback.
 """
 import argparse
 import json
@@ -80,6 +88,32 @@ def cpu1_busy():
     return 0
 
 
+def core1_interrupts():
+    """Core 1's TLB shootdowns and function-call interrupts (/proc/interrupts, x86): what the
+    control core's memory unmapping and cross-CPU calls cost the worker's core."""
+    out = {}
+    with open("/proc/interrupts") as f:
+        cpus = f.readline().split()
+        if "CPU1" not in cpus:
+            return out
+        col = cpus.index("CPU1") + 1
+        for line in f:
+            parts = line.split()
+            if parts and parts[0] in ("TLB:", "CAL:") and len(parts) > col:
+                out[parts[0].rstrip(":").lower()] = int(parts[col])
+    return out
+
+
+def worker_switches(pid):
+    """The worker thread's involuntary context switches (it was preempted)."""
+    try:
+        with open(f"/proc/{pid}/task/{WORKER['tid']}/status") as f:
+            m = re.search(r"nonvoluntary_ctxt_switches:\s+(\d+)", f.read())
+        return int(m.group(1)) if m else 0
+    except OSError:
+        return 0
+
+
 def task_jiffies(path):
     try:
         with open(path) as f:
@@ -90,6 +124,7 @@ def task_jiffies(path):
 
 
 WORKER = {}  # pid, tid of the worker once found
+RAW_DIR = None  # --raw: where each run's dnsperf output and reload times go
 
 
 def pin(tid, cpu):
@@ -119,12 +154,20 @@ def summarize(out):
     return r
 
 
-def one_run(kind, port, api_port, pid, zone, n, qfile, seconds, rate):
+def burner():
+    """A process that keeps the control core busy without touching gslbd: pure CPU, almost no
+    memory (the `busy` runs: what any busy control core costs the worker, reload or not)."""
+    return subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", "while True: pass"])
+
+
+def one_run(kind, port, api_port, pid, zone, n, qfile, seconds, rate, every=0.0):
     load0 = os.getloadavg()
     busy0 = cpu1_busy()
     wpath = f"/proc/{pid}/task/{WORKER['tid']}/stat"
     w0 = task_jiffies(wpath)
+    irq0, sw0 = core1_interrupts(), worker_switches(pid)
     perf = dnsperf(port, qfile, seconds, rate)
+    t_start = time.monotonic()
     reloads, stop = [], threading.Event()
 
     def reloader():
@@ -132,6 +175,10 @@ def one_run(kind, port, api_port, pid, zone, n, qfile, seconds, rate):
         gen = api_status(api_port)["generation"]
         time.sleep(0.5)
         while not stop.is_set() and perf.poll() is None:
+            if reloads and every > 0:  # --every: one reload per period, not back to back
+                time.sleep(max(0.0, t_start + reloads[-1]["at"] + every - time.monotonic()))
+                if stop.is_set() or perf.poll() is not None:
+                    break
             flip = not flip
             # the two variants were written once: a copy and a rename here, so that this
             # script's own CPU per reload is small (it runs on the control core, beside the
@@ -148,13 +195,15 @@ def one_run(kind, port, api_port, pid, zone, n, qfile, seconds, rate):
                 if s["reloads"]["last_ok"] is False:
                     raise RuntimeError(f"reload failed: {s['reloads']}")
                 time.sleep(0.05)
-            reloads.append({"s": round(time.monotonic() - t0, 3), "done_while_loaded":
+            reloads.append({"at": round(t0 - t_start, 4), "s": round(time.monotonic() - t0, 3),
+                            "done_while_loaded":
                             perf.poll() is None, "rss_mb": round(proc_status(pid, "VmRSS"), 1)})
 
     th = threading.Thread(target=reloader) if kind == "reload" else None
     rss0 = proc_status(pid, "VmRSS")
     if th:
         th.start()
+    hog = burner() if kind == "busy" else None
     # dnsperf's CPU, sampled until it exits (taskset exec'd it: same pid)
     pd, done = [0], threading.Event()
 
@@ -166,19 +215,28 @@ def one_run(kind, port, api_port, pid, zone, n, qfile, seconds, rate):
     sampler = threading.Thread(target=sample)
     sampler.start()
     out, _ = perf.communicate(timeout=seconds + 120)
+    if hog:
+        hog.kill()
+        hog.wait()
     done.set()
     sampler.join()
     # what else ran on the worker's core: core 1's busy time less the worker and dnsperf
     # (other processes of the machine, kernel threads); a run with much of it is disturbed
     other = cpu1_busy() - busy0 - (task_jiffies(wpath) - w0) - pd[0]
+    irq1, sw1 = core1_interrupts(), worker_switches(pid)
     stop.set()
     if th:
         th.join(timeout=600)
     r = summarize(out)
+    if RAW_DIR:
+        with open(os.path.join(RAW_DIR, f"run{len(os.listdir(RAW_DIR))}-{kind}.txt"), "w") as f:
+            f.write(json.dumps(reloads) + "\n" + out)
     r.update(kind=kind, rate=rate, seconds=seconds, rss_before_mb=round(rss0, 1),
              core1_other_pct=round(max(0, other) * 100 / os.sysconf("SC_CLK_TCK") / seconds, 1),
              rss_after_mb=round(proc_status(pid, "VmRSS"), 1),
-             loadavg=[round(x, 2) for x in load0 + os.getloadavg()])
+             loadavg=[round(x, 2) for x in load0 + os.getloadavg()],
+             core1_irqs={k: irq1[k] - irq0.get(k, 0) for k in irq1},
+             worker_preempted=sw1 - sw0)
     if th:
         landed = [x for x in reloads if x["done_while_loaded"]]
         r.update(reloads=len(landed), reload_s=[x["s"] for x in landed],
@@ -194,8 +252,21 @@ def main():
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--reloads", type=int, default=1, help="reloads a reload run lasts for")
     ap.add_argument("--rounds", type=int, default=2, help="steady/reload pairs, order alternating")
+    ap.add_argument("--daemon-env", action="append", default=[], metavar="NAME=VALUE",
+                    help="set in the daemon's environment only (experiments, e.g. GLIBC_TUNABLES)")
+    ap.add_argument("--every", type=float, default=0.0, metavar="S",
+                    help="a reload every S seconds in reload runs (default 0: back to back)")
+    ap.add_argument("--busy", action="store_true",
+                    help="a third run per round: steady load with a CPU burner on the control "
+                         "core, no reload (how much of a reload run's latency any busy "
+                         "control core causes on this machine)")
+    ap.add_argument("--raw", metavar="DIR", help="keep each run's dnsperf output and reload times")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "results"))
     args = ap.parse_args()
+    global RAW_DIR
+    if args.raw:
+        os.makedirs(args.raw, exist_ok=True)
+        RAW_DIR = args.raw
     n = args.records
     runs = []
     with tempfile.TemporaryDirectory(prefix="gslbd-reload-load-") as work:
@@ -211,7 +282,9 @@ def main():
         with open(qfile, "w") as f:
             for _ in range(10000):
                 f.write(f"r{rng.randrange(n)}.scale.test. A\n")
-        p, start_s = start_gslbd(args.binary, main, port, n)
+        env = dict(os.environ)
+        env.update(kv.split("=", 1) for kv in args.daemon_env)
+        p, start_s = start_gslbd(args.binary, main, port, n, env=env)
         try:
             # warm-up: the busiest thread under DNS load is the worker
             before = threads_cpu(p.pid)
@@ -238,8 +311,10 @@ def main():
             write_zone(zone, n)
             seconds = max(args.seconds, int(unloaded_reload_s * args.reloads * 1.5) + 5)
             for i in range(args.rounds):
-                for kind in (("steady", "reload") if i % 2 == 0 else ("reload", "steady")):
-                    r = one_run(kind, port, api_port, p.pid, zone, n, qfile, seconds, args.rate)
+                kinds = ("steady", "reload") + (("busy",) if args.busy else ())
+                for kind in (kinds if i % 2 == 0 else kinds[::-1]):
+                    r = one_run(kind, port, api_port, p.pid, zone, n, qfile, seconds, args.rate,
+                                args.every)
                     print(json.dumps(r), flush=True)
                     runs.append(r)
         finally:
@@ -257,9 +332,17 @@ def main():
     }
     verdict["p99_ratio"] = round(verdict["p99_reload_ms_worst"] / max(1e-9, min(
         r.get("p99_ms", 0) for r in steady)), 2)
+    # each reload run against the steady (and busy) run of its own round
+    verdict["p99_ratios"] = [round(r["p99_ms"] / max(1e-9, s["p99_ms"]), 2)
+                             for r, s in zip(loaded, steady)]
+    busy = [r for r in runs if r["kind"] == "busy"]
+    if busy:
+        verdict["p99_ratios_to_busy"] = [round(r["p99_ms"] / max(1e-9, b["p99_ms"]), 2)
+                                         for r, b in zip(loaded, busy)]
     verdict["goal_met"] = verdict["lost_reload"] == 0 and all(
         r["p99_ms"] <= 2 * s["p99_ms"] for r, s in zip(loaded, steady))
-    res = {"machine": machine, "records": n, "backends": 3 * n, "start_s": round(start_s, 2),
+    res = {"machine": machine, "daemon_env": args.daemon_env, "every_s": args.every,
+           "records": n, "backends": 3 * n, "start_s": round(start_s, 2),
            "unloaded_reload_s": round(unloaded_reload_s, 2), "rate": args.rate,
            "seconds": seconds, "runs": runs, "verdict": verdict}
     os.makedirs(args.out, exist_ok=True)
@@ -267,14 +350,18 @@ def main():
         json.dump(res, f, indent=1)
     md = [f"Machine: {machine}; {n:,} records x 3 backends, dnsperf {args.rate:,} qps for "
           f"{seconds} s per run, worker and dnsperf on core 1, control threads on core 0; "
-          f"start {start_s:.1f} s, one reload without load {unloaded_reload_s:.1f} s\n",
-          "| run | reloads (s each) | sent | lost | avg ms | p50 ms | p99 ms | p99.9 ms | max ms | load avg | core 1 other % |",
-          "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+          f"start {start_s:.1f} s, one reload without load {unloaded_reload_s:.1f} s; reloads "
+          + (f"one every {args.every:g} s" if args.every > 0 else "back to back")
+          + (f"; daemon environment {' '.join(args.daemon_env)}" if args.daemon_env else "") + "\n",
+          "| run | reloads (s each) | sent | lost | avg ms | p50 ms | p99 ms | p99.9 ms | max ms | load avg | core 1 other % | core 1 TLB / CAL irqs | worker preempted |",
+          "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in runs:
         rl = f"{r['reloads']} ({', '.join(str(x) for x in r['reload_s'])})" if "reloads" in r else "0"
         md.append(f"| {r['kind']} | {rl} | {r['sent']:,} | {r['lost']} | {r.get('avg_ms')} | "
                   f"{r.get('p50_ms')} | {r.get('p99_ms')} | {r.get('p999_ms')} | {r.get('max_ms')} | "
-                  f"{r['loadavg'][0]} | {r['core1_other_pct']} |")
+                  f"{r['loadavg'][0]} | {r['core1_other_pct']} | "
+                  f"{r['core1_irqs'].get('tlb', '-')} / {r['core1_irqs'].get('cal', '-')} | "
+                  f"{r['worker_preempted']} |")
     md.append(f"\nVerdict: {verdict}")
     with open(os.path.join(args.out, "scale_reload.md"), "w") as f:
         f.write("\n".join(md) + "\n")

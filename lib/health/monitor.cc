@@ -422,7 +422,7 @@ void Monitor::start_attempt(const std::shared_ptr<Target>& t, SteadyClock::time_
     // a little early (batch_window) or late (the thread's wake-up); one started more than a
     // tenth of an interval late (the in-flight cap, a stalled thread) counts from now, so the
     // next round does not follow it too closely.
-    if (t->attempts == 0) t->round_start = (now - planned) * 10 > interval_of(*t) ? now : planned;
+    if (t->attempts == 0) t->round_start = within_slack(*t, now - planned) ? planned : now;
     ++t->attempts;
     t->in_flight = true;
     std::uint64_t token = next_token_++;
@@ -616,7 +616,7 @@ void Monitor::run() {
                 const auto at = due_.top().at;
                 // due, or due soon enough to start with this batch (batch_window)
                 if (at > now &&
-                    (at - now > batch_window_ || (at - now) * 10 > interval_of(*due_.top().target)))
+                    (at - now > batch_window_ || !within_slack(*due_.top().target, at - now)))
                     break;
                 std::shared_ptr<Target> t = due_.top().target;
                 due_.pop();

@@ -279,6 +279,11 @@ class Monitor {
     /// The interval a target's next round waits: its plan's, times the idle multiplier while
     /// idle.
     std::chrono::milliseconds interval_of(const Target& t) const noexcept;
+    /// Whether `off` (how early a probe would start, or how late a round did) is within the
+    /// slack a target's schedule allows: a tenth of its interval.
+    bool within_slack(const Target& t, SteadyClock::duration off) const noexcept {
+        return off * 10 <= interval_of(t);
+    }
 
     Options opts_;  ///< its rise/fall/start defaults under defaults_mu_ (set_defaults)
     mutable std::mutex defaults_mu_;

@@ -34,10 +34,11 @@ bool BodyRegex::search(std::string_view text) const noexcept {
     return regexec(&re_, text.data(), 1, &m, REG_STARTEND) == 0;
 }
 
-ProbeSpec resolve_check(const config::HealthCheck& hc, const config::Record& record,
-                        const config::Backend& backend) {
-    ProbeSpec s;
-    s.cfg = hc;
+namespace {
+// resolve_check with the check already in s.cfg, at the position its errors name (one copy
+// of the check per spec, whether the configuration holds it shared or not).
+ProbeSpec resolve_spec(ProbeSpec s, const config::Record& record, const config::Backend& backend) {
+    const config::HealthCheck& hc = s.cfg;  // pk->resolve sets other fields of s, never cfg
     std::string type = hc.type;
     std::transform(type.begin(), type.end(), type.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -64,12 +65,21 @@ ProbeSpec resolve_check(const config::HealthCheck& hc, const config::Record& rec
     return s;
 }
 
+}  // namespace
+
+ProbeSpec resolve_check(const config::HealthCheck& hc, const config::Record& record,
+                        const config::Backend& backend) {
+    ProbeSpec s;
+    s.cfg = hc;
+    return resolve_spec(std::move(s), record, backend);
+}
+
 ProbeSpec resolve_check(const config::CheckRef& check, const config::Record& record,
                         const config::Backend& backend) {
-    if (check->pos == check.pos()) return resolve_check(*check, record, backend);
-    config::HealthCheck hc = *check;  // shared without its position: this backend's
-    hc.pos = check.pos();
-    return resolve_check(hc, record, backend);
+    ProbeSpec s;
+    s.cfg = *check;
+    s.cfg.pos = check.pos();  // shared without its position: this backend's
+    return resolve_spec(std::move(s), record, backend);
 }
 
 namespace {

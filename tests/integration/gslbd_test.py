@@ -55,18 +55,26 @@ def wait_for(fn, expect=True, timeout=5.0, what="condition"):
     raise AssertionError(f"{what}: expected {expect!r}, still {got!r} after {timeout} s")
 
 
+_ports_given = set()  # every port free_port() returned in this process
+
+
 def free_port():
     """A port free for UDP and TCP on 127.0.0.1 and ::1 (checked, then released).
 
     Drawn at random below the kernel's ephemeral range (net.ipv4.ip_local_port_range), so
     the source port of some client socket (dnsperf, a probe, an etcd client) cannot take it
-    between this check and the daemon's bind; the check catches tests running in parallel."""
+    between this check and the daemon's bind; the check catches tests running in parallel.
+    Never the same port twice in one process: a daemon's DNS and API ports are drawn one
+    after the other and bound only when it starts, so a repeat would make it fail to listen
+    (seen in CI: "api ...: cannot listen (Address already in use)")."""
     try:
         low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
     except (OSError, ValueError, IndexError):
         low = 32768
     for _ in range(200):
         port = random.randrange(max(1024, low - 12000), low)
+        if port in _ports_given:
+            continue
         try:
             socks = []
             for fam, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
@@ -74,6 +82,7 @@ def free_port():
                     s = socket.socket(fam, typ)
                     socks.append(s)
                     s.bind((addr, port))
+            _ports_given.add(port)
             return port
         except OSError:
             continue
